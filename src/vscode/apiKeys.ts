@@ -1,0 +1,99 @@
+import * as vscode from 'vscode';
+import { PROVIDERS, type ProviderId } from '../core/usage';
+import { Disposable } from './dispose';
+import { Commands, SecretKeys } from './ids';
+
+const LABELS: Record<ProviderId, string> = { anthropic: 'Anthropic', openai: 'OpenAI', gemini: 'Google Gemini' };
+
+/**
+ * Loose shape checks: catch a pasted sentence or a key for the wrong provider, never reject a key format a
+ * provider may introduce (OpenAI-compatible local servers accept anything non-empty).
+ */
+export function checkKeyShape(provider: ProviderId, key: string): string | undefined {
+  if (key.length === 0) return 'The key is empty.';
+  if (/\s/.test(key)) return 'An API key has no spaces or line breaks.';
+  if (key.length < 8) return 'That is too short to be an API key.';
+  if (provider === 'openai' && key.startsWith('sk-ant-')) return 'That looks like an Anthropic key (sk-ant-…).';
+  if (provider === 'anthropic' && key.startsWith('sk-') && !key.startsWith('sk-ant-'))
+    return 'Anthropic keys start with sk-ant-; that looks like an OpenAI key.';
+  if (provider === 'gemini' && key.startsWith('sk-')) return 'Gemini keys do not start with sk-; that looks like another provider\'s key.';
+  return undefined;
+}
+
+/**
+ * Provider API keys, kept only in SecretStorage (the OS keychain in desktop VS Code). Nothing here ever writes a
+ * key to settings, files, logs or an output channel; the rest of the extension asks `get()` at call time.
+ */
+export class ApiKeys extends Disposable {
+  private readonly changed = this.register(new vscode.EventEmitter<ProviderId>());
+  /** Fires with the provider whose key was set or cleared (in this window or another). */
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly secrets: vscode.SecretStorage) {
+    super();
+    this.register(
+      secrets.onDidChange((e) => {
+        const provider = PROVIDERS.find((p) => SecretKeys.apiKey(p) === e.key);
+        if (provider) this.changed.fire(provider);
+      }),
+    );
+    this.register(vscode.commands.registerCommand(Commands.setApiKey, (p?: ProviderId) => this.promptSet(p)));
+    this.register(vscode.commands.registerCommand(Commands.clearApiKey, (p?: ProviderId) => this.promptClear(p)));
+  }
+
+  async get(provider: ProviderId): Promise<string | undefined> {
+    return (await this.secrets.get(SecretKeys.apiKey(provider))) || undefined;
+  }
+
+  async set(provider: ProviderId, key: string): Promise<void> {
+    await this.secrets.store(SecretKeys.apiKey(provider), key);
+  }
+
+  async clear(provider: ProviderId): Promise<void> {
+    await this.secrets.delete(SecretKeys.apiKey(provider));
+  }
+
+  /** Which providers have a key, for status displays. Never returns the keys themselves. */
+  async status(): Promise<Record<ProviderId, boolean>> {
+    const entries = await Promise.all(PROVIDERS.map(async (p) => [p, (await this.get(p)) !== undefined] as const));
+    return Object.fromEntries(entries) as Record<ProviderId, boolean>;
+  }
+
+  private async pickProvider(placeHolder: string, only?: (p: ProviderId) => boolean): Promise<ProviderId | undefined> {
+    const status = await this.status();
+    const items = PROVIDERS.filter((p) => !only || only(p)).map((p) => ({
+      label: LABELS[p],
+      description: status[p] ? 'key set' : 'no key',
+      provider: p,
+    }));
+    if (items.length === 0) {
+      void vscode.window.showInformationMessage('Agent Budget: no API keys are stored.');
+      return undefined;
+    }
+    return (await vscode.window.showQuickPick(items, { placeHolder, ignoreFocusOut: true }))?.provider;
+  }
+
+  private async promptSet(preset?: ProviderId): Promise<void> {
+    const provider = preset && PROVIDERS.includes(preset) ? preset : await this.pickProvider('Set the API key for…');
+    if (!provider) return;
+    const key = await vscode.window.showInputBox({
+      title: `Agent Budget: ${LABELS[provider]} API key`,
+      prompt: 'Stored in VS Code\'s secret storage, never in settings or files.',
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: (value) => checkKeyShape(provider, value.trim()),
+    });
+    if (key === undefined) return;
+    await this.set(provider, key.trim());
+    void vscode.window.showInformationMessage(`Agent Budget: ${LABELS[provider]} API key saved.`);
+  }
+
+  private async promptClear(preset?: ProviderId): Promise<void> {
+    const status = await this.status();
+    const provider =
+      preset && PROVIDERS.includes(preset) ? preset : await this.pickProvider('Clear the API key of…', (p) => status[p]);
+    if (!provider) return;
+    await this.clear(provider);
+    void vscode.window.showInformationMessage(`Agent Budget: ${LABELS[provider]} API key cleared.`);
+  }
+}
