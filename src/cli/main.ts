@@ -1,16 +1,66 @@
+import path from 'node:path';
 import { version } from '../../package.json';
+import { CliError, ExitCode, parseCommandArgs, type CliCommand, type CliContext } from './context';
 
-const USAGE = `agent-budget ${version}
-Usage: agent-budget <command> [options]   (see the README and shared CLI contract)
-`;
+/** Every command of the CLI contract; each lives in its own file under ./commands. */
+const COMMANDS: CliCommand[] = [];
 
-function main(argv: string[]): number {
-  if (argv.includes('--version')) {
-    process.stdout.write(`${version}\n`);
-    return 0;
-  }
-  process.stdout.write(USAGE);
-  return argv.length === 0 || argv.includes('--help') ? 0 : 1;
+function usage(): string {
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+  return [
+    `agent-budget ${version} — run LLM workflows under hard budgets (same store and policy as the VS Code extension)`,
+    '',
+    'Usage: agent-budget <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Global options: --workspace <dir> (default: current directory), --json, --help',
+    'Exit codes: 0 ok · 1 usage/config/input · 2 blocked by a budget · 3 run failed/interrupted · 4 provider/auth',
+  ].join('\n');
 }
 
-process.exitCode = main(process.argv.slice(2));
+export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stderr' | 'env'>): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${usage()}\n`);
+    return name ? ExitCode.ok : ExitCode.usage;
+  }
+  if (name === '--version') {
+    io.stdout.write(`${version}\n`);
+    return ExitCode.ok;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.stderr.write(`agent-budget: unknown command "${name}"\n\n${usage()}\n`);
+    return ExitCode.usage;
+  }
+  try {
+    const { values, positionals } = parseCommandArgs(command, rest);
+    if (values.help) {
+      io.stdout.write(`Usage: ${command.usage}\n`);
+      return ExitCode.ok;
+    }
+    const ctx: CliContext = {
+      ...io,
+      workspace: path.resolve(typeof values.workspace === 'string' ? values.workspace : process.cwd()),
+      json: values.json === true,
+    };
+    return await command.run(ctx, values, positionals);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr.write(`agent-budget ${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`agent-budget ${name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return ExitCode.runFailed;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+  );
+}

@@ -1,0 +1,69 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
+export const ExitCode = {
+  ok: 0,
+  usage: 1,
+  blocked: 2,
+  runFailed: 3,
+  provider: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure the CLI reports as one line on stderr with its exit code (never a stack trace). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.usage,
+  ) {
+    super(message);
+  }
+}
+
+/** What every command gets: parsed global options and the process's streams and environment. */
+export interface CliContext {
+  /** Absolute workspace folder (`--workspace`, default the current directory). */
+  workspace: string;
+  /** `--json`: exactly one JSON document on stdout; progress and logs go to stderr. */
+  json: boolean;
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export interface CliCommand {
+  name: string;
+  /** One line for `agent-budget --help`. */
+  summary: string;
+  /** Usage line(s) shown by `agent-budget <command> --help` and on usage errors. */
+  usage: string;
+  /** Options of this command (global ones are added by the dispatcher). */
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** Whether positional arguments are accepted. */
+  positionals?: boolean;
+  run(ctx: CliContext, values: Record<string, unknown>, positionals: string[]): Promise<ExitCode>;
+}
+
+export const GLOBAL_OPTIONS = {
+  workspace: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+export function parseCommandArgs(command: CliCommand, argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      allowPositionals: command.positionals ?? false,
+      strict: true,
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\nUsage: ${command.usage}`);
+  }
+}
+
+/** Writes the one JSON document of `--json` mode. */
+export function printJson(ctx: CliContext, value: unknown): void {
+  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
