@@ -1,0 +1,93 @@
+import type { ProviderId, TokenUsage } from '../usage';
+
+/**
+ * The provider-neutral conversation the runner keeps in checkpoints. Each adapter maps it to its SDK's shape,
+ * so a run can be resumed (or degraded to another model) without knowing which provider produced it.
+ */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  /** A tool call the model asked for; `id` is the provider's call id (Gemini has none: the adapter makes one). */
+  | { type: 'toolCall'; id: string; name: string; input: unknown }
+  /** The result the runner sends back for `callId`. */
+  | { type: 'toolResult'; callId: string; name: string; content: string; isError?: boolean };
+
+export interface ChatMessage {
+  role: 'user' | 'assistant';
+  content: ContentPart[];
+}
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the tool's input object. */
+  inputSchema: Record<string, unknown>;
+}
+
+export interface ChatRequest {
+  model: string;
+  system?: string;
+  messages: ChatMessage[];
+  tools?: ToolSpec[];
+  /** The clamp the budget engine computed; the adapter always sends it (max_tokens / max_output_tokens / maxOutputTokens). */
+  maxOutputTokens: number;
+  temperature?: number;
+  /** Aborting stops the stream at once; the adapter then throws a ProviderError of kind `aborted`. */
+  signal?: AbortSignal;
+  /** Default true. */
+  stream?: boolean;
+  /** Streaming text as it arrives (not called for the non-streaming path until the end). */
+  onText?: (delta: string) => void;
+}
+
+export type StopReason = 'end' | 'maxTokens' | 'toolUse' | 'refused' | 'other';
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  input: unknown;
+}
+
+export interface ChatResult {
+  /** The assistant message to append to the conversation (text and tool calls, in order). */
+  message: ChatMessage;
+  /** Concatenated text of the message. */
+  text: string;
+  toolCalls: ToolCall[];
+  stopReason: StopReason;
+  /** Normalized usage from the provider's response metadata — never from a local count. */
+  usage: TokenUsage;
+  /** The provider's own usage object(s), kept for audits (e.g. `{message_start, message_delta}` for Anthropic). */
+  usageRaw: unknown;
+  /** The provider's request or response id (`req_…`, `chatcmpl-…`, `resp_…`, Gemini `responseId`). */
+  requestId?: string;
+  /** Model name the provider reported (may be a dated snapshot of the requested one). */
+  responseModel?: string;
+  latencyMs: number;
+}
+
+export interface TokenEstimate {
+  /** Prompt tokens the request will bill (input + cache), as an upper-leaning estimate. */
+  inputTokens: number;
+  /** How it was obtained: an exact count from the provider's endpoint, a local tokenizer, or a character heuristic. */
+  method: 'endpoint' | 'tokenizer' | 'heuristic';
+}
+
+/** What a provider adapter needs to reach its API. Keys come from SecretStorage (extension) or env (CLI). */
+export interface ProviderConfig {
+  provider: ProviderId;
+  apiKey: string;
+  /** Overrides the SDK's default endpoint (OpenAI-compatible local servers, test fakes). */
+  baseUrl?: string;
+  /** OpenAI only: Chat Completions (default) or the Responses API. */
+  api?: 'chat' | 'responses';
+  /** Per-request timeout; a stalled stream fails with kind `timeout`. */
+  timeoutMs?: number;
+  /** Bounded retries of 429 / 5xx / overload with jittered backoff (default 3). */
+  maxRetries?: number;
+}
+
+export interface ProviderAdapter {
+  readonly provider: ProviderId;
+  chat(request: ChatRequest): Promise<ChatResult>;
+  estimateInputTokens(request: Omit<ChatRequest, 'maxOutputTokens' | 'signal' | 'onText'>): Promise<TokenEstimate>;
+}
