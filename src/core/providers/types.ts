@@ -6,8 +6,16 @@ import type { ProviderId, TokenUsage } from '../usage';
  */
 export type ContentPart =
   | { type: 'text'; text: string }
-  /** A tool call the model asked for; `id` is the provider's call id (Gemini has none: the adapter makes one). */
-  | { type: 'toolCall'; id: string; name: string; input: unknown }
+  /**
+   * A tool call the model asked for; `id` is the provider's call id (Gemini has none: the adapter makes one).
+   * `signature` is Gemini's opaque `thoughtSignature`, which Gemini 3 models require back with the call.
+   */
+  | { type: 'toolCall'; id: string; name: string; input: unknown; signature?: string }
+  /**
+   * The model's visible reasoning (Anthropic `thinking` / `redacted_thinking` blocks). Kept in the conversation because
+   * Anthropic requires the signed block back when a tool round trip follows it; other providers' adapters skip it.
+   */
+  | { type: 'thinking'; text: string; signature?: string; redacted?: string }
   /** The result the runner sends back for `callId`. */
   | { type: 'toolResult'; callId: string; name: string; content: string; isError?: boolean };
 
@@ -70,6 +78,8 @@ export interface TokenEstimate {
   inputTokens: number;
   /** How it was obtained: an exact count from the provider's endpoint, a local tokenizer, or a character heuristic. */
   method: 'endpoint' | 'tokenizer' | 'heuristic';
+  /** Why a better method was not used (e.g. the count endpoint failed), for logs; never contains the key. */
+  fallbackReason?: string;
 }
 
 /** What a provider adapter needs to reach its API. Keys come from SecretStorage (extension) or env (CLI). */
@@ -84,6 +94,8 @@ export interface ProviderConfig {
   timeoutMs?: number;
   /** Bounded retries of 429 / 5xx / overload with jittered backoff (default 3). */
   maxRetries?: number;
+  /** Extra HTTP headers sent with every request (e.g. a gateway's routing header); never logged. */
+  headers?: Record<string, string>;
 }
 
 export interface ProviderAdapter {

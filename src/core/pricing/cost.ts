@@ -1,0 +1,233 @@
+import type { Micros } from '../money';
+import type { PriceOverride, PriceRates } from '../policy/types';
+import { promptTokens, type ProviderId, type TokenUsage } from '../usage';
+import { BUILT_IN_PRICES, matchModel, type ModelPrice } from './prices';
+
+/**
+ * Prices one call in integer micro-dollars.
+ *
+ * Arithmetic: a price of R $/MTok is exactly R µ$ per token. Each rate is turned into an integer number of
+ * 10⁻⁶ µ$ per token (`Math.round(R * 1e6)`, exact for any price with up to six decimals), multiplied by the
+ * integer token count (BigInt, so a 1M-token call at $75/MTok cannot lose precision), summed over the token
+ * kinds, and rounded to µ$ ONCE per call (half up). The per-kind lines are apportioned from the same exact
+ * amounts (largest remainder), so they always add up to `costMicros` to the µ$.
+ *
+ * Rules:
+ * - reasoning/thinking tokens bill at the output rate (they are a separate, disjoint field, so never twice);
+ * - `above` tiers bill the WHOLE call at their rates when prompt tokens (input + cache reads + cache writes)
+ *   exceed `tokens` (POLICY.md);
+ * - workspace overrides (`prices` in budget.json) replace a built-in of the same id or add a model; an override
+ *   that omits a cache rate gets the provider's default:
+ *     Anthropic — cache read 0.1×, 5-minute write 1.25×, 1-hour write 2× the (tier's) input rate;
+ *     OpenAI and Gemini — cache read at the built-in model's discount ratio when the override replaces a built-in,
+ *     otherwise at the full input rate (a local or custom server gives no cache discount we know of); cache
+ *     writes (which these providers do not report) at the input rate;
+ * - an unknown model is an `UnknownModelError`, never $0.
+ */
+
+export type PriceLineKind = 'input' | 'cacheRead' | 'cacheWrite5m' | 'cacheWrite1h' | 'output' | 'reasoning';
+
+export interface PriceLine {
+  kind: PriceLineKind;
+  tokens: number;
+  micros: Micros;
+}
+
+export interface CallPrice {
+  costMicros: Micros;
+  /** One line per token kind with tokens, in a fixed order (input, cache read, cache writes, output, reasoning). */
+  lines: PriceLine[];
+  /** Where the rates came from: the table's source URL and date, or the workspace override. */
+  priceSource: string;
+  tier: 'base' | 'above';
+  /** The table or override id the model matched (e.g. `claude-sonnet-4-5` for `claude-sonnet-4-5-20250929`). */
+  priceId: string;
+}
+
+export class UnknownModelError extends Error {
+  override readonly name = 'UnknownModelError';
+  constructor(
+    readonly provider: ProviderId | undefined,
+    readonly model: string,
+    detail?: string,
+  ) {
+    super(
+      `No price for ${provider ? `${provider} ` : ''}model "${model}"${detail ? ` (${detail})` : ''}. Agent Budget never prices a call at $0: ` +
+        `add it under "prices" in .agent-budget/budget.json, e.g. "prices": { "${model}": { "provider": "${provider ?? 'openai'}", ` +
+        `"inputPerMTok": 1, "outputPerMTok": 2 } } with the provider's rates in USD per million tokens.`,
+    );
+  }
+}
+
+/** A resolved price: rates for both tiers with every cache rate filled in. */
+export interface ResolvedPrice {
+  priceId: string;
+  provider: ProviderId;
+  base: Required<PriceRates>;
+  above?: Required<PriceRates> & { tokens: number };
+  priceSource: string;
+  maxOutputTokens?: number;
+  contextWindow?: number;
+}
+
+type PriceEntry = (ModelPrice | PriceOverride) & { aliases?: string[] };
+
+/**
+ * Finds the price of `model` for `provider` (any provider when undefined), overrides first.
+ * Throws UnknownModelError.
+ */
+export function resolvePrice(
+  provider: ProviderId | undefined,
+  model: string,
+  overrides: Readonly<Record<string, PriceOverride>> = {},
+): ResolvedPrice {
+  const sameProvider = <T extends { provider: ProviderId }>(record: Readonly<Record<string, T>>) =>
+    Object.fromEntries(Object.entries(record).filter(([, e]) => provider === undefined || e.provider === provider));
+  const builtIns = sameProvider(BUILT_IN_PRICES);
+  const custom = sameProvider(overrides);
+  const candidates: Record<string, PriceEntry> = { ...builtIns, ...custom };
+  const hit = matchModel<PriceEntry>(model, candidates);
+  if (!hit) {
+    const elsewhere = provider && matchModel(model, { ...BUILT_IN_PRICES, ...overrides });
+    throw new UnknownModelError(
+      provider,
+      model,
+      elsewhere ? `it is priced for ${(elsewhere.entry as PriceEntry).provider}, not ${provider}` : undefined,
+    );
+  }
+  const resolvedProvider = hit.entry.provider;
+  const isOverride = Object.prototype.hasOwnProperty.call(custom, hit.key);
+  const builtIn = builtIns[hit.key] as ModelPrice | undefined;
+  const entry = hit.entry;
+  const base = fillRates(resolvedProvider, entry, builtIn);
+  const above = entry.above
+    ? { ...fillRates(resolvedProvider, entry.above, builtIn?.above ?? builtIn), tokens: entry.above.tokens }
+    : undefined;
+  const priceSource = isOverride
+    ? `.agent-budget/budget.json prices["${hit.key}"]`
+    : `${(entry as ModelPrice).source} (as of ${(entry as ModelPrice).asOf})`;
+  return {
+    priceId: hit.key,
+    provider: resolvedProvider,
+    base,
+    above,
+    priceSource,
+    maxOutputTokens: entry.maxOutputTokens,
+    contextWindow: entry.contextWindow,
+  };
+}
+
+function fillRates(provider: ProviderId, rates: PriceRates, builtIn: PriceRates | undefined): Required<PriceRates> {
+  assertRate(rates.inputPerMTok, 'inputPerMTok');
+  assertRate(rates.outputPerMTok, 'outputPerMTok');
+  const input = rates.inputPerMTok;
+  let cacheRead: number;
+  let write5m: number;
+  let write1h: number;
+  if (provider === 'anthropic') {
+    cacheRead = rates.cacheReadPerMTok ?? input * 0.1;
+    write5m = rates.cacheWrite5mPerMTok ?? input * 1.25;
+    write1h = rates.cacheWrite1hPerMTok ?? input * 2;
+  } else {
+    const ratio =
+      builtIn?.cacheReadPerMTok !== undefined && builtIn.inputPerMTok > 0
+        ? builtIn.cacheReadPerMTok / builtIn.inputPerMTok
+        : 1;
+    cacheRead = rates.cacheReadPerMTok ?? input * ratio;
+    write5m = rates.cacheWrite5mPerMTok ?? input;
+    write1h = rates.cacheWrite1hPerMTok ?? input;
+  }
+  return {
+    inputPerMTok: input,
+    outputPerMTok: rates.outputPerMTok,
+    cacheReadPerMTok: cacheRead,
+    cacheWrite5mPerMTok: write5m,
+    cacheWrite1hPerMTok: write1h,
+  };
+}
+
+function assertRate(v: unknown, field: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new TypeError(`price field "${field}" must be a non-negative number of USD per million tokens`);
+  }
+}
+
+/** $/MTok → integer 10⁻⁶ µ$ per token. */
+function rateUnits(perMTok: number): bigint {
+  return BigInt(Math.round(perMTok * 1e6));
+}
+
+const UNITS_PER_MICRO = 1_000_000n;
+
+const LINE_RATES: ReadonlyArray<[PriceLineKind, keyof TokenUsage, keyof PriceRates]> = [
+  ['input', 'input', 'inputPerMTok'],
+  ['cacheRead', 'cacheRead', 'cacheReadPerMTok'],
+  ['cacheWrite5m', 'cacheWrite5m', 'cacheWrite5mPerMTok'],
+  ['cacheWrite1h', 'cacheWrite1h', 'cacheWrite1hPerMTok'],
+  ['output', 'output', 'outputPerMTok'],
+  ['reasoning', 'reasoning', 'outputPerMTok'],
+];
+
+export function priceCall(args: {
+  provider: ProviderId;
+  model: string;
+  usage: TokenUsage;
+  overrides?: Readonly<Record<string, PriceOverride>>;
+}): CallPrice {
+  const price = resolvePrice(args.provider, args.model, args.overrides);
+  return priceWith(price, args.usage);
+}
+
+/** Prices usage with an already resolved price (the budget engine resolves once per call for the reservation). */
+export function priceWith(price: ResolvedPrice, usage: TokenUsage): CallPrice {
+  for (const [, field] of LINE_RATES) {
+    const v = usage[field];
+    if (!Number.isInteger(v) || v < 0) throw new TypeError(`usage.${field} must be a non-negative integer, got ${v}`);
+  }
+  const useAbove = price.above !== undefined && promptTokens(usage) > price.above.tokens;
+  const rates: Required<PriceRates> = useAbove && price.above ? price.above : price.base;
+
+  const exact = LINE_RATES.filter(([, field]) => usage[field] > 0).map(([kind, field, rateKey]) => ({
+    kind,
+    tokens: usage[field],
+    units: BigInt(usage[field]) * rateUnits(rates[rateKey]),
+  }));
+  const totalUnits = exact.reduce((sum, l) => sum + l.units, 0n);
+  const costMicros = Number((totalUnits + UNITS_PER_MICRO / 2n) / UNITS_PER_MICRO);
+
+  // Largest-remainder apportionment: floor every line, then hand the µ$ the single rounding added (or kept) to
+  // the lines with the largest remainders, so the lines add up to the total exactly.
+  const lines: PriceLine[] = exact.map((l) => ({ kind: l.kind, tokens: l.tokens, micros: Number(l.units / UNITS_PER_MICRO) }));
+  let missing = costMicros - lines.reduce((s, l) => s + l.micros, 0);
+  const byRemainder = exact
+    .map((l, i) => ({ i, rem: l.units % UNITS_PER_MICRO }))
+    .sort((a, b) => (a.rem === b.rem ? a.i - b.i : a.rem > b.rem ? -1 : 1));
+  for (const { i } of byRemainder) {
+    if (missing <= 0) break;
+    lines[i]!.micros += 1;
+    missing -= 1;
+  }
+
+  return { costMicros, lines, priceSource: price.priceSource, tier: useAbove ? 'above' : 'base', priceId: price.priceId };
+}
+
+/**
+ * Max output tokens and context window of a model (for clamping `max_tokens` and sizing reservations).
+ * `provider` narrows the search when the same id could exist for two providers. Throws UnknownModelError.
+ */
+export function modelInfo(
+  model: string,
+  overrides: Readonly<Record<string, PriceOverride>> = {},
+  provider?: ProviderId,
+): { priceId: string; provider: ProviderId; maxOutputTokens?: number; contextWindow?: number } {
+  const price = resolvePrice(provider, model, overrides);
+  const builtIn = BUILT_IN_PRICES[price.priceId];
+  const sameBuiltIn = builtIn?.provider === price.provider ? builtIn : undefined;
+  return {
+    priceId: price.priceId,
+    provider: price.provider,
+    // An override may leave these out; then the built-in of the same id (if any) still knows them.
+    maxOutputTokens: price.maxOutputTokens ?? sameBuiltIn?.maxOutputTokens,
+    contextWindow: price.contextWindow ?? sameBuiltIn?.contextWindow,
+  };
+}

@@ -1,0 +1,279 @@
+import type { PriceRates } from '../policy/types';
+import type { ProviderId } from '../usage';
+
+/**
+ * THE price table: every built-in model the product can bill, in USD per million tokens exactly as the providers
+ * publish them, with where each number came from and when it was checked. `cost.ts` turns these into integer
+ * micro-dollars; workspaces add or replace entries through `prices` in .agent-budget/budget.json.
+ *
+ * Why our own table and not @pydantic/genai-prices (evaluated 2026-11-22, v0.1.8 of 2026-09-23, in a scratch
+ * folder):
+ * + Its numbers agree with ours for every model both have (it was the cross-check for this table), it knows
+ *   1-hour cache writes and prompt-length tiers, runs on Node 20 and is MIT.
+ * - Its runtime is one 480 KB CJS file with ~1,000 models of 40 providers: ten times our extension bundle for the
+ *   forty entries we need.
+ * - It prices in float dollars and tiers per token kind; we need integer micro-dollars rounded once per call and
+ *   the "whole call at the higher rate" rule in one place, so we would re-do the arithmetic anyway.
+ * - It has no max output tokens (we clamp `max_tokens` with it) and no notion of workspace overrides.
+ * - Its freshness is its release cadence plus an optional fetch of the data from GitHub at run time; we will not
+ *   make a network call the user did not ask for, and it lagged here: no claude-haiku-5-5 (released 2026-10-07),
+ *   claude-sonnet-5-5 matched to claude-sonnet-5 (so the 2026-10-07 cache-read cut is missed).
+ * So: this table is the source of truth, and genai-prices is a good tool to re-check it when prices move.
+ *
+ * How to update: change the rates, `asOf` and `source` of the entry, and the hand-worked tests in
+ * test/unit/pricing. An `above` tier bills the WHOLE call (input, cache and output) at its rates once the
+ * call's prompt tokens (input + cache reads + cache writes) exceed `tokens`.
+ *
+ * Deliberately absent (an unknown model is an error, never $0; add a `prices` entry to use one):
+ * - OpenAI gpt-6-* and gpt-5.6-*: they bill prompt-cache WRITES (1.25× input), which Chat Completions / Responses
+ *   usage as we normalize it does not report separately, so we cannot price them exactly yet.
+ * - Gemini 3.6/3.7/3.8 Flash: introductory rates that double on 2027-01-01 (a dated price this table cannot hold).
+ * - Batch, flex and priority service tiers, data-residency multipliers, Gemini cache storage per hour, tool fees.
+ */
+export interface ModelPrice extends PriceRates {
+  provider: ProviderId;
+  /** Above this many prompt tokens the whole call bills at these rates. */
+  above?: PriceRates & { tokens: number };
+  /** Largest `max_tokens` the model accepts (the budget engine clamps to it). */
+  maxOutputTokens: number;
+  /** Prompt + output tokens the model can attend to. */
+  contextWindow: number;
+  /** Other ids the provider serves this model under (besides dated snapshots, which match automatically). */
+  aliases?: string[];
+  /** The page the rates were read from. */
+  source: string;
+  /** When the rates were last checked against `source` (YYYY-MM-DD). */
+  asOf: string;
+  note?: string;
+}
+
+const ANTHROPIC_PRICING = 'https://platform.claude.com/docs/en/about-claude/pricing';
+const OPENAI_PRICING = 'https://developers.openai.com/api/docs/pricing';
+const GEMINI_PRICING = 'https://ai.google.dev/gemini-api/docs/pricing';
+const CHECKED = '2026-11-22';
+
+/** Anthropic's standard cache multipliers: read 0.1×, 5-minute write 1.25×, 1-hour write 2× the input rate. */
+function claude(
+  input: number,
+  output: number,
+  extra: Omit<ModelPrice, 'provider' | 'inputPerMTok' | 'outputPerMTok' | 'source' | 'asOf'> & {
+    source?: string;
+  },
+): ModelPrice {
+  return {
+    provider: 'anthropic',
+    inputPerMTok: input,
+    outputPerMTok: output,
+    cacheReadPerMTok: round6(input * 0.1),
+    cacheWrite5mPerMTok: round6(input * 1.25),
+    cacheWrite1hPerMTok: round6(input * 2),
+    source: ANTHROPIC_PRICING,
+    asOf: CHECKED,
+    ...extra,
+  };
+}
+
+function round6(n: number): number {
+  return Math.round(n * 1e6) / 1e6;
+}
+
+const MTOK_1M = 1_000_000;
+
+export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
+  // ── Anthropic ─────────────────────────────────────────────────────────────────────────────────────────
+  'claude-fable-5-1': claude(10, 50, {
+    cacheReadPerMTok: 0.25,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    note: 'Cache hits are 0.025× input on Fable/Mythos 5.1.',
+  }),
+  'claude-mythos-5-1': claude(10, 50, {
+    cacheReadPerMTok: 0.25,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    note: 'Limited availability; priced as Fable 5.1.',
+  }),
+  'claude-fable-5': claude(10, 50, { maxOutputTokens: 128_000, contextWindow: MTOK_1M }),
+  'claude-mythos-5': claude(10, 50, { maxOutputTokens: 128_000, contextWindow: MTOK_1M }),
+  'claude-opus-5-5': claude(4, 20, {
+    cacheReadPerMTok: 0.2,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    source: 'https://platform.claude.com/docs/en/models/opus-5-5/overview',
+    note: 'Cache hits are 0.05× input on Opus 5.5.',
+  }),
+  'claude-opus-5': claude(5, 25, { maxOutputTokens: 128_000, contextWindow: MTOK_1M }),
+  'claude-opus-4-8': claude(5, 25, { maxOutputTokens: 128_000, contextWindow: MTOK_1M }),
+  'claude-opus-4-7': claude(5, 25, { maxOutputTokens: 128_000, contextWindow: MTOK_1M }),
+  'claude-opus-4-6': claude(5, 25, {
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    note: 'Flat across the 1M window since 2026-03-13 (the >200k surcharge was removed).',
+  }),
+  'claude-opus-4-5': claude(5, 25, { maxOutputTokens: 64_000, contextWindow: 200_000 }),
+  'claude-opus-4-1': claude(15, 75, { maxOutputTokens: 32_000, contextWindow: 200_000 }),
+  'claude-opus-4-0': claude(15, 75, { maxOutputTokens: 32_000, contextWindow: 200_000, aliases: ['claude-opus-4'] }),
+  'claude-sonnet-5-5': claude(2, 10, {
+    cacheReadPerMTok: 0.1,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    note: 'Cache hits cut from $0.20 to $0.10 (0.05× input) on 2026-10-07.',
+  }),
+  'claude-sonnet-5': claude(2, 10, {
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    source: 'https://platform.claude.com/docs/en/models/sonnet-5/overview',
+  }),
+  'claude-sonnet-4-6': claude(3, 15, {
+    maxOutputTokens: 64_000,
+    contextWindow: MTOK_1M,
+    note: 'Flat across the 1M window since 2026-03-13 (the >200k surcharge was removed).',
+  }),
+  'claude-sonnet-4-5': claude(3, 15, {
+    maxOutputTokens: 64_000,
+    contextWindow: 200_000,
+    above: { tokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cacheReadPerMTok: 0.6, cacheWrite5mPerMTok: 7.5, cacheWrite1hPerMTok: 12 },
+    source: 'https://platform.claude.com/docs/en/about-claude/pricing#long-context-pricing',
+    note: 'The 1M-context beta ended 2026-04-30; the >200k tier prices calls made under it.',
+  }),
+  'claude-sonnet-4-0': claude(3, 15, {
+    maxOutputTokens: 64_000,
+    contextWindow: 200_000,
+    aliases: ['claude-sonnet-4'],
+    above: { tokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cacheReadPerMTok: 0.6, cacheWrite5mPerMTok: 7.5, cacheWrite1hPerMTok: 12 },
+    source: 'https://docs.anthropic.com/en/docs/about-claude/pricing#long-context-pricing',
+  }),
+  'claude-haiku-5-5': claude(0.1, 0.5, {
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    above: { tokens: 100_000, inputPerMTok: 0.5, outputPerMTok: 2.5, cacheReadPerMTok: 0.05, cacheWrite5mPerMTok: 0.625, cacheWrite1hPerMTok: 1 },
+    source: 'https://platform.claude.com/docs/en/models/haiku-5-5/overview',
+    note: 'Prompts over 100k tokens bill the whole call at 5×.',
+  }),
+  'claude-haiku-4-5': claude(1, 5, { maxOutputTokens: 64_000, contextWindow: 200_000 }),
+  'claude-3-5-haiku': claude(0.8, 4, { maxOutputTokens: 8_192, contextWindow: 200_000 }),
+
+  // ── OpenAI ────────────────────────────────────────────────────────────────────────────────────────────
+  // Cached input is a per-model discount (0.1× on GPT-5.x, 0.25× on GPT-4.1 and o3/o4-mini, 0.5× on GPT-4o),
+  // so every entry states it. OpenAI reports no cache writes for these models.
+  'gpt-5.5': openai(5, 0.5, 30, 128_000, 1_050_000, {
+    above: { tokens: 272_000, inputPerMTok: 10, cacheReadPerMTok: 1, outputPerMTok: 45 },
+    note: 'Prompts over 272k tokens bill the whole call at 2× input and 1.5× output.',
+  }),
+  'gpt-5.4': openai(2.5, 0.25, 15, 128_000, 1_050_000, {
+    above: { tokens: 272_000, inputPerMTok: 5, cacheReadPerMTok: 0.5, outputPerMTok: 22.5 },
+    note: 'Prompts over 272k tokens bill the whole call at 2× input and 1.5× output.',
+  }),
+  'gpt-5.4-mini': openai(0.75, 0.075, 4.5, 128_000, 400_000),
+  'gpt-5.4-nano': openai(0.2, 0.02, 1.25, 128_000, 400_000),
+  'gpt-5.2': openai(1.75, 0.175, 14, 128_000, 400_000),
+  'gpt-5.1': openai(1.25, 0.125, 10, 128_000, 400_000),
+  'gpt-5': openai(1.25, 0.125, 10, 128_000, 400_000),
+  'gpt-5-mini': openai(0.25, 0.025, 2, 128_000, 400_000),
+  'gpt-5-nano': openai(0.05, 0.005, 0.4, 128_000, 400_000, {
+    source: 'https://developers.openai.com/api/docs/models/gpt-5-nano',
+  }),
+  'gpt-4.1': openai(2, 0.5, 8, 32_768, 1_047_576),
+  'gpt-4.1-mini': openai(0.4, 0.1, 1.6, 32_768, 1_047_576),
+  'gpt-4.1-nano': openai(0.1, 0.025, 0.4, 32_768, 1_047_576),
+  'gpt-4o': openai(2.5, 1.25, 10, 16_384, 128_000),
+  'gpt-4o-mini': openai(0.15, 0.075, 0.6, 16_384, 128_000),
+  o3: openai(2, 0.5, 8, 100_000, 200_000, { note: 'Price cut from $10/$40 on 2025-06-10.' }),
+  'o4-mini': openai(1.1, 0.275, 4.4, 100_000, 200_000),
+
+  // ── Gemini ────────────────────────────────────────────────────────────────────────────────────────────
+  // Standard (paid) tier, text input. Cached tokens bill at the per-model "context caching" rate; storage per
+  // hour is not a per-call cost and is not included.
+  'gemini-3.5-flash': gemini(1.5, 0.15, 9, 65_536, 1_048_576),
+  'gemini-3.5-flash-lite': gemini(0.3, 0.03, 2.5, 65_536, 1_048_576),
+  'gemini-3.1-pro-preview': gemini(2, 0.2, 12, 65_536, 1_048_576, {
+    above: { tokens: 200_000, inputPerMTok: 4, cacheReadPerMTok: 0.4, outputPerMTok: 18 },
+  }),
+  'gemini-3.1-flash-lite': gemini(0.25, 0.025, 1.5, 65_536, 1_048_576),
+  'gemini-3-pro-preview': gemini(2, 0.2, 12, 65_536, 1_048_576, {
+    above: { tokens: 200_000, inputPerMTok: 4, cacheReadPerMTok: 0.4, outputPerMTok: 18 },
+  }),
+  'gemini-3-flash-preview': gemini(0.5, 0.05, 3, 65_536, 1_048_576),
+  'gemini-2.5-pro': gemini(1.25, 0.125, 10, 65_536, 1_048_576, {
+    above: { tokens: 200_000, inputPerMTok: 2.5, cacheReadPerMTok: 0.25, outputPerMTok: 15 },
+    note: 'Prompts over 200k tokens bill the whole call at the higher rates.',
+  }),
+  'gemini-2.5-flash': gemini(0.3, 0.03, 2.5, 65_536, 1_048_576),
+  'gemini-2.5-flash-lite': gemini(0.1, 0.01, 0.4, 65_536, 1_048_576),
+};
+
+function openai(
+  input: number,
+  cacheRead: number,
+  output: number,
+  maxOutputTokens: number,
+  contextWindow: number,
+  extra: Partial<ModelPrice> = {},
+): ModelPrice {
+  return {
+    provider: 'openai',
+    inputPerMTok: input,
+    cacheReadPerMTok: cacheRead,
+    outputPerMTok: output,
+    maxOutputTokens,
+    contextWindow,
+    source: OPENAI_PRICING,
+    asOf: CHECKED,
+    ...extra,
+  };
+}
+
+function gemini(
+  input: number,
+  cacheRead: number,
+  output: number,
+  maxOutputTokens: number,
+  contextWindow: number,
+  extra: Partial<ModelPrice> = {},
+): ModelPrice {
+  return {
+    provider: 'gemini',
+    inputPerMTok: input,
+    cacheReadPerMTok: cacheRead,
+    outputPerMTok: output,
+    maxOutputTokens,
+    contextWindow,
+    source: GEMINI_PRICING,
+    asOf: CHECKED,
+    ...extra,
+  };
+}
+
+/**
+ * What may follow a table id in a served model id and still be the same model: a dated snapshot
+ * (`-20250929`, `-2024-08-06`), `-latest`, a Bedrock-style `-v1:0`, a Vertex `@20250929`, a `-001` revision or
+ * a `-preview-05-20` date. Anything else (`-pro`, `-mini`, `-5`) is a different model with a different price,
+ * so `gpt-5-pro` never silently bills as `gpt-5` and a future `claude-opus-4-9` never bills as `claude-opus-4`.
+ */
+const SNAPSHOT_SUFFIX =
+  /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|latest|v\d+(?::\d+)?|\d{3}|preview(?:-\d{2}-\d{2}(?:-\d{4})?|-\d{2}-\d{4})?|exp(?:-\d{4}(?:-\d{2}-\d{2})?)?))+$/;
+
+/** True when `model` is `id` or a dated snapshot / alias of it. */
+export function isSnapshotOf(model: string, id: string): boolean {
+  if (model === id) return true;
+  return model.startsWith(id) && SNAPSHOT_SUFFIX.test(model.slice(id.length));
+}
+
+/**
+ * Finds the entry for a served model id among `entries` (built-ins merged with overrides): an exact id or alias
+ * first, else the longest id of which `model` is a snapshot. Case-insensitive, since people type model names.
+ */
+export function matchModel<T>(model: string, entries: Readonly<Record<string, T & { aliases?: string[] }>>): { key: string; entry: T } | undefined {
+  const wanted = model.trim().toLowerCase();
+  let best: { key: string; entry: T; length: number } | undefined;
+  for (const [key, entry] of Object.entries(entries)) {
+    for (const id of [key, ...(entry.aliases ?? [])]) {
+      const lower = id.toLowerCase();
+      if (lower === wanted) return { key, entry };
+      if (isSnapshotOf(wanted, lower) && (!best || lower.length > best.length)) {
+        best = { key, entry, length: lower.length };
+      }
+    }
+  }
+  return best && { key: best.key, entry: best.entry };
+}
