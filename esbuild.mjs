@@ -2,7 +2,7 @@
 // webview (browser/iife), plus the integration-test entry that runs inside the extension host.
 // Usage: node esbuild.mjs [--watch] [--production]
 import * as esbuild from 'esbuild';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -38,6 +38,27 @@ const node = {
   plugins: [problemMatcher],
 };
 
+/**
+ * `import testFiles from 'virtual:integration-tests'` in test/integration/index.ts: every *.test.ts under
+ * test/integration as [path, () => require(path)]. The requires are lazy because mocha must put `describe`/`it`
+ * on the global object before a test file runs; a new test file needs no edit to the index.
+ */
+const integrationTests = {
+  name: 'integration-tests',
+  setup(build) {
+    const dir = path.resolve('test/integration');
+    build.onResolve({ filter: /^virtual:integration-tests$/ }, () => ({ path: dir, namespace: 'integration-tests' }));
+    build.onLoad({ filter: /.*/, namespace: 'integration-tests' }, async () => {
+      const files = (await readdir(dir, { recursive: true }))
+        .filter((f) => f.endsWith('.test.ts'))
+        .map((f) => f.split(path.sep).join('/'))
+        .sort();
+      const entries = files.map((f) => `  [${JSON.stringify(f)}, () => require(${JSON.stringify('./' + f)})],`);
+      return { contents: `module.exports = [\n${entries.join('\n')}\n];\n`, resolveDir: dir, loader: 'js', watchDirs: [dir] };
+    });
+  },
+};
+
 /** @type {import('esbuild').BuildOptions[]} */
 export const bundles = [
   { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js' },
@@ -54,6 +75,14 @@ export const bundles = [
     entryPoints: ['src/webview/main.ts'],
     outfile: 'dist/webview.js',
     plugins: [problemMatcher],
+  },
+  {
+    ...node,
+    entryPoints: ['test/integration/index.ts'],
+    outfile: 'out/test/integration/index.js',
+    // mocha stays a runtime require from node_modules: its reporters and loaders do not survive bundling.
+    external: ['vscode', 'mocha'],
+    plugins: [integrationTests, problemMatcher],
   },
 ];
 

@@ -1,0 +1,45 @@
+// Types for vscode-server.mjs, so the TypeScript e2e tests can import it.
+import type { Browser, Page } from 'playwright-core';
+
+export const ROOT: string;
+export const CODE_SERVER_VERSION: string;
+export const CODE_SERVER_DIR: string;
+export const SERVER_MAIN: string;
+export const CHROMIUM: string;
+
+export function sleep(ms: number, options?: { unref?: boolean }): Promise<void>;
+export function freePort(): Promise<number>;
+export function ensureCodeServer(): Promise<string>;
+
+export interface StartServerOptions {
+  /** The extension folder to load as under development (through the URL payload). */
+  extensionDevelopmentPath?: string;
+  serverDataDir: string;
+  userDataDir: string;
+  /** Added to the server's environment, which the extension host inherits. */
+  env?: Record<string, string>;
+  port?: number;
+  logFile?: string;
+  timeoutMs?: number;
+  /** false = `--disable-workspace-trust`: every folder is trusted and no dialog is shown. Default true. */
+  workspaceTrust?: boolean;
+}
+
+export interface VsCodeServer {
+  readonly port: number;
+  readonly logFile: string;
+  remoteUri(absolutePath: string): string;
+  logTail(lines?: number): string;
+  url(folder: string, payload?: [string, string][]): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+export function startServer(options: StartServerOptions): Promise<VsCodeServer>;
+export function installExtension(vsix: string, dirs: { serverDataDir: string; userDataDir: string }): Promise<string>;
+export function launchBrowser(): Promise<Browser>;
+export function waitForWorkbench(page: Page, timeoutMs?: number): Promise<void>;
+export function trustWorkspace(page: Page, timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
+export function tempDir(prefix: string): Promise<string>;
+export function copyWorkspace(parent: string, source?: string, name?: string): string;
+export function newestMtime(paths: string[]): number;
