@@ -1,8 +1,11 @@
 import type { ProviderId } from '../usage';
+import type { ToolName } from './workflowTypes';
 
 /**
  * The typed shape of `.agent-budget/budget.json` (shared/POLICY.md is the contract; schemas/budget.schema.json
  * validates it). Dollar amounts are as the user typed them (USD floats); the engine converts them to micros once.
+ * Produced by loadPolicy (load.ts) with the built-in defaults (DEFAULT_POLICY) filled in; an undefined limit means
+ * "no limit" (the file can switch a built-in default off with `null`).
  */
 export interface BudgetPolicy {
   /** IANA zone for period boundaries; undefined = the machine's local zone. */
@@ -52,9 +55,11 @@ export interface BudgetRule {
   when: {
     /** `task`, `session`, `workflow.<id>.daily|weekly|monthly`, `workspace.daily|weekly|monthly`. */
     scope?: string;
+    /** Percent of the scope's limit (0–1000) in use, counting the call's worst case; omitted = 0. Needs `scope`. */
     atLeastPct?: number;
-    /** Case-insensitive substring or /regex/ on the model id. */
+    /** Case-insensitive regular expression searched in the model id ("opus"), or /pattern/flags; see modelMatch.ts. */
     modelMatches?: string;
+    /** Only runs of this workflow id. */
     workflow?: string;
   };
   action: RuleAction;
@@ -86,12 +91,12 @@ export interface PriceOverride extends PriceRates {
 }
 
 export interface ToolPolicy {
-  /** Tools that run without asking. */
-  allow: string[];
-  /** Tools that ask the user first (a diff preview for edits). */
-  approve: string[];
+  /** Tools that run without asking. Never overlaps `approve` (the loader resolves overlaps to approve). */
+  allow: ToolName[];
+  /** Tools that ask the user first (a diff preview for edits). Tools in neither list ask too. */
+  approve: ToolName[];
   /** Fixed USD cost charged per tool call. */
-  costsUsd: Record<string, number>;
+  costsUsd: Partial<Record<ToolName, number>>;
 }
 
 export interface ValuePolicy {
