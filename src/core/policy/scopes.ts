@@ -79,11 +79,6 @@ export function scopePeriod(scope: ScopeRef): Period | undefined {
   return scope.kind === 'workflow' || scope.kind === 'workspace' ? scope.period : undefined;
 }
 
-function suggest(word: string, options: readonly string[]): string {
-  const near = closest(word, options);
-  return near ? ` (did you mean "${near}"?)` : '';
-}
-
 /** The option within edit distance 2 of `word` (case-insensitive), if exactly one is nearest. */
 export function closest(word: string, options: readonly string[]): string | undefined {
   let best: string | undefined;
