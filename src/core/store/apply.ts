@@ -1,0 +1,186 @@
+import { promptTokens, totalTokens } from '../usage';
+import type { LedgerEntry, StoreRecord } from './records';
+import type { Database, SqlValue, Statement } from './sqlite';
+
+/**
+ * Applies journal records to the database. Every statement is idempotent (see records.ts), and `apply` reports
+ * whether a record changed anything, so listeners (the budget engine's counters) see each effect exactly once.
+ */
+export class RecordApplier {
+  private readonly stmts = new Map<string, Statement>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly dayKey: (ms: number) => string,
+  ) {}
+
+  private run(sql: string, params: SqlValue[]): number {
+    let stmt = this.stmts.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.stmts.set(sql, stmt);
+    }
+    stmt.run(params);
+    return this.db.getRowsModified();
+  }
+
+  /** Frees prepared statements (before the database closes). */
+  dispose(): void {
+    for (const stmt of this.stmts.values()) stmt.free();
+    this.stmts.clear();
+  }
+
+  /** Returns true when the record took effect (was not already applied or superseded). */
+  apply(record: StoreRecord): boolean {
+    switch (record.k) {
+      case 'ledger':
+        return this.insertLedger(record.entry);
+      case 'run': {
+        const r = record.run;
+        return (
+          this.run(
+            `INSERT INTO runs (id, workflow, status, title, created_at, updated_at, rev, owner, parent_run_id, variant, data)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET workflow = excluded.workflow, status = excluded.status,
+               title = excluded.title, updated_at = excluded.updated_at, rev = excluded.rev, owner = excluded.owner,
+               parent_run_id = excluded.parent_run_id, variant = excluded.variant, data = excluded.data
+             WHERE excluded.rev > runs.rev`,
+            [r.id, r.workflow, r.status, r.title, r.createdAt, r.updatedAt, r.rev, r.owner, r.parentRunId, r.variant, JSON.stringify(r.data ?? null)],
+          ) > 0
+        );
+      }
+      case 'task': {
+        const t = record.task;
+        return (
+          this.run(
+            `INSERT INTO tasks (id, run_id, name, parent_task_id, status, created_at, updated_at, rev, data)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
+               rev = excluded.rev, data = excluded.data
+             WHERE excluded.rev > tasks.rev`,
+            [t.id, t.runId, t.name, t.parentTaskId, t.status, t.createdAt, t.updatedAt, t.rev, JSON.stringify(t.data ?? null)],
+          ) > 0
+        );
+      }
+      case 'checkpoint': {
+        const c = record.checkpoint;
+        return (
+          this.run(
+            `INSERT INTO checkpoints (run_id, seq, ts, state) VALUES (?, ?, ?, ?)
+             ON CONFLICT(run_id) DO UPDATE SET seq = excluded.seq, ts = excluded.ts, state = excluded.state
+             WHERE excluded.seq > checkpoints.seq`,
+            [c.runId, c.seq, c.ts, JSON.stringify(c.state ?? null)],
+          ) > 0
+        );
+      }
+      case 'reserve': {
+        const r = record.reservation;
+        return (
+          this.run(
+            `INSERT OR IGNORE INTO reservations (id, ts, owner, run_id, task_id, task, workflow, provider, model, micros,
+               tokens, input_tokens, output_tokens, scopes, status, closed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)`,
+            [r.id, r.ts, r.owner, r.runId, r.taskId, r.task, r.workflow, r.provider, r.model, r.micros, r.tokens, r.inputTokens, r.outputTokens, JSON.stringify(r.scopes)],
+          ) > 0
+        );
+      }
+      case 'settle': {
+        const status = record.entry ? 'settled' : 'released';
+        let changed =
+          this.run(`UPDATE reservations SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'`, [
+            status,
+            record.ts,
+            record.reservationId,
+          ]) > 0;
+        if (!changed) {
+          // Seen before its reserve record (or a duplicate): leave a closed row so a late reserve stays closed.
+          this.run(
+            `INSERT OR IGNORE INTO reservations (id, ts, owner, run_id, task_id, workflow, provider, model, micros, tokens,
+               input_tokens, output_tokens, scopes, status, closed_at)
+             VALUES (?, ?, '', NULL, NULL, '', '', '', 0, 0, 0, 0, '[]', ?, ?)`,
+            [record.reservationId, record.ts, status, record.ts],
+          );
+        }
+        if (record.entry) changed = this.insertLedger(record.entry) || changed;
+        return changed;
+      }
+      case 'alert':
+        return (
+          this.run(`INSERT OR IGNORE INTO alerts_fired (scope, period_key, pct, ts) VALUES (?, ?, ?, ?)`, [
+            record.scope,
+            record.periodKey,
+            record.pct,
+            record.ts,
+          ]) > 0
+        );
+      case 'archive':
+        return this.run(`DELETE FROM ledger WHERE ts < ?`, [record.beforeTs]) > 0;
+      default:
+        return false; // a record kind from a newer version: ignored, kept in the journal
+    }
+  }
+
+  private insertLedger(e: LedgerEntry): boolean {
+    const u = e.usage;
+    const inserted =
+      this.run(
+        `INSERT OR IGNORE INTO ledger (id, ts, day, provider, model, workflow, run_id, task_id, task, tool, variant,
+           input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id,
+           latency_ms, reservation_id, reserved_micros, est_input)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          e.id, e.ts, this.dayKey(e.ts), e.provider, e.model, e.workflow, e.runId, e.taskId, e.task, e.tool, e.variant,
+          u.input, u.output, u.cacheRead, u.cacheWrite5m, u.cacheWrite1h, u.reasoning, e.costMicros, e.estimated ? 1 : 0,
+          e.requestId, e.latencyMs, e.reservationId, e.reservedMicros, e.estimatedInputTokens,
+        ],
+      ) > 0;
+    if (!inserted) return false;
+    this.addToRollups(e, this.dayKey(e.ts), 1);
+    const tokens = totalTokens(u);
+    if (e.runId) {
+      this.run(
+        `INSERT INTO run_totals (run_id, calls, tokens, cost_micros, estimated_micros) VALUES (?, 1, ?, ?, ?)
+         ON CONFLICT(run_id) DO UPDATE SET calls = calls + 1, tokens = tokens + excluded.tokens,
+           cost_micros = cost_micros + excluded.cost_micros, estimated_micros = estimated_micros + excluded.estimated_micros`,
+        [e.runId, tokens, e.costMicros, e.estimated ? e.costMicros : 0],
+      );
+    }
+    if (e.taskId) {
+      this.run(
+        `INSERT INTO task_totals (task_id, calls, tokens, cost_micros) VALUES (?, 1, ?, ?)
+         ON CONFLICT(task_id) DO UPDATE SET calls = calls + 1, tokens = tokens + excluded.tokens,
+           cost_micros = cost_micros + excluded.cost_micros`,
+        [e.taskId, tokens, e.costMicros],
+      );
+    }
+    return true;
+  }
+
+  /** Adds (sign 1) or removes (sign -1) one ledger entry's contribution to the daily rollup. */
+  addToRollups(e: LedgerEntry, day: string, sign: 1 | -1): void {
+    const u = e.usage;
+    const hasEstimate = e.estimatedInputTokens !== null && !e.estimated;
+    const hasReserve = e.reservedMicros !== null && !e.estimated;
+    const s = (n: number) => sign * n;
+    this.run(
+      `INSERT INTO rollup_daily (day, workflow, model, provider, task, tool, estimated, calls, input, output, cache_read,
+         cache_write_5m, cache_write_1h, reasoning, cost_micros, est_calls, est_input, est_actual_input,
+         reserved_calls, reserved_micros, reserved_actual_micros)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, input = input + excluded.input,
+         output = output + excluded.output, cache_read = cache_read + excluded.cache_read,
+         cache_write_5m = cache_write_5m + excluded.cache_write_5m, cache_write_1h = cache_write_1h + excluded.cache_write_1h,
+         reasoning = reasoning + excluded.reasoning, cost_micros = cost_micros + excluded.cost_micros,
+         est_calls = est_calls + excluded.est_calls, est_input = est_input + excluded.est_input,
+         est_actual_input = est_actual_input + excluded.est_actual_input,
+         reserved_calls = reserved_calls + excluded.reserved_calls, reserved_micros = reserved_micros + excluded.reserved_micros,
+         reserved_actual_micros = reserved_actual_micros + excluded.reserved_actual_micros`,
+      [
+        day, e.workflow, e.model, e.provider, e.task ?? '', e.tool ?? '', e.estimated ? 1 : 0, s(1),
+        s(u.input), s(u.output), s(u.cacheRead), s(u.cacheWrite5m), s(u.cacheWrite1h), s(u.reasoning), s(e.costMicros),
+        s(hasEstimate ? 1 : 0), s(hasEstimate ? e.estimatedInputTokens! : 0), s(hasEstimate ? promptTokens(u) : 0),
+        s(hasReserve ? 1 : 0), s(hasReserve ? e.reservedMicros! : 0), s(hasReserve ? e.costMicros : 0),
+      ],
+    );
+  }
+}

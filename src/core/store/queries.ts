@@ -1,0 +1,337 @@
+import type { TokenUsage } from '../usage';
+import type { Checkpoint, LedgerEntry, Reservation, RunState, RunStatus, TaskState } from './records';
+import type { Database, SqlValue, Statement } from './sqlite';
+
+/** The dimensions spend can be broken down by; each is a column of the daily rollup. */
+export type SpendDimension = 'workflow' | 'model' | 'provider' | 'task' | 'tool' | 'day';
+export const SPEND_DIMENSIONS: readonly SpendDimension[] = ['workflow', 'model', 'provider', 'task', 'tool', 'day'];
+
+/** A date range of day keys (`YYYY-MM-DD` in the store's time zone), both ends inclusive. */
+export interface DayRange {
+  fromDay: string;
+  toDay: string;
+}
+
+export interface SpendFilter {
+  workflow?: string;
+  model?: string;
+  provider?: string;
+}
+
+export interface SpendTotals {
+  costMicros: number;
+  /** Part of `costMicros` charged from reservations because usage never arrived. */
+  estimatedMicros: number;
+  calls: number;
+  /** All token kinds summed (see usage.ts `totalTokens`). */
+  tokens: number;
+  usage: TokenUsage;
+  /** Calls with a pre-call prompt estimate: the estimate and the actual prompt tokens of those calls. */
+  estimate: { calls: number; estimatedInput: number; actualInput: number };
+  /** Calls with a reservation: what was held and what they actually cost. */
+  reserved: { calls: number; reservedMicros: number; actualMicros: number };
+}
+
+export interface SpendRow extends SpendTotals {
+  key: string;
+}
+
+export interface RunSummary extends RunState {
+  costMicros: number;
+  estimatedMicros: number;
+  tokens: number;
+  calls: number;
+}
+
+const TOTAL_COLUMNS = `SUM(cost_micros), SUM(CASE WHEN estimated = 1 THEN cost_micros ELSE 0 END), SUM(calls),
+  SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h), SUM(reasoning),
+  SUM(est_calls), SUM(est_input), SUM(est_actual_input), SUM(reserved_calls), SUM(reserved_micros),
+  SUM(reserved_actual_micros)`;
+
+function totalsFrom(row: SqlValue[], offset: number): SpendTotals {
+  const n = (i: number) => Number(row[offset + i] ?? 0);
+  const usage: TokenUsage = { input: n(3), output: n(4), cacheRead: n(5), cacheWrite5m: n(6), cacheWrite1h: n(7), reasoning: n(8) };
+  return {
+    costMicros: n(0),
+    estimatedMicros: n(1),
+    calls: n(2),
+    tokens: usage.input + usage.output + usage.cacheRead + usage.cacheWrite5m + usage.cacheWrite1h + usage.reasoning,
+    usage,
+    estimate: { calls: n(9), estimatedInput: n(10), actualInput: n(11) },
+    reserved: { calls: n(12), reservedMicros: n(13), actualMicros: n(14) },
+  };
+}
+
+/**
+ * The one read API over the store: the budget engine, the status bar, the panel, the runs tree, the CLI and
+ * reports all ask here, and no SQL lives outside src/core/store. Spend reads go to the daily rollup, so their cost
+ * depends on days × distinct keys, never on the number of ledger rows.
+ */
+export class StoreQueries {
+  private readonly stmts = new Map<string, Statement>();
+
+  constructor(private readonly db: () => Database) {}
+
+  dispose(): void {
+    for (const stmt of this.stmts.values()) stmt.free();
+    this.stmts.clear();
+  }
+
+  private all(sql: string, params: SqlValue[] = []): SqlValue[][] {
+    let stmt = this.stmts.get(sql);
+    if (!stmt) {
+      stmt = this.db().prepare(sql);
+      this.stmts.set(sql, stmt);
+    }
+    try {
+      stmt.bind(params);
+      const rows: SqlValue[][] = [];
+      while (stmt.step()) rows.push(stmt.get());
+      return rows;
+    } finally {
+      stmt.reset();
+    }
+  }
+
+  private where(range: DayRange, filter: SpendFilter = {}): { sql: string; params: SqlValue[] } {
+    const parts = ['day >= ?', 'day <= ?'];
+    const params: SqlValue[] = [range.fromDay, range.toDay];
+    for (const key of ['workflow', 'model', 'provider'] as const) {
+      if (filter[key] !== undefined) {
+        parts.push(`${key} = ?`);
+        params.push(filter[key]!);
+      }
+    }
+    return { sql: parts.join(' AND '), params };
+  }
+
+  /** Spend in a day range, optionally for one workflow / model / provider. */
+  totals(range: DayRange, filter?: SpendFilter): SpendTotals {
+    const w = this.where(range, filter);
+    return totalsFrom(this.all(`SELECT ${TOTAL_COLUMNS} FROM rollup_daily WHERE ${w.sql}`, w.params)[0] ?? [], 0);
+  }
+
+  /** Spend grouped by one dimension, largest first (`day` sorts by date). Empty task/tool keys are ''. */
+  breakdown(dimension: SpendDimension, range: DayRange, filter?: SpendFilter): SpendRow[] {
+    const w = this.where(range, filter);
+    const order = dimension === 'day' ? 'day ASC' : '2 DESC, day_key ASC';
+    const column = dimension === 'day' ? 'day' : dimension;
+    const rows = this.all(
+      `SELECT ${column} AS day_key, ${TOTAL_COLUMNS} FROM rollup_daily WHERE ${w.sql} GROUP BY ${column} ORDER BY ${order}`,
+      w.params,
+    );
+    return rows.map((r) => ({ key: String(r[0]), ...totalsFrom(r, 1) }));
+  }
+
+  /** Spend grouped by two dimensions (e.g. workflow × day for a chart), unordered. */
+  breakdown2(a: SpendDimension, b: SpendDimension, range: DayRange, filter?: SpendFilter): Array<SpendRow & { key2: string }> {
+    const w = this.where(range, filter);
+    const rows = this.all(
+      `SELECT ${a}, ${b}, ${TOTAL_COLUMNS} FROM rollup_daily WHERE ${w.sql} GROUP BY ${a}, ${b}`,
+      w.params,
+    );
+    return rows.map((r) => ({ key: String(r[0]), key2: String(r[1]), ...totalsFrom(r, 2) }));
+  }
+
+  /** Earliest and latest day with spend, or undefined for an empty store. */
+  spendDays(): { first: string; last: string } | undefined {
+    const row = this.all('SELECT MIN(day), MAX(day) FROM rollup_daily')[0];
+    return row && row[0] !== null ? { first: String(row[0]), last: String(row[1]) } : undefined;
+  }
+
+  listRuns(options: { status?: RunStatus[]; limit?: number; workflow?: string } = {}): RunSummary[] {
+    const parts: string[] = [];
+    const params: SqlValue[] = [];
+    if (options.status?.length) {
+      parts.push(`r.status IN (${options.status.map(() => '?').join(', ')})`);
+      params.push(...options.status);
+    }
+    if (options.workflow) {
+      parts.push('r.workflow = ?');
+      params.push(options.workflow);
+    }
+    params.push(options.limit ?? 500);
+    const rows = this.all(
+      `SELECT ${RUN_COLUMNS}, COALESCE(t.cost_micros, 0), COALESCE(t.estimated_micros, 0), COALESCE(t.tokens, 0), COALESCE(t.calls, 0)
+       FROM runs r LEFT JOIN run_totals t ON t.run_id = r.id
+       ${parts.length ? `WHERE ${parts.join(' AND ')}` : ''}
+       ORDER BY r.created_at DESC, r.id DESC LIMIT ?`,
+      params,
+    );
+    return rows.map(runSummaryFrom);
+  }
+
+  getRun(id: string): RunSummary | undefined {
+    const row = this.all(
+      `SELECT ${RUN_COLUMNS}, COALESCE(t.cost_micros, 0), COALESCE(t.estimated_micros, 0), COALESCE(t.tokens, 0), COALESCE(t.calls, 0)
+       FROM runs r LEFT JOIN run_totals t ON t.run_id = r.id WHERE r.id = ?`,
+      [id],
+    )[0];
+    return row ? runSummaryFrom(row) : undefined;
+  }
+
+  /** Runs whose id starts with `prefix` (for short ids typed in a terminal). */
+  findRuns(prefix: string): string[] {
+    return this.all(`SELECT id FROM runs WHERE substr(id, 1, ?) = ? LIMIT 5`, [prefix.length, prefix]).map((r) => String(r[0]));
+  }
+
+  tasksOfRun(runId: string): Array<TaskState & { costMicros: number; tokens: number; calls: number }> {
+    return this.all(
+      `SELECT k.id, k.run_id, k.name, k.parent_task_id, k.status, k.created_at, k.updated_at, k.rev, k.data,
+              COALESCE(t.cost_micros, 0), COALESCE(t.tokens, 0), COALESCE(t.calls, 0)
+       FROM tasks k LEFT JOIN task_totals t ON t.task_id = k.id WHERE k.run_id = ? ORDER BY k.created_at, k.id`,
+      [runId],
+    ).map((r) => ({
+      id: String(r[0]),
+      runId: String(r[1]),
+      name: String(r[2]),
+      parentTaskId: r[3] === null ? null : String(r[3]),
+      status: String(r[4]) as RunStatus,
+      createdAt: Number(r[5]),
+      updatedAt: Number(r[6]),
+      rev: Number(r[7]),
+      data: JSON.parse(String(r[8])),
+      costMicros: Number(r[9]),
+      tokens: Number(r[10]),
+      calls: Number(r[11]),
+    }));
+  }
+
+  checkpoint(runId: string): Checkpoint | undefined {
+    const row = this.all('SELECT run_id, seq, ts, state FROM checkpoints WHERE run_id = ?', [runId])[0];
+    return row ? { runId: String(row[0]), seq: Number(row[1]), ts: Number(row[2]), state: JSON.parse(String(row[3])) } : undefined;
+  }
+
+  runTotals(runId: string): { calls: number; tokens: number; costMicros: number; estimatedMicros: number } {
+    const row = this.all('SELECT calls, tokens, cost_micros, estimated_micros FROM run_totals WHERE run_id = ?', [runId])[0];
+    return { calls: Number(row?.[0] ?? 0), tokens: Number(row?.[1] ?? 0), costMicros: Number(row?.[2] ?? 0), estimatedMicros: Number(row?.[3] ?? 0) };
+  }
+
+  taskTotals(taskId: string): { calls: number; tokens: number; costMicros: number } {
+    const row = this.all('SELECT calls, tokens, cost_micros FROM task_totals WHERE task_id = ?', [taskId])[0];
+    return { calls: Number(row?.[0] ?? 0), tokens: Number(row?.[1] ?? 0), costMicros: Number(row?.[2] ?? 0) };
+  }
+
+  openReservations(): Reservation[] {
+    return this.all(
+      `SELECT id, ts, owner, run_id, task_id, task, workflow, provider, model, micros, tokens, input_tokens, output_tokens,
+              scopes
+       FROM reservations WHERE status = 'open' ORDER BY ts`,
+    ).map((r) => ({
+      id: String(r[0]),
+      ts: Number(r[1]),
+      owner: String(r[2]),
+      runId: str(r[3]),
+      taskId: str(r[4]),
+      task: str(r[5]),
+      workflow: String(r[6]),
+      provider: String(r[7]),
+      model: String(r[8]),
+      micros: Number(r[9]),
+      tokens: Number(r[10]),
+      inputTokens: Number(r[11]),
+      outputTokens: Number(r[12]),
+      scopes: JSON.parse(String(r[13])) as string[],
+    }));
+  }
+
+  reservationStatus(id: string): 'open' | 'settled' | 'released' | undefined {
+    const row = this.all('SELECT status FROM reservations WHERE id = ?', [id])[0];
+    return row ? (String(row[0]) as 'open' | 'settled' | 'released') : undefined;
+  }
+
+  alertFired(scope: string, periodKey: string, pct: number): boolean {
+    return this.all('SELECT 1 FROM alerts_fired WHERE scope = ? AND period_key = ? AND pct = ?', [scope, periodKey, pct]).length > 0;
+  }
+
+  ledgerCount(): number {
+    return Number(this.all('SELECT COUNT(*) FROM ledger')[0]?.[0] ?? 0);
+  }
+
+  ledgerEntry(id: string): LedgerEntry | undefined {
+    const row = this.all(`SELECT ${LEDGER_COLUMNS} FROM ledger WHERE id = ?`, [id])[0];
+    return row ? ledgerFrom(row) : undefined;
+  }
+
+  /**
+   * Raw ledger rows with `fromMs <= ts < toMs` in time order, `pageSize` at a time, so a million rows can be
+   * exported without holding them all (keyset pagination on (ts, id)).
+   */
+  *ledgerRows(fromMs: number, toMs: number, pageSize = 5_000): Generator<LedgerEntry[]> {
+    let afterTs = fromMs - 1;
+    let afterId = '';
+    for (;;) {
+      const rows = this.all(
+        `SELECT ${LEDGER_COLUMNS} FROM ledger
+         WHERE ts >= ? AND ts < ? AND (ts > ? OR (ts = ? AND id > ?)) ORDER BY ts, id LIMIT ?`,
+        [fromMs, toMs, afterTs, afterTs, afterId, pageSize],
+      );
+      if (rows.length === 0) return;
+      const page = rows.map(ledgerFrom);
+      yield page;
+      const last = page[page.length - 1]!;
+      afterTs = last.ts;
+      afterId = last.id;
+      if (rows.length < pageSize) return;
+    }
+  }
+}
+
+const RUN_COLUMNS = 'r.id, r.workflow, r.status, r.title, r.created_at, r.updated_at, r.rev, r.owner, r.parent_run_id, r.variant, r.data';
+
+function runSummaryFrom(r: SqlValue[]): RunSummary {
+  return {
+    id: String(r[0]),
+    workflow: String(r[1]),
+    status: String(r[2]) as RunStatus,
+    title: String(r[3]),
+    createdAt: Number(r[4]),
+    updatedAt: Number(r[5]),
+    rev: Number(r[6]),
+    owner: String(r[7]),
+    parentRunId: r[8] === null ? null : String(r[8]),
+    variant: r[9] === null ? null : String(r[9]),
+    data: JSON.parse(String(r[10])),
+    costMicros: Number(r[11]),
+    estimatedMicros: Number(r[12]),
+    tokens: Number(r[13]),
+    calls: Number(r[14]),
+  };
+}
+
+const LEDGER_COLUMNS = `id, ts, provider, model, workflow, run_id, task_id, task, tool, variant, input, output, cache_read,
+  cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id, latency_ms, reservation_id,
+  reserved_micros, est_input`;
+
+const str = (v: SqlValue | undefined) => (v === null || v === undefined ? null : String(v));
+const num = (v: SqlValue | undefined) => (v === null || v === undefined ? null : Number(v));
+
+function ledgerFrom(r: SqlValue[]): LedgerEntry {
+  return {
+    id: String(r[0]),
+    ts: Number(r[1]),
+    provider: String(r[2]),
+    model: String(r[3]),
+    workflow: String(r[4]),
+    runId: str(r[5]),
+    taskId: str(r[6]),
+    task: str(r[7]),
+    tool: str(r[8]),
+    variant: str(r[9]),
+    usage: {
+      input: Number(r[10]),
+      output: Number(r[11]),
+      cacheRead: Number(r[12]),
+      cacheWrite5m: Number(r[13]),
+      cacheWrite1h: Number(r[14]),
+      reasoning: Number(r[15]),
+    },
+    costMicros: Number(r[16]),
+    estimated: Number(r[17]) === 1,
+    requestId: str(r[18]),
+    latencyMs: num(r[19]),
+    reservationId: str(r[20]),
+    reservedMicros: num(r[21]),
+    estimatedInputTokens: num(r[22]),
+  };
+}
