@@ -113,14 +113,20 @@ export function schemaVersion(db: Database): number {
   return Number(db.exec('PRAGMA user_version')[0]?.values[0]?.[0] ?? 0);
 }
 
+/** A store written by a newer Agent Budget: not damage, so nothing is moved aside; the user updates instead. */
+export class NewerStoreError extends Error {
+  constructor(readonly found: number) {
+    super(
+      `The Agent Budget store was written by a newer version (schema ${found}; this version knows ${SCHEMA_VERSION}). ` +
+        'Update the extension and the CLI; nothing was changed.',
+    );
+  }
+}
+
 /** Brings `db` to `target` (default: latest) in one transaction; refuses a file from a newer version. */
 export function migrate(db: Database, target = SCHEMA_VERSION): number {
   const from = schemaVersion(db);
-  if (from > SCHEMA_VERSION) {
-    throw new Error(
-      `The store was written by a newer Agent Budget (schema ${from}, this version knows ${SCHEMA_VERSION}). Update the extension or CLI.`,
-    );
-  }
+  if (from > SCHEMA_VERSION) throw new NewerStoreError(from);
   if (from >= target) return from;
   db.exec('BEGIN');
   try {

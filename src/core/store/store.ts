@@ -7,7 +7,7 @@ import { crc32, encodeLine, journalName, parseChunk, parseJournalName, parseSnap
 import { FileLock } from './lock';
 import { StoreQueries } from './queries';
 import type { LedgerEntry, Reservation, RunState, StoreRecord, TaskState } from './records';
-import { migrate } from './schema';
+import { migrate, NewerStoreError } from './schema';
 import { loadSqlite, type Database } from './sqlite';
 import { nodeStoreFs, type AppendHandle, type StoreFs } from './storeFs';
 
@@ -271,6 +271,7 @@ export class WorkspaceStore {
         } catch (err) {
           db?.close();
           db = undefined;
+          if (err instanceof NewerStoreError) throw err;
           problems.push(`${snap.name} could not be opened (${(err as Error).message})`);
         }
       } else {
