@@ -27,6 +27,11 @@ export interface PartialCallResult {
   /** Usage fields the provider had reported before the failure (e.g. input tokens from Anthropic `message_start`). */
   usage?: Partial<TokenUsage>;
   usageRaw?: unknown;
+  /**
+   * True when `usage` is the provider's final report of a call that completed (e.g. a refusal): the call can be
+   * settled exactly instead of at its reservation.
+   */
+  usageFinal?: boolean;
 }
 
 export interface ProviderErrorInit {

@@ -1,0 +1,339 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * The shared plumbing of the fake provider servers: a scripted reply queue, a request log, SSE writing with
+ * scripted delays / cuts / hangs, and a node:http server bound to 127.0.0.1 on a free port. Each provider's
+ * fake (anthropic.ts, openai.ts, gemini.ts) only maps a provider-neutral `FakeReply` to its wire format.
+ *
+ * Used by the adapter unit tests now, and meant for the runner, e2e tests and the demo: start one with
+ * `startFakeAnthropic()` (or all three on one port with `startFakeProviders()`), point the SDK's base URL at
+ * `fake.baseUrl`, `enqueue()` replies, assert on `fake.requests`, and `close()` it.
+ */
+
+/** Token counts of a scripted reply, in our disjoint kinds; each fake converts them to its provider's raw shape. */
+export interface FakeUsage {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  reasoning: number;
+}
+
+export interface FakeToolCall {
+  id?: string;
+  name: string;
+  input: unknown;
+}
+
+/** A normal answer (streamed as SSE when the request asks for a stream). */
+export interface FakeMessageReply {
+  type?: 'message';
+  /** The answer text; default: derived from the prompt. */
+  text?: string;
+  toolCalls?: FakeToolCall[];
+  /** Reasoning text (Anthropic thinking block, Gemini thought part, OpenAI Responses reasoning item). */
+  thinking?: string;
+  /** Token counts; unspecified kinds default to a count derived from the prompt and reply (cache kinds to 0). */
+  usage?: Partial<FakeUsage>;
+  /** Sent verbatim as the provider's usage object instead of one built from `usage`. */
+  rawUsage?: unknown;
+  stopReason?: 'end' | 'maxTokens' | 'toolUse' | 'refused';
+  /** Model name reported back (default: the requested one). */
+  model?: string;
+  /** Wait before sending the response headers. */
+  delayMs?: number;
+  /** Wait before each SSE event. */
+  eventDelayMs?: number;
+  /** Stop after this many SSE events: `cutMode` 'reset' drops the connection, 'end' ends the body cleanly. */
+  cutAfterEvents?: number;
+  cutMode?: 'reset' | 'end';
+  /** Stop writing after this many SSE events but keep the connection open (a stalled stream). */
+  hangAfterEvents?: number;
+  headers?: Record<string, string>;
+}
+
+/** An HTTP error response. */
+export interface FakeErrorReply {
+  type: 'error';
+  status: number;
+  /** Provider error type / status string; default derived from the status. */
+  errorType?: string;
+  message?: string;
+  /** Replaces the provider-shaped error body. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  delayMs?: number;
+}
+
+/** Accept the request and never answer. */
+export interface FakeHangReply {
+  type: 'hang';
+}
+
+export type FakeReply = FakeMessageReply | FakeErrorReply | FakeHangReply;
+
+/** A scripted answer of a count-tokens endpoint. */
+export type FakeCountReply = number | FakeErrorReply;
+
+export interface LoggedRequest {
+  method: string;
+  /** Path without the query string and without the `startFakeProviders()` prefix. */
+  path: string;
+  query: Record<string, string>;
+  /** Lower-cased request headers without the API key headers. */
+  headers: Record<string, string>;
+  /** Whether an API key header was present (its value is never logged). */
+  hadApiKey: boolean;
+  body: unknown;
+}
+
+const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key'];
+
+export interface FakeOptions {
+  /** When set, requests must carry this key (else the provider's auth error). */
+  apiKey?: string;
+}
+
+export abstract class FakeProvider {
+  readonly requests: LoggedRequest[] = [];
+  private readonly replies: FakeReply[] = [];
+  private readonly counts: FakeCountReply[] = [];
+  private readonly openResponses = new Set<http.ServerResponse>();
+  private idCounter = 0;
+  /** Set by the server once listening: the URL to give the SDK. */
+  baseUrl = '';
+
+  constructor(protected readonly options: FakeOptions = {}) {}
+
+  /** Queues replies, answered in order; an empty queue answers with `defaultReply`. */
+  enqueue(...replies: FakeReply[]): this {
+    this.replies.push(...replies);
+    return this;
+  }
+
+  /** Queues count-tokens answers; an empty queue counts ~4 characters per token of the request body. */
+  enqueueCount(...replies: FakeCountReply[]): this {
+    this.counts.push(...replies);
+    return this;
+  }
+
+  /** Requests to the generation endpoints (not count-tokens). */
+  get generationRequests(): LoggedRequest[] {
+    return this.requests.filter((r) => !/count_?tokens/i.test(r.path));
+  }
+
+  pendingReplies(): number {
+    return this.replies.length;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.replies.length = 0;
+    this.counts.length = 0;
+  }
+
+  protected nextReply(): FakeReply | undefined {
+    return this.replies.shift();
+  }
+
+  protected nextCount(): FakeCountReply | undefined {
+    return this.counts.shift();
+  }
+
+  protected newId(prefix: string): string {
+    this.idCounter += 1;
+    return `${prefix}${String(this.idCounter).padStart(6, '0')}fake`;
+  }
+
+  /** The key the request carried, in this provider's header. */
+  protected abstract requestKey(req: http.IncomingMessage): string | undefined;
+
+  protected abstract route(exchange: FakeExchange): Promise<void>;
+
+  async handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
+    this.openResponses.add(res);
+    res.on('close', () => this.openResponses.delete(res));
+    const raw = await readBody(req);
+    let body: unknown = raw;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      // keep the raw text: a test may assert on a malformed body
+    }
+    const url = new URL(path, 'http://fake');
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (!KEY_HEADERS.includes(k.toLowerCase()) && typeof v === 'string') headers[k.toLowerCase()] = v;
+    }
+    const key = this.requestKey(req);
+    const entry: LoggedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      hadApiKey: !!key,
+      body,
+    };
+    this.requests.push(entry);
+    await this.route(new FakeExchange(this, req, res, entry, key));
+  }
+
+  /** Ends every open response (hung ones included), so `close()` never waits on them. */
+  destroyOpen(): void {
+    for (const res of this.openResponses) res.socket?.destroy();
+    this.openResponses.clear();
+  }
+}
+
+/** One request being answered. */
+export class FakeExchange {
+  constructor(
+    readonly fake: FakeProvider,
+    readonly req: http.IncomingMessage,
+    readonly res: http.ServerResponse,
+    readonly request: LoggedRequest,
+    readonly apiKey: string | undefined,
+  ) {}
+
+  get body(): Record<string, unknown> {
+    const b = this.request.body;
+    return typeof b === 'object' && b !== null ? (b as Record<string, unknown>) : {};
+  }
+
+  json(status: number, value: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(value);
+    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    this.res.end(text);
+  }
+
+  /** Opens an SSE response governed by the reply's delays, cut and hang. */
+  sse(reply: FakeMessageReply, headers: Record<string, string>): SseWriter {
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...headers,
+      ...(reply.headers ?? {}),
+    });
+    this.res.flushHeaders();
+    return new SseWriter(this.res, reply);
+  }
+}
+
+export class SseWriter {
+  private sent = 0;
+  /** False once the script cut or stalled the stream: stop producing events. */
+  open = true;
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly reply: FakeMessageReply,
+  ) {}
+
+  /** Writes one event (`event:` line only when `event` is given) and resolves when it reached the socket. */
+  async send(event: string | null, data: unknown): Promise<boolean> {
+    if (!this.open) return false;
+    if (this.reply.cutAfterEvents !== undefined && this.sent >= this.reply.cutAfterEvents) {
+      this.open = false;
+      if (this.reply.cutMode === 'end') this.res.end();
+      else this.res.socket?.destroy();
+      return false;
+    }
+    if (this.reply.hangAfterEvents !== undefined && this.sent >= this.reply.hangAfterEvents) {
+      this.open = false;
+      return false;
+    }
+    if (this.reply.eventDelayMs) await sleep(this.reply.eventDelayMs);
+    if (this.res.destroyed) {
+      this.open = false;
+      return false;
+    }
+    const payload = typeof data === 'string' ? data : JSON.stringify(data);
+    const text = `${event ? `event: ${event}\n` : ''}data: ${payload}\n\n`;
+    await new Promise<void>((resolve) => this.res.write(text, () => resolve()));
+    this.sent += 1;
+    return true;
+  }
+
+  /** Ends the stream normally (unless the script cut or stalled it). */
+  end(): void {
+    if (this.open) this.res.end();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Fills the unspecified usage kinds: input ~ prompt characters / 4 (+10), output ~ reply characters / 4. */
+export function completeUsage(partial: Partial<FakeUsage> | undefined, promptChars: number, replyChars: number): FakeUsage {
+  return {
+    input: partial?.input ?? Math.ceil(promptChars / 4) + 10,
+    output: partial?.output ?? Math.max(1, Math.ceil(replyChars / 4)),
+    cacheRead: partial?.cacheRead ?? 0,
+    cacheWrite5m: partial?.cacheWrite5m ?? 0,
+    cacheWrite1h: partial?.cacheWrite1h ?? 0,
+    reasoning: partial?.reasoning ?? 0,
+  };
+}
+
+/** The reply a fake gives when nothing is queued: deterministic, derived from the last user text. */
+export function defaultReplyText(provider: string, lastUserText: string): string {
+  const gist = lastUserText.replace(/\s+/g, ' ').trim().slice(0, 80);
+  return `(${provider} fake) You said: "${gist}". This is a deterministic reply.`;
+}
+
+/** Splits text into a few deltas, the way a real stream sends it. */
+export function chunkText(text: string, size = 12): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out.length ? out : [''];
+}
+
+export interface FakeServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on 127.0.0.1 and routes `prefix + path` to each fake. */
+export async function listen(routes: Array<{ prefix: string; fake: FakeProvider; basePath: string }>): Promise<FakeServer> {
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const route = routes.find((r) => r.prefix === '' || url === r.prefix || url.startsWith(`${r.prefix}/`));
+    if (!route) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `no fake at ${url}` } }));
+      return;
+    }
+    route.fake.handle(req, res, url.slice(route.prefix.length) || '/').catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `fake server bug: ${String(err)}` } }));
+      } else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  for (const r of routes) r.fake.baseUrl = `${url}${r.prefix}${r.basePath}`;
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of routes) r.fake.destroyOpen();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
