@@ -1,0 +1,256 @@
+// The e2e fixture: per suite, a real VS Code (code-server's server + web workbench) in headless Chromium on a fresh
+// copy of demo/, with this repository loaded as the extension under development (or a .vsix installed instead).
+// Every test leaves a screenshot of its final state in .e2e-artifacts/, passed or failed.
+//
+//   describe('…', function () {
+//     const workbench = useWorkbench();            // hooks: start before, screenshot afterEach, stop after
+//     it('…', async () => { await workbench().runCommand('Agent Budget: Set API Key…'); });
+//   });
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+import {
+  ROOT,
+  copyWorkspace,
+  launchBrowser,
+  sleep,
+  startServer,
+  tempDir,
+  trustWorkspace,
+  waitForWorkbench,
+  type VsCodeServer,
+} from '../../scripts/vscode-server.mjs';
+
+export const ARTIFACTS = path.join(ROOT, '.e2e-artifacts');
+
+export interface WorkbenchOptions {
+  /** How to answer the workspace-trust dialog: 'yes' (default) or 'no' (Restricted Mode). */
+  trust?: 'yes' | 'no';
+  /** Load this repository as the extension under development (default true). false: only installed extensions. */
+  developmentExtension?: boolean;
+  /** Runs once the data dirs exist, before the server starts (e.g. to install a .vsix into them). */
+  prepare?: (dirs: { serverDataDir: string; userDataDir: string }) => Promise<void> | void;
+}
+
+/** Quiet, deterministic user settings: no welcome page or telemetry notice covering the screenshots. */
+const USER_SETTINGS = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'telemetry.telemetryLevel': 'off',
+  'extensions.ignoreRecommendations': true,
+};
+
+export class Workbench {
+  constructor(
+    readonly page: Page,
+    readonly server: VsCodeServer,
+    /** The absolute path of this suite's copy of demo/. */
+    readonly workspace: string,
+  ) {}
+
+  get statusBar(): Locator {
+    return this.page.locator('.part.statusbar');
+  }
+
+  /**
+   * A status-bar entry. The DOM does not carry an item's `name`, but VS Code puts its text and tooltip in the
+   * aria-label, so this finds the entry whose label mentions `name`. (The status bar's context menu lists items by
+   * name: see `statusBarMenuNames`.)
+   */
+  statusBarItem(name: string): Locator {
+    return this.statusBar.locator(`.statusbar-item[aria-label*="${cssString(name)}"]`);
+  }
+
+  /** The names the status bar's context menu offers to hide/show, i.e. each item's `name`. Closes the menu. */
+  async statusBarMenuNames(): Promise<string[]> {
+    await this.statusBar.click({ button: 'right', position: { x: 5, y: 5 } });
+    const menu = this.page.locator('.context-view.monaco-menu-container');
+    await menu.waitFor({ state: 'visible' });
+    const names = await menu.locator('.action-label').evaluateAll((labels) =>
+      labels.map((label) => label.getAttribute('aria-label') ?? '').filter(Boolean),
+    );
+    await this.page.keyboard.press('Escape');
+    await menu.waitFor({ state: 'hidden' });
+    return names;
+  }
+
+  /** The quick input (command palette, quick picks, input boxes). */
+  get quickInput(): Locator {
+    return this.page.locator('.quick-input-widget');
+  }
+
+  get quickInputBox(): Locator {
+    return this.quickInput.locator('.quick-input-box input');
+  }
+
+  /** Rows of the open quick pick whose label (aria-label up to its first comma) is exactly `label`. */
+  quickPickItem(label: string): Locator {
+    const l = cssString(label);
+    return this.quickInput.locator(`.monaco-list-row[aria-label="${l}"], .monaco-list-row[aria-label^="${l},"]`);
+  }
+
+  /**
+   * Waits until the quick input shows `prompt` as its placeholder or title (the palette closes and the command's
+   * own quick pick or input box opens a moment later), and until its list has rendered.
+   */
+  async waitForQuickInput(prompt: string): Promise<void> {
+    const p = cssString(prompt);
+    await this.quickInput
+      .locator(`.quick-input-box input[placeholder="${p}"], .quick-input-title:text-is("${p}")`)
+      .first()
+      .waitFor({ state: 'visible' });
+    await this.page.waitForTimeout(100); // the list renders in the next frame
+  }
+
+  /** Labels of the rows the open quick pick shows. */
+  async quickPickLabels(): Promise<string[]> {
+    return this.quickInput
+      .locator('.monaco-list-row')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('aria-label') ?? ''));
+  }
+
+  /** Opens the command palette with Control+Shift+P (F1 may not reach it in a browser) and runs `title`. */
+  async runCommand(title: string): Promise<void> {
+    await this.openPalette();
+    await this.quickInputBox.fill(`>${title}`);
+    await this.pick(title);
+  }
+
+  async openPalette(): Promise<void> {
+    await this.page.keyboard.press('Control+Shift+P');
+    await this.quickInputBox.waitFor({ state: 'visible' });
+  }
+
+  /** Clicks the quick-pick row labelled `label`; fails with the labels it saw instead. */
+  async pick(label: string): Promise<void> {
+    const row = this.quickPickItem(label).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: 10_000 });
+    } catch {
+      throw new Error(`no quick-pick item "${label}"; the list shows: ${JSON.stringify(await this.quickPickLabels())}`);
+    }
+    await row.click();
+  }
+
+  /** Clicks the activity-bar entry `title` and returns the side bar it opened. */
+  async openView(title: string): Promise<Locator> {
+    const entry = this.page.locator(`.part.activitybar .action-item a[aria-label^="${cssString(title)}"]`).first();
+    await entry.click();
+    const sideBar = this.page.locator('.part.sidebar');
+    await sideBar.locator('.composite.title').filter({ hasText: title.toUpperCase() }).waitFor({ state: 'visible' });
+    return sideBar;
+  }
+
+  /** Notification toasts currently shown that contain `text`. */
+  notification(text: string | RegExp): Locator {
+    return this.page.locator('.notifications-toasts .notification-toast').filter({ hasText: text });
+  }
+
+  /** The visible text of the page and every frame in it (webviews live in nested iframes). */
+  async visibleText(): Promise<string> {
+    const texts = await Promise.all(
+      this.page.frames().map((frame) => frame.evaluate(() => document.body?.innerText ?? '').catch(() => '')),
+    );
+    return texts.join('\n');
+  }
+
+  /** Saves a PNG of the page under .e2e-artifacts/ and returns its path. */
+  async screenshot(name: string): Promise<string> {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, `${fileName(name)}.png`);
+    await this.page.screenshot({ path: file });
+    return file;
+  }
+}
+
+/** Registers the suite's hooks and returns an accessor for its workbench. Call it inside `describe`. */
+export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
+  let tmp: string | undefined;
+  let server: VsCodeServer | undefined;
+  let browser: Browser | undefined;
+  let workbench: Workbench | undefined;
+  let failed = false;
+
+  before(async function () {
+    this.timeout(240_000); // the first run also installs code-server
+    tmp = await tempDir('agent-budget-e2e');
+    const workspace = copyWorkspace(tmp);
+    const serverDataDir = path.join(tmp, 'server-data');
+    const userDataDir = path.join(tmp, 'user-data');
+    mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+    // code-server keeps user settings on the server side, so the workbench reads this file.
+    writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
+    await options.prepare?.({ serverDataDir, userDataDir });
+    server = await startServer({
+      extensionDevelopmentPath: options.developmentExtension === false ? undefined : ROOT,
+      serverDataDir,
+      userDataDir,
+    });
+    browser = await launchBrowser();
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const opened = new Workbench(page, server, workspace);
+    try {
+      await page.goto(server.url(workspace));
+      await waitForWorkbench(page);
+      if ((options.trust ?? 'yes') === 'yes') {
+        if (!(await trustWorkspace(page))) throw new Error('the workspace-trust dialog never appeared');
+      } else {
+        await answerTrustNo(page);
+      }
+    } catch (error) {
+      const file = await opened.screenshot(`${this.test?.parent?.fullTitle() ?? 'suite'} before all`).catch(() => undefined);
+      throw new Error(`${(error as Error).message}${file ? ` (screenshot: ${path.relative(ROOT, file)})` : ''}`);
+    }
+    workbench = opened;
+  });
+
+  afterEach(async function () {
+    if (workbench && this.currentTest) {
+      const file = await workbench.screenshot(this.currentTest.fullTitle()).catch(() => undefined);
+      if (this.currentTest.state === 'failed') {
+        failed = true;
+        if (file) console.log(`      screenshot: ${path.relative(ROOT, file)}`);
+      }
+    }
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    if ((failed || !workbench) && server) console.log(`      server log (last lines):\n${server.logTail(20)}`);
+    await browser?.close().catch(() => {});
+    await server?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  return () => {
+    if (!workbench) throw new Error('the workbench did not start (see the "before all" hook error)');
+    return workbench;
+  };
+}
+
+/** Answers the trust dialog with exactly "No, I don't trust the authors": the folder opens in Restricted Mode. */
+async function answerTrustNo(page: Page, timeoutMs = 15_000): Promise<void> {
+  const no = page.getByRole('button', { name: "No, I don't trust the authors", exact: true });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await no.isVisible().catch(() => false)) {
+      await no.click();
+      await no.waitFor({ state: 'hidden' });
+      return;
+    }
+    await sleep(250);
+  }
+  throw new Error('the workspace-trust dialog never appeared');
+}
+
+function cssString(value: string): string {
+  return value.replace(/["\\]/g, '\\$&');
+}
+
+function fileName(title: string): string {
+  return title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 120);
+}
