@@ -32,11 +32,17 @@ const MS_PER_DAY = 86_400_000;
 
 interface Zone {
   format: Intl.DateTimeFormat;
+  /** Whether `format()` output parses as "M/D/Y, h:m:s" (checked once per zone; else formatToParts is used). */
+  plainFormat: boolean;
   /** Last window handed out per period: the hot-path cache. */
   last: Partial<Record<Period, PeriodWindow>>;
+  /** First instant of a local day by its wall-midnight value; consecutive days share a boundary. Bounded. */
+  dayStarts: Map<number, number>;
 }
 
 const zones = new Map<string, Zone>();
+const DAY_STARTS_KEPT = 1024;
+const US_NUMERIC = /^(\d+)\D+(\d+)\D+(\d+)\D+(\d+)\D+(\d+)\D+(\d+)$/;
 
 function zone(timeZone: string | undefined): Zone {
   const name = timeZone ?? '';
@@ -53,7 +59,13 @@ function zone(timeZone: string | undefined): Zone {
       second: 'numeric',
       hourCycle: 'h23',
     });
-    z = { format, last: {} };
+    z = { format, plainFormat: false, last: {}, dayStarts: new Map() };
+    // format() is ~3× faster than formatToParts() in Node 20; use it when its shape is the expected one.
+    const probe = Date.UTC(2026, 10, 22, 13, 4, 5);
+    z.plainFormat = true;
+    const fast = wallMs(z, probe);
+    z.plainFormat = false;
+    z.plainFormat = fast === wallMs(z, probe);
     zones.set(name, z);
   }
   return z;
@@ -72,14 +84,17 @@ export function isValidTimeZone(timeZone: string): boolean {
 
 /** Wall-clock reading of an instant in a zone, as if that reading were UTC (ms, whole seconds). */
 function wallMs(z: Zone, t: number): number {
-  const parts = z.format.formatToParts(t);
+  if (z.plainFormat) {
+    const m = US_NUMERIC.exec(z.format.format(t));
+    if (m) return Date.UTC(+m[3]!, +m[1]! - 1, +m[2]!, +m[4]!, +m[5]!, +m[6]!);
+  }
   let y = 0;
   let mo = 0;
   let d = 0;
   let h = 0;
   let mi = 0;
   let s = 0;
-  for (const p of parts) {
+  for (const p of z.format.formatToParts(t)) {
     switch (p.type) {
       case 'year':
         y = +p.value;
@@ -118,6 +133,16 @@ function offsetAt(z: Zone, t: number): number {
  * `wall` is that day's midnight read as UTC.
  */
 function startOfDay(z: Zone, wall: number): number {
+  let start = z.dayStarts.get(wall);
+  if (start === undefined) {
+    if (z.dayStarts.size >= DAY_STARTS_KEPT) z.dayStarts.clear();
+    start = computeStartOfDay(z, wall);
+    z.dayStarts.set(wall, start);
+  }
+  return start;
+}
+
+function computeStartOfDay(z: Zone, wall: number): number {
   // The true instant lies within UTC-14h..UTC+12h of `wall`; any transition that matters lies inside ±1 day.
   const before = offsetAt(z, wall - MS_PER_DAY);
   const after = offsetAt(z, wall + MS_PER_DAY);
