@@ -63,6 +63,9 @@ const integrationTests = {
 export const bundles = [
   { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // OpenAI's o200k tokenizer (~2 MB of ranks) is its own file, required lazily beside the bundle that needs it
+  // (src/core/providers/estimate.ts), so activation never loads it.
+  { ...node, entryPoints: ['src/core/providers/o200k.ts'], outfile: 'dist/o200k.js' },
   {
     bundle: true,
     platform: 'browser',

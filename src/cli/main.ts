@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { version } from '../../package.json';
+import { costCommand } from './commands/cost';
 import { CliError, ExitCode, parseCommandArgs, type CliCommand, type CliContext } from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
-const COMMANDS: CliCommand[] = [];
+const COMMANDS: CliCommand[] = [costCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
