@@ -258,7 +258,7 @@ export async function startServer(options) {
      */
     url(folder, payload = []) {
       const entries = [...(extensionDevelopmentPath ? [['extensionDevelopmentPath', remoteUri(extensionDevelopmentPath)]] : []), ...payload];
-      const query = `folder=${encodeURIComponent(folder)}` + (entries.length ? `&payload=${encodeURIComponent(JSON.stringify(entries))}` : '');
+      const query = `folder=${encodeURIComponent(folder).replaceAll('%2F', '/')}` + (entries.length ? `&payload=${encodeURIComponent(JSON.stringify(entries))}` : '');
       return `http://127.0.0.1:${port}/?${query}`;
     },
     /** Resolves when the server process exits by itself. */

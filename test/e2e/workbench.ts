@@ -38,6 +38,7 @@ const USER_SETTINGS = {
   'workbench.tips.enabled': false,
   'telemetry.telemetryLevel': 'off',
   'extensions.ignoreRecommendations': true,
+  'git.openRepositoryInParentFolders': 'never',
 };
 
 export class Workbench {

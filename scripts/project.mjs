@@ -1,0 +1,38 @@
+// What `npm start` and `npm test` do before anything else: make sure this clone has its npm packages and the
+// machine has what the real VS Code needs. Uses only Node's built-ins, so it runs on a fresh clone.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Debian packages the real-VS Code tiers need (code-server's native modules, its search, the browser). */
+export const DEBIAN_PACKAGES = 'libkrb5-dev pkg-config build-essential ripgrep chromium';
+
+/** Runs `npm run <script> [-- args]` in the repository, output to this terminal; returns the exit code. */
+export function npmRun(script, args = []) {
+  const result = spawnSync('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], { cwd: ROOT, stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
+/**
+ * `npm ci` when this clone has no node_modules yet (a fresh clone). An existing node_modules is left alone:
+ * other work may be installing into it, and `npm ci` would delete it first.
+ */
+export async function ensureDependencies() {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major !== 20) {
+    // code-server 4.100.x (VS Code 1.100, our test host) refuses other Node majors in its postinstall.
+    console.warn(`warning: Node ${process.versions.node}; the real-VS Code tiers need Node 20 (code-server 4.100.3).`);
+  }
+  if (!existsSync(path.join(ROOT, 'node_modules', '.package-lock.json'))) {
+    console.log('No node_modules yet: npm ci');
+    const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT, stdio: 'inherit' });
+    if (ci.status !== 0) throw new Error('npm ci failed');
+  }
+  const missing = ['rg', 'chromium'].filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
+  if (missing.length > 0) {
+    throw new Error(`missing ${missing.join(' and ')}. Install the Debian packages first: apt-get install -y ${DEBIAN_PACKAGES}`);
+  }
+}
