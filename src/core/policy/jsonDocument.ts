@@ -7,7 +7,7 @@ import {
   printParseErrorCode,
   type Node,
   type ParseError,
-} from 'jsonc-parser';
+} from 'jsonc-parser/lib/esm/main.js'; // the package's "main" is a UMD build with dynamic requires esbuild cannot bundle
 import { formatJsonPath, type PolicyIssue } from './issues';
 import { closest } from './scopes';
 
@@ -144,7 +144,7 @@ export class JsonDocument {
   }
 
   /**
-   * Runs a compiled schema (ajv, `allErrors` + `verbose`) and maps its errors to plain words. Unknown keys
+   * Runs a compiled schema (ajv, `allErrors`) and maps its errors to plain words. Unknown keys
    * (`additionalProperties: false` in the schema, which VS Code also shows as warnings) become warnings: POLICY.md
    * says unknown keys are warnings, so a newer file still loads in an older extension.
    */
@@ -152,7 +152,7 @@ export class JsonDocument {
     if (this.value === undefined || validate(this.value)) return [];
     const out: PolicyIssue[] = [];
     for (const e of validate.errors ?? []) {
-      const issue = this.schemaIssue(e);
+      const issue = this.schemaIssue(e, validate.schema as SchemaNode);
       if (issue) out.push(issue);
     }
     return out;
@@ -177,10 +177,21 @@ export class JsonDocument {
     return out;
   }
 
-  private schemaIssue(e: ErrorObject): PolicyIssue | undefined {
+  /** The value at a JSON pointer of this document. */
+  valueAt(segments: readonly (string | number)[]): unknown {
+    let cur: unknown = this.value;
+    for (const s of segments) cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
+    return cur;
+  }
+
+  private schemaIssue(e: ErrorObject, root: SchemaNode): PolicyIssue | undefined {
     const segs = this.segmentsOf(e.instancePath);
-    const parent = (e.parentSchema ?? {}) as SchemaNode;
+    // Read the failing value and its schema node from the paths rather than ajv's `verbose` option, which makes
+    // compiling the schema about twice as slow (it is compiled on every CLI start).
     const propertyName = (e as ErrorObject & { propertyName?: string }).propertyName;
+    const at = schemaAt(root, segs);
+    const parent = propertyName !== undefined ? resolveRef(root, (at.propertyNames ?? {}) as SchemaNode) : at;
+    const data = this.valueAt(segs);
     if (e.keyword === 'propertyNames' || e.keyword === 'if') return undefined; // the inner error says it better
     if (propertyName !== undefined) {
       const expected = parent.patternErrorMessage ?? `must be ${describeExpected(parent)}`;
@@ -210,7 +221,7 @@ export class JsonDocument {
       }
       case 'uniqueItems': {
         const { i, j } = e.params as { i: number; j: number };
-        const item = Array.isArray(e.data) ? e.data[Math.max(i, j)] : undefined;
+        const item = Array.isArray(data) ? data[Math.max(i, j)] : undefined;
         return this.issueAt('error', [...segs, Math.max(i, j)],
           `${show(item)} is listed twice (also at [${Math.min(i, j)}])`);
       }
@@ -224,24 +235,58 @@ export class JsonDocument {
         return this.issueAt(
           'error',
           segs,
-          `${parent.patternErrorMessage ?? `must match ${String(parent.pattern)}`}, got ${show(e.data)}`,
+          `${parent.patternErrorMessage ?? `must match ${String(parent.pattern)}`}, got ${show(data)}`,
         );
       case 'enum': {
-        const near = typeof e.data === 'string' && parent.enum ? closest(e.data, parent.enum.map(String)) : undefined;
+        const near = typeof data === 'string' && parent.enum ? closest(data, parent.enum.map(String)) : undefined;
         return this.issueAt(
           'error',
           segs,
-          `must be ${describeExpected(parent)}, got ${show(e.data)}${near ? ` (did you mean "${near}"?)` : ''}`,
+          `must be ${describeExpected(parent)}, got ${show(data)}${near ? ` (did you mean "${near}"?)` : ''}`,
         );
       }
       default:
-        return this.issueAt('error', segs, `must be ${describeExpected(parent)}, got ${show(e.data)}`);
+        return this.issueAt('error', segs, `must be ${describeExpected(parent)}, got ${show(data)}`);
     }
   }
 }
 
+/**
+ * The schema node that describes the value at `segments`, walking properties / additionalProperties / items from
+ * the root. (ajv's `schemaPath` is relative to whichever `$ref` target was compiled separately, so it cannot be
+ * resolved from the root reliably.) These schemas use no anyOf/oneOf, so the walk is unambiguous.
+ */
+function schemaAt(root: SchemaNode, segments: readonly (string | number)[]): SchemaNode {
+  let cur = resolveRef(root, root);
+  for (const seg of segments) {
+    const next =
+      typeof seg === 'number'
+        ? cur.items
+        : cur.properties && Object.hasOwn(cur.properties, seg)
+          ? cur.properties[seg]
+          : cur.additionalProperties;
+    if (next === null || typeof next !== 'object') return {};
+    cur = resolveRef(root, next as SchemaNode);
+  }
+  return cur;
+}
+
+function resolveRef(root: SchemaNode, node: SchemaNode): SchemaNode {
+  for (let i = 0; i < 16 && typeof node.$ref === 'string'; i++) {
+    const target = node.$ref.startsWith('#/definitions/') ? root.definitions?.[node.$ref.slice('#/definitions/'.length)] : undefined;
+    if (!target) return {};
+    node = target;
+  }
+  return node;
+}
+
 /** The parts of a JSON schema node the messages read. */
 interface SchemaNode {
+  $ref?: string;
+  definitions?: Record<string, SchemaNode>;
+  items?: unknown;
+  additionalProperties?: unknown;
+  propertyNames?: unknown;
   type?: string | string[];
   enum?: unknown[];
   minimum?: number;

@@ -71,11 +71,15 @@ function zone(timeZone: string | undefined): Zone {
   return z;
 }
 
+const knownZones = new Set<string>();
+
 /** True when `Intl` knows the zone (IANA names such as `Europe/Berlin`, and `UTC`). */
 export function isValidTimeZone(timeZone: string): boolean {
   if (typeof timeZone !== 'string' || timeZone.trim() === '') return false;
+  if (knownZones.has(timeZone) || zones.has(timeZone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
+    knownZones.add(timeZone);
     return true;
   } catch {
     return false;

@@ -29,9 +29,8 @@ function compile(name: string, schema: object): ValidateFunction {
   let validate = compiled.get(name);
   if (!validate) {
     if (!ajv) {
-      // verbose: errors carry the failing value and its schema node, which the plain-words messages read.
-      // Formats (uri) are for the editor; core checks URLs itself (http/https only).
-      ajv = new Ajv({ allErrors: true, verbose: true, strict: true, validateFormats: false });
+      // allErrors: report every problem at once. Formats (uri) are for the editor; core checks URLs itself.
+      ajv = new Ajv({ allErrors: true, strict: true, validateFormats: false });
       for (const keyword of EDITOR_KEYWORDS) ajv.addKeyword(keyword);
     }
     validate = ajv.compile(schema);
