@@ -33,17 +33,25 @@ const LOCAL_CALL_ID = 'gcall_';
  */
 export class GeminiAdapter extends ProviderAdapterBase {
   readonly provider = 'gemini' as const;
-  private readonly client: GoogleGenAI;
+  private sdk?: GoogleGenAI;
   private callCounter = 0;
 
   constructor(config: ProviderConfig, deps?: AdapterDeps) {
     super(config, deps);
-    this.client = new GoogleGenAI({
-      apiKey: config.apiKey,
+  }
+
+  /** Made on first use: the SDK warns on the console when constructed without a key (a keyless estimate). */
+  private get client(): GoogleGenAI {
+    this.sdk ??= new GoogleGenAI({
+      apiKey: this.config.apiKey,
       // Explicit, so GOOGLE_GENAI_USE_VERTEXAI in the environment cannot switch the backend under us.
       vertexai: false,
-      httpOptions: { baseUrl: config.baseUrl ?? GEMINI_DEFAULT_BASE_URL, ...(config.headers ? { headers: config.headers } : {}) },
+      httpOptions: {
+        baseUrl: this.config.baseUrl ?? GEMINI_DEFAULT_BASE_URL,
+        ...(this.config.headers ? { headers: this.config.headers } : {}),
+      },
     });
+    return this.sdk;
   }
 
   private generationConfig(request: ChatRequest, guard: AttemptGuard, fetchFn: typeof fetch): GenerateContentConfig {
