@@ -157,6 +157,14 @@ describe('policy: loading .agent-budget/budget.json', () => {
     for (const e of errors) assert.ok(err.message.includes(formatIssue(e)), formatIssue(e));
   });
 
+  it('map keys are checked too: an empty model id, a bad workflow id under value', () => {
+    const errors = errorsOf('{ "prices": { "": { "provider": "openai", "inputPerMTok": 1, "outputPerMTok": 1 } },\n  "value": { "workflows": { "Bad": {} } } }');
+    assert.equal(only(errors, 'prices[""]').message, 'the key must be a non-empty string, got ""');
+    const bad = only(errors, 'value.workflows.Bad');
+    assert.match(bad.message, /^"Bad" is not a workflow id/);
+    assert.deepEqual([bad.line, bad.column], [2, 29]);
+  });
+
   it('loadPolicy throws PolicyError with every issue; warnings ride along', async () => {
     const text = '{\n  "limits": { "task": { "hardTokens": -5 } },\n  "colour": "red"\n}';
     await assert.rejects(loadPolicy(WS, memoryFs({ [FILE]: text })), (err: unknown) => {
