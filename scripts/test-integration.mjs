@@ -5,7 +5,7 @@
 //   --no-build        use the existing dist/ and out/ (npm test builds once before all tiers)
 //   --results <file>  where to keep mocha's JSON summary (default out/test-results/integration.json)
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT,
@@ -57,6 +57,7 @@ async function main() {
   const userDataDir = path.join(tmp, 'user-data');
   rmSync(resultsFile, { force: true });
   const consoleLog = resultsFile.replace(/\.json$/, '') + '-console.log';
+  const serverLogCopy = resultsFile.replace(/\.json$/, '') + '-server.log';
   writeFileSync(consoleLog, '');
 
   const server = await startServer({
@@ -72,8 +73,11 @@ async function main() {
       AGENT_BUDGET_TEST_SCAN_DIRS: [serverDataDir, userDataDir, workspace].join(path.delimiter),
     },
   });
-  cleanups.push(() => server.stop());
-  console.log(`VS Code server on port ${server.port} (log: ${server.logFile})`);
+  cleanups.push(async () => {
+    await server.stop();
+    copyFileSync(server.logFile, serverLogCopy); // the temp dir goes; keep the log beside the results
+  });
+  console.log(`VS Code server on port ${server.port} (log: ${path.relative(ROOT, serverLogCopy)} when done)`);
 
   const browser = await launchBrowser();
   cleanups.push(() => browser.close());
