@@ -18,8 +18,11 @@ import {
  */
 export class FakeAnthropic extends FakeProvider {
   protected requestKey(req: http.IncomingMessage): string | undefined {
+    // SDK 1.x sends the key as `Authorization: Bearer`; older clients and curl examples use `x-api-key`.
     const k = req.headers['x-api-key'];
-    return typeof k === 'string' ? k : undefined;
+    if (typeof k === 'string') return k;
+    const a = req.headers.authorization;
+    return typeof a === 'string' && a.startsWith('Bearer ') ? a.slice(7) : undefined;
   }
 
   protected async route(x: FakeExchange): Promise<void> {
