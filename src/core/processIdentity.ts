@@ -28,7 +28,22 @@ export const processOwnerProbe: OwnerProbe = {
   },
 };
 
-/** A short random id (16 base64url chars, 96 bits): ledger rows, runs, tasks, reservations. */
-export function newId(): string {
-  return randomBytes(12).toString('base64url');
+/** 64 characters in ASCII order, so ids sort as their creation times do. */
+const SORTABLE = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+
+/**
+ * A 16-character id for ledger rows, runs, tasks and reservations: 8 characters of creation time (ms) and 48
+ * random bits. Time-ordered ids land at the right edge of the store's B-tree indexes, which keeps an insert
+ * as cheap with a million rows as with a thousand.
+ */
+export function newId(now = Date.now()): string {
+  let out = '';
+  let t = now;
+  for (let i = 0; i < 8; i++) {
+    out = SORTABLE[t % 64]! + out;
+    t = Math.floor(t / 64);
+  }
+  const random = randomBytes(8);
+  for (let i = 0; i < 8; i++) out += SORTABLE[random[i]! & 63]!;
+  return out;
 }

@@ -156,31 +156,38 @@ export class RecordApplier {
     return true;
   }
 
-  /** Adds (sign 1) or removes (sign -1) one ledger entry's contribution to the daily rollup. */
+  /** Adds (sign 1) or removes (sign -1) one ledger entry's contribution to both daily rollups. */
   addToRollups(e: LedgerEntry, day: string, sign: 1 | -1): void {
     const u = e.usage;
     const hasEstimate = e.estimatedInputTokens !== null && !e.estimated;
     const hasReserve = e.reservedMicros !== null && !e.estimated;
     const s = (n: number) => sign * n;
-    this.run(
-      `INSERT INTO rollup_daily (day, workflow, model, provider, task, tool, estimated, calls, input, output, cache_read,
-         cache_write_5m, cache_write_1h, reasoning, cost_micros, est_calls, est_input, est_actual_input,
-         reserved_calls, reserved_micros, reserved_actual_micros)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, input = input + excluded.input,
-         output = output + excluded.output, cache_read = cache_read + excluded.cache_read,
-         cache_write_5m = cache_write_5m + excluded.cache_write_5m, cache_write_1h = cache_write_1h + excluded.cache_write_1h,
-         reasoning = reasoning + excluded.reasoning, cost_micros = cost_micros + excluded.cost_micros,
-         est_calls = est_calls + excluded.est_calls, est_input = est_input + excluded.est_input,
-         est_actual_input = est_actual_input + excluded.est_actual_input,
-         reserved_calls = reserved_calls + excluded.reserved_calls, reserved_micros = reserved_micros + excluded.reserved_micros,
-         reserved_actual_micros = reserved_actual_micros + excluded.reserved_actual_micros`,
-      [
-        day, e.workflow, e.model, e.provider, e.task ?? '', e.tool ?? '', e.estimated ? 1 : 0, s(1),
-        s(u.input), s(u.output), s(u.cacheRead), s(u.cacheWrite5m), s(u.cacheWrite1h), s(u.reasoning), s(e.costMicros),
-        s(hasEstimate ? 1 : 0), s(hasEstimate ? e.estimatedInputTokens! : 0), s(hasEstimate ? promptTokens(u) : 0),
-        s(hasReserve ? 1 : 0), s(hasReserve ? e.reservedMicros! : 0), s(hasReserve ? e.costMicros : 0),
-      ],
-    );
+    const sums = [
+      s(1), s(u.input), s(u.output), s(u.cacheRead), s(u.cacheWrite5m), s(u.cacheWrite1h), s(u.reasoning), s(e.costMicros),
+      s(e.estimated ? e.costMicros : 0), s(hasEstimate ? 1 : 0), s(hasEstimate ? e.estimatedInputTokens! : 0),
+      s(hasEstimate ? promptTokens(u) : 0), s(hasReserve ? 1 : 0), s(hasReserve ? e.reservedMicros! : 0),
+      s(hasReserve ? e.costMicros : 0),
+    ];
+    this.run(ROLLUP_UPSERT('rollup_model', 'model, provider'), [day, e.workflow, e.model, e.provider, ...sums]);
+    this.run(ROLLUP_UPSERT('rollup_task', 'task, tool'), [day, e.workflow, e.task ?? '', e.tool ?? '', ...sums]);
   }
+}
+
+const ROLLUP_SUMS = [
+  'calls', 'input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'reasoning', 'cost_micros',
+  'estimated_micros', 'est_calls', 'est_input', 'est_actual_input', 'reserved_calls', 'reserved_micros',
+  'reserved_actual_micros',
+];
+
+const upserts = new Map<string, string>();
+function ROLLUP_UPSERT(table: string, keys: string): string {
+  let sql = upserts.get(table);
+  if (!sql) {
+    sql =
+      `INSERT INTO ${table} (day, workflow, ${keys}, ${ROLLUP_SUMS.join(', ')}) ` +
+      `VALUES (?, ?, ?, ?, ${ROLLUP_SUMS.map(() => '?').join(', ')}) ` +
+      `ON CONFLICT DO UPDATE SET ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+    upserts.set(table, sql);
+  }
+  return sql;
 }

@@ -43,7 +43,7 @@ export interface RunSummary extends RunState {
   calls: number;
 }
 
-const TOTAL_COLUMNS = `SUM(cost_micros), SUM(CASE WHEN estimated = 1 THEN cost_micros ELSE 0 END), SUM(calls),
+const TOTAL_COLUMNS = `SUM(cost_micros), SUM(estimated_micros), SUM(calls),
   SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h), SUM(reasoning),
   SUM(est_calls), SUM(est_input), SUM(est_actual_input), SUM(reserved_calls), SUM(reserved_micros),
   SUM(reserved_actual_micros)`;
@@ -93,6 +93,18 @@ export class StoreQueries {
     }
   }
 
+  /**
+   * Which rollup answers: `rollup_model` (day × workflow × model × provider) or `rollup_task` (day × workflow ×
+   * task × tool). Task and tool spend cannot be narrowed to a model or provider.
+   */
+  private table(dimensions: SpendDimension[], filter: SpendFilter = {}): string {
+    if (!dimensions.some((d) => d === 'task' || d === 'tool')) return 'rollup_model';
+    if (dimensions.some((d) => d === 'model' || d === 'provider') || filter.model !== undefined || filter.provider !== undefined) {
+      throw new Error('Spend by task or tool cannot be combined with model or provider.');
+    }
+    return 'rollup_task';
+  }
+
   private where(range: DayRange, filter: SpendFilter = {}): { sql: string; params: SqlValue[] } {
     const parts = ['day >= ?', 'day <= ?'];
     const params: SqlValue[] = [range.fromDay, range.toDay];
@@ -108,16 +120,19 @@ export class StoreQueries {
   /** Spend in a day range, optionally for one workflow / model / provider. */
   totals(range: DayRange, filter?: SpendFilter): SpendTotals {
     const w = this.where(range, filter);
-    return totalsFrom(this.all(`SELECT ${TOTAL_COLUMNS} FROM rollup_daily WHERE ${w.sql}`, w.params)[0] ?? [], 0);
+    return totalsFrom(this.all(`SELECT ${TOTAL_COLUMNS} FROM rollup_model WHERE ${w.sql}`, w.params)[0] ?? [], 0);
   }
 
-  /** Spend grouped by one dimension, largest first (`day` sorts by date). Empty task/tool keys are ''. */
+  /**
+   * Spend grouped by one dimension, largest first (`day` sorts by date). Calls without a task or tool are under ''.
+   */
   breakdown(dimension: SpendDimension, range: DayRange, filter?: SpendFilter): SpendRow[] {
     const w = this.where(range, filter);
     const order = dimension === 'day' ? 'day ASC' : '2 DESC, day_key ASC';
     const column = dimension === 'day' ? 'day' : dimension;
     const rows = this.all(
-      `SELECT ${column} AS day_key, ${TOTAL_COLUMNS} FROM rollup_daily WHERE ${w.sql} GROUP BY ${column} ORDER BY ${order}`,
+      `SELECT ${column} AS day_key, ${TOTAL_COLUMNS} FROM ${this.table([dimension], filter)} WHERE ${w.sql}
+       GROUP BY ${column} ORDER BY ${order}`,
       w.params,
     );
     return rows.map((r) => ({ key: String(r[0]), ...totalsFrom(r, 1) }));
@@ -127,7 +142,7 @@ export class StoreQueries {
   breakdown2(a: SpendDimension, b: SpendDimension, range: DayRange, filter?: SpendFilter): Array<SpendRow & { key2: string }> {
     const w = this.where(range, filter);
     const rows = this.all(
-      `SELECT ${a}, ${b}, ${TOTAL_COLUMNS} FROM rollup_daily WHERE ${w.sql} GROUP BY ${a}, ${b}`,
+      `SELECT ${a}, ${b}, ${TOTAL_COLUMNS} FROM ${this.table([a, b], filter)} WHERE ${w.sql} GROUP BY ${a}, ${b}`,
       w.params,
     );
     return rows.map((r) => ({ key: String(r[0]), key2: String(r[1]), ...totalsFrom(r, 2) }));
@@ -135,7 +150,7 @@ export class StoreQueries {
 
   /** Earliest and latest day with spend, or undefined for an empty store. */
   spendDays(): { first: string; last: string } | undefined {
-    const row = this.all('SELECT MIN(day), MAX(day) FROM rollup_daily')[0];
+    const row = this.all('SELECT MIN(day), MAX(day) FROM rollup_model')[0];
     return row && row[0] !== null ? { first: String(row[0]), last: String(row[1]) } : undefined;
   }
 

@@ -105,6 +105,44 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
       `);
     },
   },
+  {
+    to: 4,
+    what: 'two narrow rollups (day × workflow × model × provider, day × workflow × task × tool) instead of one wide one',
+    // One rollup keyed by every dimension grew to hundreds of rows a day and made a month's breakdown scan tens of
+    // thousands; the dimensions are never crossed between the two groups, so two narrow tables answer the same.
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE rollup_model (
+          day TEXT NOT NULL, workflow TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,
+          calls INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+          cache_write_5m INTEGER NOT NULL, cache_write_1h INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+          cost_micros INTEGER NOT NULL, estimated_micros INTEGER NOT NULL, est_calls INTEGER NOT NULL,
+          est_input INTEGER NOT NULL, est_actual_input INTEGER NOT NULL, reserved_calls INTEGER NOT NULL,
+          reserved_micros INTEGER NOT NULL, reserved_actual_micros INTEGER NOT NULL,
+          PRIMARY KEY (day, workflow, model, provider)) WITHOUT ROWID;
+        CREATE TABLE rollup_task (
+          day TEXT NOT NULL, workflow TEXT NOT NULL, task TEXT NOT NULL, tool TEXT NOT NULL,
+          calls INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+          cache_write_5m INTEGER NOT NULL, cache_write_1h INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+          cost_micros INTEGER NOT NULL, estimated_micros INTEGER NOT NULL, est_calls INTEGER NOT NULL,
+          est_input INTEGER NOT NULL, est_actual_input INTEGER NOT NULL, reserved_calls INTEGER NOT NULL,
+          reserved_micros INTEGER NOT NULL, reserved_actual_micros INTEGER NOT NULL,
+          PRIMARY KEY (day, workflow, task, tool)) WITHOUT ROWID;
+        INSERT INTO rollup_model
+          SELECT day, workflow, model, provider, SUM(calls), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h),
+                 SUM(reasoning), SUM(cost_micros), SUM(CASE WHEN estimated = 1 THEN cost_micros ELSE 0 END),
+                 SUM(est_calls), SUM(est_input), SUM(est_actual_input), SUM(reserved_calls), SUM(reserved_micros),
+                 SUM(reserved_actual_micros)
+          FROM rollup_daily GROUP BY day, workflow, model, provider;
+        INSERT INTO rollup_task
+          SELECT day, workflow, task, tool, SUM(calls), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h),
+                 SUM(reasoning), SUM(cost_micros), SUM(CASE WHEN estimated = 1 THEN cost_micros ELSE 0 END),
+                 SUM(est_calls), SUM(est_input), SUM(est_actual_input), SUM(reserved_calls), SUM(reserved_micros),
+                 SUM(reserved_actual_micros)
+          FROM rollup_daily GROUP BY day, workflow, task, tool;
+        DROP TABLE rollup_daily;
+      `),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -53,8 +53,11 @@ describe('store schema and migrations', () => {
       const rows = from >= 1 ? V1_ROWS : [];
       const sum = (sql: string) => Number(db.exec(sql)[0]?.values[0]?.[0] ?? 0);
       assert.equal(sum('SELECT COUNT(*) FROM ledger'), rows.length);
-      assert.equal(sum('SELECT COALESCE(SUM(cost_micros), 0) FROM rollup_daily'), rows.reduce((n, r) => n + r[15], 0));
-      assert.equal(sum('SELECT COALESCE(SUM(calls), 0) FROM rollup_daily'), rows.length);
+      for (const rollup of ['rollup_model', 'rollup_task']) {
+        assert.equal(sum(`SELECT COALESCE(SUM(cost_micros), 0) FROM ${rollup}`), rows.reduce((n, r) => n + r[15], 0), rollup);
+        assert.equal(sum(`SELECT COALESCE(SUM(estimated_micros), 0) FROM ${rollup}`), from >= 1 ? 8_625 : 0, rollup);
+        assert.equal(sum(`SELECT COALESCE(SUM(calls), 0) FROM ${rollup}`), rows.length, rollup);
+      }
       assert.equal(sum(`SELECT COALESCE(SUM(cost_micros), 0) FROM run_totals WHERE run_id = 'r1'`), from >= 1 ? 2_030 + 8_625 : 0);
       assert.equal(sum(`SELECT COALESCE(SUM(estimated_micros), 0) FROM run_totals`), from >= 1 ? 8_625 : 0);
       // The newest columns exist and default sensibly.
@@ -76,6 +79,8 @@ describe('store schema and migrations', () => {
         const october = { fromDay: '2026-10-01', toDay: '2026-10-31' };
         const byWorkflow = store.queries.breakdown('workflow', october).map((r) => [r.key, r.costMicros, r.calls]);
         assert.deepEqual(byWorkflow, from >= 1 ? [['code-review', 10_655, 2], ['explain', 325, 1]] : []);
+        const byTask = store.queries.breakdown('task', october).map((r) => [r.key, r.costMicros]);
+        assert.deepEqual(byTask, from >= 1 ? [['review', 10_655], ['answer', 325]] : []);
         assert.equal(store.queries.totals(october).estimatedMicros, from >= 1 ? 8_625 : 0);
         if (from >= 1) assert.equal(store.queries.getRun('r1')?.costMicros, 10_655);
         await store.close();

@@ -1,0 +1,24 @@
+// `npm run bench`: measures, prints and writes bench/results.json. `npm run bench -- store` runs one suite.
+import { mkdirSync } from 'node:fs';
+import { record, type Figure } from './results';
+import { BENCH_TMP } from './storeSeed';
+import { storeBenchmarks } from './store.bench';
+
+const SUITES: Record<string, () => Promise<Figure[]>> = {
+  store: storeBenchmarks,
+};
+
+async function main(): Promise<void> {
+  mkdirSync(BENCH_TMP, { recursive: true });
+  const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  for (const [name, suite] of Object.entries(SUITES)) {
+    if (only.length && !only.includes(name)) continue;
+    console.log(`\n${name}`);
+    record(await suite());
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

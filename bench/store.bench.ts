@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { WorkspaceStore } from '../src/core/store/store';
+import { randomEntry, seededRandom } from '../test/support/ledgerFixtures';
+import type { Figure } from './results';
+import { BENCH_TMP, seededStore, YEAR_END } from './storeSeed';
+
+async function sequentialAppends(store: WorkspaceStore, count: number): Promise<number[]> {
+  const rand = seededRandom(count);
+  const costs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const entry = randomEntry(rand, YEAR_END - 1000 + i);
+    const t = process.hrtime.bigint();
+    await store.commit([{ k: 'ledger', entry }]);
+    costs.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return costs;
+}
+
+/** Figures measured in a separate process, so resident memory is the store's own. */
+function measureOpen(rows: number): { openMs: number; breakdownMs: number; rssMb: number } {
+  const out = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'storeOpen.child.ts'), String(rows)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (out.status !== 0) throw new Error(`store open benchmark (${rows} rows) failed`);
+  return JSON.parse(out.stdout.trim().split('\n').pop()!) as { openMs: number; breakdownMs: number; rssMb: number };
+}
+
+export async function storeBenchmarks(): Promise<Figure[]> {
+  const figures: Figure[] = [];
+
+  // Durable sequential and concurrent appends into a small store.
+  const root = mkdtempSync(path.join(BENCH_TMP, 'append-'));
+  const small = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0 });
+  await sequentialAppends(small, 200); // warm-up
+  let t = performance.now();
+  const seq = 3000;
+  await sequentialAppends(small, seq);
+  figures.push({ key: 'store.appendSequentialPerSec', value: seq / ((performance.now() - t) / 1000), unit: 'appends/s', target: '>= 2000' });
+
+  const writers = 50;
+  const perWriter = 400;
+  const rand = seededRandom(50);
+  t = performance.now();
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      for (let i = 0; i < perWriter; i++) {
+        await small.commit([{ k: 'ledger', entry: randomEntry(rand, YEAR_END - 1000 + w * perWriter + i) }]);
+      }
+    }),
+  );
+  figures.push({
+    key: 'store.appendConcurrentPerSec',
+    value: (writers * perWriter) / ((performance.now() - t) / 1000),
+    unit: 'appends/s',
+    target: '>= 10000',
+  });
+  await small.close();
+  rmSync(root, { recursive: true, force: true });
+
+  // Per-append cost with 1k rows vs 1M rows in the store: the mean of durable sequential appends, long enough that
+  // each run includes the compactions its size triggers (their cost grows with the database; their frequency falls).
+  const meanAppend = async (rows: number) => {
+    const dir = await seededStore(rows);
+    const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false });
+    await sequentialAppends(store, 200);
+    const costs = await sequentialAppends(store, 15_000);
+    await store.close();
+    return costs.reduce((a, b) => a + b, 0) / costs.length;
+  };
+  const at1k = await meanAppend(1_000);
+  const at1M = await meanAppend(1_000_000);
+  figures.push({ key: 'store.appendMeanMs1k', value: at1k, unit: 'ms' });
+  figures.push({ key: 'store.appendMeanMs1M', value: at1M, unit: 'ms' });
+  figures.push({ key: 'store.appendCostRatio1Mto1k', value: at1M / at1k, unit: '×', target: '<= 1.5' });
+
+  for (const [rows, label] of [
+    [100_000, '100k'],
+    [1_000_000, '1M'],
+  ] as const) {
+    await seededStore(rows, 5_000); // snapshot + 5,000 records in the live journal
+    const m = measureOpen(rows);
+    figures.push({ key: `store.openMs${label}`, value: m.openMs, unit: 'ms', target: label === '1M' ? '<= 1000' : undefined });
+    figures.push({
+      key: `store.breakdownMonthMs${label}`,
+      value: m.breakdownMs,
+      unit: 'ms',
+      target: label === '1M' ? '<= 50' : undefined,
+    });
+    if (label === '1M') figures.push({ key: 'store.rssMb1M', value: m.rssMb, unit: 'MB' });
+  }
+  return figures;
+}
