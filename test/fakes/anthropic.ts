@@ -99,7 +99,10 @@ export class FakeAnthropic extends FakeProvider {
 
   private async stream(x: FakeExchange, reply: FakeMessageReply): Promise<void> {
     const p = this.plan(x, reply);
-    const sse = x.sse(reply, { 'request-id': this.newId('req_') });
+    const sse = x.sse(reply, { 'request-id': this.newId('req_') }, (e) => [
+      'error',
+      { type: 'error', error: { type: e.type ?? ANTHROPIC_ERROR_TYPES[e.status] ?? 'api_error', message: e.message } },
+    ]);
     const full = anthropicUsage(p.usage);
     const startUsage = reply.rawUsage
       ? (reply.rawUsage as Record<string, unknown>)

@@ -111,7 +111,10 @@ export class FakeGemini extends FakeProvider {
 
   private async stream(x: FakeExchange, reply: FakeMessageReply, model: string): Promise<void> {
     const p = this.plan(x, reply, model);
-    const sse = x.sse(reply, {});
+    const sse = x.sse(reply, {}, (e) => [
+      null,
+      { error: { code: e.status, message: e.message, status: e.type ?? GOOGLE_STATUS[e.status] ?? 'UNAVAILABLE' } },
+    ]);
     const usage = geminiUsage(p.usage);
     // Interim chunks carry the prompt side of the usage only, as the real API does; the last chunk is complete.
     const interim = { promptTokenCount: usage.promptTokenCount, totalTokenCount: usage.promptTokenCount };

@@ -108,7 +108,10 @@ export class FakeOpenAI extends FakeProvider {
   private async chatStream(x: FakeExchange, reply: FakeMessageReply): Promise<void> {
     const p = this.plan(x, reply, 'chat');
     const id = this.newId('chatcmpl-');
-    const sse = x.sse(reply, { 'x-request-id': this.newId('req_') });
+    const sse = x.sse(reply, { 'x-request-id': this.newId('req_') }, (e) => [
+      null,
+      { error: { message: e.message, type: e.type ?? 'server_error', param: null, code: e.type ?? 'server_error' } },
+    ]);
     const includeUsage = (x.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     const chunk = (choices: unknown[], usage: unknown = null) => ({
       id,
@@ -202,7 +205,10 @@ export class FakeOpenAI extends FakeProvider {
     const p = this.plan(x, reply, 'responses');
     const id = this.newId('resp_');
     const ids = { msg: this.newId('msg_'), rs: this.newId('rs_') };
-    const sse = x.sse(reply, { 'x-request-id': this.newId('req_') });
+    const sse = x.sse(reply, { 'x-request-id': this.newId('req_') }, (e) => [
+      'error',
+      { type: 'error', code: e.type ?? 'server_error', message: e.message, param: null, sequence_number: 999 },
+    ]);
     let seq = 0;
     const send = (type: string, data: Record<string, unknown>) => sse.send(type, { type, sequence_number: seq++, ...data });
     const inProgress = this.responseObject(x, p, id, 'in_progress', [], null);

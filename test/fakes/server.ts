@@ -51,6 +51,10 @@ export interface FakeMessageReply {
   cutMode?: 'reset' | 'end';
   /** Stop writing after this many SSE events but keep the connection open (a stalled stream). */
   hangAfterEvents?: number;
+  /** After this many SSE events send the provider's in-stream error event (e.g. Anthropic `overloaded_error`). */
+  errorAfterEvents?: number;
+  /** The in-stream error: HTTP-like status and message (default 529/503-style overload). */
+  streamError?: { status?: number; type?: string; message?: string };
   headers?: Record<string, string>;
 }
 
@@ -208,8 +212,11 @@ export class FakeExchange {
     this.res.end(text);
   }
 
-  /** Opens an SSE response governed by the reply's delays, cut and hang. */
-  sse(reply: FakeMessageReply, headers: Record<string, string>): SseWriter {
+  /**
+   * Opens an SSE response governed by the reply's delays, cut, hang and in-stream error; `errorEvent` renders
+   * the provider's error event.
+   */
+  sse(reply: FakeMessageReply, headers: Record<string, string>, errorEvent?: StreamErrorRenderer): SseWriter {
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -218,9 +225,12 @@ export class FakeExchange {
       ...(reply.headers ?? {}),
     });
     this.res.flushHeaders();
-    return new SseWriter(this.res, reply);
+    return new SseWriter(this.res, reply, errorEvent);
   }
 }
+
+/** Renders a provider's in-stream error event: [event name or null, data]. */
+export type StreamErrorRenderer = (e: { status: number; type?: string; message: string }) => [string | null, unknown];
 
 export class SseWriter {
   private sent = 0;
@@ -230,6 +240,7 @@ export class SseWriter {
   constructor(
     private readonly res: http.ServerResponse,
     private readonly reply: FakeMessageReply,
+    private readonly errorEvent?: StreamErrorRenderer,
   ) {}
 
   /** Writes one event (`event:` line only when `event` is given) and resolves when it reached the socket. */
@@ -243,6 +254,15 @@ export class SseWriter {
     }
     if (this.reply.hangAfterEvents !== undefined && this.sent >= this.reply.hangAfterEvents) {
       this.open = false;
+      return false;
+    }
+    if (this.reply.errorAfterEvents !== undefined && this.sent >= this.reply.errorAfterEvents && this.errorEvent) {
+      this.open = false;
+      const e = this.reply.streamError ?? {};
+      const [name, body] = this.errorEvent({ status: e.status ?? 529, type: e.type, message: e.message ?? 'Overloaded' });
+      const text = `${name ? `event: ${name}\n` : ''}data: ${JSON.stringify(body)}\n\n`;
+      await new Promise<void>((resolve) => this.res.write(text, () => resolve()));
+      this.res.end();
       return false;
     }
     if (this.reply.eventDelayMs) await sleep(this.reply.eventDelayMs);
