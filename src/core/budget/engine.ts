@@ -149,6 +149,7 @@ export class BudgetEngine {
   /** Any counter moved (spend here or in another window): the status bar listens. */
   readonly onDidChange = this.changed.event;
   private readonly subscriptions: Array<{ dispose(): void }> = [];
+  private policyError: Error | undefined;
 
   constructor(
     private readonly store: WorkspaceStore,
@@ -178,7 +179,22 @@ export class BudgetEngine {
   /** A new policy (budget.json edited): limits apply from the next admission; counters are unaffected. */
   setPolicy(policy: BudgetPolicy): void {
     this.policy = policy;
+    this.policyError = undefined;
     this.changed.fire();
+  }
+
+  /**
+   * budget.json became invalid: every admission is refused with its message until it is fixed (runs never fall
+   * back to defaults or run unlimited). Status keeps showing spend against the last valid policy.
+   */
+  setPolicyError(error: Error): void {
+    this.policyError = error;
+    this.changed.fire();
+  }
+
+  /** The problem with budget.json that stops runs, if any. */
+  get invalidPolicy(): Error | undefined {
+    return this.policyError;
   }
 
   /**
@@ -275,6 +291,9 @@ export class BudgetEngine {
 
   /** Computes the admission for `req` against the current counters. Throws BudgetBlockedError. */
   plan(req: AdmitRequest): Admission {
+    if (this.policyError) {
+      throw new BudgetBlockedError(`No call is made while the budget policy is invalid. ${this.policyError.message}`, 'policy');
+    }
     const now = this.clock.now();
     let model = req.model;
     let degraded = false;
