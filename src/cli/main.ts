@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { version } from '../../package.json';
 import { costCommand } from './commands/cost';
+import { statusCommand } from './commands/status';
 import { CliError, ExitCode, parseCommandArgs, type CliCommand, type CliContext } from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
-const COMMANDS: CliCommand[] = [costCommand];
+const COMMANDS: CliCommand[] = [costCommand, statusCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

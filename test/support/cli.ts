@@ -1,0 +1,14 @@
+import { PassThrough } from 'node:stream';
+import { main } from '../../src/cli/main';
+
+/** Runs the CLI in-process with captured streams, as a terminal or CI job would see it. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await main(args, { stdout, stderr, env });
+  return { code, stdout: out, stderr: err };
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Workspace } from '../../../src/core/workspace';
+import { runCli } from '../../support/cli';
+
+describe('agent-budget status', () => {
+  let folder: string;
+  beforeEach(() => {
+    folder = mkdtempSync(path.join(tmpdir(), 'ab-status-'));
+    mkdirSync(path.join(folder, '.agent-budget'));
+  });
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  function writePolicy(policy: unknown): void {
+    writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify(policy, null, 2));
+  }
+
+  it('reports every capped scope with used, limit, pct and level (--json, as CLI.md)', async () => {
+    writePolicy({
+      timeZone: 'UTC',
+      limits: { workspace: { dailyUsd: 0.01, monthlyUsd: 1 } },
+      workflows: { 'code-review': { limits: { dailyUsd: 0.008 } } },
+      prices: { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10 } },
+    });
+    // Spend 8,000 µ$ through the engine: 1,000 × 2 + 600 × 10.
+    const ws = await Workspace.open(folder, { pollMs: 0 });
+    const a = await ws.engine.admit({
+      workflow: 'code-review',
+      runId: null,
+      taskId: null,
+      task: null,
+      provider: 'openai',
+      model: 'test-model',
+      inputTokens: 1_000,
+      maxOutputTokens: 600,
+      tokenScopes: [],
+    });
+    await ws.engine.settle(a, { usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+    await ws.close();
+
+    const r = await runCli(['status', '--json', '--workspace', folder]);
+    assert.equal(r.code, 0, r.stderr);
+    const { scopes } = JSON.parse(r.stdout) as { scopes: Array<Record<string, unknown>> };
+    const byScope = Object.fromEntries(scopes.map((s) => [s.scope as string, s]));
+    assert.deepEqual(Object.keys(byScope).sort(), ['workflow.code-review.daily', 'workspace.daily', 'workspace.monthly']);
+    assert.deepEqual(
+      ['scope', 'usedMicros', 'limitMicros', 'usedTokens', 'limitTokens', 'pct', 'level'].map((k) => k in byScope['workspace.daily']!),
+      [true, true, true, true, true, true, true],
+    );
+    assert.equal(byScope['workspace.daily']!.usedMicros, 8_000);
+    assert.equal(byScope['workspace.daily']!.limitMicros, 10_000);
+    assert.equal(byScope['workspace.daily']!.pct, 80);
+    assert.equal(byScope['workspace.daily']!.level, 'warn');
+    assert.equal(byScope['workflow.code-review.daily']!.level, 'blocked');
+    assert.equal(byScope['workspace.monthly']!.level, 'ok');
+  });
+
+  it('prints a table without --json, and says so when nothing is capped', async () => {
+    writePolicy({ limits: { workspace: { dailyUsd: null, monthlyUsd: null } } });
+    const none = await runCli(['status', '--workspace', folder]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.match(none.stdout, /No budget scope has a limit/);
+    writePolicy({ limits: { workspace: { dailyUsd: 5 } } });
+    const table = await runCli(['status', '--workspace', folder]);
+    assert.match(table.stdout, /workspace\.daily\s+\$0\.00 \/ \$5\.00\s+0\.0%\s+ok/);
+  });
+
+  it('still reports spend when budget.json is invalid, and says runs are refused', async () => {
+    writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), '{ "limits": { "task": { "hardTokens": "12k" } } }');
+    const r = await runCli(['status', '--json', '--workspace', folder]);
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /budget\.json:1:\d+: limits\.task\.hardTokens/);
+    assert.match(r.stderr, /Runs are refused/);
+    assert.doesNotThrow(() => JSON.parse(r.stdout));
+  });
+});
