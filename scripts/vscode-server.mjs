@@ -289,6 +289,11 @@ export async function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    // Playwright's own Ctrl+C handler would exit the process before our cleanup stops the server; the
+    // harnesses close the browser themselves (and playwright still kills it if the process exits).
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
     args: [
       '--no-sandbox',
       '--disable-gpu',

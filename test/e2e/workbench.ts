@@ -165,8 +165,36 @@ export class Workbench {
   }
 }
 
+/** Temp folders of suites still running, removed if the run is interrupted. */
+const liveTempDirs = new Set<string>();
+let interruptible = false;
+/**
+ * Ctrl+C would otherwise end the mocha process without running `after` hooks (no SIGINT handler there), leaving
+ * servers behind. Exiting normally fires vscode-server.mjs's exit hook, which kills every server it started
+ * (and playwright kills its browsers on exit).
+ */
+function stopEverythingOnInterrupt(): void {
+  if (interruptible) return;
+  interruptible = true;
+  let exiting = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // `on`, not `once`: the terminal and mocha's parent process both send it, and a second default SIGINT
+    // would kill the process halfway through the cleanup.
+    process.on(signal, () => {
+      if (exiting) return;
+      exiting = true;
+      console.error(`\n${signal}: stopping the e2e servers and browsers`);
+      process.exit(130);
+    });
+  }
+  process.on('exit', () => {
+    for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
 /** Registers the suite's hooks and returns an accessor for its workbench. Call it inside `describe`. */
 export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
+  stopEverythingOnInterrupt();
   let tmp: string | undefined;
   let server: VsCodeServer | undefined;
   let browser: Browser | undefined;
@@ -176,6 +204,7 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
   before(async function () {
     this.timeout(240_000); // the first run also installs code-server
     tmp = await tempDir('agent-budget-e2e');
+    liveTempDirs.add(tmp);
     const workspace = copyWorkspace(tmp);
     const serverDataDir = path.join(tmp, 'server-data');
     const userDataDir = path.join(tmp, 'user-data');
@@ -221,7 +250,10 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
     if ((failed || !workbench) && server) console.log(`      server log (last lines):\n${server.logTail(20)}`);
     await browser?.close().catch(() => {});
     await server?.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (tmp) {
+      rmSync(tmp, { recursive: true, force: true });
+      liveTempDirs.delete(tmp);
+    }
   });
 
   return () => {
