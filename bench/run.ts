@@ -2,10 +2,12 @@
 import { mkdirSync } from 'node:fs';
 import { record, type Figure } from './results';
 import { BENCH_TMP } from './storeSeed';
+import { budgetBenchmarks } from './budget.bench';
 import { storeBenchmarks } from './store.bench';
 
 const SUITES: Record<string, () => Promise<Figure[]>> = {
   store: storeBenchmarks,
+  budget: budgetBenchmarks,
 };
 
 async function main(): Promise<void> {

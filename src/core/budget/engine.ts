@@ -150,6 +150,10 @@ export class BudgetEngine {
   readonly onDidChange = this.changed.event;
   private readonly subscriptions: Array<{ dispose(): void }> = [];
   private policyError: Error | undefined;
+  /** Resolved prices by provider and model, for the current policy's overrides (resolving scans the table). */
+  private readonly prices = new Map<string, ResolvedPrice>();
+  /** Effective limits by workflow for the current policy (merging overrides allocates; admissions are hot). */
+  private readonly limits = new Map<string, ReturnType<typeof effectiveLimits>>();
 
   constructor(
     private readonly store: WorkspaceStore,
@@ -180,6 +184,8 @@ export class BudgetEngine {
   setPolicy(policy: BudgetPolicy): void {
     this.policy = policy;
     this.policyError = undefined;
+    this.prices.clear();
+    this.limits.clear();
     this.changed.fire();
   }
 
@@ -215,17 +221,24 @@ export class BudgetEngine {
    */
   async settle(admission: Admission, input: SettleInput): Promise<LedgerEntry> {
     const entry = this.entryFor(admission, input);
-    const alerts: BudgetAlert[] = [];
-    await this.store.transact((q) => {
-      const records: StoreRecord[] = [{ k: 'settle', reservationId: admission.reservation.id, ts: entry.ts, entry }];
-      for (const alert of this.crossedThresholds(admission.reservation.workflow, entry, q.alertFired.bind(q))) {
-        alerts.push(alert);
-        records.push({ k: 'alert', scope: alert.scope, periodKey: alert.periodKey, pct: alert.pct, ts: entry.ts });
-      }
-      return { records, result: undefined };
+    const alerts = await this.store.transact((q) => {
+      const plan = this.planSettlement(admission, entry, q.alertFired.bind(q));
+      return { records: plan.records, result: plan.alerts };
     });
     for (const alert of alerts) this.alerted.fire(alert);
     return entry;
+  }
+
+  /** The records that settle `admission` with `entry`, and the alerts they fire (synchronous; inside settle's transaction). */
+  planSettlement(
+    admission: Admission,
+    entry: LedgerEntry,
+    fired: (scope: string, periodKey: string, pct: number) => boolean,
+  ): { records: StoreRecord[]; alerts: BudgetAlert[] } {
+    const records: StoreRecord[] = [{ k: 'settle', reservationId: admission.reservation.id, ts: entry.ts, entry }];
+    const alerts = this.crossedThresholds(admission.reservation.workflow, entry, fired);
+    for (const alert of alerts) records.push({ k: 'alert', scope: alert.scope, periodKey: alert.periodKey, pct: alert.pct, ts: entry.ts });
+    return { records, alerts };
   }
 
   /** Releases a reservation whose call was never billed (an HTTP error before any output, a refused request). */
@@ -299,7 +312,7 @@ export class BudgetEngine {
     let degraded = false;
     const warnings: string[] = [];
     for (;;) {
-      const price = resolvePrice(req.provider, model, this.policy.prices);
+      const price = this.priceOf(req.provider, model);
       const clamp = this.clamp(req, price, model, now);
       const worst = worstCaseMicros(worstRates(price, req), req.inputTokens, clamp.maxOutputTokens);
       const tokens = req.inputTokens + clamp.maxOutputTokens;
@@ -347,6 +360,16 @@ export class BudgetEngine {
       const action = degraded ? 'degrade' : decision.action === 'degrade' ? 'warn' : decision.action;
       return { reservation, model, maxOutputTokens: clamp.maxOutputTokens, action, warnings, clampedBy: clamp.clampedBy, price };
     }
+  }
+
+  private priceOf(provider: ProviderId, model: string): ResolvedPrice {
+    const key = `${provider}\u0000${model}`;
+    let price = this.prices.get(key);
+    if (!price) {
+      price = resolvePrice(provider, model, this.policy.prices);
+      this.prices.set(key, price);
+    }
+    return price;
   }
 
   /** max_tokens = min(model max, the request, what every token scope and every USD scope still allows). */
@@ -435,25 +458,32 @@ export class BudgetEngine {
   // -------------------------------------------------------------------------------------------------------------
   // Counters
 
-  private counter(key: string, load: () => number): Counter {
+  /** The counter of `key`, created on first use from `load()` (settled use) and the open reservations holding it. */
+  private counter(key: string, load: (key: string) => number): Counter {
     let c = this.counters.get(key);
     if (!c) {
       let reserved = 0;
       for (const r of this.open.values()) if (r.scopes.includes(key)) reserved += isUsdKey(key) ? r.micros : r.tokens;
-      c = { used: load(), reserved };
+      c = { used: load(key), reserved };
       this.counters.set(key, c);
     }
     return c;
   }
 
+  private readonly loadTokens = (key: string): number => this.tokenInit.get(key)?.() ?? 0;
+
   private tokenUse(spec: TokenScopeSpec): ScopeUse {
-    const c = this.counter(spec.key, () => this.tokenInit.get(spec.key)?.() ?? 0);
+    const c = this.counter(spec.key, this.loadTokens);
     return { scope: spec.kind, key: spec.key, unit: 'tokens', used: c.used, reserved: c.reserved, limit: spec.hardTokens, soft: spec.softTokens };
   }
 
   /** Every USD scope a call of `workflow` at `now` counts against, with its cap (undefined = no cap). */
   usdScopes(workflow: string, now: number): ScopeUse[] {
-    const limits = effectiveLimits(this.policy, workflow);
+    let limits = this.limits.get(workflow);
+    if (!limits) {
+      limits = effectiveLimits(this.policy, workflow);
+      this.limits.set(workflow, limits);
+    }
     const out: ScopeUse[] = [];
     for (const period of PERIODS) {
       const win = periodWindow(period, now, this.policy.timeZone);
@@ -533,7 +563,8 @@ export class BudgetEngine {
   // -------------------------------------------------------------------------------------------------------------
   // Settlement details
 
-  private entryFor(admission: Admission, input: SettleInput): LedgerEntry {
+  /** The ledger entry settling `admission` with what the provider reported (or the reservation, when nothing was). */
+  entryFor(admission: Admission, input: SettleInput): LedgerEntry {
     const r = admission.reservation;
     const now = this.clock.now();
     const estimated = input.usage === undefined;
