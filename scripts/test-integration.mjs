@@ -22,6 +22,7 @@ const args = process.argv.slice(2);
 const resultsFile = path.resolve(args.includes('--results') ? args[args.indexOf('--results') + 1] : path.join(ROOT, 'out', 'test-results', 'integration.json'));
 const TESTS_ENTRY = path.join(ROOT, 'out', 'test', 'integration', 'index.js');
 const TIMEOUT_MS = Number(process.env.INTEGRATION_TIMEOUT_MS || 5 * 60_000);
+const HOST_LAUNCH_TIMEOUT_MS = 90_000;
 
 const cleanups = [];
 let cleaning;
@@ -102,9 +103,15 @@ async function main() {
   });
 
   const deadline = Date.now() + TIMEOUT_MS;
+  const launchDeadline = Date.now() + HOST_LAUNCH_TIMEOUT_MS;
   let hostExited = false;
+  let problem;
   while (!existsSync(resultsFile)) {
     const log = readFileSync(server.logFile, 'utf8');
+    if (!/Launched Extension Host Process/.test(log) && Date.now() > launchDeadline) {
+      problem = `the extension host did not start within ${HOST_LAUNCH_TIMEOUT_MS / 1000} s`;
+      break;
+    }
     if (/Extension Host Process exited with code/.test(log)) {
       // The host exits right after run() settles; give the results file a moment, then report what happened.
       if (hostExited) break;
@@ -117,9 +124,10 @@ async function main() {
   }
   if (!existsSync(resultsFile)) {
     throw new Error(
-      (hostExited
-        ? 'the extension host exited without writing test results (the test index failed to load?)'
-        : `no test results after ${TIMEOUT_MS / 1000} s: the extension host never ran the suite`) +
+      (problem ??
+        (hostExited
+          ? 'the extension host exited without writing test results (the test index failed to load?)'
+          : `no test results after ${TIMEOUT_MS / 1000} s: the suite never finished`)) +
         `\nLast errors in the workbench console (all of it: ${path.relative(ROOT, consoleLog)}):\n  ${pageErrors.slice(-4).join('\n  ') || 'none'}` +
         `\nLast lines of the server log (${server.logFile}):\n${server.logTail(60)}`,
     );
