@@ -11,7 +11,9 @@ let engine: Promise<SqlJsStatic> | undefined;
 function wasmPath(): string {
   const besideBundle = path.join(__dirname, 'sql-wasm.wasm');
   if (existsSync(besideBundle)) return besideBundle;
-  return require.resolve('sql.js/dist/sql-wasm.wasm');
+  // Not a literal, so bundlers leave this lookup to run time (it only runs from source).
+  const fromSource = ['sql.js', 'dist', 'sql-wasm.wasm'].join('/');
+  return require.resolve(fromSource);
 }
 
 /** The sql.js engine, loaded once per process. */
