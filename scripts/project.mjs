@@ -31,8 +31,28 @@ export async function ensureDependencies() {
     const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT, stdio: 'inherit' });
     if (ci.status !== 0) throw new Error('npm ci failed');
   }
-  const missing = ['rg', 'chromium'].filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
-  if (missing.length > 0) {
-    throw new Error(`missing ${missing.join(' and ')}. Install the Debian packages first: apt-get install -y ${DEBIAN_PACKAGES}`);
+  ensureDebianPackages();
+}
+
+/**
+ * The Debian packages of DEBIAN_PACKAGES, installed with apt-get when some are missing and we are root (a fresh CI
+ * machine or container); otherwise a clear message with the command to run. Outside Debian, it checks for the
+ * commands the tiers run (rg, chromium) and leaves the rest to the user.
+ */
+function ensureDebianPackages() {
+  const packages = DEBIAN_PACKAGES.split(' ');
+  const hasDpkg = spawnSync('sh', ['-c', 'command -v dpkg-query']).status === 0;
+  const missing = hasDpkg
+    ? packages.filter((p) => !/install ok installed/.test(spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout ?? ''))
+    : ['rg', 'chromium'].filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
+  if (missing.length === 0) return;
+  const canInstall = hasDpkg && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0;
+  if (!canInstall) {
+    throw new Error(`missing ${missing.join(', ')}. Install them first: sudo apt-get install -y ${DEBIAN_PACKAGES}`);
   }
+  console.log(`Installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: 'inherit', env });
+  if (!install || install.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed`);
 }
