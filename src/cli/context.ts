@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Workspace, type WorkspaceOptions } from '../core/workspace';
 
 /** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
 export const ExitCode = {
@@ -66,4 +68,13 @@ export function parseCommandArgs(command: CliCommand, argv: string[]) {
 /** Writes the one JSON document of `--json` mode. */
 export function printJson(ctx: CliContext, value: unknown): void {
   ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * The workspace a command works on: `--workspace`, with the store where `AGENT_BUDGET_STATE_DIR` says (relative to
+ * the workspace; the extension's `agentBudget.stateDirectory` setting) or in `.agent-budget/`.
+ */
+export function openWorkspace(ctx: CliContext, options: Omit<WorkspaceOptions, 'stateDir'> = {}): Promise<Workspace> {
+  const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR) : undefined;
+  return Workspace.open(ctx.workspace, { ...options, stateDir });
 }

@@ -1,8 +1,8 @@
 import { withLevel, type BudgetLevel } from '../../core/budget/engine';
 import { formatUsd } from '../../core/money';
 import { effectiveLimits } from '../../core/policy/effective';
-import { Workspace } from '../../core/workspace';
-import { ExitCode, printJson, type CliCommand } from '../context';
+import type { Workspace } from '../../core/workspace';
+import { ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
 
 /** One row of `agent-budget status --json` (CLI.md), plus reservedMicros/resetsAt/runId where they apply. */
 export interface StatusScope {
@@ -70,7 +70,7 @@ export const statusCommand: CliCommand = {
   usage: 'agent-budget status [--workspace <dir>] [--json]',
   options: {},
   async run(ctx) {
-    const workspace = await Workspace.open(ctx.workspace, { pollMs: 0 });
+    const workspace = await openWorkspace(ctx, { pollMs: 0 });
     try {
       if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
       if (workspace.policyError) ctx.stderr.write(`${workspace.policyError.message}\nRuns are refused until it is fixed.\n`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Workspace } from '../../../src/core/workspace';
@@ -74,5 +74,19 @@ describe('agent-budget status', () => {
     assert.match(r.stderr, /budget\.json:1:\d+: limits\.task\.hardTokens/);
     assert.match(r.stderr, /Runs are refused/);
     assert.doesNotThrow(() => JSON.parse(r.stdout));
+  });
+});
+
+describe('agent-budget with AGENT_BUDGET_STATE_DIR', () => {
+  it('opens the store where the variable says, relative to the workspace', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'ab-statedir-'));
+    try {
+      const r = await runCli(['status', '--json', '--workspace', folder], { AGENT_BUDGET_STATE_DIR: 'elsewhere/state' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(existsSync(path.join(folder, 'elsewhere', 'state', '.gitignore')), 'the store was created there');
+      assert.ok(!existsSync(path.join(folder, '.agent-budget', '.gitignore')));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
