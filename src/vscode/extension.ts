@@ -1,36 +1,86 @@
 import * as vscode from 'vscode';
+import type { Workspace } from '../core/workspace';
 import { ApiKeys } from './apiKeys';
+import { ApprovalPrompts } from './approvals';
+import { BudgetMeter } from './budgetMeter';
+import { BudgetPanel } from './budgetPanel';
 import { Disposable } from './dispose';
-import { Views } from './ids';
+import { PolicyFiles } from './policyFiles';
+import { VsCodeProviderAccess } from './providerAccess';
+import { RunCommands } from './runCommands';
+import { createRunner } from './runnerFactory';
+import { RunSessions } from './runSessions';
+import { RunsTree } from './runsTree';
+import { Settings } from './settings';
+import { WorkspaceHost } from './workspaceHost';
 
 /** What `activate` returns: the live parts, for the integration tests and for other extensions. */
 export interface AgentBudgetApi {
   readonly apiKeys: ApiKeys;
+  readonly settings: Settings;
+  /** The core workspace (store, policy, engine) once open. */
+  readonly workspace: WorkspaceHost;
+  readonly policyFiles: PolicyFiles;
+  readonly meter: BudgetMeter;
+  readonly panel: BudgetPanel;
+  readonly runsTree: RunsTree;
+  readonly runs: RunSessions;
+  readonly approvals: ApprovalPrompts;
+  /** How long `activate()` took, and how long opening the store took after it (ms). */
+  readonly timings: { activateMs: number; storeOpenMs(): number | undefined };
 }
 
+/** The composition root: each feature registers its own commands and views; this only wires them together. */
 class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
+  readonly log = this.register(vscode.window.createOutputChannel('Agent Budget', { log: true }));
   readonly apiKeys: ApiKeys;
+  readonly settings: Settings;
+  readonly workspace: WorkspaceHost;
+  readonly policyFiles: PolicyFiles;
+  readonly approvals: ApprovalPrompts;
+  readonly runs: RunSessions;
+  readonly meter: BudgetMeter;
+  readonly runsTree: RunsTree;
+  readonly panel: BudgetPanel;
+  readonly timings: AgentBudgetApi['timings'];
 
-  constructor(context: vscode.ExtensionContext) {
+  constructor(context: vscode.ExtensionContext, started: number) {
     super();
     this.apiKeys = this.register(new ApiKeys(context.secrets));
-    const meter = this.register(vscode.window.createStatusBarItem('agentBudget.meter', vscode.StatusBarAlignment.Right, 100));
-    meter.name = 'Agent Budget';
-    meter.text = '$(pulse) Agent Budget';
-    meter.tooltip = 'Agent Budget: no spend recorded yet';
-    meter.show();
-    this.register(
-      vscode.window.createTreeView(Views.runs, {
-        treeDataProvider: { getTreeItem: (item: vscode.TreeItem) => item, getChildren: () => [] },
-      }),
+    this.settings = this.register(new Settings(this.log));
+    this.workspace = this.register(new WorkspaceHost(this.settings, this.log));
+    this.policyFiles = this.register(new PolicyFiles(this.workspace));
+    this.approvals = this.register(new ApprovalPrompts());
+    const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);
+    this.runs = this.register(
+      new RunSessions(this.workspace, this.settings, (workspace: Workspace) => createRunner({ workspace, providers, approver: this.approvals })),
     );
+    this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
+    this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
+    this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
+    this.register(new RunCommands(this.workspace, this.runs));
+    const activateMs = performance.now() - started;
+    this.timings = { activateMs, storeOpenMs: () => this.workspace.openMs };
+    this.log.info(`Activated in ${activateMs.toFixed(1)} ms; the store opens after activation.`);
+  }
+
+  async close(): Promise<void> {
+    this.dispose();
+    // Flush and release the store's locks before the host exits (dispose alone cannot wait).
+    await this.workspace.closing;
   }
 }
 
+let extension: AgentBudgetExtension | undefined;
+
 export function activate(context: vscode.ExtensionContext): AgentBudgetApi {
-  const extension = new AgentBudgetExtension(context);
+  const started = performance.now();
+  extension = new AgentBudgetExtension(context, started);
   context.subscriptions.push(extension);
   return extension;
 }
 
-export function deactivate(): void {}
+export async function deactivate(): Promise<void> {
+  await extension?.close();
+  extension = undefined;
+}

@@ -4,13 +4,73 @@ export const EXTENSION_ID = 'agent-budget.agent-budget';
 export const Commands = {
   setApiKey: 'agentBudget.setApiKey',
   clearApiKey: 'agentBudget.clearApiKey',
+  runWorkflow: 'agentBudget.runWorkflow',
+  reviewFile: 'agentBudget.reviewFile',
+  explainSelection: 'agentBudget.explainSelection',
+  generateTests: 'agentBudget.generateTests',
+  draftRequirements: 'agentBudget.draftRequirements',
+  research: 'agentBudget.research',
+  resumeRun: 'agentBudget.resumeRun',
+  cancelRun: 'agentBudget.cancelRun',
+  openRunOutput: 'agentBudget.openRunOutput',
+  revealRunInPanel: 'agentBudget.revealRunInPanel',
+  refreshRuns: 'agentBudget.refreshRuns',
+  openPanel: 'agentBudget.openPanel',
+  editPolicy: 'agentBudget.editPolicy',
+  editWorkflow: 'agentBudget.editWorkflow',
+  /** The reports engineer's export command (src/vscode/reports.ts); the panel calls it when it is registered. */
+  exportSpend: 'agentBudget.exportSpend',
 } as const;
+
+/** The built-in workflows that have their own palette command, by command id. */
+export const WorkflowCommands: ReadonlyArray<{ command: string; workflow: string; input: 'file' | 'selection' | 'prompt' }> = [
+  { command: Commands.reviewFile, workflow: 'code-review', input: 'file' },
+  { command: Commands.explainSelection, workflow: 'explain', input: 'selection' },
+  { command: Commands.generateTests, workflow: 'test-gen', input: 'file' },
+  { command: Commands.draftRequirements, workflow: 'draft-requirements', input: 'file' },
+  { command: Commands.research, workflow: 'research', input: 'prompt' },
+];
 
 export const Views = {
   container: 'agentBudget',
   runs: 'agentBudget.runs',
 } as const;
 
+/** The budget panel's webview type (also the serializer's key in package.json `onWebviewPanel:`). */
+export const PANEL_VIEW_TYPE = 'agentBudget.panel';
+
+/** The status-bar meter's id (persisted visibility) and name (what the status bar's context menu lists). */
+export const METER_ID = 'agentBudget.meter';
+export const METER_NAME = 'Agent Budget';
+
+/** Setting keys under `agentBudget.` (read them through settings.ts, never directly). */
+export const SettingKeys = {
+  section: 'agentBudget',
+  stateDirectory: 'stateDirectory',
+  baseUrl: (provider: string) => `${provider}.baseUrl`,
+  openaiApi: 'openai.api',
+  revealOutput: 'runs.revealOutput',
+} as const;
+
+/** `when`-clause context keys the extension sets. */
+export const ContextKeys = {
+  /** A run is active in this window. */
+  running: 'agentBudget.running',
+  /** The workspace store is open (spend can be shown). */
+  ready: 'agentBudget.ready',
+} as const;
+
+/** Tree item context values (`viewItem` in package.json menus); one per status group, resumable ones tagged. */
+export const RunContext = {
+  running: 'run.running',
+  resumable: 'run.resumable',
+  finished: 'run.finished',
+  group: 'group',
+} as const;
+
 export const SecretKeys = {
   apiKey: (provider: string) => `agentBudget.apiKey.${provider}`,
 } as const;
+
+/** The virtual-document scheme of approval diffs and run output. */
+export const URI_SCHEME = 'agent-budget';

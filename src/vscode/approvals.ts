@@ -1,0 +1,65 @@
+import * as vscode from 'vscode';
+import { Disposable } from './dispose';
+import { URI_SCHEME } from './ids';
+import type { ApprovalRequest, Approver } from './runnerContract';
+
+/**
+ * Asks the user before an agent writes, edits or runs anything the policy does not allow outright: edits open a
+ * diff of the file before and after (two read-only virtual documents), then a modal asks Apply / Reject; a command
+ * shows in the modal itself. Anything but an explicit yes is a no (closing the dialog, a dialog the workbench
+ * refuses to show).
+ */
+export class ApprovalPrompts extends Disposable implements Approver {
+  private readonly documents = new Map<string, string>();
+  private next = 0;
+  /** Tests answer here instead of a person (undefined = ask the person). */
+  answerForTests: ((request: ApprovalRequest) => boolean) | undefined;
+  /** Every request seen (tests read it). */
+  readonly seen: ApprovalRequest[] = [];
+
+  constructor() {
+    super();
+    this.register(
+      vscode.workspace.registerTextDocumentContentProvider(`${URI_SCHEME}-approval`, {
+        provideTextDocumentContent: (uri) => this.documents.get(uri.toString()) ?? '',
+      }),
+    );
+  }
+
+  async approve(request: ApprovalRequest): Promise<boolean> {
+    this.seen.push(request);
+    if (this.answerForTests) return this.answerForTests(request);
+    if (request.tool === 'runCommand') {
+      const choice = await vscode.window.showWarningMessage(
+        `An agent wants to run a command in this workspace.`,
+        { modal: true, detail: `${request.command ?? request.summary}\n\n${request.summary}` },
+        'Run Command',
+      );
+      return choice === 'Run Command';
+    }
+    const n = ++this.next;
+    const name = (request.path ?? 'file').replace(/^.*[\\/]/, '');
+    const before = vscode.Uri.from({ scheme: `${URI_SCHEME}-approval`, path: `/${n}/before/${name}` });
+    const after = vscode.Uri.from({ scheme: `${URI_SCHEME}-approval`, path: `/${n}/after/${name}` });
+    this.documents.set(before.toString(), request.before ?? '');
+    this.documents.set(after.toString(), request.after ?? '');
+    try {
+      await vscode.commands.executeCommand('vscode.diff', before, after, `Agent edit: ${request.path ?? name} (proposed)`, { preview: true });
+      const choice = await vscode.window.showWarningMessage(
+        `Apply the agent's ${request.tool === 'writeFile' && !request.before ? 'new file' : 'edit'} to ${request.path ?? name}?`,
+        { modal: true, detail: `${request.summary}\n\nThe diff is open in the editor.` },
+        'Apply',
+      );
+      return choice === 'Apply';
+    } finally {
+      this.documents.delete(before.toString());
+      this.documents.delete(after.toString());
+      await closeTabsOf(after);
+    }
+  }
+}
+
+async function closeTabsOf(uri: vscode.Uri): Promise<void> {
+  const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.toString() === uri.toString());
+  if (tabs.length) await vscode.window.tabGroups.close(tabs).then(undefined, () => undefined);
+}

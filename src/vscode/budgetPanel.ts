@@ -1,0 +1,305 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import {
+  DEFAULT_VIEW_STATE,
+  parseWebviewMessage,
+  RANGES,
+  TABS,
+  type HostMessage,
+  type PanelRequest,
+  type PanelSnapshot,
+  type PanelViewState,
+} from '../webview/protocol';
+import { Disposable } from './dispose';
+import { Commands, PANEL_VIEW_TYPE } from './ids';
+import { computeSnapshot } from './panelSnapshot';
+import type { WorkspaceHost } from './workspaceHost';
+
+/** What the panel needs from the run controller. */
+export interface PanelRuns {
+  active(): readonly string[];
+  readonly onDidChangeActivity: vscode.Event<void>;
+}
+
+/** Timings of the panel's last opening, for tests and the 1M-row measurement. */
+export interface PanelTimings {
+  /** When the panel was created or restored (performance.now()). */
+  openedAt: number;
+  /** When the page said it was ready. */
+  readyAt?: number;
+  /** How long the first snapshot took to compute. */
+  snapshotMs?: number;
+  /** When the page reported it had painted the first snapshot. */
+  paintedAt?: number;
+}
+
+/** Spend arrives in bursts while a run streams; the panel redraws at most this often. */
+const REFRESH_DEBOUNCE_MS = 300;
+
+/**
+ * The budget panel: a webview with every scope, spend by day, breakdowns, burn rate and forecast, estimate vs
+ * actual, cache savings and the runs with Resume / Cancel / Open. One panel at a time; restored after a reload by
+ * the serializer with only its range and tab. The page (src/webview/main.ts) and this host talk only through
+ * src/webview/protocol.ts; every message from the page is validated and anything else is logged and dropped.
+ */
+export class BudgetPanel extends Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+  private panelDisposables: vscode.Disposable[] = [];
+  private ready = false;
+  private viewState: PanelViewState = { ...DEFAULT_VIEW_STATE };
+  private pendingReveal: string | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Messages from the page that failed validation (tests read it). */
+  rejectedMessages = 0;
+  timings: PanelTimings | undefined;
+  /** The last snapshot posted to the page. */
+  lastSnapshot: PanelSnapshot | undefined;
+  private readonly postedEmitter = this.register(new vscode.EventEmitter<HostMessage>());
+  /** Every message posted to the page (tests wait on it). */
+  readonly onDidPost = this.postedEmitter.event;
+  private readonly paintedEmitter = this.register(new vscode.EventEmitter<PanelTimings>());
+  /** The page painted a snapshot. */
+  readonly onDidPaint = this.paintedEmitter.event;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly host: WorkspaceHost,
+    private readonly runs: PanelRuns,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    super();
+    this.register(vscode.commands.registerCommand(Commands.openPanel, () => this.show()));
+    this.register(vscode.commands.registerCommand(Commands.revealRunInPanel, (arg?: unknown) => this.revealRun(runIdOf(arg))));
+    this.register(
+      vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel, state: unknown) => {
+          // The persisted state comes from the page: validate it like any message.
+          const parsed = parseWebviewMessage({ type: 'view', state });
+          this.adopt(panel, 'message' in parsed && parsed.message.type === 'view' ? parsed.message.state : { ...DEFAULT_VIEW_STATE });
+        },
+      }),
+    );
+    this.register(runs.onDidChangeActivity(() => this.scheduleRefresh()));
+    host.whenOpen((workspace) => {
+      this.register(workspace.store.onDidApply(() => this.scheduleRefresh()));
+      this.register(workspace.engine.onDidChange(() => this.scheduleRefresh()));
+      this.scheduleRefresh();
+    });
+    this.register({ dispose: () => this.disposePanel() });
+  }
+
+  get isOpen(): boolean {
+    return this.panel !== undefined;
+  }
+
+  get state(): PanelViewState {
+    return this.viewState;
+  }
+
+  /** Opens the panel (or brings it forward). */
+  show(): void {
+    if (this.panel) {
+      this.panel.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Agent Budget', vscode.ViewColumn.Active, this.webviewOptions());
+    this.adopt(panel, this.viewState);
+  }
+
+  /** Opens the panel on the runs tab with `runId` highlighted. */
+  revealRun(runId: string | undefined): void {
+    this.viewState = { ...this.viewState, tab: 'runs' };
+    this.pendingReveal = runId;
+    this.show();
+    if (this.ready && runId) {
+      this.post({ type: 'reveal', runId });
+      this.pendingReveal = undefined;
+    }
+  }
+
+  private webviewOptions(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return {
+      enableScripts: true,
+      enableFindWidget: true,
+      // Only the bundle, its stylesheet and the codicon font: nothing else of the extension or the disk.
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],
+    };
+  }
+
+  private adopt(panel: vscode.WebviewPanel, state: PanelViewState): void {
+    this.disposePanel();
+    this.panel = panel;
+    this.ready = false;
+    this.viewState = state;
+    this.timings = { openedAt: performance.now() };
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'agent-budget.svg');
+    panel.webview.options = this.webviewOptions();
+    panel.webview.html = this.html(panel.webview);
+    this.panelDisposables.push(
+      panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
+      panel.onDidChangeViewState(() => panel.visible && this.scheduleRefresh()),
+      panel.onDidDispose(() => {
+        if (this.panel === panel) {
+          this.panel = undefined;
+          this.ready = false;
+          for (const d of this.panelDisposables.splice(0)) d.dispose();
+        }
+      }),
+    );
+  }
+
+  private disposePanel(): void {
+    clearTimeout(this.refreshTimer);
+    for (const d of this.panelDisposables.splice(0)) d.dispose();
+    this.panel?.dispose();
+    this.panel = undefined;
+  }
+
+  /** Every message from the page comes through here (and tests call it with hostile ones). */
+  async receive(raw: unknown): Promise<void> {
+    const parsed = parseWebviewMessage(raw);
+    if ('error' in parsed) {
+      this.rejectedMessages++;
+      this.log.warn(`Budget panel: rejected a message from the webview (${parsed.error}).`);
+      return;
+    }
+    const message = parsed.message;
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        if (this.timings) this.timings.readyAt = performance.now();
+        this.viewState = message.state;
+        await this.refresh();
+        if (this.pendingReveal) {
+          this.post({ type: 'reveal', runId: this.pendingReveal });
+          this.pendingReveal = undefined;
+        }
+        return;
+      case 'view': {
+        const rangeChanged = message.state.range !== this.viewState.range;
+        this.viewState = message.state;
+        if (rangeChanged) await this.refresh();
+        return;
+      }
+      case 'painted':
+        if (this.timings && this.timings.paintedAt === undefined) {
+          this.timings.paintedAt = performance.now();
+          this.log.info(
+            `Budget panel: data painted ${(this.timings.paintedAt - this.timings.openedAt).toFixed(0)} ms after opening (snapshot ${this.timings.snapshotMs?.toFixed(0)} ms).`,
+          );
+          this.paintedEmitter.fire(this.timings);
+        }
+        return;
+      case 'request':
+        try {
+          await this.perform(message.request);
+          this.post({ type: 'reply', id: message.id, ok: true });
+        } catch (err) {
+          this.post({ type: 'reply', id: message.id, ok: false, error: err instanceof Error ? err.message : String(err) });
+        }
+        return;
+    }
+  }
+
+  private async perform(request: PanelRequest): Promise<void> {
+    switch (request.kind) {
+      case 'resume':
+        await vscode.commands.executeCommand(Commands.resumeRun, request.runId);
+        return;
+      case 'cancel':
+        await vscode.commands.executeCommand(Commands.cancelRun, request.runId);
+        return;
+      case 'openRun':
+        await vscode.commands.executeCommand(Commands.openRunOutput, request.runId);
+        return;
+      case 'editPolicy':
+        await vscode.commands.executeCommand(Commands.editPolicy);
+        return;
+      case 'export': {
+        if (!(await exportAvailable())) throw new Error('Export is not available in this version.');
+        await vscode.commands.executeCommand(Commands.exportSpend, { format: request.format, range: this.viewState.range });
+        return;
+      }
+    }
+  }
+
+  private scheduleRefresh(): void {
+    if (!this.panel || !this.ready || this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (this.panel?.visible) void this.refresh();
+    }, REFRESH_DEBOUNCE_MS);
+  }
+
+  /** Recomputes and posts the snapshot (after ready). */
+  async refresh(): Promise<PanelSnapshot | undefined> {
+    if (!this.panel || !this.ready) return undefined;
+    const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
+    if (!workspace || !this.panel) return undefined;
+    const snapshot = computeSnapshot({
+      workspace,
+      range: this.viewState.range,
+      now: Date.now(),
+      activeRuns: this.runs.active(),
+      canRun: vscode.workspace.isTrusted,
+      canExport: await exportAvailable(),
+    });
+    if (this.timings && this.timings.snapshotMs === undefined) this.timings.snapshotMs = snapshot.computeMs;
+    this.lastSnapshot = snapshot;
+    this.post({ type: 'snapshot', snapshot });
+    return snapshot;
+  }
+
+  private post(message: HostMessage): void {
+    if (!this.panel) return;
+    void this.panel.webview.postMessage(message);
+    this.postedEmitter.fire(message);
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = randomBytes(16).toString('base64');
+    const dist = (file: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', file)).toString();
+    const csp = [
+      `default-src 'none'`,
+      `script-src 'nonce-${nonce}'`,
+      `style-src ${webview.cspSource}`,
+      `font-src ${webview.cspSource}`,
+      `img-src ${webview.cspSource} data:`,
+    ].join('; ');
+    // The initial state rides on a data attribute (not an inline script), so the page needs no 'unsafe-inline'.
+    const initial = JSON.stringify({ range: RANGES.includes(this.viewState.range) ? this.viewState.range : 'month', tab: TABS.includes(this.viewState.tab) ? this.viewState.tab : 'overview' });
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="${csp}">
+  <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <link rel="stylesheet" href="${dist('codicon.css')}" id="vscode-codicon-stylesheet">
+  <link rel="stylesheet" href="${dist('webview.css')}">
+  <title>Agent Budget</title>
+</head>
+<body data-initial-state="${escapeAttribute(initial)}">
+  <main id="app" aria-live="polite"><p class="muted">Loading spend…</p></main>
+  <script nonce="${nonce}" src="${dist('webview.js')}"></script>
+</body>
+</html>`;
+  }
+}
+
+async function exportAvailable(): Promise<boolean> {
+  return (await vscode.commands.getCommands(true)).includes(Commands.exportSpend);
+}
+
+function escapeAttribute(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+}
+
+/** Commands get a run id from the palette (string), a Runs view item ({ run: { id } }), or the panel (string). */
+export function runIdOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const o = arg as { runId?: unknown; run?: { id?: unknown } };
+  if (typeof o.runId === 'string') return o.runId;
+  if (typeof o.run === 'object' && o.run !== null && typeof o.run.id === 'string') return o.run.id;
+  return undefined;
+}

@@ -1,0 +1,70 @@
+// How budget scopes and amounts read in the meter, the tooltip, the runs view and the panel's host side.
+// Plain functions (no vscode import), so the wording is one place and testable anywhere.
+import type { BudgetLevel } from '../core/budget/engine';
+import { formatUsd } from '../core/money';
+
+export interface ScopeStatus {
+  scope: string;
+  used: number;
+  reserved: number;
+  limit: number | undefined;
+  pct: number;
+  level: BudgetLevel;
+  resetsAt?: number;
+}
+
+const PERIOD_WORDS: Record<string, string> = { daily: 'today', weekly: 'this week', monthly: 'this month' };
+
+/** `workspace.daily` → "today"; `workflow.code-review.monthly` → "code-review this month". */
+export function scopeLabel(scope: string): string {
+  const dot = scope.lastIndexOf('.');
+  const period = PERIOD_WORDS[scope.slice(dot + 1)];
+  if (!period) return scope;
+  if (scope.startsWith('workspace.')) return period;
+  if (scope.startsWith('workflow.')) return `${scope.slice('workflow.'.length, dot)} ${period}`;
+  return scope;
+}
+
+/** The scope the meter shows: the highest percentage; on a tie the shorter period (it resets first). */
+export function tightestScope<T extends ScopeStatus>(scopes: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const s of scopes) {
+    if (!best || s.pct > best.pct + 1e-9 || (Math.abs(s.pct - best.pct) <= 1e-9 && (s.resetsAt ?? Infinity) < (best.resetsAt ?? Infinity))) best = s;
+  }
+  return best;
+}
+
+/** `$1.84 / $5.00 today` (used includes what running calls hold). */
+export function scopeText(s: ScopeStatus): string {
+  const used = formatUsd(s.used + s.reserved);
+  return s.limit === undefined ? `${used} ${scopeLabel(s.scope)}` : `${used} / ${formatUsd(s.limit)} ${scopeLabel(s.scope)}`;
+}
+
+/** 12,345 → "12.3k"; small counts stay whole. */
+export function formatTokens(n: number): string {
+  if (n < 10_000) return n.toLocaleString('en-US');
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 100_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(2)}M`;
+}
+
+/** A reset time in the user's local time: "today 23:59", "Mon 24 Nov 00:00". */
+export function formatLocalTime(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const sameDay = new Date(now).toDateString() === d.toDateString();
+  if (sameDay) return `today ${time}`;
+  const tomorrow = new Date(now + 86_400_000).toDateString() === d.toDateString();
+  if (tomorrow) return `tomorrow ${time}`;
+  return `${d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' })} ${time}`;
+}
+
+/** "3 min ago", "2 h ago", or a date for older times. */
+export function formatAgo(ms: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+}
+
+export const LEVEL_WORDS: Record<BudgetLevel, string> = { ok: 'ok', warn: 'warning', critical: 'critical', blocked: 'blocked' };

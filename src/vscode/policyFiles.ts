@@ -1,0 +1,232 @@
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { PolicyIssue } from '../core/policy/issues';
+import { parsePolicyText } from '../core/policy/load';
+import { parseWorkflowText } from '../core/policy/workflowFile';
+import { isWorkflowId, WORKFLOW_ID_RULE } from '../core/policy/workflowTypes';
+import { STATE_DIR, type Workspace } from '../core/workspace';
+import { Disposable } from './dispose';
+import { Commands } from './ids';
+import type { WorkspaceHost } from './workspaceHost';
+
+/** What Edit Budget Policy writes when there is no budget.json yet: the defaults, spelled out, to edit. */
+export const STARTER_POLICY = `{
+  "limits": {
+    "task": { "softTokens": 50000, "hardTokens": 200000, "maxToolCalls": 50, "maxSteps": 25, "maxWallSeconds": 600 },
+    "session": { "softTokens": 250000, "hardTokens": 1000000 },
+    "workspace": { "dailyUsd": 5, "weeklyUsd": null, "monthlyUsd": 50 }
+  },
+  "workflows": {},
+  "rules": [
+    { "when": { "scope": "workspace.daily", "atLeastPct": 90 }, "action": "warn" }
+  ],
+  "alerts": { "thresholdsPct": [50, 75, 90, 100] },
+  "tools": { "allow": ["readFile", "listFiles", "searchText"], "approve": ["writeFile", "editFile", "runCommand"] }
+}
+`;
+
+export function starterWorkflow(id: string): string {
+  return `${JSON.stringify(
+    {
+      id,
+      title: id,
+      steps: [{ id: 'answer', prompt: 'Answer this:\n{{input}}', maxOutputTokens: 800 }],
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/**
+ * The workspace's budget policy and workflow files: watches `.agent-budget/budget.json` and `workflows/*.json`,
+ * reloads the policy when it changes (an invalid one stops runs and turns the meter red), publishes every located
+ * problem as a diagnostic on the file (as you type, and for files on disk that are not open), and owns the
+ * Edit Budget Policy / Edit Workflow… commands.
+ */
+export class PolicyFiles extends Disposable {
+  private readonly diagnostics = this.register(vscode.languages.createDiagnosticCollection('agent-budget'));
+  private readonly changedEmitter = this.register(new vscode.EventEmitter<void>());
+  /** budget.json or a workflow file changed (after the policy was reloaded). */
+  readonly onDidChange = this.changedEmitter.event;
+  private readonly typing = new Map<string, ReturnType<typeof setTimeout>>();
+
+  constructor(private readonly host: WorkspaceHost) {
+    super();
+    this.register(vscode.commands.registerCommand(Commands.editPolicy, () => this.editPolicy()));
+    this.register(vscode.commands.registerCommand(Commands.editWorkflow, (id?: string) => this.editWorkflow(id)));
+    const folder = host.folder;
+    if (!folder) return;
+    const base = vscode.Uri.file(folder);
+    for (const glob of [`${STATE_DIR}/budget.json`, `${STATE_DIR}/workflows/*.json`]) {
+      const watcher = this.register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(base, glob)));
+      this.register(watcher.onDidCreate((uri) => this.fileChanged(uri)));
+      this.register(watcher.onDidChange((uri) => this.fileChanged(uri)));
+      this.register(watcher.onDidDelete((uri) => this.fileChanged(uri, true)));
+    }
+    this.register(vscode.workspace.onDidChangeTextDocument((e) => this.documentEdited(e.document)));
+    this.register(vscode.workspace.onDidCloseTextDocument((doc) => this.isPolicyFile(doc.uri) && void this.validateFile(doc.uri)));
+    this.register({ dispose: () => this.typing.forEach((t) => clearTimeout(t)) });
+    host.whenOpen(() => void this.validateAll());
+  }
+
+  get policyUri(): vscode.Uri | undefined {
+    return this.host.folder ? vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'budget.json')) : undefined;
+  }
+
+  workflowUri(id: string): vscode.Uri | undefined {
+    return this.host.folder ? vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'workflows', `${id}.json`)) : undefined;
+  }
+
+  /** Diagnostics currently published for `uri` (for tests and the meter's tooltip). */
+  problemsOf(uri: vscode.Uri): readonly vscode.Diagnostic[] {
+    return this.diagnostics.get(uri) ?? [];
+  }
+
+  private isPolicyFile(uri: vscode.Uri): boolean {
+    if (uri.scheme !== 'file' || !this.host.folder) return false;
+    const rel = path.relative(path.join(this.host.folder, STATE_DIR), uri.fsPath).split(path.sep).join('/');
+    return rel === 'budget.json' || /^workflows\/[^/]+\.json$/.test(rel);
+  }
+
+  private async fileChanged(uri: vscode.Uri, deleted = false): Promise<void> {
+    const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
+    if (!workspace) return;
+    if (uri.fsPath.endsWith(`${path.sep}budget.json`)) await workspace.reloadPolicy();
+    if (deleted) this.diagnostics.delete(uri);
+    else await this.validateFile(uri);
+    this.changedEmitter.fire();
+  }
+
+  private documentEdited(doc: vscode.TextDocument): void {
+    if (!this.isPolicyFile(doc.uri)) return;
+    const key = doc.uri.toString();
+    clearTimeout(this.typing.get(key));
+    this.typing.set(
+      key,
+      setTimeout(() => {
+        this.typing.delete(key);
+        this.publish(doc.uri, doc.getText());
+      }, 300),
+    );
+  }
+
+  private async validateAll(): Promise<void> {
+    const policy = this.policyUri;
+    if (policy) await this.validateFile(policy);
+    if (!this.host.folder) return;
+    const dir = vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'workflows'));
+    const entries = await vscode.workspace.fs.readDirectory(dir).then(
+      (e) => e,
+      () => [] as [string, vscode.FileType][],
+    );
+    for (const [name, type] of entries) if (type === vscode.FileType.File && name.endsWith('.json')) await this.validateFile(vscode.Uri.joinPath(dir, name));
+  }
+
+  /** Validates the file's text: the open editor's, else the file on disk. */
+  private async validateFile(uri: vscode.Uri): Promise<void> {
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    let text: string | undefined = open?.getText();
+    if (text === undefined) {
+      try {
+        text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+      } catch {
+        this.diagnostics.delete(uri);
+        return;
+      }
+    }
+    this.publish(uri, text);
+  }
+
+  private publish(uri: vscode.Uri, text: string): void {
+    const file = uri.fsPath;
+    const issues: PolicyIssue[] = file.endsWith(`${path.sep}budget.json`)
+      ? parsePolicyText(text, file).issues
+      : parseWorkflowText(text, file, path.basename(file, '.json')).issues;
+    this.diagnostics.set(uri, issues.map((issue) => toDiagnostic(issue, text)));
+  }
+
+  private async editPolicy(): Promise<void> {
+    const uri = this.policyUri;
+    if (!uri) return noFolder();
+    await createIfMissing(uri, STARTER_POLICY);
+    await vscode.window.showTextDocument(uri);
+  }
+
+  private async editWorkflow(preset?: string): Promise<void> {
+    if (!this.host.folder) return noFolder();
+    let id = typeof preset === 'string' && isWorkflowId(preset) ? preset : undefined;
+    if (!id) {
+      const dir = vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'workflows'));
+      const entries = await vscode.workspace.fs.readDirectory(dir).then(
+        (e) => e,
+        () => [] as [string, vscode.FileType][],
+      );
+      const items: Array<vscode.QuickPickItem & { id?: string }> = entries
+        .filter(([name]) => name.endsWith('.json'))
+        .map(([name]) => ({ label: name.slice(0, -5), description: `${STATE_DIR}/workflows/${name}`, id: name.slice(0, -5) }));
+      items.push({ label: '$(add) New workflow…', alwaysShow: true });
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Edit which workflow?' });
+      if (!picked) return;
+      id = picked.id;
+      if (!id) {
+        id = await vscode.window.showInputBox({
+          title: 'Agent Budget: new workflow',
+          prompt: `The workflow id, also its file name: ${WORKFLOW_ID_RULE}.`,
+          validateInput: (v) => (isWorkflowId(v.trim()) ? undefined : `Use ${WORKFLOW_ID_RULE}.`),
+        });
+        if (!id) return;
+        id = id.trim();
+      }
+    }
+    const uri = this.workflowUri(id)!;
+    await createIfMissing(uri, starterWorkflow(id));
+    await vscode.window.showTextDocument(uri);
+  }
+
+  /** The policy error to show (meter tooltip), with the first located problem. */
+  static describe(workspace: Workspace): string | undefined {
+    const error = workspace.policyError;
+    if (!error) return undefined;
+    const first = error.issues[0];
+    return first ? `${first.path ? `${first.path}: ` : ''}${first.message} (line ${first.line})` : error.message;
+  }
+}
+
+async function createIfMissing(uri: vscode.Uri, content: string): Promise<void> {
+  try {
+    await vscode.workspace.fs.stat(uri);
+  } catch {
+    await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
+    await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(content));
+  }
+}
+
+function noFolder(): void {
+  void vscode.window.showInformationMessage('Agent Budget: open a folder first; budgets and workflows live in its .agent-budget/ folder.');
+}
+
+/** A located policy issue as a diagnostic; the range comes from the issue's offset and length in `text`. */
+export function toDiagnostic(issue: PolicyIssue, text: string): vscode.Diagnostic {
+  const start = positionAt(text, issue.offset, issue.line - 1, issue.column - 1);
+  const end = positionAt(text, issue.offset + Math.max(issue.length, 1), start.line, start.character + Math.max(issue.length, 1));
+  const diagnostic = new vscode.Diagnostic(
+    new vscode.Range(start, end),
+    issue.path ? `${issue.path}: ${issue.message}` : issue.message,
+    issue.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
+  );
+  diagnostic.source = 'Agent Budget';
+  return diagnostic;
+}
+
+function positionAt(text: string, offset: number, fallbackLine: number, fallbackCharacter: number): vscode.Position {
+  if (!Number.isFinite(offset) || offset < 0 || offset > text.length) return new vscode.Position(Math.max(0, fallbackLine), Math.max(0, fallbackCharacter));
+  let line = 0;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return new vscode.Position(line, offset - lineStart);
+}

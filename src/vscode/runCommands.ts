@@ -1,0 +1,206 @@
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { formatUsd } from '../core/money';
+import type { WorkflowDefinition } from '../core/policy/workflowTypes';
+import type { RunStatus } from '../core/store/records';
+import { formatAgo } from './budgetText';
+import { runIdOf } from './budgetPanel';
+import { Disposable } from './dispose';
+import { Commands, WorkflowCommands } from './ids';
+import { RESUMABLE } from './panelSnapshot';
+import type { RunInput } from './runnerContract';
+import type { RunSessions } from './runSessions';
+import type { WorkspaceHost } from './workspaceHost';
+
+/** Larger files are refused as workflow input (a mistake, e.g. a log or a bundle, that would cost real money). */
+const MAX_INPUT_CHARS = 400_000;
+
+type InputSource = 'selection' | 'file' | 'prompt';
+
+/**
+ * The run commands of the palette (category "Agent Budget"): Run Workflow… (built-in and workspace workflows,
+ * input from the selection, the active file or an input box), the built-in workflows as their own commands,
+ * Resume Run…, Cancel Run… and Open Run Output…. Every start goes through RunSessions, which refuses in an
+ * untrusted workspace and explains how to trust it.
+ */
+export class RunCommands extends Disposable {
+  constructor(
+    private readonly host: WorkspaceHost,
+    private readonly sessions: RunSessions,
+  ) {
+    super();
+    this.register(vscode.commands.registerCommand(Commands.runWorkflow, (id?: unknown) => this.runWorkflow(typeof id === 'string' ? id : undefined)));
+    for (const w of WorkflowCommands) {
+      this.register(vscode.commands.registerCommand(w.command, (uri?: unknown) => this.runBuiltIn(w.workflow, w.input, uri instanceof vscode.Uri ? uri : undefined)));
+    }
+    this.register(vscode.commands.registerCommand(Commands.resumeRun, (arg?: unknown) => this.resume(runIdOf(arg))));
+    this.register(vscode.commands.registerCommand(Commands.cancelRun, (arg?: unknown) => this.cancel(runIdOf(arg))));
+    this.register(vscode.commands.registerCommand(Commands.openRunOutput, (arg?: unknown) => this.openOutput(runIdOf(arg))));
+  }
+
+  /** Run Workflow…: pick a workflow (or take `preset`), then its input. */
+  async runWorkflow(preset?: string): Promise<void> {
+    if (!(await this.sessions.canStart())) return;
+    const { workflows, errors } = await (await this.sessions.runner()).listWorkflows();
+    let workflow = preset ? workflows.find((w) => w.id === preset) : undefined;
+    if (preset && !workflow) {
+      void vscode.window.showErrorMessage(`Agent Budget: there is no workflow "${preset}".`);
+      return;
+    }
+    if (!workflow) {
+      const items: Array<vscode.QuickPickItem & { workflow?: WorkflowDefinition }> = [];
+      const builtIn = workflows.filter((w) => !w.file);
+      const own = workflows.filter((w) => w.file);
+      if (own.length) items.push({ label: 'Workspace', kind: vscode.QuickPickItemKind.Separator }, ...own.map((w) => workflowItem(w)));
+      items.push({ label: 'Built in', kind: vscode.QuickPickItemKind.Separator }, ...builtIn.map((w) => workflowItem(w)));
+      for (const e of errors) {
+        items.push({ label: `$(error) ${path.basename(e.file)}`, description: 'invalid — not runnable', detail: e.issues[0]?.message });
+      }
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Run which workflow?', matchOnDescription: true, matchOnDetail: true });
+      if (!picked) return;
+      if (!picked.workflow) {
+        const bad = errors.find((e) => picked.label.endsWith(path.basename(e.file)));
+        if (bad) await vscode.window.showTextDocument(vscode.Uri.file(bad.file));
+        return;
+      }
+      workflow = picked.workflow;
+    }
+    const input = await this.askInput(workflow, defaultSource(workflow));
+    if (!input) return;
+    await this.sessions.start(workflow.id, input.input, input.title);
+  }
+
+  private async runBuiltIn(workflow: string, source: InputSource, uri: vscode.Uri | undefined): Promise<void> {
+    if (!(await this.sessions.canStart())) return;
+    const input = await this.inputFrom(source, uri, workflow);
+    if (!input) return;
+    await this.sessions.start(workflow, input.input, input.title);
+  }
+
+  /** Asks where the input comes from when there is a choice (a selection, the active file, or typed text). */
+  private async askInput(workflow: WorkflowDefinition, preferred: InputSource): Promise<{ input: RunInput; title: string } | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    const hasSelection = !!editor && !editor.selection.isEmpty;
+    const options: Array<vscode.QuickPickItem & { source: InputSource }> = [];
+    if (hasSelection) options.push({ label: '$(selection) The selection', description: fileLabel(editor!.document), source: 'selection' });
+    if (editor) options.push({ label: '$(file) The active file', description: fileLabel(editor.document), source: 'file' });
+    options.push({ label: '$(edit) Type the input…', source: 'prompt' });
+    options.sort((a, b) => Number(b.source === preferred) - Number(a.source === preferred));
+    let source: InputSource = 'prompt';
+    if (options.length > 1) {
+      const picked = await vscode.window.showQuickPick(options, { placeHolder: `Input for ${workflow.title}` });
+      if (!picked) return undefined;
+      source = picked.source;
+    }
+    return this.inputFrom(source, undefined, workflow.title);
+  }
+
+  /** Builds the run input from a source; asks for what is missing; undefined when the user gives up. */
+  private async inputFrom(source: InputSource, uri: vscode.Uri | undefined, label: string): Promise<{ input: RunInput; title: string } | undefined> {
+    let document = uri ? await vscode.workspace.openTextDocument(uri) : vscode.window.activeTextEditor?.document;
+    const editor = vscode.window.activeTextEditor;
+    if (source === 'selection') {
+      const selection = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined;
+      if (!selection) {
+        if (!editor) {
+          void vscode.window.showInformationMessage(`Agent Budget: select some code in an editor first (${label} explains the selection).`);
+          return undefined;
+        }
+        // No selection: the whole file, said plainly rather than refused.
+        document = editor.document;
+        source = 'file';
+      } else {
+        return this.checked({
+          input: { input: selection, selection, file: relative(editor!.document), fileContent: editor!.document.getText() },
+          title: `${fileLabel(editor!.document)} (selection)`,
+        });
+      }
+    }
+    if (source === 'file') {
+      if (!document || document.uri.scheme === 'output') {
+        void vscode.window.showInformationMessage(`Agent Budget: open the file to use first (${label} works on the active file).`);
+        return undefined;
+      }
+      const text = document.getText();
+      return this.checked({ input: { input: text, file: relative(document), fileContent: text }, title: fileLabel(document) });
+    }
+    const typed = await vscode.window.showInputBox({ title: `Agent Budget: ${label}`, prompt: 'The input for the workflow', ignoreFocusOut: true });
+    if (!typed?.trim()) return undefined;
+    return { input: { input: typed.trim() }, title: typed.trim().slice(0, 60) };
+  }
+
+  private checked(value: { input: RunInput; title: string }): { input: RunInput; title: string } | undefined {
+    const size = (value.input.fileContent ?? value.input.input ?? '').length;
+    if (size > MAX_INPUT_CHARS) {
+      void vscode.window.showWarningMessage(
+        `Agent Budget: ${value.title} is ${Math.round(size / 1000)}k characters; workflow input is limited to ${MAX_INPUT_CHARS / 1000}k. Select the part to use.`,
+      );
+      return undefined;
+    }
+    return value;
+  }
+
+  private async resume(runId: string | undefined): Promise<void> {
+    const id = runId ?? (await this.pickRun('Resume which run?', RESUMABLE));
+    if (id) await this.sessions.resume(id);
+  }
+
+  private async cancel(runId: string | undefined): Promise<void> {
+    const id = runId ?? (await this.pickRun('Cancel which run?', [...RESUMABLE, 'running', 'pending']));
+    if (!id) return;
+    try {
+      await this.sessions.cancel(id);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Agent Budget: could not cancel the run: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private async openOutput(runId: string | undefined): Promise<void> {
+    const id = runId ?? (await this.pickRun('Open the output of which run?', undefined));
+    if (id) await this.sessions.outputs.open(id);
+  }
+
+  private async pickRun(placeHolder: string, statuses: readonly RunStatus[] | undefined): Promise<string | undefined> {
+    const workspace = await this.host.ready.catch(() => undefined);
+    if (!workspace) return undefined;
+    const runs = workspace.store.queries.listRuns({ status: statuses ? [...statuses] : undefined, limit: 100 });
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage(`Agent Budget: no ${statuses ? statuses.join(', ') : ''} runs.`.replace(' , ', ' '));
+      return undefined;
+    }
+    const picked = await vscode.window.showQuickPick(
+      runs.map((r) => ({
+        label: r.workflow,
+        description: `${r.status} · ${formatUsd(r.costMicros)} · ${formatAgo(r.updatedAt)}`,
+        detail: r.title !== r.workflow ? r.title : undefined,
+        runId: r.id,
+      })),
+      { placeHolder, matchOnDescription: true },
+    );
+    return picked?.runId;
+  }
+}
+
+function workflowItem(w: WorkflowDefinition): vscode.QuickPickItem & { workflow: WorkflowDefinition } {
+  return {
+    label: w.title,
+    description: w.id,
+    detail: w.description ?? `${w.steps.length} step${w.steps.length === 1 ? '' : 's'}${w.model ? ` · ${w.model}` : ''}`,
+    workflow: w,
+  };
+}
+
+function defaultSource(w: WorkflowDefinition): InputSource {
+  const uses = w.steps.map((s) => s.prompt).join(' ');
+  if (uses.includes('{{selection}}')) return 'selection';
+  if (uses.includes('{{fileContent}}') || uses.includes('{{file}}')) return 'file';
+  return vscode.window.activeTextEditor && !vscode.window.activeTextEditor.selection.isEmpty ? 'selection' : 'prompt';
+}
+
+function relative(doc: vscode.TextDocument): string {
+  return doc.uri.scheme === 'file' ? vscode.workspace.asRelativePath(doc.uri, false) : doc.uri.toString();
+}
+
+function fileLabel(doc: vscode.TextDocument): string {
+  return doc.isUntitled ? 'Untitled' : path.basename(doc.uri.path);
+}

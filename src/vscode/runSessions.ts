@@ -1,0 +1,271 @@
+import * as vscode from 'vscode';
+import { formatUsd } from '../core/money';
+import type { Workspace } from '../core/workspace';
+import type { RunActivity, RunActivitySource } from './budgetMeter';
+import { Disposable } from './dispose';
+import { Commands, ContextKeys } from './ids';
+import { RunOutputDocuments } from './runOutput';
+import type { RunEvent, RunInput, RunOptions, RunOutcome, WorkflowRunner } from './runnerContract';
+import type { Settings } from './settings';
+import type { WorkspaceHost } from './workspaceHost';
+
+/** Why runs do not start in Restricted Mode, in the words every run command uses. */
+export const UNTRUSTED_MESSAGE =
+  'Agent Budget runs no workflow in Restricted Mode: a workflow sends this folder\'s files to a model provider and can edit files and run commands. ' +
+  'Trust the folder to run workflows (spend and budgets stay visible either way).';
+
+interface LiveRun {
+  runId: string | undefined;
+  workflow: string;
+  step: string;
+  /** Tokens of the running step's calls so far. */
+  stepTokens: number;
+  costMicros: number;
+  abort: AbortController;
+  startedAt: number;
+}
+
+/**
+ * Runs in this window: starts and resumes workflows through the runner with progress (cancellable: cancelling
+ * aborts the run, which checkpoints and stops), streams each run's output into a read-only document that updates
+ * as text arrives, tracks the running task's tokens for the meter, and refuses to start anything in an untrusted
+ * workspace or under an invalid policy (saying why and how to fix it).
+ */
+export class RunSessions extends Disposable implements RunActivitySource {
+  private readonly live = new Map<LiveRun, true>();
+  private readonly activityEmitter = this.register(new vscode.EventEmitter<void>());
+  readonly onDidChangeActivity = this.activityEmitter.event;
+  private readonly eventEmitter = this.register(new vscode.EventEmitter<RunEvent>());
+  /** Every runner event of runs in this window (tests follow runs with it). */
+  readonly onDidRunEvent = this.eventEmitter.event;
+  private readonly finishedEmitter = this.register(new vscode.EventEmitter<RunOutcome>());
+  readonly onDidFinishRun = this.finishedEmitter.event;
+  readonly outputs: RunOutputDocuments;
+  private runnerPromise: Promise<WorkflowRunner> | undefined;
+
+  constructor(
+    private readonly host: WorkspaceHost,
+    private readonly settings: Settings,
+    private readonly createRunner: (workspace: Workspace) => WorkflowRunner,
+  ) {
+    super();
+    this.outputs = this.register(new RunOutputDocuments(host));
+    this.register({ dispose: () => this.live.forEach((_, run) => run.abort.abort()) });
+  }
+
+  /** The runner over the open workspace (made once, when first needed). */
+  runner(): Promise<WorkflowRunner> {
+    this.runnerPromise ??= this.host.ready.then((workspace) => this.createRunner(workspace));
+    return this.runnerPromise;
+  }
+
+  /** Run ids active in this window. */
+  active(): string[] {
+    return [...this.live.keys()].map((r) => r.runId).filter((id): id is string => id !== undefined);
+  }
+
+  activity(): RunActivity | undefined {
+    const runs = [...this.live.keys()];
+    const latest = runs[runs.length - 1];
+    if (!latest) return undefined;
+    return { workflow: latest.workflow, step: latest.step, tokens: latest.stepTokens, active: runs.length };
+  }
+
+  /**
+   * Whether runs may start now; if not, tells the user why and how to fix it. Untrusted workspace → Manage
+   * Workspace Trust; invalid policy → open budget.json.
+   */
+  async canStart(): Promise<boolean> {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+      });
+      return false;
+    }
+    const workspace = await this.host.ready.catch((err: unknown) => {
+      void vscode.window.showErrorMessage(`Agent Budget: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    });
+    if (!workspace) return false;
+    if (workspace.policyError) {
+      const first = workspace.policyError.issues[0];
+      void vscode.window
+        .showErrorMessage(
+          `Agent Budget: runs are stopped until .agent-budget/budget.json is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`,
+          'Open budget.json',
+        )
+        .then((choice) => choice && vscode.commands.executeCommand(Commands.editPolicy));
+      return false;
+    }
+    return true;
+  }
+
+  start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
+    return this.execute(workflow, title, (runner, options) => runner.start(workflow, input, options));
+  }
+
+  async resume(runId: string): Promise<RunOutcome | undefined> {
+    const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
+    const run = workspace?.store.queries.getRun(runId);
+    if (!run) {
+      void vscode.window.showErrorMessage(`Agent Budget: there is no run ${runId} in this workspace.`);
+      return undefined;
+    }
+    if (this.active().includes(runId)) {
+      void vscode.window.showInformationMessage(`Agent Budget: ${run.workflow} is already running in this window.`);
+      return undefined;
+    }
+    return this.execute(run.workflow, `Resume ${run.workflow}`, (runner, options) => runner.resume(runId, options), runId);
+  }
+
+  async cancel(runId: string): Promise<void> {
+    for (const run of this.live.keys()) if (run.runId === runId) run.abort.abort();
+    const runner = await this.runner();
+    await runner.cancel(runId);
+  }
+
+  private async execute(
+    workflow: string,
+    title: string,
+    go: (runner: WorkflowRunner, options: RunOptions) => Promise<RunOutcome>,
+    knownRunId?: string,
+  ): Promise<RunOutcome | undefined> {
+    if (!(await this.canStart())) return undefined;
+    let runner: WorkflowRunner;
+    try {
+      runner = await this.runner();
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Agent Budget: runs are unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+    const live: LiveRun = { runId: knownRunId, workflow, step: 'starting', stepTokens: 0, costMicros: 0, abort: new AbortController(), startedAt: Date.now() };
+    this.live.set(live, true);
+    void vscode.commands.executeCommand('setContext', ContextKeys.running, true);
+    this.activityEmitter.fire();
+    let revealed = false;
+    const reveal = (runId: string) => {
+      if (revealed || !this.settings.value.revealOutput) return;
+      revealed = true;
+      void this.outputs.open(runId, { preserveFocus: true, beside: true });
+    };
+    if (knownRunId) {
+      this.outputs.begin(knownRunId, workflow, title);
+      reveal(knownRunId);
+    }
+    try {
+      const outcome = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Agent Budget: ${title}`, cancellable: true },
+        async (progress, token) => {
+          token.onCancellationRequested(() => live.abort.abort());
+          return go(runner, {
+            signal: live.abort.signal,
+            onEvent: (event) => {
+              this.observe(live, event);
+              if (event.type === 'runStarted') {
+                this.outputs.begin(event.runId, event.workflow, event.title);
+                reveal(event.runId);
+              }
+              this.outputs.append(event);
+              const message = progressMessage(live, event);
+              if (message) progress.report({ message });
+              this.eventEmitter.fire(event);
+            },
+          });
+        },
+      );
+      this.outputs.finish(outcome);
+      this.finishedEmitter.fire(outcome);
+      this.announce(outcome);
+      return outcome;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
+      void vscode.window.showErrorMessage(`Agent Budget: ${workflow} could not run: ${message}`, ...keyActions(message)).then(runAction);
+      return undefined;
+    } finally {
+      this.live.delete(live);
+      void vscode.commands.executeCommand('setContext', ContextKeys.running, this.live.size > 0);
+      this.activityEmitter.fire();
+    }
+  }
+
+  private observe(live: LiveRun, event: RunEvent): void {
+    switch (event.type) {
+      case 'runStarted':
+        live.runId = event.runId;
+        live.workflow = event.workflow;
+        break;
+      case 'stepStarted':
+        live.step = event.stepId;
+        live.stepTokens = 0;
+        break;
+      case 'call':
+        live.stepTokens += event.tokens;
+        live.costMicros += event.costMicros;
+        break;
+      case 'warning':
+        void vscode.window.showWarningMessage(`Agent Budget (${live.workflow}): ${event.message}`);
+        return;
+      default:
+        return;
+    }
+    this.activityEmitter.fire();
+  }
+
+  private announce(outcome: RunOutcome): void {
+    const cost = formatUsd(outcome.costMicros);
+    const open = 'Open Output';
+    switch (outcome.status) {
+      case 'completed':
+        void vscode.window.showInformationMessage(`Agent Budget: ${outcome.workflow} completed — ${cost}.`, open).then((c) => c && this.outputs.open(outcome.runId));
+        return;
+      case 'blocked':
+        void vscode.window
+          .showWarningMessage(
+            `Agent Budget: ${outcome.workflow} paused at a budget limit${outcome.blockedScope ? ` (${outcome.blockedScope})` : ''}: ${outcome.error ?? ''} Raise the limit or wait for the period to reset, then resume it.`,
+            'Edit Budget Policy',
+            'Open Budget Panel',
+          )
+          .then((c) => c && vscode.commands.executeCommand(c === 'Edit Budget Policy' ? Commands.editPolicy : Commands.openPanel));
+        return;
+      case 'cancelled':
+        void vscode.window.showInformationMessage(`Agent Budget: ${outcome.workflow} cancelled after ${cost}.`);
+        return;
+      case 'interrupted':
+      case 'paused':
+        void vscode.window
+          .showWarningMessage(`Agent Budget: ${outcome.workflow} stopped (${outcome.status}) after ${cost}${outcome.error ? `: ${outcome.error}` : ''}. Resume it from the Runs view.`, 'Resume')
+          .then((c) => c && vscode.commands.executeCommand(Commands.resumeRun, outcome.runId));
+        return;
+      default:
+        void vscode.window
+          .showErrorMessage(`Agent Budget: ${outcome.workflow} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`, ...keyActions(outcome.error ?? ''), open)
+          .then((c) => {
+            if (c === open) void this.outputs.open(outcome.runId);
+            else runAction(c);
+          });
+    }
+  }
+}
+
+function progressMessage(live: LiveRun, event: RunEvent): string | undefined {
+  switch (event.type) {
+    case 'stepStarted':
+      return `${event.title || event.stepId} (${event.model})`;
+    case 'call':
+      return `${live.step}: ${live.stepTokens.toLocaleString('en-US')} tokens · ${formatUsd(live.costMicros)} so far`;
+    case 'tool':
+      return `${live.step}: ${event.tool} — ${event.summary}`;
+    default:
+      return undefined;
+  }
+}
+
+/** A missing or rejected key gets a button to set it. */
+function keyActions(message: string): string[] {
+  return /API key|authenticat|unauthori[sz]ed|401|403/i.test(message) ? ['Set API Key'] : [];
+}
+
+function runAction(choice: string | undefined): void {
+  if (choice === 'Set API Key') void vscode.commands.executeCommand(Commands.setApiKey);
+}

@@ -1,0 +1,132 @@
+import * as vscode from 'vscode';
+import { formatUsd } from '../core/money';
+import type { RunSummary } from '../core/store/queries';
+import type { RunStatus } from '../core/store/records';
+import { formatAgo, formatTokens } from './budgetText';
+import { Disposable } from './dispose';
+import { Commands, RunContext, Views } from './ids';
+import { RESUMABLE } from './panelSnapshot';
+import type { WorkspaceHost } from './workspaceHost';
+
+/** The groups of the Runs view, in order: what needs attention first. */
+export const RUN_GROUPS: ReadonlyArray<{ id: string; label: string; statuses: RunStatus[]; expanded: boolean; limit: number }> = [
+  { id: 'running', label: 'Running', statuses: ['running', 'pending'], expanded: true, limit: 50 },
+  { id: 'resumable', label: 'To resume', statuses: ['interrupted', 'blocked', 'paused'], expanded: true, limit: 100 },
+  { id: 'finished', label: 'Finished', statuses: ['completed', 'failed', 'cancelled'], expanded: true, limit: 50 },
+];
+
+const STATUS_ICON: Record<RunStatus, [string, string | undefined]> = {
+  pending: ['clock', undefined],
+  running: ['sync~spin', 'charts.blue'],
+  paused: ['debug-pause', 'charts.yellow'],
+  blocked: ['circle-slash', 'charts.orange'],
+  interrupted: ['debug-disconnect', 'charts.yellow'],
+  completed: ['pass', 'charts.green'],
+  failed: ['error', 'errorForeground'],
+  cancelled: ['circle-slash', 'descriptionForeground'],
+};
+
+export type RunsTreeNode = { kind: 'group'; id: string } | { kind: 'run'; run: RunSummary };
+
+/**
+ * The Runs view in the Agent Budget sidebar: runs grouped by status (running, then the ones to resume, then the
+ * finished), each with workflow, cost and time; inline Resume / Cancel / Open output / Reveal in panel through
+ * context values; a badge counting runs to resume. Refreshes when the store applies a run, task or spend record
+ * (this window's or another's), so runs interrupted by a crash are there on start-up.
+ */
+export class RunsTree extends Disposable implements vscode.TreeDataProvider<RunsTreeNode> {
+  private readonly changed = this.register(new vscode.EventEmitter<RunsTreeNode | undefined>());
+  readonly onDidChangeTreeData = this.changed.event;
+  readonly view: vscode.TreeView<RunsTreeNode>;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly refreshedEmitter = this.register(new vscode.EventEmitter<void>());
+  /** Fires after the tree was told to refresh and the badge was updated (tests wait on it). */
+  readonly onDidRefresh = this.refreshedEmitter.event;
+
+  constructor(
+    private readonly host: WorkspaceHost,
+    private readonly activeRuns: { active(): readonly string[]; readonly onDidChangeActivity: vscode.Event<void> },
+  ) {
+    super();
+    this.view = this.register(vscode.window.createTreeView(Views.runs, { treeDataProvider: this, showCollapseAll: false }));
+    this.register(vscode.commands.registerCommand(Commands.refreshRuns, () => this.refresh()));
+    this.register({ dispose: () => clearTimeout(this.timer) });
+    this.register(activeRuns.onDidChangeActivity(() => this.schedule()));
+    host.whenOpen((workspace) => {
+      this.register(
+        workspace.store.onDidApply(({ records }) => {
+          if (records.some((r) => r.k === 'run' || r.k === 'task' || r.k === 'settle' || r.k === 'ledger')) this.schedule();
+        }),
+      );
+      this.refresh();
+    });
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.refresh(), 250);
+  }
+
+  refresh(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const workspace = this.host.current;
+    if (workspace) {
+      const resumable = workspace.store.queries.listRuns({ status: [...RESUMABLE], limit: 1000 }).length;
+      this.view.badge = resumable > 0 ? { value: resumable, tooltip: `${resumable} run${resumable === 1 ? '' : 's'} to resume` } : undefined;
+    }
+    this.changed.fire(undefined);
+    this.refreshedEmitter.fire();
+  }
+
+  getChildren(node?: RunsTreeNode): RunsTreeNode[] {
+    const workspace = this.host.current;
+    if (!workspace) return [];
+    const q = workspace.store.queries;
+    if (!node) {
+      // No runs at all: no groups, so the view's welcome content shows.
+      if (q.listRuns({ limit: 1 }).length === 0) return [];
+      return RUN_GROUPS.filter((g) => q.listRuns({ status: g.statuses, limit: 1 }).length > 0).map((g) => ({ kind: 'group', id: g.id }));
+    }
+    if (node.kind === 'group') {
+      const group = RUN_GROUPS.find((g) => g.id === node.id)!;
+      return q.listRuns({ status: group.statuses, limit: group.limit }).map((run) => ({ kind: 'run', run }));
+    }
+    return [];
+  }
+
+  getTreeItem(node: RunsTreeNode): vscode.TreeItem {
+    if (node.kind === 'group') {
+      const group = RUN_GROUPS.find((g) => g.id === node.id)!;
+      const item = new vscode.TreeItem(group.label, group.expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `group:${group.id}`;
+      item.contextValue = RunContext.group;
+      return item;
+    }
+    const run = node.run;
+    const active = this.activeRuns.active().includes(run.id);
+    const item = new vscode.TreeItem(run.workflow, vscode.TreeItemCollapsibleState.None);
+    item.id = `run:${run.id}`;
+    item.description = `${formatUsd(run.costMicros)} · ${run.status === 'running' || active ? 'running' : formatAgo(run.updatedAt)}`;
+    const [icon, color] = STATUS_ICON[run.status] ?? ['circle-outline', undefined];
+    item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+    item.contextValue = run.status === 'running' || run.status === 'pending' ? RunContext.running : RESUMABLE.includes(run.status) ? RunContext.resumable : RunContext.finished;
+    const error = (run.data as { error?: unknown } | null)?.error;
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown(`**${escape(run.workflow)}** — ${run.status}\n\n`);
+    if (run.title && run.title !== run.workflow) md.appendMarkdown(`${escape(run.title)}\n\n`);
+    md.appendMarkdown(`${formatUsd(run.costMicros)} · ${formatTokens(run.tokens)} tokens · ${run.calls} calls\n\n`);
+    md.appendMarkdown(`Started ${new Date(run.createdAt).toLocaleString()}, last change ${new Date(run.updatedAt).toLocaleString()}\n\n`);
+    if (typeof error === 'string' && error) md.appendMarkdown(`$(error) ${escape(error)}\n\n`);
+    md.appendMarkdown(`\`${run.id}\``);
+    md.supportThemeIcons = true;
+    item.tooltip = md;
+    item.command = { command: Commands.openRunOutput, title: 'Open Output', arguments: [run.id] };
+    item.accessibilityInformation = { label: `${run.workflow}, ${run.status}, ${formatUsd(run.costMicros)}` };
+    return item;
+  }
+}
+
+function escape(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}

@@ -1,0 +1,90 @@
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { Workspace } from '../core/workspace';
+import { Disposable } from './dispose';
+import { ContextKeys } from './ids';
+import type { Settings } from './settings';
+
+/**
+ * The core Workspace (store, policy, budget engine) of the first workspace folder, as the rest of the extension
+ * sees it. Opening reads the store's snapshot and replays its journal, which takes from milliseconds to a second
+ * or more on a large store, so it happens after `activate()` returns: every feature asks `ready` (or listens to
+ * `onDidOpen`) and shows a neutral state until then.
+ */
+export class WorkspaceHost extends Disposable {
+  private opened: Workspace | undefined;
+  private readonly openedEmitter = this.register(new vscode.EventEmitter<Workspace>());
+  /** Fires once, when the store is open. */
+  readonly onDidOpen = this.openedEmitter.event;
+  /** The workspace once open; rejects when there is no folder or the store cannot open. */
+  readonly ready: Promise<Workspace>;
+  /** How long opening took (ms), for the activation report. */
+  openMs: number | undefined;
+  readonly folder: string | undefined;
+  /** Set once disposed: resolves when the store has flushed and released its locks. */
+  closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    super();
+    this.folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    this.ready = this.open();
+    this.ready.catch(() => undefined); // reported in open(); callers that await it see the error themselves
+    this.register(
+      settings.onDidChange((s) => {
+        if (this.opened && this.folder && path.resolve(this.folder, s.stateDirectory) !== this.opened.store.dir) {
+          void vscode.window
+            .showInformationMessage('Agent Budget: the state directory changed. Reload the window to use it.', 'Reload Window')
+            .then((choice) => choice && vscode.commands.executeCommand('workbench.action.reloadWindow'));
+        }
+      }),
+    );
+  }
+
+  /** The open workspace, or undefined while opening (or when there is no folder). */
+  get current(): Workspace | undefined {
+    return this.opened;
+  }
+
+  private async open(): Promise<Workspace> {
+    if (!this.folder) throw new Error('Agent Budget needs a folder: open one to track spend and run workflows.');
+    // Let activate() return and the workbench paint first.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const started = performance.now();
+    const stateDir = path.resolve(this.folder, this.settings.value.stateDirectory);
+    try {
+      const workspace = await Workspace.open(this.folder, { stateDir, log: (line) => this.log.info(line) });
+      this.openMs = performance.now() - started;
+      this.log.info(`Store open in ${this.openMs.toFixed(0)} ms (${stateDir}).`);
+      if (this.isDisposed) {
+        await workspace.close();
+        throw new Error('closed');
+      }
+      this.opened = workspace;
+      this.register({ dispose: () => (this.closing = workspace.close().catch(() => undefined)) });
+      // A damaged store was recovered around: say so once, with what the store did.
+      if (workspace.store.report.problem) {
+        this.log.warn(workspace.store.report.problem);
+        void vscode.window.showWarningMessage(`Agent Budget: ${workspace.store.report.problem}`);
+      }
+      void vscode.commands.executeCommand('setContext', ContextKeys.ready, true);
+      this.openedEmitter.fire(workspace);
+      return workspace;
+    } catch (err) {
+      if (!this.isDisposed) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.log.error(`Could not open the store in ${stateDir}: ${message}`);
+        void vscode.window.showErrorMessage(`Agent Budget could not open its store in ${stateDir}: ${message}`);
+      }
+      throw err;
+    }
+  }
+
+  /** Runs `then` with the workspace now if open, else when it opens (never if it fails). */
+  whenOpen(then: (workspace: Workspace) => void): void {
+    if (this.opened) then(this.opened);
+    else this.register(this.onDidOpen(then));
+  }
+}

@@ -1,0 +1,270 @@
+// The one contract between the budget panel's webview (src/webview/main.ts) and its host (src/vscode/budgetPanel.ts).
+// Both sides import this file and nothing else of each other. Messages are discriminated unions per direction;
+// the host runs `parseWebviewMessage` on everything the webview posts and acts only on what it returns
+// (the webview is a browser page: treat its messages like network input). Money is integer micro-dollars.
+
+/** The spend ranges the panel offers. */
+export const RANGES = ['today', '7d', '30d', 'month', 'lastMonth', '90d'] as const;
+export type RangeId = (typeof RANGES)[number];
+
+/** The panel's tabs. */
+export const TABS = ['overview', 'breakdown', 'runs'] as const;
+export type TabId = (typeof TABS)[number];
+
+/** Dimensions of the breakdown tables. */
+export const DIMENSIONS = ['workflow', 'model', 'provider', 'task', 'tool'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export type Level = 'ok' | 'warn' | 'critical' | 'blocked';
+
+/** What the panel persists across reloads (webview state, restored by the serializer): small on purpose. */
+export interface PanelViewState {
+  /** The selected spend range. */
+  range: RangeId;
+  /** The selected tab. */
+  tab: TabId;
+}
+
+export const DEFAULT_VIEW_STATE: PanelViewState = { range: 'month', tab: 'overview' };
+
+/** One capped budget scope as the meter sees it. */
+export interface ScopeRow {
+  /** Scope name, e.g. `workspace.daily`, `workflow.code-review.monthly`. */
+  scope: string;
+  /** Human label, e.g. "today", "code-review this month". */
+  label: string;
+  /** Settled spend in the current period (µ$). */
+  usedMicros: number;
+  /** Held by calls in flight (µ$). */
+  reservedMicros: number;
+  /** The cap (µ$). */
+  limitMicros: number;
+  /** (used + reserved) / limit × 100. */
+  pct: number;
+  /** ok / warn / critical / blocked. */
+  level: Level;
+  /** When the period resets (epoch ms). */
+  resetsAt: number | null;
+}
+
+/** One row of a breakdown table. */
+export interface BreakdownRow {
+  /** The workflow, model, provider, task or tool; '' = calls without one. */
+  key: string;
+  /** Spend (µ$). */
+  costMicros: number;
+  /** Number of billed calls. */
+  calls: number;
+  /** Tokens of every kind. */
+  tokens: number;
+  /** Share of the range's total spend, 0..100. */
+  share: number;
+}
+
+/** Spend of one day, for the chart. */
+export interface DayPoint {
+  /** `YYYY-MM-DD` in the budget's time zone. */
+  day: string;
+  /** Spend that day (µ$). */
+  costMicros: number;
+  /** Calls that day. */
+  calls: number;
+}
+
+/** "At this rate the cap is reached on …" for one scope. */
+export interface ForecastRow {
+  /** Label of the scope, e.g. "this month". */
+  label: string;
+  /** The cap (µ$). */
+  limitMicros: number;
+  /** Projected spend at the end of the period at the current burn rate (µ$). */
+  projectedMicros: number;
+  /** The day the cap is reached at that rate (`YYYY-MM-DD`), or null if not within the period. */
+  reachesOn: string | null;
+}
+
+/** A run in the panel's list. */
+export interface RunRow {
+  /** Run id. */
+  id: string;
+  /** Workflow id. */
+  workflow: string;
+  /** Run title (input summary). */
+  title: string;
+  /** pending / running / paused / blocked / interrupted / completed / failed / cancelled. */
+  status: string;
+  /** Spend of the run (µ$). */
+  costMicros: number;
+  /** Tokens of the run. */
+  tokens: number;
+  /** Created (epoch ms). */
+  createdAt: number;
+  /** Last change (epoch ms). */
+  updatedAt: number;
+  /** Whether Resume applies (interrupted, blocked, paused). */
+  resumable: boolean;
+  /** Whether Cancel applies (running here, or resumable). */
+  cancellable: boolean;
+}
+
+/** Everything the panel shows, computed by the host from rollup queries only. */
+export interface PanelSnapshot {
+  /** When the host computed it (epoch ms). */
+  generatedAt: number;
+  /** The range these numbers are for. */
+  range: RangeId;
+  /** First day of the range (`YYYY-MM-DD`). */
+  fromDay: string;
+  /** Last day of the range (`YYYY-MM-DD`). */
+  toDay: string;
+  /** Why runs are stopped (invalid budget.json), if they are. */
+  policyError: string | null;
+  /** Every capped USD scope now. */
+  scopes: ScopeRow[];
+  /** Totals of the range. */
+  totals: { costMicros: number; estimatedMicros: number; calls: number; tokens: number };
+  /** Spend per day over the range (every day present, zeros included). */
+  byDay: DayPoint[];
+  /** Top consumers per dimension (largest first, at most 10 each). */
+  breakdowns: Record<Dimension, BreakdownRow[]>;
+  /** Average spend per day over the last 7 days (µ$). */
+  burnPerDayMicros: number;
+  /** Forecasts for the weekly and monthly workspace caps. */
+  forecasts: ForecastRow[];
+  /** Estimated vs actual prompt tokens, and reserved vs actual cost, over the range. */
+  estimate: { calls: number; estimatedInput: number; actualInput: number; reservedCalls: number; reservedMicros: number; actualMicros: number };
+  /** Prompt-cache reads over the range and what they saved against the uncached input rate (µ$). */
+  cache: { readTokens: number; writeTokens: number; savedMicros: number };
+  /** Recent runs, resumable ones first. */
+  runs: RunRow[];
+  /** Whether runs can start here (trusted workspace, valid policy). */
+  canRun: boolean;
+  /** Whether the export command is available. */
+  canExport: boolean;
+  /** How long the host took to compute this snapshot (ms). */
+  computeMs: number;
+}
+
+/** Actions the webview asks the host for; each gets a Reply. */
+export type PanelRequest =
+  /** Resume an interrupted, blocked or paused run. */
+  | { kind: 'resume'; runId: string }
+  /** Cancel a run. */
+  | { kind: 'cancel'; runId: string }
+  /** Open a run's output. */
+  | { kind: 'openRun'; runId: string }
+  /** Export spend (CSV or JSON) through the export command. */
+  | { kind: 'export'; format: 'csv' | 'json' }
+  /** Open budget.json. */
+  | { kind: 'editPolicy' };
+
+/** Messages from the webview to the host. */
+export type WebviewMessage =
+  /** The page has loaded and listens: the host may post data now. */
+  | { type: 'ready'; state: PanelViewState }
+  /** The user changed the range or the tab (the host recomputes and persists nothing else). */
+  | { type: 'view'; state: PanelViewState }
+  /** A request that expects a reply with the same `id`. */
+  | { type: 'request'; id: number; request: PanelRequest }
+  /** The page painted a snapshot (for the time-to-data measurement). */
+  | { type: 'painted'; generatedAt: number };
+
+/** Messages from the host to the webview. */
+export type HostMessage =
+  /** Fresh data (after ready, a range change, or any spend). */
+  | { type: 'snapshot'; snapshot: PanelSnapshot }
+  /** Select the runs tab and highlight this run. */
+  | { type: 'reveal'; runId: string }
+  /** The answer to the request with this `id`. */
+  | { type: 'reply'; id: number; ok: boolean; error?: string };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation (the host runs this on every incoming message)
+
+/** Run ids are the store's time-ordered ids: letters, digits, '-' and '_'. */
+const RUN_ID = /^[A-Za-z0-9_-]{1,80}$/;
+
+const isPlain = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+function hasOnly(v: Record<string, unknown>, keys: readonly string[]): boolean {
+  return Object.keys(v).every((k) => keys.includes(k)) && keys.every((k) => k in v);
+}
+
+const oneOf = <T extends string>(values: readonly T[], v: unknown): v is T => typeof v === 'string' && (values as readonly string[]).includes(v);
+
+function viewState(v: unknown): PanelViewState | undefined {
+  if (!isPlain(v) || !hasOnly(v, ['range', 'tab']) || !oneOf(RANGES, v.range) || !oneOf(TABS, v.tab)) return undefined;
+  return { range: v.range, tab: v.tab };
+}
+
+function panelRequest(v: unknown): PanelRequest | undefined {
+  if (!isPlain(v)) return undefined;
+  switch (v.kind) {
+    case 'resume':
+    case 'cancel':
+    case 'openRun':
+      return hasOnly(v, ['kind', 'runId']) && typeof v.runId === 'string' && RUN_ID.test(v.runId) ? { kind: v.kind, runId: v.runId } : undefined;
+    case 'export':
+      return hasOnly(v, ['kind', 'format']) && (v.format === 'csv' || v.format === 'json') ? { kind: 'export', format: v.format } : undefined;
+    case 'editPolicy':
+      return hasOnly(v, ['kind']) ? { kind: 'editPolicy' } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The message if it is exactly one of WebviewMessage (no extra keys, every value in range), else a reason it is
+ * not. A copy is returned, so nothing the page attached (getters, prototypes) survives.
+ */
+export function parseWebviewMessage(raw: unknown): { message: WebviewMessage } | { error: string } {
+  if (!isPlain(raw)) return { error: 'not a plain object' };
+  switch (raw.type) {
+    case 'ready':
+    case 'view': {
+      const state = hasOnly(raw, ['type', 'state']) ? viewState(raw.state) : undefined;
+      return state ? { message: { type: raw.type, state } } : { error: `bad ${raw.type} message` };
+    }
+    case 'request': {
+      if (!hasOnly(raw, ['type', 'id', 'request']) || !Number.isSafeInteger(raw.id) || (raw.id as number) < 0) return { error: 'bad request id' };
+      const request = panelRequest(raw.request);
+      return request ? { message: { type: 'request', id: raw.id as number, request } } : { error: 'unknown or malformed request' };
+    }
+    case 'painted':
+      return hasOnly(raw, ['type', 'generatedAt']) && Number.isFinite(raw.generatedAt)
+        ? { message: { type: 'painted', generatedAt: raw.generatedAt as number } }
+        : { error: 'bad painted message' };
+    default:
+      return { error: `unknown message type ${JSON.stringify(String(raw.type)).slice(0, 40)}` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Request/reply (the webview side sends; the host answers with `reply` and the same id)
+
+/** Sends requests over `post` and resolves each when its reply arrives (`receive` is fed every host message). */
+export class RequestChannel {
+  private next = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+
+  constructor(private readonly post: (message: WebviewMessage) => void) {}
+
+  request(request: PanelRequest): Promise<void> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.post({ type: 'request', id, request });
+    });
+  }
+
+  /** Settles the request a reply answers; returns whether the message was a reply. */
+  receive(message: HostMessage): boolean {
+    if (message.type !== 'reply') return false;
+    const waiting = this.pending.get(message.id);
+    this.pending.delete(message.id);
+    if (message.ok) waiting?.resolve();
+    else waiting?.reject(new Error(message.error ?? 'failed'));
+    return true;
+  }
+}
