@@ -113,6 +113,15 @@ export class RecordApplier {
             record.ts,
           ]) > 0
         );
+      case 'outcome':
+        return (
+          this.run(
+            `INSERT INTO run_outcomes (run_id, result, ts) VALUES (?, ?, ?)
+             ON CONFLICT(run_id) DO UPDATE SET result = excluded.result, ts = excluded.ts
+             WHERE excluded.ts > run_outcomes.ts OR (excluded.ts = run_outcomes.ts AND excluded.result > run_outcomes.result)`,
+            [record.runId, record.result, record.ts],
+          ) > 0
+        );
       case 'archive':
         return this.run(`DELETE FROM ledger WHERE ts < ?`, [record.beforeTs]) > 0;
       default:

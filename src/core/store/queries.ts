@@ -1,5 +1,5 @@
 import type { TokenUsage } from '../usage';
-import type { Checkpoint, LedgerEntry, Reservation, RunState, RunStatus, TaskState } from './records';
+import type { Checkpoint, LedgerEntry, Reservation, RunResult, RunState, RunStatus, TaskState } from './records';
 import type { Database, SqlValue, Statement } from './sqlite';
 
 /** The dimensions spend can be broken down by; each is a column of the daily rollup. */
@@ -34,6 +34,21 @@ export interface SpendTotals {
 
 export interface SpendRow extends SpendTotals {
   key: string;
+}
+
+/** Runs of one workflow, variant, status and marked result, with their whole-run totals (see `runStats`). */
+export interface RunStatsRow {
+  workflow: string;
+  /** `<model>@<prompt version>` as the runner recorded it; null for runs without one. */
+  variant: string | null;
+  status: RunStatus;
+  /** The result as marked by the user, or null when unmarked. */
+  result: RunResult | null;
+  runs: number;
+  costMicros: number;
+  estimatedMicros: number;
+  tokens: number;
+  calls: number;
 }
 
 export interface RunSummary extends RunState {
@@ -253,6 +268,61 @@ export class StoreQueries {
   reservationStatus(id: string): 'open' | 'settled' | 'released' | undefined {
     const row = this.all('SELECT status FROM reservations WHERE id = ?', [id])[0];
     return row ? (String(row[0]) as 'open' | 'settled' | 'released') : undefined;
+  }
+
+  /**
+   * Runs created in `fromMs <= created_at < toMs` (optionally of one workflow), counted by workflow, variant,
+   * status and marked result, each with its runs' whole totals (a run is short, so its spend falls in the range
+   * it started in; this reads runs and run totals, never the ledger, and survives ledger archiving).
+   */
+  runStats(fromMs: number, toMs: number, filter: { workflow?: string } = {}): RunStatsRow[] {
+    const params: SqlValue[] = [fromMs, toMs];
+    let where = 'r.created_at >= ? AND r.created_at < ?';
+    if (filter.workflow !== undefined) {
+      where += ' AND r.workflow = ?';
+      params.push(filter.workflow);
+    }
+    return this.all(
+      `SELECT r.workflow, r.variant, r.status, o.result, COUNT(*), COALESCE(SUM(t.cost_micros), 0),
+              COALESCE(SUM(t.estimated_micros), 0), COALESCE(SUM(t.tokens), 0), COALESCE(SUM(t.calls), 0)
+       FROM runs r LEFT JOIN run_totals t ON t.run_id = r.id LEFT JOIN run_outcomes o ON o.run_id = r.id
+       WHERE ${where}
+       GROUP BY r.workflow, r.variant, r.status, o.result
+       ORDER BY r.workflow, r.variant, r.status, o.result`,
+      params,
+    ).map((r) => ({
+      workflow: String(r[0]),
+      variant: str(r[1]),
+      status: String(r[2]) as RunStatus,
+      result: str(r[3]) as RunResult | null,
+      runs: Number(r[4]),
+      costMicros: Number(r[5]),
+      estimatedMicros: Number(r[6]),
+      tokens: Number(r[7]),
+      calls: Number(r[8]),
+    }));
+  }
+
+  /** The most expensive runs created in `fromMs <= created_at < toMs`, costliest first (ties: newest first). */
+  topRuns(fromMs: number, toMs: number, limit = 10): RunSummary[] {
+    return this.all(
+      `SELECT ${RUN_COLUMNS}, COALESCE(t.cost_micros, 0), COALESCE(t.estimated_micros, 0), COALESCE(t.tokens, 0), COALESCE(t.calls, 0)
+       FROM runs r LEFT JOIN run_totals t ON t.run_id = r.id
+       WHERE r.created_at >= ? AND r.created_at < ?
+       ORDER BY COALESCE(t.cost_micros, 0) DESC, r.created_at DESC, r.id DESC LIMIT ?`,
+      [fromMs, toMs, limit],
+    ).map(runSummaryFrom);
+  }
+
+  /** The result a run was marked with, if any. */
+  runResult(runId: string): { result: RunResult; ts: number } | undefined {
+    const row = this.all('SELECT result, ts FROM run_outcomes WHERE run_id = ?', [runId])[0];
+    return row ? { result: String(row[0]) as RunResult, ts: Number(row[1]) } : undefined;
+  }
+
+  /** Raw ledger rows with `fromMs <= ts < toMs` (what an export of the range writes). */
+  ledgerCountBetween(fromMs: number, toMs: number): number {
+    return Number(this.all('SELECT COUNT(*) FROM ledger WHERE ts >= ? AND ts < ?', [fromMs, toMs])[0]?.[0] ?? 0);
   }
 
   alertFired(scope: string, periodKey: string, pct: number): boolean {

@@ -14,7 +14,8 @@ export type StoreRecord =
   | ReserveRecord
   | SettleRecord
   | AlertRecord
-  | ArchiveRecord;
+  | ArchiveRecord
+  | OutcomeRecord;
 
 export type RunStatus = 'pending' | 'running' | 'paused' | 'blocked' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
 export const RUN_STATUSES: readonly RunStatus[] = [
@@ -166,5 +167,20 @@ export interface AlertRecord {
 export interface ArchiveRecord {
   k: 'archive';
   beforeTs: number;
+  ts: number;
+}
+
+/** The user's verdict on a finished run's result, for the acceptance rate of variants. */
+export type RunResult = 'accepted' | 'rejected';
+export const RUN_RESULTS: readonly RunResult[] = ['accepted', 'rejected'];
+
+/**
+ * A run's result marked accepted or rejected (`agent-budget mark`, "Mark Run Result…"). The latest mark wins;
+ * marks are compared by (ts, result), so replaying them in any order ends in the same state.
+ */
+export interface OutcomeRecord {
+  k: 'outcome';
+  runId: string;
+  result: RunResult;
   ts: number;
 }

@@ -143,6 +143,15 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
         DROP TABLE rollup_daily;
       `),
   },
+  {
+    to: 5,
+    what: "runs' results marked accepted or rejected (acceptance rate of variants); runs by workflow and time",
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE run_outcomes (run_id TEXT PRIMARY KEY, result TEXT NOT NULL, ts INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE INDEX runs_workflow_created ON runs(workflow, created_at);
+      `),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

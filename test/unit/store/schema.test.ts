@@ -63,6 +63,8 @@ describe('store schema and migrations', () => {
       // The newest columns exist and default sensibly.
       db.exec(`SELECT tool, variant, reserved_micros, est_input FROM ledger LIMIT 1`);
       db.exec(`SELECT scope, period_key, pct FROM alerts_fired LIMIT 1`);
+      // Schema 5: marked results, empty after an upgrade (no run had one before).
+      assert.equal(sum('SELECT COUNT(*) FROM run_outcomes'), 0);
       db.close();
     });
 
@@ -83,6 +85,13 @@ describe('store schema and migrations', () => {
         assert.deepEqual(byTask, from >= 1 ? [['review', 10_655], ['answer', 325]] : []);
         assert.equal(store.queries.totals(october).estimatedMicros, from >= 1 ? 8_625 : 0);
         if (from >= 1) assert.equal(store.queries.getRun('r1')?.costMicros, 10_655);
+        // Runs written before schema 5 read as unmarked, and can be marked after the upgrade.
+        const runs = store.queries.runStats(0, Number.MAX_SAFE_INTEGER);
+        assert.deepEqual(runs.map((r) => [r.workflow, r.status, r.result, r.runs, r.costMicros]), from >= 1 ? [['code-review', 'completed', null, 1, 10_655]] : []);
+        if (from >= 1) {
+          await store.commit([{ k: 'outcome', runId: 'r1', result: 'accepted', ts: 5 }]);
+          assert.equal(store.queries.runResult('r1')?.result, 'accepted');
+        }
         await store.close();
       } finally {
         rmSync(root, { recursive: true, force: true });
