@@ -183,5 +183,5 @@ function todayRange(workspace: Workspace, now: number): { fromDay: string; toDay
 
 /** Markdown-escapes user-controlled text (workflow ids, policy messages) for the tooltip. */
 function escape(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+  return text.replace(/[\\`*_[\]<>|]/g, '\\$&');
 }

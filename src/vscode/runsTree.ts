@@ -128,5 +128,5 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
 }
 
 function escape(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+  return text.replace(/[\\`*_[\]<>|]/g, '\\$&');
 }
