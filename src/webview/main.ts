@@ -73,6 +73,8 @@ let highlighted: string | undefined;
 const busy = new Set<string>();
 let error: string | undefined;
 const root = document.getElementById('app')!;
+// lit appends to a container it did not render before: drop the static "Loading…" placeholder first.
+root.replaceChildren();
 
 function setView(next: Partial<PanelViewState>): void {
   state = { ...state, ...next };

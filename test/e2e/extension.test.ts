@@ -7,8 +7,8 @@ describe('Agent Budget in the workbench', function () {
 
   it('shows the "Agent Budget" status-bar item', async () => {
     const meter = workbench().statusBarItem('Agent Budget');
-    await meter.waitFor({ state: 'visible' });
-    assert.match(await meter.innerText(), /Agent Budget/);
+    // Before any spend it already shows the tightest cap of the demo's budget.json ($5 a day).
+    await meter.filter({ hasText: '$0.00 / $5.00 today' }).waitFor({ state: 'visible', timeout: 20_000 });
     // Its `name` is what the status bar's context menu offers to hide.
     assert.ok((await workbench().statusBarMenuNames()).includes('Agent Budget'));
   });
@@ -18,6 +18,8 @@ describe('Agent Budget in the workbench', function () {
     const text = await sideBar.innerText();
     assert.match(text, /AGENT BUDGET: RUNS/i);
     assert.match(text, /No runs yet\./);
-    await sideBar.getByRole('button', { name: 'Set API Key' }).waitFor({ state: 'visible' });
+    const welcome = sideBar.locator('.welcome-view-content');
+    await welcome.getByRole('button', { name: 'Run Workflow…' }).waitFor({ state: 'visible' });
+    await welcome.getByRole('button', { name: 'Set API Key' }).waitFor({ state: 'visible' });
   });
 });

@@ -28,8 +28,11 @@ export interface WorkbenchOptions {
   trust?: 'yes' | 'no';
   /** Load this repository as the extension under development (default true). false: only installed extensions. */
   developmentExtension?: boolean;
-  /** Runs once the data dirs exist, before the server starts (e.g. to install a .vsix into them). */
-  prepare?: (dirs: { serverDataDir: string; userDataDir: string }) => Promise<void> | void;
+  /**
+   * Runs once the data dirs and the workspace copy exist, before the server starts (e.g. to install a .vsix, or to
+   * write the workspace's .vscode/settings.json or seed its store).
+   */
+  prepare?: (dirs: { serverDataDir: string; userDataDir: string; workspace: string }) => Promise<void> | void;
 }
 
 /** Quiet, deterministic user settings: no welcome page or telemetry notice covering the screenshots. */
@@ -135,7 +138,8 @@ export class Workbench {
 
   /** Clicks the activity-bar entry `title` and returns the side bar it opened. */
   async openView(title: string): Promise<Locator> {
-    const entry = this.page.locator(`.part.activitybar .action-item a[aria-label^="${cssString(title)}"]`).first();
+    // The whole entry, not its link: a view's badge is drawn over the link and would take the click.
+    const entry = this.page.locator(`.part.activitybar .action-item:has(> a[aria-label^="${cssString(title)}"])`).first();
     await entry.click();
     const sideBar = this.page.locator('.part.sidebar');
     await sideBar.locator('.composite.title').filter({ hasText: title.toUpperCase() }).waitFor({ state: 'visible' });
@@ -211,7 +215,7 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
     mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
     // code-server keeps user settings on the server side, so the workbench reads this file.
     writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
-    await options.prepare?.({ serverDataDir, userDataDir });
+    await options.prepare?.({ serverDataDir, userDataDir, workspace });
     server = await startServer({
       extensionDevelopmentPath: options.developmentExtension === false ? undefined : ROOT,
       serverDataDir,
