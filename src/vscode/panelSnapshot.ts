@@ -1,33 +1,19 @@
 // The budget panel's data, computed from the store's rollup queries only (never a scan of the ledger), so the
 // panel stays quick with a million ledger rows. Plain TypeScript: no vscode import, testable anywhere.
 import { dayKey, periodWindow } from '../core/policy/periods';
-import { resolvePrice } from '../core/pricing/cost';
+import { addDays, daysBetween } from '../core/report/days';
+import { forecastCaps } from '../core/report/forecast';
+import { cacheSavings } from '../core/report/report';
 import type { DayRange } from '../core/store/queries';
 import type { RunStatus } from '../core/store/records';
-import type { ProviderId } from '../core/usage';
-import { PROVIDERS } from '../core/usage';
 import type { Workspace } from '../core/workspace';
 import type { BreakdownRow, DayPoint, Dimension, ForecastRow, PanelSnapshot, RangeId, RunRow } from '../webview/protocol';
 import { DIMENSIONS } from '../webview/protocol';
 import { scopeLabel } from './budgetText';
 
-const DAY_MS = 86_400_000;
+export { addDays };
 export const RESUMABLE: readonly RunStatus[] = ['interrupted', 'blocked', 'paused'];
 const TOP = 10;
-
-/** `YYYY-MM-DD` ± n calendar days (plain date arithmetic; the keys are already in the budget's zone). */
-export function addDays(day: string, n: number): string {
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
-}
-
-export function daysBetween(from: string, to: string): number {
-  const ms = (s: string) => {
-    const [y, m, d] = s.split('-').map(Number) as [number, number, number];
-    return Date.UTC(y, m - 1, d);
-  };
-  return Math.round((ms(to) - ms(from)) / DAY_MS);
-}
 
 /** The day range a panel range covers at `now`, in the budget's time zone. */
 export function rangeDays(range: RangeId, now: number, timeZone: string | undefined): DayRange {
@@ -100,40 +86,15 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
       .map((r) => ({ key: r.key, costMicros: r.costMicros, calls: r.calls, tokens: r.tokens, share: totals.costMicros > 0 ? (r.costMicros / totals.costMicros) * 100 : 0 }));
   }
 
-  // Burn rate: the last 7 days including today (fewer when the store is younger), per day.
-  const today = dayKey(now, tz);
-  const first = q.spendDays()?.first;
-  const burnDays = Math.max(1, Math.min(7, first ? daysBetween(first, today) + 1 : 1));
-  const burnPerDayMicros = Math.round(q.totals({ fromDay: addDays(today, -(burnDays - 1)), toDay: today }).costMicros / burnDays);
-  const forecasts: ForecastRow[] = [];
-  for (const s of scopes) {
-    if (!s.scope.startsWith('workspace.') || s.scope === 'workspace.daily' || !s.resetsAt) continue;
-    const lastDay = dayKey(s.resetsAt - 1, tz);
-    const left = daysBetween(today, lastDay); // whole days after today
-    const todayShare = 1 - fractionOfDayElapsed(now, tz);
-    const projected = Math.round(s.usedMicros + s.reservedMicros + burnPerDayMicros * (left + todayShare));
-    let reachesOn: string | null = null;
-    if (s.usedMicros + s.reservedMicros >= s.limitMicros) reachesOn = today;
-    else if (burnPerDayMicros > 0) {
-      const n = Math.ceil((s.limitMicros - s.usedMicros - s.reservedMicros) / burnPerDayMicros - todayShare);
-      const day = addDays(today, Math.max(0, n));
-      if (day <= lastDay) reachesOn = day;
-    }
-    forecasts.push({ label: s.label, limitMicros: s.limitMicros, projectedMicros: projected, reachesOn });
-  }
-
-  const cache = { readTokens: totals.usage.cacheRead, writeTokens: totals.usage.cacheWrite5m + totals.usage.cacheWrite1h, savedMicros: 0 };
-  if (totals.usage.cacheRead > 0) {
-    for (const row of q.breakdown2('model', 'provider', days)) {
-      if (row.usage.cacheRead === 0 || !PROVIDERS.includes(row.key2 as ProviderId)) continue;
-      try {
-        const price = resolvePrice(row.key2 as ProviderId, row.key, workspace.policy.prices);
-        cache.savedMicros += Math.round(row.usage.cacheRead * (price.base.inputPerMTok - price.base.cacheReadPerMTok));
-      } catch {
-        // An unpriced model (its calls were priced by an override since removed): no saving claimed.
-      }
-    }
-  }
+  // Burn rate, forecasts and cache savings come from the reports core, so the panel, the monthly report and the
+  // CLI say the same numbers.
+  const outlook = forecastCaps(workspace, now);
+  const burnPerDayMicros = outlook.burn.perDayMicros;
+  const forecasts: ForecastRow[] = outlook.caps
+    .filter((c) => c.period !== 'daily')
+    .map((c) => ({ label: scopeLabel(c.scope), limitMicros: c.limitMicros, projectedMicros: c.projectedMicros, reachesOn: c.reached ? dayKey(now, tz) : c.reachesOn }));
+  const savings = cacheSavings(q.breakdown2('model', 'provider', days), workspace.policy);
+  const cache = { readTokens: savings.readTokens, writeTokens: savings.writeTokens, savedMicros: savings.savedMicros, writePremiumMicros: savings.writePremiumMicros };
 
   const active = new Set(input.activeRuns);
   const listed = q.listRuns({ limit: 200 });
@@ -181,7 +142,3 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
   };
 }
 
-function fractionOfDayElapsed(now: number, tz: string | undefined): number {
-  const win = periodWindow('daily', now, tz);
-  return Math.min(1, Math.max(0, (now - win.startMs) / (win.endMs - win.startMs)));
-}

@@ -207,7 +207,7 @@ function overview(s: PanelSnapshot): TemplateResult {
               <p>Held ${formatUsd(est.reservedMicros)} for ${est.reservedCalls.toLocaleString()} calls that cost ${formatUsd(est.actualMicros)}.</p>`}
       </div>
       <div class="card"><h3>Cache savings</h3><p class="big">${formatUsd(s.cache.savedMicros)}</p>
-        <p class="muted">${formatTokens(s.cache.readTokens)} tokens read from cache, ${formatTokens(s.cache.writeTokens)} written.</p></div>
+        <p class="muted">${formatTokens(s.cache.readTokens)} tokens read from cache, ${formatTokens(s.cache.writeTokens)} written${s.cache.writePremiumMicros > 0 ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra)` : nothing}.</p></div>
     </section>
     <section aria-labelledby="chart-h">
       <h2 id="chart-h">Spend by day</h2>

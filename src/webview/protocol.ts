@@ -133,8 +133,8 @@ export interface PanelSnapshot {
   forecasts: ForecastRow[];
   /** Estimated vs actual prompt tokens, and reserved vs actual cost, over the range. */
   estimate: { calls: number; estimatedInput: number; actualInput: number; reservedCalls: number; reservedMicros: number; actualMicros: number };
-  /** Prompt-cache reads over the range and what they saved against the uncached input rate (µ$). */
-  cache: { readTokens: number; writeTokens: number; savedMicros: number };
+  /** Prompt caching over the range: tokens read and written, what reads saved against the input rate, what writes cost above it (µ$). */
+  cache: { readTokens: number; writeTokens: number; savedMicros: number; writePremiumMicros: number };
   /** Recent runs, resumable ones first. */
   runs: RunRow[];
   /** Whether runs can start here (trusted workspace, valid policy). */
