@@ -59,9 +59,9 @@ export class PolicyFiles extends Disposable {
     const base = vscode.Uri.file(folder);
     for (const glob of [`${STATE_DIR}/budget.json`, `${STATE_DIR}/workflows/*.json`]) {
       const watcher = this.register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(base, glob)));
-      this.register(watcher.onDidCreate((uri) => this.fileChanged(uri)));
-      this.register(watcher.onDidChange((uri) => this.fileChanged(uri)));
-      this.register(watcher.onDidDelete((uri) => this.fileChanged(uri, true)));
+      this.register(watcher.onDidCreate((uri) => this.settle(uri)));
+      this.register(watcher.onDidChange((uri) => this.settle(uri)));
+      this.register(watcher.onDidDelete((uri) => this.settle(uri, true)));
     }
     this.register(vscode.workspace.onDidChangeTextDocument((e) => this.documentEdited(e.document)));
     this.register(vscode.workspace.onDidCloseTextDocument((doc) => this.isPolicyFile(doc.uri) && void this.validateFile(doc.uri)));
@@ -86,6 +86,22 @@ export class PolicyFiles extends Disposable {
     if (uri.scheme !== 'file' || !this.host.folder) return false;
     const rel = path.relative(path.join(this.host.folder, STATE_DIR), uri.fsPath).split(path.sep).join('/');
     return rel === 'budget.json' || /^workflows\/[^/]+\.json$/.test(rel);
+  }
+
+  /**
+   * A save arrives as several events (truncate, write; editors that write a temp file and rename): act once the file
+   * has been quiet for a moment, so a half-written file never becomes the policy.
+   */
+  private settle(uri: vscode.Uri, deleted = false): void {
+    const key = `disk:${uri.toString()}`;
+    clearTimeout(this.typing.get(key));
+    this.typing.set(
+      key,
+      setTimeout(() => {
+        this.typing.delete(key);
+        void this.fileChanged(uri, deleted);
+      }, 100),
+    );
   }
 
   private async fileChanged(uri: vscode.Uri, deleted = false): Promise<void> {

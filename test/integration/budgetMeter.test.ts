@@ -107,7 +107,7 @@ describe('Budget meter (real extension host)', () => {
     assert.match(state.tooltip, /limits\.task\.hardTokens/);
     // The same problem is a diagnostic on the file.
     const diagnostics = await waitFor('a diagnostic on budget.json', () => {
-      const d = vscode.languages.getDiagnostics(policyUri()).filter((x) => x.source === 'Agent Budget');
+      const d = vscode.languages.getDiagnostics(policyUri()).filter((x) => x.source === 'Agent Budget' && /hardTokens/.test(x.message));
       return d.length > 0 ? d : undefined;
     });
     assert.equal(diagnostics[0]!.severity, vscode.DiagnosticSeverity.Error);
