@@ -206,24 +206,28 @@ export class BudgetEngine {
   /**
    * Admits one call: clamps, applies rules, and reserves the worst case durably in every scope. Throws
    * BudgetBlockedError when a hard limit, a cap or a BLOCK rule says no; UnknownModelError for an unpriced model.
+   * `alsoCommit` (the runner's in-flight checkpoint) is written in the same durable write as the reservation, and
+   * not at all when the call is refused.
    */
-  async admit(req: AdmitRequest): Promise<Admission> {
+  async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
     for (const spec of req.tokenScopes) if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
     return this.store.transact(() => {
       const admission = this.plan(req);
-      return { records: [{ k: 'reserve', reservation: admission.reservation }], result: admission };
+      return { records: [{ k: 'reserve', reservation: admission.reservation }, ...alsoCommit], result: admission };
     });
   }
 
   /**
    * Settles an admitted call to what the provider reported. Without usage (the stream died first) the whole
    * reservation is charged and the row is marked estimated, so the ledger never under-counts.
+   * `alsoCommit` (the runner's checkpoint holding the call's answer) lands in the same durable write as the ledger
+   * row: a crash can never keep one without the other, so a billed call is never repeated on resume.
    */
-  async settle(admission: Admission, input: SettleInput): Promise<LedgerEntry> {
+  async settle(admission: Admission, input: SettleInput, alsoCommit: readonly StoreRecord[] = []): Promise<LedgerEntry> {
     const entry = this.entryFor(admission, input);
     const alerts = await this.store.transact((q) => {
       const plan = this.planSettlement(admission, entry, q.alertFired.bind(q));
-      return { records: plan.records, result: plan.alerts };
+      return { records: [...plan.records, ...alsoCommit], result: plan.alerts };
     });
     for (const alert of alerts) this.alerted.fire(alert);
     return entry;

@@ -242,6 +242,39 @@ export class StoreQueries {
     return { calls: Number(row?.[0] ?? 0), tokens: Number(row?.[1] ?? 0), costMicros: Number(row?.[2] ?? 0) };
   }
 
+  /**
+   * Calls, tokens and cost of a task together with every sub-agent task below it (tasks.parent_task_id, any depth):
+   * what a parent's token scope has used when its children's calls count against it (sub-agent budgets on resume).
+   */
+  taskTreeTotals(taskId: string): { calls: number; tokens: number; costMicros: number } {
+    const row = this.all(
+      `WITH RECURSIVE tree(id) AS (
+         SELECT ?
+         UNION ALL
+         SELECT k.id FROM tasks k JOIN tree ON k.parent_task_id = tree.id
+          WHERE k.run_id = (SELECT run_id FROM tasks WHERE id = ?))
+       SELECT COALESCE(SUM(t.calls), 0), COALESCE(SUM(t.tokens), 0), COALESCE(SUM(t.cost_micros), 0)
+       FROM tree JOIN task_totals t ON t.task_id = tree.id`,
+      [taskId, taskId],
+    )[0];
+    return { calls: Number(row?.[0] ?? 0), tokens: Number(row?.[1] ?? 0), costMicros: Number(row?.[2] ?? 0) };
+  }
+
+  /**
+   * Token usage by kind of one run's ledger rows (its calls, estimated charges and tool charges). `sinceMs` is the
+   * run's creation time: the range keeps the scan on the ledger's time index instead of the whole table.
+   */
+  runUsage(runId: string, sinceMs: number): TokenUsage {
+    const row = this.all(
+      `SELECT COALESCE(SUM(input), 0), COALESCE(SUM(output), 0), COALESCE(SUM(cache_read), 0), COALESCE(SUM(cache_write_5m), 0),
+              COALESCE(SUM(cache_write_1h), 0), COALESCE(SUM(reasoning), 0)
+       FROM ledger WHERE ts >= ? AND run_id = ?`,
+      [sinceMs, runId],
+    )[0];
+    const n = (i: number) => Number(row?.[i] ?? 0);
+    return { input: n(0), output: n(1), cacheRead: n(2), cacheWrite5m: n(3), cacheWrite1h: n(4), reasoning: n(5) };
+  }
+
   openReservations(): Reservation[] {
     return this.all(
       `SELECT id, ts, owner, run_id, task_id, task, workflow, provider, model, micros, tokens, input_tokens, output_tokens,
