@@ -1,0 +1,28 @@
+// A child process that runs (or resumes) a workflow against a fake Anthropic server, for the SIGKILL tests.
+// Usage: node runChild.js <workspace> <anthropicBaseUrl> start <workflow> <input> | resume <runId>
+// Prints `run <id>` once the run is recorded, `step <id>` as steps start, and `done <status>` at the end.
+import { createProviderAdapter } from '../../../src/core/providers';
+import { Runner } from '../../../src/core/runner/runner';
+import { Workspace } from '../../../src/core/workspace';
+
+async function main(): Promise<void> {
+  const [folder, baseUrl, mode, target, input] = process.argv.slice(2);
+  const workspace = await Workspace.open(folder!, { pollMs: 0 });
+  const runner = new Runner({
+    workspace,
+    providers: { adapter: async (provider) => createProviderAdapter({ provider, apiKey: 'test-key', baseUrl }) },
+    approver: { approve: async () => false },
+  });
+  const onEvent = (e: { type: string; runId?: string; stepId?: string }) => {
+    if (e.type === 'runStarted') process.stdout.write(`run ${e.runId}\n`);
+    if (e.type === 'stepStarted') process.stdout.write(`step ${e.stepId}\n`);
+  };
+  const outcome = mode === 'start' ? await runner.start(target!, { input }, { onEvent }) : await runner.resume(target!, { onEvent });
+  process.stdout.write(`done ${outcome.status}\n`);
+  await workspace.close();
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
