@@ -1,11 +1,15 @@
 import path from 'node:path';
 import { version } from '../../package.json';
 import { costCommand } from './commands/cost';
+import { estimateCommand } from './commands/estimate';
+import { exportCommand } from './commands/export';
+import { markCommand } from './commands/mark';
+import { reportCommand } from './commands/report';
 import { statusCommand } from './commands/status';
 import { CliError, ExitCode, parseCommandArgs, type CliCommand, type CliContext } from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
-const COMMANDS: CliCommand[] = [costCommand, statusCommand];
+const COMMANDS: CliCommand[] = [costCommand, statusCommand, reportCommand, estimateCommand, exportCommand, markCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

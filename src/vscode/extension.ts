@@ -7,6 +7,7 @@ import { BudgetPanel } from './budgetPanel';
 import { Disposable } from './dispose';
 import { PolicyFiles } from './policyFiles';
 import { VsCodeProviderAccess } from './providerAccess';
+import { ReportCommands } from './reports';
 import { RunCommands } from './runCommands';
 import { createRunner } from './runnerFactory';
 import { RunSessions } from './runSessions';
@@ -59,6 +60,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs));
+    const reports = this.register(new ReportCommands(() => this.workspace.current, (line) => this.log.warn(line)));
+    this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
     const activateMs = performance.now() - started;
     this.timings = { activateMs, storeOpenMs: () => this.workspace.openMs };
     this.log.info(`Activated in ${activateMs.toFixed(1)} ms; the store opens after activation.`);

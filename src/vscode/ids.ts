@@ -20,6 +20,10 @@ export const Commands = {
   editWorkflow: 'agentBudget.editWorkflow',
   /** The reports engineer's export command (src/vscode/reports.ts); the panel calls it when it is registered. */
   exportSpend: 'agentBudget.exportSpend',
+  /** Reports (src/vscode/reports.ts). */
+  showMonthlyReport: 'agentBudget.showMonthlyReport',
+  estimateWorkflowCost: 'agentBudget.estimateWorkflowCost',
+  markRunResult: 'agentBudget.markRunResult',
 } as const;
 
 /** The built-in workflows that have their own palette command, by command id. */

@@ -1,4 +1,3 @@
-import type { Writable } from 'node:stream';
 import { dayKey } from '../policy/periods';
 import type { StoreQueries } from '../store/queries';
 import type { LedgerEntry } from '../store/records';
@@ -53,7 +52,7 @@ export interface ExportResult {
 /** Writes the range's ledger rows to `out` (which it does not end). Rejects on abort or a write error. */
 export async function exportLedger(
   queries: Pick<StoreQueries, 'ledgerRows'>,
-  out: Writable,
+  out: NodeJS.WritableStream,
   options: ExportOptions,
 ): Promise<ExportResult> {
   const { format, timeZone } = options;
@@ -92,7 +91,7 @@ export async function exportLedger(
 }
 
 /** Resolves when `out` drains, closes or fails (listeners removed either way: one wait per page). */
-function drained(out: Writable): Promise<void> {
+function drained(out: NodeJS.WritableStream): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       out.off('drain', done);

@@ -1,5 +1,6 @@
 import type { BudgetLevel } from '../budget/engine';
 import { bar, csvRow, formatMoney, formatPct, formatTokens, groupThousands, mdCell, mdTable, microsToUsdText } from './format';
+import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
 
 /**
@@ -425,4 +426,67 @@ export function renderReportCsv(r: SpendReport): string {
   for (const c of r.cache.byModel) add('cache-savings', c.model, { provider: c.provider, micros: c.savedMicros, tokens: c.readTokens });
   for (const t of r.top.runs) add('top-run', t.runId, { micros: t.micros, calls: t.calls, tokens: t.tokens });
   return lines.join('');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Estimate
+
+/** The inventory forecast as Markdown (the "Estimate Workflow Cost…" command and `agent-budget estimate`). */
+export function renderEstimateMarkdown(e: InventoryEstimate, source: string): string {
+  const out: string[] = [];
+  out.push(`# Agent Budget estimate — ${mdCell(source)}`);
+  out.push('');
+  const monthly = e.caps.find((c) => c.period === 'monthly');
+  out.push(
+    `- **${money(e.totalMicros)} a month** for ${e.byWorkflow.length} workflow${e.byWorkflow.length === 1 ? '' : 's'}` +
+      (monthly ? ` — ${formatPct(monthly.pct)} of the ${money(monthly.limitMicros)} monthly cap, headroom ${money(monthly.headroomMicros)} (${LEVEL_TEXT[monthly.level]})` : ''),
+  );
+  if (e.byWorkflow.some((w) => w.actual)) {
+    out.push(`- With recent actuals where there are any: **${money(e.totalWithActualsMicros)} a month**`);
+  }
+  out.push('');
+  out.push(
+    mdTable(
+      ['Workflow', 'Model', 'Runs/month', 'Tokens per run (in / out)', 'Per run', 'Per month', 'From actuals', 'Caps'],
+      e.byWorkflow.map((w) => [
+        mdCell(w.key),
+        mdCell(w.priceId && w.priceId !== w.model ? `${w.model} (${w.priceId})` : w.model),
+        groupThousands(w.runsPerMonth),
+        `${formatTokens(w.inputTokensPerRun)} / ${formatTokens(w.outputTokensPerRun)}${w.callsPerRun !== 1 ? ` (${w.callsPerRun} turns)` : ''}`,
+        w.error ? '**no price**' : money(w.costPerRunMicros),
+        w.error ? '–' : `**${money(w.micros)}**`,
+        w.actual ? `${money(w.actual.monthlyMicros)} (${money(w.actual.costPerRunMicros)}/run over ${w.actual.runs} runs)` : '–',
+        w.caps.length ? w.caps.map((c) => `${c.period} ${money(c.limitMicros)}: ${formatPct(c.pct)} ${LEVEL_TEXT[c.level]}`).join(' · ') : '–',
+      ]),
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
+    ),
+  );
+  out.push('');
+  if (e.caps.length > 0) {
+    out.push('## Against the workspace caps');
+    out.push('');
+    out.push(
+      mdTable(
+        ['Cap', 'Limit', 'Forecast', 'Headroom', '%', 'Health'],
+        e.caps.map((c) => [
+          `workspace ${c.period}`,
+          money(c.limitMicros),
+          money(c.forecastMicros),
+          money(c.headroomMicros),
+          formatPct(c.pct),
+          LEVEL_TEXT[c.level],
+        ]),
+        ['left', 'right', 'right', 'right', 'right', 'left'],
+      ),
+    );
+    out.push('');
+    out.push('Daily and weekly forecasts spread the month evenly (a month = 30.44 days).');
+    out.push('');
+  }
+  for (const err of e.errors) {
+    out.push(`> ${mdCell(err)}`);
+    out.push('');
+  }
+  out.push('Priced with the same price table and budget.json overrides as real calls (input and output at base rates, no caching).');
+  return `${out.join('\n').trimEnd()}\n`;
 }

@@ -1,0 +1,349 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { PolicyError } from '../core/policy/issues';
+import { loadInventory } from '../core/policy/inventory';
+import { dayKey, periodWindow } from '../core/policy/periods';
+import { AlertNotifier } from '../core/report/alerts';
+import { addDays, daysToMs, isDayKey, monthTitle, type Days } from '../core/report/days';
+import { estimateInventory } from '../core/report/estimate';
+import { exportLedger, type ExportFormat } from '../core/report/export';
+import { renderEstimateMarkdown, renderReportMarkdown } from '../core/report/render';
+import { buildReport, type ReportPeriod } from '../core/report/report';
+import type { RunResult } from '../core/store/records';
+import type { Workspace } from '../core/workspace';
+import { Disposable } from './dispose';
+import { Commands } from './ids';
+
+/** Read-only documents of rendered reports (no "save changes?" on close; Save As still works). */
+const REPORT_SCHEME = 'agent-budget-report';
+
+/** What the panel passes to the export command: a format, and its range id (see webview/protocol.ts RangeId). */
+interface ExportArgs {
+  format?: 'csv' | 'json' | 'jsonl';
+  range?: string;
+}
+
+/**
+ * The reports feature in VS Code: "Show Monthly Report", "Estimate Workflow Cost…", "Export Spend…" and "Mark Run
+ * Result…". Everything is computed by src/core/report (the same code as `agent-budget report/estimate/export/mark`);
+ * this class only asks questions (quick picks, dialogs) and shows the result. Reports open as Markdown in an editor
+ * tab with its preview beside.
+ */
+export class ReportCommands extends Disposable {
+  private readonly documents = new Map<string, string>();
+  private readonly changed = this.register(new vscode.EventEmitter<vscode.Uri>());
+  private serial = 0;
+
+  constructor(
+    private readonly workspace: () => Workspace | undefined,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {
+    super();
+    this.register(
+      vscode.workspace.registerTextDocumentContentProvider(REPORT_SCHEME, {
+        onDidChange: this.changed.event,
+        provideTextDocumentContent: (uri) => this.documents.get(uri.toString()) ?? '',
+      }),
+    );
+    // A report's text is kept while its document is open (the preview re-reads it), and dropped when it closes.
+    this.register(vscode.workspace.onDidCloseTextDocument((doc) => this.documents.delete(doc.uri.toString())));
+    this.register(vscode.commands.registerCommand(Commands.showMonthlyReport, (month?: unknown) => this.guard(() => this.showReport(month))));
+    this.register(vscode.commands.registerCommand(Commands.estimateWorkflowCost, (file?: unknown) => this.guard(() => this.estimate(file))));
+    this.register(vscode.commands.registerCommand(Commands.exportSpend, (args?: unknown) => this.guard(() => this.exportSpend(args))));
+    this.register(vscode.commands.registerCommand(Commands.markRunResult, (arg?: unknown) => this.guard(() => this.markRun(arg))));
+  }
+
+  /**
+   * Sends this workspace's budget alerts to `alerts.webhookUrl` (when set) for as long as the returned disposable
+   * lives. The composition root calls it once the workspace is open; notifications in the window are the meter's.
+   */
+  attachAlerts(workspace: Workspace): vscode.Disposable {
+    const notifier = new AlertNotifier(workspace, { log: this.log });
+    return this.register({ dispose: () => notifier.dispose() });
+  }
+
+  private async guard(action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log(`Agent Budget: ${message}`);
+      void vscode.window.showErrorMessage(`Agent Budget: ${message}`);
+    }
+  }
+
+  private requireWorkspace(): Workspace {
+    const ws = this.workspace();
+    if (!ws) throw new Error('the workspace store is not open yet (open a folder, or wait a moment).');
+    return ws;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Monthly report
+
+  private async showReport(arg: unknown): Promise<void> {
+    const ws = this.requireWorkspace();
+    const period = typeof arg === 'string' && /^\d{4}-\d{2}$/.test(arg) ? { month: arg } : await this.pickPeriod(ws);
+    if (!period) return;
+    const report = buildReport(ws, period);
+    const name = 'month' in period ? `Agent Budget report ${period.month}.md` : `Agent Budget report ${period.from} to ${period.to}.md`;
+    await this.openMarkdown(name, renderReportMarkdown(report));
+  }
+
+  private async pickPeriod(ws: Workspace): Promise<ReportPeriod | undefined> {
+    const tz = ws.policy.timeZone;
+    const now = Date.now();
+    const first = ws.store.queries.spendDays()?.first;
+    const items: Array<vscode.QuickPickItem & { period?: ReportPeriod }> = [];
+    let win = periodWindow('monthly', now, tz);
+    for (let i = 0; i < 24; i++) {
+      const month = win.key;
+      items.push({ label: monthTitle(month), description: i === 0 ? 'this month' : month, period: { month } });
+      if (!first || dayKey(win.startMs, tz) <= first) break;
+      win = periodWindow('monthly', win.startMs - 1, tz);
+    }
+    items.push({ label: 'Date range…', description: 'from and to dates (YYYY-MM-DD)' });
+    const pick = await vscode.window.showQuickPick(items, { title: 'Agent Budget: Show Monthly Report', placeHolder: 'Which month?' });
+    if (!pick) return undefined;
+    if (pick.period) return pick.period;
+    const range = await askRange(dayKey(now, tz));
+    return range ? { from: range.fromDay, to: range.toDay } : undefined;
+  }
+
+  private async openMarkdown(name: string, text: string): Promise<void> {
+    const uri = vscode.Uri.from({ scheme: REPORT_SCHEME, path: `/${name}`, query: String(++this.serial) });
+    this.documents.set(uri.toString(), text);
+    let doc = await vscode.workspace.openTextDocument(uri);
+    if (doc.languageId !== 'markdown') doc = await vscode.languages.setTextDocumentLanguage(doc, 'markdown');
+    await vscode.window.showTextDocument(doc, { preview: false });
+    await vscode.commands.executeCommand('markdown.showPreviewToSide', uri);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Estimate
+
+  private async estimate(arg: unknown): Promise<void> {
+    const ws = this.requireWorkspace();
+    let file = arg instanceof vscode.Uri ? arg.fsPath : typeof arg === 'string' ? arg : undefined;
+    if (!file) {
+      const picked = await vscode.window.showOpenDialog({
+        title: 'Agent Budget: choose a workflow inventory',
+        openLabel: 'Estimate',
+        canSelectMany: false,
+        defaultUri: vscode.Uri.file(ws.folder),
+        filters: { 'Workflow inventory (JSON)': ['json', 'jsonc'] },
+      });
+      file = picked?.[0]?.fsPath;
+    }
+    if (!file) return;
+    try {
+      const { inventory } = await loadInventory(file);
+      if (ws.policyError) throw new Error(`${ws.policyError.message} Fix budget.json to estimate with its prices and caps.`);
+      const estimate = estimateInventory(inventory, ws.policy, { queries: ws.store.queries, now: Date.now() });
+      await this.openMarkdown(`Agent Budget estimate ${path.basename(file, path.extname(file))}.md`, renderEstimateMarkdown(estimate, path.basename(file)));
+      if (estimate.errors.length > 0) void vscode.window.showWarningMessage(`Agent Budget: ${estimate.errors.join(' ')}`);
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      const open = 'Open Inventory';
+      const choice = await vscode.window.showErrorMessage(`Agent Budget: ${err.message}`, open);
+      if (choice === open) await vscode.window.showTextDocument(vscode.Uri.file(file));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Export
+
+  private async exportSpend(arg: unknown): Promise<void> {
+    const ws = this.requireWorkspace();
+    const args: ExportArgs = typeof arg === 'object' && arg !== null ? (arg as ExportArgs) : {};
+    const format = isFormat(args.format) ? args.format : await pickFormat();
+    if (!format) return;
+    const tz = ws.policy.timeZone;
+    const today = dayKey(Date.now(), tz);
+    const range = typeof args.range === 'string' ? presetRange(args.range, Date.now(), tz) : await pickExportRange(today, tz);
+    if (range === undefined) return;
+    const ext = format === 'csv' ? 'csv' : format === 'json' ? 'json' : 'jsonl';
+    const suggested = range ? `agent-budget-ledger-${range.fromDay}-to-${range.toDay}.${ext}` : `agent-budget-ledger.${ext}`;
+    const target = await vscode.window.showSaveDialog({
+      title: 'Agent Budget: export spend',
+      saveLabel: 'Export',
+      defaultUri: vscode.Uri.file(path.join(ws.folder, suggested)),
+      filters: format === 'csv' ? { CSV: ['csv'] } : format === 'json' ? { JSON: ['json'] } : { 'JSON lines': ['jsonl', 'ndjson'] },
+    });
+    if (!target) return;
+    const { fromMs, toMs } = range ? daysToMs(range, tz) : { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER };
+    const total = ws.store.queries.ledgerCountBetween(fromMs, toMs);
+    const file = target.fsPath;
+    const partial = `${file}.partial`;
+    const rows = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Exporting ${total.toLocaleString()} ledger rows`, cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        const sub = token.onCancellationRequested(() => abort.abort());
+        const out = createWriteStream(partial);
+        let reported = 0;
+        try {
+          const result = await exportLedger(ws.store.queries, out, {
+            fromMs,
+            toMs,
+            format,
+            timeZone: tz,
+            signal: abort.signal,
+            onProgress: (n) => {
+              if (total > 0) progress.report({ increment: ((n - reported) / total) * 100, message: `${n.toLocaleString()} rows` });
+              reported = n;
+            },
+          });
+          out.end();
+          await finished(out);
+          await rename(partial, file);
+          return result.rows;
+        } catch (err) {
+          out.destroy();
+          await rm(partial, { force: true });
+          if (abort.signal.aborted) return undefined;
+          throw err;
+        } finally {
+          sub.dispose();
+        }
+      },
+    );
+    if (rows === undefined) return;
+    const open = 'Open';
+    const reveal = 'Reveal in File Explorer';
+    const choice = await vscode.window.showInformationMessage(
+      `Agent Budget: exported ${rows.toLocaleString()} ledger row(s)${range ? ` from ${range.fromDay} to ${range.toDay}` : ''} to ${path.basename(file)}.`,
+      open,
+      reveal,
+    );
+    if (choice === open) await vscode.commands.executeCommand('vscode.open', target);
+    if (choice === reveal) await vscode.commands.executeCommand('revealFileInOS', target);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Mark a run's result
+
+  private async markRun(arg: unknown): Promise<void> {
+    const ws = this.requireWorkspace();
+    const q = ws.store.queries;
+    let runId = runIdOf(arg);
+    if (!runId) {
+      const runs = q.listRuns({ status: ['completed'], limit: 50 });
+      if (runs.length === 0) {
+        void vscode.window.showInformationMessage('Agent Budget: no completed run to mark yet.');
+        return;
+      }
+      const pick = await vscode.window.showQuickPick(
+        runs.map((r) => {
+          const mark = q.runResult(r.id)?.result;
+          return {
+            label: r.title || r.workflow,
+            description: `${r.workflow}${r.variant ? ` · ${r.variant}` : ''}${mark ? ` · ${mark}` : ''}`,
+            detail: `${new Date(r.createdAt).toLocaleString()} · ${r.id}`,
+            runId: r.id,
+          };
+        }),
+        { title: 'Agent Budget: Mark Run Result', placeHolder: 'Which run?', matchOnDescription: true, matchOnDetail: true },
+      );
+      runId = pick?.runId;
+    }
+    if (!runId) return;
+    const run = q.getRun(runId);
+    if (!run) throw new Error(`no run ${runId} in this workspace.`);
+    if (run.status !== 'completed') throw new Error(`run ${run.id} is ${run.status}: only a completed run has a result to accept or reject.`);
+    const choice = await vscode.window.showQuickPick(
+      [
+        { label: '$(check) Accepted', description: 'the result was used', result: 'accepted' as RunResult },
+        { label: '$(close) Rejected', description: 'the result was not used', result: 'rejected' as RunResult },
+      ],
+      { title: `Agent Budget: result of ${run.title || run.workflow}`, placeHolder: 'Counts toward the acceptance rate of its variant in reports' },
+    );
+    if (!choice) return;
+    await ws.store.commit([{ k: 'outcome', runId: run.id, result: choice.result, ts: Date.now() }]);
+    void vscode.window.setStatusBarMessage(`Agent Budget: run marked ${choice.result}.`, 3_000);
+  }
+}
+
+function isFormat(v: unknown): v is ExportFormat {
+  return v === 'csv' || v === 'json' || v === 'jsonl';
+}
+
+async function pickFormat(): Promise<ExportFormat | undefined> {
+  const pick = await vscode.window.showQuickPick(
+    [
+      { label: 'CSV', description: 'one row per billed call, for spreadsheets', format: 'csv' as ExportFormat },
+      { label: 'JSON', description: 'one array of ledger entries', format: 'json' as ExportFormat },
+      { label: 'JSON lines', description: 'one ledger entry per line, for scripts', format: 'jsonl' as ExportFormat },
+    ],
+    { title: 'Agent Budget: Export Spend', placeHolder: 'Format' },
+  );
+  return pick?.format;
+}
+
+/** `null` = everything; undefined = cancelled. */
+async function pickExportRange(today: string, tz: string | undefined): Promise<Days | null | undefined> {
+  const now = Date.now();
+  const pick = await vscode.window.showQuickPick(
+    [
+      { label: 'This month', id: 'month' },
+      { label: 'Last month', id: 'lastMonth' },
+      { label: 'Last 30 days', id: '30d' },
+      { label: 'Last 90 days', id: '90d' },
+      { label: 'Everything', id: 'all' },
+      { label: 'Date range…', id: 'custom' },
+    ],
+    { title: 'Agent Budget: Export Spend', placeHolder: 'Which days?' },
+  );
+  if (!pick) return undefined;
+  if (pick.id === 'custom') return askRange(today);
+  return presetRange(pick.id, now, tz);
+}
+
+/** The panel's range ids (and `all`) as days in the policy's zone; null = everything. */
+export function presetRange(id: string, now: number, tz: string | undefined): Days | null {
+  const today = dayKey(now, tz);
+  switch (id) {
+    case 'today':
+      return { fromDay: today, toDay: today };
+    case '7d':
+      return { fromDay: addDays(today, -6), toDay: today };
+    case '30d':
+      return { fromDay: addDays(today, -29), toDay: today };
+    case '90d':
+      return { fromDay: addDays(today, -89), toDay: today };
+    case 'month':
+      return { fromDay: dayKey(periodWindow('monthly', now, tz).startMs, tz), toDay: today };
+    case 'lastMonth': {
+      const prev = periodWindow('monthly', periodWindow('monthly', now, tz).startMs - 1, tz);
+      return { fromDay: dayKey(prev.startMs, tz), toDay: dayKey(prev.endMs - 1, tz) };
+    }
+    default:
+      return null;
+  }
+}
+
+async function askRange(today: string): Promise<Days | undefined> {
+  const validate = (v: string) => (isDayKey(v.trim()) ? undefined : 'A date as YYYY-MM-DD');
+  const from = await vscode.window.showInputBox({ title: 'From (first day, YYYY-MM-DD)', value: `${today.slice(0, 8)}01`, validateInput: validate });
+  if (!from) return undefined;
+  const to = await vscode.window.showInputBox({
+    title: 'To (last day, YYYY-MM-DD)',
+    value: today,
+    validateInput: (v) => validate(v) ?? (v.trim() < from.trim() ? 'The last day cannot be before the first' : undefined),
+  });
+  if (!to) return undefined;
+  return { fromDay: from.trim(), toDay: to.trim() };
+}
+
+/** A run id from a command argument: a string, a runs-tree item (`runId` or `run.id`), or a panel row (`id`). */
+function runIdOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const o = arg as { runId?: unknown; run?: { id?: unknown } };
+  if (typeof o.runId === 'string') return o.runId;
+  if (typeof o.run === 'object' && o.run !== null && typeof o.run.id === 'string') return o.run.id;
+  return undefined;
+}
