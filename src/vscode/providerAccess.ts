@@ -1,19 +1,12 @@
 import { createProviderAdapter } from '../core/providers';
-import { ProviderError, PROVIDER_NAMES } from '../core/providers/errors';
+import { PROVIDER_NAMES } from '../core/providers/errors';
+import { MissingApiKeyError } from '../core/runner/runner';
 import type { ProviderAdapter } from '../core/providers/types';
 import type { ProviderId } from '../core/usage';
 import type { Workspace } from '../core/workspace';
 import type { ApiKeys } from './apiKeys';
 import type { Settings } from './settings';
 import type { ProviderAccess } from './runnerContract';
-
-/** Thrown when a run needs a provider whose key is not set; run commands offer "Set API Key" for it. */
-export class MissingApiKeyError extends Error {
-  override readonly name = 'MissingApiKeyError';
-  constructor(readonly provider: ProviderId) {
-    super(`No ${PROVIDER_NAMES[provider]} API key is set. Run "Agent Budget: Set API Key…" and resume the run.`);
-  }
-}
 
 /**
  * Provider adapters for the runner, made at call time: the key from SecretStorage (asked on every adapter, so a key
@@ -27,10 +20,15 @@ export class VsCodeProviderAccess implements ProviderAccess {
     private readonly workspace: () => Workspace | undefined,
   ) {}
 
+  /** Lets a workflow without a model run on the first provider that has a key. */
+  async hasKey(provider: ProviderId): Promise<boolean> {
+    return (await this.keys.get(provider)) !== undefined;
+  }
+
   async adapter(provider: ProviderId): Promise<ProviderAdapter> {
     const apiKey = await this.keys.get(provider);
     if (!apiKey) {
-      throw new ProviderError({ provider, kind: 'auth', message: new MissingApiKeyError(provider).message, retryable: false });
+      throw new MissingApiKeyError(provider, `No ${PROVIDER_NAMES[provider]} API key is set. Run "Agent Budget: Set API Key…", then resume the run.`);
     }
     const policy = this.workspace()?.policy.providers[provider];
     const s = this.settings.value;

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/money';
+import { allTasks, readCheckpoint } from '../core/runner/checkpoint';
 import { Disposable } from './dispose';
 import { URI_SCHEME } from './ids';
 import type { RunEvent, RunOutcome } from './runnerContract';
@@ -116,23 +117,24 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
       '',
       `_Run ${run.id} · **${run.status}** · ${formatUsd(run.costMicros)} · ${run.tokens.toLocaleString('en-US')} tokens · started ${new Date(run.createdAt).toLocaleString()}_`,
     ];
+    // Outputs live in the run's checkpoint (the runner's state after each step); costs in the task rollups.
+    const outputs = new Map<string, string>();
+    const stored = q.checkpoint(runId);
+    if (stored) {
+      try {
+        for (const t of allTasks(readCheckpoint(stored.state))) if (t.output !== undefined) outputs.set(t.taskId, t.output);
+      } catch {
+        // A checkpoint of another version: costs and statuses still show.
+      }
+    }
     for (const task of q.tasksOfRun(runId)) {
-      lines.push('', `## ${task.name}`, `_${task.status} · ${formatUsd(task.costMicros)} · ${task.tokens.toLocaleString('en-US')} tokens_`, '');
-      const output = outputOf(task.data);
+      lines.push('', `## ${task.name}${task.parentTaskId ? ' (sub-agent)' : ''}`, `_${task.status} · ${formatUsd(task.costMicros)} · ${task.tokens.toLocaleString('en-US')} tokens_`, '');
+      const output = outputs.get(task.id);
       if (output) lines.push(output);
     }
     const error = (run.data as { error?: unknown } | null)?.error;
     if (typeof error === 'string' && error) lines.push('', '---', `**${run.status}**: ${error}`);
-    else if (!outputOf(run.data) && run.status !== 'completed') lines.push('', `_No output yet: the run is ${run.status}._`);
-    const final = outputOf(run.data);
-    if (final && !q.tasksOfRun(runId).some((t) => outputOf(t.data) === final)) lines.push('', '---', final);
+    else if (run.status !== 'completed' && outputs.size === 0) lines.push('', `_No output yet: the run is ${run.status}._`);
     return `${lines.join('\n')}\n`;
   }
-}
-
-/** The runner keeps outputs in its (opaque to us) data as `output`; take it if it is text. */
-function outputOf(data: unknown): string | undefined {
-  if (typeof data !== 'object' || data === null) return undefined;
-  const output = (data as { output?: unknown }).output;
-  return typeof output === 'string' && output ? output : undefined;
 }

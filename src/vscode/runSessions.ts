@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/money';
+import { MissingApiKeyError } from '../core/runner/runner';
 import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
@@ -180,7 +181,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
-      void vscode.window.showErrorMessage(`Agent Budget: ${workflow} could not run: ${message}`, ...keyActions(message)).then(runAction);
+      const provider = err instanceof MissingApiKeyError ? err.provider : undefined;
+      void vscode.window
+        .showErrorMessage(`Agent Budget: ${workflow} could not run: ${message}`, ...keyActions(message, provider !== undefined))
+        .then((c) => runAction(c, provider));
       return undefined;
     } finally {
       this.live.delete(live);
@@ -239,7 +243,11 @@ export class RunSessions extends Disposable implements RunActivitySource {
         return;
       default:
         void vscode.window
-          .showErrorMessage(`Agent Budget: ${outcome.workflow} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`, ...keyActions(outcome.error ?? ''), open)
+          .showErrorMessage(
+            `Agent Budget: ${outcome.workflow} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`,
+            ...keyActions(outcome.error ?? '', outcome.errorKind === 'auth'),
+            open,
+          )
           .then((c) => {
             if (c === open) void this.outputs.open(outcome.runId);
             else runAction(c);
@@ -262,10 +270,10 @@ function progressMessage(live: LiveRun, event: RunEvent): string | undefined {
 }
 
 /** A missing or rejected key gets a button to set it. */
-function keyActions(message: string): string[] {
-  return /API key|authenticat|unauthori[sz]ed|401|403/i.test(message) ? ['Set API Key'] : [];
+function keyActions(message: string, isKeyProblem: boolean): string[] {
+  return isKeyProblem || /API key/i.test(message) ? ['Set API Key'] : [];
 }
 
-function runAction(choice: string | undefined): void {
-  if (choice === 'Set API Key') void vscode.commands.executeCommand(Commands.setApiKey);
+function runAction(choice: string | undefined, provider?: string): void {
+  if (choice === 'Set API Key') void vscode.commands.executeCommand(Commands.setApiKey, provider);
 }

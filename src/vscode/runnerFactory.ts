@@ -1,8 +1,9 @@
-// Where the extension gets its runner. The runner (src/core/runner/runner.ts) is being built beside this: until it
-// lands, run commands say runs are unavailable; everything else (meter, panel, tree, policy) works without it.
+// Where the extension gets its runner: the core Runner over the open workspace, with VS Code's provider access
+// (SecretStorage keys, settings' endpoints) and approvals (diff preview, modal).
+import { Runner } from '../core/runner/runner';
 import type { Workspace } from '../core/workspace';
 import type { Approver, ProviderAccess, WorkflowRunner } from './runnerContract';
 
-export function createRunner(_deps: { workspace: Workspace; providers: ProviderAccess; approver: Approver }): WorkflowRunner {
-  throw new Error('the workflow runner is not part of this build yet.');
+export function createRunner(deps: { workspace: Workspace; providers: ProviderAccess; approver: Approver }): WorkflowRunner {
+  return new Runner(deps);
 }
