@@ -54,11 +54,16 @@ export interface TaskCheckpoint {
   /** Sub-agents: the parent task's id and the item this child works on. */
   parentTaskId?: string;
   item?: string;
-  /** Sub-agents: a child's own token limit, fixed when it started (a share of what the parent had left). */
-  hardTokens?: number;
-  /** Sub-agent parents: the items (fixed when the fan-out began), the pool size, and the children so far. */
+  /**
+   * Sub-agents budgeted by share: the parent's tokens used (its tree) when this child started. The child's limit is
+   * `share × (parent's hard limit − this)`, computed with the policy in force at each call, so raising the parent's
+   * limit and resuming gives a blocked child more room.
+   */
+  shareFrom?: number;
+  /** Sub-agent parents: the items (fixed when the fan-out began) and the children so far. */
   items?: string[];
-  poolTokens?: number;
+  /** Sub-agent parents budgeted by pool: tokens the parent had used when the pool began (pool = fraction × the rest). */
+  poolFrom?: number;
   children?: TaskCheckpoint[];
 }
 

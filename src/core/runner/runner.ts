@@ -16,7 +16,7 @@ import { newId } from '../processIdentity';
 import type { LedgerEntry, RunState, RunStatus, StoreRecord, TaskState } from '../store/records';
 import { PROVIDERS, totalTokens, ZERO_USAGE, type ProviderId, type TokenUsage } from '../usage';
 import type { Workspace } from '../workspace';
-import { builtinWorkflow, BUILTIN_WORKFLOWS, DEFAULT_MODELS, parseItems, runTitle, type RunnerStep, type RunnerWorkflow } from './builtins';
+import { BUILTIN_WORKFLOWS, DEFAULT_MODELS, parseItems, runTitle, type RunnerStep, type RunnerWorkflow } from './builtins';
 import { allTasks, CHECKPOINT_VERSION, readCheckpoint, snapshot, stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
 import { isWritingTool, ToolError, WorkspaceTools, type ToolLimits } from './tools';
 
@@ -227,9 +227,20 @@ export class Runner {
   private readonly clock: Clock;
   readonly tools: WorkspaceTools;
   private readonly running = new Map<string, Execution>();
+  private readonly builtins: readonly RunnerWorkflow[];
 
-  constructor(deps: { workspace: Workspace; providers: ProviderAccess; approver: Approver; clock?: Clock; toolLimits?: Partial<ToolLimits> }) {
+  constructor(deps: {
+    workspace: Workspace;
+    providers: ProviderAccess;
+    approver: Approver;
+    clock?: Clock;
+    /** Limits of the tools (read size, command timeout…); defaults in tools.ts. */
+    toolLimits?: Partial<ToolLimits>;
+    /** The built-in workflows (default BUILTIN_WORKFLOWS); tests and the benchmark hand in their own. */
+    builtins?: readonly RunnerWorkflow[];
+  }) {
     this.workspace = deps.workspace;
+    this.builtins = deps.builtins ?? BUILTIN_WORKFLOWS;
     this.providers = deps.providers;
     this.approver = deps.approver;
     this.clock = deps.clock ?? systemClock;
@@ -248,8 +259,9 @@ export class Runner {
   async listWorkflows(): Promise<{ workflows: WorkflowDefinition[]; errors: PolicyError[] }> {
     const loaded = await loadWorkflows(this.workspace.folder);
     const byId = new Map(loaded.workflows.map((w) => [w.id, w]));
-    const workflows: WorkflowDefinition[] = BUILTIN_WORKFLOWS.map((b) => byId.get(b.id) ?? b);
-    for (const w of loaded.workflows) if (!builtinWorkflow(w.id)) workflows.push(w);
+    const builtinIds = new Set(this.builtins.map((b) => b.id));
+    const workflows: WorkflowDefinition[] = this.builtins.map((b) => byId.get(b.id) ?? b);
+    for (const w of loaded.workflows) if (!builtinIds.has(w.id)) workflows.push(w);
     return { workflows, errors: loaded.errors };
   }
 
@@ -493,16 +505,13 @@ export class Runner {
   /** Sub-agents: one child task per item of an earlier step's output, budgeted from this task's remaining tokens. */
   private async runSubAgents(ex: Execution, step: RunnerStep, parent: TaskCheckpoint): Promise<void> {
     const plan = step.subAgents!;
-    const limits = this.taskLimits(ex.state, step);
-    const q = this.store.queries;
-    const remaining = () => (limits.hardTokens === undefined ? undefined : Math.max(0, limits.hardTokens - q.taskTreeTotals(parent.taskId).tokens));
+    const treeTokens = () => this.store.queries.taskTreeTotals(parent.taskId).tokens;
     if (!parent.items) {
       const source = stepOutputs(ex.state)[plan.itemsFrom] ?? '';
       const items = parseItems(source, plan.max);
       parent.items = items.length ? items : [ex.state.input.input?.trim() || step.title || step.id];
       parent.children = [];
-      const left = remaining();
-      if ('pool' in plan.budget && left !== undefined) parent.poolTokens = Math.floor(plan.budget.pool * left);
+      if ('pool' in plan.budget) parent.poolFrom = treeTokens();
     }
     const children = (parent.children ??= []);
     for (let i = 0; i < parent.items.length; i++) {
@@ -511,8 +520,7 @@ export class Runner {
       if (child?.status === 'completed') continue;
       if (!child) {
         child = await this.newTask(ex.state, step, { parent, item: parent.items[i]! });
-        const left = remaining();
-        if ('share' in plan.budget && left !== undefined) child.hardTokens = Math.floor(plan.budget.share * left);
+        if ('share' in plan.budget) child.shareFrom = treeTokens();
         children.push(child);
       } else {
         child.status = 'running';
@@ -554,7 +562,7 @@ export class Runner {
           model: task.model,
           inputTokens,
           maxOutputTokens: step.maxOutputTokens,
-          tokenScopes: this.tokenScopes(ex, task, limits),
+          tokenScopes: this.tokenScopes(ex, step, task, limits),
           degradeModel: degrade && sameProvider(degrade, task.provider, policy.prices) ? degrade : undefined,
         },
         this.durableRecords(ex),
@@ -859,7 +867,7 @@ export class Runner {
   private async findWorkflow(id: string): Promise<RunnerWorkflow> {
     const file = await loadWorkflow(this.workspace.folder, id); // throws PolicyError for an invalid file
     if (file) return file.workflow as RunnerWorkflow;
-    const builtin = builtinWorkflow(id);
+    const builtin = this.builtins.find((b) => b.id === id);
     if (builtin) return structuredClone(builtin);
     const { workflows } = await this.listWorkflows();
     throw new WorkflowNotFoundError(id, workflows.map((w) => w.id));
@@ -979,27 +987,26 @@ export class Runner {
    * sub-agent's parent and the siblings' pool, and the session. Each reads its use from the store the first time
    * this process sees it (a resumed run), then the engine keeps it current.
    */
-  private tokenScopes(ex: Execution, task: TaskCheckpoint, limits: TaskLimits): TokenScopeSpec[] {
+  private tokenScopes(ex: Execution, step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits): TokenScopeSpec[] {
     const q = this.store.queries;
-    const own = clampSoft(limits.softTokens, minDefined(limits.hardTokens, task.hardTokens));
+    const budget = step.subAgents?.budget;
+    let hard = limits.hardTokens;
+    if (budget && 'share' in budget && task.shareFrom !== undefined && limits.hardTokens !== undefined) {
+      hard = minDefined(hard, Math.floor(budget.share * Math.max(0, limits.hardTokens - task.shareFrom)));
+    }
     const scopes: TokenScopeSpec[] = [
-      { key: `task@${task.taskId}`, kind: 'task', ...own, initialUsed: () => q.taskTreeTotals(task.taskId).tokens },
+      { key: `task@${task.taskId}`, kind: 'task', ...clampSoft(limits.softTokens, hard), initialUsed: () => q.taskTreeTotals(task.taskId).tokens },
     ];
     if (task.parentTaskId) {
       const parentId = task.parentTaskId;
+      // The children's calls count against the parent's limit too (its counter starts from its whole tree's use).
+      scopes.push({ key: `task@${parentId}`, kind: 'task', softTokens: limits.softTokens, hardTokens: limits.hardTokens, initialUsed: () => q.taskTreeTotals(parentId).tokens });
       const parent = allTasks(ex.state).find((t) => t.taskId === parentId);
-      scopes.push({
-        key: `task@${parentId}`,
-        kind: 'task',
-        softTokens: limits.softTokens,
-        hardTokens: limits.hardTokens,
-        initialUsed: () => q.taskTreeTotals(parentId).tokens,
-      });
-      if (parent?.poolTokens !== undefined) {
+      if (budget && 'pool' in budget && parent?.poolFrom !== undefined && limits.hardTokens !== undefined) {
         scopes.push({
           key: `pool@${parentId}`,
           kind: 'pool',
-          hardTokens: parent.poolTokens,
+          hardTokens: Math.floor(budget.pool * Math.max(0, limits.hardTokens - parent.poolFrom)),
           initialUsed: () => q.taskTreeTotals(parentId).tokens - q.taskTotals(parentId).tokens,
         });
       }

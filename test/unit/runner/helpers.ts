@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createProviderAdapter } from '../../../src/core/providers';
 import type { ProviderAdapter } from '../../../src/core/providers/types';
 import type { LedgerEntry } from '../../../src/core/store/records';
+import type { RunnerWorkflow } from '../../../src/core/runner/builtins';
 import { Runner, type ApprovalRequest, type Approver, type ProviderAccess, type RunEvent } from '../../../src/core/runner/runner';
 import type { ProviderId } from '../../../src/core/usage';
 import { Workspace } from '../../../src/core/workspace';
@@ -49,9 +50,10 @@ export async function openRunner(
   folder: string,
   access: ProviderAccess,
   approver: Approver = new ScriptedApprover(),
+  extra: { builtins?: RunnerWorkflow[] } = {},
 ): Promise<{ workspace: Workspace; runner: Runner; close(): Promise<void> }> {
   const workspace = await Workspace.open(folder, { pollMs: 0 });
-  const runner = new Runner({ workspace, providers: access, approver });
+  const runner = new Runner({ workspace, providers: access, approver, ...extra });
   return { workspace, runner, close: () => workspace.close() };
 }
 
@@ -78,3 +80,14 @@ export const CHAIN_WORKFLOW = {
     { id: 'three', prompt: 'Step three after: {{steps.two.output}}', maxOutputTokens: 300 },
   ],
 };
+
+/** Writes budget.json (the test then calls workspace.reloadPolicy(), as the extension does when the file changes). */
+export function writePolicy(folder: string, policy: object): void {
+  mkdirSync(path.join(folder, '.agent-budget'), { recursive: true });
+  writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify(policy, null, 2));
+}
+
+/** The `max_tokens` / prompt of the fake Anthropic server's generation requests. */
+export function maxTokensSent(requests: Array<{ body: unknown }>): number[] {
+  return requests.map((r) => (r.body as { max_tokens: number }).max_tokens);
+}

@@ -3,6 +3,7 @@ import { startFakeAnthropic, type Running } from '../../fakes';
 import type { FakeAnthropic } from '../../fakes';
 import { priceCall } from '../../../src/core/pricing/cost';
 import { readCheckpoint } from '../../../src/core/runner/checkpoint';
+import { ZERO_USAGE } from '../../../src/core/usage';
 import { collectEvents, CHAIN_WORKFLOW, fakeAccess, ledgerOf, openRunner, tempWorkspace } from './helpers';
 
 describe('Runner: a multi-step workflow', function () {
@@ -57,7 +58,7 @@ describe('Runner: a multi-step workflow', function () {
       const tasks = workspace.store.queries.tasksOfRun(outcome.runId);
       let expectedTotal = 0;
       rows.forEach((row, i) => {
-        const billed = { input: 0, output: 0, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0, ...usages[i] };
+        const billed = { ...ZERO_USAGE, ...usages[i] };
         const price = priceCall({ provider: 'anthropic', model: 'claude-haiku-4-5', usage: billed });
         expectedTotal += price.costMicros;
         assert.deepEqual(row.usage, billed);
