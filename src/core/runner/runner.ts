@@ -391,6 +391,13 @@ export class Runner {
    * or tool call).
    */
   async cancel(runId: string): Promise<void> {
+    const live = this.running.get(runId);
+    if (live) {
+      live.abort.abort('cancelled');
+      await live.done.catch(() => undefined);
+      return;
+    }
+    await this.store.refresh();
     const id = this.resolveRunId(runId);
     const ex = this.running.get(id);
     if (ex) {
@@ -398,7 +405,6 @@ export class Runner {
       await ex.done.catch(() => undefined);
       return;
     }
-    await this.store.refresh();
     const run = this.store.queries.getRun(id);
     if (!run || run.status === 'completed' || run.status === 'cancelled') return;
     const now = this.clock.now();
@@ -470,15 +476,16 @@ export class Runner {
     ex.segments.set(task.taskId, { base: task.wallMs, start: this.clock.now() });
     try {
       for (;;) {
+        const last = task.messages[task.messages.length - 1];
+        const calls = last?.role === 'assistant' ? toolCallsOf(last) : [];
+        if (last?.role === 'assistant' && calls.length === 0) {
+          // The answer is in: the task is done whatever happens next (a cancel stops the run after it).
+          task.output = answerOf(task);
+          return;
+        }
         this.checkStillWanted(ex);
         this.checkWallTime(ex, step, task, limits);
-        const last = task.messages[task.messages.length - 1];
         if (last?.role === 'assistant') {
-          const calls = toolCallsOf(last);
-          if (calls.length === 0) {
-            task.output = answerOf(task);
-            return;
-          }
           for (const call of calls) {
             if (task.toolResults.some((r) => r.type === 'toolResult' && r.callId === call.id)) continue;
             await this.runTool(ex, step, task, call, limits);

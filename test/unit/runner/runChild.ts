@@ -1,5 +1,5 @@
 // A child process that runs (or resumes) a workflow against a fake Anthropic server, for the SIGKILL tests.
-// Usage: node runChild.js <workspace> <anthropicBaseUrl> start <workflow> <input> | resume <runId>
+// Usage: node runChild.js <workspace> <anthropicBaseUrl> start <workflow> <input> | resume <runId> | cancel <runId>
 // Prints `run <id>` once the run is recorded, `step <id>` as steps start, and `done <status>` at the end.
 import { createProviderAdapter } from '../../../src/core/providers';
 import { Runner } from '../../../src/core/runner/runner';
@@ -17,6 +17,12 @@ async function main(): Promise<void> {
     if (e.type === 'runStarted') process.stdout.write(`run ${e.runId}\n`);
     if (e.type === 'stepStarted') process.stdout.write(`step ${e.stepId}\n`);
   };
+  if (mode === 'cancel') {
+    await runner.cancel(target!);
+    process.stdout.write('cancelled\n');
+    await workspace.close();
+    return;
+  }
   const outcome = mode === 'start' ? await runner.start(target!, { input }, { onEvent }) : await runner.resume(target!, { onEvent });
   process.stdout.write(`done ${outcome.status}\n`);
   await workspace.close();

@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
+import type { RunnerWorkflow } from '../../../src/core/runner/builtins';
+import { globToRegExp, matchesGlob } from '../../../src/core/runner/glob';
+import { ToolError, WorkspaceTools } from '../../../src/core/runner/tools';
+import { collectEvents, fakeAccess, ledgerOf, openRunner, ScriptedApprover, writePolicy } from './helpers';
+
+async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof ToolError, `expected a ToolError, got ${String(err)}`);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('Workspace tools', function () {
+  this.timeout(20_000);
+  let root: string;
+  let folder: string;
+  let outside: string;
+  let tools: WorkspaceTools;
+  beforeEach(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'ab-tools-'));
+    folder = path.join(root, 'ws');
+    outside = path.join(root, 'secret');
+    mkdirSync(path.join(folder, 'src', 'lib'), { recursive: true });
+    mkdirSync(path.join(folder, '.git'), { recursive: true });
+    mkdirSync(path.join(folder, '.agent-budget'), { recursive: true });
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(path.join(outside, 'key.txt'), 'TOP SECRET');
+    writeFileSync(path.join(folder, 'README.md'), '# Demo\nHello world\n');
+    writeFileSync(path.join(folder, 'src', 'app.ts'), 'export const greeting = "hello";\nconsole.log(greeting);\n');
+    writeFileSync(path.join(folder, 'src', 'lib', 'util.ts'), 'export function add(a: number, b: number) {\n  return a + b; // hello\n}\n');
+    writeFileSync(path.join(folder, '.git', 'config'), '[core]\n');
+    symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'leak.txt'));
+    symlinkSync(outside, path.join(folder, 'leakdir'));
+    symlinkSync(path.join(folder, 'src', 'app.ts'), path.join(folder, 'alias.ts'));
+    symlinkSync(path.join(outside, 'nothing-yet.txt'), path.join(folder, 'dangling.txt'));
+    tools = new WorkspaceTools(folder, { limits: { commandTimeoutMs: 1_000, commandOutputBytes: 200 } });
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  const run = async (name: string, input: unknown) => (await tools.plan(name, input)).execute();
+
+  describe('confinement', () => {
+    it('refuses ../ paths, absolute paths outside, and symbolic links that lead outside — for reading and writing', async () => {
+      await refused(run('readFile', { path: '../secret/key.txt' }), /outside the workspace folder/);
+      await refused(run('readFile', { path: 'src/../../secret/key.txt' }), /outside the workspace folder/);
+      await refused(run('readFile', { path: path.join(outside, 'key.txt') }), /outside the workspace folder/);
+      await refused(run('readFile', { path: '/etc/passwd' }), /outside the workspace folder/);
+      await refused(run('readFile', { path: 'leak.txt' }), /symbolic link/);
+      await refused(run('readFile', { path: 'leakdir/key.txt' }), /symbolic link/);
+      await refused(tools.plan('writeFile', { path: '../evil.txt', content: 'x' }), /outside/);
+      await refused(tools.plan('writeFile', { path: 'leakdir/new.txt', content: 'x' }), /symbolic link/);
+      await refused(tools.plan('writeFile', { path: 'leak.txt', content: 'x' }), /symbolic link/);
+      await refused(tools.plan('writeFile', { path: 'dangling.txt', content: 'x' }), /symbolic link whose target does not exist/);
+      await refused(tools.plan('editFile', { path: 'leak.txt', oldText: 'TOP', newText: 'x' }), /symbolic link/);
+      assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
+      assert.deepEqual(
+        (await import('node:fs')).readdirSync(outside).sort(),
+        ['key.txt'],
+        'nothing was created outside',
+      );
+    });
+
+    it('allows absolute paths inside and links that stay inside', async () => {
+      assert.match(await run('readFile', { path: path.join(folder, 'README.md') }), /Hello world/);
+      assert.match(await run('readFile', { path: 'alias.ts' }), /greeting/);
+      assert.match(await run('readFile', { path: './src/../README.md' }), /Demo/);
+    });
+
+    it('refuses writes into .git/ and the state folder', async () => {
+      await refused(tools.plan('writeFile', { path: '.git/hooks/pre-commit', content: 'x' }), /\.git\/, which agents may not change/);
+      await refused(tools.plan('writeFile', { path: '.agent-budget/budget.json', content: '{}' }), /\.agent-budget\/, which agents may not change/);
+      await refused(tools.plan('editFile', { path: '.git/config', oldText: 'core', newText: 'x' }), /may not change/);
+      const elsewhere = new WorkspaceTools(folder, { stateDir: path.join(folder, 'state') });
+      await refused(elsewhere.plan('writeFile', { path: 'state/journal-000001.log', content: 'x' }), /may not change/);
+    });
+  });
+
+  it('readFile reads line ranges; listFiles globs; searchText finds lines; all skip .git and .agent-budget', async () => {
+    assert.equal(await run('readFile', { path: 'src/lib/util.ts', startLine: 2, endLine: 2 }), '  return a + b; // hello');
+    assert.equal(await run('listFiles', { pattern: '*.ts' }), 'alias.ts\nsrc/app.ts\nsrc/lib/util.ts');
+    assert.equal(await run('listFiles', { pattern: 'src/**' }), 'src/app.ts\nsrc/lib/util.ts');
+    assert.doesNotMatch(await run('listFiles', {}), /\.git|config/);
+    const found = await run('searchText', { query: 'HELLO', pattern: 'src/**/*.ts' });
+    assert.equal(found, 'src/app.ts:1: export const greeting = "hello";\nsrc/lib/util.ts:2: return a + b; // hello');
+    assert.doesNotMatch(await run('searchText', { query: 'SECRET' }), /TOP SECRET/, 'search does not follow links outside');
+    assert.match(await run('searchText', { query: 'a \\+ b', regex: true }), /util\.ts:2/);
+  });
+
+  it('editFile replaces one exact occurrence and says why it will not otherwise', async () => {
+    const planned = await tools.plan('editFile', { path: 'src/app.ts', oldText: '"hello"', newText: '"hi"' });
+    assert.equal(planned.before, 'export const greeting = "hello";\nconsole.log(greeting);\n');
+    assert.equal(planned.after, 'export const greeting = "hi";\nconsole.log(greeting);\n');
+    await planned.execute();
+    assert.equal(readFileSync(path.join(folder, 'src', 'app.ts'), 'utf8'), planned.after);
+    await refused(tools.plan('editFile', { path: 'src/app.ts', oldText: 'nope', newText: 'x' }), /not found/);
+    await refused(tools.plan('editFile', { path: 'src/app.ts', oldText: 'greeting', newText: 'x' }), /more than once/);
+    await refused(tools.plan('editFile', { path: 'src/missing.ts', oldText: 'a', newText: 'b' }), /does not exist/);
+  });
+
+  it('runCommand runs in the workspace without provider keys, caps output and times out', async () => {
+    process.env.ANTHROPIC_API_KEY = 'sk-should-not-leak';
+    try {
+      const out = await run('runCommand', { command: 'pwd; echo "key=[$ANTHROPIC_API_KEY]"' });
+      assert.match(out, /\[exit code 0\]/);
+      assert.ok(out.includes(await (await import('node:fs/promises')).realpath(folder)) || out.includes(folder));
+      assert.match(out, /key=\[\]/);
+    } finally {
+      delete process.env.ANTHROPIC_API_KEY;
+    }
+    const long = await run('runCommand', { command: 'for i in $(seq 1 200); do echo line$i; done' });
+    assert.match(long, /line1\n/);
+    assert.match(long, /line200/);
+    assert.match(long, /bytes of output cut/);
+    const started = Date.now();
+    const slow = await run('runCommand', { command: 'sleep 5' });
+    assert.match(slow, /killed: timed out after 1 s/);
+    assert.ok(Date.now() - started < 3_000);
+  });
+
+  it('glob patterns', () => {
+    assert.ok(matchesGlob('src/a/b.ts', 'src/**/*.ts'));
+    assert.ok(matchesGlob('src/b.ts', 'src/**/*.ts'));
+    assert.ok(!matchesGlob('lib/b.ts', 'src/**/*.ts'));
+    assert.ok(matchesGlob('deep/x/y.test.ts', '*.test.ts'));
+    assert.ok(matchesGlob('a.js', '*.{ts,js}'));
+    assert.ok(!matchesGlob('a.jsx', '*.{ts,js}'));
+    assert.ok(matchesGlob('file1.txt', 'file[0-9].txt'));
+    assert.ok(!matchesGlob('filea.txt', 'file[!a-z].txt'));
+    assert.ok(matchesGlob('file1.txt', 'file[!a-z].txt'));
+    assert.ok(!matchesGlob('src/a.ts', 'src/?.js'));
+    assert.throws(() => globToRegExp('{a,b'), /unclosed/);
+  });
+});
+
+describe('Runner: tools in an agent loop, approvals', function () {
+  this.timeout(20_000);
+  let fake: Running<FakeAnthropic>;
+  let folder: string;
+  const EDITOR: RunnerWorkflow = {
+    id: 'editor',
+    title: 'Editor',
+    model: 'claude-haiku-4-5',
+    steps: [{ id: 'edit', prompt: 'Fix {{input}}', tools: ['readFile', 'writeFile', 'editFile', 'runCommand'] }],
+  };
+  beforeEach(async () => {
+    fake = await startFakeAnthropic();
+    folder = mkdtempSync(path.join(tmpdir(), 'ab-approve-'));
+    writeFileSync(path.join(folder, 'a.txt'), 'one two three\n');
+  });
+  afterEach(async () => {
+    await fake.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  const script = () =>
+    fake.enqueue(
+      { toolCalls: [{ name: 'editFile', input: { path: 'a.txt', oldText: 'two', newText: 'TWO' } }], usage: { input: 50, output: 20 } },
+      { toolCalls: [{ name: 'runCommand', input: { command: 'echo ran > ran.txt' } }], usage: { input: 80, output: 20 } },
+      { toolCalls: [{ name: 'readFile', input: { path: '../outside.txt' } }], usage: { input: 90, output: 20 } },
+      { text: 'Done.', usage: { input: 120, output: 5 } },
+    );
+
+  const toolResults = () =>
+    fake.generationRequests.slice(1).map((r) => {
+      const messages = (r.body as { messages: Array<{ content: unknown }> }).messages;
+      const last = messages[messages.length - 1]!.content as Array<{ type: string; content: string; is_error?: boolean }>;
+      return last.filter((c) => c.type === 'tool_result').map((c) => `${c.is_error ? 'ERR ' : ''}${c.content}`)[0]!;
+    });
+
+  it('a denied edit and command change nothing, and the model is told; the run still completes', async () => {
+    script();
+    const approver = new ScriptedApprover(() => false);
+    const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    try {
+      const outcome = await runner.start('editor', { input: 'a.txt' });
+      assert.equal(outcome.status, 'completed', outcome.error);
+      assert.deepEqual(approver.seen.map((r) => [r.tool, r.summary]), [
+        ['editFile', 'editFile a.txt'],
+        ['runCommand', 'runCommand echo ran > ran.txt'],
+      ]);
+      assert.equal(approver.seen[0]!.before, 'one two three\n');
+      assert.equal(approver.seen[0]!.after, 'one TWO three\n');
+      assert.equal(approver.seen[0]!.path, 'a.txt');
+      assert.equal(approver.seen[1]!.command, 'echo ran > ran.txt');
+      assert.equal(readFileSync(path.join(folder, 'a.txt'), 'utf8'), 'one two three\n');
+      assert.throws(() => readFileSync(path.join(folder, 'ran.txt')));
+      const results = toolResults();
+      assert.match(results[0]!, /^ERR Error: the user did not approve this change/);
+      assert.match(results[1]!, /^ERR Error: the user did not approve this command/);
+      assert.match(results[2]!, /^ERR Error: "\.\.\/outside\.txt" is outside the workspace folder/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('approved changes are applied; tools the policy allows are not asked about; fixed tool costs are charged', async () => {
+    writePolicy(folder, { tools: { allow: ['readFile', 'runCommand'], costsUsd: { runCommand: 0.01 } } });
+    script();
+    const approver = new ScriptedApprover(() => true);
+    const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    try {
+      const { events, onEvent } = collectEvents();
+      const outcome = await runner.start('editor', { input: 'a.txt' }, { onEvent });
+      assert.equal(outcome.status, 'completed', outcome.error);
+      assert.deepEqual(approver.seen.map((r) => r.tool), ['editFile'], 'runCommand is allowed by the policy');
+      assert.equal(readFileSync(path.join(folder, 'a.txt'), 'utf8'), 'one TWO three\n');
+      assert.equal(readFileSync(path.join(folder, 'ran.txt'), 'utf8'), 'ran\n');
+      const results = toolResults();
+      assert.equal(results[0], 'Edited a.txt.');
+      assert.match(results[1]!, /^\$ echo ran > ran\.txt\n\[exit code 0\]/);
+      const toolRow = ledgerOf(workspace, outcome.runId).find((r) => r.provider === 'tool')!;
+      assert.equal(toolRow.tool, 'runCommand');
+      assert.equal(toolRow.costMicros, 10_000);
+      assert.equal(toolRow.task, 'edit');
+      const summaries = events.filter((e) => e.type === 'tool').map((e) => (e as { summary: string }).summary);
+      assert.deepEqual(summaries.slice(0, 2), ['editFile a.txt', 'runCommand echo ran > ran.txt']);
+      assert.match(summaries[2]!, /^refused: "\.\.\/outside\.txt" is outside the workspace folder/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a read tool the policy does not allow is refused without asking', async () => {
+    writePolicy(folder, { tools: { allow: [] } });
+    fake.enqueue({ toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] }, { text: 'ok' });
+    const approver = new ScriptedApprover(() => true);
+    const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    try {
+      const outcome = await runner.start('editor', { input: 'a.txt' });
+      assert.equal(outcome.status, 'completed');
+      assert.deepEqual(approver.seen, []);
+      assert.match(toolResults()[0]!, /^ERR Error: readFile is not in tools\.allow/);
+    } finally {
+      await close();
+    }
+  });
+});
