@@ -53,16 +53,47 @@ export const GLOBAL_OPTIONS = {
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 export function parseCommandArgs(command: CliCommand, argv: string[]) {
+  const options = { ...GLOBAL_OPTIONS, ...command.options };
   try {
     return parseArgs({
-      args: argv,
-      options: { ...GLOBAL_OPTIONS, ...command.options },
+      args: command.positionals ? dashedPositionalsLast(argv, options) : argv,
+      options,
       allowPositionals: command.positionals ?? false,
       strict: true,
     });
   } catch (err) {
     throw new CliError(`${(err as Error).message}\nUsage: ${command.usage}`);
   }
+}
+
+/**
+ * Run ids start with "-" (their first character encodes the creation time, and will until 2109), so
+ * `agent-budget resume -P74vSUcsz` must not read the id as an option: an argument that starts with "-" and is not
+ * an option of the command moves behind "--", where parseArgs takes it as a positional.
+ */
+function dashedPositionalsLast(argv: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const isOption = (arg: string) => {
+    if (arg.startsWith('--')) return Object.hasOwn(options, arg.slice(2).split('=')[0]!);
+    return Object.values(options).some((o) => o.short === arg.slice(1, 2));
+  };
+  const kept: string[] = [];
+  const moved: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      moved.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg.length > 1 && arg.startsWith('-') && !isOption(arg)) {
+      moved.push(arg);
+      continue;
+    }
+    kept.push(arg);
+    // The value of a string option stays with it (`--input -x`).
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name && !name.includes('=') && options[name]?.type === 'string' && i + 1 < argv.length) kept.push(argv[++i]!);
+  }
+  return moved.length ? [...kept, '--', ...moved] : kept;
 }
 
 /** Writes the one JSON document of `--json` mode. */

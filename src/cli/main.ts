@@ -5,11 +5,24 @@ import { estimateCommand } from './commands/estimate';
 import { exportCommand } from './commands/export';
 import { markCommand } from './commands/mark';
 import { reportCommand } from './commands/report';
+import { resumeCommand } from './commands/resume';
+import { runCommand } from './commands/run';
+import { runsCommand } from './commands/runs';
 import { statusCommand } from './commands/status';
 import { CliError, ExitCode, parseCommandArgs, type CliCommand, type CliContext } from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
-const COMMANDS: CliCommand[] = [costCommand, statusCommand, reportCommand, estimateCommand, exportCommand, markCommand];
+const COMMANDS: CliCommand[] = [
+  runCommand,
+  resumeCommand,
+  runsCommand,
+  costCommand,
+  statusCommand,
+  reportCommand,
+  estimateCommand,
+  exportCommand,
+  markCommand,
+];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -1,0 +1,238 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { formatUsd } from '../core/money';
+import { PolicyError } from '../core/policy/issues';
+import type { ProviderSettingsMap } from '../core/policy/types';
+import { UnknownModelError } from '../core/pricing/cost';
+import { createProviderAdapter } from '../core/providers';
+import { API_KEY_ENV, PROVIDER_NAMES, ProviderError } from '../core/providers/errors';
+import type { ProviderAdapter } from '../core/providers/types';
+import {
+  MissingApiKeyError,
+  RunInputError,
+  RunLookupError,
+  Runner,
+  WorkflowNotFoundError,
+  type ApprovalRequest,
+  type Approver,
+  type ProviderAccess,
+  type RunEvent,
+  type RunOutcome,
+} from '../core/runner/runner';
+import type { ProviderId } from '../core/usage';
+import type { Workspace } from '../core/workspace';
+import { CliError, ExitCode, openWorkspace, printJson, type CliContext } from './context';
+
+/**
+ * What `run` and `resume` share: provider access from the environment, the CLI's approval rule, progress on
+ * stderr, the outcome on stdout, and the exit codes of the contract (shared/CLI.md).
+ */
+
+/** How many characters of a run id the CLI shows; `resume` and `runs` accept any unique prefix. */
+export const SHORT_ID = 10;
+
+const BASE_URL_ENV: Record<ProviderId, string> = {
+  anthropic: 'ANTHROPIC_BASE_URL',
+  openai: 'OPENAI_BASE_URL',
+  gemini: 'GEMINI_BASE_URL',
+};
+
+/** Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY; endpoints from *_BASE_URL, else the policy's `providers`. */
+export class EnvProviderAccess implements ProviderAccess {
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly providers: () => ProviderSettingsMap,
+  ) {}
+
+  hasKey(provider: ProviderId): boolean {
+    return !!this.env[API_KEY_ENV[provider]];
+  }
+
+  async adapter(provider: ProviderId): Promise<ProviderAdapter> {
+    const apiKey = this.env[API_KEY_ENV[provider]];
+    if (!apiKey) {
+      throw new MissingApiKeyError(
+        provider,
+        `${API_KEY_ENV[provider]} is not set: the CLI reads the ${PROVIDER_NAMES[provider]} API key from the environment. ` +
+          `Set ${API_KEY_ENV[provider]} and run again (or pass --model for a provider whose key is set).`,
+      );
+    }
+    const settings = this.providers()[provider];
+    return createProviderAdapter({
+      provider,
+      apiKey,
+      baseUrl: this.env[BASE_URL_ENV[provider]] || settings?.baseUrl,
+      api: provider === 'openai' ? settings?.api : undefined,
+    });
+  }
+}
+
+/**
+ * The CLI never prompts (it runs in CI, where no one can answer): a writing tool runs only when the policy's
+ * `tools.allow` lists it — then the runner does not even ask. Anything else is refused here, with how to allow it;
+ * the model is told and the run goes on.
+ */
+export class CliApprover implements Approver {
+  constructor(private readonly stderr: NodeJS.WritableStream) {}
+
+  async approve(request: ApprovalRequest): Promise<boolean> {
+    const what = request.tool === 'runCommand' ? 'run commands' : 'change files';
+    this.stderr.write(
+      `  refused ${request.summary}: the CLI does not ask for approval. To let workflows ${what} without asking, add ` +
+        `"${request.tool}" to tools.allow in .agent-budget/budget.json.\n`,
+    );
+    return false;
+  }
+}
+
+/** Opens the workspace and a runner over it; refuses an invalid budget.json (exit 1). */
+export async function openRunner(ctx: CliContext): Promise<{ workspace: Workspace; runner: Runner }> {
+  const workspace = await openWorkspace(ctx);
+  if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
+  if (workspace.policyError) {
+    await workspace.close();
+    throw new CliError(`${workspace.policyError.message}\nNo workflow runs until it is fixed.`, ExitCode.usage);
+  }
+  const runner = new Runner({
+    workspace,
+    providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers),
+    approver: new CliApprover(ctx.stderr),
+  });
+  return { workspace, runner };
+}
+
+/** Progress on stderr: each step and its model, each call's tokens and cost with the run's total so far, tools, warnings; streamed text too unless --json. */
+export function progressPrinter(ctx: CliContext): (e: RunEvent) => void {
+  let totalMicros = 0;
+  let midLine = false;
+  const line = (text: string) => {
+    if (midLine) ctx.stderr.write('\n');
+    midLine = false;
+    ctx.stderr.write(`${text}\n`);
+  };
+  return (e) => {
+    switch (e.type) {
+      case 'runStarted':
+        line(`▸ ${e.title} — run ${e.runId.slice(0, SHORT_ID)} (${e.workflow})`);
+        return;
+      case 'stepStarted':
+        line(`▸ step ${e.title === e.stepId ? e.stepId : `${e.stepId}: ${e.title}`} (${e.model})`);
+        return;
+      case 'text':
+        if (ctx.json || e.delta === '') return;
+        ctx.stderr.write(e.delta);
+        midLine = !e.delta.endsWith('\n');
+        return;
+      case 'call':
+        totalMicros += e.costMicros;
+        line(
+          `  ${e.model}: ${e.tokens.toLocaleString('en-US')} tokens, ${formatUsd(e.costMicros)}${e.estimated ? ' (estimated)' : ''} · run so far ${formatUsd(totalMicros)}`,
+        );
+        return;
+      case 'tool':
+        line(`  ${e.summary}`);
+        return;
+      case 'warning':
+        line(`  warning: ${e.message}`);
+        return;
+      case 'stepFinished':
+        if (midLine) line('');
+        return;
+      case 'runFinished':
+        if (midLine) line('');
+        return;
+    }
+  };
+}
+
+/** Exit code of an outcome (CLI.md): 0 completed · 2 blocked · 4 provider/auth (incl. a rate-limit pause) · 1 configuration · 3 otherwise. */
+export function exitCodeOf(outcome: RunOutcome): ExitCode {
+  switch (outcome.status) {
+    case 'completed':
+      return ExitCode.ok;
+    case 'blocked':
+      return ExitCode.blocked;
+    case 'paused':
+      return ExitCode.provider;
+    case 'failed':
+      if (outcome.errorKind === 'auth' || outcome.errorKind === 'provider' || outcome.errorKind === 'rateLimit') return ExitCode.provider;
+      if (outcome.errorKind === 'config') return ExitCode.usage;
+      return ExitCode.runFailed;
+    default:
+      return ExitCode.runFailed;
+  }
+}
+
+/** `--json`: the contract's shape plus title, output, error, errorKind, blockedScope. Otherwise: the output on stdout, a summary on stderr. */
+export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTerminal: boolean): void {
+  if (ctx.json) {
+    printJson(ctx, {
+      runId: outcome.runId,
+      workflow: outcome.workflow,
+      status: outcome.status,
+      costMicros: outcome.costMicros,
+      tokens: outcome.tokens,
+      steps: outcome.steps.map((s) => ({ id: s.id, status: s.status, costMicros: s.costMicros })),
+      title: outcome.title,
+      ...(outcome.output !== undefined ? { output: outcome.output } : {}),
+      ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+      ...(outcome.errorKind !== undefined ? { errorKind: outcome.errorKind } : {}),
+      ...(outcome.blockedScope !== undefined ? { blockedScope: outcome.blockedScope } : {}),
+    });
+    return;
+  }
+  // The result goes to stdout (`agent-budget run code-review --file a.ts > review.md`), unless it was just streamed
+  // to the same terminal.
+  if (outcome.status === 'completed' && outcome.output !== undefined && !streamedToTerminal) {
+    ctx.stdout.write(outcome.output.endsWith('\n') ? outcome.output : `${outcome.output}\n`);
+  }
+  const t = outcome.tokens;
+  const tokens = t.input + t.output + t.cacheRead + t.cacheWrite + t.reasoning;
+  const short = outcome.runId.slice(0, SHORT_ID);
+  ctx.stderr.write(`■ ${outcome.status} · ${formatUsd(outcome.costMicros)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`);
+  if (outcome.status !== 'completed') {
+    if (outcome.error) ctx.stderr.write(`  ${outcome.error}\n`);
+    const resumable = outcome.status !== 'failed' || outcome.errorKind !== 'config';
+    if (resumable) ctx.stderr.write(`  Continue it with: agent-budget resume ${short}\n`);
+  }
+}
+
+/** Errors that stop a run before it starts, as CLI errors with the contract's exit codes. */
+export function asCliError(err: unknown): unknown {
+  if (err instanceof CliError) return err;
+  if (
+    err instanceof PolicyError ||
+    err instanceof WorkflowNotFoundError ||
+    err instanceof RunInputError ||
+    err instanceof RunLookupError ||
+    err instanceof MissingApiKeyError ||
+    err instanceof UnknownModelError
+  ) {
+    return new CliError(err.message, ExitCode.usage);
+  }
+  if (err instanceof ProviderError) return new CliError(err.message, ExitCode.provider);
+  return err;
+}
+
+/** `--file`: relative to the workspace when it is there, else to the current directory when it is there. */
+export function resolveFileArg(ctx: CliContext, file: string): string {
+  if (path.isAbsolute(file) || existsSync(path.resolve(ctx.workspace, file))) return file;
+  const fromCwd = path.resolve(process.cwd(), file);
+  return existsSync(fromCwd) ? fromCwd : file;
+}
+
+/** Runs `go` with Ctrl+C cancelling the run (a second Ctrl+C ends the process the usual way). */
+export async function withInterrupt<T>(go: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await go(controller.signal);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+export function isTerminal(stream: NodeJS.WritableStream): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true;
+}
