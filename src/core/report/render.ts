@@ -62,6 +62,11 @@ export function renderReportMarkdown(r: SpendReport): string {
         ? `the monthly cap is reached on **${monthForecast.reachesOn}**`
         : `the month ends at about ${money(monthForecast.projectedMicros)}, under the ${money(monthForecast.limitMicros)} cap`;
     out.push(`- At this rate (${money(r.forecast.burn.perDayMicros)}/day since ${r.forecast.burn.sinceDay}) ${when}`);
+    // Other caps the pace reaches before they reset (or that are reached already): the ones to act on.
+    for (const c of r.forecast.caps.filter((x) => x !== monthForecast && (x.reached || x.reachesOn)).slice(0, 3)) {
+      const who = c.workflow ? `**${mdCell(c.workflow)}**'s ${PERIOD_WORD[c.period]} cap` : `the ${PERIOD_WORD[c.period]} cap`;
+      out.push(`- ${c.reached ? `${who} (${money(c.limitMicros)}) is reached` : `At this rate ${who} (${money(c.limitMicros)}) is reached on **${c.reachesOn}**`}`);
+    }
   } else if (month && monthly?.reachedOn) {
     out.push(`- The monthly cap was reached on **${monthly.reachedOn}**`);
   }

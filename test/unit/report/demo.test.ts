@@ -31,6 +31,7 @@ describe('the demo workspace report (README sample)', function () {
     // The demo's story: code-review near its monthly cap, reached at this pace before the month ends.
     assert.match(md, /\| code-review \| \$\d+\.\d\d \| .* \| 🟡 warn \|/);
     assert.match(md, /\| code-review monthly \(2026-11\) \| \$20\.00 \| .* \| \*\*2026-11-\d\d\*\* \|/);
+    assert.match(md, /\n- At this rate \*\*code-review\*\*'s monthly cap \(\$20\.00\) is reached on \*\*2026-11-\d\d\*\*\n/);
   });
 
   it('the same numbers as the status bar: current periods of the forecast equal the engine status', () => {
