@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { buildReport } from '../../../src/core/report/report';
 import { renderReportMarkdown } from '../../../src/core/report/render';
-import { compareVariants } from '../../../src/core/report/variants';
+import { compareVariants, type VariantRow } from '../../../src/core/report/variants';
 import type { LedgerEntry, RunStatus, StoreRecord } from '../../../src/core/store/records';
 import { randomEntry, seededRandom } from '../../support/ledgerFixtures';
 import { runCli } from '../../support/cli';
@@ -78,7 +78,7 @@ describe('variants: cost, tokens, failures and acceptance per variant of a workf
   });
 });
 
-function pick(v: Record<string, unknown>) {
+function pick(v: VariantRow) {
   const { runs, completed, failed, failureRatePct, accepted, rejected, costMicros, costPerRunMicros, costPerAcceptedMicros } = v;
   return { runs, completed, failed, failureRatePct, accepted, rejected, costMicros, costPerRunMicros, costPerAcceptedMicros };
 }
