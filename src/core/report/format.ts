@@ -21,6 +21,17 @@ export function formatMoney(micros: Micros): string {
   return `${sign}$${groupThousands(dollars)}.${String(cents % 100).padStart(2, '0')}`;
 }
 
+/**
+ * A unit cost (per run, per call, per accepted result), where the differences between variants live in the
+ * fourth decimal: "$0.0497" under a dollar (µ$ under a cent, as formatMoney), "$1.23" above.
+ */
+export function formatUnitCost(micros: Micros): string {
+  const abs = Math.abs(Math.round(micros));
+  if (abs < 10_000 || abs >= 1_000_000) return formatMoney(micros);
+  const tenThousandths = Math.floor((abs + 50) / 100);
+  return `${micros < 0 ? '-' : ''}$0.${String(tenThousandths).padStart(4, '0')}`;
+}
+
 /** Exact dollars with six decimals ("12.345678"), for CSV columns a spreadsheet sums. */
 export function microsToUsdText(micros: Micros): string {
   const sign = micros < 0 ? '-' : '';

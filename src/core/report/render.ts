@@ -1,5 +1,5 @@
 import type { BudgetLevel } from '../budget/engine';
-import { bar, csvRow, formatMoney, formatPct, formatTokens, groupThousands, mdCell, mdTable, microsToUsdText } from './format';
+import { bar, csvRow, formatMoney, formatPct, formatUnitCost, formatTokens, groupThousands, mdCell, mdTable, microsToUsdText } from './format';
 import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
 
@@ -121,7 +121,7 @@ export function renderReportMarkdown(r: SpendReport): string {
           groupThousands(w.calls),
           formatTokens(w.tokens),
           groupThousands(w.runs),
-          w.costPerRunMicros === null ? '–' : money(w.costPerRunMicros),
+          w.costPerRunMicros === null ? '–' : formatUnitCost(w.costPerRunMicros),
           w.caps.length ? w.caps.map((c) => `${PERIOD_WORD[c.period]} ${money(c.limitMicros)}: ${formatPct(c.pct)}`).join(' · ') : '–',
           w.caps.length ? LEVEL_TEXT[w.level] : '–',
         ]),
@@ -322,11 +322,11 @@ export function renderReportMarkdown(r: SpendReport): string {
           v.variants.map((x) => [
             `\`${x.variant}\``,
             groupThousands(x.runs),
-            money(x.costPerRunMicros),
+            formatUnitCost(x.costPerRunMicros),
             formatTokens(x.tokensPerRun),
             x.failureRatePct === null ? '–' : formatPct(x.failureRatePct),
             x.acceptanceRatePct === null ? '–' : `${formatPct(x.acceptanceRatePct)} of ${x.accepted + x.rejected}`,
-            x.costPerAcceptedMicros === null ? '–' : money(x.costPerAcceptedMicros),
+            x.costPerAcceptedMicros === null ? '–' : formatUnitCost(x.costPerAcceptedMicros),
           ]),
           ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
         ),
@@ -458,9 +458,9 @@ export function renderEstimateMarkdown(e: InventoryEstimate, source: string): st
         mdCell(w.priceId && w.priceId !== w.model ? `${w.model} (${w.priceId})` : w.model),
         groupThousands(w.runsPerMonth),
         `${formatTokens(w.inputTokensPerRun)} / ${formatTokens(w.outputTokensPerRun)}${w.callsPerRun !== 1 ? ` (${w.callsPerRun} turns)` : ''}`,
-        w.error ? '**no price**' : money(w.costPerRunMicros),
+        w.error ? '**no price**' : formatUnitCost(w.costPerRunMicros),
         w.error ? '–' : `**${money(w.micros)}**`,
-        w.actual ? `${money(w.actual.monthlyMicros)} (${money(w.actual.costPerRunMicros)}/run over ${w.actual.runs} runs)` : '–',
+        w.actual ? `${money(w.actual.monthlyMicros)} (${formatUnitCost(w.actual.costPerRunMicros)}/run over ${w.actual.runs} runs)` : '–',
         w.caps.length ? w.caps.map((c) => `${c.period} ${money(c.limitMicros)}: ${formatPct(c.pct)} ${LEVEL_TEXT[c.level]}`).join(' · ') : '–',
       ]),
       ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],

@@ -147,7 +147,7 @@ describe('estimator: forecast from actuals beside the inventory', () => {
       assert.equal(e.byWorkflow[1]!.actual, null, 'dev-assistant has no history');
       assert.equal(e.totalWithActualsMicros, 1_600_000 + 6_912_000);
       assert.equal(e.totalMicros, 8_184_000);
-      assert.ok(renderEstimateMarkdown(e, 'inv').includes('$1.60 ($0.01/run over 4 runs)'));
+      assert.ok(renderEstimateMarkdown(e, 'inv').includes('$1.60 ($0.0100/run over 4 runs)'));
     } finally {
       await ws.close();
       env.cleanup();

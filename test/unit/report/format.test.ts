@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { csvField, csvRow, formatMoney, formatTokens, mdCell, microsToUsdText } from '../../../src/core/report/format';
+import { csvField, csvRow, formatMoney, formatTokens, formatUnitCost, mdCell, microsToUsdText } from '../../../src/core/report/format';
 import { buildReport } from '../../../src/core/report/report';
 import { REPORT_CSV_COLUMNS, renderReportCsv, renderReportMarkdown } from '../../../src/core/report/render';
 import { randomEntry, seededRandom } from '../../support/ledgerFixtures';
@@ -72,6 +72,13 @@ describe('money and token text', () => {
     assert.equal(formatMoney(3), '$0.000003');
     assert.equal(formatMoney(-2_000_000), '-$2.00');
     assert.equal(formatMoney(1_000_000_000_000), '$1,000,000.00');
+  });
+
+  it('keeps four decimals for unit costs under a dollar (variants differ there)', () => {
+    assert.equal(formatUnitCost(49_650), '$0.0497');
+    assert.equal(formatUnitCost(52_049), '$0.0520');
+    assert.equal(formatUnitCost(4_650), '$0.00465');
+    assert.equal(formatUnitCost(1_234_567), '$1.23');
   });
 
   it('writes exact dollars for CSV and short token counts for tables', () => {

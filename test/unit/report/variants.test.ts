@@ -74,7 +74,7 @@ describe('variants: cost, tokens, failures and acceptance per variant of a workf
     const md = renderReportMarkdown(buildReport(ws, { month: '2026-11' }, { now: Date.UTC(2027, 0, 1) }));
     assert.ok(md.includes('## Variants\n\n### code-review'));
     assert.ok(md.includes(`| \`${V2}\` | 3 | $0.004333 |`), md);
-    assert.ok(md.includes('| 25% | 67% of 3 | $0.02 |'), md);
+    assert.ok(md.includes('| 25% | 67% of 3 | $0.0160 |'), md);
   });
 });
 
