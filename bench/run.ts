@@ -3,11 +3,13 @@ import { mkdirSync } from 'node:fs';
 import { record, type Figure } from './results';
 import { BENCH_TMP } from './storeSeed';
 import { budgetBenchmarks } from './budget.bench';
+import { runnerBenchmarks } from './runner.bench';
 import { storeBenchmarks } from './store.bench';
 
 const SUITES: Record<string, () => Promise<Figure[]>> = {
   store: storeBenchmarks,
   budget: budgetBenchmarks,
+  runner: runnerBenchmarks,
 };
 
 async function main(): Promise<void> {

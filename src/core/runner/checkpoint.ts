@@ -35,7 +35,7 @@ export interface TaskCheckpoint {
   model: string;
   /** The rendered system prompt. */
   system?: string;
-  /** The conversation so far; starts with the rendered prompt. */
+  /** The conversation so far; starts with the rendered prompt. Emptied when the task completes (its output stays). */
   messages: ChatMessage[];
   /** Results of the last assistant message's tool calls, as they finish; sent back as one message when all are in. */
   toolResults: ContentPart[];
@@ -93,11 +93,6 @@ export function readCheckpoint(state: unknown): RunCheckpointState {
     );
   }
   return s as RunCheckpointState;
-}
-
-/** A deep copy to hand to the store: the runner keeps mutating its state while a write is queued. */
-export function snapshot(state: RunCheckpointState): RunCheckpointState {
-  return JSON.parse(JSON.stringify(state)) as RunCheckpointState;
 }
 
 /** Every task of the run, parents before their children. */

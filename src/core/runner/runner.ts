@@ -17,7 +17,7 @@ import type { LedgerEntry, RunState, RunStatus, StoreRecord, TaskState } from '.
 import { PROVIDERS, totalTokens, ZERO_USAGE, type ProviderId, type TokenUsage } from '../usage';
 import type { Workspace } from '../workspace';
 import { BUILTIN_WORKFLOWS, DEFAULT_MODELS, parseItems, runTitle, type RunnerStep, type RunnerWorkflow } from './builtins';
-import { allTasks, CHECKPOINT_VERSION, readCheckpoint, snapshot, stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
+import { allTasks, CHECKPOINT_VERSION, readCheckpoint, stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
 import { isWritingTool, ToolError, WorkspaceTools, type ToolLimits } from './tools';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -174,6 +174,8 @@ class Execution {
   readonly adapters = new Map<ProviderId, ProviderAdapter>();
   /** Wall-time segments of tasks running in this process: time already spent before, and when this segment began. */
   readonly segments = new Map<string, { base: number; start: number }>();
+  /** Tasks created by this execution: they have used nothing before it, so their counters need no store query. */
+  readonly fresh = new Set<string>();
   private readonly warned = new Set<string>();
   done!: Promise<RunOutcome>;
 
@@ -245,6 +247,14 @@ export class Runner {
     this.approver = deps.approver;
     this.clock = deps.clock ?? systemClock;
     this.tools = new WorkspaceTools(deps.workspace.folder, { stateDir: deps.workspace.store.dir, limits: deps.toolLimits });
+    // A run of ours marked cancelled by another window or `agent-budget` process: stop it like a local cancel (the
+    // stream in flight stops at once). Remote records arrive with the store's poll or our own next write.
+    this.store.onDidApply(({ records, origin }) => {
+      if (origin !== 'remote') return;
+      for (const r of records) {
+        if (r.k === 'run' && r.run.status === 'cancelled') this.running.get(r.run.id)?.abort.abort('cancelled');
+      }
+    });
   }
 
   private get store() {
@@ -304,6 +314,7 @@ export class Runner {
     };
     const ex = new Execution(run, state, 0, options.onEvent, options.signal);
     ex.adapters.set(first.provider, adapter);
+    ex.fresh.add(first.taskId);
     await this.store.commit([{ k: 'run', run }, this.taskRecord(ex, first), this.checkpointRecord(ex)]);
     ex.emit({ type: 'runStarted', runId: run.id, workflow: workflow.id, title: run.title });
     return this.drive(ex);
@@ -454,6 +465,7 @@ export class Runner {
       this.checkStillWanted(ex);
       if (!task) {
         task = await this.newTask(ex.state, step, {});
+        ex.fresh.add(task.taskId);
         ex.state.steps.push(task);
         ex.pending.push(this.taskRecord(ex, task));
       } else if (task.status !== 'running') {
@@ -463,7 +475,7 @@ export class Runner {
       ex.emit({ type: 'stepStarted', runId: ex.runId, stepId: step.id, title: step.title ?? step.id, model: task.model });
       if (step.subAgents) await this.runSubAgents(ex, step, task);
       else await this.runTask(ex, step, task);
-      task.status = 'completed';
+      completeTask(task);
       ex.pending.push(this.taskRecord(ex, task));
       ex.emit({ type: 'stepFinished', runId: ex.runId, stepId: step.id, status: 'completed' });
     }
@@ -527,6 +539,7 @@ export class Runner {
       if (child?.status === 'completed') continue;
       if (!child) {
         child = await this.newTask(ex.state, step, { parent, item: parent.items[i]! });
+        ex.fresh.add(child.taskId);
         if ('share' in plan.budget) child.shareFrom = treeTokens();
         children.push(child);
       } else {
@@ -541,7 +554,7 @@ export class Runner {
         model: child.model,
       });
       await this.runTask(ex, step, child);
-      child.status = 'completed';
+      completeTask(child);
       ex.pending.push(this.taskRecord(ex, child));
     }
     parent.output = children.map((c, i) => `### ${parent.items![i]}\n\n${c.output ?? ''}`).join('\n\n');
@@ -1001,9 +1014,9 @@ export class Runner {
     if (budget && 'share' in budget && task.shareFrom !== undefined && limits.hardTokens !== undefined) {
       hard = minDefined(hard, Math.floor(budget.share * Math.max(0, limits.hardTokens - task.shareFrom)));
     }
-    const scopes: TokenScopeSpec[] = [
-      { key: `task@${task.taskId}`, kind: 'task', ...clampSoft(limits.softTokens, hard), initialUsed: () => q.taskTreeTotals(task.taskId).tokens },
-    ];
+    const own: TokenScopeSpec = { key: `task@${task.taskId}`, kind: 'task', ...clampSoft(limits.softTokens, hard) };
+    if (!ex.fresh.has(task.taskId)) own.initialUsed = () => q.taskTreeTotals(task.taskId).tokens;
+    const scopes: TokenScopeSpec[] = [own];
     if (task.parentTaskId) {
       const parentId = task.parentTaskId;
       // The children's calls count against the parent's limit too (its counter starts from its whole tree's use).
@@ -1045,11 +1058,9 @@ export class Runner {
     }
   }
 
-  /** Stops before the next call or tool call when the run was cancelled here or (through the store) elsewhere. */
+  /** Stops before the next call or tool call when the run was cancelled, here or (see the constructor) elsewhere. */
   private checkStillWanted(ex: Execution): void {
-    if (ex.abort.signal.aborted || this.store.queries.getRun(ex.runId)?.status === 'cancelled') {
-      throw new RunStop('cancelled', 'cancelled', 'Cancelled.');
-    }
+    if (ex.abort.signal.aborted) throw new RunStop('cancelled', 'cancelled', 'Cancelled.');
   }
 
   private resolveRunId(idOrPrefix: string): string {
@@ -1069,7 +1080,9 @@ export class Runner {
   private checkpointRecord(ex: Execution): StoreRecord {
     for (const task of allTasks(ex.state)) if (ex.segments.has(task.taskId)) task.wallMs = this.wallMs(ex, task);
     ex.seq += 1;
-    return { k: 'checkpoint', checkpoint: { runId: ex.runId, seq: ex.seq, ts: this.clock.now(), state: snapshot(ex.state) } };
+    // The live state, not a copy: the store serializes it when the write runs, and the runner awaits every write of
+    // a run before changing its state again (one run is one sequential flow), so what is written is this moment's.
+    return { k: 'checkpoint', checkpoint: { runId: ex.runId, seq: ex.seq, ts: this.clock.now(), state: ex.state } };
   }
 
   private taskRecord(ex: Execution, task: TaskCheckpoint): StoreRecord {
@@ -1105,6 +1118,17 @@ async function estimateInput(adapter: ProviderAdapter, request: Omit<ChatRequest
   } catch {
     return quick;
   }
+}
+
+/**
+ * A finished task keeps only its output in the checkpoint: later steps need nothing else, and dropping the
+ * conversation keeps every checkpoint of a long run small (the ledger keeps what each call cost).
+ */
+function completeTask(task: TaskCheckpoint): void {
+  task.status = 'completed';
+  task.messages = [];
+  task.toolResults = [];
+  delete task.system;
 }
 
 function toolCallsOf(message: ChatMessage): ToolCall[] {
