@@ -4,7 +4,9 @@ import type { FakeAnthropic } from '../../fakes';
 import { priceCall } from '../../../src/core/pricing/cost';
 import { readCheckpoint } from '../../../src/core/runner/checkpoint';
 import { ZERO_USAGE } from '../../../src/core/usage';
-import { collectEvents, CHAIN_WORKFLOW, fakeAccess, ledgerOf, openRunner, tempWorkspace } from './helpers';
+import { UnknownModelError } from '../../../src/core/pricing/cost';
+import { MissingApiKeyError, RunInputError, WorkflowNotFoundError } from '../../../src/core/runner/runner';
+import { collectEvents, CHAIN_WORKFLOW, fakeAccess, ledgerOf, openRunner, tempWorkspace, writePolicy } from './helpers';
 
 describe('Runner: a multi-step workflow', function () {
   this.timeout(20_000);
@@ -119,6 +121,59 @@ describe('Runner: a multi-step workflow', function () {
       const reservations = ledgerOf(workspace).map((r) => r.reservationId);
       assert.equal(new Set(reservations).size, 6);
     } finally {
+      await close();
+    }
+  });
+
+  it('routes models: the policy\'s model, its complex model on a keyword, an explicit --model, and a degrade rule', async () => {
+    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    const model = () => (fake.generationRequests[fake.generationRequests.length - 1]!.body as { model: string }).model;
+    try {
+      writePolicy(ws.folder, {
+        workflows: {
+          explain: { model: 'claude-sonnet-5', complexModel: 'claude-opus-5', degradeModel: 'claude-haiku-4-5', complexity: { keywords: ['security'] } },
+        },
+      });
+      await workspace.reloadPolicy();
+      assert.equal((await runner.start('explain', { selection: 'let x = 1;' })).status, 'completed');
+      assert.equal(model(), 'claude-sonnet-5');
+      assert.equal((await runner.start('explain', { selection: 'let x = 1;', input: 'Is this a security problem?' })).status, 'completed');
+      assert.equal(model(), 'claude-opus-5');
+      assert.equal((await runner.start('explain', { selection: 'let x = 1;', model: 'claude-haiku-4-5' })).status, 'completed');
+      assert.equal(model(), 'claude-haiku-4-5');
+
+      writePolicy(ws.folder, {
+        workflows: { explain: { model: 'claude-sonnet-5', degradeModel: 'claude-haiku-4-5' } },
+        rules: [{ when: { scope: 'workspace.daily', atLeastPct: 0 }, action: 'degrade' }],
+      });
+      await workspace.reloadPolicy();
+      const { events, onEvent } = collectEvents();
+      const degraded = await runner.start('explain', { selection: 'let x = 1;' }, { onEvent });
+      assert.equal(degraded.status, 'completed');
+      assert.equal(model(), 'claude-haiku-4-5');
+      const [row] = ledgerOf(workspace, degraded.runId);
+      assert.equal(row!.model, 'claude-haiku-4-5');
+      assert.equal(row!.variant, 'claude-haiku-4-5@v1');
+      assert.ok(events.some((e) => e.type === 'warning' && /Degraded from claude-sonnet-5 to claude-haiku-4-5/.test(e.message)));
+    } finally {
+      await close();
+    }
+  });
+
+  it('refuses to start, recording nothing, on an unknown workflow, missing input, an unpriced model or a missing key', async () => {
+    const noKey = { adapter: async () => Promise.reject(new MissingApiKeyError('anthropic', 'no key')), hasKey: () => false };
+    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    const keyless = await openRunner(ws.folder, noKey);
+    try {
+      await assert.rejects(runner.start('nope', {}), (e: unknown) => e instanceof WorkflowNotFoundError && /code-review, explain, test-gen, draft-requirements, research, chain/.test(e.message));
+      await assert.rejects(runner.start('code-review', {}), (e: unknown) => e instanceof RunInputError && /needs input: text or a file/.test(e.message));
+      await assert.rejects(runner.start('explain', { selection: 'x', model: 'gpt-99-ultra' }), UnknownModelError);
+      await assert.rejects(keyless.runner.start('explain', { selection: 'x' }), MissingApiKeyError);
+      await assert.rejects(runner.start('explain', { file: '../etc/passwd' }), (e: unknown) => e instanceof RunInputError && /outside the workspace/.test(e.message));
+      assert.deepEqual(workspace.store.queries.listRuns(), []);
+      assert.equal(fake.requests.length, 0);
+    } finally {
+      await keyless.close();
       await close();
     }
   });
