@@ -229,6 +229,8 @@ export class Runner {
   private readonly clock: Clock;
   readonly tools: WorkspaceTools;
   private readonly running = new Map<string, Execution>();
+  /** Runs being resumed (between the checks and `drive`), so a second resume in this process is refused. */
+  private readonly claiming = new Set<string>();
   private readonly builtins: readonly RunnerWorkflow[];
 
   constructor(deps: {
@@ -328,7 +330,16 @@ export class Runner {
     this.assertPolicy();
     await this.store.refresh();
     const id = this.resolveRunId(runId);
-    if (this.running.has(id)) throw new RunLookupError(`Run ${id} is already running in this window.`);
+    if (this.running.has(id) || this.claiming.has(id)) throw new RunLookupError(`Run ${id} is already running in this window.`);
+    this.claiming.add(id);
+    try {
+      return await this.resumeClaimed(id, options);
+    } finally {
+      this.claiming.delete(id);
+    }
+  }
+
+  private async resumeClaimed(id: string, options: RunOptions): Promise<RunOutcome> {
     // A process that died since the store's last sweep: interrupt its runs and charge its open reservations now.
     await this.store.recoverAbandoned();
     const run = this.store.queries.getRun(id)!;
@@ -350,7 +361,6 @@ export class Runner {
     // In-flight markers: a call that had started when the process died.
     let crashedTwice: TaskCheckpoint | undefined;
     for (const task of allTasks(state)) {
-      if (task.toolInFlight && run.status !== 'interrupted') task.toolInFlight = undefined;
       if (!task.inFlight) continue;
       if (run.status !== 'interrupted') task.inFlight = undefined; // stopped cleanly after it: a fresh call
       else if (task.inFlight.attempt >= 2) crashedTwice = task;
@@ -390,7 +400,13 @@ export class Runner {
       task.status = 'running';
       ex.pending.push(this.taskRecord(ex, task));
     }
-    await this.store.commit([...ex.pending, { k: 'run', run: ex.run }, this.checkpointRecord(ex)]);
+    // Claim the run under the store's lock, after reading every other process's records: two windows or two
+    // `agent-budget resume` processes cannot both continue it.
+    const records = [...ex.pending, { k: 'run', run: ex.run } satisfies StoreRecord, this.checkpointRecord(ex)];
+    await this.store.transact((q) => {
+      if (q.getRun(id)?.rev !== run.rev) throw new RunLookupError(`Run ${id} changed while resuming (another window or process resumed or cancelled it).`);
+      return { records, result: undefined };
+    });
     ex.pending = [];
     ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
     return this.drive(ex);

@@ -53,6 +53,24 @@ describe('Runner: budgets and limits', function () {
     }
   });
 
+  it('a run being resumed cannot be resumed a second time at once', async () => {
+    writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
+    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    try {
+      const blocked = await runner.start('chain', { input: 'x' });
+      writePolicy(ws.folder, {});
+      await workspace.reloadPolicy();
+      fake.enqueue({ text: 'B', eventDelayMs: 20 }, { text: 'C' });
+      const first = runner.resume(blocked.runId);
+      await assert.rejects(runner.resume(blocked.runId), /already running in this window/);
+      assert.equal((await first).status, 'completed');
+      assert.equal(fake.generationRequests.length, 3);
+    } finally {
+      await close();
+    }
+  });
+
   it('a session limit blocks across steps', async () => {
     writePolicy(ws.folder, { limits: { session: { hardTokens: 400 } } });
     fake.enqueue({ text: 'short', usage: { input: 30, output: 340 } });
