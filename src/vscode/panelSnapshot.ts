@@ -12,7 +12,8 @@ import { DIMENSIONS } from '../webview/protocol';
 import { scopeLabel } from './budgetText';
 
 export { addDays };
-export const RESUMABLE: readonly RunStatus[] = ['interrupted', 'blocked', 'paused'];
+/** Runs the runner can continue from their checkpoint: a crash, a budget block, a rate limit, a provider failure. */
+export const RESUMABLE: readonly RunStatus[] = ['interrupted', 'blocked', 'paused', 'failed'];
 const TOP = 10;
 
 /** The day range a panel range covers at `now`, in the budget's time zone. */

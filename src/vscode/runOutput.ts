@@ -26,12 +26,17 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
     this.register({ dispose: () => this.pending.forEach((t) => clearTimeout(t)) });
   }
 
-  static uri(runId: string): vscode.Uri {
-    return vscode.Uri.from({ scheme: URI_SCHEME, path: `/runs/${runId}.md` });
+  /** Workflow of each run seen, for a readable tab title (`code-review.md`). */
+  private readonly workflows = new Map<string, string>();
+
+  uri(runId: string): vscode.Uri {
+    const workflow = this.workflows.get(runId) ?? this.host.current?.store.queries.getRun(runId)?.workflow ?? 'run';
+    this.workflows.set(runId, workflow);
+    return vscode.Uri.from({ scheme: URI_SCHEME, path: `/runs/${runId}/${workflow}.md` });
   }
 
   async open(runId: string, options: { preserveFocus?: boolean; beside?: boolean } = {}): Promise<vscode.TextEditor> {
-    const doc = await vscode.workspace.openTextDocument(RunOutputDocuments.uri(runId));
+    const doc = await vscode.workspace.openTextDocument(this.uri(runId));
     await vscode.languages.setTextDocumentLanguage(doc, 'markdown').then(undefined, () => undefined);
     return vscode.window.showTextDocument(doc, {
       preview: false,
@@ -42,6 +47,7 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
 
   /** Starts (or continues, on resume) the live buffer of a run. */
   begin(runId: string, workflow: string, title: string): void {
+    this.workflows.set(runId, workflow);
     const existing = this.buffers.get(runId);
     if (existing) existing.push(`\n\n---\n_Resumed ${new Date().toLocaleString()}_\n`);
     else this.buffers.set(runId, [`# ${workflow}${title && title !== workflow ? ` — ${title}` : ''}\n\n_Run ${runId}, started ${new Date().toLocaleString()}_\n`]);
@@ -92,7 +98,7 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
   }
 
   provideTextDocumentContent(uri: vscode.Uri): string {
-    const match = /^\/runs\/([A-Za-z0-9_-]+)\.md$/.exec(uri.path);
+    const match = /^\/runs\/([A-Za-z0-9_-]+)\/[^/]+\.md$/.exec(uri.path);
     return match ? this.text(match[1]!) : '';
   }
 
@@ -102,7 +108,7 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
       runId,
       setTimeout(() => {
         this.pending.delete(runId);
-        this.changed.fire(RunOutputDocuments.uri(runId));
+        this.changed.fire(this.uri(runId));
       }, STREAM_DEBOUNCE_MS),
     );
   }

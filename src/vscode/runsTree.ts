@@ -11,8 +11,8 @@ import type { WorkspaceHost } from './workspaceHost';
 /** The groups of the Runs view, in order: what needs attention first. */
 export const RUN_GROUPS: ReadonlyArray<{ id: string; label: string; statuses: RunStatus[]; expanded: boolean; limit: number }> = [
   { id: 'running', label: 'Running', statuses: ['running', 'pending'], expanded: true, limit: 50 },
-  { id: 'resumable', label: 'To resume', statuses: ['interrupted', 'blocked', 'paused'], expanded: true, limit: 100 },
-  { id: 'finished', label: 'Finished', statuses: ['completed', 'failed', 'cancelled'], expanded: true, limit: 50 },
+  { id: 'resumable', label: 'To resume', statuses: ['interrupted', 'blocked', 'paused', 'failed'], expanded: true, limit: 100 },
+  { id: 'finished', label: 'Finished', statuses: ['completed', 'cancelled'], expanded: true, limit: 50 },
 ];
 
 const STATUS_ICON: Record<RunStatus, [string, string | undefined]> = {

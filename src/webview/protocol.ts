@@ -101,7 +101,7 @@ export interface RunRow {
   createdAt: number;
   /** Last change (epoch ms). */
   updatedAt: number;
-  /** Whether Resume applies (interrupted, blocked, paused). */
+  /** Whether Resume applies (interrupted, blocked, paused, failed). */
   resumable: boolean;
   /** Whether Cancel applies (running here, or resumable). */
   cancellable: boolean;

@@ -130,6 +130,35 @@ describe('Runs against a fake provider (real extension host)', function () {
     assert.match(api.runs.outputs.text(outcome.runId), /Resumed answer/);
   });
 
+  it('a stream cut mid-answer fails the run with its first step kept; Resume Run redoes only the cut step', async () => {
+    // Two steps without step limits of their own (a cut call is charged its whole reservation, which would use up
+    // a small step limit such as the demo summarize's 6,000 tokens and block the resume).
+    const workflowUri = vscode.Uri.joinPath(folder(), '.agent-budget', 'workflows', 'integration-brief.json');
+    await writeText(
+      workflowUri,
+      JSON.stringify({ id: 'integration-brief', title: 'Brief', provider: 'anthropic', model: 'claude-haiku-4-5', steps: [
+        { id: 'outline', prompt: 'Outline {{input}}', maxOutputTokens: 300 },
+        { id: 'write', prompt: 'Write from this outline:\n{{steps.outline.output}}', maxOutputTokens: 300 },
+      ] }),
+    );
+    await waitFor('the runner to see the workflow', async () => (await (await api.runs.runner()).listWorkflows()).workflows.some((w) => w.id === 'integration-brief'));
+    fake.enqueue(
+      { text: '1. Totals\n2. Discounts', usage: { input: 300, output: 30 } },
+      { text: 'A long answer that never finishes because the connection drops.', usage: { input: 400, output: 200 }, cutAfterEvents: 4, cutMode: 'reset' },
+    );
+    const failed = (await api.runs.start('integration-brief', { input: 'The checkout module.' }))!;
+    assert.equal(failed.status, 'failed', JSON.stringify(failed));
+    const calls = fake.generationRequests.length;
+    fake.enqueue({ text: 'Summary after the resume.', usage: { input: 400, output: 40 } });
+    const resumed = nextOutcome(api);
+    await vscode.commands.executeCommand(Commands.resumeRun, { kind: 'run', run: { id: failed.runId } });
+    const after = await resumed;
+    assert.equal(after.status, 'completed', after.error);
+    assert.equal(fake.generationRequests.length - calls, 1);
+    assert.match(JSON.stringify(fake.generationRequests.at(-1)!.body), /Discounts/);
+    await vscode.workspace.fs.delete(workflowUri);
+  });
+
   it('a run needing a provider without a key fails to start and names what to do', async () => {
     await api.apiKeys.clear('anthropic');
     try {

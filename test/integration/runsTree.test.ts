@@ -83,7 +83,7 @@ describe('Runs view (real extension host)', () => {
   });
 
   it('badges the view with the number of runs to resume, and follows changes', async () => {
-    const count = () => workspace.store.queries.listRuns({ status: ['interrupted', 'blocked', 'paused'] }).length;
+    const count = () => workspace.store.queries.listRuns({ status: ['interrupted', 'blocked', 'paused', 'failed'] }).length;
     await waitFor('the badge', () => api.runsTree.view.badge?.value === count());
     const before = count();
     await putRun('interrupted', 'completed', 'tree-interrupted');
