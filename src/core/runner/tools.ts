@@ -313,6 +313,10 @@ export class WorkspaceTools {
   private async readFile(real: string, relative: string, start?: number, end?: number): Promise<string> {
     let text: string;
     try {
+      const size = (await fs.stat(real)).size;
+      if (size > 20 * this.limits.readBytes) {
+        throw new ToolError(`${relative} is ${Math.round(size / 1_000_000)} MB, too large to read; search it with searchText instead.`);
+      }
       const buf = await fs.readFile(real);
       if (buf.subarray(0, 8000).includes(0)) throw new ToolError(`${relative} is a binary file.`);
       text = buf.toString('utf8');
