@@ -549,31 +549,45 @@ export class Runner {
       if ('pool' in plan.budget) parent.poolFrom = treeTokens();
     }
     const children = (parent.children ??= []);
-    for (let i = 0; i < parent.items.length; i++) {
-      this.checkStillWanted(ex);
-      let child = children[i];
-      if (child?.status === 'completed') continue;
-      if (!child) {
-        child = await this.newTask(ex.state, step, { parent, item: parent.items[i]! });
-        ex.fresh.add(child.taskId);
-        if ('share' in plan.budget) child.shareFrom = treeTokens();
-        children.push(child);
-      } else {
-        child.status = 'running';
-      }
-      ex.pending.push(this.taskRecord(ex, child));
-      ex.emit({
-        type: 'stepStarted',
-        runId: ex.runId,
-        stepId: step.id,
-        title: `${step.title ?? step.id} ${i + 1}/${parent.items.length}: ${parent.items[i]}`,
-        model: child.model,
-      });
-      await this.runTask(ex, step, child);
-      completeTask(child);
-      ex.pending.push(this.taskRecord(ex, child));
+    const limits = this.taskLimits(ex.state, step);
+    ex.segments.set(parent.taskId, { base: parent.wallMs, start: this.clock.now() });
+    try {
+      for (let i = 0; i < parent.items.length; i++) await this.runChild(ex, step, parent, i, limits);
+    } finally {
+      parent.wallMs = this.wallMs(ex, parent);
+      ex.segments.delete(parent.taskId);
     }
-    parent.output = children.map((c, i) => `### ${parent.items![i]}\n\n${c.output ?? ''}`).join('\n\n');
+    const items = parent.items;
+    parent.output = children.map((c, i) => `### ${items[i]}\n\n${c.output ?? ''}`).join('\n\n');
+  }
+
+  /** Sub-agent `i` of `parent`; the parent's own wall-time limit bounds them all. */
+  private async runChild(ex: Execution, step: RunnerStep, parent: TaskCheckpoint, i: number, limits: TaskLimits): Promise<void> {
+    const items = parent.items!;
+    const children = parent.children!;
+    let child = children[i];
+    if (child?.status === 'completed') return;
+    this.checkStillWanted(ex);
+    this.checkWallTime(ex, step, parent, limits);
+    if (!child) {
+      child = await this.newTask(ex.state, step, { parent, item: items[i]! });
+      ex.fresh.add(child.taskId);
+      if ('share' in step.subAgents!.budget) child.shareFrom = this.store.queries.taskTreeTotals(parent.taskId).tokens;
+      children.push(child);
+    } else {
+      child.status = 'running';
+    }
+    ex.pending.push(this.taskRecord(ex, child));
+    ex.emit({
+      type: 'stepStarted',
+      runId: ex.runId,
+      stepId: step.id,
+      title: `${step.title ?? step.id} ${i + 1}/${items.length}: ${items[i]}`,
+      model: child.model,
+    });
+    await this.runTask(ex, step, child);
+    completeTask(child);
+    ex.pending.push(this.taskRecord(ex, child));
   }
 
   /** One LLM call: admit (with the in-flight checkpoint), stream, settle (with the answer's checkpoint). */

@@ -148,6 +148,22 @@ describe('Runner: budgets and limits', function () {
       }
     });
 
+    it("the step's wall-time limit bounds all its sub-agents together", async () => {
+      writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 0.3 } } });
+      const slow = { text: 'x'.repeat(24), eventDelayMs: 25 }; // 8 events, ~0.2 s: each child alone fits, two do not
+      fake.enqueue(PLAN, slow, slow, slow);
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ pool: 0.5 })] });
+      try {
+        const outcome = await runner.start('fan', { input: 'caching' });
+        assert.equal(outcome.status, 'blocked', outcome.error);
+        assert.equal(outcome.blockedScope, 'task.maxWallSeconds');
+        assert.equal(fake.generationRequests.length, 3, 'the plan and two children; the third never started');
+        assert.deepEqual(outcome.steps.map((s) => s.status), ['completed', 'blocked', 'pending']);
+      } finally {
+        await close();
+      }
+    });
+
     it('a share gives each child a fraction of what the parent has left', async () => {
       writePolicy(ws.folder, { limits: { task: { hardTokens: 1000 } } });
       fake.enqueue(
