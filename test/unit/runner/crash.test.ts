@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic, type FakeUsage, type Running } from '../../fakes';
 import { priceCall } from '../../../src/core/pricing/cost';
 import { readCheckpoint } from '../../../src/core/runner/checkpoint';
 import { ZERO_USAGE } from '../../../src/core/usage';
 import { bundleChild } from '../../support/childBundle';
-import { collectEvents, CHAIN_WORKFLOW, fakeAccess, ledgerOf, openRunner, tempWorkspace } from './helpers';
+import { collectEvents, CHAIN_WORKFLOW, fakeAccess, ledgerOf, openRunner, tempWorkspace, writePolicy } from './helpers';
 
 interface Child {
   proc: ChildProcess;
@@ -154,6 +156,41 @@ describe('Runner: SIGKILL during each step, then resume', function () {
       assert.equal(done.status, 'completed', done.error);
       assert.equal(fake.generationRequests.length, 5);
       assert.equal(fake.generationRequests.filter((r) => JSON.stringify(r.body).includes('Step one about')).length, 1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('killed while a writing tool runs: resume never runs it again and tells the model its effect is unknown', async () => {
+    writePolicy(ws.folder, { tools: { allow: ['runCommand'] } });
+    mkdirSync(path.join(ws.folder, '.agent-budget', 'workflows'), { recursive: true });
+    writeFileSync(
+      path.join(ws.folder, '.agent-budget', 'workflows', 'shell.json'),
+      JSON.stringify({ model: 'claude-haiku-4-5', steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }] }),
+    );
+    const command = 'echo $$ > pid.txt; echo started >> log.txt; sleep 30';
+    fake.enqueue({ toolCalls: [{ name: 'runCommand', input: { command } }], usage: { input: 50, output: 20 } });
+    const child = startChild(script, [ws.folder, fake.baseUrl, 'start', 'shell', 'it']);
+    const runId = await child.runId;
+    const log = path.join(ws.folder, 'log.txt');
+    await until('the command to start', () => existsSync(log));
+    child.proc.kill('SIGKILL');
+    await child.exited;
+    const pid = Number(readFileSync(path.join(ws.folder, 'pid.txt'), 'utf8'));
+    try {
+      process.kill(-pid, 'SIGKILL'); // the command's own process group outlives the runner that started it
+    } catch {
+      // already gone
+    }
+
+    fake.enqueue({ text: 'I could not confirm the command finished.', usage: { input: 90, output: 10 } });
+    const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    try {
+      const outcome = await runner.resume(runId);
+      assert.equal(outcome.status, 'completed', outcome.error);
+      assert.equal(readFileSync(log, 'utf8'), 'started\n', 'the command ran once');
+      assert.equal(fake.generationRequests.length, 2, 'the call that asked for the command was not repeated');
+      assert.match(JSON.stringify(fake.generationRequests[1]!.body), /interrupted \(the process stopped while it ran\), so its effect is unknown/);
     } finally {
       await close();
     }
