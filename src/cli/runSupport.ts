@@ -116,7 +116,7 @@ export function progressPrinter(ctx: CliContext): (e: RunEvent) => void {
         line(`▸ ${e.title} — run ${e.runId.slice(0, SHORT_ID)} (${e.workflow})`);
         return;
       case 'stepStarted':
-        line(`▸ step ${e.title === e.stepId ? e.stepId : `${e.stepId}: ${e.title}`} (${e.model})`);
+        line(`▸ step ${e.title.toLowerCase() === e.stepId.toLowerCase() ? e.stepId : `${e.stepId}: ${e.title}`} (${e.model})`);
         return;
       case 'text':
         if (ctx.json || e.delta === '') return;

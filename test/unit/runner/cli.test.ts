@@ -96,7 +96,7 @@ describe('CLI: run, resume, runs', function () {
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, '**Looks good** — nothing to change.\n');
     assert.match(res.stderr, /▸ Review src\/app\.ts — run \S{10} \(code-review\)/);
-    assert.match(res.stderr, /▸ step review: Review \(claude-haiku-4-5\)/);
+    assert.match(res.stderr, /▸ step review \(claude-haiku-4-5\)/);
     assert.match(res.stderr, /\*\*Looks good\*\* — nothing to change\./);
     assert.match(res.stderr, /claude-haiku-4-5: 312 tokens, \$0\.\d{4} · run so far \$0\.\d{4}/);
     assert.match(res.stderr, /■ completed · \$0\.\d{4} · 312 tokens · run \S{10}/);
