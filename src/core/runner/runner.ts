@@ -232,6 +232,7 @@ export class Runner {
   /** Runs being resumed (between the checks and `drive`), so a second resume in this process is refused. */
   private readonly claiming = new Set<string>();
   private readonly builtins: readonly RunnerWorkflow[];
+  private modelProviders: { policy: unknown; byModel: Map<string, ProviderId> } = { policy: undefined, byModel: new Map() };
 
   constructor(deps: {
     workspace: Workspace;
@@ -1008,8 +1009,20 @@ export class Runner {
       model = route.model ?? fallback;
     }
     const constrained = state.input.model === undefined ? wf.provider : undefined;
-    const info = modelInfo(model, policy.prices, constrained);
-    return { model, provider: constrained ?? info.provider };
+    return { model, provider: constrained ?? this.providerOf(model, constrained) };
+  }
+
+  /** The provider the price table knows `model` under (throws UnknownModelError); remembered per policy. */
+  private providerOf(model: string, constrained: ProviderId | undefined): ProviderId {
+    const policy = this.engine.currentPolicy;
+    if (this.modelProviders.policy !== policy) this.modelProviders = { policy, byModel: new Map() };
+    const key = `${constrained ?? ''}\u0000${model}`;
+    let provider = this.modelProviders.byModel.get(key);
+    if (!provider) {
+      provider = modelInfo(model, policy.prices, constrained).provider;
+      this.modelProviders.byModel.set(key, provider);
+    }
+    return provider;
   }
 
   private async defaultProvider(): Promise<ProviderId> {
