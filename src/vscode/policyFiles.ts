@@ -107,9 +107,10 @@ export class PolicyFiles extends Disposable {
   private async fileChanged(uri: vscode.Uri, deleted = false): Promise<void> {
     const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
     if (!workspace) return;
-    if (uri.fsPath.endsWith(`${path.sep}budget.json`)) await workspace.reloadPolicy();
+    // Squiggles first, then the policy: whoever reacts to the reload (the meter) sees diagnostics that agree with it.
     if (deleted) this.diagnostics.delete(uri);
     else await this.validateFile(uri);
+    if (uri.fsPath.endsWith(`${path.sep}budget.json`)) await workspace.reloadPolicy();
     this.changedEmitter.fire();
   }
 

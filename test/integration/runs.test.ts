@@ -45,6 +45,13 @@ describe('Runs against a fake provider (real extension host)', function () {
     await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
   });
 
+  afterEach(function () {
+    // A reply left queued would be answered to the next test's call (a cascade of unrelated failures).
+    const left = fake.pendingReplies();
+    fake.reset();
+    if (this.currentTest?.state === 'passed') assert.equal(left, 0, `the test left ${left} scripted replies unanswered`);
+  });
+
   after(async () => {
     await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Workspace);
     await config().update('runs.revealOutput', undefined, vscode.ConfigurationTarget.Workspace);
@@ -94,9 +101,12 @@ describe('Runs against a fake provider (real extension host)', function () {
   it('Cancel Run stops a run in flight; it is recorded cancelled', async () => {
     fake.enqueue({ type: 'hang' });
     await selectIn('src/invoice.ts', 'export');
+    const calls = fake.generationRequests.length;
     const finished = nextOutcome(api);
     const running = vscode.commands.executeCommand(Commands.explainSelection);
     const runId = await waitFor('the run to start', () => api.runs.active()[0]);
+    // In flight means the provider has the request (on a slow host the run starts well before its call goes out).
+    await waitFor('the call to reach the provider', () => fake.generationRequests.length > calls, 10_000);
     await vscode.commands.executeCommand(Commands.cancelRun, runId);
     const outcome = await finished;
     await running;
