@@ -446,6 +446,10 @@ export class WorkspaceStore {
   private async writeBatch(ops: WriteOp[]): Promise<void> {
     const done: WriteOp[] = [];
     let file: AppendHandle | undefined;
+    // The last write's records go into memory while the journal syncs, not before the append: no later build in
+    // this batch needs them, the next batch starts only after this one, and so a lone writer's SQL work overlaps
+    // its fsync instead of adding to it.
+    let deferred: StoreRecord[] = [];
     try {
       await this.lock.acquire();
     } catch (err) {
@@ -462,8 +466,9 @@ export class WorkspaceStore {
         return this.writeBatch(ops);
       }
       const lines: Buffer[] = [];
-      this.db.exec('BEGIN');
-      for (const op of ops) {
+      const many = ops.length > 1;
+      if (many) this.db.exec('BEGIN');
+      for (const [i, op] of ops.entries()) {
         let records: StoreRecord[];
         try {
           records = op.build(this.queries);
@@ -471,11 +476,12 @@ export class WorkspaceStore {
           op.reject(err);
           continue;
         }
-        this.applyAll(records, 'local', true);
+        if (i === ops.length - 1) deferred = records;
+        else this.applyAll(records, 'local', true);
         for (const record of records) lines.push(encodeLine(this.owner, record));
         done.push(op);
       }
-      this.db.exec('COMMIT');
+      if (many) this.db.exec('COMMIT');
       if (lines.length > 0) {
         file = this.appendHandle();
         const position = this.positions.get(this.currentGen)!;
@@ -493,9 +499,12 @@ export class WorkspaceStore {
     }
     // The bytes are in the file (other processes can read them); only the sync is left, and it needs no lock.
     this.lock.release();
+    const synced = file?.datasync();
     try {
-      await file?.datasync();
+      this.applyAll(deferred, 'local');
+      await synced;
     } catch (err) {
+      await synced?.catch(() => undefined);
       await this.failBatch(done, err);
       return;
     }

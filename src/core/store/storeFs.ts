@@ -109,8 +109,9 @@ export const nodeStoreFs: StoreFs = {
       fs.closeSync(fd);
     }
   },
-  size: (path) => missingIsUndefined(() => fs.statSync(path).size),
-  mtimeMs: (path) => missingIsUndefined(() => fs.statSync(path).mtimeMs),
+  // No ENOENT exception for a missing file: the write path asks after the next journal generation every time.
+  size: (path) => fs.statSync(path, { throwIfNoEntry: false })?.size,
+  mtimeMs: (path) => fs.statSync(path, { throwIfNoEntry: false })?.mtimeMs,
   rename: (from, to) => fs.renameSync(from, to),
   link: (existing, newPath) => fs.linkSync(existing, newPath),
   unlink: (path) => void missingIsUndefined(() => fs.unlinkSync(path)),
