@@ -68,7 +68,7 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
         buffer.push(`\n\n> 🔧 ${event.tool}: ${event.summary}\n\n`);
         break;
       case 'call':
-        buffer.push(`\n\n<sub>${event.model}: ${event.tokens.toLocaleString('en-US')} tokens, ${formatUsd(event.costMicros)}${event.estimated ? ' (estimated)' : ''}</sub>\n`);
+        buffer.push(`\n\n_${event.model}: ${event.tokens.toLocaleString('en-US')} tokens, ${formatUsd(event.costMicros)}${event.estimated ? ' (estimated)' : ''}_\n`);
         break;
       case 'warning':
         buffer.push(`\n\n> ⚠ ${event.message}\n\n`);
