@@ -47,6 +47,8 @@ export interface ProviderErrorInit {
   cause?: Error;
   /** Overrides the default retryability of the kind/status. */
   retryable?: boolean;
+  /** Overrides the default of `mayHaveBilled` (e.g. false when the request is known never to have left). */
+  mayHaveBilled?: boolean;
 }
 
 export const PROVIDER_NAMES: Record<ProviderId, string> = {
@@ -71,6 +73,11 @@ export class ProviderError extends Error {
   readonly partial?: PartialCallResult;
   /** Whether `retry.ts` may try the call again (never once a stream has started: see `partial`). */
   readonly retryable: boolean;
+  /**
+   * The provider may have billed this call although no usage arrived: the request went out and no HTTP error came
+   * back (aborted, timed out, connection lost). The ledger then charges the reservation as estimated.
+   */
+  readonly mayHaveBilled: boolean;
 
   constructor(init: ProviderErrorInit) {
     super(init.message, init.cause ? { cause: init.cause } : undefined);
@@ -81,11 +88,13 @@ export class ProviderError extends Error {
     this.requestId = init.requestId;
     this.partial = init.partial;
     this.retryable = init.retryable ?? (init.partial === undefined && isRetryableByDefault(init.kind, init.status));
+    this.mayHaveBilled =
+      init.mayHaveBilled ?? (init.partial !== undefined || (init.status === undefined && ['aborted', 'timeout', 'network', 'streamCut'].includes(init.kind)));
   }
 
   /** A copy carrying what the stream had produced; a started stream is never retried. */
   withPartial(partial: PartialCallResult): ProviderError {
-    return new ProviderError({ ...this.init(), partial, retryable: false });
+    return new ProviderError({ ...this.init(), partial, retryable: false, mayHaveBilled: true });
   }
 
   private init(): ProviderErrorInit {
@@ -98,6 +107,7 @@ export class ProviderError extends Error {
       requestId: this.requestId,
       partial: this.partial,
       cause: this.cause as Error | undefined,
+      mayHaveBilled: this.mayHaveBilled,
     };
   }
 }
