@@ -51,8 +51,16 @@ export interface AdmitRequest {
   task: string | null;
   provider: ProviderId;
   model: string;
-  /** The estimated prompt tokens (leaning high). */
+  /**
+   * Prompt tokens: an upper bound (`inputTokenBound`), or an exact count with its margin. The hard limits hold only
+   * if the provider bills no more prompt than this.
+   */
   inputTokens: number;
+  /**
+   * The provider's count (count-tokens endpoint or tokenizer, with margin), asked for only when `inputTokens` as
+   * given would bind a limit or block: a bound's slack must not shorten an answer or stop a call near a limit.
+   */
+  exactInputTokens?: () => Promise<number>;
   /** The most output the step wants; the clamp never exceeds it. */
   maxOutputTokens?: number;
   /** Token scopes (task, parents, pools, session) with their limits. */
@@ -211,10 +219,34 @@ export class BudgetEngine {
    */
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
     for (const spec of req.tokenScopes) if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
+    const sized = await this.sizePrompt(req);
     return this.store.transact(() => {
-      const admission = this.plan(req);
+      const admission = this.plan(sized);
       return { records: [{ k: 'reserve', reservation: admission.reservation }, ...alsoCommit], result: admission };
     });
+  }
+
+  /**
+   * The request with the prompt size to reserve: its bound, unless a trial plan with the bound is clamped by a
+   * scope or refused — then the exact count (never more than the bound). The trial runs outside the transaction;
+   * if others spend meanwhile, the real plan under the lock only clamps harder, so nothing is ever overshot.
+   */
+  private async sizePrompt(req: AdmitRequest): Promise<AdmitRequest> {
+    if (!req.exactInputTokens) return req;
+    try {
+      const trial = this.plan(req);
+      if (trial.clampedBy === 'model' || trial.clampedBy === 'request') return req;
+    } catch (err) {
+      if (!(err instanceof BudgetBlockedError) || err.scope === 'policy') return req;
+    }
+    let exact: number;
+    try {
+      exact = await req.exactInputTokens();
+    } catch {
+      return req; // no count (no key, endpoint down): the bound stands
+    }
+    if (!Number.isFinite(exact) || exact < 0) return req;
+    return { ...req, inputTokens: Math.min(req.inputTokens, Math.ceil(exact)) };
   }
 
   /**

@@ -53,6 +53,25 @@ export function requestTexts(request: EstimateInput): string[] {
   return texts;
 }
 
+/** Per message, tool call and tool result: role markers, ids and separators no text of the request carries. */
+export const BOUND_TOKENS_PER_PART = 32;
+/** The providers' hidden tool-use instructions when tools are offered (Anthropic documents 300-odd tokens). */
+export const BOUND_TOOLS_ALLOWANCE = 600;
+
+/**
+ * An upper bound on the prompt tokens of `request` under any provider's tokenizer, from its UTF-8 size: the
+ * byte-level BPE of Anthropic and OpenAI and Gemini's SentencePiece with byte fallback never make more tokens than
+ * bytes. It needs no network and no tokenizer, so the budget engine can reserve with it whenever its slack does
+ * not matter, and asks for the exact count only when it would bind a limit (BudgetEngine.admit).
+ */
+export function inputTokenBound(request: EstimateInput): number {
+  let bytes = 0;
+  for (const text of requestTexts(request)) bytes += Buffer.byteLength(text, 'utf8');
+  let parts = request.messages.length + (request.system ? 1 : 0);
+  for (const m of request.messages) for (const part of m.content) if (part.type === 'toolCall' || part.type === 'toolResult') parts += 1;
+  return bytes + parts * BOUND_TOKENS_PER_PART + REPLY_PRIMING_TOKENS + (request.tools?.length ? BOUND_TOOLS_ALLOWANCE : 0);
+}
+
 export function estimateByHeuristic(request: EstimateInput): TokenEstimate {
   let ascii = 0;
   let other = 0;

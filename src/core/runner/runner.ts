@@ -10,7 +10,7 @@ import { loadWorkflow, loadWorkflows } from '../policy/workflowFile';
 import type { WorkflowDefinition } from '../policy/workflowTypes';
 import { modelInfo, UnknownModelError } from '../pricing/cost';
 import { ProviderError } from '../providers/errors';
-import { estimateByHeuristic } from '../providers/estimate';
+import { estimateByHeuristic, inputTokenBound } from '../providers/estimate';
 import type { ChatMessage, ChatRequest, ContentPart, ProviderAdapter, ToolCall, ToolSpec } from '../providers/types';
 import { newId } from '../processIdentity';
 import type { LedgerEntry, RunState, RunStatus, StoreRecord, TaskState } from '../store/records';
@@ -139,9 +139,6 @@ export class RunLookupError extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-/** Below this many (heuristic) prompt tokens a call is sized with the local heuristic instead of the provider's count. */
-const EXACT_ESTIMATE_ABOVE = 4_000;
 
 interface RunData {
   provider?: ProviderId;
@@ -595,7 +592,6 @@ export class Runner {
   private async call(ex: Execution, step: RunnerStep, task: TaskCheckpoint, tools: ToolSpec[] | undefined, limits: TaskLimits): Promise<void> {
     const adapter = await this.adapterFor(ex, task.provider);
     const request: Omit<ChatRequest, 'maxOutputTokens'> = { model: task.model, system: task.system, messages: task.messages, tools };
-    const inputTokens = await estimateInput(adapter, request);
     const policy = this.engine.currentPolicy;
     const wf = ex.state.workflow;
     const degrade = degradeModel(policy, wf.id);
@@ -611,7 +607,8 @@ export class Runner {
           task: step.id,
           provider: task.provider,
           model: task.model,
-          inputTokens,
+          inputTokens: inputTokenBound(request),
+          exactInputTokens: async () => (await adapter.estimateInputTokens(request)).inputTokens,
           maxOutputTokens: step.maxOutputTokens,
           tokenScopes: this.tokenScopes(ex, step, task, limits),
           degradeModel: degrade && sameProvider(degrade, task.provider, policy.prices) ? degrade : undefined,
@@ -1146,22 +1143,6 @@ export class Runner {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Prompt tokens for the reservation: the local heuristic (which leans high) for ordinary prompts — the provider's
- * count endpoint costs a network round trip per call, and on a few thousand tokens the heuristic's margin holds
- * little extra budget — and the adapter's estimate (Anthropic/Gemini count endpoint, OpenAI tokenizer) for large
- * prompts, where the margin would matter.
- */
-async function estimateInput(adapter: ProviderAdapter, request: Omit<ChatRequest, 'maxOutputTokens'>): Promise<number> {
-  const quick = estimateByHeuristic(request).inputTokens;
-  if (quick < EXACT_ESTIMATE_ABOVE) return quick;
-  try {
-    return (await adapter.estimateInputTokens(request)).inputTokens;
-  } catch {
-    return quick;
-  }
-}
 
 /**
  * A finished task keeps only its output in the checkpoint: later steps need nothing else, and dropping the
