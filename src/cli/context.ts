@@ -56,7 +56,7 @@ export function parseCommandArgs(command: CliCommand, argv: string[]) {
   const options = { ...GLOBAL_OPTIONS, ...command.options };
   try {
     return parseArgs({
-      args: command.positionals ? dashedPositionalsLast(argv, options) : argv,
+      args: command.positionals ? positionalsLast(argv, options) : argv,
       options,
       allowPositionals: command.positionals ?? false,
       strict: true,
@@ -67,33 +67,38 @@ export function parseCommandArgs(command: CliCommand, argv: string[]) {
 }
 
 /**
- * Run ids start with "-" (their first character encodes the creation time, and will until 2109), so
- * `agent-budget resume -P74vSUcsz` must not read the id as an option: an argument that starts with "-" and is not
- * an option of the command moves behind "--", where parseArgs takes it as a positional.
+ * Run ids of older stores start with "-" (their first character encodes the creation time), so
+ * `agent-budget resume -P74vSUcsz` must not read the id as an option: every positional moves behind "--", in the
+ * order given (`mark <runId> accepted`), where parseArgs takes it as a positional even when it starts with "-".
+ * A single-dash argument is an option only when the command (or a global) has that short name.
  */
-function dashedPositionalsLast(argv: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
-  const isOption = (arg: string) => {
-    if (arg.startsWith('--')) return Object.hasOwn(options, arg.slice(2).split('=')[0]!);
-    return Object.values(options).some((o) => o.short === arg.slice(1, 2));
+function positionalsLast(argv: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const optionOf = (arg: string) => {
+    if (arg.startsWith('--')) return Object.hasOwn(options, arg.slice(2)) ? options[arg.slice(2)] : undefined;
+    return arg.length === 2 ? Object.values(options).find((o) => o.short === arg[1]) : undefined;
   };
   const kept: string[] = [];
-  const moved: string[] = [];
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
-      moved.push(...argv.slice(i + 1));
+      positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (arg.length > 1 && arg.startsWith('-') && !isOption(arg)) {
-      moved.push(arg);
-      continue;
+    // `--input=-x`: a value joined to its option.
+    const joined = arg.startsWith('--') && arg.includes('=') && Object.hasOwn(options, arg.slice(2, arg.indexOf('=')));
+    const option = arg.length > 1 && arg.startsWith('-') && !joined ? optionOf(arg) : undefined;
+    if (joined || option) {
+      kept.push(arg);
+      // The value of a string option stays with it (`--input -x`).
+      if (option?.type === 'string' && i + 1 < argv.length) kept.push(argv[++i]!);
+    } else if (arg.startsWith('--')) {
+      kept.push(arg); // an unknown long option (no id starts with "--"): parseArgs says so
+    } else {
+      positionals.push(arg);
     }
-    kept.push(arg);
-    // The value of a string option stays with it (`--input -x`).
-    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
-    if (name && !name.includes('=') && options[name]?.type === 'string' && i + 1 < argv.length) kept.push(argv[++i]!);
   }
-  return moved.length ? [...kept, '--', ...moved] : kept;
+  return positionals.length ? [...kept, '--', ...positionals] : kept;
 }
 
 /** Writes the one JSON document of `--json` mode. */
