@@ -76,9 +76,12 @@ export class Workspace {
   /** Re-reads budget.json (the extension calls this when the file changes). */
   async reloadPolicy(): Promise<PolicyError | undefined> {
     try {
-      this.loaded = await loadPolicy(this.folder);
+      const loaded = await loadPolicy(this.folder);
+      // A new time zone moves day boundaries: the store re-keys its days before the engine counts in the new zone.
+      await this.store.setDays(policyDays(loaded.policy));
+      this.loaded = loaded;
       this.error = undefined;
-      this.engine.setPolicy(this.loaded.policy);
+      this.engine.setPolicy(loaded.policy);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       this.error = err;

@@ -188,8 +188,13 @@ export class BudgetEngine {
     return this.policy;
   }
 
-  /** A new policy (budget.json edited): limits apply from the next admission; counters are unaffected. */
+  /**
+   * A new policy (budget.json edited): limits apply from the next admission. Counters are unaffected, except that a
+   * new time zone moves every period's boundaries: USD counters are then reloaded (after Workspace.reloadPolicy
+   * has re-keyed the store's days to the new zone).
+   */
   setPolicy(policy: BudgetPolicy): void {
+    if (policy.timeZone !== this.policy.timeZone) for (const key of [...this.counters.keys()]) if (isUsdKey(key)) this.counters.delete(key);
     this.policy = policy;
     this.policyError = undefined;
     this.prices.clear();
@@ -349,7 +354,19 @@ export class BudgetEngine {
     const warnings: string[] = [];
     for (;;) {
       const price = this.priceOf(req.provider, model);
-      const clamp = this.clamp(req, price, model, now);
+      let clamp: ReturnType<BudgetEngine['clamp']>;
+      try {
+        clamp = this.clamp(req, price, model, now);
+      } catch (err) {
+        // A cap that cannot pay for this model may still pay for the workflow's cheaper one: the degrade model is
+        // the fallback the user configured for exactly this (token limits are the same for any model).
+        const cheaper = req.degradeModel;
+        if (!(err instanceof BudgetBlockedError) || !isUsdScope(err.scope) || degraded || !cheaper || cheaper === model) throw err;
+        warnings.push(`Degraded from ${model} to ${cheaper}: ${err.message}`);
+        model = cheaper;
+        degraded = true;
+        continue;
+      }
       const worst = worstCaseMicros(worstRates(price, req), req.inputTokens, clamp.maxOutputTokens);
       const tokens = req.inputTokens + clamp.maxOutputTokens;
       const scopes = [...clamp.tokenScopes, ...clamp.usdScopes];
@@ -374,7 +391,12 @@ export class BudgetEngine {
       for (const s of scopes) {
         const cost = s.unit === 'usd' ? worst : tokens;
         if (s.soft !== undefined && s.used + s.reserved + cost >= s.soft) {
-          warnings.push(`${s.scope} is past its soft limit (${show(s, s.used + s.reserved)} of ${show(s, s.soft)} soft).`);
+          const held = s.used + s.reserved;
+          warnings.push(
+            held >= s.soft
+              ? `${s.scope} is past its soft limit (${show(s, held)} of ${show(s, s.soft)} soft).`
+              : `this call may take ${s.scope} past its soft limit (${show(s, held)} used or held + up to ${show(s, cost)} of ${show(s, s.soft)} soft).`,
+          );
         }
       }
       const reservation: Reservation = {
@@ -513,7 +535,11 @@ export class BudgetEngine {
     return { scope: spec.kind, key: spec.key, unit: 'tokens', used: c.used, reserved: c.reserved, limit: spec.hardTokens, soft: spec.softTokens };
   }
 
-  /** Every USD scope a call of `workflow` at `now` counts against, with its cap (undefined = no cap). */
+  /**
+   * Every USD scope a call of `workflow` at `now` counts against, with its cap (undefined = no cap). Uncapped
+   * workflow scopes are listed too, so a reservation names them: a cap added to budget.json while calls are in
+   * flight counts what they hold.
+   */
   usdScopes(workflow: string, now: number): ScopeUse[] {
     let limits = this.limits.get(workflow);
     if (!limits) {
@@ -524,8 +550,7 @@ export class BudgetEngine {
     for (const period of PERIODS) {
       const win = periodWindow(period, now, this.policy.timeZone);
       out.push(this.usdUse(`workspace.${period}`, win, undefined, limits.workspace[`${period}Usd`]));
-      const cap = limits.workflow[`${period}Usd`];
-      if (cap !== undefined) out.push(this.usdUse(`workflow.${workflow}.${period}`, win, workflow, cap));
+      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, workflow, limits.workflow[`${period}Usd`]));
     }
     return out;
   }
@@ -589,10 +614,23 @@ export class BudgetEngine {
     }
   }
 
+  /**
+   * The store rebuilt its memory from disk. USD counters are reloaded from the rollups on next use. Token counters
+   * stay: they count this process's own runs, whose settled calls are on disk (a rejected write can only have
+   * counted more, never less), and a task started here has no `initialUsed` to reload from. Their holds are
+   * recomputed from the reservations still open.
+   */
   private reset(): void {
-    this.counters.clear();
     this.open.clear();
     for (const r of this.store.queries.openReservations()) this.open.set(r.id, r);
+    for (const [key, c] of this.counters) {
+      if (isUsdKey(key)) {
+        this.counters.delete(key);
+        continue;
+      }
+      c.reserved = 0;
+      for (const r of this.open.values()) if (r.scopes.includes(key)) c.reserved += r.tokens;
+    }
     this.changed.fire();
   }
 
@@ -688,6 +726,9 @@ export function withLevel(u: ScopeUse): ScopeUse & { pct: number; level: BudgetL
 function isUsdKey(key: string): boolean {
   return key.startsWith('workspace.') || key.startsWith('workflow.');
 }
+
+/** Scope names and counter keys share their prefix. */
+const isUsdScope = isUsdKey;
 
 /** The most a call can cost: the prompt at its worst rate and the whole clamp as output, rounded up to the µ$. */
 function worstCaseMicros(rates: { promptUnits: bigint; outputUnits: bigint }, inputTokens: number, maxOutputTokens: number): Micros {

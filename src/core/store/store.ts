@@ -70,7 +70,10 @@ type WriteOp = {
   resolve: () => void;
   reject: (err: unknown) => void;
 };
-type Op = WriteOp | { kind: 'refresh' | 'compact'; resolve: () => void; reject: (err: unknown) => void };
+type Op =
+  | WriteOp
+  | { kind: 'refresh' | 'compact'; resolve: () => void; reject: (err: unknown) => void }
+  | { kind: 'days'; days: DayKeys; resolve: () => void; reject: (err: unknown) => void };
 
 const GITIGNORE = `# Agent Budget machine state (database, journal, locks). budget.json and workflows/ are meant to be committed.
 *
@@ -120,7 +123,7 @@ export class WorkspaceStore {
   private readonly clock: Clock;
   private readonly owner: string;
   private readonly probe: OwnerProbe;
-  private readonly days: DayKeys;
+  private days: DayKeys;
   private readonly lock: FileLock;
   private readonly compactLock: FileLock;
   private readonly log: (line: string) => void;
@@ -196,6 +199,16 @@ export class WorkspaceStore {
   /** Reads what other processes appended since the last look. */
   refresh(): Promise<void> {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'refresh', resolve, reject }));
+  }
+
+  /**
+   * Files ledger days in another time zone from now on (budget.json's `timeZone` changed): every row still in the
+   * database and the rollups move to their day in the new zone, in order with the writes queued before, and
+   * listeners recompute (`onDidReload`). Day keys are derived state: each process keys them by its own policy.
+   */
+  setDays(days: DayKeys): Promise<void> {
+    if (days.zone === this.days.zone) return Promise.resolve();
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'days', days, resolve, reject }));
   }
 
   /** Writes a snapshot now and starts a new journal generation. */
@@ -429,6 +442,11 @@ export class WorkspaceStore {
           try {
             if (op.kind === 'refresh' && writes.length === 0) await this.catchUpOrReload();
             if (op.kind === 'compact') await this.compactNow(true);
+            if (op.kind === 'days') {
+              this.days = op.days;
+              this.rekeyDaysIfZoneChanged();
+              this.reloaded.fire();
+            }
             op.resolve();
           } catch (err) {
             op.reject(err);

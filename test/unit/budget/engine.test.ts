@@ -198,11 +198,13 @@ describe('BudgetEngine', () => {
     assert.deepEqual(a.warnings, []);
     await engine.settle(a, { usage: usage(1_000, 500) });
     const b = await engine.admit(request({ tokenScopes: scopes, maxOutputTokens: 500, inputTokens: 1_000 }));
-    assert.match(b.warnings.join(' '), /task is past its soft limit/);
+    // Not past it yet: this call may take it there (what it says must add up).
+    assert.match(b.warnings.join(' '), /this call may take task past its soft limit \(1500 tokens used or held \+ up to 1500 tokens of 2000 tokens soft\)/);
     await engine.settle(b, { usage: usage(1_000, 500) });
     // 3,000 used; 1,000 input leaves 1,000 output.
     const c = await engine.admit(request({ tokenScopes: scopes, inputTokens: 1_000 }));
     assert.equal(c.maxOutputTokens, 1_000);
+    assert.match(c.warnings.join(' '), /task is past its soft limit \(3000 tokens of 2000 tokens soft\)/);
     await engine.settle(c, { usage: usage(1_000, 1_000) });
     await assert.rejects(engine.admit(request({ tokenScopes: scopes, inputTokens: 10 })), /task token limit reached/);
   });
@@ -283,5 +285,52 @@ describe('BudgetEngine', () => {
       'workspace.monthly': [80_000, 10_000_000, 'ok'],
       'workflow.code-review.monthly': [80_000, 1_000_000, 'ok'],
     });
+  });
+  it('a cap that cannot pay for the model degrades to the workflow\'s cheaper one instead of blocking', async () => {
+    // $0.001 = 1,000 µ$ a day: test-model's prompt alone (1,000 × 2 µ$) is over it; cheap-model (0.5 µ$ in, 1 µ$ out) fits.
+    await setup(policy((p) => (p.limits.workspace = { dailyUsd: 0.001 })));
+    const a = await engine.admit(request({ degradeModel: 'cheap-model' }));
+    assert.equal(a.model, 'cheap-model');
+    assert.equal(a.action, 'degrade');
+    assert.match(a.warnings.join(' '), /Degraded from test-model to cheap-model: workspace\.daily cap reached/);
+    // (1,000 − 500) µ$ left after the prompt buys 500 output tokens at 1 µ$.
+    assert.equal(a.maxOutputTokens, 500);
+    await engine.release(a);
+    // No degrade model: blocked as before; a token limit is never degraded around.
+    await assert.rejects(engine.admit(request()), (err: unknown) => err instanceof BudgetBlockedError && err.scope === 'workspace.daily');
+    engine.dispose();
+    await store.close();
+    rmSync(root, { recursive: true, force: true });
+    await setup(policy((p) => (p.limits.workspace = {})));
+    const tight = [{ key: 'task@x', kind: 'task' as const, hardTokens: 1_005 }];
+    await assert.rejects(engine.admit(request({ tokenScopes: tight, degradeModel: 'cheap-model' })), /task token limit reached/);
+  });
+
+  it('keeps a task\'s token count when the store rebuilds its memory (a failed write elsewhere)', async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'ab-engine-'));
+    clock = new ManualClock(NOON);
+    const { nodeStoreFs } = await import('../../../src/core/store/storeFs');
+    let failSync = false;
+    const fs = {
+      ...nodeStoreFs,
+      openAppend(p: string) {
+        const h = nodeStoreFs.openAppend(p);
+        return { ...h, datasync: () => (failSync ? Promise.reject(new Error('EIO: simulated')) : h.datasync()) };
+      },
+    };
+    const p = policy((x) => (x.limits.workspace = {}));
+    store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0, clock, days: policyDays(p), fs });
+    engine = new BudgetEngine(store, p, clock);
+    // A task started in this process: no initialUsed to reload its count from.
+    const scopes = [{ key: 'task@new', kind: 'task' as const, hardTokens: 5_000 }];
+    const a = await engine.admit(request({ tokenScopes: scopes, inputTokens: 1_000, maxOutputTokens: 3_000 }));
+    await engine.settle(a, { usage: usage(1_000, 3_000) });
+    failSync = true;
+    await assert.rejects(store.commit([{ k: 'alert', scope: 'x', periodKey: 'y', pct: 1, ts: NOON }]), /EIO/);
+    failSync = false;
+    await store.refresh();
+    // 4,000 used: 100 input leaves 900 output, not 4,900.
+    const b = await engine.admit(request({ tokenScopes: scopes, inputTokens: 100 }));
+    assert.equal(b.maxOutputTokens, 900);
   });
 });
