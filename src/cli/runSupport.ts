@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { formatUsd } from '../core/money';
-import { PolicyError } from '../core/policy/issues';
+import { formatIssue, PolicyError } from '../core/policy/issues';
 import type { ProviderSettingsMap } from '../core/policy/types';
 import { UnknownModelError } from '../core/pricing/cost';
 import { createProviderAdapter } from '../core/providers';
+import { AlertNotifier } from '../core/report/alerts';
 import { API_KEY_ENV, PROVIDER_NAMES, ProviderError } from '../core/providers/errors';
 import type { ProviderAdapter } from '../core/providers/types';
 import {
@@ -85,34 +86,102 @@ export class CliApprover implements Approver {
   }
 }
 
-/** Opens the workspace and a runner over it; refuses an invalid budget.json (exit 1). */
-export async function openRunner(ctx: CliContext): Promise<{ workspace: Workspace; runner: Runner }> {
+/** How long the CLI waits, at the end, for budget alerts still being delivered to the webhook. */
+export const ALERT_FLUSH_MS = 10_000;
+
+/** What `run` and `resume` work with; `close()` delivers pending budget alerts, then closes the workspace. */
+export interface RunSession {
+  workspace: Workspace;
+  runner: Runner;
+  /** Progress on stderr: pass as `onEvent`. */
+  onEvent: (e: RunEvent) => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the workspace and a runner over it; refuses an invalid budget.json (exit 1) and prints its warnings (a
+ * mistyped key is ignored, so the limit it meant does not hold). Budget alerts this process fires go to stderr and
+ * to `alerts.webhookUrl`: the engine records an alert as fired when it settles the call, so no one else sends it.
+ */
+export async function openRunner(ctx: CliContext): Promise<RunSession> {
   const workspace = await openWorkspace(ctx);
   if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
+  for (const warning of workspace.policyInfo?.warnings ?? workspace.policyError?.warnings ?? []) ctx.stderr.write(`${formatIssue(warning)}\n`);
   if (workspace.policyError) {
     await workspace.close();
     throw new CliError(`${workspace.policyError.message}\nNo workflow runs until it is fixed.`, ExitCode.usage);
   }
+  const progress = new RunProgress(ctx, workspace);
+  // Giving up at the end aborts the delivery in flight and its retry waits, so the process does not linger.
+  const giveUp = new AbortController();
+  const notifier = new AlertNotifier(workspace, {
+    attempts: 3,
+    timeoutMs: 5_000,
+    maxDelayMs: 2_000,
+    fetch: (url, init) => fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, giveUp.signal]) : giveUp.signal }),
+    sleep: (ms) => abortableSleep(ms, giveUp.signal),
+    onAlert: (_alert, payload) => progress.line(`  alert: ${payload.text}`),
+    log: (text) => progress.line(`  ${text}`),
+  });
   const runner = new Runner({
     workspace,
     providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers),
     approver: new CliApprover(ctx.stderr),
   });
-  return { workspace, runner };
+  const close = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ALERT_FLUSH_MS)));
+    const result = await Promise.race([notifier.flush(), timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      giveUp.abort();
+      await notifier.flush();
+    }
+    notifier.dispose();
+    await workspace.close();
+  };
+  return { workspace, runner, onEvent: (e) => progress.event(e), close };
 }
 
-/** Progress on stderr: each step and its model, each call's tokens and cost with the run's total so far, tools, warnings; streamed text too unless --json. */
-export function progressPrinter(ctx: CliContext): (e: RunEvent) => void {
-  let totalMicros = 0;
-  let midLine = false;
-  const line = (text: string) => {
-    if (midLine) ctx.stderr.write('\n');
-    midLine = false;
-    ctx.stderr.write(`${text}\n`);
-  };
-  return (e) => {
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/**
+ * Progress on stderr: each step and its model, each call's tokens and cost with the run's total so far (a resumed
+ * run's from what it had spent), tools, warnings, budget alerts; streamed text too unless --json.
+ */
+class RunProgress {
+  private totalMicros = 0;
+  private midLine = false;
+
+  constructor(
+    private readonly ctx: CliContext,
+    private readonly workspace: Workspace,
+  ) {}
+
+  /** One line, after any streamed text that did not end its line. */
+  line(text: string): void {
+    if (this.midLine) this.ctx.stderr.write('\n');
+    this.midLine = false;
+    this.ctx.stderr.write(`${text}\n`);
+  }
+
+  event(e: RunEvent): void {
+    const { ctx } = this;
+    const line = (text: string) => this.line(text);
     switch (e.type) {
       case 'runStarted':
+        this.totalMicros = this.workspace.store.queries.runTotals(e.runId).costMicros;
         line(`▸ ${e.title} — run ${e.runId.slice(0, SHORT_ID)} (${e.workflow})`);
         return;
       case 'stepStarted':
@@ -121,12 +190,12 @@ export function progressPrinter(ctx: CliContext): (e: RunEvent) => void {
       case 'text':
         if (ctx.json || e.delta === '') return;
         ctx.stderr.write(e.delta);
-        midLine = !e.delta.endsWith('\n');
+        this.midLine = !e.delta.endsWith('\n');
         return;
       case 'call':
-        totalMicros += e.costMicros;
+        this.totalMicros += e.costMicros;
         line(
-          `  ${e.model}: ${e.tokens.toLocaleString('en-US')} tokens, ${formatUsd(e.costMicros)}${e.estimated ? ' (estimated)' : ''} · run so far ${formatUsd(totalMicros)}`,
+          `  ${e.model}: ${e.tokens.toLocaleString('en-US')} tokens, ${formatUsd(e.costMicros)}${e.estimated ? ' (estimated)' : ''} · run so far ${formatUsd(this.totalMicros)}`,
         );
         return;
       case 'tool':
@@ -136,13 +205,11 @@ export function progressPrinter(ctx: CliContext): (e: RunEvent) => void {
         line(`  warning: ${e.message}`);
         return;
       case 'stepFinished':
-        if (midLine) line('');
-        return;
       case 'runFinished':
-        if (midLine) line('');
+        if (this.midLine) line('');
         return;
     }
-  };
+  }
 }
 
 /** Exit code of an outcome (CLI.md): 0 completed · 2 blocked · 4 provider/auth (incl. a rate-limit pause) · 1 configuration · 3 otherwise. */
@@ -192,7 +259,9 @@ export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTer
   ctx.stderr.write(`■ ${outcome.status} · ${formatUsd(outcome.costMicros)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`);
   if (outcome.status !== 'completed') {
     if (outcome.error) ctx.stderr.write(`  ${outcome.error}\n`);
-    const resumable = outcome.status !== 'failed' || outcome.errorKind !== 'config';
+    // A configuration failure before any step finished has nothing to continue (fix it and run again); after one,
+    // resume keeps what was paid for.
+    const resumable = outcome.status !== 'failed' || outcome.errorKind !== 'config' || outcome.steps.some((s) => s.status === 'completed');
     if (resumable) ctx.stderr.write(`  Continue it with: agent-budget resume ${short}\n`);
   }
 }

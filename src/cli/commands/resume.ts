@@ -1,5 +1,5 @@
 import { CliError, type CliCommand } from '../context';
-import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, progressPrinter, withInterrupt } from '../runSupport';
+import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, withInterrupt } from '../runSupport';
 
 /**
  * `agent-budget resume <runId>`: continues an interrupted, blocked, paused, failed or cancelled run from its last
@@ -15,15 +15,15 @@ export const resumeCommand: CliCommand = {
   async run(ctx, _values, positionals) {
     const [runId, ...extra] = positionals;
     if (!runId || extra.length > 0) throw new CliError(`give exactly one run id (or a unique prefix).\nUsage: ${resumeCommand.usage}`);
-    const { workspace, runner } = await openRunner(ctx);
+    const session = await openRunner(ctx);
     try {
-      const outcome = await withInterrupt((signal) => runner.resume(runId, { signal, onEvent: progressPrinter(ctx) }));
+      const outcome = await withInterrupt((signal) => session.runner.resume(runId, { signal, onEvent: session.onEvent }));
       printOutcome(ctx, outcome, isTerminal(ctx.stderr) && isTerminal(ctx.stdout));
       return exitCodeOf(outcome);
     } catch (err) {
       throw asCliError(err);
     } finally {
-      await workspace.close();
+      await session.close();
     }
   },
 };

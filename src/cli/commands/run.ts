@@ -1,5 +1,5 @@
 import { CliError, ExitCode, type CliCommand, type CliContext } from '../context';
-import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, progressPrinter, resolveFileArg, withInterrupt } from '../runSupport';
+import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, resolveFileArg, withInterrupt } from '../runSupport';
 
 /**
  * `agent-budget run <workflow> [--input T] [--file F] [--model M] [--complex]`: runs a built-in or workspace workflow
@@ -25,17 +25,17 @@ export const runCommand: CliCommand = {
     const file = typeof values.file === 'string' ? resolveFileArg(ctx, values.file) : undefined;
     const model = typeof values.model === 'string' ? values.model : undefined;
 
-    const { workspace, runner } = await openRunner(ctx);
+    const session = await openRunner(ctx);
     try {
       const outcome = await withInterrupt((signal) =>
-        runner.start(workflow, { input, file, model, ...(values.complex === true ? { complex: true } : {}) }, { signal, onEvent: progressPrinter(ctx) }),
+        session.runner.start(workflow, { input, file, model, ...(values.complex === true ? { complex: true } : {}) }, { signal, onEvent: session.onEvent }),
       );
       printOutcome(ctx, outcome, isTerminal(ctx.stderr) && isTerminal(ctx.stdout));
       return exitCodeOf(outcome);
     } catch (err) {
       throw asCliError(err);
     } finally {
-      await workspace.close();
+      await session.close();
     }
   },
 };
