@@ -67,6 +67,8 @@ export interface AdmitRequest {
   tokenScopes: TokenScopeSpec[];
   /** Where DEGRADE routes; undefined = none configured. */
   degradeModel?: string;
+  /** The run's prompt version: the reservation records the variant `<model called>@<promptVersion>`. */
+  promptVersion?: string;
   /** Prompt caching the request asks for: its writes bill above the input rate, so the worst case must use that rate. */
   promptCaching?: 'none' | '5m' | '1h';
   /** Fewest output tokens worth a call (default 16); below this the call is blocked instead of starved. */
@@ -414,6 +416,7 @@ export class BudgetEngine {
         inputTokens: req.inputTokens,
         outputTokens: clamp.maxOutputTokens,
         scopes: scopes.map((s) => s.key),
+        variant: req.promptVersion === undefined ? null : `${model}@${req.promptVersion}`,
       };
       const action = degraded ? 'degrade' : decision.action === 'degrade' ? 'warn' : decision.action;
       return { reservation, model, maxOutputTokens: clamp.maxOutputTokens, action, warnings, clampedBy: clamp.clampedBy, price };
@@ -661,7 +664,7 @@ export class BudgetEngine {
       taskId: r.taskId,
       task: r.task,
       tool: input.tool ?? null,
-      variant: input.variant ?? null,
+      variant: input.variant ?? r.variant ?? null,
       usage,
       costMicros,
       estimated,

@@ -78,9 +78,9 @@ export class RecordApplier {
         return (
           this.run(
             `INSERT OR IGNORE INTO reservations (id, ts, owner, run_id, task_id, task, workflow, provider, model, micros,
-               tokens, input_tokens, output_tokens, scopes, status, closed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)`,
-            [r.id, r.ts, r.owner, r.runId, r.taskId, r.task, r.workflow, r.provider, r.model, r.micros, r.tokens, r.inputTokens, r.outputTokens, JSON.stringify(r.scopes)],
+               tokens, input_tokens, output_tokens, scopes, variant, status, closed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)`,
+            [r.id, r.ts, r.owner, r.runId, r.taskId, r.task, r.workflow, r.provider, r.model, r.micros, r.tokens, r.inputTokens, r.outputTokens, JSON.stringify(r.scopes), r.variant ?? null],
           ) > 0
         );
       }

@@ -191,6 +191,12 @@ export class StoreQueries {
     return rows.map(runSummaryFrom);
   }
 
+  /** How many runs there are (with one of these statuses), without reading them. */
+  countRuns(status: RunStatus[] = []): number {
+    const where = status.length ? `WHERE status IN (${status.map(() => '?').join(', ')})` : '';
+    return Number(this.all(`SELECT COUNT(*) FROM runs ${where}`, status)[0]?.[0] ?? 0);
+  }
+
   getRun(id: string): RunSummary | undefined {
     const row = this.all(
       `SELECT ${RUN_COLUMNS}, COALESCE(t.cost_micros, 0), COALESCE(t.estimated_micros, 0), COALESCE(t.tokens, 0), COALESCE(t.calls, 0)
@@ -278,7 +284,7 @@ export class StoreQueries {
   openReservations(): Reservation[] {
     return this.all(
       `SELECT id, ts, owner, run_id, task_id, task, workflow, provider, model, micros, tokens, input_tokens, output_tokens,
-              scopes
+              scopes, variant
        FROM reservations WHERE status = 'open' ORDER BY ts`,
     ).map((r) => ({
       id: String(r[0]),
@@ -295,6 +301,7 @@ export class StoreQueries {
       inputTokens: Number(r[11]),
       outputTokens: Number(r[12]),
       scopes: JSON.parse(String(r[13])) as string[],
+      variant: str(r[14]),
     }));
   }
 

@@ -139,6 +139,8 @@ export interface Reservation {
   outputTokens: number;
   /** Scope-period keys it holds, e.g. `workspace.daily@2026-11-22`, `task@<taskId>`. */
   scopes: string[];
+  /** The call's variant (`model@promptVersion`), carried into the estimated charge of a call that never settles. */
+  variant?: string | null;
 }
 
 export interface ReserveRecord {

@@ -152,6 +152,11 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
         CREATE INDEX runs_workflow_created ON runs(workflow, created_at);
       `),
   },
+  {
+    to: 6,
+    what: 'the variant (model@prompt version) of a reserved call, for its estimated charge if it never settles',
+    up: (db) => db.exec('ALTER TABLE reservations ADD COLUMN variant TEXT;'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

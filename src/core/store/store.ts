@@ -802,7 +802,7 @@ export function estimatedEntry(r: Reservation, ts: number): LedgerEntry {
     taskId: r.taskId,
     task: r.task,
     tool: null,
-    variant: null,
+    variant: r.variant ?? null,
     usage: { input: r.inputTokens, output: r.outputTokens, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
     costMicros: r.micros,
     estimated: true,

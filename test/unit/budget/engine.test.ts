@@ -333,4 +333,12 @@ describe('BudgetEngine', () => {
     const b = await engine.admit(request({ tokenScopes: scopes, inputTokens: 100 }));
     assert.equal(b.maxOutputTokens, 900);
   });
+  it('records the variant of the model actually called on the reservation, for a charge without usage', async () => {
+    await setup(policy((p) => (p.limits.workspace = { dailyUsd: 0.001 })));
+    const a = await engine.admit(request({ degradeModel: 'cheap-model', promptVersion: 'v3' }));
+    assert.equal(a.reservation.variant, 'cheap-model@v3');
+    const entry = await engine.settle(a, {});
+    assert.ok(entry.estimated);
+    assert.equal(entry.variant, 'cheap-model@v3');
+  });
 });

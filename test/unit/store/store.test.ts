@@ -235,7 +235,7 @@ describe('WorkspaceStore', () => {
       { k: 'run', run: run('r-dead', 1, { owner: 'host:1:dead' }) },
       { k: 'run', run: run('r-live', 1, { owner: 'host:2:live' }) },
       { k: 'task', task: { id: 't1', runId: 'r-dead', name: 'review', parentTaskId: null, status: 'running', createdAt: NOV1, updatedAt: NOV1, rev: 1, data: null } },
-      { k: 'reserve', reservation: reservation('held', { runId: 'r-dead', owner: 'host:1:dead' }) },
+      { k: 'reserve', reservation: reservation('held', { runId: 'r-dead', owner: 'host:1:dead', variant: 'claude-haiku-4-5@v2' }) },
       { k: 'reserve', reservation: reservation('live', { runId: 'r-live', owner: 'host:2:live' }) },
     ]);
     await store.close();
@@ -248,6 +248,7 @@ describe('WorkspaceStore', () => {
     const charge = store.queries.ledgerEntry('est-held');
     assert.ok(charge?.estimated);
     assert.equal(charge.costMicros, 12_000);
+    assert.equal(charge.variant, 'claude-haiku-4-5@v2', 'the estimated charge keeps the variant of the call');
     assert.deepEqual(
       [charge.usage.input, charge.usage.output],
       [2_000, 1_000],
