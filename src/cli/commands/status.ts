@@ -1,10 +1,16 @@
 import { withLevel, type BudgetLevel } from '../../core/budget/engine';
 import { formatUsd } from '../../core/money';
-import { effectiveLimits } from '../../core/policy/effective';
+import { effectiveLimits, stepTaskLimits } from '../../core/policy/effective';
+import type { RunnerStep } from '../../core/runner/builtins';
+import { readCheckpoint } from '../../core/runner/checkpoint';
 import type { Workspace } from '../../core/workspace';
 import { ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
+import { SHORT_ID } from '../runSupport';
 
-/** One row of `agent-budget status --json` (CLI.md), plus reservedMicros/resetsAt/runId where they apply. */
+/**
+ * One row of `agent-budget status --json` (CLI.md), plus reservedMicros/reservedTokens (in flight: counted in pct
+ * and level, not in used), resetsAt, and runId/taskId/step for the token scopes of running runs.
+ */
 export interface StatusScope {
   scope: string;
   usedMicros: number | null;
@@ -14,14 +20,18 @@ export interface StatusScope {
   pct: number;
   level: BudgetLevel;
   reservedMicros?: number;
+  reservedTokens?: number;
   resetsAt?: string;
   runId?: string;
+  taskId?: string;
+  step?: string;
 }
 
 /**
  * Every active budget scope as the status bar sees it: the capped USD scopes of the workspace and of each
- * workflow for the current periods (in-flight reservations count toward pct and level), and the session of each
- * running run. Runs refused by an invalid budget.json are reported on stderr, with the scopes of the defaults.
+ * workflow for the current periods, and the session and running tasks of each running run. Each row's used amount
+ * is what has settled; calls in flight are `reserved…` and count toward pct and level, as the engine admits them.
+ * Runs refused by an invalid budget.json are reported on stderr, with the scopes of the defaults.
  */
 export async function collectStatus(workspace: Workspace, now: number): Promise<StatusScope[]> {
   const scopes: StatusScope[] = workspace.engine.status(now).map((s) => ({
@@ -35,29 +45,52 @@ export async function collectStatus(workspace: Workspace, now: number): Promise<
     reservedMicros: s.reserved,
     resetsAt: s.resetsAt === undefined ? undefined : new Date(s.resetsAt).toISOString(),
   }));
-  for (const run of workspace.store.queries.listRuns({ status: ['running'] })) {
-    const session = effectiveLimits(workspace.policy, run.workflow).session;
-    const use = withLevel({
-      scope: 'session',
-      key: `session@${run.id}`,
-      unit: 'tokens',
-      used: run.tokens,
-      reserved: 0,
-      limit: session.hardTokens,
-      soft: session.softTokens,
-    });
+  const q = workspace.store.queries;
+  const open = q.openReservations();
+  const reservedTokens = (key: string) => open.reduce((sum, r) => sum + (r.scopes.includes(key) ? r.tokens : 0), 0);
+  const tokenRow = (scope: 'session' | 'task', key: string, used: number, limits: { softTokens?: number; hardTokens?: number }) => {
+    const reserved = reservedTokens(key);
+    const use = withLevel({ scope, key, unit: 'tokens', used, reserved, limit: limits.hardTokens, soft: limits.softTokens });
+    return { usedTokens: used, limitTokens: limits.hardTokens ?? null, reservedTokens: reserved, pct: round1(use.pct), level: use.level };
+  };
+  for (const run of q.listRuns({ status: ['running'] })) {
+    const limits = effectiveLimits(workspace.policy, run.workflow);
     scopes.push({
       scope: 'session',
       usedMicros: run.costMicros,
       limitMicros: null,
-      usedTokens: run.tokens,
-      limitTokens: session.hardTokens ?? null,
-      pct: round1(use.pct),
-      level: use.level,
+      reservedMicros: open.reduce((sum, r) => sum + (r.runId === run.id ? r.micros : 0), 0),
+      ...tokenRow('session', `session@${run.id}`, run.tokens, limits.session),
       runId: run.id,
     });
+    const steps = workflowSteps(q.checkpoint(run.id)?.state);
+    for (const task of q.tasksOfRun(run.id)) {
+      if (task.status !== 'running') continue;
+      // The step's limits tighten the policy's (a sub-agent's share or pool of its parent is not shown here).
+      const taskLimits = stepTaskLimits(limits.task, steps.find((st) => st.id === task.name)?.limits);
+      // A task's scope holds its sub-agents' calls too: its use is its whole tree's.
+      const tree = q.taskTreeTotals(task.id);
+      scopes.push({
+        scope: 'task',
+        usedMicros: tree.costMicros,
+        limitMicros: null,
+        ...tokenRow('task', `task@${task.id}`, tree.tokens, taskLimits),
+        runId: run.id,
+        taskId: task.id,
+        step: task.name,
+      });
+    }
   }
   return scopes;
+}
+
+/** The steps of the workflow a run started with, from its checkpoint (none when it cannot be read). */
+function workflowSteps(state: unknown): RunnerStep[] {
+  try {
+    return readCheckpoint(state).workflow.steps;
+  } catch {
+    return [];
+  }
 }
 
 function round1(n: number): number {
@@ -84,10 +117,10 @@ export const statusCommand: CliCommand = {
         return ExitCode.ok;
       }
       const rows = scopes.map((s) => [
-        s.runId ? `session ${s.runId.slice(0, 8)}` : s.scope,
+        s.taskId ? `task ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})` : s.runId ? `session ${s.runId.slice(0, SHORT_ID)}` : s.scope,
         s.usedTokens !== null
-          ? `${s.usedTokens.toLocaleString('en-US')} / ${s.limitTokens?.toLocaleString('en-US') ?? '∞'} tokens`
-          : `${formatUsd(s.usedMicros ?? 0)} / ${formatUsd(s.limitMicros ?? 0)}`,
+          ? `${s.usedTokens.toLocaleString('en-US')}${s.reservedTokens ? ` + ${s.reservedTokens.toLocaleString('en-US')} in flight` : ''} / ${s.limitTokens?.toLocaleString('en-US') ?? '∞'} tokens`
+          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${formatUsd(s.limitMicros ?? 0)}`,
         `${s.pct.toFixed(1)}%`,
         s.level,
         s.resetsAt ? `resets ${new Date(s.resetsAt).toLocaleString()}` : '',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { CURRENT_OWNER, newId } from '../../../src/core/processIdentity';
 import { Workspace } from '../../../src/core/workspace';
 import { runCli } from '../../support/cli';
 
@@ -55,6 +56,71 @@ describe('agent-budget status', () => {
     assert.equal(byScope['workspace.daily']!.level, 'warn');
     assert.equal(byScope['workflow.code-review.daily']!.level, 'blocked');
     assert.equal(byScope['workspace.monthly']!.level, 'ok');
+  });
+
+  it("adds each running run's session and running tasks, settled use apart from calls in flight (as the USD rows)", async () => {
+    writePolicy({
+      timeZone: 'UTC',
+      limits: { workspace: { dailyUsd: 1 }, task: { softTokens: 1_000, hardTokens: 20_000 }, session: { hardTokens: 100_000 } },
+      prices: { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10 } },
+    });
+    const ws = await Workspace.open(folder, { pollMs: 0 });
+    const runId = newId();
+    const [draftId, reviewId] = [newId(), newId()];
+    const at = Date.now();
+    const task = (id: string, name: string, status: 'completed' | 'running') => ({
+      k: 'task' as const,
+      task: { id, runId, name, parentTaskId: null, status, createdAt: at, updatedAt: at, rev: 1, data: null },
+    });
+    // The step "review" tightens the task limit to 5,000 tokens in the workflow the run started with.
+    const workflow = { id: 'two', steps: [{ id: 'draft', prompt: 'a' }, { id: 'review', prompt: 'b', limits: { hardTokens: 5_000 } }] };
+    await ws.store.commit([
+      { k: 'run', run: { id: runId, workflow: 'two', status: 'running', title: 't', createdAt: at, updatedAt: at, rev: 1, owner: CURRENT_OWNER, parentRunId: null, variant: null, data: null } },
+      task(draftId, 'draft', 'completed'),
+      task(reviewId, 'review', 'running'),
+      { k: 'checkpoint', checkpoint: { runId, seq: 1, ts: at, state: { v: 1, workflow, promptVersion: 'p', input: {}, steps: [] } } },
+    ]);
+    const call = (taskId: string, name: string, inputTokens: number, maxOutputTokens: number) =>
+      ws.engine.admit({
+        workflow: 'two',
+        runId,
+        taskId,
+        task: name,
+        provider: 'openai',
+        model: 'test-model',
+        inputTokens,
+        maxOutputTokens,
+        tokenScopes: [
+          { key: `task@${taskId}`, kind: 'task' },
+          { key: `session@${runId}`, kind: 'session' },
+        ],
+      });
+    const usage = (input: number, output: number) => ({ usage: { input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+    // Settled: draft 1,000 + 600 tokens (8,000 µ$), review 500 + 100 (2,000 µ$). In flight: review 1,000 + 1,000 (12,000 µ$ held).
+    await ws.engine.settle(await call(draftId, 'draft', 1_000, 600), usage(1_000, 600));
+    await ws.engine.settle(await call(reviewId, 'review', 500, 100), usage(500, 100));
+    await call(reviewId, 'review', 1_000, 1_000);
+    await ws.close();
+
+    const r = await runCli(['status', '--json', '--workspace', folder]);
+    assert.equal(r.code, 0, r.stderr);
+    const { scopes } = JSON.parse(r.stdout) as { scopes: Array<Record<string, unknown>> };
+    const pick = (s: Record<string, unknown> | undefined) =>
+      s && { usedTokens: s.usedTokens, reservedTokens: s.reservedTokens, limitTokens: s.limitTokens, pct: s.pct, level: s.level, usedMicros: s.usedMicros, reservedMicros: s.reservedMicros };
+    assert.deepEqual(pick(scopes.find((s) => s.scope === 'session')), {
+      usedTokens: 2_200, reservedTokens: 2_000, limitTokens: 100_000, pct: 4.2, level: 'ok', usedMicros: 10_000, reservedMicros: 12_000,
+    });
+    const tasks = scopes.filter((s) => s.scope === 'task');
+    assert.deepEqual(tasks.map((s) => [s.runId, s.taskId, s.step]), [[runId, reviewId, 'review']], 'running tasks only');
+    assert.deepEqual(pick(tasks[0]), {
+      usedTokens: 600, reservedTokens: 2_000, limitTokens: 5_000, pct: 52, level: 'warn', usedMicros: 2_000, reservedMicros: undefined,
+    });
+    const daily = scopes.find((s) => s.scope === 'workspace.daily')!;
+    assert.deepEqual([daily.usedMicros, daily.reservedMicros, daily.pct], [10_000, 12_000, 2.2]);
+
+    const table = await runCli(['status', '--workspace', folder]);
+    assert.match(table.stdout, new RegExp(`task review \\(run ${runId.slice(0, 10)}\\)\\s+600 \\+ 2,000 in flight / 5,000 tokens\\s+52\\.0%\\s+warn`));
+    assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.2%\s+ok/);
   });
 
   it('prints a table without --json, and says so when nothing is capped', async () => {
