@@ -141,6 +141,8 @@ export class WorkspaceStore {
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private watcher: { close(): void } | undefined;
   private refreshScheduled = false;
+  /** A journal file was created and the folder holding it not yet synced (see appendHandle). */
+  private unsyncedDir = false;
   report: OpenReport = emptyReport();
 
   private constructor(private readonly options: StoreOptions) {
@@ -158,7 +160,10 @@ export class WorkspaceStore {
   /** Opens (creating if needed) the store in `options.dir`. Damaged files never make this throw; see `report`. */
   static async open(options: StoreOptions): Promise<WorkspaceStore> {
     const store = new WorkspaceStore(options);
+    const fresh = store.fs.size(options.dir) === undefined;
     store.fs.mkdir(options.dir);
+    // A new state folder survives a power cut only once its parent's entry for it is on disk.
+    if (fresh) await store.fs.syncDir(path.dirname(options.dir));
     if (store.fs.size(store.file('.gitignore')) === undefined) store.fs.writeFile(store.file('.gitignore'), GITIGNORE);
     store.report = await store.load();
     if (options.recoverAbandoned !== false) await store.recoverAbandoned();
@@ -521,6 +526,10 @@ export class WorkspaceStore {
     try {
       this.applyAll(deferred, 'local');
       await synced;
+      if (this.unsyncedDir) {
+        this.unsyncedDir = false;
+        await this.fs.syncDir(this.options.dir);
+      }
     } catch (err) {
       await synced?.catch(() => undefined);
       await this.failBatch(done, err);
@@ -563,7 +572,10 @@ export class WorkspaceStore {
   private appendHandle(): AppendHandle {
     if (this.handle?.gen === this.currentGen) return this.handle.file;
     this.closeHandle();
-    const file = this.fs.openAppend(this.file(journalName(this.currentGen)));
+    const name = this.file(journalName(this.currentGen));
+    // A journal this call creates is a new directory entry: the folder is synced too before the write is acknowledged.
+    if (this.fs.size(name) === undefined) this.unsyncedDir = true;
+    const file = this.fs.openAppend(name);
     this.handle = { gen: this.currentGen, file };
     if (!this.positions.has(this.currentGen)) this.positions.set(this.currentGen, { offset: 0, trailing: 0, complete: false });
     return file;

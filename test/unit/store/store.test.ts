@@ -427,6 +427,20 @@ describe('WorkspaceStore', () => {
     await store.close();
   });
 
+  it('syncs the folder when it creates the state folder or a journal, before the write is acknowledged', async () => {
+    const dir = path.join(fresh(), 'nested-state');
+    const { nodeStoreFs } = await import('../../../src/core/store/storeFs');
+    const synced: string[] = [];
+    const fs = { ...nodeStoreFs, syncDir: async (p: string) => void synced.push(p) };
+    const store = await open(dir, { fs });
+    assert.deepEqual(synced, [path.dirname(dir)], 'the parent holds the new folder');
+    await store.commit([ledger(randomEntry(seededRandom(21), NOV1))]);
+    assert.deepEqual(synced, [path.dirname(dir), dir], 'the folder holds the new journal');
+    await store.commit([ledger(randomEntry(seededRandom(22), NOV1))]);
+    assert.equal(synced.length, 2, 'appending to an existing journal needs no folder sync');
+    await store.close();
+  });
+
   it('breaks a lock left by a dead process', async () => {
     const dir = fresh();
     const store = await open(dir, { probe: { isAlive: (o) => !o.startsWith('ghost') } });
