@@ -1,20 +1,22 @@
 /**
  * A separate process spending against a workspace daily cap until the budget blocks it (for the multi-process
- * admission test). argv: <stateDir> <dailyUsd> <label>. Prints `spent <micros> calls <n>` at the end.
+ * admission test). argv: <stateDir> <dailyUsd> <label> <nowMs>. Prints `spent <micros> calls <n>` at the end.
+ * Both processes use the same fixed instant, so the test never straddles midnight.
  */
 import { BudgetBlockedError, BudgetEngine, policyDays } from '../../src/core/budget/engine';
-import { systemClock } from '../../src/core/clock';
+import { ManualClock } from '../../src/core/clock';
 import { defaultPolicy } from '../../src/core/policy/load';
 import { WorkspaceStore } from '../../src/core/store/store';
 
 async function main(): Promise<void> {
-  const [dir, dailyUsd, label] = process.argv.slice(2);
+  const [dir, dailyUsd, label, nowMs] = process.argv.slice(2);
+  const clock = new ManualClock(Number(nowMs));
   const policy = defaultPolicy();
   policy.timeZone = 'UTC';
   policy.limits.workspace = { dailyUsd: Number(dailyUsd) };
   policy.prices = { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10, maxOutputTokens: 4_000 } };
-  const store = await WorkspaceStore.open({ dir: dir!, pollMs: 50, days: policyDays(policy) });
-  const engine = new BudgetEngine(store, policy, systemClock);
+  const store = await WorkspaceStore.open({ dir: dir!, pollMs: 50, days: policyDays(policy), clock });
+  const engine = new BudgetEngine(store, policy, clock);
   let spent = 0;
   let calls = 0;
   for (;;) {

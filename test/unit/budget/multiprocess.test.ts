@@ -7,9 +7,12 @@ import { policyDays } from '../../../src/core/budget/engine';
 import { WorkspaceStore } from '../../../src/core/store/store';
 import { bundleChild } from '../../support/childBundle';
 
+/** The instant both spenders live at (noon UTC): a run near midnight must not spread over two days. */
+const NOON = Date.UTC(2026, 10, 22, 12);
+
 function spender(script: string, dir: string, dailyUsd: number, label: string): Promise<{ spent: number; calls: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, dir, String(dailyUsd), label], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, dir, String(dailyUsd), label, String(NOON)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -35,7 +38,7 @@ describe('BudgetEngine across processes', function () {
       const [a, b] = await Promise.all([spender(script, dir, cap, 'a'), spender(script, dir, cap, 'b')]);
       assert.ok(a.calls > 0 && b.calls > 0, `both processes got to spend (a ${a.calls}, b ${b.calls})`);
       const store = await WorkspaceStore.open({ dir, pollMs: 0, days: policyDays({ timeZone: 'UTC' }) });
-      const today = new Date().toISOString().slice(0, 10);
+      const today = '2026-11-22';
       const total = store.queries.totals({ fromDay: today, toDay: today }).costMicros;
       await store.close();
       assert.equal(total, a.spent + b.spent, 'the store holds exactly what both reported');
