@@ -102,7 +102,7 @@ function positionalsLast(argv: string[], options: NonNullable<ParseArgsConfig['o
 }
 
 /** Writes the one JSON document of `--json` mode. */
-export function printJson(ctx: CliContext, value: unknown): void {
+export function printJson(ctx: Pick<CliContext, 'stdout'>, value: unknown): void {
   ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 

@@ -9,7 +9,7 @@ import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
 import { runsCommand } from './commands/runs';
 import { statusCommand } from './commands/status';
-import { CliError, ExitCode, parseCommandArgs, type CliCommand, type CliContext } from './context';
+import { CliError, ExitCode, parseCommandArgs, printJson, type CliCommand, type CliContext } from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
 const COMMANDS: CliCommand[] = [
@@ -49,13 +49,17 @@ export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stde
     io.stdout.write(`${version}\n`);
     return ExitCode.ok;
   }
+  // Until the arguments parse, `--json` is taken as written (a script asking for JSON gets JSON for a usage error too).
+  let json = rest.slice(0, rest.includes('--') ? rest.indexOf('--') : undefined).includes('--json');
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     io.stderr.write(`agent-budget: unknown command "${name}"\n\n${usage()}\n`);
+    if (json) printError(io, `unknown command "${name}"`, ExitCode.usage);
     return ExitCode.usage;
   }
   try {
     const { values, positionals } = parseCommandArgs(command, rest);
+    json = values.json === true;
     if (values.help) {
       io.stdout.write(`Usage: ${command.usage}\n`);
       return ExitCode.ok;
@@ -63,20 +67,35 @@ export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stde
     const ctx: CliContext = {
       ...io,
       workspace: path.resolve(typeof values.workspace === 'string' ? values.workspace : process.cwd()),
-      json: values.json === true,
+      json,
     };
     return await command.run(ctx, values, positionals);
   } catch (err) {
     if (err instanceof CliError) {
       io.stderr.write(`agent-budget ${name}: ${err.message}\n`);
+      if (json) printError(io, err.message, err.exitCode);
       return err.exitCode;
     }
     io.stderr.write(`agent-budget ${name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    if (json) printError(io, `unexpected error: ${(err as Error)?.message ?? String(err)}`, ExitCode.runFailed);
     return ExitCode.runFailed;
   }
 }
 
+/**
+ * `--json` when a command fails before it has a result (a run that started reports its outcome instead): the one
+ * JSON document is `{error, exitCode}`; the message goes to stderr as well.
+ */
+function printError(io: Pick<CliContext, 'stdout'>, error: string, exitCode: number): void {
+  printJson(io, { error, exitCode });
+}
+
 if (require.main === module) {
+  // `agent-budget runs | head -4`: a reader that closes the pipe has what it wanted. The command finishes as usual
+  // (the store closes cleanly) and the rest of its output goes nowhere.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   void main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
     (code) => {
       process.exitCode = code;
