@@ -25,6 +25,19 @@ export function scopeLabel(scope: string): string {
   return scope;
 }
 
+/**
+ * The cap of a scope as a noun phrase for a sentence: `workspace.weekly` → "the workspace weekly cap";
+ * `workflow.code-review.monthly` → "code-review's monthly cap". (scopeLabel's "this week" reads as a time, not a cap.)
+ */
+export function capName(scope: string): string {
+  const dot = scope.lastIndexOf('.');
+  const period = scope.slice(dot + 1);
+  const known = Object.hasOwn(PERIOD_WORDS, period);
+  if (known && scope === `workspace.${period}`) return `the workspace ${period} cap`;
+  if (known && scope.startsWith('workflow.') && dot > 'workflow.'.length) return `${scope.slice('workflow.'.length, dot)}'s ${period} cap`;
+  return `the ${scope} cap`;
+}
+
 /** The scope the meter shows: the highest percentage; on a tie the shorter period (it resets first). */
 export function tightestScope<T extends ScopeStatus>(scopes: readonly T[]): T | undefined {
   let best: T | undefined;

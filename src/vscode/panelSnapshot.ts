@@ -9,7 +9,7 @@ import type { RunStatus } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
 import type { BreakdownRow, DayPoint, Dimension, ForecastRow, PanelSnapshot, RangeId, RunRow } from '../webview/protocol';
 import { DIMENSIONS } from '../webview/protocol';
-import { scopeLabel } from './budgetText';
+import { capName, scopeLabel } from './budgetText';
 
 export { addDays };
 /** Runs the runner can continue from their checkpoint: a crash, a budget block, a rate limit, a provider failure. */
@@ -91,9 +91,11 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
   // CLI say the same numbers.
   const outlook = forecastCaps(workspace, now);
   const burnPerDayMicros = outlook.burn.perDayMicros;
-  const forecasts: ForecastRow[] = outlook.caps
-    .filter((c) => c.period !== 'daily')
-    .map((c) => ({ label: scopeLabel(c.scope), limitMicros: c.limitMicros, projectedMicros: c.projectedMicros, reachesOn: c.reached ? dayKey(now, tz) : c.reachesOn }));
+  const forecasts: ForecastRow[] = outlook.caps.flatMap((c) =>
+    c.period === 'daily'
+      ? []
+      : [{ cap: capName(c.scope), period: c.period, limitMicros: c.limitMicros, projectedMicros: c.projectedMicros, reachesOn: c.reached ? dayKey(now, tz) : c.reachesOn }],
+  );
   const savings = cacheSavings(q.breakdown2('model', 'provider', days), workspace.policy);
   const cache = { readTokens: savings.readTokens, writeTokens: savings.writeTokens, savedMicros: savings.savedMicros, writePremiumMicros: savings.writePremiumMicros };
 

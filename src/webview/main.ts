@@ -196,8 +196,8 @@ function overview(s: PanelSnapshot): TemplateResult {
           ? html`<p class="muted">No weekly or monthly cap to forecast.</p>`
           : s.forecasts.map(
               (f) => html`<p class="forecast">${f.reachesOn
-                ? html`<vscode-icon name="warning"></vscode-icon> At this rate the ${f.label} cap (${formatUsd(f.limitMicros)}) is reached on <strong>${formatDay(f.reachesOn)}</strong>.`
-                : html`At this rate ${f.label} ends near ${formatUsd(f.projectedMicros)} of ${formatUsd(f.limitMicros)}.`}</p>`,
+                ? html`<vscode-icon name="warning"></vscode-icon> At this rate ${f.cap} (${formatUsd(f.limitMicros)}) is reached on <strong>${formatDay(f.reachesOn)}</strong>.`
+                : html`At this rate spend reaches ${formatUsd(f.projectedMicros)} of ${f.cap} (${formatUsd(f.limitMicros)}) by the end of the ${f.period === 'weekly' ? 'week' : 'month'}.`}</p>`,
             )}</div>
       <div class="card"><h3>Estimate vs actual</h3>
         ${est.calls === 0 && est.reservedCalls === 0

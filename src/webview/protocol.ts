@@ -71,10 +71,12 @@ export interface DayPoint {
   calls: number;
 }
 
-/** "At this rate the cap is reached on …" for one scope. */
+/** "At this rate the cap is reached on …" for one weekly or monthly scope. */
 export interface ForecastRow {
-  /** Label of the scope, e.g. "this month". */
-  label: string;
+  /** The cap as a noun phrase for a sentence, e.g. "the workspace weekly cap", "code-review's monthly cap". */
+  cap: string;
+  /** The cap's period: what "ends the week / the month" refers to. */
+  period: 'weekly' | 'monthly';
   /** The cap (µ$). */
   limitMicros: number;
   /** Projected spend at the end of the period at the current burn rate (µ$). */
@@ -122,19 +124,50 @@ export interface PanelSnapshot {
   /** Every capped USD scope now. */
   scopes: ScopeRow[];
   /** Totals of the range. */
-  totals: { costMicros: number; estimatedMicros: number; calls: number; tokens: number };
+  totals: {
+    /** Spend (µ$), `estimatedMicros` included. */
+    costMicros: number;
+    /** The part of that spend charged from reservations because a call's usage never arrived (µ$). */
+    estimatedMicros: number;
+    /** Billed calls. */
+    calls: number;
+    /** Tokens of every kind. */
+    tokens: number;
+  };
   /** Spend per day over the range (every day present, zeros included). */
   byDay: DayPoint[];
   /** Top consumers per dimension (largest first, at most 10 each). */
   breakdowns: Record<Dimension, BreakdownRow[]>;
   /** Average spend per day over the last 7 days (µ$). */
   burnPerDayMicros: number;
-  /** Forecasts for the weekly and monthly workspace caps. */
+  /** Forecasts for every weekly and monthly cap now: the workspace's first, then each workflow's. */
   forecasts: ForecastRow[];
   /** Estimated vs actual prompt tokens, and reserved vs actual cost, over the range. */
-  estimate: { calls: number; estimatedInput: number; actualInput: number; reservedCalls: number; reservedMicros: number; actualMicros: number };
-  /** Prompt caching over the range: tokens read and written, what reads saved against the input rate, what writes cost above it (µ$). */
-  cache: { readTokens: number; writeTokens: number; savedMicros: number; writePremiumMicros: number };
+  estimate: {
+    /** Calls with a pre-call prompt estimate. */
+    calls: number;
+    /** The estimated prompt tokens of those calls. */
+    estimatedInput: number;
+    /** The prompt tokens the providers reported for them. */
+    actualInput: number;
+    /** Calls that held a reservation while in flight. */
+    reservedCalls: number;
+    /** What those calls held (µ$). */
+    reservedMicros: number;
+    /** What those calls cost when they settled (µ$). */
+    actualMicros: number;
+  };
+  /** Prompt caching over the range. */
+  cache: {
+    /** Prompt tokens read from a provider's cache. */
+    readTokens: number;
+    /** Prompt tokens written to a provider's cache. */
+    writeTokens: number;
+    /** What the reads saved against the model's input rate (µ$). */
+    savedMicros: number;
+    /** What the writes cost above the input rate (µ$). */
+    writePremiumMicros: number;
+  };
   /** Recent runs, resumable ones first. */
   runs: RunRow[];
   /** Whether runs can start here (trusted workspace, valid policy). */
@@ -175,8 +208,16 @@ export type HostMessage =
   | { type: 'snapshot'; snapshot: PanelSnapshot }
   /** Select the runs tab and highlight this run. */
   | { type: 'reveal'; runId: string }
-  /** The answer to the request with this `id`. */
-  | { type: 'reply'; id: number; ok: boolean; error?: string };
+  /** The answer to a request. */
+  | {
+      type: 'reply';
+      /** The `id` of the request it answers. */
+      id: number;
+      /** Whether the host did what was asked (a resume: the run has started). */
+      ok: boolean;
+      /** Why not, in words for the page, when `ok` is false. */
+      error?: string;
+    };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Validation (the host runs this on every incoming message)
@@ -184,8 +225,15 @@ export type HostMessage =
 /** Run ids are the store's time-ordered ids: letters, digits, '-' and '_'. */
 const RUN_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
-const isPlain = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+/**
+ * A copy of a plain object's own enumerable values, or undefined for anything else. Validation reads the copy, so
+ * a getter is read once: the value checked is the value used. (`__proto__` from JSON is an own key here, which
+ * `hasOnly` then rejects.)
+ */
+function plain(v: unknown): Record<string, unknown> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
+  return Object.fromEntries(Object.entries(v));
+}
 
 function hasOnly(v: Record<string, unknown>, keys: readonly string[]): boolean {
   return Object.keys(v).every((k) => keys.includes(k)) && keys.every((k) => k in v);
@@ -193,13 +241,15 @@ function hasOnly(v: Record<string, unknown>, keys: readonly string[]): boolean {
 
 const oneOf = <T extends string>(values: readonly T[], v: unknown): v is T => typeof v === 'string' && (values as readonly string[]).includes(v);
 
-function viewState(v: unknown): PanelViewState | undefined {
-  if (!isPlain(v) || !hasOnly(v, ['range', 'tab']) || !oneOf(RANGES, v.range) || !oneOf(TABS, v.tab)) return undefined;
+function viewState(raw: unknown): PanelViewState | undefined {
+  const v = plain(raw);
+  if (!v || !hasOnly(v, ['range', 'tab']) || !oneOf(RANGES, v.range) || !oneOf(TABS, v.tab)) return undefined;
   return { range: v.range, tab: v.tab };
 }
 
-function panelRequest(v: unknown): PanelRequest | undefined {
-  if (!isPlain(v)) return undefined;
+function panelRequest(raw: unknown): PanelRequest | undefined {
+  const v = plain(raw);
+  if (!v) return undefined;
   switch (v.kind) {
     case 'resume':
     case 'cancel':
@@ -218,8 +268,9 @@ function panelRequest(v: unknown): PanelRequest | undefined {
  * The message if it is exactly one of WebviewMessage (no extra keys, every value in range), else a reason it is
  * not. A copy is returned, so nothing the page attached (getters, prototypes) survives.
  */
-export function parseWebviewMessage(raw: unknown): { message: WebviewMessage } | { error: string } {
-  if (!isPlain(raw)) return { error: 'not a plain object' };
+export function parseWebviewMessage(input: unknown): { message: WebviewMessage } | { error: string } {
+  const raw = plain(input);
+  if (!raw) return { error: 'not a plain object' };
   switch (raw.type) {
     case 'ready':
     case 'view': {
@@ -236,7 +287,8 @@ export function parseWebviewMessage(raw: unknown): { message: WebviewMessage } |
         ? { message: { type: 'painted', generatedAt: raw.generatedAt as number } }
         : { error: 'bad painted message' };
     default:
-      return { error: `unknown message type ${JSON.stringify(String(raw.type)).slice(0, 40)}` };
+      // Only a string is quoted (cut short): String() of a hostile object could throw.
+      return { error: `unknown message type ${typeof raw.type === 'string' ? JSON.stringify(raw.type.slice(0, 40)) : typeof raw.type}` };
   }
 }
 
