@@ -64,10 +64,13 @@ export const ContextKeys = {
   ready: 'agentBudget.ready',
 } as const;
 
-/** Tree item context values (`viewItem` in package.json menus); one per status group, resumable ones tagged. */
+/** Tree item context values (`viewItem` in package.json menus): one per status group, completed runs apart. */
 export const RunContext = {
   running: 'run.running',
   resumable: 'run.resumable',
+  /** Finished and completed: the only runs with a result to mark. */
+  completed: 'run.completed',
+  /** Finished otherwise (cancelled). */
   finished: 'run.finished',
   group: 'group',
 } as const;

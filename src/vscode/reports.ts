@@ -7,15 +7,18 @@ import { PolicyError } from '../core/policy/issues';
 import { loadInventory } from '../core/policy/inventory';
 import { dayKey, periodWindow } from '../core/policy/periods';
 import { AlertNotifier } from '../core/report/alerts';
-import { addDays, daysToMs, isDayKey, monthTitle, type Days } from '../core/report/days';
+import { daysToMs, isDayKey, monthTitle, type Days } from '../core/report/days';
 import { estimateInventory } from '../core/report/estimate';
 import { exportLedger, type ExportFormat } from '../core/report/export';
 import { renderEstimateMarkdown, renderReportMarkdown } from '../core/report/render';
 import { buildReport, type ReportPeriod } from '../core/report/report';
 import type { RunResult } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
+import { RANGES, type RangeId } from '../webview/protocol';
 import { Disposable } from './dispose';
 import { Commands } from './ids';
+import { rangeDays } from './panelSnapshot';
+import { runIdOf } from './runsTree';
 
 /** Read-only documents of rendered reports (no "save changes?" on close; Save As still works). */
 const REPORT_SCHEME = 'agent-budget-report';
@@ -163,7 +166,7 @@ export class ReportCommands extends Disposable {
     if (!format) return;
     const tz = ws.policy.timeZone;
     const today = dayKey(Date.now(), tz);
-    const range = typeof args.range === 'string' ? presetRange(args.range, Date.now(), tz) : await pickExportRange(today, tz);
+    const range = typeof args.range === 'string' ? presetRange(args.range, tz) : await pickExportRange(today, tz);
     if (range === undefined) return;
     const ext = format === 'csv' ? 'csv' : format === 'json' ? 'json' : 'jsonl';
     const suggested = range ? `agent-budget-ledger-${range.fromDay}-to-${range.toDay}.${ext}` : `agent-budget-ledger.${ext}`;
@@ -285,7 +288,6 @@ async function pickFormat(): Promise<ExportFormat | undefined> {
 
 /** `null` = everything; undefined = cancelled. */
 async function pickExportRange(today: string, tz: string | undefined): Promise<Days | null | undefined> {
-  const now = Date.now();
   const pick = await vscode.window.showQuickPick(
     [
       { label: 'This month', id: 'month' },
@@ -299,30 +301,12 @@ async function pickExportRange(today: string, tz: string | undefined): Promise<D
   );
   if (!pick) return undefined;
   if (pick.id === 'custom') return askRange(today);
-  return presetRange(pick.id, now, tz);
+  return presetRange(pick.id, tz);
 }
 
-/** The panel's range ids (and `all`) as days in the policy's zone; null = everything. */
-export function presetRange(id: string, now: number, tz: string | undefined): Days | null {
-  const today = dayKey(now, tz);
-  switch (id) {
-    case 'today':
-      return { fromDay: today, toDay: today };
-    case '7d':
-      return { fromDay: addDays(today, -6), toDay: today };
-    case '30d':
-      return { fromDay: addDays(today, -29), toDay: today };
-    case '90d':
-      return { fromDay: addDays(today, -89), toDay: today };
-    case 'month':
-      return { fromDay: dayKey(periodWindow('monthly', now, tz).startMs, tz), toDay: today };
-    case 'lastMonth': {
-      const prev = periodWindow('monthly', periodWindow('monthly', now, tz).startMs - 1, tz);
-      return { fromDay: dayKey(prev.startMs, tz), toDay: dayKey(prev.endMs - 1, tz) };
-    }
-    default:
-      return null;
-  }
+/** The panel's range ids as days in the policy's zone (the panel's own reckoning); `all` or anything else: everything (null). */
+function presetRange(id: string, tz: string | undefined): Days | null {
+  return (RANGES as readonly string[]).includes(id) ? rangeDays(id as RangeId, Date.now(), tz) : null;
 }
 
 async function askRange(today: string): Promise<Days | undefined> {
@@ -336,14 +320,4 @@ async function askRange(today: string): Promise<Days | undefined> {
   });
   if (!to) return undefined;
   return { fromDay: from.trim(), toDay: to.trim() };
-}
-
-/** A run id from a command argument: a string, a runs-tree item (`runId` or `run.id`), or a panel row (`id`). */
-function runIdOf(arg: unknown): string | undefined {
-  if (typeof arg === 'string') return arg;
-  if (typeof arg !== 'object' || arg === null) return undefined;
-  const o = arg as { runId?: unknown; run?: { id?: unknown } };
-  if (typeof o.runId === 'string') return o.runId;
-  if (typeof o.run === 'object' && o.run !== null && typeof o.run.id === 'string') return o.run.id;
-  return undefined;
 }

@@ -4,12 +4,12 @@ import { formatUsd } from '../core/money';
 import type { WorkflowDefinition } from '../core/policy/workflowTypes';
 import type { RunStatus } from '../core/store/records';
 import { formatAgo } from './budgetText';
-import { runIdOf } from './budgetPanel';
 import { Disposable } from './dispose';
 import { Commands, WorkflowCommands } from './ids';
 import { RESUMABLE } from './panelSnapshot';
 import type { RunInput } from './runnerContract';
 import type { RunSessions } from './runSessions';
+import { runIdOf } from './runsTree';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** Larger files are refused as workflow input (a mistake, e.g. a log or a bundle, that would cost real money). */

@@ -29,6 +29,19 @@ const STATUS_ICON: Record<RunStatus, [string, string | undefined]> = {
 export type RunsTreeNode = { kind: 'group'; id: string } | { kind: 'run'; run: RunSummary };
 
 /**
+ * The run id in a command's argument: a string (the palette, the panel, a tree item's click), a Runs view node
+ * (`{ run: { id } }`, what VS Code passes to a view/item/context command), or `{ runId }`.
+ */
+export function runIdOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const o = arg as { runId?: unknown; run?: { id?: unknown } };
+  if (typeof o.runId === 'string') return o.runId;
+  if (typeof o.run === 'object' && o.run !== null && typeof o.run.id === 'string') return o.run.id;
+  return undefined;
+}
+
+/**
  * The Runs view in the Agent Budget sidebar: runs grouped by status (running, then the ones to resume, then the
  * finished), each with workflow, cost and time; inline Resume / Cancel / Open output / Reveal in panel through
  * context values; a badge counting runs to resume. Refreshes when the store applies a run, task or spend record
@@ -72,7 +85,7 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     this.timer = undefined;
     const workspace = this.host.current;
     if (workspace) {
-      const resumable = workspace.store.queries.listRuns({ status: [...RESUMABLE], limit: 1000 }).length;
+      const resumable = workspace.store.queries.countRuns([...RESUMABLE]);
       this.view.badge = resumable > 0 ? { value: resumable, tooltip: `${resumable} run${resumable === 1 ? '' : 's'} to resume` } : undefined;
     }
     this.changed.fire(undefined);
@@ -110,7 +123,7 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     item.description = `${formatUsd(run.costMicros)} · ${run.status === 'running' || active ? 'running' : formatAgo(run.updatedAt)}`;
     const [icon, color] = STATUS_ICON[run.status] ?? ['circle-outline', undefined];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    item.contextValue = run.status === 'running' || run.status === 'pending' ? RunContext.running : RESUMABLE.includes(run.status) ? RunContext.resumable : RunContext.finished;
+    item.contextValue = contextOf(run.status);
     const error = (run.data as { error?: unknown } | null)?.error;
     const md = new vscode.MarkdownString();
     md.appendMarkdown(`**${escape(run.workflow)}** — ${run.status}\n\n`);
@@ -125,6 +138,13 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     item.accessibilityInformation = { label: `${run.workflow}, ${run.status}, ${formatUsd(run.costMicros)}` };
     return item;
   }
+}
+
+/** What the item's menus key on; only a completed run has a result to mark (Mark Run Result… refuses the others). */
+function contextOf(status: RunStatus): string {
+  if (status === 'running' || status === 'pending') return RunContext.running;
+  if (RESUMABLE.includes(status)) return RunContext.resumable;
+  return status === 'completed' ? RunContext.completed : RunContext.finished;
 }
 
 function escape(text: string): string {

@@ -11,6 +11,15 @@ import { Commands, RunContext } from '../../src/vscode/ids';
 import type { RunsTreeNode } from '../../src/vscode/runsTree';
 import { activeApi, closeAllEditors, waitFor } from './helpers';
 
+/** Whether the `viewItem` condition of a menu's when clause (`viewItem == x` or `viewItem =~ /re/`) holds for `value`. */
+function viewItemMatches(when: string, value: string): boolean {
+  const equal = /viewItem == ([\w.]+)/.exec(when);
+  if (equal) return equal[1] === value;
+  const regex = /viewItem =~ \/(.+?)\/(?:\s|$)/.exec(when);
+  assert.ok(regex, `no viewItem condition in ${when}`);
+  return new RegExp(regex[1]!).test(value);
+}
+
 describe('Runs view (real extension host)', () => {
   let api: AgentBudgetApi;
   let workspace: Workspace;
@@ -46,6 +55,7 @@ describe('Runs view (real extension host)', () => {
     await putRun('blocked', 'blocked', 'tree-blocked', 50_000);
     await putRun('interrupted', 'interrupted', 'tree-interrupted');
     await putRun('running', 'running', 'tree-running');
+    await putRun('cancelled', 'cancelled', 'tree-cancelled');
   });
 
   after(closeAllEditors);
@@ -69,7 +79,8 @@ describe('Runs view (real extension host)', () => {
     const done = item('done');
     assert.equal(done.label, 'tree-done');
     assert.match(String(done.description), /^\$0\.12 · (just now|\d+ min ago)$/);
-    assert.equal(done.contextValue, RunContext.finished);
+    assert.equal(done.contextValue, RunContext.completed);
+    assert.equal(item('cancelled').contextValue, RunContext.finished);
     assert.equal(item('blocked').contextValue, RunContext.resumable);
     assert.equal(item('interrupted').contextValue, RunContext.resumable);
     assert.equal(item('running').contextValue, RunContext.running);
@@ -80,6 +91,15 @@ describe('Runs view (real extension host)', () => {
     assert.match(resume.when, /viewItem == run\.resumable/);
     assert.match(resume.group, /^inline/);
     for (const c of [Commands.cancelRun, Commands.openRunOutput, Commands.revealRunInPanel]) assert.ok(menus.some((m) => m.command === c && m.group.startsWith('inline')), c);
+    // Open output and Reveal apply to every run, completed or not.
+    for (const c of [Commands.openRunOutput, Commands.revealRunInPanel]) {
+      const when = menus.find((m) => m.command === c)!.when;
+      for (const value of [RunContext.running, RunContext.resumable, RunContext.completed, RunContext.finished]) assert.ok(viewItemMatches(when, value), `${c} is not offered on ${value}`);
+    }
+    // Mark Run Result… only on a completed run: a cancelled or failed one has no result (the command refuses it).
+    const mark = menus.find((m) => m.command === Commands.markRunResult)!;
+    assert.equal(viewItemMatches(mark.when, RunContext.completed), true, mark.when);
+    for (const value of [RunContext.finished, RunContext.resumable, RunContext.running]) assert.equal(viewItemMatches(mark.when, value), false, `${mark.when} matches ${value}`);
   });
 
   it('badges the view with the number of runs to resume, and follows changes', async () => {
