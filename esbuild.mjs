@@ -76,7 +76,9 @@ export const bundles = [
     minify: production,
     logLevel: 'warning',
     entryPoints: ['src/webview/main.ts'],
-    outfile: 'dist/webview.js',
+    // dist/webview/ holds everything the page loads (its stylesheet lands beside it) and nothing else: it is the
+    // panel's only localResourceRoot (src/vscode/budgetPanel.ts).
+    outfile: 'dist/webview/webview.js',
     plugins: [problemMatcher],
   },
   {
@@ -90,12 +92,13 @@ export const bundles = [
 ];
 
 async function copyAssets() {
-  await mkdir('dist', { recursive: true });
+  await mkdir('dist/webview', { recursive: true });
   // sql.js loads its WebAssembly from beside the bundle (see src/core/store/sqlite.ts).
   await copyFile(require.resolve('sql.js/dist/sql-wasm.wasm'), path.join('dist', 'sql-wasm.wasm'));
+  // The codicon stylesheet finds its font beside it (`url("./codicon.ttf")`): both go to the page's folder.
   const codicons = path.dirname(require.resolve('@vscode/codicons/dist/codicon.css'));
-  await copyFile(path.join(codicons, 'codicon.css'), path.join('dist', 'codicon.css'));
-  await copyFile(path.join(codicons, 'codicon.ttf'), path.join('dist', 'codicon.ttf'));
+  await copyFile(path.join(codicons, 'codicon.css'), path.join('dist', 'webview', 'codicon.css'));
+  await copyFile(path.join(codicons, 'codicon.ttf'), path.join('dist', 'webview', 'codicon.ttf'));
 }
 
 async function main() {

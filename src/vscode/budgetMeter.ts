@@ -13,14 +13,19 @@ export interface RunActivity {
   workflow: string;
   /** The step running now. */
   step: string;
-  /** Tokens the running task has used so far (all kinds). */
+  /** Tokens the running task has used so far (all kinds), with the reply streaming now estimated. */
   tokens: number;
+  /** Whether `tokens` includes that estimate (the call has not settled yet): shown as "~". */
+  estimated: boolean;
   /** How many runs are active in this window. */
   active: number;
 }
 
 export interface RunActivitySource {
+  /** A run started or stopped. */
   readonly onDidChangeActivity: vscode.Event<void>;
+  /** The running step or its tokens changed (often: every streamed chunk). */
+  readonly onDidProgress: vscode.Event<void>;
   activity(): RunActivity | undefined;
 }
 
@@ -49,7 +54,7 @@ const REDRAW_DEBOUNCE_MS = 120;
 
 /**
  * The status-bar budget meter: always visible, it shows the tightest USD scope (`$(pulse) $1.84 / $5.00 today`),
- * and the running task's tokens while a run is active; warning colour at 75 % (or a soft limit), error colour at
+ * and the running task's tokens while a run is active ("~" while a reply streams: estimated until its call settles); warning colour at 75 % (or a soft limit), error colour at
  * 90 % and when blocked; a Markdown tooltip lists every scope with its use, limit and local reset time. It redraws
  * on every engine change — spend here, in another window or from the CLI (the store tails the shared journal) —
  * and once a minute (a period can roll over with no spend at all). Click: the budget panel, or budget.json when
@@ -74,6 +79,7 @@ export class BudgetMeter extends Disposable {
     this.item.show();
     this.register({ dispose: () => clearTimeout(this.timer) });
     this.register(activity.onDidChangeActivity(() => this.schedule()));
+    this.register(activity.onDidProgress(() => this.schedule()));
     const minute = setInterval(() => this.schedule(), 60_000);
     this.register({ dispose: () => clearInterval(minute) });
     host.whenOpen((workspace) => {
@@ -136,8 +142,11 @@ export class BudgetMeter extends Disposable {
       md.push(`**Agent Budget** — ${tight ? `tightest: ${scopeLabel(tight.scope)} at ${tight.pct.toFixed(0)}%` : 'no USD caps set'}`, '');
     }
     if (run) {
-      text = `$(sync~spin) ${run.workflow}: ${formatTokens(run.tokens)} tok · ${text.replace(/^\$\([^)]+\) /, '')}`;
-      md.push(`**Running:** ${escape(run.workflow)} — step ${escape(run.step)}, ${run.tokens.toLocaleString('en-US')} tokens so far${run.active > 1 ? ` (${run.active} runs active)` : ''}`, '');
+      text = `$(sync~spin) ${run.workflow}: ${run.estimated ? '~' : ''}${formatTokens(run.tokens)} tok · ${text.replace(/^\$\([^)]+\) /, '')}`;
+      md.push(
+        `**Running:** ${escape(run.workflow)} — step ${escape(run.step)}, ${run.estimated ? 'about ' : ''}${run.tokens.toLocaleString('en-US')} tokens so far${run.estimated ? ' (the reply is still streaming)' : ''}${run.active > 1 ? ` (${run.active} runs active)` : ''}`,
+        '',
+      );
     }
     md.push(...scopeTable(scopes, now));
     md.push('', `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`);

@@ -13,15 +13,22 @@ import {
 import { Disposable } from './dispose';
 import { Commands, PANEL_VIEW_TYPE } from './ids';
 import { computeSnapshot } from './panelSnapshot';
+import { runIdOf } from './runsTree';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** What the panel needs from the run controller. */
 export interface PanelRuns {
   active(): readonly string[];
   readonly onDidChangeActivity: vscode.Event<void>;
+  /** Resumes a run; resolves once it is under way (undefined: refused, and a notification says why). */
+  beginResume(runId: string): Promise<unknown>;
 }
 
-/** Timings of the panel's last opening, for tests and the 1M-row measurement. */
+/**
+ * Timings of the panel's last opening: the integration tests check their order, and the log reports the time from
+ * opening to painted data. No benchmark measures the panel itself; `store.breakdownMonthMs1M` in
+ * bench/store.bench.ts measures the rollup breakdowns its snapshot reads, at a million ledger rows.
+ */
 export interface PanelTimings {
   /** When the panel was created or restored (performance.now()). */
   openedAt: number;
@@ -80,6 +87,8 @@ export class BudgetPanel extends Disposable {
       }),
     );
     this.register(runs.onDidChangeActivity(() => this.scheduleRefresh()));
+    // Trust comes with no spend: without this the Resume buttons stay disabled until something else changes.
+    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => this.scheduleRefresh()));
     host.whenOpen((workspace) => {
       this.register(workspace.store.onDidApply(() => this.scheduleRefresh()));
       this.register(workspace.engine.onDidChange(() => this.scheduleRefresh()));
@@ -121,9 +130,20 @@ export class BudgetPanel extends Disposable {
     return {
       enableScripts: true,
       enableFindWidget: true,
-      // Only the bundle, its stylesheet and the codicon font: nothing else of the extension or the disk.
-      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],
+      // Only dist/webview/ (the page's bundle, its stylesheet, the codicon stylesheet and font): not the extension
+      // host's or the CLI's bundles, the WebAssembly or the source maps beside them in dist/.
+      localResourceRoots: [this.assets()],
     };
+  }
+
+  /** The page's files, emitted there by esbuild.mjs: the one folder the webview may load from. */
+  private assets(): vscode.Uri {
+    return vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+  }
+
+  /** What the webview may load from (tests read it). */
+  get localResourceRoots(): readonly vscode.Uri[] {
+    return this.webviewOptions().localResourceRoots ?? [];
   }
 
   private adopt(panel: vscode.WebviewPanel, state: PanelViewState): void {
@@ -204,7 +224,10 @@ export class BudgetPanel extends Disposable {
   private async perform(request: PanelRequest): Promise<void> {
     switch (request.kind) {
       case 'resume':
-        await vscode.commands.executeCommand(Commands.resumeRun, request.runId);
+        // Answered once the run is under way, not when it ends: the button would stay busy for the whole run.
+        if (!(await this.runs.beginResume(request.runId))) throw new Error('The run did not resume (the notification says why).');
+        // The page gets the list without the run to resume before the reply frees the button.
+        await this.refresh();
         return;
       case 'cancel':
         await vscode.commands.executeCommand(Commands.cancelRun, request.runId);
@@ -258,7 +281,7 @@ export class BudgetPanel extends Disposable {
 
   private html(webview: vscode.Webview): string {
     const nonce = randomBytes(16).toString('base64');
-    const dist = (file: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', file)).toString();
+    const asset = (file: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.assets(), file)).toString();
     const csp = [
       `default-src 'none'`,
       `script-src 'nonce-${nonce}'`,
@@ -274,13 +297,13 @@ export class BudgetPanel extends Disposable {
   <meta charset="UTF-8">
   <meta http-equiv="Content-Security-Policy" content="${csp}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${dist('codicon.css')}" id="vscode-codicon-stylesheet">
-  <link rel="stylesheet" href="${dist('webview.css')}">
+  <link rel="stylesheet" href="${asset('codicon.css')}" id="vscode-codicon-stylesheet">
+  <link rel="stylesheet" href="${asset('webview.css')}">
   <title>Agent Budget</title>
 </head>
 <body data-initial-state="${escapeAttribute(initial)}">
   <main id="app" aria-live="polite"><p class="muted">Loading spend…</p></main>
-  <script nonce="${nonce}" src="${dist('webview.js')}"></script>
+  <script nonce="${nonce}" src="${asset('webview.js')}"></script>
 </body>
 </html>`;
   }
@@ -292,14 +315,4 @@ async function exportAvailable(): Promise<boolean> {
 
 function escapeAttribute(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
-}
-
-/** Commands get a run id from the palette (string), a Runs view item ({ run: { id } }), or the panel (string). */
-export function runIdOf(arg: unknown): string | undefined {
-  if (typeof arg === 'string') return arg;
-  if (typeof arg !== 'object' || arg === null) return undefined;
-  const o = arg as { runId?: unknown; run?: { id?: unknown } };
-  if (typeof o.runId === 'string') return o.runId;
-  if (typeof o.run === 'object' && o.run !== null && typeof o.run.id === 'string') return o.run.id;
-  return undefined;
 }

@@ -15,12 +15,19 @@ export const UNTRUSTED_MESSAGE =
   'Agent Budget runs no workflow in Restricted Mode: a workflow sends this folder\'s files to a model provider and can edit files and run commands. ' +
   'Trust the folder to run workflows (spend and budgets stay visible either way).';
 
+/** A run that is under way: `finished` settles when it ends (undefined: it failed to run, said in a notification). */
+export interface Begun {
+  finished: Promise<RunOutcome | undefined>;
+}
+
 interface LiveRun {
   runId: string | undefined;
   workflow: string;
   step: string;
-  /** Tokens of the running step's calls so far. */
+  /** Tokens of the running step's settled calls. */
   stepTokens: number;
+  /** Characters of the reply streaming now, before its call settles with the real token count. */
+  streamedChars: number;
   costMicros: number;
   abort: AbortController;
   startedAt: number;
@@ -35,7 +42,14 @@ interface LiveRun {
 export class RunSessions extends Disposable implements RunActivitySource {
   private readonly live = new Map<LiveRun, true>();
   private readonly activityEmitter = this.register(new vscode.EventEmitter<void>());
+  /** A run started or stopped in this window (`active()` changed). */
   readonly onDidChangeActivity = this.activityEmitter.event;
+  private readonly progressEmitter = this.register(new vscode.EventEmitter<void>());
+  /**
+   * The running step or its tokens changed: for the meter only, which debounces it. It fires for every streamed
+   * chunk, so the panel and the Runs view (which recompute from the store) do not listen to it.
+   */
+  readonly onDidProgress = this.progressEmitter.event;
   private readonly eventEmitter = this.register(new vscode.EventEmitter<RunEvent>());
   /** Every runner event of runs in this window (tests follow runs with it). */
   readonly onDidRunEvent = this.eventEmitter.event;
@@ -69,7 +83,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
     const runs = [...this.live.keys()];
     const latest = runs[runs.length - 1];
     if (!latest) return undefined;
-    return { workflow: latest.workflow, step: latest.step, tokens: latest.stepTokens, active: runs.length };
+    // Output is about four characters a token in the models' tokenizers: close enough for a live "~" figure that
+    // the call's settled usage replaces a moment later (the reply's input tokens are only counted then).
+    const streaming = Math.ceil(latest.streamedChars / 4);
+    return { workflow: latest.workflow, step: latest.step, tokens: latest.stepTokens + streaming, estimated: streaming > 0, active: runs.length };
   }
 
   /**
@@ -102,10 +119,19 @@ export class RunSessions extends Disposable implements RunActivitySource {
   }
 
   start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
-    return this.execute(workflow, title, (runner, options) => runner.start(workflow, input, options));
+    return this.launch(workflow, title, (runner, options) => runner.start(workflow, input, options)).then((begun) => begun?.finished);
   }
 
+  /** Resumes a run and follows it to its end; undefined when it was refused. */
   async resume(runId: string): Promise<RunOutcome | undefined> {
+    return (await this.beginResume(runId))?.finished;
+  }
+
+  /**
+   * Resumes a run and resolves as soon as it is under way, with `finished` to follow it; undefined when it was
+   * refused (a notification says why). The panel answers its Resume button with this, not with the whole run.
+   */
+  async beginResume(runId: string): Promise<Begun | undefined> {
     const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
     const run = workspace?.store.queries.getRun(runId);
     if (!run) {
@@ -116,7 +142,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
       void vscode.window.showInformationMessage(`Agent Budget: ${run.workflow} is already running in this window.`);
       return undefined;
     }
-    return this.execute(run.workflow, `Resume ${run.workflow}`, (runner, options) => runner.resume(runId, options), runId);
+    return this.launch(run.workflow, `Resume ${run.workflow}`, (runner, options) => runner.resume(runId, options), runId);
   }
 
   async cancel(runId: string): Promise<void> {
@@ -125,12 +151,17 @@ export class RunSessions extends Disposable implements RunActivitySource {
     await runner.cancel(runId);
   }
 
-  private async execute(
+  /**
+   * Runs `go` with progress, streamed output and the meter's activity. Resolves once the run is under way (the
+   * runner said `runStarted`, or already ended with an outcome) with `finished`; undefined when it never started
+   * (refused here, or the runner threw first: either way a notification says why).
+   */
+  private async launch(
     workflow: string,
     title: string,
     go: (runner: WorkflowRunner, options: RunOptions) => Promise<RunOutcome>,
     knownRunId?: string,
-  ): Promise<RunOutcome | undefined> {
+  ): Promise<Begun | undefined> {
     if (!(await this.canStart())) return undefined;
     let runner: WorkflowRunner;
     try {
@@ -139,7 +170,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
       void vscode.window.showErrorMessage(`Agent Budget: runs are unavailable: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;
     }
-    const live: LiveRun = { runId: knownRunId, workflow, step: 'starting', stepTokens: 0, costMicros: 0, abort: new AbortController(), startedAt: Date.now() };
+    const live: LiveRun = { runId: knownRunId, workflow, step: 'starting', stepTokens: 0, streamedChars: 0, costMicros: 0, abort: new AbortController(), startedAt: Date.now() };
     this.live.set(live, true);
     void vscode.commands.executeCommand('setContext', ContextKeys.running, true);
     this.activityEmitter.fire();
@@ -153,18 +184,35 @@ export class RunSessions extends Disposable implements RunActivitySource {
       this.outputs.begin(knownRunId, workflow, title);
       reveal(knownRunId);
     }
+    let started!: (value: true) => void;
+    const runStarted = new Promise<true>((resolve) => (started = resolve));
+    const finished = this.follow(live, title, (options) => go(runner, options), (runId) => {
+      reveal(runId);
+      started(true);
+    });
+    const underWay = await Promise.race([runStarted, finished.then((outcome) => outcome !== undefined)]);
+    return underWay ? { finished } : undefined;
+  }
+
+  private async follow(
+    live: LiveRun,
+    title: string,
+    go: (options: RunOptions) => Promise<RunOutcome>,
+    onStarted: (runId: string) => void,
+  ): Promise<RunOutcome | undefined> {
+    const workflow = live.workflow;
     try {
       const outcome = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Agent Budget: ${title}`, cancellable: true },
         async (progress, token) => {
           token.onCancellationRequested(() => live.abort.abort());
-          return go(runner, {
+          return go({
             signal: live.abort.signal,
             onEvent: (event) => {
               this.observe(live, event);
               if (event.type === 'runStarted') {
                 this.outputs.begin(event.runId, event.workflow, event.title);
-                reveal(event.runId);
+                onStarted(event.runId);
               }
               this.outputs.append(event);
               const message = progressMessage(live, event);
@@ -198,13 +246,20 @@ export class RunSessions extends Disposable implements RunActivitySource {
       case 'runStarted':
         live.runId = event.runId;
         live.workflow = event.workflow;
-        break;
+        this.activityEmitter.fire();
+        return;
       case 'stepStarted':
         live.step = event.stepId;
         live.stepTokens = 0;
+        live.streamedChars = 0;
+        break;
+      case 'text':
+        live.streamedChars += event.delta.length;
         break;
       case 'call':
+        // Every call ends with this event, billed or failed: its usage replaces the streamed estimate.
         live.stepTokens += event.tokens;
+        live.streamedChars = 0;
         live.costMicros += event.costMicros;
         break;
       case 'warning':
@@ -213,7 +268,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
       default:
         return;
     }
-    this.activityEmitter.fire();
+    this.progressEmitter.fire();
   }
 
   private announce(outcome: RunOutcome): void {

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { dayKey } from '../../src/core/policy/periods';
 import type { Workspace } from '../../src/core/workspace';
 import type { AgentBudgetApi } from '../../src/vscode/extension';
-import { Commands } from '../../src/vscode/ids';
+import { Commands, EXTENSION_ID } from '../../src/vscode/ids';
 import { addDays } from '../../src/vscode/panelSnapshot';
 import type { HostMessage } from '../../src/webview/protocol';
 import { activeApi, closeAllEditors, spend, waitFor } from './helpers';
@@ -54,6 +54,15 @@ describe('Budget panel (real extension host)', () => {
     const snapshot = api.panel.lastSnapshot!;
     assert.ok(snapshot.scopes.length > 0, 'no scopes in the snapshot');
     assert.equal(api.panel.rejectedMessages, 0, 'the real page sent a message the validator rejected');
+  });
+
+  it('may load only from dist/webview/: the page, its stylesheet and the codicons, not the extension’s bundles or WebAssembly', async () => {
+    const extension = vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri;
+    const folder = vscode.Uri.joinPath(extension, 'dist', 'webview');
+    assert.deepEqual(api.panel.localResourceRoots.map((u) => u.toString()), [folder.toString()]);
+    // The page painted from there (the test above), so everything it loads is in it; and nothing else is.
+    const files = (await vscode.workspace.fs.readDirectory(folder)).map(([name]) => name).filter((name) => !name.endsWith('.map'));
+    assert.deepEqual(files.sort(), ['codicon.css', 'codicon.ttf', 'webview.css', 'webview.js']);
   });
 
   it('shows the spend in the breakdowns by workflow and tool', async () => {

@@ -8,6 +8,7 @@ import type { Workspace } from '../../src/core/workspace';
 import type { AgentBudgetApi } from '../../src/vscode/extension';
 import { Commands } from '../../src/vscode/ids';
 import type { RunOutcome } from '../../src/vscode/runnerContract';
+import type { HostMessage } from '../../src/webview/protocol';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
 import { activeApi, closeAllEditors, folder, policyUri, readText, setCaps, waitFor, writeText } from './helpers';
 
@@ -86,8 +87,8 @@ describe('Runs against a fake provider (real extension host)', function () {
     assert.ok(outcome.costMicros > 0);
     // The selection reached the provider.
     assert.match(JSON.stringify(fake.generationRequests.at(-1)!.body), /export/);
-    // While it ran, the meter showed the workflow and its tokens.
-    assert.ok(seenActivity.some((t) => /^\$\(sync~spin\) explain: [\d.,k]+ tok · /.test(t)), seenActivity.join('\n'));
+    // While it ran, the meter showed the workflow and its tokens ("~" while the reply streamed).
+    assert.ok(seenActivity.some((t) => /^\$\(sync~spin\) explain: ~?[\d.,k]+ tok · /.test(t)), seenActivity.join('\n'));
     assert.doesNotMatch(api.meter.redraw().text, /sync~spin/);
     // The output document has the streamed answer.
     assert.match(api.runs.outputs.text(outcome.runId), /totals the invoice lines/);
@@ -96,6 +97,72 @@ describe('Runs against a fake provider (real extension host)', function () {
     await waitFor('the run in the Runs view', () =>
       api.runsTree.getChildren().flatMap((g) => api.runsTree.getChildren(g)).some((n) => n.kind === 'run' && n.run.id === outcome.runId),
     );
+  });
+
+  it('while a reply streams the meter counts it as an estimate (~, output chars / 4); the settled call replaces it', async () => {
+    fake.enqueue({ text: 'The invoice total is the sum of its lines, less the discount, plus tax.', usage: { input: 700, output: 30 }, eventDelayMs: 150 });
+    await selectIn('src/invoice.ts', 'export');
+    const drawn: Array<{ text: string; tooltip: string }> = [];
+    const draws = api.meter.onDidDraw((s) => drawn.push({ text: s.text, tooltip: s.tooltip }));
+    const seen: Array<{ type: string; tokens: number; estimated: boolean; chars: number }> = [];
+    let chars = 0;
+    const events = api.runs.onDidRunEvent((event) => {
+      if (event.type === 'text') chars += event.delta.length;
+      const activity = api.runs.activity();
+      if (activity && (event.type === 'text' || event.type === 'call')) seen.push({ type: event.type, tokens: activity.tokens, estimated: activity.estimated, chars });
+    });
+    const finished = nextOutcome(api);
+    try {
+      await vscode.commands.executeCommand(Commands.explainSelection);
+      assert.equal((await finished).status, 'completed');
+    } finally {
+      draws.dispose();
+      events.dispose();
+    }
+    const texts = seen.filter((e) => e.type === 'text');
+    assert.ok(texts.length >= 3, JSON.stringify(seen));
+    for (const e of texts) assert.deepEqual([e.estimated, e.tokens], [true, Math.ceil(e.chars / 4)]);
+    const streaming = drawn.find((d) => /^\$\(sync~spin\) explain: ~\d+ tok · /.test(d.text));
+    assert.ok(streaming, drawn.map((d) => d.text).join('\n'));
+    assert.match(streaming.tooltip, /about \d+ tokens so far \(the reply is still streaming\)/);
+    // The call settles with the provider's usage: exact, and the estimate is gone.
+    assert.deepEqual(seen.at(-1), { type: 'call', tokens: 730, estimated: false, chars });
+  });
+
+  it('the panel answers Resume as soon as the run is under way, not when it ends', async () => {
+    const used = workspace.engine.status().find((s) => s.scope === 'workspace.daily')!.used;
+    await setCaps(workspace, { dailyUsd: (used + 10) / 1e6 });
+    await selectIn('src/invoice.ts', 'export');
+    const blockedRun = nextOutcome(api);
+    await vscode.commands.executeCommand(Commands.explainSelection);
+    const blocked = await blockedRun;
+    assert.equal(blocked.status, 'blocked', blocked.error);
+    await setCaps(workspace, { dailyUsd: 1000 });
+
+    await vscode.commands.executeCommand(Commands.openPanel);
+    fake.enqueue({ type: 'hang' });
+    const calls = fake.generationRequests.length;
+    const replies: HostMessage[] = [];
+    const sub = api.panel.onDidPost((m) => m.type === 'reply' && replies.push(m));
+    const finished = nextOutcome(api);
+    try {
+      void api.panel.receive({ type: 'request', id: 901, request: { kind: 'resume', runId: blocked.runId } });
+      const reply = await waitFor('the reply to Resume', () => replies.find((m) => m.type === 'reply' && m.id === 901), 10_000);
+      assert.deepEqual(reply, { type: 'reply', id: 901, ok: true });
+      // Answered while the run goes on: it is active here and its call is (or is about to be) with the provider.
+      assert.deepEqual(api.runs.active(), [blocked.runId]);
+      await waitFor('the call to reach the provider', () => fake.generationRequests.length > calls, 10_000);
+      assert.deepEqual(api.runs.active(), [blocked.runId], 'the run ended before the test cancelled it');
+
+      // A refused resume is answered at once too, and says so.
+      void api.panel.receive({ type: 'request', id: 902, request: { kind: 'resume', runId: 'no-such-run' } });
+      const refused = await waitFor('the reply to a refused Resume', () => replies.find((m) => m.type === 'reply' && m.id === 902), 10_000);
+      assert.ok(refused.type === 'reply' && refused.ok === false && /did not resume/.test(refused.error ?? ''), JSON.stringify(refused));
+    } finally {
+      await vscode.commands.executeCommand(Commands.cancelRun, blocked.runId);
+      sub.dispose();
+    }
+    assert.equal((await finished).status, 'cancelled');
   });
 
   it('Cancel Run stops a run in flight; it is recorded cancelled', async () => {
