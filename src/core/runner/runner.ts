@@ -7,7 +7,7 @@ import { PolicyError } from '../policy/issues';
 import { renderTemplate, templateReferences, TEMPLATE_VARIABLES, type TemplateVariable } from '../policy/templates';
 import type { TaskLimits } from '../policy/types';
 import { loadWorkflow, loadWorkflows } from '../policy/workflowFile';
-import type { WorkflowDefinition } from '../policy/workflowTypes';
+import type { ToolName, WorkflowDefinition } from '../policy/workflowTypes';
 import { modelInfo, UnknownModelError } from '../pricing/cost';
 import { ProviderError } from '../providers/errors';
 import { estimateByHeuristic, inputTokenBound } from '../providers/estimate';
@@ -50,7 +50,8 @@ export type RunEvent =
 
 export interface ApprovalRequest {
   runId: string;
-  tool: 'writeFile' | 'editFile' | 'runCommand';
+  /** A tool the policy lists in tools.approve: usually a writing one, but reading tools may be listed too. */
+  tool: ToolName;
   /** One line: `editFile src/app.ts`. */
   summary: string;
   path?: string;
@@ -60,7 +61,7 @@ export interface ApprovalRequest {
   command?: string;
 }
 
-/** Says yes or no to a writing tool call the policy does not allow outright. Anything but `true` is a no. */
+/** Says yes or no to a tool call the policy lists in tools.approve. Anything but `true` is a no. */
 export interface Approver {
   approve(request: ApprovalRequest): Promise<boolean>;
 }
@@ -520,10 +521,10 @@ export class Runner {
           task.toolResults = [];
           continue;
         }
-        if (limits.maxSteps !== undefined && task.calls >= limits.maxSteps) {
+        if (limits.maxSteps !== undefined && this.stepCounts(ex, task).calls >= limits.maxSteps) {
           throw new BudgetBlockedError(
-            `Step "${step.id}" reached its limit of ${limits.maxSteps} agent-loop steps. Raise limits.task.maxSteps in ` +
-              '.agent-budget/budget.json (or the step\'s limits) and resume.',
+            `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''} reached its limit of ${limits.maxSteps} ` +
+              'agent-loop steps. Raise limits.task.maxSteps in .agent-budget/budget.json (or the step\'s limits) and resume.',
             'task.maxSteps',
           );
         }
@@ -609,6 +610,7 @@ export class Runner {
           model: task.model,
           inputTokens: inputTokenBound(request),
           exactInputTokens: async () => (await adapter.estimateInputTokens(request)).inputTokens,
+          promptVersion: ex.state.promptVersion,
           maxOutputTokens: step.maxOutputTokens,
           tokenScopes: this.tokenScopes(ex, step, task, limits),
           degradeModel: degrade && sameProvider(degrade, task.provider, policy.prices) ? degrade : undefined,
@@ -623,31 +625,22 @@ export class Runner {
     for (const w of admission.warnings) ex.warn(`${step.id}: ${w}`);
     const variant = `${admission.model}@${ex.state.promptVersion}`;
 
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(ex.abort.signal.reason);
-    ex.abort.signal.addEventListener('abort', onAbort, { once: true });
-    if (ex.abort.signal.aborted) controller.abort(ex.abort.signal.reason);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (limits.maxWallSeconds !== undefined) {
-      const left = limits.maxWallSeconds * 1000 - this.wallMs(ex, task);
-      timer = setTimeout(() => controller.abort('wall'), Math.max(0, left));
-    }
+    const deadline = this.stepSignal(ex, task, limits);
     let result;
     try {
       result = await adapter.chat({
         ...request,
         model: admission.model,
         maxOutputTokens: admission.maxOutputTokens,
-        signal: controller.signal,
+        signal: deadline.signal,
         onText: (delta) => ex.emit({ type: 'text', runId: ex.runId, stepId: step.id, delta }),
       });
     } catch (err) {
       task.inFlight = undefined;
       await this.closeFailedCall(ex, step, admission, variant, err);
-      throw this.callStop(err, controller.signal.reason, step, limits);
+      throw this.callStop(err, deadline.signal.reason, step, task, limits);
     } finally {
-      if (timer) clearTimeout(timer);
-      ex.abort.signal.removeEventListener('abort', onAbort);
+      deadline.dispose();
     }
     task.inFlight = undefined;
     task.messages.push(result.message);
@@ -664,11 +657,15 @@ export class Runner {
     this.emitCall(ex, step, entry);
   }
 
-  /** Settles a call that failed: exactly when the provider's final usage arrived, estimated when only part did, else released. */
+  /**
+   * Settles a call that failed: exactly when the provider's final usage arrived; as estimated (the whole reservation)
+   * when the provider may have billed it without usage reaching us (cut mid-stream, cancelled or stopped at the wall
+   * limit after the request went out); released only when it cannot have been billed (an HTTP error).
+   */
   private async closeFailedCall(ex: Execution, step: RunnerStep, admission: Admission, variant: string, err: unknown): Promise<void> {
     try {
-      if (err instanceof ProviderError && err.partial) {
-        const usage = err.partial.usageFinal && err.partial.usage ? { ...ZERO_USAGE, ...err.partial.usage } : undefined;
+      if (err instanceof ProviderError && (err.partial || err.mayHaveBilled)) {
+        const usage = err.partial?.usageFinal && err.partial.usage ? { ...ZERO_USAGE, ...err.partial.usage } : undefined;
         const entry = await this.engine.settle(admission, { usage, requestId: err.requestId ?? null, variant }, this.durableRecords(ex));
         ex.pending = [];
         this.emitCall(ex, step, entry);
@@ -680,15 +677,9 @@ export class Runner {
     }
   }
 
-  private callStop(err: unknown, abortReason: unknown, step: RunnerStep, limits: TaskLimits): unknown {
+  private callStop(err: unknown, abortReason: unknown, step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits): unknown {
     if (err instanceof ProviderError && err.kind === 'aborted') {
-      if (abortReason === 'wall') {
-        return new BudgetBlockedError(
-          `Step "${step.id}" ran for its limit of ${limits.maxWallSeconds} s; the call in flight was stopped. Raise ` +
-            'limits.task.maxWallSeconds in .agent-budget/budget.json (or the step\'s limits) and resume.',
-          'task.maxWallSeconds',
-        );
-      }
+      if (abortReason === 'wall') return wallTimeBlocked(step, task, limits, `the ${task.model} call in flight was stopped`);
       return new RunStop('cancelled', 'cancelled', 'Cancelled.');
     }
     return err;
@@ -710,6 +701,7 @@ export class Runner {
   private async runTool(ex: Execution, step: RunnerStep, task: TaskCheckpoint, call: ToolCall, limits: TaskLimits): Promise<void> {
     const record = async (content: string, isError: boolean) => {
       task.toolInFlight = undefined;
+      task.toolCharge = undefined;
       task.toolCalls += 1;
       task.toolResults.push({ type: 'toolResult', callId: call.id, name: call.name, content, ...(isError ? { isError: true } : {}) });
       await this.store.commit(this.durableRecords(ex));
@@ -723,10 +715,10 @@ export class Runner {
         true,
       );
     }
-    if (limits.maxToolCalls !== undefined && task.toolCalls >= limits.maxToolCalls) {
+    if (limits.maxToolCalls !== undefined && this.stepCounts(ex, task).toolCalls >= limits.maxToolCalls) {
       throw new BudgetBlockedError(
-        `Step "${step.id}" reached its limit of ${limits.maxToolCalls} tool calls. Raise limits.task.maxToolCalls in ` +
-          '.agent-budget/budget.json (or the step\'s limits) and resume.',
+        `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''} reached its limit of ${limits.maxToolCalls} ` +
+          'tool calls. Raise limits.task.maxToolCalls in .agent-budget/budget.json (or the step\'s limits) and resume.',
         'task.maxToolCalls',
       );
     }
@@ -736,10 +728,8 @@ export class Runner {
       if (!(step.tools ?? []).some((t) => t === call.name)) throw new ToolError(`the tool "${call.name}" is not available in this step.`);
       planned = await this.tools.plan(call.name, call.input);
       ex.emit({ type: 'tool', runId: ex.runId, stepId: step.id, tool: planned.name, summary: planned.summary });
-      if (!tools.allow.includes(planned.name)) {
-        if (!isWritingTool(planned.name)) {
-          throw new ToolError(`${planned.name} is not in tools.allow of .agent-budget/budget.json, so agents may not use it in this workspace.`);
-        }
+      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks).
+      if (tools.approve.includes(planned.name)) {
         const approved = await this.ask(ex, {
           runId: ex.runId,
           tool: planned.name,
@@ -750,38 +740,65 @@ export class Runner {
           command: planned.command,
         });
         if (!approved) {
-          throw new ToolError(
-            `the user did not approve this ${planned.name === 'runCommand' ? 'command' : 'change'}. Do not try it again; ` +
-              'continue without it, or say what you would have done.',
-          );
+          const what = planned.name === 'runCommand' ? 'command' : isWritingTool(planned.name) ? 'change' : 'tool call';
+          throw new ToolError(`the user did not approve this ${what}. Do not try it again; continue without it, or say what you would have done.`);
         }
+      } else if (!tools.allow.includes(planned.name)) {
+        throw new ToolError(
+          `${planned.name} is in neither tools.allow nor tools.approve of .agent-budget/budget.json, so agents may not use it in this workspace.`,
+        );
       }
     } catch (err) {
       if (!(err instanceof ToolError)) throw err; // cancelled while waiting for approval, a store failure
       ex.emit({ type: 'tool', runId: ex.runId, stepId: step.id, tool: call.name, summary: `refused: ${err.message}` });
       return record(`Error: ${err.message}`, true);
     }
+    // Waiting for the user counts as the step's time: past the deadline, block before the tool starts, not as it starts.
+    this.checkWallTime(ex, step, task, limits);
     const usd = tools.costsUsd[planned.name];
-    if (usd) {
-      const entry = await this.engine.chargeTool({ workflow: ex.state.workflow.id, runId: ex.runId, taskId: task.taskId, task: step.id, tool: planned.name, usd });
-      this.emitCall(ex, step, entry);
-    }
+    if (usd) await this.chargeToolOnce(ex, step, task, call, planned.name, usd);
     if (isWritingTool(planned.name)) {
       task.toolInFlight = call.id;
       await this.store.commit(this.durableRecords(ex));
       ex.pending = [];
     }
-    // Whatever happens now is the tool's result, cancellation included (a killed command's effect is unknown): it
-    // is recorded before the run stops, so a resumed run never runs it again.
+    // Whatever happens now is the tool's result, a cancel or the wall deadline included (a killed command's effect
+    // is unknown): it is recorded before the run stops, so a resumed run never runs it again.
+    const deadline = this.stepSignal(ex, task, limits);
     let content: string;
     let isError = false;
     try {
-      content = await planned.execute(ex.abort.signal);
+      content = await planned.execute(deadline.signal);
     } catch (err) {
       content = `Error: ${err instanceof Error ? err.message : String(err)}`;
       isError = true;
+    } finally {
+      deadline.dispose();
+    }
+    if (deadline.signal.reason === 'wall') {
+      await record(
+        `Error: stopped at the step's wall-time limit of ${limits.maxWallSeconds} s before it finished` +
+          `${isWritingTool(planned.name) ? '; its effect is unknown, so check before trying again' : ''}.`,
+        true,
+      );
+      throw wallTimeBlocked(step, task, limits, `${planned.summary} was stopped`);
     }
     await record(content, isError);
+  }
+
+  /**
+   * Charges a tool's fixed cost once, across crashes too. The engine's charge is a durable write of its own, so the
+   * checkpoint first records which call is being charged and how many ledger rows the task had: a resumed run that
+   * finds more rows than that knows the charge landed before the process died.
+   */
+  private async chargeToolOnce(ex: Execution, step: RunnerStep, task: TaskCheckpoint, call: ToolCall, tool: ToolName, usd: number): Promise<void> {
+    const ledgerRows = () => this.store.queries.taskTotals(task.taskId).calls;
+    if (task.toolCharge?.callId === call.id && ledgerRows() > task.toolCharge.ledgerRows) return;
+    task.toolCharge = { callId: call.id, ledgerRows: ledgerRows() };
+    await this.store.commit(this.durableRecords(ex));
+    ex.pending = [];
+    const entry = await this.engine.chargeTool({ workflow: ex.state.workflow.id, runId: ex.runId, taskId: task.taskId, task: step.id, tool, usd });
+    this.emitCall(ex, step, entry);
   }
 
   private ask(ex: Execution, request: ApprovalRequest): Promise<boolean> {
@@ -1087,15 +1104,55 @@ export class Runner {
     return seg ? seg.base + (this.clock.now() - seg.start) : task.wallMs;
   }
 
-  private checkWallTime(ex: Execution, step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits): void {
-    if (limits.maxWallSeconds === undefined) return;
-    if (this.wallMs(ex, task) >= limits.maxWallSeconds * 1000) {
-      throw new BudgetBlockedError(
-        `Step "${step.id}" ran for its limit of ${limits.maxWallSeconds} s. Raise limits.task.maxWallSeconds in ` +
-          '.agent-budget/budget.json (or the step\'s limits) and resume.',
-        'task.maxWallSeconds',
-      );
+  /**
+   * The task whose tool-call, loop-step and wall-time limits bound `task`: a sub-agent's parent (the step as a
+   * whole, so each child gets what its siblings left, like tokens), else the task itself.
+   */
+  private limitedBy(ex: Execution, task: TaskCheckpoint): TaskCheckpoint {
+    if (!task.parentTaskId) return task;
+    return ex.state.steps.find((t) => t.taskId === task.parentTaskId) ?? task;
+  }
+
+  /** Tool calls and LLM calls made so far against `task`'s limits: its step's, sub-agents together. */
+  private stepCounts(ex: Execution, task: TaskCheckpoint): { toolCalls: number; calls: number } {
+    const owner = this.limitedBy(ex, task);
+    let { toolCalls, calls } = owner;
+    for (const child of owner.children ?? []) {
+      toolCalls += child.toolCalls;
+      calls += child.calls;
     }
+    return { toolCalls, calls };
+  }
+
+  /** Wall time the step of `task` has left (its sub-agents share the parent's), or undefined without a limit. */
+  private wallLeftMs(ex: Execution, task: TaskCheckpoint, limits: TaskLimits): number | undefined {
+    if (limits.maxWallSeconds === undefined) return undefined;
+    return limits.maxWallSeconds * 1000 - this.wallMs(ex, this.limitedBy(ex, task));
+  }
+
+  private checkWallTime(ex: Execution, step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits): void {
+    const left = this.wallLeftMs(ex, task, limits);
+    if (left !== undefined && left <= 0) throw wallTimeBlocked(step, task, limits);
+  }
+
+  /**
+   * The signal a call or a tool runs under: it fires with reason 'cancelled' when the run is cancelled and 'wall'
+   * at the step's wall-time deadline, so neither a stream nor a command outlives the limit.
+   */
+  private stepSignal(ex: Execution, task: TaskCheckpoint, limits: TaskLimits): { signal: AbortSignal; dispose(): void } {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(ex.abort.signal.reason);
+    ex.abort.signal.addEventListener('abort', onAbort, { once: true });
+    if (ex.abort.signal.aborted) controller.abort(ex.abort.signal.reason);
+    const left = this.wallLeftMs(ex, task, limits);
+    const timer = left === undefined ? undefined : setTimeout(() => controller.abort('wall'), Math.max(0, left));
+    return {
+      signal: controller.signal,
+      dispose: () => {
+        clearTimeout(timer);
+        ex.abort.signal.removeEventListener('abort', onAbort);
+      },
+    };
   }
 
   /** Stops before the next call or tool call when the run was cancelled, here or (see the constructor) elsewhere. */
@@ -1207,6 +1264,15 @@ function usedVariables(workflow: WorkflowDefinition): Set<TemplateVariable> {
 function describeInputs(used: Set<TemplateVariable>): string {
   const words: Record<TemplateVariable, string> = { input: 'text', file: 'a file', fileContent: 'a file', selection: 'a selection' };
   return [...new Set(TEMPLATE_VARIABLES.filter((v) => used.has(v)).map((v) => words[v]))].join(' or ');
+}
+
+/** The wall-time block of `task`'s step; `stopped` says what was cut off at the deadline. */
+function wallTimeBlocked(step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits, stopped?: string): BudgetBlockedError {
+  return new BudgetBlockedError(
+    `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''} ran for its limit of ${limits.maxWallSeconds} s` +
+      `${stopped ? `; ${stopped}` : ''}. Raise limits.task.maxWallSeconds in .agent-budget/budget.json (or the step's limits) and resume.`,
+    'task.maxWallSeconds',
+  );
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

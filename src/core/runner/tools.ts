@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { ToolName } from '../policy/workflowTypes';
 import type { ToolSpec } from '../providers/types';
 import { globToRegExp } from './glob';
@@ -12,7 +13,10 @@ import { globToRegExp } from './glob';
  * (fs.realpath), so `../`, absolute paths elsewhere, and symbolic links (or links in a parent folder) that lead
  * outside are all refused, as is a dangling link (writing through it would create its target wherever it points).
  * Writes into `.git/` and into the store's state folder (`.agent-budget/` or wherever the store lives) are refused
- * too: an agent must not rewrite history, budgets or the ledger. The listing and search walkers never descend into
+ * too: an agent must not rewrite history, budgets or the ledger. Reads of `.git/` and of git's plain-text credential
+ * store (`.git-credentials`) are refused: `.git/config` can hold a token in a remote URL, and whatever a tool reads
+ * goes to the provider. (`.env` files stay readable: reading one is an ordinary debugging step, and a workspace
+ * that wants otherwise can take readFile out of tools.allow.) The listing and search walkers never descend into
  * `.git`, `node_modules` or `.agent-budget` and never follow symbolic links to folders.
  *
  * Tools never decide approval: `plan()` validates a call and describes it (with the file's text before and after
@@ -41,6 +45,8 @@ export interface ToolLimits {
   searchMatches: number;
   /** Files larger than this are not searched. */
   searchFileBytes: number;
+  /** Longest a `searchText` regular expression may run on one file (it runs in a worker that is then stopped). */
+  searchRegexMs: number;
   /** Wall time of one `runCommand`. */
   commandTimeoutMs: number;
   /** Output of one `runCommand` kept (stdout and stderr together); the middle is cut beyond this. */
@@ -52,6 +58,7 @@ export const DEFAULT_TOOL_LIMITS: ToolLimits = {
   listEntries: 500,
   searchMatches: 100,
   searchFileBytes: 1_000_000,
+  searchRegexMs: 2_000,
   commandTimeoutMs: 120_000,
   commandOutputBytes: 32_000,
 };
@@ -213,7 +220,11 @@ export class WorkspaceTools {
         }
       }
     }
-    return { real: target, relative: toPosix(path.relative(realRoot, target)) || '.' };
+    const relative = toPosix(path.relative(realRoot, target)) || '.';
+    if (purpose === 'read' && holdsCredentials(relative)) {
+      throw new ToolError(`"${p}" may hold credentials (git keeps remote URLs with tokens there); agents may not read it.`);
+    }
+    return { real: target, relative };
   }
 
   /** Validates a call and describes what it will do; throws ToolError for a bad call (sent back to the model). */
@@ -240,9 +251,10 @@ export class WorkspaceTools {
       case 'searchText': {
         if (typeof input.query !== 'string' || input.query === '') throw new ToolError('"query" must be a non-empty string.');
         const flags = input.caseSensitive === true ? '' : 'i';
+        const regex = input.regex === true;
         let re: RegExp;
         try {
-          re = new RegExp(input.regex === true ? input.query : input.query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), flags);
+          re = new RegExp(regex ? input.query : input.query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), flags);
         } catch (err) {
           throw new ToolError(`"query" is not a valid regular expression: ${(err as Error).message}`);
         }
@@ -253,7 +265,11 @@ export class WorkspaceTools {
         } catch (err) {
           throw new ToolError((err as Error).message);
         }
-        return { name, summary: `searchText ${JSON.stringify(input.query)}${pattern !== '**/*' ? ` in ${pattern}` : ''}`, execute: () => this.searchText(re, files) };
+        return {
+          name,
+          summary: `searchText ${JSON.stringify(input.query)}${pattern !== '**/*' ? ` in ${pattern}` : ''}`,
+          execute: (signal) => this.searchText(regex ? new RegexWorker(re, this.limits.searchRegexMs, signal) : new PlainMatcher(re), files),
+        };
       }
       case 'writeFile': {
         if (typeof input.content !== 'string') throw new ToolError('"content" must be a string.');
@@ -377,29 +393,35 @@ export class WorkspaceTools {
     return `${out.join('\n')}${more ? `\n…[more than ${this.limits.listEntries} files; use a narrower pattern]` : ''}`;
   }
 
-  private async searchText(query: RegExp, files: RegExp): Promise<string> {
+  private async searchText(query: LineMatcher, files: RegExp): Promise<string> {
     const out: string[] = [];
-    for await (const f of this.walk()) {
-      if (!files.test(f.relative)) continue;
-      let buf: Buffer;
-      try {
-        // A symbolic link is searched only when it resolves inside the workspace.
-        const { real } = await this.resolve(f.relative, 'read');
-        const st = await fs.stat(real);
-        if (!st.isFile() || st.size > this.limits.searchFileBytes) continue;
-        buf = await fs.readFile(real);
-      } catch {
-        continue;
-      }
-      if (buf.subarray(0, 8000).includes(0)) continue;
-      const lines = buf.toString('utf8').split('\n');
-      for (let i = 0; i < lines.length; i++) {
-        if (!query.test(lines[i]!)) continue;
-        if (out.length >= this.limits.searchMatches) {
-          return `${out.join('\n')}\n…[more than ${this.limits.searchMatches} matches; narrow the query or the pattern]`;
+    try {
+      for await (const f of this.walk()) {
+        if (!files.test(f.relative)) continue;
+        let buf: Buffer;
+        try {
+          // A symbolic link is searched only when it resolves inside the workspace (and not to a credentials file).
+          const { real } = await this.resolve(f.relative, 'read');
+          const st = await fs.stat(real);
+          if (!st.isFile() || st.size > this.limits.searchFileBytes) continue;
+          buf = await fs.readFile(real);
+        } catch {
+          continue;
         }
-        out.push(`${f.relative}:${i + 1}: ${oneLine(lines[i]!.trim(), 200)}`);
+        if (buf.subarray(0, 8000).includes(0)) continue;
+        const text = buf.toString('utf8');
+        const hits = await query.lines(text, f.relative);
+        if (hits.length === 0) continue;
+        const lines = text.split('\n');
+        for (const i of hits) {
+          if (out.length >= this.limits.searchMatches) {
+            return `${out.join('\n')}\n…[more than ${this.limits.searchMatches} matches; narrow the query or the pattern]`;
+          }
+          out.push(`${f.relative}:${i + 1}: ${oneLine(lines[i]!.trim(), 200)}`);
+        }
       }
+    } finally {
+      query.close();
     }
     return out.length ? out.join('\n') : 'No matches.';
   }
@@ -450,6 +472,102 @@ export class WorkspaceTools {
   }
 }
 
+/** Which lines (0-based) of a file's text match a search. */
+interface LineMatcher {
+  lines(text: string, file: string): Promise<number[]>;
+  close(): void;
+}
+
+/** Plain text (an escaped, linear-time pattern): matched on this thread, no worker to start. */
+class PlainMatcher implements LineMatcher {
+  constructor(private readonly re: RegExp) {}
+
+  async lines(text: string): Promise<number[]> {
+    const hits: number[] = [];
+    // Most files do not contain the text at all: one scan of the whole file says so without splitting it.
+    if (this.re.test(text)) text.split('\n').forEach((line, i) => this.re.test(line) && hits.push(i));
+    return hits;
+  }
+
+  close(): void {}
+}
+
+/** The worker's side: matches each text it is sent, line by line, and replies with the matching line numbers. */
+const REGEX_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const re = new RegExp(workerData.source, workerData.flags);
+parentPort.on('message', (text) => {
+  const hits = [];
+  text.split('\\n').forEach((line, i) => re.test(line) && hits.push(i));
+  parentPort.postMessage(hits);
+});
+`;
+
+/**
+ * A model-supplied regular expression, matched in a worker thread that is stopped when one file takes longer than
+ * the deadline or the tool's signal fires. JavaScript regular expressions backtrack: `^(a+)+$` on a 28-character
+ * line runs for seconds and doubles with each character, and on the extension host's thread that would freeze
+ * every window, with the cancel and the wall-time limit unable to fire.
+ */
+class RegexWorker implements LineMatcher {
+  private readonly worker: Worker;
+  private waiting: { resolve(hits: number[]): void; reject(err: Error): void; timer: ReturnType<typeof setTimeout> } | undefined;
+  private failure: Error | undefined;
+  private readonly onAbort = () => this.fail(new ToolError('the search was stopped (cancelled or out of time).'));
+
+  constructor(
+    re: RegExp,
+    private readonly deadlineMs: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.worker = new Worker(REGEX_WORKER_SOURCE, { eval: true, workerData: { source: re.source, flags: re.flags } });
+    this.worker.on('message', (hits: number[]) => this.settle((w) => w.resolve(hits)));
+    this.worker.on('error', (err) => this.fail(new ToolError(`the regular expression failed: ${err.message}`)));
+    this.worker.on('exit', () => this.fail(new ToolError('the search stopped unexpectedly.')));
+    if (signal?.aborted) this.onAbort();
+    else signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  lines(text: string, file: string): Promise<number[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          this.fail(
+            new ToolError(
+              `the regular expression ran for more than ${this.deadlineMs / 1000} s on ${file} and was stopped: it backtracks ` +
+                'too much (nested quantifiers such as (a+)+ do). Simplify it, or search for plain text.',
+            ),
+          ),
+        this.deadlineMs,
+      );
+      this.waiting = { resolve, reject, timer };
+      this.worker.postMessage(text);
+    });
+  }
+
+  close(): void {
+    this.fail(new ToolError('the search is over.'));
+  }
+
+  private settle(finish: (w: NonNullable<RegexWorker['waiting']>) => void): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    if (!w) return;
+    clearTimeout(w.timer);
+    finish(w);
+  }
+
+  /** Stops the worker for good; the file being matched (if any) rejects with `err`. */
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    void this.worker.terminate();
+    this.settle((w) => w.reject(err));
+  }
+}
+
 /** Keeps the first and the last half of `cap` bytes of a stream, and counts what fell between. */
 class CappedOutput {
   private head: Buffer[] = [];
@@ -497,6 +615,12 @@ class CappedOutput {
 function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
   return rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
+}
+
+/** Whether a workspace-relative path is inside a `.git` folder or is git's credential store. */
+function holdsCredentials(relative: string): boolean {
+  const parts = relative.split('/');
+  return parts.includes('.git') || parts[parts.length - 1] === '.git-credentials';
 }
 
 function toPosix(p: string): string {

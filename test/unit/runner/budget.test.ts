@@ -34,7 +34,7 @@ describe('Runner: budgets and limits', function () {
       assert.equal(fake.generationRequests.length, 1, 'the blocked call was never made');
       const [row] = ledgerOf(workspace, blocked.runId);
       assert.equal(maxTokensSent(fake.generationRequests)[0], 250 - row!.estimatedInputTokens!, 'max_tokens = hard limit − prompt estimate');
-      assert.ok(events.some((e) => e.type === 'warning' && /task is past its soft limit/.test(e.message)), 'soft limit warned');
+      assert.ok(events.some((e) => e.type === 'warning' && /\btask (is )?past its soft limit/.test(e.message)), 'soft limit warned');
       assert.equal(workspace.store.queries.getRun(blocked.runId)?.status, 'blocked');
       assert.equal(workspace.store.queries.openReservations().length, 0);
       const state = readCheckpoint(workspace.store.queries.checkpoint(blocked.runId)!.state);
@@ -164,6 +164,62 @@ describe('Runner: budgets and limits', function () {
       }
     });
 
+    it('tool calls of sub-agents count against the step as a whole: a child gets what its siblings left', async () => {
+      writePolicy(ws.folder, { limits: { task: { maxToolCalls: 1 } } });
+      const look = (item: string) => [
+        { toolCalls: [{ name: 'listFiles', input: { pattern: `${item}*` } }], usage: { input: 40, output: 10 } },
+        { text: `found ${item}`, usage: { input: 60, output: 5 } },
+      ];
+      fake.enqueue(PLAN, ...look('alpha'), ...look('beta'));
+      const workflow = fanOut({ pool: 0.5 });
+      workflow.steps[1]!.tools = ['listFiles'];
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [workflow] });
+      try {
+        const { events, onEvent } = collectEvents();
+        const outcome = await runner.start('fan', { input: 'caching' }, { onEvent });
+        assert.equal(outcome.status, 'blocked', outcome.error);
+        assert.equal(outcome.blockedScope, 'task.maxToolCalls');
+        assert.match(outcome.error!, /Step "dig" \(its sub-agents together\) reached its limit of 1 tool calls/);
+        assert.equal(events.filter((e) => e.type === 'tool').length, 1, "beta's tool call was over the step's limit");
+        assert.equal(fake.generationRequests.length, 4, 'plan, alpha twice, beta once');
+      } finally {
+        await close();
+      }
+    });
+
+    it('loop steps of sub-agents count against the step as a whole', async () => {
+      writePolicy(ws.folder, { limits: { task: { maxSteps: 2 } } });
+      fake.enqueue(PLAN, { text: 'a' }, { text: 'b' }, { text: 'c' });
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ pool: 0.5 })] });
+      try {
+        const outcome = await runner.start('fan', { input: 'caching' });
+        assert.equal(outcome.status, 'blocked', outcome.error);
+        assert.equal(outcome.blockedScope, 'task.maxSteps');
+        assert.match(outcome.error!, /\(its sub-agents together\) reached its limit of 2 agent-loop steps/);
+        assert.equal(fake.generationRequests.length, 3, 'the plan and two children; the third is over the limit');
+      } finally {
+        await close();
+      }
+    });
+
+    it('each sub-agent gets the wall time its step has left: the call that would overrun it is stopped', async () => {
+      writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 1 } } });
+      // 8 events × 50 ms ≈ 0.4 s, then 16 × 50 ms ≈ 0.8 s: the second child alone fits in 1 s, but not after the first.
+      fake.enqueue(PLAN, { text: 'x'.repeat(24), eventDelayMs: 50 }, { text: 'y'.repeat(120), eventDelayMs: 50 });
+      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ pool: 0.5 })] });
+      try {
+        const outcome = await runner.start('fan', { input: 'caching' });
+        assert.equal(outcome.status, 'blocked', outcome.error);
+        assert.equal(outcome.blockedScope, 'task.maxWallSeconds');
+        const rows = ledgerOf(workspace, outcome.runId);
+        assert.deepEqual(rows.map((r) => r.estimated), [false, false, true], "beta's call was cut at the step's deadline");
+        assert.match(outcome.error!, /Step "dig" \(its sub-agents together\) ran for its limit of 1 s; the claude-haiku-4-5 call in flight was stopped/);
+        assert.equal(fake.generationRequests.length, 3);
+      } finally {
+        await close();
+      }
+    });
+
     it('a share gives each child a fraction of what the parent has left', async () => {
       writePolicy(ws.folder, { limits: { task: { hardTokens: 1000 } } });
       fake.enqueue(
@@ -234,6 +290,31 @@ describe('Runner: budgets and limits', function () {
         assert.equal(outcome.status, 'blocked');
         assert.equal(outcome.blockedScope, 'task.maxSteps');
         assert.equal(fake.generationRequests.length, 2);
+      } finally {
+        await close();
+      }
+    });
+
+    it('maxWallSeconds stops a running command at the deadline, tells the model, and blocks saying so', async () => {
+      writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 1 } }, tools: { allow: ['runCommand'] } });
+      const SHELL: RunnerWorkflow = { id: 'shell', title: 'Shell', model: 'claude-haiku-4-5', steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }] };
+      fake.enqueue({ toolCalls: [{ name: 'runCommand', input: { command: 'sleep 6' } }], usage: { input: 40, output: 10 } });
+      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [SHELL] });
+      try {
+        const started = Date.now();
+        const blocked = await runner.start('shell', { input: 'it' });
+        assert.ok(Date.now() - started < 3_000, `stopped at the limit, not when the command ended (${Date.now() - started} ms)`);
+        assert.equal(blocked.status, 'blocked');
+        assert.equal(blocked.blockedScope, 'task.maxWallSeconds');
+        assert.match(blocked.error!, /ran for its limit of 1 s; runCommand sleep 6 was stopped/);
+
+        writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 60 } }, tools: { allow: ['runCommand'] } });
+        await workspace.reloadPolicy();
+        fake.enqueue({ text: 'It took too long.', usage: { input: 60, output: 5 } });
+        const done = await runner.resume(blocked.runId);
+        assert.equal(done.status, 'completed', done.error);
+        assert.equal(fake.generationRequests.length, 2, 'the command was not run again');
+        assert.match(JSON.stringify(fake.generationRequests[1]!.body), /stopped at the step's wall-time limit of 1 s before it finished; its effect is unknown/);
       } finally {
         await close();
       }

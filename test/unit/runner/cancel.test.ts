@@ -80,6 +80,27 @@ describe('Runner: cancellation', function () {
     }
   });
 
+  it('a call cancelled before any of its answer arrived is charged as estimated, not released: the provider may bill it', async () => {
+    fake.enqueue({ type: 'hang' });
+    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    try {
+      const controller = new AbortController();
+      const running = runner.start('chain', { input: 'x' }, { signal: controller.signal });
+      while (fake.generationRequests.length === 0) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      const outcome = await running;
+      assert.equal(outcome.status, 'cancelled');
+      const rows = ledgerOf(workspace, outcome.runId);
+      assert.deepEqual(rows.map((r) => [r.task, r.estimated]), [['one', true]]);
+      assert.ok(rows[0]!.costMicros > 0);
+      assert.equal(rows[0]!.costMicros, rows[0]!.reservedMicros, 'charged at its reservation');
+      assert.equal(outcome.costMicros, rows[0]!.costMicros);
+      assert.equal(workspace.store.queries.openReservations().length, 0);
+    } finally {
+      await close();
+    }
+  });
+
   it('cancel(runId) of a run not active here marks it cancelled and keeps its finished steps', async () => {
     writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
     fake.enqueue({ text: 'B'.repeat(1500), usage: { input: 20, output: 100 } });

@@ -16,8 +16,8 @@ interface Child {
   output: () => string;
 }
 
-function startChild(script: string, args: string[]): Child {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let resolveRun: (id: string) => void;
   const runId = new Promise<string>((r) => (resolveRun = r));
@@ -156,6 +156,33 @@ describe('Runner: SIGKILL during each step, then resume', function () {
       assert.equal(done.status, 'completed', done.error);
       assert.equal(fake.generationRequests.length, 5);
       assert.equal(fake.generationRequests.filter((r) => JSON.stringify(r.body).includes('Step one about')).length, 1);
+    } finally {
+      await close();
+    }
+  });
+
+  it("killed right after a tool's fixed cost was charged: resume runs the tool without charging it again", async () => {
+    writePolicy(ws.folder, { tools: { costsUsd: { listFiles: 0.02 } } });
+    mkdirSync(path.join(ws.folder, '.agent-budget', 'workflows'), { recursive: true });
+    writeFileSync(
+      path.join(ws.folder, '.agent-budget', 'workflows', 'look.json'),
+      JSON.stringify({ model: 'claude-haiku-4-5', steps: [{ id: 'look', prompt: 'Look at {{input}}', tools: ['listFiles'] }] }),
+    );
+    writeFileSync(path.join(ws.folder, 'notes.md'), '# Notes\n');
+    fake.enqueue({ toolCalls: [{ name: 'listFiles', input: { pattern: '*.md' } }], usage: { input: 50, output: 20 } });
+    const child = startChild(script, [ws.folder, fake.baseUrl, 'start', 'look', 'it'], { AB_DIE_AFTER_TOOL_CHARGE: '1' });
+    const runId = await child.runId;
+    await child.exited;
+
+    fake.enqueue({ text: 'Found the notes.', usage: { input: 90, output: 10 } });
+    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    try {
+      assert.equal(workspace.store.queries.getRun(runId)?.status, 'interrupted', child.output());
+      assert.equal(ledgerOf(workspace, runId).filter((r) => r.provider === 'tool').length, 1, 'the dead process charged the tool');
+      const outcome = await runner.resume(runId);
+      assert.equal(outcome.status, 'completed', outcome.error);
+      assert.deepEqual(ledgerOf(workspace, runId).filter((r) => r.provider === 'tool').map((r) => r.costMicros), [20_000], 'charged once');
+      assert.match(JSON.stringify(fake.generationRequests[1]!.body), /notes\.md/, 'the tool ran on resume and its result went back');
     } finally {
       await close();
     }

@@ -72,6 +72,17 @@ describe('Workspace tools', function () {
       assert.match(await run('readFile', { path: './src/../README.md' }), /Demo/);
     });
 
+    it('refuses reads of .git/ and of git credential stores, through links too; search skips them', async () => {
+      writeFileSync(path.join(folder, '.git', 'config'), '[remote "origin"]\n  url = https://user:ghp_TOKEN@github.com/o/r\n');
+      writeFileSync(path.join(folder, '.git-credentials'), 'https://user:ghp_TOKEN@github.com\n');
+      symlinkSync(path.join(folder, '.git', 'config'), path.join(folder, 'gitconfig-link'));
+      await refused(run('readFile', { path: '.git/config' }), /may hold credentials/);
+      await refused(run('readFile', { path: '.git-credentials' }), /may hold credentials/);
+      await refused(run('readFile', { path: 'gitconfig-link' }), /may hold credentials/);
+      assert.equal(await run('searchText', { query: 'ghp_TOKEN' }), 'No matches.');
+      assert.match(await run('readFile', { path: 'README.md' }), /Hello world/, 'other dot-less files stay readable');
+    });
+
     it('refuses writes into .git/ and the state folder', async () => {
       await refused(tools.plan('writeFile', { path: '.git/hooks/pre-commit', content: 'x' }), /\.git\/, which agents may not change/);
       await refused(tools.plan('writeFile', { path: '.agent-budget/budget.json', content: '{}' }), /\.agent-budget\/, which agents may not change/);
@@ -90,6 +101,32 @@ describe('Workspace tools', function () {
     assert.equal(found, 'src/app.ts:1: export const greeting = "hello";\nsrc/lib/util.ts:2: return a + b; // hello');
     assert.doesNotMatch(await run('searchText', { query: 'SECRET' }), /TOP SECRET/, 'search does not follow links outside');
     assert.match(await run('searchText', { query: 'a \\+ b', regex: true }), /util\.ts:2/);
+  });
+
+  it('a regular expression that backtracks without end is stopped at its deadline, and the event loop keeps running', async () => {
+    writeFileSync(path.join(folder, 'src', 'aaa.txt'), `${'a'.repeat(28)}!\n`);
+    const quick = new WorkspaceTools(folder, { limits: { searchRegexMs: 300 } });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 20);
+    const started = Date.now();
+    try {
+      await refused((await quick.plan('searchText', { query: '^(a+)+$', regex: true })).execute(), /ran for more than 0\.3 s on src\/aaa\.txt and was stopped/);
+    } finally {
+      clearInterval(ticker);
+    }
+    const took = Date.now() - started;
+    assert.ok(took < 2_000, `stopped at the deadline (${took} ms)`);
+    assert.ok(ticks >= 5, `the event loop ran meanwhile (${ticks} ticks in ${took} ms)`);
+    assert.match(await (await quick.plan('searchText', { query: '^a+!$', regex: true })).execute(), /src\/aaa\.txt:1/, 'a sane expression still matches');
+  });
+
+  it('a regular expression search stops when its signal fires', async () => {
+    writeFileSync(path.join(folder, 'src', 'aaa.txt'), `${'a'.repeat(28)}!\n`);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort('cancelled'), 100);
+    const started = Date.now();
+    await refused((await tools.plan('searchText', { query: '^(a+)+$', regex: true })).execute(controller.signal), /search was stopped/);
+    assert.ok(Date.now() - started < 1_500, 'stopped with the signal, not at the 2 s deadline');
   });
 
   it('editFile replaces one exact occurrence and says why it will not otherwise', async () => {
@@ -226,16 +263,42 @@ describe('Runner: tools in an agent loop, approvals', function () {
     }
   });
 
-  it('a read tool the policy does not allow is refused without asking', async () => {
-    writePolicy(folder, { tools: { allow: [] } });
-    fake.enqueue({ toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] }, { text: 'ok' });
+  it('a tool in neither tools.allow nor tools.approve is refused without asking, a writing one too', async () => {
+    writePolicy(folder, { tools: { allow: [], approve: [] } });
+    fake.enqueue(
+      { toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] },
+      { toolCalls: [{ name: 'editFile', input: { path: 'a.txt', oldText: 'two', newText: 'TWO' } }] },
+      { text: 'ok' },
+    );
     const approver = new ScriptedApprover(() => true);
     const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
     try {
       const outcome = await runner.start('editor', { input: 'a.txt' });
       assert.equal(outcome.status, 'completed');
       assert.deepEqual(approver.seen, []);
-      assert.match(toolResults()[0]!, /^ERR Error: readFile is not in tools\.allow/);
+      const [read, edit] = toolResults();
+      assert.match(read!, /^ERR Error: readFile is in neither tools\.allow nor tools\.approve of \.agent-budget\/budget\.json/);
+      assert.match(edit!, /^ERR Error: editFile is in neither tools\.allow nor tools\.approve/);
+      assert.equal(readFileSync(path.join(folder, 'a.txt'), 'utf8'), 'one two three\n');
+    } finally {
+      await close();
+    }
+  });
+
+  it('a tool listed in both tools.allow and tools.approve asks before running, as the policy warns', async () => {
+    writePolicy(folder, { tools: { allow: ['readFile'], approve: ['readFile'] } });
+    fake.enqueue({ toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] }, { toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] }, { text: 'ok' });
+    let asked = 0;
+    const approver = new ScriptedApprover(() => ++asked === 1); // yes, then no
+    const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    try {
+      assert.ok(workspace.policyInfo?.warnings.some((w) => /also in "approve"; it will ask before running/.test(w.message)));
+      const outcome = await runner.start('editor', { input: 'a.txt' });
+      assert.equal(outcome.status, 'completed', outcome.error);
+      assert.deepEqual(approver.seen.map((r) => [r.tool, r.summary, r.path]), [['readFile', 'readFile a.txt', 'a.txt'], ['readFile', 'readFile a.txt', 'a.txt']]);
+      const [first, second] = toolResults();
+      assert.equal(first, 'one two three\n', 'approved: read');
+      assert.match(second!, /^ERR Error: the user did not approve this tool call/);
     } finally {
       await close();
     }
