@@ -14,7 +14,9 @@ import {
 /**
  * Speaks the OpenAI API as the `openai` SDK expects it, under a base URL ending in `/v1`:
  * - `POST /v1/chat/completions`: JSON, or `data:` chunks ending in `data: [DONE]`; the usage chunk (empty
- *   `choices`) is sent only when the request has `stream_options.include_usage`, as the real API does;
+ *   `choices`) is sent only when the request has `stream_options.include_usage`, as the real API does (and never
+ *   with `omitUsage`, like a compatible server that ignores it);
+ * - usage reports cache writes (`cache_write_tokens`, inside the prompt count) as GPT-5.6 and later do;
  * - `POST /v1/responses`: JSON, or named SSE events (`response.created` … `response.completed`);
  * - an `x-request-id` header, and `{"error": {"message", "type", "code"}}` bodies.
  */
@@ -97,7 +99,7 @@ export class FakeOpenAI extends FakeProvider {
         created: 1_760_000_000,
         model: p.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: this.finishReason(reply, p.toolCalls.length > 0) }],
-        usage: reply.rawUsage ?? chatUsage(p.usage),
+        ...(reply.omitUsage ? {} : { usage: reply.rawUsage ?? chatUsage(p.usage) }),
         service_tier: 'default',
         system_fingerprint: 'fp_fake',
       },
@@ -112,7 +114,7 @@ export class FakeOpenAI extends FakeProvider {
       null,
       { error: { message: e.message, type: e.type ?? 'server_error', param: null, code: e.type ?? 'server_error' } },
     ]);
-    const includeUsage = (x.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const includeUsage = !reply.omitUsage && (x.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     const chunk = (choices: unknown[], usage: unknown = null) => ({
       id,
       object: 'chat.completion.chunk',
@@ -254,24 +256,25 @@ export class FakeOpenAI extends FakeProvider {
   }
 }
 
+/** OpenAI has one cache write rate: `cacheWrite5m` is what goes out as `cache_write_tokens` (`cacheWrite1h` is not sent). */
 export function chatUsage(u: FakeUsage): Record<string, unknown> {
-  const prompt = u.input + u.cacheRead;
+  const prompt = u.input + u.cacheRead + u.cacheWrite5m;
   const completion = u.output + u.reasoning;
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: u.cacheRead, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: u.cacheRead, cache_write_tokens: u.cacheWrite5m, audio_tokens: 0 },
     completion_tokens_details: { reasoning_tokens: u.reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
 }
 
 export function responsesUsage(u: FakeUsage): Record<string, unknown> {
-  const input = u.input + u.cacheRead;
+  const input = u.input + u.cacheRead + u.cacheWrite5m;
   const output = u.output + u.reasoning;
   return {
     input_tokens: input,
-    input_tokens_details: { cached_tokens: u.cacheRead },
+    input_tokens_details: { cached_tokens: u.cacheRead, cache_write_tokens: u.cacheWrite5m },
     output_tokens: output,
     output_tokens_details: { reasoning_tokens: u.reasoning },
     total_tokens: input + output,

@@ -39,6 +39,11 @@ export interface FakeMessageReply {
   usage?: Partial<FakeUsage>;
   /** Sent verbatim as the provider's usage object instead of one built from `usage`. */
   rawUsage?: unknown;
+  /**
+   * OpenAI Chat Completions only: answer like a compatible server that ignores `stream_options.include_usage` and
+   * reports no usage at all (no usage chunk, no `usage` field).
+   */
+  omitUsage?: boolean;
   stopReason?: 'end' | 'maxTokens' | 'toolUse' | 'refused';
   /** Model name reported back (default: the requested one). */
   model?: string;

@@ -10,7 +10,8 @@ import { CliError, ExitCode, printJson, type CliCommand } from '../context';
 
 /**
  * `agent-budget cost --provider P --model M --usage <json or @file>`: prices one call from the provider's raw
- * usage object (Anthropic `usage`, also `{message_start, message_delta}`; OpenAI Chat Completions or Responses
+ * usage object (Anthropic `usage`, also `{message_start, message_delta}` — both, since message_start's output count
+ * is a placeholder; OpenAI Chat Completions or Responses
  * `usage`; Gemini `usageMetadata`; or a whole response wrapping one) with the workspace's price overrides.
  */
 export const costCommand: CliCommand = {
@@ -39,7 +40,9 @@ export const costCommand: CliCommand = {
     try {
       normalized = normalizeUsage(providerId, raw);
     } catch (err) {
-      if (err instanceof UsageShapeError) throw new CliError(`--usage is not a ${provider} usage object: ${err.message}`);
+      if (err instanceof UsageShapeError) {
+        throw new CliError(`--usage is not ${/^[aeiou]/.test(provider) ? 'an' : 'a'} ${provider} usage object: ${err.message}`);
+      }
       throw err;
     }
 

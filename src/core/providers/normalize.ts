@@ -5,8 +5,9 @@ import type { ProviderId, TokenUsage } from '../usage';
  * The one rule that matters: every token lands in exactly one field, so the price of a call is a plain sum.
  * - Anthropic `input_tokens` already EXCLUDES cache reads and writes; `output_tokens` INCLUDES thinking
  *   (`output_tokens_details.thinking_tokens`), so thinking is split out of output, not added to it.
- * - OpenAI `prompt_tokens` / `input_tokens` INCLUDE `cached_tokens`; `completion_tokens` / `output_tokens`
- *   INCLUDE `reasoning_tokens`: both are subtracted.
+ * - OpenAI `prompt_tokens` / `input_tokens` INCLUDE `cached_tokens` and `cache_write_tokens` (GPT-5.6 and later
+ *   report writes, billed at their own rate); `completion_tokens` / `output_tokens` INCLUDE `reasoning_tokens`:
+ *   all are subtracted.
  * - Gemini `promptTokenCount` INCLUDES `cachedContentTokenCount`; `candidatesTokenCount` EXCLUDES
  *   `thoughtsTokenCount`; `toolUsePromptTokenCount` is extra prompt input.
  * Used by the adapters and by `agent-budget cost`, which gets a raw object from the user.
@@ -31,7 +32,7 @@ export interface OpenAIChatUsageRaw {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number | null; [key: string]: unknown } | null;
+  prompt_tokens_details?: { cached_tokens?: number | null; cache_write_tokens?: number | null; [key: string]: unknown } | null;
   completion_tokens_details?: { reasoning_tokens?: number | null; [key: string]: unknown } | null;
 }
 
@@ -39,7 +40,7 @@ export interface OpenAIResponsesUsageRaw {
   input_tokens: number;
   output_tokens: number;
   total_tokens?: number;
-  input_tokens_details?: { cached_tokens?: number | null } | null;
+  input_tokens_details?: { cached_tokens?: number | null; cache_write_tokens?: number | null } | null;
   output_tokens_details?: { reasoning_tokens?: number | null } | null;
 }
 
@@ -76,10 +77,17 @@ export function normalizeAnthropicUsage(raw: AnthropicUsageRaw): TokenUsage {
   if (isObject(raw.cache_creation)) {
     const w5 = count(raw.cache_creation.ephemeral_5m_input_tokens, 'cache_creation.ephemeral_5m_input_tokens');
     const w1 = count(raw.cache_creation.ephemeral_1h_input_tokens, 'cache_creation.ephemeral_1h_input_tokens');
-    cacheWrite1h = w1;
-    // The split should add up to the total; if a proxy reports only part of it, the rest is billed as the
-    // (cheaper, default) 5-minute write rather than dropped.
-    cacheWrite5m = Math.max(w5, creationTotal - w1);
+    // The split should add up to the total. A split that adds up to more is inconsistent (a proxy's bug): bill
+    // the total at the 5-minute rate rather than tokens that were never written. One that adds up to less
+    // (a proxy reporting part of it) bills the rest as 5-minute writes rather than dropping it. Without a total,
+    // the split is all there is.
+    if (raw.cache_creation_input_tokens == null) {
+      cacheWrite5m = w5;
+      cacheWrite1h = w1;
+    } else if (w5 + w1 <= creationTotal) {
+      cacheWrite1h = w1;
+      cacheWrite5m = creationTotal - w1;
+    }
   }
   const thinking = Math.min(
     outputAll,
@@ -106,36 +114,41 @@ export function mergeAnthropicStreamUsage(
 }
 
 export function normalizeOpenAIChatUsage(raw: OpenAIChatUsageRaw): TokenUsage {
-  const prompt = count(raw.prompt_tokens, 'prompt_tokens');
-  const completion = count(raw.completion_tokens, 'completion_tokens');
-  const cached = Math.min(prompt, count(raw.prompt_tokens_details?.cached_tokens, 'prompt_tokens_details.cached_tokens'));
-  const reasoning = Math.min(
-    completion,
+  const details = raw.prompt_tokens_details;
+  return openAIUsage(
+    count(raw.prompt_tokens, 'prompt_tokens'),
+    count(details?.cached_tokens, 'prompt_tokens_details.cached_tokens'),
+    count(details?.cache_write_tokens, 'prompt_tokens_details.cache_write_tokens'),
+    count(raw.completion_tokens, 'completion_tokens'),
     count(raw.completion_tokens_details?.reasoning_tokens, 'completion_tokens_details.reasoning_tokens'),
   );
-  return {
-    input: prompt - cached,
-    output: completion - reasoning,
-    cacheRead: cached,
-    cacheWrite5m: 0,
-    cacheWrite1h: 0,
-    reasoning,
-  };
 }
 
 export function normalizeOpenAIResponsesUsage(raw: OpenAIResponsesUsageRaw): TokenUsage {
-  const inputAll = count(raw.input_tokens, 'input_tokens');
-  const outputAll = count(raw.output_tokens, 'output_tokens');
-  const cached = Math.min(inputAll, count(raw.input_tokens_details?.cached_tokens, 'input_tokens_details.cached_tokens'));
-  const reasoning = Math.min(
-    outputAll,
+  const details = raw.input_tokens_details;
+  return openAIUsage(
+    count(raw.input_tokens, 'input_tokens'),
+    count(details?.cached_tokens, 'input_tokens_details.cached_tokens'),
+    count(details?.cache_write_tokens, 'input_tokens_details.cache_write_tokens'),
+    count(raw.output_tokens, 'output_tokens'),
     count(raw.output_tokens_details?.reasoning_tokens, 'output_tokens_details.reasoning_tokens'),
   );
+}
+
+/**
+ * Both OpenAI APIs: the prompt count includes cache reads and writes, the completion count includes reasoning.
+ * The parts are clamped to their whole, so a malformed report can never produce a negative input.
+ */
+function openAIUsage(prompt: number, cachedAll: number, writtenAll: number, completion: number, reasoningAll: number): TokenUsage {
+  const cacheRead = Math.min(prompt, cachedAll);
+  const written = Math.min(prompt - cacheRead, writtenAll);
+  const reasoning = Math.min(completion, reasoningAll);
   return {
-    input: inputAll - cached,
-    output: outputAll - reasoning,
-    cacheRead: cached,
-    cacheWrite5m: 0,
+    input: prompt - cacheRead - written,
+    output: completion - reasoning,
+    cacheRead,
+    // OpenAI has one write rate (30-minute retention, the default we never change): priced as `cacheWrite5m`.
+    cacheWrite5m: written,
     cacheWrite1h: 0,
     reasoning,
   };
@@ -200,14 +213,22 @@ export function normalizeUsage(provider: ProviderId, raw: unknown): { usage: Tok
     case 'anthropic':
       return { usage: normalizeAnthropicUsage(obj as AnthropicUsageRaw), shape };
     case 'anthropicStream': {
-      const start = isObject(obj.message_start)
-        ? ((isObject(obj.message_start.message) && isObject(obj.message_start.message.usage)
-            ? obj.message_start.message.usage
-            : obj.message_start) as AnthropicUsageRaw)
-        : undefined;
-      const delta = isObject(obj.message_delta)
-        ? ((isObject(obj.message_delta.usage) ? obj.message_delta.usage : obj.message_delta) as AnthropicUsageRaw)
-        : undefined;
+      const start = streamEventUsage(obj.message_start);
+      const delta = streamEventUsage(obj.message_delta);
+      // message_start's output_tokens is a placeholder and message_delta may lack the input side: pricing either
+      // alone would bill the other side at $0.
+      if (start?.input_tokens == null && delta?.input_tokens == null) {
+        throw new UsageShapeError(
+          'an Anthropic stream usage needs message_start (with its usage.input_tokens) for the input side; pass both ' +
+            'events, {"message_start": …, "message_delta": …}, or the final usage object',
+        );
+      }
+      if (delta?.output_tokens == null) {
+        throw new UsageShapeError(
+          'an Anthropic stream usage needs the last message_delta (with its usage.output_tokens): message_start ' +
+            "only carries a placeholder output count; pass both events, or the final usage object",
+        );
+      }
       return { usage: normalizeAnthropicUsage(mergeAnthropicStreamUsage(start, delta)), shape };
     }
     case 'openaiChat':
@@ -217,6 +238,14 @@ export function normalizeUsage(provider: ProviderId, raw: unknown): { usage: Tok
     case 'gemini':
       return { usage: normalizeGeminiUsage(obj as GeminiUsageRaw), shape };
   }
+}
+
+/** A stream event's usage, however it was copied: `{message: {usage}}` (message_start), `{usage}`, or the usage itself. */
+function streamEventUsage(event: unknown): AnthropicUsageRaw | undefined {
+  if (!isObject(event)) return undefined;
+  if (isObject(event.message) && isObject(event.message.usage)) return event.message.usage as AnthropicUsageRaw;
+  if (isObject(event.usage)) return event.usage as AnthropicUsageRaw;
+  return event as AnthropicUsageRaw;
 }
 
 function describe(v: unknown): string {

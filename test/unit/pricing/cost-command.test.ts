@@ -43,6 +43,15 @@ describe('agent-budget cost', () => {
     assert.match(out.priceSource, /platform\.claude\.com/);
   });
 
+  it('prices Anthropic stream events copied as {message_start: {usage}, message_delta: {usage}}', async () => {
+    // claude-haiku-4-5 ($1 / $5): input 100,000 × 1 = 100,000; output 300 × 5 = 1,500 → 101,500 µ$ (not $0 input).
+    const out = await cost('anthropic', 'claude-haiku-4-5', {
+      message_start: { usage: { input_tokens: 100_000, output_tokens: 1 } },
+      message_delta: { usage: { output_tokens: 300 } },
+    });
+    assert.equal(out.costMicros, 101_500);
+  });
+
   it('prices an OpenAI Chat Completions usage object', async () => {
     // gpt-4o: prompt 3,000 incl. 1,000 cached; completion 400 → 2,000 × 2.5 = 5,000; 1,000 × 1.25 = 1,250;
     // 400 × 10 = 4,000 → 10,250 µ$.
@@ -114,6 +123,11 @@ describe('agent-budget cost', () => {
     ['an unknown model', ['--provider', 'openai', '--model', 'gpt-99', '--usage', '{"prompt_tokens":1,"completion_tokens":1}'], /No price for openai model "gpt-99".*"prices" in \.agent-budget\/budget\.json/],
     ['a usage object of the wrong shape', ['--provider', 'gemini', '--model', 'gemini-2.5-flash', '--usage', '{"prompt_tokens":1}'], /not a gemini usage object: expected a Gemini `usageMetadata`/],
     ['an unknown provider', ['--provider', 'mistral', '--model', 'x', '--usage', '{}'], /unknown provider "mistral"/],
+    [
+      'a message_start without its message_delta',
+      ['--provider', 'anthropic', '--model', 'claude-haiku-4-5', '--usage', '{"message_start":{"message":{"usage":{"input_tokens":100,"output_tokens":1}}}}'],
+      /not an anthropic usage object: .*needs the last message_delta/,
+    ],
     ['a missing --usage', ['--provider', 'openai', '--model', 'gpt-5'], /--provider, --model and --usage are all required/],
     ['a missing @file', ['--provider', 'openai', '--model', 'gpt-5', '--usage', '@/nonexistent/usage.json'], /cannot read --usage file/],
   ] as const) {
