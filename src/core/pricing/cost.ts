@@ -1,7 +1,7 @@
 import type { Micros } from '../money';
 import type { PriceOverride, PriceRates } from '../policy/types';
 import { promptTokens, type ProviderId, type TokenUsage } from '../usage';
-import { BUILT_IN_PRICES, matchModel, type ModelPrice } from './prices';
+import { BUILT_IN_PRICES, matchModel, MOVING_ALIASES, SNAPSHOTS_PRICED_APART, type ModelPrice } from './prices';
 
 /**
  * Prices one call in integer micro-dollars.
@@ -19,9 +19,9 @@ import { BUILT_IN_PRICES, matchModel, type ModelPrice } from './prices';
  * - workspace overrides (`prices` in budget.json) replace a built-in of the same id or add a model; an override
  *   that omits a cache rate gets the provider's default:
  *     Anthropic — cache read 0.1×, 5-minute write 1.25×, 1-hour write 2× the (tier's) input rate;
- *     OpenAI and Gemini — cache read at the built-in model's discount ratio when the override replaces a built-in,
- *     otherwise at the full input rate (a local or custom server gives no cache discount we know of); cache
- *     writes (which these providers do not report) at the input rate;
+ *     OpenAI and Gemini — cache read and cache write at the built-in model's ratio to input when the override
+ *     replaces a built-in; otherwise cache reads at the full input rate (a local or custom server gives no cache
+ *     discount we know of) and cache writes at what OpenAI bills them, 1.25× input (Gemini reports none);
  * - an unknown model is an `UnknownModelError`, never $0.
  */
 
@@ -81,6 +81,8 @@ export function resolvePrice(
   model: string,
   overrides: Readonly<Record<string, PriceOverride>> = {},
 ): ResolvedPrice {
+  // Gemini's own listings name models `models/gemini-…`; the SDK accepts either form, and so do we.
+  if (provider === 'gemini' || provider === undefined) model = model.replace(/^\s*models\//i, '');
   const sameProvider = <T extends { provider: ProviderId }>(record: Readonly<Record<string, T>>) =>
     Object.fromEntries(Object.entries(record).filter(([, e]) => provider === undefined || e.provider === provider));
   const builtIns = sameProvider(BUILT_IN_PRICES);
@@ -89,19 +91,20 @@ export function resolvePrice(
   const hit = matchModel<PriceEntry>(model, candidates);
   if (!hit) {
     const elsewhere = provider && matchModel(model, { ...BUILT_IN_PRICES, ...overrides });
+    const known = [...MOVING_ALIASES, ...SNAPSHOTS_PRICED_APART].find((k) => k.pattern.test(model.trim().toLowerCase()));
     throw new UnknownModelError(
       provider,
       model,
-      elsewhere ? `it is priced for ${(elsewhere.entry as PriceEntry).provider}, not ${provider}` : undefined,
+      elsewhere ? `it is priced for ${(elsewhere.entry as PriceEntry).provider}, not ${provider}` : known?.why,
     );
   }
   const resolvedProvider = hit.entry.provider;
   const isOverride = Object.prototype.hasOwnProperty.call(custom, hit.key);
   const builtIn = builtIns[hit.key] as ModelPrice | undefined;
   const entry = hit.entry;
-  const base = fillRates(resolvedProvider, entry, builtIn);
+  const base = fillRates(resolvedProvider, entry, [builtIn]);
   const above = entry.above
-    ? { ...fillRates(resolvedProvider, entry.above, builtIn?.above ?? builtIn), tokens: entry.above.tokens }
+    ? { ...fillRates(resolvedProvider, entry.above, [builtIn?.above, builtIn]), tokens: entry.above.tokens }
     : undefined;
   const priceSource = isOverride
     ? `.agent-budget/budget.json prices["${hit.key}"]`
@@ -117,7 +120,8 @@ export function resolvePrice(
   };
 }
 
-function fillRates(provider: ProviderId, rates: PriceRates, builtIn: PriceRates | undefined): Required<PriceRates> {
+/** `references`: the built-in rates whose cache-to-input ratios fill an omitted rate, the first that has it. */
+function fillRates(provider: ProviderId, rates: PriceRates, references: ReadonlyArray<PriceRates | undefined>): Required<PriceRates> {
   assertRate(rates.inputPerMTok, 'inputPerMTok');
   assertRate(rates.outputPerMTok, 'outputPerMTok');
   const input = rates.inputPerMTok;
@@ -129,12 +133,14 @@ function fillRates(provider: ProviderId, rates: PriceRates, builtIn: PriceRates 
     write5m = rates.cacheWrite5mPerMTok ?? input * 1.25;
     write1h = rates.cacheWrite1hPerMTok ?? input * 2;
   } else {
-    const ratio =
-      builtIn?.cacheReadPerMTok !== undefined && builtIn.inputPerMTok > 0
-        ? builtIn.cacheReadPerMTok / builtIn.inputPerMTok
-        : 1;
-    cacheRead = rates.cacheReadPerMTok ?? input * ratio;
-    write5m = rates.cacheWrite5mPerMTok ?? input;
+    const ratio = (key: 'cacheReadPerMTok' | 'cacheWrite5mPerMTok', fallback: number) => {
+      const ref = references.find((r) => r?.[key] !== undefined && r.inputPerMTok > 0);
+      return ref ? ref[key]! / ref.inputPerMTok : fallback;
+    };
+    cacheRead = rates.cacheReadPerMTok ?? input * ratio('cacheReadPerMTok', 1);
+    // Never $0: a model we do not know bills a reported write at what OpenAI charges for one (GPT-5.6 and later:
+    // 1.25× input). Gemini reports no writes.
+    write5m = rates.cacheWrite5mPerMTok ?? input * ratio('cacheWrite5mPerMTok', provider === 'openai' ? 1.25 : 1);
     write1h = rates.cacheWrite1hPerMTok ?? input;
   }
   return {

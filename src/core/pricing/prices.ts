@@ -25,9 +25,14 @@ import type { ProviderId } from '../usage';
  * call's prompt tokens (input + cache reads + cache writes) exceed `tokens`.
  *
  * Deliberately absent (an unknown model is an error, never $0; add a `prices` entry to use one):
- * - OpenAI gpt-6-* and gpt-5.6-*: they bill prompt-cache WRITES (1.25× input), which Chat Completions / Responses
- *   usage as we normalize it does not report separately, so we cannot price them exactly yet.
+ * - OpenAI gpt-5.6-*: OpenAI's own model page gives promotional rates ($4 / $20 for Sol) "at least until
+ *   2026-11-21", the day before this table was checked, and resellers quote $5 / $30: no rate we can source.
+ * - OpenAI gpt-6-sol, gpt-6.1-*, gpt-6-luna, gpt-6-astra: only third-party pages in reach when checked; add them
+ *   with `prices` (cacheWrite5mPerMTok included) until OpenAI's own pages are checked.
  * - Gemini 3.6/3.7/3.8 Flash: introductory rates that double on 2027-01-01 (a dated price this table cannot hold).
+ * - Moving aliases (`gemini-flash-latest`, `gemini-pro-latest`): Google repoints them to new models without a
+ *   change of name, so no fixed price is right for long (see `MOVING_ALIASES`).
+ * - Snapshots that bill differently from the model they look like (see `SNAPSHOTS_PRICED_APART`).
  * - Batch, flex and priority service tiers, data-residency multipliers, Gemini cache storage per hour, tool fees.
  */
 export interface ModelPrice extends PriceRates {
@@ -155,7 +160,16 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
 
   // ── OpenAI ────────────────────────────────────────────────────────────────────────────────────────────
   // Cached input is a per-model discount (0.1× on GPT-5.x, 0.25× on GPT-4.1 and o3/o4-mini, 0.5× on GPT-4o),
-  // so every entry states it. OpenAI reports no cache writes for these models.
+  // so every entry states it. Cache writes (`cache_write_tokens`) carry no premium before GPT-5.6: `openai()`
+  // prices them as input unless the entry gives the write rate.
+  'gpt-6.2-sol': openai(2, 0.1, 10, 128_000, 1_050_000, {
+    cacheWrite5mPerMTok: 2.5,
+    above: { tokens: 272_000, inputPerMTok: 4, cacheReadPerMTok: 0.2, cacheWrite5mPerMTok: 5, outputPerMTok: 15 },
+    source: 'https://developers.openai.com/api/docs/models/gpt-6.2-sol',
+    note:
+      'Cache writes at 1.25× input (30-minute retention; 12-hour retention, which we never request, costs $5). Prompts ' +
+      'over 272k tokens bill the whole call at 2× input and cache rates and 1.5× output.',
+  }),
   'gpt-5.5': openai(5, 0.5, 30, 128_000, 1_050_000, {
     above: { tokens: 272_000, inputPerMTok: 10, cacheReadPerMTok: 1, outputPerMTok: 45 },
     note: 'Prompts over 272k tokens bill the whole call at 2× input and 1.5× output.',
@@ -177,6 +191,11 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
   'gpt-4.1-mini': openai(0.4, 0.1, 1.6, 32_768, 1_047_576),
   'gpt-4.1-nano': openai(0.1, 0.025, 0.4, 32_768, 1_047_576),
   'gpt-4o': openai(2.5, 1.25, 10, 16_384, 128_000),
+  // The first GPT-4o snapshot kept its launch price and has no prompt-cache discount, so it is not a `gpt-4o`.
+  'gpt-4o-2024-05-13': openai(5, 5, 15, 4_096, 128_000, {
+    source: 'https://openrouter.ai/openai/gpt-4o-2024-05-13',
+    note: "OpenAI's launch price for this snapshot, read from OpenRouter (which bills at the provider's rates); no cached-input rate.",
+  }),
   'gpt-4o-mini': openai(0.15, 0.075, 0.6, 16_384, 128_000),
   o3: openai(2, 0.5, 8, 100_000, 200_000, { note: 'Price cut from $10/$40 on 2025-06-10.' }),
   'o4-mini': openai(1.1, 0.275, 4.4, 100_000, 200_000),
@@ -214,6 +233,7 @@ function openai(
     provider: 'openai',
     inputPerMTok: input,
     cacheReadPerMTok: cacheRead,
+    cacheWrite5mPerMTok: input,
     outputPerMTok: output,
     maxOutputTokens,
     contextWindow,
@@ -253,6 +273,27 @@ function gemini(
 const SNAPSHOT_SUFFIX =
   /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|latest|v\d+(?::\d+)?|\d{3}|preview(?:-\d{2}-\d{2}(?:-\d{4})?|-\d{2}-\d{4})?|exp(?:-\d{4}(?:-\d{2}-\d{2})?)?))+$/;
 
+/**
+ * Served ids that look like a snapshot of a table id but bill at other rates: the snapshot rule never prices them
+ * as that id (an exact table or `prices` entry still does). Each says why, for the UnknownModelError.
+ */
+export const SNAPSHOTS_PRICED_APART: ReadonlyArray<{ pattern: RegExp; why: string }> = [
+  {
+    pattern: /^gemini-2\.5-flash-preview-/,
+    why: 'the deprecated Gemini 2.5 Flash previews billed at their own preview rates (thinking output priced apart), not as gemini-2.5-flash',
+  },
+];
+
+/** Aliases a provider repoints to newer models: what they cost changes without their name changing. */
+export const MOVING_ALIASES: ReadonlyArray<{ pattern: RegExp; why: string }> = [
+  {
+    pattern: /^gemini-(?:flash|flash-lite|pro)-latest$/,
+    why:
+      'Google moves this alias to each new model without notice, so its price changes under the same name; use the ' +
+      'model id it serves today (e.g. gemini-3.5-flash, gemini-3.1-pro-preview)',
+  },
+];
+
 /** True when `model` is `id` or a dated snapshot / alias of it. */
 export function isSnapshotOf(model: string, id: string): boolean {
   if (model === id) return true;
@@ -265,12 +306,13 @@ export function isSnapshotOf(model: string, id: string): boolean {
  */
 export function matchModel<T>(model: string, entries: Readonly<Record<string, T & { aliases?: string[] }>>): { key: string; entry: T } | undefined {
   const wanted = model.trim().toLowerCase();
+  const pricedApart = SNAPSHOTS_PRICED_APART.some((s) => s.pattern.test(wanted));
   let best: { key: string; entry: T; length: number } | undefined;
   for (const [key, entry] of Object.entries(entries)) {
     for (const id of [key, ...(entry.aliases ?? [])]) {
       const lower = id.toLowerCase();
       if (lower === wanted) return { key, entry };
-      if (isSnapshotOf(wanted, lower) && (!best || lower.length > best.length)) {
+      if (isSnapshotOf(wanted, lower) && !pricedApart && (!best || lower.length > best.length)) {
         best = { key, entry, length: lower.length };
       }
     }

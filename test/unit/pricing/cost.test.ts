@@ -83,6 +83,33 @@ describe('priceCall', () => {
     assert.equal(priceCall({ provider: 'openai', model: 'gpt-5', usage: u }).costMicros, 6025);
   });
 
+  it('OpenAI cache writes are billed: at the published write rate, or as input where there is no premium', () => {
+    // gpt-6.2-sol ($2 in, $0.10 cached, $2.50 write, $10 out) from Responses usage: input 10,000 incl. 2,000 read and
+    // 4,000 written → 4,000 × 2 = 8,000; 2,000 × 0.1 = 200; 4,000 × 2.5 = 10,000; output 1,000 × 10 = 10,000
+    // → 28,200 µ$. (Writes dropped and counted as input would give 16,000 + 200 + 10,000 = 26,200.)
+    const { usage: u } = normalizeUsage('openai', {
+      input_tokens: 10_000,
+      input_tokens_details: { cached_tokens: 2000, cache_write_tokens: 4000 },
+      output_tokens: 1000,
+      output_tokens_details: { reasoning_tokens: 0 },
+    });
+    const sol = priceCall({ provider: 'openai', model: 'gpt-6.2-sol', usage: u });
+    assert.equal(sol.costMicros, 28_200);
+    assert.deepEqual(sol.lines.find((l) => l.kind === 'cacheWrite5m'), { kind: 'cacheWrite5m', tokens: 4000, micros: 10_000 });
+    // Over 272k prompt tokens the write rate doubles with the rest: 300,000 written × 5 = 1,500,000 µ$.
+    assert.equal(priceCall({ provider: 'openai', model: 'gpt-6.2-sol', usage: usage({ cacheWrite5m: 300_000 }) }).costMicros, 1_500_000);
+    // gpt-5 has no write premium: 1,000 written × 1.25 = 1,250 µ$.
+    assert.equal(priceCall({ provider: 'openai', model: 'gpt-5', usage: usage({ cacheWrite5m: 1000 }) }).costMicros, 1250);
+  });
+
+  it('prices gpt-4o-2024-05-13 at its own $5 / $15, not as gpt-4o', () => {
+    // 1,000 × 5 + 1,000 × 15 = 20,000 µ$ (as gpt-4o: 2,500 + 10,000 = 12,500); cached input has no discount.
+    const p = priceCall({ provider: 'openai', model: 'gpt-4o-2024-05-13', usage: usage({ input: 1000, output: 1000 }) });
+    assert.equal(p.priceId, 'gpt-4o-2024-05-13');
+    assert.equal(p.costMicros, 20_000);
+    assert.equal(priceCall({ provider: 'openai', model: 'gpt-4o-2024-05-13', usage: usage({ cacheRead: 1000 }) }).costMicros, 5000);
+  });
+
   it('rounds once per call, not per line, and the lines still add up to the total', () => {
     // gpt-5-nano ($0.05 in, $0.005 cached, $0.40 out): 8 × 0.05 = 0.4; 80 × 0.005 = 0.4; 1 × 0.40 = 0.4 µ$.
     // Rounded per line that is 0 + 0 + 0 = $0; rounded once it is 1.2 → 1 µ$.
@@ -112,6 +139,34 @@ describe('priceCall', () => {
     assert.equal(id('openai', 'gpt-4.1-mini-2025-04-14'), 'gpt-4.1-mini');
     assert.equal(id('gemini', 'gemini-2.5-flash-lite-preview-06-17'), 'gemini-2.5-flash-lite');
     assert.equal(id('gemini', 'Gemini-2.5-Pro'), 'gemini-2.5-pro');
+    // Gemini's own listing form.
+    assert.equal(id('gemini', 'models/gemini-2.5-flash'), 'gemini-2.5-flash');
+    assert.equal(modelInfo('models/gemini-2.5-pro').priceId, 'gemini-2.5-pro');
+  });
+
+  it('snapshots billed at other rates, and moving aliases, are unknown with the reason — not priced as a look-alike', () => {
+    for (const model of ['gemini-2.5-flash-preview-05-20', 'gemini-2.5-flash-preview-04-17']) {
+      assert.throws(
+        () => priceCall({ provider: 'gemini', model, usage: usage({ input: 1 }) }),
+        (e: unknown) => e instanceof UnknownModelError && /preview rates/.test(e.message),
+        model,
+      );
+    }
+    for (const model of ['gemini-flash-latest', 'gemini-pro-latest', 'models/gemini-flash-lite-latest']) {
+      assert.throws(
+        () => priceCall({ provider: 'gemini', model, usage: usage({ input: 1 }) }),
+        (e: unknown) => e instanceof UnknownModelError && /moves this alias/.test(e.message) && /"prices"/.test(e.message),
+        model,
+      );
+    }
+    // An exact workspace entry still prices such a snapshot.
+    const exact = priceCall({
+      provider: 'gemini',
+      model: 'gemini-2.5-flash-preview-05-20',
+      usage: usage({ input: 1000 }),
+      overrides: { 'gemini-2.5-flash-preview-05-20': { provider: 'gemini', inputPerMTok: 0.15, outputPerMTok: 3.5 } },
+    });
+    assert.equal(exact.costMicros, 150);
   });
 
   it('never prices an unknown model at $0: UnknownModelError says how to add a price', () => {
@@ -161,6 +216,24 @@ describe('priceCall', () => {
         overrides: { 'llama3.1:8b': { provider: 'openai', inputPerMTok: 0.1, outputPerMTok: 0.2 } },
       });
       assert.equal(local.costMicros, 220);
+    });
+
+    it('an OpenAI cache write with no write rate given costs what OpenAI bills, never $0', () => {
+      // A model the table does not know (gpt-6.1-sol at $2 / $10): writes at 1.25× input → 1,000 × 2.5 = 2,500 µ$.
+      const added = priceCall({
+        provider: 'openai',
+        model: 'gpt-6.1-sol',
+        usage: usage({ cacheWrite5m: 1000 }),
+        overrides: { 'gpt-6.1-sol': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10 } },
+      });
+      assert.equal(added.costMicros, 2500);
+      // Replacing a built-in keeps its write ratio: gpt-6.2-sol at $4 in → 1.25 × 4 = $5 → 5,000 µ$; gpt-5 at $4 in
+      // (no write premium) → 4,000 µ$.
+      const replace = (model: string) =>
+        priceCall({ provider: 'openai', model, usage: usage({ cacheWrite5m: 1000 }), overrides: { [model]: { provider: 'openai', inputPerMTok: 4, outputPerMTok: 10 } } })
+          .costMicros;
+      assert.equal(replace('gpt-6.2-sol'), 5000);
+      assert.equal(replace('gpt-5'), 4000);
     });
 
     it("the POLICY.md example's above tier applies to an added model", () => {

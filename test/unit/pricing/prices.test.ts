@@ -34,7 +34,8 @@ describe('the price table', () => {
       assert.ok(p.inputPerMTok > 0 && p.outputPerMTok > 0, id);
       assert.ok(Number.isInteger(p.maxOutputTokens) && p.maxOutputTokens > 0, id);
       assert.ok(p.contextWindow > p.maxOutputTokens, id);
-      assert.ok(p.cacheReadPerMTok !== undefined && p.cacheReadPerMTok < p.inputPerMTok, `${id}: cache reads are discounted`);
+      assert.ok(p.cacheReadPerMTok !== undefined && p.cacheReadPerMTok <= p.inputPerMTok, `${id}: cache reads never cost more than input`);
+      if (p.provider === 'openai') assert.ok(p.cacheWrite5mPerMTok! >= p.inputPerMTok, `${id}: a reported cache write is never cheaper than input`);
       if (p.provider === 'anthropic') {
         assert.ok(p.cacheWrite5mPerMTok! > p.inputPerMTok && p.cacheWrite1hPerMTok! > p.cacheWrite5mPerMTok!, `${id}: writes cost more`);
       }
@@ -53,8 +54,11 @@ describe('the price table', () => {
     assert.deepEqual(rates('claude-haiku-4-5'), [1, 5, 0.1, 1.25, 2]);
     assert.deepEqual(rates('claude-opus-4-1'), [15, 75, 1.5, 18.75, 30]);
     assert.deepEqual(rates('claude-opus-5-5'), [4, 20, 0.2, 5, 8]);
-    assert.deepEqual(rates('gpt-5'), [1.25, 10, 0.125, undefined, undefined]);
-    assert.deepEqual(rates('gpt-4o'), [2.5, 10, 1.25, undefined, undefined]);
+    // OpenAI: no write premium before GPT-5.6 (a write is input); GPT-6.2 Sol's page gives $2.50.
+    assert.deepEqual(rates('gpt-5'), [1.25, 10, 0.125, 1.25, undefined]);
+    assert.deepEqual(rates('gpt-4o'), [2.5, 10, 1.25, 2.5, undefined]);
+    assert.deepEqual(rates('gpt-6.2-sol'), [2, 10, 0.1, 2.5, undefined]);
+    assert.deepEqual(rates('gpt-4o-2024-05-13'), [5, 15, 5, 5, undefined]);
     assert.deepEqual(rates('gemini-2.5-pro'), [1.25, 10, 0.125, undefined, undefined]);
     assert.deepEqual(BUILT_IN_PRICES['gemini-2.5-pro']!.above, { tokens: 200_000, inputPerMTok: 2.5, cacheReadPerMTok: 0.25, outputPerMTok: 15 });
   });
