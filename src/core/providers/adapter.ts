@@ -76,6 +76,9 @@ export interface SdkErrorFacts {
 
 export type AttemptResult = Omit<ChatResult, 'latencyMs'>;
 
+/** Connection failures in which no byte of the request reached the provider, so it cannot have billed it. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
 export abstract class ProviderAdapterBase implements ProviderAdapter {
   abstract readonly provider: ProviderId;
   protected readonly sleep: Sleep;
@@ -119,7 +122,10 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
     const started = this.now();
     const streaming = request.stream ?? true;
     const timeoutMs = this.config.timeoutMs ?? (streaming ? DEFAULT_STREAM_IDLE_TIMEOUT_MS : DEFAULT_REQUEST_TIMEOUT_MS);
-    if (request.signal?.aborted) throw this.error({ kind: 'aborted' }, request);
+    // Nothing has left yet: a call cancelled now costs nothing.
+    if (request.signal?.aborted) throw this.error({ kind: 'aborted', mayHaveBilled: false }, request);
+    // Whether a failed attempt may have been billed, so that an abort while waiting to retry still says so.
+    let earlierMayHaveBilled = false;
     const result = await withRetry(
       async () => {
         const guard = new AttemptGuard(timeoutMs, request.signal);
@@ -127,7 +133,9 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
         try {
           return streaming ? await this.streamOnce(request, guard, progress) : await this.callOnce(request, guard);
         } catch (err) {
-          throw this.classify(err, guard, progress, request, timeoutMs);
+          const failure = this.classify(err, guard, progress, request, timeoutMs);
+          earlierMayHaveBilled ||= failure.mayHaveBilled;
+          throw failure;
         } finally {
           guard.dispose();
         }
@@ -136,7 +144,7 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
         policy: this.retryPolicy,
         deps: { sleep: this.sleep, random: this.random },
         signal: request.signal,
-        onAbort: () => this.error({ kind: 'aborted' }, request),
+        onAbort: () => this.error({ kind: 'aborted', mayHaveBilled: earlierMayHaveBilled }, request),
         onRetry: this.onRetry,
       },
     );
@@ -152,19 +160,24 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
   ): ProviderError {
     const partial = progress.started ? progress.partial() : undefined;
     const reason = guard.reason;
-    if (reason) return this.error({ kind: reason, timeoutMs }, request, err, partial);
+    // An abort or timeout bills nothing only if the request never went out.
+    if (reason) return this.error({ kind: reason, timeoutMs, mayHaveBilled: !!partial || guard.requestSent }, request, err, partial);
     if (err instanceof ProviderError) return partial && !err.partial ? err.withPartial(partial) : err;
     if (err instanceof StreamEndedEarly) return this.error({ kind: 'streamCut' }, request, err, progress.partial());
     const facts = this.readSdkError(err);
     // A connection that dies after the stream began is a cut stream (charged as estimated), not a retryable
     // network failure.
     const kind = partial && (facts.kind === 'network' || facts.kind === 'timeout') ? 'streamCut' : facts.kind;
-    return this.error({ ...facts, kind, timeoutMs }, request, err, partial);
+    // With an HTTP status the provider answered with an error (not billed: the default). Without one, the request
+    // may have been processed unless it never left or the connection was never made.
+    const mayHaveBilled =
+      facts.status === undefined && !partial ? guard.requestSent && !NEVER_CONNECTED.has(facts.networkCode ?? '') : undefined;
+    return this.error({ ...facts, kind, timeoutMs, mayHaveBilled }, request, err, partial);
   }
 
   /** Builds a redacted ProviderError; a sanitized copy of `cause` is kept for logs. */
   protected error(
-    facts: Omit<ErrorFacts, 'provider'> & { requestId?: string },
+    facts: Omit<ErrorFacts, 'provider'> & { requestId?: string; mayHaveBilled?: boolean },
     request?: Pick<ChatRequest, 'model'>,
     cause?: unknown,
     partial?: PartialCallResult,
@@ -189,6 +202,7 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
       partial,
       cause: cause === undefined ? undefined : sanitizedCause(cause, this.secrets),
       ...(facts.kind === 'aborted' || facts.kind === 'timeout' || facts.kind === 'streamCut' ? { retryable: false } : {}),
+      ...(facts.mayHaveBilled !== undefined ? { mayHaveBilled: facts.mayHaveBilled } : {}),
     });
   }
 

@@ -60,8 +60,13 @@ export class AnthropicAdapter extends ProviderAdapterBase {
     };
   }
 
+  /** This attempt's client: the same settings with the guard's fetch, which knows whether the request left. */
+  private clientFor(guard: AttemptGuard): Anthropic {
+    return this.client.withOptions({ fetch: guard.fetch });
+  }
+
   protected async streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
-    const { data: stream, response } = await this.client.messages
+    const { data: stream, response } = await this.clientFor(guard).messages
       .create({ ...this.params(request), stream: true }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
       .withResponse();
     guard.touch();
@@ -140,7 +145,7 @@ export class AnthropicAdapter extends ProviderAdapterBase {
   }
 
   protected async callOnce(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult> {
-    const { data: message, response } = await this.client.messages
+    const { data: message, response } = await this.clientFor(guard).messages
       .create({ ...this.params(request), stream: false }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
       .withResponse();
     const content = fromAnthropicContent(message.content);
@@ -222,7 +227,8 @@ const ANTHROPIC_ERROR_KINDS: Record<string, ProviderErrorKind> = {
   invalid_request_error: 'badRequest',
   request_too_large: 'contextLength',
   not_found_error: 'badRequest',
-  timeout_error: 'timeout',
+  // Anthropic's own 504: the server gave up, not our timer.
+  timeout_error: 'server',
 };
 
 function mapStop(stop: AnthropicStopReason | null): StopReason {

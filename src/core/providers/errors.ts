@@ -10,6 +10,8 @@ import type { ToolCall } from './types';
 export type ProviderErrorKind =
   | 'auth'
   | 'rateLimit'
+  /** The account is out of quota or credit (OpenAI 429 `insufficient_quota`): a billing matter, never retried. */
+  | 'quota'
   | 'overloaded'
   | 'server'
   | 'timeout'
@@ -118,6 +120,7 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 function isRetryableByDefault(kind: ProviderErrorKind, status: number | undefined): boolean {
+  if (kind === 'quota') return false;
   if (status !== undefined) return isRetryableStatus(status);
   // No HTTP status: a connection that failed before any response, or an overload/server error event.
   return kind === 'network' || kind === 'overloaded' || kind === 'server' || kind === 'rateLimit';
@@ -173,12 +176,18 @@ export function describeProviderError(f: ErrorFacts): string {
         f.retryAfterMs !== undefined ? ` ${name} asked to wait ${Math.ceil(f.retryAfterMs / 1000)}s.` : '';
       return `${name} rate limit reached${status}.${wait} Resume the run later, run fewer workflows at once, or raise the limit on your ${name} account.`;
     }
+    case 'quota':
+      return `${name} refused the call: the account has run out of quota or credit${status}${f.apiMessage ? ` (${f.apiMessage})` : ''}. Check your ${name} plan and billing details, then resume the run.`;
     case 'overloaded':
       return `${name} is overloaded${status}. Try again in a few minutes or switch the workflow to another model.`;
     case 'server':
-      return `${name} had a server error${status}. It was retried; try again later.`;
+      // Said the same whether or not retries were left: this message is built per attempt.
+      if (f.status === 504) return `A gateway timed out waiting for ${name} (504). Try again in a few minutes, or shorten the request.`;
+      if (f.status === 408) return `${name} timed out waiting for the request (408). Check your connection and try again.`;
+      return `${name} had a server error${status}. Try again in a few minutes.`;
     case 'timeout':
-      return `${name} did not respond within ${Math.round((f.timeoutMs ?? 0) / 1000)}s${status}. Check your connection or the base URL, or raise the timeout.`;
+      // Our own idle timer (or the SDK's): nothing arrived for that long. Provider-side timeouts are `server`.
+      return `${name} did not respond within ${Math.round((f.timeoutMs ?? 0) / 1000)}s. Check your connection or the base URL, or raise the timeout.`;
     case 'contextLength':
       return `The request is too long for ${f.model ?? 'the model'}'s context window${status}. Shorten the input (fewer files, a smaller selection) or route to a model with a larger context.${f.apiMessage ? ` ${name} said: ${f.apiMessage}` : ''}`;
     case 'refused':
@@ -260,8 +269,8 @@ export function kindForStatus(status: number, apiText?: string): ProviderErrorKi
   if (status === 401 || status === 403) return 'auth';
   if (status === 429) return 'rateLimit';
   if (status === 529 || status === 503) return 'overloaded';
-  if (status === 408 || status === 504) return 'timeout';
-  if (status >= 500 || status === 409) return 'server';
+  // 504 (a gateway, or Gemini DEADLINE_EXCEEDED) and 408 are the server giving up, not our timer: retried like 5xx.
+  if (status >= 500 || status === 408 || status === 409) return 'server';
   if (status === 413 || looksLikeContextLength(apiText)) return 'contextLength';
   return 'badRequest';
 }

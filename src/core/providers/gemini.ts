@@ -258,9 +258,8 @@ class HeaderCapture {
 
   constructor(private readonly guard: AttemptGuard) {
     this.fetch = async (input, init) => {
-      const response = await globalThis.fetch(input, init);
+      const response = await this.guard.fetch(input, init);
       this.headers = response.headers;
-      this.guard.touch();
       return response;
     };
   }

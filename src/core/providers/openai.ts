@@ -20,7 +20,14 @@ import {
   type SdkErrorFacts,
   type StreamProgress,
 } from './adapter';
-import { kindForStatus, looksLikeContextLength, networkCodeOf, parseRetryAfter, type ProviderErrorKind } from './errors';
+import {
+  kindForStatus,
+  looksLikeContextLength,
+  networkCodeOf,
+  parseRetryAfter,
+  redactSecrets,
+  type ProviderErrorKind,
+} from './errors';
 import { estimateByHeuristic, estimateWithTokenizer, type EstimateInput } from './estimate';
 import {
   normalizeOpenAIChatUsage,
@@ -29,6 +36,7 @@ import {
   type OpenAIResponsesUsageRaw,
 } from './normalize';
 import type { AttemptGuard } from './retry';
+import type { TokenUsage } from '../usage';
 import type { ChatMessage, ChatRequest, ContentPart, ProviderConfig, StopReason, TokenEstimate, ToolCall } from './types';
 
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
@@ -37,7 +45,9 @@ export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
  * OpenAI (and OpenAI-compatible local servers: Ollama, LM Studio, vLLM) through the `openai` SDK, over Chat
  * Completions (`api: 'chat'`, the default, what compatible servers speak) or the Responses API
  * (`api: 'responses'`). Streaming Chat Completions always asks for `stream_options.include_usage`, because
- * without it the API sends no usage at all; a stream that ends without its usage chunk is treated as cut.
+ * without it the API sends no usage at all. A Chat Completions answer that finished (finish_reason came) without
+ * usage — a compatible server ignoring the option — is returned with no `usage` and a `warning`, so it is charged
+ * at its reservation, marked estimated; a stream that ends before its finish_reason is cut.
  */
 export class OpenAIAdapter extends ProviderAdapterBase {
   readonly provider = 'openai' as const;
@@ -55,6 +65,11 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       timeout: SDK_TIMEOUT_MS,
       defaultHeaders: config.headers,
     });
+  }
+
+  /** This attempt's client: the same settings with the guard's fetch, which knows whether the request left. */
+  private clientFor(guard: AttemptGuard): OpenAI {
+    return this.client.withOptions({ fetch: guard.fetch });
   }
 
   protected streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
@@ -89,8 +104,8 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   private async chatStream(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
-    const { data: stream, response } = await this.client.chat.completions
-      .create(
+    const { data: stream, response } = await this.clientFor(guard)
+      .chat.completions.create(
         { ...this.chatParams(request), stream: true, stream_options: { include_usage: true } },
         { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
       )
@@ -133,8 +148,9 @@ export class OpenAIAdapter extends ProviderAdapterBase {
         progress.toolCalls = [...calls.values()].map((c) => ({ id: c.id, name: c.name, input: parseToolInput(c.args) }));
       }
     }
-    // The usage chunk comes after the finish_reason chunk; both must have arrived.
-    if (finish === null || !usageRaw) throw new StreamEndedEarly();
+    // The usage chunk comes after the finish_reason chunk. Without a finish_reason the answer is cut; without the
+    // usage chunk it is whole, only unmetered (see finish()).
+    if (finish === null) throw new StreamEndedEarly();
     progress.finished = true;
     const toolCalls = [...calls.values()].map((c) => ({ id: c.id, name: c.name, input: parseToolInput(c.args) }));
     return this.finish(request, {
@@ -142,7 +158,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       toolCalls,
       refused: finish === 'content_filter' || refusal !== '',
       stop: chatStop(finish),
-      usage: normalizeOpenAIChatUsage(usageRaw),
+      usage: usageRaw && normalizeOpenAIChatUsage(usageRaw),
       usageRaw,
       requestId: id ?? requestIdHeader,
       model,
@@ -150,23 +166,22 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   private async chatCall(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult> {
-    const { data, response } = await this.client.chat.completions
-      .create({ ...this.chatParams(request), stream: false }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
+    const { data, response } = await this.clientFor(guard)
+      .chat.completions.create({ ...this.chatParams(request), stream: false }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
       .withResponse();
     const choice = data.choices?.[0];
     const text = choice?.message?.content ?? '';
     const toolCalls: ToolCall[] = (choice?.message?.tool_calls ?? []).flatMap((tc) =>
       tc.type === 'function' ? [{ id: tc.id, name: tc.function.name, input: parseToolInput(tc.function.arguments) }] : [],
     );
-    if (!data.usage) throw new StreamEndedEarly();
     if (text) request.onText?.(text);
-    const usageRaw = data.usage as OpenAIChatUsageRaw;
+    const usageRaw = (data.usage ?? undefined) as OpenAIChatUsageRaw | undefined;
     return this.finish(request, {
       text,
       toolCalls,
       refused: choice?.finish_reason === 'content_filter' || !!choice?.message?.refusal,
       stop: chatStop(choice?.finish_reason ?? null),
-      usage: normalizeOpenAIChatUsage(usageRaw),
+      usage: usageRaw && normalizeOpenAIChatUsage(usageRaw),
       usageRaw,
       requestId: data.id ?? response.headers.get('x-request-id') ?? undefined,
       model: data.model,
@@ -199,7 +214,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   private async responsesStream(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
-    const stream = await this.client.responses.create(
+    const stream = await this.clientFor(guard).responses.create(
       { ...this.responsesParams(request), stream: true },
       { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
     );
@@ -244,7 +259,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   private async responsesCall(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult> {
-    const response = await this.client.responses.create(
+    const response = await this.clientFor(guard).responses.create(
       { ...this.responsesParams(request), stream: false },
       { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
     );
@@ -262,14 +277,13 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       if (item.type === 'message') for (const c of item.content) if (c.type === 'refusal') refusal += c.refusal;
     }
     const reason = response.incomplete_details?.reason;
-    const usageRaw = response.usage as OpenAIResponsesUsageRaw;
     return this.finish(request, {
       text: responseText(response),
       toolCalls,
       refused: refusal !== '' || reason === 'content_filter',
       stop: reason === 'max_output_tokens' ? 'maxTokens' : toolCalls.length ? 'toolUse' : response.status === 'completed' ? 'end' : 'other',
-      usage: normalizeOpenAIResponsesUsage(usageRaw),
-      usageRaw,
+      usage: normalizeOpenAIResponsesUsage(response.usage as OpenAIResponsesUsageRaw),
+      usageRaw: response.usage,
       requestId: response.id,
       model: response.model,
     });
@@ -284,19 +298,19 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       toolCalls: ToolCall[];
       refused: boolean;
       stop: StopReason;
-      usage: ReturnType<typeof normalizeOpenAIChatUsage>;
+      /** Undefined when the server reported none (a compatible server): charged at the reservation. */
+      usage: TokenUsage | undefined;
       usageRaw: unknown;
       requestId?: string;
       model?: string;
     },
   ): AttemptResult {
+    const usage = r.usage;
     if (r.refused) {
       throw this.error({ kind: 'refused', requestId: r.requestId }, request, undefined, {
         text: r.text,
         toolCalls: r.toolCalls,
-        usage: r.usage,
-        usageRaw: r.usageRaw,
-        usageFinal: true,
+        ...(usage ? { usage, usageRaw: r.usageRaw, usageFinal: true } : {}),
       });
     }
     const content: ContentPart[] = [];
@@ -307,10 +321,20 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       text: r.text,
       toolCalls: r.toolCalls,
       stopReason: r.stop,
-      usage: r.usage,
+      usage,
       usageRaw: r.usageRaw,
       requestId: r.requestId,
       responseModel: r.model,
+      ...(usage
+        ? {}
+        : {
+            warning: redactSecrets(
+              `${this.config.baseUrl ?? OPENAI_DEFAULT_BASE_URL} reported no token usage for this ${request.model} answer, so ` +
+                'the call is charged at its reserved (estimated) cost. OpenAI-compatible servers that ignore ' +
+                'stream_options.include_usage do this; one that reports usage is billed exactly.',
+              this.secrets,
+            ),
+          }),
     };
   }
 
@@ -323,7 +347,9 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       const code = typeof err.code === 'string' ? err.code : undefined;
       const retryAfterMs = err.headers ? parseRetryAfter((h) => err.headers!.get(h), this.now) : undefined;
       let kind: ProviderErrorKind;
-      if (code === 'context_length_exceeded' || (err.status === 400 && looksLikeContextLength(apiMessage))) kind = 'contextLength';
+      // A 429 that is not a rate: the account is out of credit, and waiting will not refill it.
+      if (code === 'insufficient_quota' || err.type === 'insufficient_quota') kind = 'quota';
+      else if (code === 'context_length_exceeded' || (err.status === 400 && looksLikeContextLength(apiMessage))) kind = 'contextLength';
       else if (code === 'content_policy_violation' || code === 'content_filter') kind = 'refused';
       else if (err.status !== undefined) kind = kindForStatus(err.status, apiMessage);
       else kind = responsesErrorKind(code ?? (typeof err.type === 'string' ? err.type : undefined));

@@ -7,9 +7,11 @@ import { ProviderError } from './errors';
  * and the injected clock that keeps tests fast.
  *
  * Policy:
- * - retried: 408, 409, 429, 5xx (incl. Anthropic 529 "overloaded"), and connections that failed before any
- *   response; never other 4xx, never a client-side timeout (a hung call would multiply the wall time), never an
- *   error that carries `partial` (the stream had started, so tokens may be billed and text shown);
+ * - retried: 408, 409, 429, 5xx (incl. Anthropic 529 "overloaded", gateway timeouts 504 and Gemini
+ *   DEADLINE_EXCEEDED), and connections that failed before any response; never other 4xx, never a 429 for an
+ *   exhausted quota (kind `quota`: waiting does not refill it), never a client-side timeout (a hung call would
+ *   multiply the wall time), never an error that carries `partial` (the stream had started, so tokens may be
+ *   billed and text shown);
  * - wait: the provider's `retry-after-ms` / `retry-after` (seconds or HTTP date) / Gemini RetryInfo when given,
  *   else exponential backoff with "equal jitter": half the step fixed, half random, capped at `maxDelayMs`;
  * - a requested wait longer than `maxRetryAfterMs` is not slept through: the rateLimit error is thrown with its
@@ -111,6 +113,18 @@ export async function withRetry<T>(
  */
 export class AttemptGuard {
   readonly controller = new AbortController();
+  /**
+   * Set once the SDK handed the request to `fetch`: from then on the provider may have received it, and may bill it
+   * even if no answer comes back. Before that, an abort or timeout provably cost nothing.
+   */
+  requestSent = false;
+  /** The fetch this attempt's SDK call uses: it records that the request left, and headers arriving count as life. */
+  readonly fetch: typeof fetch = async (input, init) => {
+    this.requestSent = true;
+    const response = await globalThis.fetch(input, init);
+    this.touch();
+    return response;
+  };
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timedOutFlag = false;
   private readonly onCallerAbort = () => this.controller.abort(this.callerSignal?.reason);

@@ -62,8 +62,14 @@ export interface ChatResult {
   text: string;
   toolCalls: ToolCall[];
   stopReason: StopReason;
-  /** Normalized usage from the provider's response metadata — never from a local count. */
-  usage: TokenUsage;
+  /**
+   * Normalized usage from the provider's response metadata — never from a local count. Undefined when a call that
+   * finished reported none (an OpenAI-compatible server ignoring `stream_options.include_usage`): settle it as
+   * unknown usage, i.e. at the reservation, marked estimated, and show `warning`.
+   */
+  usage?: TokenUsage;
+  /** Something the user should know about this call although it succeeded (e.g. why its cost is estimated). */
+  warning?: string;
   /** The provider's own usage object(s), kept for audits (e.g. `{message_start, message_delta}` for Anthropic). */
   usageRaw: unknown;
   /** The provider's request or response id (`req_…`, `chatcmpl-…`, `resp_…`, Gemini `responseId`). */

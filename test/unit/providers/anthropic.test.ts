@@ -57,8 +57,8 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
     fake.enqueue({ text: 'answer', thinking: 'Let me think about the README.', usage: { input: 40, output: 5, reasoning: 60 } });
     const result = await adapter.chat(request(MODEL));
     // The wire says output_tokens = 65 including thinking_tokens = 60.
-    assert.equal(result.usage.output, 5);
-    assert.equal(result.usage.reasoning, 60);
+    assert.equal(result.usage?.output, 5);
+    assert.equal(result.usage?.reasoning, 60);
     assert.deepEqual(result.message.content[0], { type: 'thinking', text: 'Let me think about the README.', signature: 'sig-fake' });
   });
 

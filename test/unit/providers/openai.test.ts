@@ -52,6 +52,30 @@ for (const api of ['chat', 'responses'] as const) {
       if (api === 'chat') assert.equal((fake.requests[0]!.body as Body).max_tokens, 256, 'non-reasoning models get max_tokens');
     });
 
+    it('cache writes (cache_write_tokens) come out of the prompt count as cacheWrite5m', async () => {
+      // On the wire: prompt/input = 1000 + 500 read + 300 written = 1800, with both details.
+      const reply = { text: 'ok', usage: { input: 1000, cacheRead: 500, cacheWrite5m: 300, output: 20 } };
+      fake.enqueue(reply, reply);
+      for (const stream of [true, false]) {
+        const result = await adapter.chat(request('gpt-6.2-sol', { stream }));
+        assert.deepEqual(result.usage, { input: 1000, output: 20, cacheRead: 500, cacheWrite5m: 300, cacheWrite1h: 0, reasoning: 0 });
+      }
+    });
+
+    it('429 insufficient_quota is a billing error: not retried, and says to check plan and billing', async () => {
+      fake.enqueue(
+        { type: 'error', status: 429, errorType: 'insufficient_quota', message: 'You exceeded your current quota, please check your plan and billing details.' },
+        { text: 'must not be asked for' },
+      );
+      const err = await rejectsWith(adapter.chat(request('gpt-5')), 'quota');
+      assert.equal(fake.generationRequests.length, 1);
+      assert.deepEqual(deps.sleeps, []);
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /^OpenAI refused the call: the account has run out of quota or credit \(429\)/);
+      assert.match(err.message, /Check your OpenAI plan and billing details/);
+      assert.doesNotMatch(err.message, /rate limit/);
+    });
+
     it('round-trips a tool call with the wire shapes the API expects', async () => {
       fake.enqueue(
         { toolCalls: [{ id: 'call_7', name: 'readFile', input: { path: 'README.md' } }], usage: { input: 60, output: 12 } },
@@ -186,6 +210,43 @@ describe('OpenAIAdapter with an OpenAI-compatible local server', () => {
       const result = await local.chat(request('llama3.1:8b'));
       assert.equal(result.text, 'local reply');
       assert.equal((fake.requests[0]!.body as Body).max_tokens, 256);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  for (const stream of [true, false]) {
+    it(`a server that reports no usage (${stream ? 'ignoring stream_options.include_usage' : 'non-streaming'}): the answer is kept, its usage marked unknown with a warning`, async () => {
+      const fake = await startFakeOpenAI();
+      try {
+        fake.enqueue({ text: 'local reply', omitUsage: true });
+        const local = new OpenAIAdapter({ provider: 'openai', apiKey: '', baseUrl: fake.baseUrl }, fastDeps());
+        const result = await local.chat(request('llama3.1:8b', { stream }));
+        assert.equal(result.text, 'local reply');
+        assert.equal(result.stopReason, 'end');
+        assert.equal(result.usage, undefined, 'no guessed usage: the ledger charges the reservation, marked estimated');
+        assert.equal(
+          result.warning,
+          `${fake.baseUrl} reported no token usage for this llama3.1:8b answer, so the call is charged at its reserved ` +
+            '(estimated) cost. OpenAI-compatible servers that ignore stream_options.include_usage do this; one that ' +
+            'reports usage is billed exactly.',
+        );
+        assert.equal(fake.generationRequests.length, 1, 'not retried');
+      } finally {
+        await fake.close();
+      }
+    });
+  }
+
+  it('a stream without usage that ends before its finish_reason is still a cut stream', async () => {
+    const fake = await startFakeOpenAI();
+    try {
+      // role chunk + 2 deltas, then the body ends cleanly: no finish_reason, no usage.
+      fake.enqueue({ text: 'abcdefghijklmnopqrstuvwxyz0123456789', omitUsage: true, cutAfterEvents: 3, cutMode: 'end' });
+      const local = new OpenAIAdapter({ provider: 'openai', apiKey: '', baseUrl: fake.baseUrl }, fastDeps());
+      const err = await rejectsWith(local.chat(request('llama3.1:8b')), 'streamCut');
+      assert.equal(err.partial?.text, 'abcdefghijklmnopqrstuvwx');
+      assert.equal(err.mayHaveBilled, true);
     } finally {
       await fake.close();
     }
