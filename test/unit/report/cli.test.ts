@@ -72,7 +72,9 @@ describe('agent-budget report / estimate / export', function () {
       const r = await runCli(['report', ...args, '--workspace', env.folder]);
       assert.equal(r.code, 1, args.join(' '));
       assert.match(r.stderr, /^agent-budget report: /);
-      assert.equal(r.stdout, '');
+      // With --json the one document on stdout is the error; otherwise nothing.
+      if (args.includes('--json')) assert.deepEqual(Object.keys(JSON.parse(r.stdout)).sort(), ['error', 'exitCode'], args.join(' '));
+      else assert.equal(r.stdout, '', args.join(' '));
     }
   });
 
