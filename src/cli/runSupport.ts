@@ -91,7 +91,6 @@ export const ALERT_FLUSH_MS = 10_000;
 
 /** What `run` and `resume` work with; `close()` delivers pending budget alerts, then closes the workspace. */
 export interface RunSession {
-  workspace: Workspace;
   runner: Runner;
   /** Progress on stderr: pass as `onEvent`. */
   onEvent: (e: RunEvent) => void;
@@ -140,7 +139,7 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
     notifier.dispose();
     await workspace.close();
   };
-  return { workspace, runner, onEvent: (e) => progress.event(e), close };
+  return { runner, onEvent: (e) => progress.event(e), close };
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
