@@ -134,8 +134,11 @@ describe('agent-budget cost', () => {
     it(`exits 1 with a clear message for ${name}`, async () => {
       const r = await run(['cost', ...args, '--workspace', workspace, '--json']);
       assert.equal(r.code, 1);
-      assert.equal(r.stdout, '', 'nothing on stdout');
       assert.match(r.stderr, message);
+      // With --json stdout is always one document: here the error (README, CLI section).
+      const doc = JSON.parse(r.stdout) as { error: string; exitCode: number };
+      assert.equal(doc.exitCode, 1);
+      assert.match(doc.error, message);
     });
   }
 
