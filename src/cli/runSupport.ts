@@ -77,10 +77,10 @@ export class CliApprover implements Approver {
   constructor(private readonly stderr: NodeJS.WritableStream) {}
 
   async approve(request: ApprovalRequest): Promise<boolean> {
-    const what = request.tool === 'runCommand' ? 'run commands' : 'change files';
+    const what = request.tool === 'runCommand' ? 'run commands' : ['writeFile', 'editFile'].includes(request.tool) ? 'change files' : `use ${request.tool}`;
     this.stderr.write(
       `  refused ${request.summary}: the CLI does not ask for approval. To let workflows ${what} without asking, add ` +
-        `"${request.tool}" to tools.allow in .agent-budget/budget.json.\n`,
+        `"${request.tool}" to tools.allow in .agent-budget/budget.json (and take it out of tools.approve).\n`,
     );
     return false;
   }

@@ -93,7 +93,7 @@ export interface PriceOverride extends PriceRates {
 export interface ToolPolicy {
   /** Tools that run without asking. Never overlaps `approve` (the loader resolves overlaps to approve). */
   allow: ToolName[];
-  /** Tools that ask the user first (a diff preview for edits). Tools in neither list ask too. */
+  /** Tools that ask the user first (a diff preview for edits). A tool in neither list is refused. */
   approve: ToolName[];
   /** Fixed USD cost charged per tool call. */
   costsUsd: Partial<Record<ToolName, number>>;

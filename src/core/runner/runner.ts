@@ -643,6 +643,7 @@ export class Runner {
       deadline.dispose();
     }
     task.inFlight = undefined;
+    if (result.warning) ex.warn(`${step.id}: ${result.warning}`);
     task.messages.push(result.message);
     task.calls += 1;
     if (result.stopReason === 'maxTokens') {
