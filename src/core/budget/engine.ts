@@ -289,7 +289,10 @@ export class BudgetEngine {
     await this.store.commit([{ k: 'settle', reservationId: admission.reservation.id, ts: this.clock.now(), entry: null }]);
   }
 
-  /** Charges a fixed tool cost (policy `tools.costsUsd`), checked against the USD caps like a call. */
+  /**
+   * Charges a fixed tool cost (policy `tools.costsUsd`), checked against the USD caps like a call. `alsoCommit`
+   * (the runner's checkpoint marking the charge) lands in the same durable write, and not at all when refused.
+   */
   async chargeTool(args: {
     workflow: string;
     runId: string | null;
@@ -297,7 +300,7 @@ export class BudgetEngine {
     task: string | null;
     tool: string;
     usd: number;
-  }): Promise<LedgerEntry> {
+  }, alsoCommit: readonly StoreRecord[] = []): Promise<LedgerEntry> {
     const micros = usdToMicros(args.usd);
     const now = this.clock.now();
     const entry: LedgerEntry = {
@@ -336,7 +339,7 @@ export class BudgetEngine {
         alerts.push(alert);
         records.push({ k: 'alert', scope: alert.scope, periodKey: alert.periodKey, pct: alert.pct, ts: now });
       }
-      return { records, result: undefined };
+      return { records: [...records, ...alsoCommit], result: undefined };
     });
     for (const alert of alerts) this.alerted.fire(alert);
     return entry;

@@ -18,7 +18,7 @@ import type { RunnerWorkflow } from './builtins';
  *   died: the store's recovery charged that attempt as estimated, and resume retries it once (attempt 2); a second
  *   crash on the same call fails the run. `toolInFlight` does the same for a writing tool, which is never re-run
  *   blind: the model is told its effect is unknown.
- *   `toolCharge` makes a tool's fixed cost charged once across a crash.
+ *   `toolCharged` makes a tool's fixed cost charged once across a crash.
  *
  * Pending steps are the workflow's steps after the last one in `steps`.
  */
@@ -52,11 +52,8 @@ export interface TaskCheckpoint {
   inFlight?: { attempt: number };
   /** A writing tool call (its id) had been approved and started when this was written. */
   toolInFlight?: string;
-  /**
-   * A tool call (its id) whose fixed cost was about to be charged when this was written, and the task's ledger rows
-   * then: more rows on resume mean the charge landed, so it is not charged again.
-   */
-  toolCharge?: { callId: string; ledgerRows: number };
+  /** The tool call whose fixed cost is charged: written in the same durable write as the charge, so never twice. */
+  toolCharged?: string;
   /** Sub-agents: the parent task's id and the item this child works on. */
   parentTaskId?: string;
   item?: string;

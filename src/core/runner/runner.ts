@@ -702,7 +702,7 @@ export class Runner {
   private async runTool(ex: Execution, step: RunnerStep, task: TaskCheckpoint, call: ToolCall, limits: TaskLimits): Promise<void> {
     const record = async (content: string, isError: boolean) => {
       task.toolInFlight = undefined;
-      task.toolCharge = undefined;
+      task.toolCharged = undefined;
       task.toolCalls += 1;
       task.toolResults.push({ type: 'toolResult', callId: call.id, name: call.name, content, ...(isError ? { isError: true } : {}) });
       await this.store.commit(this.durableRecords(ex));
@@ -788,17 +788,23 @@ export class Runner {
   }
 
   /**
-   * Charges a tool's fixed cost once, across crashes too. The engine's charge is a durable write of its own, so the
-   * checkpoint first records which call is being charged and how many ledger rows the task had: a resumed run that
-   * finds more rows than that knows the charge landed before the process died.
+   * Charges a tool's fixed cost once, across crashes too: the ledger row and the checkpoint saying this call is
+   * charged are one durable write, so a resumed run either finds both or neither.
    */
   private async chargeToolOnce(ex: Execution, step: RunnerStep, task: TaskCheckpoint, call: ToolCall, tool: ToolName, usd: number): Promise<void> {
-    const ledgerRows = () => this.store.queries.taskTotals(task.taskId).calls;
-    if (task.toolCharge?.callId === call.id && ledgerRows() > task.toolCharge.ledgerRows) return;
-    task.toolCharge = { callId: call.id, ledgerRows: ledgerRows() };
-    await this.store.commit(this.durableRecords(ex));
+    if (task.toolCharged === call.id) return;
+    task.toolCharged = call.id;
+    let entry: LedgerEntry;
+    try {
+      entry = await this.engine.chargeTool(
+        { workflow: ex.state.workflow.id, runId: ex.runId, taskId: task.taskId, task: step.id, tool, usd },
+        this.durableRecords(ex),
+      );
+    } catch (err) {
+      task.toolCharged = undefined; // refused by a cap: nothing was written
+      throw err;
+    }
     ex.pending = [];
-    const entry = await this.engine.chargeTool({ workflow: ex.state.workflow.id, runId: ex.runId, taskId: task.taskId, task: step.id, tool, usd });
     this.emitCall(ex, step, entry);
   }
 

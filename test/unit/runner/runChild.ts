@@ -16,8 +16,8 @@ async function main(): Promise<void> {
   });
   if (process.env.AB_DIE_AFTER_TOOL_CHARGE) {
     const charge = workspace.engine.chargeTool.bind(workspace.engine);
-    workspace.engine.chargeTool = async (args) => {
-      await charge(args);
+    workspace.engine.chargeTool = async (args, alsoCommit) => {
+      await charge(args, alsoCommit);
       process.kill(process.pid, 'SIGKILL');
       throw new Error('unreachable');
     };
