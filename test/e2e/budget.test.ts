@@ -4,12 +4,11 @@
 // written by this test process: a separate process on the same store, exactly as the CLI is.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { Frame } from 'playwright-core';
 import { newId } from '../../src/core/processIdentity';
 import type { LedgerEntry, RunState } from '../../src/core/store/records';
 import { WorkspaceStore } from '../../src/core/store/store';
 import { saveScreenshot } from './screenshots';
-import { useWorkbench, type Workbench } from './workbench';
+import { useWorkbench } from './workbench';
 
 const DAY = 86_400_000;
 const MODELS: Array<[string, string]> = [
@@ -50,22 +49,13 @@ async function seed(stateDir: string): Promise<string> {
     k: 'run',
     run: { ...run, id: newId(now - 7200_000), workflow: 'code-review', status: 'completed', title: 'invoice.ts', createdAt: now - 7200_000, updatedAt: now - 7100_000, rev: store.nextRev(), data: {} },
   });
+  records.push({
+    k: 'run',
+    run: { ...run, id: newId(now - 9000_000), workflow: 'summarize', status: 'cancelled', title: 'notes.md', createdAt: now - 9000_000, updatedAt: now - 8900_000, rev: store.nextRev(), data: {} },
+  });
   await store.commit(records);
   await store.close();
   return runId;
-}
-
-/** The frame of the budget panel's page, once it shows `text`. */
-async function panelFrame(wb: Workbench, text: string, timeoutMs = 20_000): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for (const frame of wb.page.frames()) {
-      const body = await frame.evaluate<string>('document.body ? document.body.innerText : ""').catch(() => '');
-      if (body.includes(text)) return frame;
-    }
-    await wb.page.waitForTimeout(200);
-  }
-  throw new Error(`no webview frame shows "${text}"`);
 }
 
 describe('Budget at a glance: meter, panel and Runs view', function () {
@@ -110,13 +100,18 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
   it('clicking the meter opens the budget panel with scopes, forecast and breakdowns', async () => {
     const wb = workbench();
     await wb.statusBarItem('Agent Budget').click();
-    const frame = await panelFrame(wb, 'Budgets now');
+    const frame = await wb.frameShowing('Budgets now');
     const overview = await frame.evaluate<string>('document.body.innerText');
     assert.match(overview, /\$3\.94/);
     assert.match(overview, /Burn rate/);
     assert.match(overview, /Spend by day/);
     assert.match(overview, /Top consumers/);
     assert.match(overview, /research/);
+    // The forecast names each weekly and monthly cap as a cap (the demo has no other), never "the this week cap".
+    for (const cap of ['the workspace weekly cap', 'the workspace monthly cap', "code-review's monthly cap"]) assert.ok(overview.includes(cap), `no "${cap}" in:\n${overview}`);
+    assert.doesNotMatch(overview, /the (today|this week|this month) cap|daily cap/);
+    // The icons' font loads from the one folder the page may load from.
+    await wb.codiconFontLoaded(frame);
     await wb.page.waitForTimeout(500); // painted a moment after the text is in the frame
     await saveScreenshot(wb, 'panel');
     // The Breakdown tab: by workflow, model, provider, task and tool.
@@ -137,22 +132,28 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     assert.equal((await badge.innerText()).trim(), '1');
     await row.hover();
     await saveScreenshot(wb, 'sidebar', { clip: 'sidebar' });
+    // Mark Run Result… is on the completed run's menu, not on the cancelled one's (it has no result to mark).
+    const finished = (workflow: string) => sideBar.locator('.monaco-list-row').filter({ hasText: workflow }).first();
+    assert.ok((await wb.contextMenuLabels(finished('code-review'))).includes('Mark Run Result…'));
+    const cancelledMenu = await wb.contextMenuLabels(finished('summarize'));
+    assert.ok(!cancelledMenu.includes('Mark Run Result…'), JSON.stringify(cancelledMenu));
+    await row.hover();
     await row.getByRole('button', { name: 'Reveal Run in Budget Panel' }).click();
-    const frame = await panelFrame(wb, 'Interrupted'.toLowerCase());
+    const frame = await wb.frameShowing('Interrupted'.toLowerCase());
     await frame.locator(`tr.highlight[data-run-id="${interruptedRun}"]`).waitFor({ state: 'visible' });
   });
 
   it('the panel comes back after a reload on the tab it was on', async function () {
     this.timeout(90_000);
     const wb = workbench();
-    const before = await panelFrame(wb, 'Range');
+    const before = await wb.frameShowing('Range');
     await before.getByText('Breakdown', { exact: true }).click();
     await before.getByText('By provider').waitFor({ state: 'visible' });
     // What a user does: Developer: Reload Window (the workbench saves editor and webview state as it shuts down).
     await wb.runCommand('Developer: Reload Window');
     await wb.page.waitForTimeout(1000);
     await wb.page.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
-    const frame = await panelFrame(wb, 'By provider', 40_000);
+    const frame = await wb.frameShowing('By provider', 40_000);
     await frame.getByText('By provider').waitFor({ state: 'visible' });
     assert.equal(await frame.getByText('Budgets now').isVisible(), false, 'the panel came back on the Overview tab');
   });

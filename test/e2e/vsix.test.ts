@@ -8,6 +8,7 @@ import { ROOT, installExtension, newestMtime } from '../../scripts/vscode-server
 import { useWorkbench } from './workbench';
 
 const VSIX = path.join(ROOT, 'agent-budget.vsix');
+const version = () => (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Packages when there is no .vsix or it is older than what goes into it. */
 function ensureVsix(): void {
@@ -33,13 +34,12 @@ describe('The packaged .vsix', function () {
 
   it('installs into the real VS Code', () => {
     assert.match(installLog, /successfully installed/i);
-    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     const installed = JSON.parse(readFileSync(path.join(extensionsDir, 'extensions.json'), 'utf8')) as {
       identifier: { id: string };
       version: string;
     }[];
     assert.ok(
-      installed.some((e) => e.identifier.id === 'agent-budget.agent-budget' && e.version === version),
+      installed.some((e) => e.identifier.id === 'agent-budget.agent-budget' && e.version === version()),
       `extensions.json: ${JSON.stringify(installed.map((e) => `${e.identifier.id}@${e.version}`))}`,
     );
   });
@@ -48,6 +48,15 @@ describe('The packaged .vsix', function () {
     const wb = workbench();
     assert.ok(!(await wb.page.title()).includes('Extension Development Host'), await wb.page.title());
     await wb.statusBarItem('Agent Budget').waitFor({ state: 'visible' });
+  });
+
+  it('opens the budget panel from the installed copy, with its icons (dist/webview/ is in the package)', async () => {
+    const wb = workbench();
+    const webview = path.join(extensionsDir, `agent-budget.agent-budget-${version()}`, 'dist', 'webview');
+    for (const file of ['webview.js', 'webview.css', 'codicon.css', 'codicon.ttf']) assert.ok(existsSync(path.join(webview, file)), `${file} is not in the .vsix`);
+    await wb.runCommand('Agent Budget: Open Budget Panel');
+    const frame = await wb.frameShowing('Budgets now');
+    await wb.codiconFontLoaded(frame);
   });
 
   it('lists its commands in the command palette', async () => {

@@ -8,7 +8,7 @@
 //   });
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Frame, Locator, Page } from 'playwright-core';
 import {
   ROOT,
   copyWorkspace,
@@ -158,6 +158,53 @@ export class Workbench {
       this.page.frames().map((frame) => frame.evaluate<string>('document.body ? document.body.innerText : ""').catch(() => '')),
     );
     return texts.join('\n');
+  }
+
+  /** The frame (a webview's page lives in nested iframes) whose text shows `text`, once one does. */
+  async frameShowing(text: string, timeoutMs = 20_000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const frame of this.page.frames()) {
+        const body = await frame.evaluate<string>('document.body ? document.body.innerText : ""').catch(() => '');
+        if (body.includes(text)) return frame;
+      }
+      await this.page.waitForTimeout(200);
+    }
+    throw new Error(`no webview frame shows "${text}"`);
+  }
+
+  /**
+   * Waits until the frame has loaded the codicon font (the panel's icons): it fails to load when the stylesheet or
+   * the font is outside what the webview may load.
+   */
+  async codiconFontLoaded(frame: Frame): Promise<void> {
+    await this.untilTrue(frame, '[...document.fonts].some((f) => f.family.replace(/["\']/g, "") === "codicon" && f.status === "loaded")', 'the codicon font to load');
+  }
+
+  /**
+   * Polls a string expression in `frame` until it is true. (Not frame.waitForFunction: its polling evaluates the
+   * string with eval(), which a webview's CSP forbids.)
+   */
+  async untilTrue(frame: Frame, expression: string, what: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await frame.evaluate<boolean>(expression).catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await this.page.waitForTimeout(100);
+    }
+  }
+
+  /**
+   * The labels of the context menu that a right-click on `target` opens (closed again); [] when no menu opens
+   * within `timeoutMs` (the workbench shows none when it has no item for the target).
+   */
+  async contextMenuLabels(target: Locator, timeoutMs = 3000): Promise<string[]> {
+    await target.click({ button: 'right' });
+    const menu = this.page.locator('.context-view.monaco-menu-container');
+    if (!(await menu.waitFor({ state: 'visible', timeout: timeoutMs }).then(() => true, () => false))) return [];
+    const labels = await menu.locator('.action-label').evaluateAll((items) => items.map((item) => item.getAttribute('aria-label') ?? item.textContent ?? '').filter(Boolean));
+    await this.page.keyboard.press('Escape');
+    await menu.waitFor({ state: 'hidden' });
+    return labels;
   }
 
   /** Saves a PNG of the page under .e2e-artifacts/ and returns its path. */
