@@ -13,6 +13,7 @@ import {
 import { Disposable } from './dispose';
 import { Commands, PANEL_VIEW_TYPE } from './ids';
 import { computeSnapshot } from './panelSnapshot';
+import type { Begun } from './runSessions';
 import { runIdOf } from './runsTree';
 import type { WorkspaceHost } from './workspaceHost';
 
@@ -21,7 +22,7 @@ export interface PanelRuns {
   active(): readonly string[];
   readonly onDidChangeActivity: vscode.Event<void>;
   /** Resumes a run; resolves once it is under way (undefined: refused, and a notification says why). */
-  beginResume(runId: string): Promise<unknown>;
+  beginResume(runId: string): Promise<Begun | undefined>;
 }
 
 /**
