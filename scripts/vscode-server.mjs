@@ -335,10 +335,20 @@ export async function tempDir(prefix) {
   return mkdtemp(path.join(os.tmpdir(), `${prefix}-`));
 }
 
-/** Copies a workspace (by default demo/) into `parent/<name>` so the tests never write into the repository. */
+/**
+ * Copies a workspace (by default demo/) into `parent/<name>` so the tests never write into the repository. Only
+ * what a clone has: the spend, runs and locks `npm start` leaves in demo/.agent-budget/ stay behind, so every
+ * suite starts from the demo as committed.
+ */
 export function copyWorkspace(parent, source = path.join(ROOT, 'demo'), name = path.basename(source)) {
   const target = path.join(parent, name);
-  cpSync(source, target, { recursive: true });
+  const state = path.join(source, '.agent-budget');
+  const committed = (p) => {
+    const rel = path.relative(state, p);
+    if (rel.startsWith('..') || rel === '') return true; // outside the state folder, or the folder itself
+    return rel === 'budget.json' || rel === '.gitignore' || rel === 'workflows' || rel.startsWith(`workflows${path.sep}`);
+  };
+  cpSync(source, target, { recursive: true, filter: committed });
   return target;
 }
 
