@@ -89,9 +89,12 @@ export class ProviderError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.requestId = init.requestId;
     this.partial = init.partial;
-    this.retryable = init.retryable ?? (init.partial === undefined && isRetryableByDefault(init.kind, init.status));
     this.mayHaveBilled =
       init.mayHaveBilled ?? (init.partial !== undefined || (init.status === undefined && ['aborted', 'timeout', 'network', 'streamCut'].includes(init.kind)));
+    // A call that may have been billed is not retried here: its reservation covers one call, so a second attempt
+    // could spend past a hard limit, and the first attempt's charge would go unrecorded. The runner charges it as
+    // estimated and the run stops resumable; a resume is a new admission.
+    this.retryable = init.retryable ?? (init.partial === undefined && !this.mayHaveBilled && isRetryableByDefault(init.kind, init.status));
   }
 
   /** A copy carrying what the stream had produced; a started stream is never retried. */

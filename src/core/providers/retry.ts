@@ -8,7 +8,8 @@ import { ProviderError } from './errors';
  *
  * Policy:
  * - retried: 408, 409, 429, 5xx (incl. Anthropic 529 "overloaded", gateway timeouts 504 and Gemini
- *   DEADLINE_EXCEEDED), and connections that failed before any response; never other 4xx, never a 429 for an
+ *   DEADLINE_EXCEEDED), and connections refused before the request left; never a connection lost after it left
+ *   (`mayHaveBilled`: the provider may bill it, and a retry would spend past the reservation); never other 4xx, never a 429 for an
  *   exhausted quota (kind `quota`: waiting does not refill it), never a client-side timeout (a hung call would
  *   multiply the wall time), never an error that carries `partial` (the stream had started, so tokens may be
  *   billed and text shown);

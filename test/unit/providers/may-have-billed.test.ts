@@ -69,19 +69,24 @@ describe('ProviderError.mayHaveBilled across providers', () => {
       assert.equal(fake().generationRequests.length, 1);
     });
 
-    it(`${t.name}: connection refused: the request never reached the provider`, async () => {
+    it(`${t.name}: connection refused: the request never reached the provider, so it is retried`, async () => {
       const port = await closedPort();
       const err = await rejectsWith(adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 0 }).chat(request(t.model, { stream: false })), 'network');
       assert.equal(err.mayHaveBilled, false);
+      assert.equal(err.retryable, true);
     });
 
-    it(`${t.name}: connection dropped after the request arrived: may be billed`, async () => {
-      const server = http.createServer((req) => req.on('data', () => undefined).on('end', () => req.socket.destroy()));
+    it(`${t.name}: connection dropped after the request arrived: may be billed, so never retried behind the reservation`, async () => {
+      let arrived = 0;
+      const server = http.createServer((req) => req.on('data', () => undefined).on('end', () => (arrived++, req.socket.destroy())));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
         const port = (server.address() as AddressInfo).port;
-        const err = await rejectsWith(adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 0 }).chat(request(t.model, { stream: false })), 'network');
+        // Retries allowed: a second attempt would spend past the one call the reservation holds.
+        const err = await rejectsWith(adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 3 }).chat(request(t.model, { stream: false })), 'network');
         assert.equal(err.mayHaveBilled, true);
+        assert.equal(err.retryable, false);
+        assert.equal(arrived, 1, 'one attempt only');
       } finally {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
