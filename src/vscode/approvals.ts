@@ -37,6 +37,15 @@ export class ApprovalPrompts extends Disposable implements Approver {
       );
       return choice === 'Run Command';
     }
+    if (request.tool !== 'writeFile' && request.tool !== 'editFile') {
+      // A reading tool the policy lists under tools.approve: nothing to diff, only what it would read.
+      const choice = await vscode.window.showWarningMessage(
+        `An agent wants to use ${request.tool} in this workspace.`,
+        { modal: true, detail: `${request.summary}\n\nbudget.json lists ${request.tool} under tools.approve, so it asks each time.` },
+        'Allow',
+      );
+      return choice === 'Allow';
+    }
     const n = ++this.next;
     const name = (request.path ?? 'file').replace(/^.*[\\/]/, '');
     const before = vscode.Uri.from({ scheme: `${URI_SCHEME}-approval`, path: `/${n}/before/${name}` });
