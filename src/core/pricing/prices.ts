@@ -166,6 +166,7 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
     cacheWrite5mPerMTok: 2.5,
     above: { tokens: 272_000, inputPerMTok: 4, cacheReadPerMTok: 0.2, cacheWrite5mPerMTok: 5, outputPerMTok: 15 },
     source: 'https://developers.openai.com/api/docs/models/gpt-6.2-sol',
+    asOf: '2026-12-01',
     note:
       'Cache writes at 1.25× input (30-minute retention; 12-hour retention, which we never request, costs $5). Prompts ' +
       'over 272k tokens bill the whole call at 2× input and cache rates and 1.5× output.',
@@ -194,6 +195,7 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
   // The first GPT-4o snapshot kept its launch price and has no prompt-cache discount, so it is not a `gpt-4o`.
   'gpt-4o-2024-05-13': openai(5, 5, 15, 4_096, 128_000, {
     source: 'https://openrouter.ai/openai/gpt-4o-2024-05-13',
+    asOf: '2026-12-01',
     note: "OpenAI's launch price for this snapshot, read from OpenRouter (which bills at the provider's rates); no cached-input rate.",
   }),
   'gpt-4o-mini': openai(0.15, 0.075, 0.6, 16_384, 128_000),
