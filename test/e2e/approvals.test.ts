@@ -46,14 +46,7 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
   const dialog = (wb: Workbench) => wb.page.locator('.monaco-dialog-box');
 
   it('the key is set from the palette', async () => {
-    const wb = workbench();
-    await wb.runCommand('Agent Budget: Set API Key…');
-    await wb.waitForQuickInput('Set the API key for…');
-    await wb.pick('Anthropic');
-    await wb.waitForQuickInput('Agent Budget: Anthropic API key');
-    await wb.quickInputBox.pressSequentially('sk-ant-e2e-fake-key-0123456789');
-    await wb.page.keyboard.press('Enter');
-    await wb.notification('Agent Budget: Anthropic API key saved.').waitFor({ state: 'visible' });
+    await workbench().setApiKey('Anthropic', 'sk-ant-e2e-fake-key-0123456789');
   });
 
   it('a new file shows as a diff; Apply writes it', async () => {

@@ -69,14 +69,7 @@ describe('Running workflows from the palette against a fake provider', function 
   });
 
   it('the key is set from the palette', async () => {
-    const wb = workbench();
-    await wb.runCommand('Agent Budget: Set API Key…');
-    await wb.waitForQuickInput('Set the API key for…');
-    await wb.pick('Anthropic');
-    await wb.waitForQuickInput('Agent Budget: Anthropic API key');
-    await wb.quickInputBox.pressSequentially('sk-ant-e2e-fake-key-0123456789');
-    await wb.page.keyboard.press('Enter');
-    await wb.notification('Agent Budget: Anthropic API key saved.').waitFor({ state: 'visible' });
+    await workbench().setApiKey('Anthropic', 'sk-ant-e2e-fake-key-0123456789');
   });
 
   it('"Review Current File" streams a review, the meter shows its tokens while it runs and its cost after', async () => {

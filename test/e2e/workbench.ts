@@ -120,6 +120,17 @@ export class Workbench {
     await this.pick(title);
   }
 
+  /** Set API Key… from the palette for `provider` (its label in the quick pick), as a user types it. */
+  async setApiKey(provider: 'Anthropic' | 'OpenAI' | 'Google Gemini', key: string): Promise<void> {
+    await this.runCommand('Agent Budget: Set API Key…');
+    await this.waitForQuickInput('Set the API key for…');
+    await this.pick(provider);
+    await this.waitForQuickInput(`Agent Budget: ${provider} API key`);
+    await this.quickInputBox.pressSequentially(key);
+    await this.page.keyboard.press('Enter');
+    await this.notification(`Agent Budget: ${provider} API key saved.`).waitFor({ state: 'visible' });
+  }
+
   async openPalette(): Promise<void> {
     await this.page.keyboard.press('Control+Shift+P');
     await this.quickInputBox.waitFor({ state: 'visible' });

@@ -57,3 +57,11 @@ export function everythingSaid(err: unknown): string {
   if (err instanceof ProviderError) parts.push(JSON.stringify(err.partial ?? null), JSON.stringify(err));
   return parts.join('\n');
 }
+
+/** One of each wire format the adapters speak, with a model the fakes and the price table know. */
+export const API_TARGETS = [
+  { name: 'Anthropic', provider: 'anthropic', model: 'claude-haiku-4-5' },
+  { name: 'OpenAI Chat', provider: 'openai', api: 'chat', model: 'gpt-5' },
+  { name: 'OpenAI Responses', provider: 'openai', api: 'responses', model: 'gpt-5' },
+  { name: 'Gemini', provider: 'gemini', model: 'gemini-2.5-flash' },
+] as const;

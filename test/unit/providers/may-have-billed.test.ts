@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createProviderAdapter } from '../../../src/core/providers';
 import type { AdapterDeps } from '../../../src/core/providers/adapter';
 import { startFakeProviders } from '../../fakes';
-import { fastDeps, rejectsWith, request } from './helpers';
+import { API_TARGETS, fastDeps, rejectsWith, request } from './helpers';
 
 /**
  * `ProviderError.mayHaveBilled` decides whether a failed call is charged (at its reservation, as estimated) or
@@ -18,14 +18,7 @@ describe('ProviderError.mayHaveBilled across providers', () => {
   });
   afterEach(() => fakes.close());
 
-  const targets = [
-    { name: 'Anthropic', provider: 'anthropic', model: 'claude-haiku-4-5' },
-    { name: 'OpenAI Chat', provider: 'openai', api: 'chat', model: 'gpt-5' },
-    { name: 'OpenAI Responses', provider: 'openai', api: 'responses', model: 'gpt-5' },
-    { name: 'Gemini', provider: 'gemini', model: 'gemini-2.5-flash' },
-  ] as const;
-
-  for (const t of targets) {
+  for (const t of API_TARGETS) {
     const adapterAt = (baseUrl: string, extra: { timeoutMs?: number; maxRetries?: number } = {}, deps: AdapterDeps = fastDeps()) =>
       createProviderAdapter({ provider: t.provider, apiKey: 'k', baseUrl, ...('api' in t ? { api: t.api } : {}), ...extra }, deps);
     const fake = () => fakes[t.provider];

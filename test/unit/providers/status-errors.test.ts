@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createProviderAdapter } from '../../../src/core/providers';
 import { PROVIDER_NAMES } from '../../../src/core/providers/errors';
 import { startFakeProviders } from '../../fakes';
-import { fastDeps, rejectsWith, request } from './helpers';
+import { API_TARGETS, fastDeps, rejectsWith, request } from './helpers';
 
 /**
  * HTTP errors every adapter reads the same way, through the real SDKs: a gateway timeout (504, Gemini
@@ -16,14 +16,7 @@ describe('HTTP status errors across providers', () => {
   });
   afterEach(() => fakes.close());
 
-  const targets = [
-    { name: 'Anthropic', provider: 'anthropic', model: 'claude-haiku-4-5' },
-    { name: 'OpenAI Chat', provider: 'openai', api: 'chat', model: 'gpt-5' },
-    { name: 'OpenAI Responses', provider: 'openai', api: 'responses', model: 'gpt-5' },
-    { name: 'Gemini', provider: 'gemini', model: 'gemini-2.5-flash' },
-  ] as const;
-
-  for (const t of targets) {
+  for (const t of API_TARGETS) {
     const setup = (maxRetries?: number) => {
       const deps = fastDeps();
       const fake = fakes[t.provider];
