@@ -117,8 +117,7 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
     attempts: 3,
     timeoutMs: 5_000,
     maxDelayMs: 2_000,
-    fetch: (url, init) => fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, giveUp.signal]) : giveUp.signal }),
-    sleep: (ms) => abortableSleep(ms, giveUp.signal),
+    signal: giveUp.signal,
     onAlert: (_alert, payload) => progress.line(`  alert: ${payload.text}`),
     log: (text) => progress.line(`  ${text}`),
   });
@@ -140,19 +139,6 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
     await workspace.close();
   };
   return { runner, onEvent: (e) => progress.event(e), close };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
 }
 
 /**

@@ -75,6 +75,8 @@ export interface WebhookOptions {
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   log?: (line: string) => void;
+  /** Stops delivering: the try in flight and the waits between tries end at once (the CLI exiting). */
+  signal?: AbortSignal;
 }
 
 export interface DeliveryResult {
@@ -95,20 +97,21 @@ export async function postWebhook(url: string, payload: unknown, options: Webhoo
   const cap = options.maxDelayMs ?? 8_000;
   const random = options.random ?? Math.random;
   const doFetch = options.fetch ?? fetch;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
+  const stop = options.signal;
+  const sleep = options.sleep ?? ((ms: number) => waitUnlessStopped(ms, stop));
   const log = options.log ?? (() => undefined);
   const where = safeUrl(url);
   if (!where) return { ok: false, attempts: 0, error: 'alerts.webhookUrl is not an http(s) URL' };
   const body = JSON.stringify(payload);
   let last: DeliveryResult = { ok: false, attempts: 0 };
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  for (let attempt = 1; attempt <= attempts && !stop?.aborted; attempt++) {
     let retryAfterMs: number | undefined;
     try {
       const res = await doFetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'agent-budget' },
         body,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: stop ? AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]) : AbortSignal.timeout(timeoutMs),
         redirect: 'error',
       });
       await res.arrayBuffer().catch(() => undefined); // drain, so the connection can be reused
@@ -120,15 +123,31 @@ export async function postWebhook(url: string, payload: unknown, options: Webhoo
       const e = err as Error;
       last = { ok: false, attempts: attempt, error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message };
     }
-    if (attempt < attempts) {
+    if (attempt < attempts && !stop?.aborted) {
       const backoff = Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1)));
       const delay = retryAfterMs !== undefined ? Math.min(cap, Math.max(backoff, retryAfterMs)) : backoff;
       log(`Agent Budget: alert webhook ${where} failed (${last.error}); retry ${attempt} of ${attempts - 1} in ${delay} ms.`);
       await sleep(delay);
     }
   }
+  if (stop?.aborted) last = { ...last, error: 'delivery stopped before it succeeded' };
   log(`Agent Budget: alert webhook ${where} failed after ${last.attempts} attempt(s): ${last.error}. The alert was not delivered.`);
   return last;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (a stopped delivery does not wait out its backoff). */
+function waitUnlessStopped(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref?.();
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The URL without credentials, query or fragment (webhook URLs often carry a secret token in the path or query). */

@@ -106,6 +106,31 @@ describe('alert webhook', () => {
     assert.match(log.at(-1)!, /failed after 4 attempt\(s\).*not delivered/);
     assert.deepEqual(await postWebhook('file:///etc/passwd', {}, FAST), { ok: false, attempts: 0, error: 'alerts.webhookUrl is not an http(s) URL' });
   });
+
+  it('stops at once when its signal aborts: the try in flight and the wait before the next (the CLI exiting)', async () => {
+    const server = await hookServer([503, 'hang']);
+    try {
+      const stop = new AbortController();
+      const log: string[] = [];
+      // A long backoff after the 503, then a receiver that never answers: only the signal ends this quickly.
+      const delivery = postWebhook(server.url, { x: 1 }, { attempts: 4, timeoutMs: 60_000, baseDelayMs: 200, maxDelayMs: 200, random: () => 0.99, signal: stop.signal, log: (l) => log.push(l) });
+      while (server.received.length < 2) await new Promise((r) => setTimeout(r, 10));
+      const stoppedAt = Date.now();
+      stop.abort();
+      const result = await delivery;
+      assert.ok(Date.now() - stoppedAt < 1_000, `took ${Date.now() - stoppedAt} ms after the abort`);
+      assert.equal(result.ok, false);
+      assert.equal(result.attempts, 2);
+      assert.equal(result.error, 'delivery stopped before it succeeded');
+      assert.equal(server.received.length, 2, 'no try after the abort');
+      assert.match(log.at(-1)!, /not delivered/);
+      // Already stopped: nothing is sent at all.
+      assert.deepEqual(await postWebhook(server.url, {}, { signal: stop.signal }), { ok: false, attempts: 0, error: 'delivery stopped before it succeeded' });
+      assert.equal(server.received.length, 2);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('AlertNotifier: engine alerts to the webhook', function () {
