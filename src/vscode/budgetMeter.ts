@@ -54,8 +54,8 @@ const REDRAW_DEBOUNCE_MS = 120;
 
 /**
  * The status-bar budget meter: always visible, it shows the tightest USD scope (`$(pulse) $1.84 / $5.00 today`),
- * and the running task's tokens while a run is active ("~" while a reply streams: estimated until its call settles); warning colour at 75 % (or a soft limit), error colour at
- * 90 % and when blocked; a Markdown tooltip lists every scope with its use, limit and local reset time. It redraws
+ * and the running task's tokens while a run is active ("~" while a reply streams: estimated until its call
+ * settles); warning colour at 75 % (or a soft limit), error colour at 90 % and when blocked; a Markdown tooltip lists every scope with its use, limit and local reset time. It redraws
  * on every engine change — spend here, in another window or from the CLI (the store tails the shared journal) —
  * and once a minute (a period can roll over with no spend at all). Click: the budget panel, or budget.json when
  * the policy is invalid.

@@ -366,7 +366,7 @@ export class BudgetEngine {
         // A cap that cannot pay for this model may still pay for the workflow's cheaper one: the degrade model is
         // the fallback the user configured for exactly this (token limits are the same for any model).
         const cheaper = req.degradeModel;
-        if (!(err instanceof BudgetBlockedError) || !isUsdScope(err.scope) || degraded || !cheaper || cheaper === model) throw err;
+        if (!(err instanceof BudgetBlockedError) || !isUsdKey(err.scope) || degraded || !cheaper || cheaper === model) throw err;
         warnings.push(`Degraded from ${model} to ${cheaper}: ${err.message}`);
         model = cheaper;
         degraded = true;
@@ -729,12 +729,10 @@ export function withLevel(u: ScopeUse): ScopeUse & { pct: number; level: BudgetL
   return { ...u, pct, level };
 }
 
+/** A USD counter key or scope name (they share their prefix). */
 function isUsdKey(key: string): boolean {
   return key.startsWith('workspace.') || key.startsWith('workflow.');
 }
-
-/** Scope names and counter keys share their prefix. */
-const isUsdScope = isUsdKey;
 
 /** The most a call can cost: the prompt at its worst rate and the whole clamp as output, rounded up to the µ$. */
 function worstCaseMicros(rates: { promptUnits: bigint; outputUnits: bigint }, inputTokens: number, maxOutputTokens: number): Micros {

@@ -523,7 +523,7 @@ export class Runner {
         }
         if (limits.maxSteps !== undefined && this.stepCounts(ex, task).calls >= limits.maxSteps) {
           throw new BudgetBlockedError(
-            `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''} reached its limit of ${limits.maxSteps} ` +
+            `${stepName(step, task)} reached its limit of ${limits.maxSteps} ` +
               'agent-loop steps. Raise limits.task.maxSteps in .agent-budget/budget.json (or the step\'s limits) and resume.',
             'task.maxSteps',
           );
@@ -623,7 +623,6 @@ export class Runner {
     }
     ex.pending = [];
     for (const w of admission.warnings) ex.warn(`${step.id}: ${w}`);
-    const variant = `${admission.model}@${ex.state.promptVersion}`;
 
     const deadline = this.stepSignal(ex, task, limits);
     let result;
@@ -637,7 +636,7 @@ export class Runner {
       });
     } catch (err) {
       task.inFlight = undefined;
-      await this.closeFailedCall(ex, step, admission, variant, err);
+      await this.closeFailedCall(ex, step, admission, err);
       throw this.callStop(err, deadline.signal.reason, step, task, limits);
     } finally {
       deadline.dispose();
@@ -651,7 +650,7 @@ export class Runner {
     }
     const entry = await this.engine.settle(
       admission,
-      { usage: result.usage, requestId: result.requestId ?? null, latencyMs: result.latencyMs, variant },
+      { usage: result.usage, requestId: result.requestId ?? null, latencyMs: result.latencyMs },
       this.durableRecords(ex),
     );
     ex.pending = [];
@@ -663,11 +662,11 @@ export class Runner {
    * when the provider may have billed it without usage reaching us (cut mid-stream, cancelled or stopped at the wall
    * limit after the request went out); released only when it cannot have been billed (an HTTP error).
    */
-  private async closeFailedCall(ex: Execution, step: RunnerStep, admission: Admission, variant: string, err: unknown): Promise<void> {
+  private async closeFailedCall(ex: Execution, step: RunnerStep, admission: Admission, err: unknown): Promise<void> {
     try {
       if (err instanceof ProviderError && (err.partial || err.mayHaveBilled)) {
         const usage = err.partial?.usageFinal && err.partial.usage ? { ...ZERO_USAGE, ...err.partial.usage } : undefined;
-        const entry = await this.engine.settle(admission, { usage, requestId: err.requestId ?? null, variant }, this.durableRecords(ex));
+        const entry = await this.engine.settle(admission, { usage, requestId: err.requestId ?? null }, this.durableRecords(ex));
         ex.pending = [];
         this.emitCall(ex, step, entry);
       } else {
@@ -718,7 +717,7 @@ export class Runner {
     }
     if (limits.maxToolCalls !== undefined && this.stepCounts(ex, task).toolCalls >= limits.maxToolCalls) {
       throw new BudgetBlockedError(
-        `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''} reached its limit of ${limits.maxToolCalls} ` +
+        `${stepName(step, task)} reached its limit of ${limits.maxToolCalls} ` +
           'tool calls. Raise limits.task.maxToolCalls in .agent-budget/budget.json (or the step\'s limits) and resume.',
         'task.maxToolCalls',
       );
@@ -1273,10 +1272,15 @@ function describeInputs(used: Set<TemplateVariable>): string {
   return [...new Set(TEMPLATE_VARIABLES.filter((v) => used.has(v)).map((v) => words[v]))].join(' or ');
 }
 
+/** How a limit message names the step: a sub-agent's limits are its step's as a whole. */
+function stepName(step: RunnerStep, task: TaskCheckpoint): string {
+  return `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''}`;
+}
+
 /** The wall-time block of `task`'s step; `stopped` says what was cut off at the deadline. */
 function wallTimeBlocked(step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits, stopped?: string): BudgetBlockedError {
   return new BudgetBlockedError(
-    `Step "${step.id}"${task.parentTaskId ? ' (its sub-agents together)' : ''} ran for its limit of ${limits.maxWallSeconds} s` +
+    `${stepName(step, task)} ran for its limit of ${limits.maxWallSeconds} s` +
       `${stopped ? `; ${stopped}` : ''}. Raise limits.task.maxWallSeconds in .agent-budget/budget.json (or the step's limits) and resume.`,
     'task.maxWallSeconds',
   );
