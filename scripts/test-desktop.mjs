@@ -41,6 +41,7 @@ async function main() {
         `could not download VS Code ${version} (${error.message}).\n` +
           'This machine probably has no internet. Either point VSCODE_EXECUTABLE at an installed VS Code binary,\n' +
           'or run the same suite in the real VS Code from the npm registry: npm run test:integration',
+        { cause: error },
       );
     }
   }

@@ -118,7 +118,7 @@ async function lock(dir) {
         holder = Number(readFileSync(path.join(dir, 'pid'), 'utf8'));
       } catch {}
       if (Number.isFinite(holder) && !alive(holder)) rmSync(dir, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${dir} (held by pid ${holder})`);
+      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${dir} (held by pid ${holder})`, { cause: error });
       else await sleep(1000);
     }
   }

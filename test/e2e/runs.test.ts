@@ -143,7 +143,7 @@ describe('Running workflows from the palette against a fake provider', function 
       await wb.notification(/brief completed/).waitFor({ state: 'visible', timeout: 30_000 });
     } catch (err) {
       const toasts = await wb.page.locator('.notifications-toasts').innerText().catch(() => '');
-      throw new Error(`${(err as Error).message}\nrequests since: ${provider.fake.generationRequests.length - before}\ntoasts: ${toasts}`);
+      throw new Error(`${(err as Error).message}\nrequests since: ${provider.fake.generationRequests.length - before}\ntoasts: ${toasts}`, { cause: err });
     }
     // Only the interrupted step called the provider again.
     const after = provider.fake.generationRequests.slice(before);

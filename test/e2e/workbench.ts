@@ -292,7 +292,7 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
       }
     } catch (error) {
       const file = await opened.screenshot(`${this.test?.parent?.fullTitle() ?? 'suite'} before all`).catch(() => undefined);
-      throw new Error(`${(error as Error).message}${file ? ` (screenshot: ${path.relative(ROOT, file)})` : ''}`);
+      throw new Error(`${(error as Error).message}${file ? ` (screenshot: ${path.relative(ROOT, file)})` : ''}`, { cause: error });
     }
     workbench = opened;
   });

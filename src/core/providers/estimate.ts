@@ -95,7 +95,6 @@ let o200k: Counter | undefined;
  */
 export function loadO200kCounter(): Counter {
   if (!o200k) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(__dirname, 'o200k')) as { countO200kTokens: Counter };
     o200k = mod.countO200kTokens;
   }

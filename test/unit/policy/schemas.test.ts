@@ -10,6 +10,7 @@ import { TOOL_NAMES, WORKFLOW_ID_PATTERN } from '../../../src/core/policy/workfl
 import { PROVIDERS } from '../../../src/core/usage';
 
 const ROOT = join(__dirname, '../../..');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON Schema nodes, walked generically
 type Schema = Record<string, any>;
 
 function resolve(root: Schema, node: Schema): Schema {

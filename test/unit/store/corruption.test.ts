@@ -125,7 +125,7 @@ describe('WorkspaceStore with damaged files', () => {
   });
 
   it('a journal of pure garbage: opens empty-handed but working, the garbage copied aside', async () => {
-    (await open()).close();
+    await (await open()).close();
     writeFileSync(path.join(dir, 'journal-000000.log'), Buffer.from('\u0000\u0001garbage\nmore garbage\n\u00ff\n'));
     const store = await open();
     assert.equal(store.queries.ledgerCount(), 0);
@@ -145,7 +145,7 @@ describe('WorkspaceStore with damaged files', () => {
     const bytes = db.export();
     db.close();
     const { crc32, snapshotName } = await import('../../../src/core/store/journal');
-    (await open()).close();
+    await (await open()).close();
     const name = snapshotName(5, crc32(bytes));
     writeFileSync(path.join(dir, name), bytes);
     await assert.rejects(open(), /newer version.*Update the extension/s);
