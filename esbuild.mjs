@@ -54,7 +54,12 @@ const integrationTests = {
         .map((f) => f.split(path.sep).join('/'))
         .sort();
       const entries = files.map((f) => `  [${JSON.stringify(f)}, () => require(${JSON.stringify('./' + f)})],`);
-      return { contents: `module.exports = [\n${entries.join('\n')}\n];\n`, resolveDir: dir, loader: 'js', watchDirs: [dir] };
+      return {
+        contents: `module.exports = [\n${entries.join('\n')}\n];\n`,
+        resolveDir: dir,
+        loader: 'js',
+        watchDirs: [dir],
+      };
     });
   },
 };

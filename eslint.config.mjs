@@ -8,7 +8,16 @@ const layer = (patterns) => ['error', { patterns: patterns.map((p) => ({ ...p, a
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', 'dist/**', 'out/**', '.vscode-test/**', '.e2e-artifacts/**', 'bench/tmp/**', 'demo/**', 'media/**'],
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'out/**',
+      '.vscode-test/**',
+      '.e2e-artifacts/**',
+      'bench/tmp/**',
+      'demo/**',
+      'media/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -22,7 +31,12 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/no-unused-vars': [
         'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' },
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          caughtErrors: 'none',
+        },
       ],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-require-imports': 'off',
@@ -46,7 +60,10 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': layer([
         { group: ['vscode', 'vscode/*'], message: 'src/webview is browser code: no vscode.' },
-        { group: ['**/core/*', '**/vscode/*', '**/cli/*'], message: 'src/webview talks to the host only through protocol.ts.' },
+        {
+          group: ['**/core/*', '**/vscode/*', '**/cli/*'],
+          message: 'src/webview talks to the host only through protocol.ts.',
+        },
       ]),
     },
   },
@@ -60,9 +77,21 @@ export default tseslint.config(
     },
     languageOptions: {
       globals: {
-        process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly',
-        setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', __dirname: 'readonly', require: 'readonly',
-        module: 'writable', fetch: 'readonly', AbortController: 'readonly', TextDecoder: 'readonly', TextEncoder: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        __dirname: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        fetch: 'readonly',
+        AbortController: 'readonly',
+        TextDecoder: 'readonly',
+        TextEncoder: 'readonly',
       },
     },
   },

@@ -19,7 +19,9 @@ export async function budgetBenchmarks(): Promise<Figure[]> {
   policy.timeZone = 'UTC';
   policy.limits.workspace = { dailyUsd: 1e6, weeklyUsd: 1e6, monthlyUsd: 1e6 };
   policy.workflows['code-review'] = { limits: { dailyUsd: 1e5, weeklyUsd: 1e5, monthlyUsd: 1e5 } };
-  policy.prices = { 'bench-model': { provider: 'anthropic', inputPerMTok: 3, outputPerMTok: 15, maxOutputTokens: 8_000 } };
+  policy.prices = {
+    'bench-model': { provider: 'anthropic', inputPerMTok: 3, outputPerMTok: 15, maxOutputTokens: 8_000 },
+  };
   const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false, days: policyDays(policy) });
   const engine = new BudgetEngine(store, policy, systemClock);
   const request = (i: number): AdmitRequest => ({

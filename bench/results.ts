@@ -22,7 +22,9 @@ export function meetsTarget(f: Figure): boolean | undefined {
 
 /** Merges figures into bench/results.json (other suites' keys are kept) and prints them. */
 export function record(figures: Figure[]): void {
-  const previous = existsSync(RESULTS_FILE) ? (JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Record<string, unknown>) : {};
+  const previous = existsSync(RESULTS_FILE)
+    ? (JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Record<string, unknown>)
+    : {};
   const next: Record<string, unknown> = { ...previous };
   for (const f of figures) next[f.key] = Math.round(f.value * 1000) / 1000;
   next._machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
@@ -31,7 +33,9 @@ export function record(figures: Figure[]): void {
   for (const f of figures) {
     const ok = meetsTarget(f);
     const mark = ok === undefined ? ' ' : ok ? '✔' : '✘';
-    console.log(`${mark} ${f.key.padEnd(34)} ${String(Math.round(f.value * 1000) / 1000).padStart(12)} ${f.unit.padEnd(10)} ${f.target ? `target ${f.target}` : ''}`);
+    console.log(
+      `${mark} ${f.key.padEnd(34)} ${String(Math.round(f.value * 1000) / 1000).padStart(12)} ${f.unit.padEnd(10)} ${f.target ? `target ${f.target}` : ''}`,
+    );
   }
 }
 

@@ -57,13 +57,21 @@ export async function runnerBenchmarks(): Promise<Figure[]> {
   const runs: number[] = [];
   const directCall = async () => {
     const t = performance.now();
-    await adapter.chat({ model: 'claude-haiku-4-5', maxOutputTokens: MAX_OUTPUT, messages: [{ role: 'user', content: [{ type: 'text', text: PROMPT }] }] });
+    await adapter.chat({
+      model: 'claude-haiku-4-5',
+      maxOutputTokens: MAX_OUTPUT,
+      messages: [{ role: 'user', content: [{ type: 'text', text: PROMPT }] }],
+    });
     return performance.now() - t;
   };
   const run = async () => {
     const started = performance.now();
     const starts: number[] = [];
-    const outcome = await runner.start('bench', {}, { onEvent: (e) => e.type === 'stepStarted' && starts.push(performance.now()) });
+    const outcome = await runner.start(
+      'bench',
+      {},
+      { onEvent: (e) => e.type === 'stepStarted' && starts.push(performance.now()) },
+    );
     if (outcome.status !== 'completed') throw new Error(`bench run ${outcome.status}: ${outcome.error}`);
     const total = performance.now() - started;
     const between: number[] = [];

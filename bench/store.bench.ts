@@ -20,10 +20,14 @@ async function sequentialAppends(store: WorkspaceStore, count: number): Promise<
 
 /** Figures measured in a separate process, so resident memory is the store's own. */
 function measureOpen(rows: number): { openMs: number; breakdownMs: number; rssMb: number } {
-  const out = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'storeOpen.child.ts'), String(rows)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const out = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, 'storeOpen.child.ts'), String(rows)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   if (out.status !== 0) throw new Error(`store open benchmark (${rows} rows) failed`);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as { openMs: number; breakdownMs: number; rssMb: number };
 }
@@ -38,7 +42,12 @@ export async function storeBenchmarks(): Promise<Figure[]> {
   let t = performance.now();
   const seq = 5000;
   await sequentialAppends(small, seq);
-  figures.push({ key: 'store.appendSequentialPerSec', value: seq / ((performance.now() - t) / 1000), unit: 'appends/s', target: '>= 2000' });
+  figures.push({
+    key: 'store.appendSequentialPerSec',
+    value: seq / ((performance.now() - t) / 1000),
+    unit: 'appends/s',
+    target: '>= 2000',
+  });
 
   const writers = 50;
   const perWriter = 400;
@@ -82,7 +91,12 @@ export async function storeBenchmarks(): Promise<Figure[]> {
   ] as const) {
     await seededStore(rows, 5_000); // snapshot + 5,000 records in the live journal
     const m = measureOpen(rows);
-    figures.push({ key: `store.openMs${label}`, value: m.openMs, unit: 'ms', target: label === '1M' ? '<= 1000' : undefined });
+    figures.push({
+      key: `store.openMs${label}`,
+      value: m.openMs,
+      unit: 'ms',
+      target: label === '1M' ? '<= 1000' : undefined,
+    });
     figures.push({
       key: `store.breakdownMonthMs${label}`,
       value: m.breakdownMs,

@@ -23,7 +23,8 @@ export async function seededStore(rows: number, journalRows = 0): Promise<string
     // Back to the seeded snapshot alone: earlier runs appended and compacted.
     const seeded = (JSON.parse(readFileSync(marker, 'utf8')) as { snapshot: string }).snapshot;
     for (const f of readdirSync(dir)) {
-      if (f.startsWith('journal-') || f.endsWith('.lock') || (f.startsWith('snapshot-') && f !== seeded)) rmSync(path.join(dir, f));
+      if (f.startsWith('journal-') || f.endsWith('.lock') || (f.startsWith('snapshot-') && f !== seeded))
+        rmSync(path.join(dir, f));
     }
   } else {
     rmSync(path.dirname(dir), { recursive: true, force: true });
@@ -54,7 +55,12 @@ export async function seededStore(rows: number, journalRows = 0): Promise<string
   }
   if (journalRows > 0) {
     const { WorkspaceStore } = await import('../src/core/store/store');
-    const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false, compactAfterBytes: Number.MAX_SAFE_INTEGER });
+    const store = await WorkspaceStore.open({
+      dir,
+      pollMs: 0,
+      recoverAbandoned: false,
+      compactAfterBytes: Number.MAX_SAFE_INTEGER,
+    });
     const rand = seededRandom(42);
     const batch = 1000;
     for (let i = 0; i < journalRows; i += batch) {

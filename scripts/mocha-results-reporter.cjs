@@ -16,7 +16,9 @@ class ResultsReporter extends Mocha.reporters.Spec {
     super(runner, options);
     const failures = [];
     const tests = [];
-    runner.on(EVENT_TEST_PASS, (test) => tests.push({ title: test.fullTitle(), state: 'passed', durationMs: test.duration }));
+    runner.on(EVENT_TEST_PASS, (test) =>
+      tests.push({ title: test.fullTitle(), state: 'passed', durationMs: test.duration }),
+    );
     runner.on(EVENT_TEST_PENDING, (test) => tests.push({ title: test.fullTitle(), state: 'pending' }));
     runner.on(EVENT_TEST_FAIL, (test, error) => {
       tests.push({ title: test.fullTitle(), state: 'failed' });

@@ -12,7 +12,10 @@ export const DEBIAN_PACKAGES = 'libkrb5-dev pkg-config build-essential ripgrep c
 
 /** Runs `npm run <script> [-- args]` in the repository, output to this terminal; returns the exit code. */
 export function npmRun(script, args = []) {
-  const result = spawnSync('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], { cwd: ROOT, stdio: 'inherit' });
+  const result = spawnSync('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
   return result.status ?? 1;
 }
 
@@ -43,7 +46,12 @@ function ensureDebianPackages() {
   const packages = DEBIAN_PACKAGES.split(' ');
   const hasDpkg = spawnSync('sh', ['-c', 'command -v dpkg-query']).status === 0;
   const missing = hasDpkg
-    ? packages.filter((p) => !/install ok installed/.test(spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout ?? ''))
+    ? packages.filter(
+        (p) =>
+          !/install ok installed/.test(
+            spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout ?? '',
+          ),
+      )
     : ['rg', 'chromium'].filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
   if (missing.length === 0) return;
   const canInstall = hasDpkg && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0;
@@ -53,6 +61,7 @@ function ensureDebianPackages() {
   console.log(`Installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: 'inherit', env });
+  const install =
+    update.status === 0 && spawnSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: 'inherit', env });
   if (!install || install.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed`);
 }

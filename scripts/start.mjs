@@ -39,7 +39,15 @@ if (!existsSync(settings)) {
   mkdirSync(path.dirname(settings), { recursive: true });
   writeFileSync(
     settings,
-    JSON.stringify({ 'workbench.startupEditor': 'readme', 'git.openRepositoryInParentFolders': 'never', 'telemetry.telemetryLevel': 'off' }, null, 2),
+    JSON.stringify(
+      {
+        'workbench.startupEditor': 'readme',
+        'git.openRepositoryInParentFolders': 'never',
+        'telemetry.telemetryLevel': 'off',
+      },
+      null,
+      2,
+    ),
   );
 }
 
@@ -57,7 +65,9 @@ try {
     logFile: path.join(data, 'server.log'),
   });
 } catch (error) {
-  console.error(`Could not start VS Code on port ${port}: ${error.message}\n(Is the port taken? Try PORT=8081 npm start.)`);
+  console.error(
+    `Could not start VS Code on port ${port}: ${error.message}\n(Is the port taken? Try PORT=8081 npm start.)`,
+  );
   fakes?.child.kill();
   process.exit(1);
 }
@@ -89,7 +99,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 const exit = await server.exited;
 fakes?.child.kill();
 if (!stopping) {
-  console.error(`VS Code server exited by itself (${JSON.stringify(exit)}). Last lines of its log:\n${server.logTail()}`);
+  console.error(
+    `VS Code server exited by itself (${JSON.stringify(exit)}). Last lines of its log:\n${server.logTail()}`,
+  );
   process.exit(1);
 }
 
@@ -110,7 +122,9 @@ async function startFakes() {
 function setEndpoints(urls) {
   let text = readFileSync(settings, 'utf8');
   for (const provider of ['anthropic', 'openai', 'gemini']) {
-    const edits = jsonc.modify(text, [`agentBudget.${provider}.baseUrl`], urls?.[provider], { formattingOptions: { insertSpaces: true, tabSize: 2 } });
+    const edits = jsonc.modify(text, [`agentBudget.${provider}.baseUrl`], urls?.[provider], {
+      formattingOptions: { insertSpaces: true, tabSize: 2 },
+    });
     text = jsonc.applyEdits(text, edits);
   }
   writeFileSync(settings, text);

@@ -25,7 +25,8 @@ async function withTimeout(promise, ms, what) {
 }
 
 async function main() {
-  if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
+  if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0)
+    throw new Error('npm run build failed');
 
   let vscodeExecutablePath = process.env.VSCODE_EXECUTABLE;
   if (!vscodeExecutablePath) {
@@ -65,7 +66,9 @@ async function main() {
     });
     if (!existsSync(results)) throw new Error(`VS Code exited (${exit}) without writing test results`);
     const summary = JSON.parse(readFileSync(results, 'utf8'));
-    console.log(`\nDesktop integration: ${summary.passes} passing, ${summary.failures} failing, ${summary.pending} pending`);
+    console.log(
+      `\nDesktop integration: ${summary.passes} passing, ${summary.failures} failing, ${summary.pending} pending`,
+    );
     if (exit !== 0 || summary.failures > 0 || summary.pending > 0 || summary.tests === 0) process.exitCode = 1;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

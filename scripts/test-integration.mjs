@@ -19,7 +19,11 @@ import {
 } from './vscode-server.mjs';
 
 const args = process.argv.slice(2);
-const resultsFile = path.resolve(args.includes('--results') ? args[args.indexOf('--results') + 1] : path.join(ROOT, 'out', 'test-results', 'integration.json'));
+const resultsFile = path.resolve(
+  args.includes('--results')
+    ? args[args.indexOf('--results') + 1]
+    : path.join(ROOT, 'out', 'test-results', 'integration.json'),
+);
 const TESTS_ENTRY = path.join(ROOT, 'out', 'test', 'integration', 'index.js');
 const TIMEOUT_MS = Number(process.env.INTEGRATION_TIMEOUT_MS || 5 * 60_000);
 const HOST_LAUNCH_TIMEOUT_MS = 90_000;
@@ -94,8 +98,10 @@ async function main() {
   page.on('console', (message) => {
     appendFileSync(consoleLog, `${message.type()}: ${message.text()}\n`);
     // Offline noise (no marketplace, no service worker in this server build) is not what went wrong.
-    const noise = /Failed to load resource|Service Worker|ServiceWorker|ENOTFOUND|ERR_NAME_NOT_RESOLVED|bad HTTP response code/;
-    if (message.type() === 'error' && !noise.test(message.text())) pageErrors.push(message.text().split('\n').slice(0, 6).join('\n    '));
+    const noise =
+      /Failed to load resource|Service Worker|ServiceWorker|ENOTFOUND|ERR_NAME_NOT_RESOLVED|bad HTTP response code/;
+    if (message.type() === 'error' && !noise.test(message.text()))
+      pageErrors.push(message.text().split('\n').slice(0, 6).join('\n    '));
   });
   await page.goto(server.url(workspace, [['extensionTestsPath', server.remoteUri(TESTS_ENTRY)]]));
   await waitForWorkbench(page).catch((error) => {

@@ -80,11 +80,26 @@ async function main() {
   await step('check (tsc + layering)', () => npmRun('check') === 0);
 
   // Through the package.json script, so the unit tier is what `npm run test:unit` runs, plus the counting reporter.
-  await tier('unit', 'npm', ['run', '--silent', 'test:unit', '--', '--reporter', REPORTER], path.join(RESULTS, 'unit.json'));
+  await tier(
+    'unit',
+    'npm',
+    ['run', '--silent', 'test:unit', '--', '--reporter', REPORTER],
+    path.join(RESULTS, 'unit.json'),
+  );
   if (built) {
-    await tier('integration', process.execPath, ['scripts/test-integration.mjs', '--no-build', '--results', path.join(RESULTS, 'integration.json')], path.join(RESULTS, 'integration.json'));
+    await tier(
+      'integration',
+      process.execPath,
+      ['scripts/test-integration.mjs', '--no-build', '--results', path.join(RESULTS, 'integration.json')],
+      path.join(RESULTS, 'integration.json'),
+    );
     rmSync(path.join(ROOT, '.e2e-artifacts'), { recursive: true, force: true });
-    await tier('e2e', 'npm', ['run', '--silent', 'test:e2e', '--', '--reporter', REPORTER], path.join(RESULTS, 'e2e.json'));
+    await tier(
+      'e2e',
+      'npm',
+      ['run', '--silent', 'test:e2e', '--', '--reporter', REPORTER],
+      path.join(RESULTS, 'e2e.json'),
+    );
   } else {
     rows.push({ name: 'integration', ok: false, seconds: 0, note: 'not run: the build failed' });
     rows.push({ name: 'e2e', ok: false, seconds: 0, note: 'not run: the build failed' });
@@ -93,7 +108,9 @@ async function main() {
   // The table.
   heading('summary');
   const pad = (value, width) => String(value).padEnd(width);
-  console.log(`${pad('step', 24)}${pad('result', 8)}${pad('passed', 8)}${pad('failed', 8)}${pad('pending', 9)}${pad('time', 8)}note`);
+  console.log(
+    `${pad('step', 24)}${pad('result', 8)}${pad('passed', 8)}${pad('failed', 8)}${pad('pending', 9)}${pad('time', 8)}note`,
+  );
   let passed = 0;
   let failed = 0;
   let pending = 0;
@@ -110,7 +127,9 @@ async function main() {
     );
   }
   const ok = rows.every((row) => row.ok);
-  console.log(`\n${ok ? 'All tiers passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s. Screenshots: .e2e-artifacts/`);
+  console.log(
+    `\n${ok ? 'All tiers passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s. Screenshots: .e2e-artifacts/`,
+  );
   // The plain closing line CI reads.
   console.log(`Tests: ${passed} passed, ${failed} failed, ${pending} skipped`);
   process.exitCode = ok ? 0 : 1;

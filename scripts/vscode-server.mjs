@@ -2,7 +2,18 @@
 // npm package, driven by Debian's Chromium through playwright-core. Every harness (npm start, the integration
 // tier, the e2e tier) goes through this file. Recipe and gotchas: ../../shared/REAL-VSCODE.md.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -20,7 +31,15 @@ const RIPGREP_TARBALL = 'ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz';
 export const CODE_SERVER_DIR = path.join(ROOT, '.vscode-test', 'code-server');
 const MARKER = path.join(CODE_SERVER_DIR, `.installed-${CODE_SERVER_VERSION}`);
 const INSTALL_LOG = path.join(CODE_SERVER_DIR, 'install.log');
-export const SERVER_MAIN = path.join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'lib', 'vscode', 'out', 'server-main.js');
+export const SERVER_MAIN = path.join(
+  CODE_SERVER_DIR,
+  'node_modules',
+  'code-server',
+  'lib',
+  'vscode',
+  'out',
+  'server-main.js',
+);
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 const log = (message) => process.stderr.write(`[vscode-server] ${message}\n`);
@@ -54,7 +73,9 @@ export async function ensureCodeServer() {
 
 function installCodeServer() {
   const started = Date.now();
-  log(`installing code-server ${CODE_SERVER_VERSION} into ${path.relative(ROOT, CODE_SERVER_DIR)} (first run only, 1–3 minutes)…`);
+  log(
+    `installing code-server ${CODE_SERVER_VERSION} into ${path.relative(ROOT, CODE_SERVER_DIR)} (first run only, 1–3 minutes)…`,
+  );
   const rg = which('rg');
   if (!rg) {
     throw new Error(
@@ -73,23 +94,40 @@ function installCodeServer() {
 
   writeFileSync(path.join(CODE_SERVER_DIR, 'package.json'), JSON.stringify({ name: 'cs-cache', private: true }) + '\n');
   const out = openSync(INSTALL_LOG, 'w');
-  const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--save-exact', `code-server@${CODE_SERVER_VERSION}`], {
-    cwd: CODE_SERVER_DIR,
-    stdio: ['ignore', out, out],
-    env: {
-      ...process.env,
-      TMPDIR: tmp,
-      // code-server's postinstall runs `npm install` in lib/vscode, whose node-pty builds with `npx node-gyp`:
-      // allow the install scripts (npm 11 blocks them by default), answer npx's prompt, and run them as root.
-      npm_config_yes: 'true',
-      npm_config_dangerously_allow_all_scripts: 'true',
-      npm_config_unsafe_perm: 'true',
-      // Build native addons against the machine's Node headers; node-gyp cannot download them here.
-      ...(existsSync('/usr/include/node/node.h') && !process.env.npm_config_nodedir ? { npm_config_nodedir: '/usr' } : {}),
+  const npm = spawnSync(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--save-exact', `code-server@${CODE_SERVER_VERSION}`],
+    {
+      cwd: CODE_SERVER_DIR,
+      stdio: ['ignore', out, out],
+      env: {
+        ...process.env,
+        TMPDIR: tmp,
+        // code-server's postinstall runs `npm install` in lib/vscode, whose node-pty builds with `npx node-gyp`:
+        // allow the install scripts (npm 11 blocks them by default), answer npx's prompt, and run them as root.
+        npm_config_yes: 'true',
+        npm_config_dangerously_allow_all_scripts: 'true',
+        npm_config_unsafe_perm: 'true',
+        // Build native addons against the machine's Node headers; node-gyp cannot download them here.
+        ...(existsSync('/usr/include/node/node.h') && !process.env.npm_config_nodedir
+          ? { npm_config_nodedir: '/usr' }
+          : {}),
+      },
     },
-  });
+  );
   closeSync(out);
-  const pty = path.join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'lib', 'vscode', 'node_modules', 'node-pty', 'build', 'Release', 'pty.node');
+  const pty = path.join(
+    CODE_SERVER_DIR,
+    'node_modules',
+    'code-server',
+    'lib',
+    'vscode',
+    'node_modules',
+    'node-pty',
+    'build',
+    'Release',
+    'pty.node',
+  );
   if (npm.status !== 0 || !existsSync(SERVER_MAIN) || !existsSync(pty)) {
     throw new Error(
       `installing code-server ${CODE_SERVER_VERSION} failed (npm exit ${npm.status}` +
@@ -118,7 +156,8 @@ async function lock(dir) {
         holder = Number(readFileSync(path.join(dir, 'pid'), 'utf8'));
       } catch {}
       if (Number.isFinite(holder) && !alive(holder)) rmSync(dir, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${dir} (held by pid ${holder})`, { cause: error });
+      else if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${dir} (held by pid ${holder})`, { cause: error });
       else await sleep(1000);
     }
   }
@@ -187,7 +226,14 @@ process.on('exit', () => {
  */
 export async function startServer(options) {
   const serverMain = await ensureCodeServer();
-  const { extensionDevelopmentPath, serverDataDir, userDataDir, env = {}, timeoutMs = 60_000, workspaceTrust = true } = options;
+  const {
+    extensionDevelopmentPath,
+    serverDataDir,
+    userDataDir,
+    env = {},
+    timeoutMs = 60_000,
+    workspaceTrust = true,
+  } = options;
   const port = options.port ?? (await freePort());
   mkdirSync(serverDataDir, { recursive: true });
   mkdirSync(userDataDir, { recursive: true });
@@ -197,12 +243,16 @@ export async function startServer(options) {
     process.execPath,
     [
       serverMain,
-      '--host', '127.0.0.1',
-      '--port', String(port),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
       '--without-connection-token',
       '--accept-server-license-terms',
-      '--server-data-dir', serverDataDir,
-      '--user-data-dir', userDataDir,
+      '--server-data-dir',
+      serverDataDir,
+      '--user-data-dir',
+      userDataDir,
       // A test run cannot answer the trust dialog (VS Code refuses dialogs while extension tests run), so a
       // fresh folder would stay in Restricted Mode; the integration tier turns trust off like desktop test runs do.
       ...(workspaceTrust ? [] : ['--disable-workspace-trust']),
@@ -234,11 +284,15 @@ export async function startServer(options) {
   while (!(await answers(port))) {
     if (exited) {
       running.delete(child.pid);
-      throw new Error(`VS Code server exited (${JSON.stringify(exited)}) before answering. Last lines of ${logFile}:\n${tail(logFile)}`);
+      throw new Error(
+        `VS Code server exited (${JSON.stringify(exited)}) before answering. Last lines of ${logFile}:\n${tail(logFile)}`,
+      );
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`VS Code server did not answer on port ${port} within ${timeoutMs / 1000} s. Last lines of ${logFile}:\n${tail(logFile)}`);
+      throw new Error(
+        `VS Code server did not answer on port ${port} within ${timeoutMs / 1000} s. Last lines of ${logFile}:\n${tail(logFile)}`,
+      );
     }
     await sleep(250);
   }
@@ -257,8 +311,13 @@ export async function startServer(options) {
      * @param {string} folder @param {[string, string][]} [payload]
      */
     url(folder, payload = []) {
-      const entries = [...(extensionDevelopmentPath ? [['extensionDevelopmentPath', remoteUri(extensionDevelopmentPath)]] : []), ...payload];
-      const query = `folder=${encodeURIComponent(folder).replaceAll('%2F', '/')}` + (entries.length ? `&payload=${encodeURIComponent(JSON.stringify(entries))}` : '');
+      const entries = [
+        ...(extensionDevelopmentPath ? [['extensionDevelopmentPath', remoteUri(extensionDevelopmentPath)]] : []),
+        ...payload,
+      ];
+      const query =
+        `folder=${encodeURIComponent(folder).replaceAll('%2F', '/')}` +
+        (entries.length ? `&payload=${encodeURIComponent(JSON.stringify(entries))}` : '');
       return `http://127.0.0.1:${port}/?${query}`;
     },
     /** Resolves when the server process exits by itself. */
@@ -275,16 +334,28 @@ export async function installExtension(vsix, { serverDataDir, userDataDir }) {
   const serverMain = await ensureCodeServer();
   const result = spawnSync(
     process.execPath,
-    [serverMain, '--accept-server-license-terms', '--server-data-dir', serverDataDir, '--user-data-dir', userDataDir, '--install-extension', vsix, '--force'],
+    [
+      serverMain,
+      '--accept-server-license-terms',
+      '--server-data-dir',
+      serverDataDir,
+      '--user-data-dir',
+      userDataDir,
+      '--install-extension',
+      vsix,
+      '--force',
+    ],
     { encoding: 'utf8', timeout: 120_000 },
   );
-  if (result.status !== 0) throw new Error(`installing ${vsix} failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`installing ${vsix} failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`);
   return result.stdout;
 }
 
 /** Headless Debian Chromium. The flags keep it off the closed network; playwright gives it a fresh profile. */
 export async function launchBrowser() {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -346,7 +417,9 @@ export function copyWorkspace(parent, source = path.join(ROOT, 'demo'), name = p
   const committed = (p) => {
     const rel = path.relative(state, p);
     if (rel.startsWith('..') || rel === '') return true; // outside the state folder, or the folder itself
-    return rel === 'budget.json' || rel === '.gitignore' || rel === 'workflows' || rel.startsWith(`workflows${path.sep}`);
+    return (
+      rel === 'budget.json' || rel === '.gitignore' || rel === 'workflows' || rel.startsWith(`workflows${path.sep}`)
+    );
   };
   cpSync(source, target, { recursive: true, filter: committed });
   return target;

@@ -111,6 +111,8 @@ export function printJson(ctx: Pick<CliContext, 'stdout'>, value: unknown): void
  * the workspace; the extension's `agentBudget.stateDirectory` setting) or in `.agent-budget/`.
  */
 export function openWorkspace(ctx: CliContext, options: Omit<WorkspaceOptions, 'stateDir'> = {}): Promise<Workspace> {
-  const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR) : undefined;
+  const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR
+    ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR)
+    : undefined;
   return Workspace.open(ctx.workspace, { ...options, stateDir });
 }

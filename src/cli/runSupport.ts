@@ -77,7 +77,12 @@ export class CliApprover implements Approver {
   constructor(private readonly stderr: NodeJS.WritableStream) {}
 
   async approve(request: ApprovalRequest): Promise<boolean> {
-    const what = request.tool === 'runCommand' ? 'run commands' : ['writeFile', 'editFile'].includes(request.tool) ? 'change files' : `use ${request.tool}`;
+    const what =
+      request.tool === 'runCommand'
+        ? 'run commands'
+        : ['writeFile', 'editFile'].includes(request.tool)
+          ? 'change files'
+          : `use ${request.tool}`;
     this.stderr.write(
       `  refused ${request.summary}: the CLI does not ask for approval. To let workflows ${what} without asking, add ` +
         `"${request.tool}" to tools.allow in .agent-budget/budget.json (and take it out of tools.approve).\n`,
@@ -105,7 +110,8 @@ export interface RunSession {
 export async function openRunner(ctx: CliContext): Promise<RunSession> {
   const workspace = await openWorkspace(ctx);
   if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
-  for (const warning of workspace.policyInfo?.warnings ?? workspace.policyError?.warnings ?? []) ctx.stderr.write(`${formatIssue(warning)}\n`);
+  for (const warning of workspace.policyInfo?.warnings ?? workspace.policyError?.warnings ?? [])
+    ctx.stderr.write(`${formatIssue(warning)}\n`);
   if (workspace.policyError) {
     await workspace.close();
     throw new CliError(`${workspace.policyError.message}\nNo workflow runs until it is fixed.`, ExitCode.usage);
@@ -128,7 +134,9 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
   });
   const close = async () => {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ALERT_FLUSH_MS)));
+    const timedOut = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), ALERT_FLUSH_MS)),
+    );
     const result = await Promise.race([notifier.flush(), timedOut]);
     clearTimeout(timer);
     if (result === 'timeout') {
@@ -170,7 +178,9 @@ class RunProgress {
         line(`▸ ${e.title} — run ${e.runId.slice(0, SHORT_ID)} (${e.workflow})`);
         return;
       case 'stepStarted':
-        line(`▸ step ${e.title.toLowerCase() === e.stepId.toLowerCase() ? e.stepId : `${e.stepId}: ${e.title}`} (${e.model})`);
+        line(
+          `▸ step ${e.title.toLowerCase() === e.stepId.toLowerCase() ? e.stepId : `${e.stepId}: ${e.title}`} (${e.model})`,
+        );
         return;
       case 'text':
         if (ctx.json || e.delta === '') return;
@@ -207,7 +217,8 @@ export function exitCodeOf(outcome: RunOutcome): ExitCode {
     case 'paused':
       return ExitCode.provider;
     case 'failed':
-      if (outcome.errorKind === 'auth' || outcome.errorKind === 'provider' || outcome.errorKind === 'rateLimit') return ExitCode.provider;
+      if (outcome.errorKind === 'auth' || outcome.errorKind === 'provider' || outcome.errorKind === 'rateLimit')
+        return ExitCode.provider;
       if (outcome.errorKind === 'config') return ExitCode.usage;
       return ExitCode.runFailed;
     default:
@@ -241,12 +252,17 @@ export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTer
   const t = outcome.tokens;
   const tokens = t.input + t.output + t.cacheRead + t.cacheWrite + t.reasoning;
   const short = outcome.runId.slice(0, SHORT_ID);
-  ctx.stderr.write(`■ ${outcome.status} · ${formatUsd(outcome.costMicros)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`);
+  ctx.stderr.write(
+    `■ ${outcome.status} · ${formatUsd(outcome.costMicros)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`,
+  );
   if (outcome.status !== 'completed') {
     if (outcome.error) ctx.stderr.write(`  ${outcome.error}\n`);
     // A configuration failure before any step finished has nothing to continue (fix it and run again); after one,
     // resume keeps what was paid for.
-    const resumable = outcome.status !== 'failed' || outcome.errorKind !== 'config' || outcome.steps.some((s) => s.status === 'completed');
+    const resumable =
+      outcome.status !== 'failed' ||
+      outcome.errorKind !== 'config' ||
+      outcome.steps.some((s) => s.status === 'completed');
     if (resumable) ctx.stderr.write(`  Continue it with: agent-budget resume ${short}\n`);
   }
 }

@@ -7,7 +7,10 @@ import { hostname } from 'node:os';
  * clock ticks since boot (field 22 of /proc/<pid>/stat), so a pid reused after the owner died — by another process,
  * or after a reboot — reads differently. Undefined where there is no /proc, or the process is gone.
  */
-export function processStart(pid: number, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): string | undefined {
+export function processStart(
+  pid: number,
+  read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+): string | undefined {
   try {
     const bootId = read('/proc/sys/kernel/random/boot_id').trim();
     const stat = read(`/proc/${pid}/stat`);

@@ -16,7 +16,8 @@ export function checkKeyShape(provider: ProviderId, key: string): string | undef
   if (provider === 'openai' && key.startsWith('sk-ant-')) return 'That looks like an Anthropic key (sk-ant-…).';
   if (provider === 'anthropic' && key.startsWith('sk-') && !key.startsWith('sk-ant-'))
     return 'Anthropic keys start with sk-ant-; that looks like an OpenAI key.';
-  if (provider === 'gemini' && key.startsWith('sk-')) return 'Gemini keys do not start with sk-; that looks like another provider\'s key.';
+  if (provider === 'gemini' && key.startsWith('sk-'))
+    return "Gemini keys do not start with sk-; that looks like another provider's key.";
   return undefined;
 }
 
@@ -78,7 +79,7 @@ export class ApiKeys extends Disposable {
     if (!provider) return;
     const key = await vscode.window.showInputBox({
       title: `Agent Budget: ${LABELS[provider]} API key`,
-      prompt: 'Stored in VS Code\'s secret storage, never in settings or files.',
+      prompt: "Stored in VS Code's secret storage, never in settings or files.",
       password: true,
       ignoreFocusOut: true,
       validateInput: (value) => checkKeyShape(provider, value.trim()),
@@ -91,7 +92,9 @@ export class ApiKeys extends Disposable {
   private async promptClear(preset?: ProviderId): Promise<void> {
     const status = await this.status();
     const provider =
-      preset && PROVIDERS.includes(preset) ? preset : await this.pickProvider('Clear the API key of…', (p) => status[p]);
+      preset && PROVIDERS.includes(preset)
+        ? preset
+        : await this.pickProvider('Clear the API key of…', (p) => status[p]);
     if (!provider) return;
     await this.clear(provider);
     void vscode.window.showInformationMessage(`Agent Budget: ${LABELS[provider]} API key cleared.`);

@@ -41,7 +41,10 @@ export class ApprovalPrompts extends Disposable implements Approver {
       // A reading tool the policy lists under tools.approve: nothing to diff, only what it would read.
       const choice = await vscode.window.showWarningMessage(
         `An agent wants to use ${request.tool} in this workspace.`,
-        { modal: true, detail: `${request.summary}\n\nbudget.json lists ${request.tool} under tools.approve, so it asks each time.` },
+        {
+          modal: true,
+          detail: `${request.summary}\n\nbudget.json lists ${request.tool} under tools.approve, so it asks each time.`,
+        },
         'Allow',
       );
       return choice === 'Allow';
@@ -53,7 +56,13 @@ export class ApprovalPrompts extends Disposable implements Approver {
     this.documents.set(before.toString(), request.before ?? '');
     this.documents.set(after.toString(), request.after ?? '');
     try {
-      await vscode.commands.executeCommand('vscode.diff', before, after, `Agent edit: ${request.path ?? name} (proposed)`, { preview: true });
+      await vscode.commands.executeCommand(
+        'vscode.diff',
+        before,
+        after,
+        `Agent edit: ${request.path ?? name} (proposed)`,
+        { preview: true },
+      );
       const choice = await vscode.window.showWarningMessage(
         `Apply the agent's ${request.tool === 'writeFile' && !request.before ? 'new file' : 'edit'} to ${request.path ?? name}?`,
         { modal: true, detail: `${request.summary}\n\nThe diff is open in the editor.` },
@@ -69,6 +78,8 @@ export class ApprovalPrompts extends Disposable implements Approver {
 }
 
 async function closeTabsOf(uri: vscode.Uri): Promise<void> {
-  const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.toString() === uri.toString());
+  const tabs = vscode.window.tabGroups.all
+    .flatMap((g) => g.tabs)
+    .filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.toString() === uri.toString());
   if (tabs.length) await vscode.window.tabGroups.close(tabs).then(undefined, () => undefined);
 }

@@ -3,7 +3,15 @@ import type { BudgetAlert, BudgetLevel } from '../core/budget/engine';
 import { formatUsd } from '../core/money';
 import { dayKey } from '../core/policy/periods';
 import type { Workspace } from '../core/workspace';
-import { formatLocalTime, formatTokens, LEVEL_WORDS, scopeLabel, scopeText, tightestScope, type ScopeStatus } from './budgetText';
+import {
+  formatLocalTime,
+  formatTokens,
+  LEVEL_WORDS,
+  scopeLabel,
+  scopeText,
+  tightestScope,
+  type ScopeStatus,
+} from './budgetText';
 import { Disposable } from './dispose';
 import { Commands, METER_ID, METER_NAME } from './ids';
 import type { WorkspaceHost } from './workspaceHost';
@@ -61,7 +69,9 @@ const REDRAW_DEBOUNCE_MS = 120;
  * the policy is invalid.
  */
 export class BudgetMeter extends Disposable {
-  private readonly item = this.register(vscode.window.createStatusBarItem(METER_ID, vscode.StatusBarAlignment.Right, 100));
+  private readonly item = this.register(
+    vscode.window.createStatusBarItem(METER_ID, vscode.StatusBarAlignment.Right, 100),
+  );
   private timer: ReturnType<typeof setTimeout> | undefined;
   private state: MeterState;
   private readonly drawn = this.register(new vscode.EventEmitter<MeterState>());
@@ -74,7 +84,14 @@ export class BudgetMeter extends Disposable {
   ) {
     super();
     this.item.name = METER_NAME;
-    this.state = { text: '$(pulse) Agent Budget', background: undefined, tooltip: 'Agent Budget: opening the workspace store…', command: Commands.openPanel, level: 'ok', scope: undefined };
+    this.state = {
+      text: '$(pulse) Agent Budget',
+      background: undefined,
+      tooltip: 'Agent Budget: opening the workspace store…',
+      command: Commands.openPanel,
+      level: 'ok',
+      scope: undefined,
+    };
     this.apply(this.state);
     this.item.show();
     this.register({ dispose: () => clearTimeout(this.timer) });
@@ -134,12 +151,22 @@ export class BudgetMeter extends Disposable {
       command = Commands.editPolicy;
       text = '$(error) Budget policy invalid';
       md.push(`**Agent Budget: runs are stopped.** \`.agent-budget/budget.json\` is not valid:`, '');
-      for (const issue of invalid.issues.slice(0, 5)) md.push(`- line ${issue.line}: ${escape(issue.path ? `${issue.path}: ` : '')}${escape(issue.message)}`);
+      for (const issue of invalid.issues.slice(0, 5))
+        md.push(`- line ${issue.line}: ${escape(issue.path ? `${issue.path}: ` : '')}${escape(issue.message)}`);
       if (invalid.issues.length > 5) md.push(`- … and ${invalid.issues.length - 5} more`);
-      md.push('', `[Open budget.json](command:${Commands.editPolicy}) · spend below is against the last valid policy.`, '');
+      md.push(
+        '',
+        `[Open budget.json](command:${Commands.editPolicy}) · spend below is against the last valid policy.`,
+        '',
+      );
     } else {
-      text = tight ? `$(pulse) ${scopeText(tight)}` : `$(pulse) ${formatUsd(workspace.store.queries.totals(todayRange(workspace, now)).costMicros)} today`;
-      md.push(`**Agent Budget** — ${tight ? `tightest: ${scopeLabel(tight.scope)} at ${tight.pct.toFixed(0)}%` : 'no USD caps set'}`, '');
+      text = tight
+        ? `$(pulse) ${scopeText(tight)}`
+        : `$(pulse) ${formatUsd(workspace.store.queries.totals(todayRange(workspace, now)).costMicros)} today`;
+      md.push(
+        `**Agent Budget** — ${tight ? `tightest: ${scopeLabel(tight.scope)} at ${tight.pct.toFixed(0)}%` : 'no USD caps set'}`,
+        '',
+      );
     }
     if (run) {
       text = `$(sync~spin) ${run.workflow}: ${run.estimated ? '~' : ''}${formatTokens(run.tokens)} tok · ${text.replace(/^\$\([^)]+\) /, '')}`;
@@ -149,7 +176,10 @@ export class BudgetMeter extends Disposable {
       );
     }
     md.push(...scopeTable(scopes, now));
-    md.push('', `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`);
+    md.push(
+      '',
+      `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`,
+    );
     return { text, background: BACKGROUND[level], tooltip: md.join('\n'), command, level, scope: tight?.scope };
   }
 
@@ -162,13 +192,20 @@ export class BudgetMeter extends Disposable {
     this.item.tooltip = tooltip;
     this.item.command = state.command;
     // The aria label starts with the item's name, so screen readers (and the e2e tests) can tell it apart.
-    this.item.accessibilityInformation = { label: `${METER_NAME}: ${state.text.replace(/\$\([^)]+\)\s*/g, '')}${state.level === 'ok' ? '' : ` (${LEVEL_WORDS[state.level]})`}` };
+    this.item.accessibilityInformation = {
+      label: `${METER_NAME}: ${state.text.replace(/\$\([^)]+\)\s*/g, '')}${state.level === 'ok' ? '' : ` (${LEVEL_WORDS[state.level]})`}`,
+    };
     this.drawn.fire(state);
   }
 
   private alert(alert: BudgetAlert): void {
     const text = `Agent Budget: ${scopeLabel(alert.scope)} is at ${alert.pct}% — ${formatUsd(alert.usedMicros)} of ${formatUsd(alert.limitMicros)}.`;
-    const show = alert.pct >= 100 ? vscode.window.showErrorMessage : alert.pct >= 90 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    const show =
+      alert.pct >= 100
+        ? vscode.window.showErrorMessage
+        : alert.pct >= 90
+          ? vscode.window.showWarningMessage
+          : vscode.window.showInformationMessage;
     void show(text, 'Open Budget Panel').then((choice) => choice && vscode.commands.executeCommand(Commands.openPanel));
   }
 }

@@ -77,13 +77,18 @@ export class BudgetPanel extends Disposable {
   ) {
     super();
     this.register(vscode.commands.registerCommand(Commands.openPanel, () => this.show()));
-    this.register(vscode.commands.registerCommand(Commands.revealRunInPanel, (arg?: unknown) => this.revealRun(runIdOf(arg))));
+    this.register(
+      vscode.commands.registerCommand(Commands.revealRunInPanel, (arg?: unknown) => this.revealRun(runIdOf(arg))),
+    );
     this.register(
       vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
           // The persisted state comes from the page: validate it like any message.
           const parsed = parseWebviewMessage({ type: 'view', state });
-          this.adopt(panel, 'message' in parsed && parsed.message.type === 'view' ? parsed.message.state : { ...DEFAULT_VIEW_STATE });
+          this.adopt(
+            panel,
+            'message' in parsed && parsed.message.type === 'view' ? parsed.message.state : { ...DEFAULT_VIEW_STATE },
+          );
         },
       }),
     );
@@ -112,7 +117,12 @@ export class BudgetPanel extends Disposable {
       this.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Agent Budget', vscode.ViewColumn.Active, this.webviewOptions());
+    const panel = vscode.window.createWebviewPanel(
+      PANEL_VIEW_TYPE,
+      'Agent Budget',
+      vscode.ViewColumn.Active,
+      this.webviewOptions(),
+    );
     this.adopt(panel, this.viewState);
   }
 
@@ -216,7 +226,12 @@ export class BudgetPanel extends Disposable {
           await this.perform(message.request);
           this.post({ type: 'reply', id: message.id, ok: true });
         } catch (err) {
-          this.post({ type: 'reply', id: message.id, ok: false, error: err instanceof Error ? err.message : String(err) });
+          this.post({
+            type: 'reply',
+            id: message.id,
+            ok: false,
+            error: err instanceof Error ? err.message : String(err),
+          });
         }
         return;
     }
@@ -226,7 +241,8 @@ export class BudgetPanel extends Disposable {
     switch (request.kind) {
       case 'resume':
         // Answered once the run is under way, not when it ends: the button would stay busy for the whole run.
-        if (!(await this.runs.beginResume(request.runId))) throw new Error('The run did not resume (the notification says why).');
+        if (!(await this.runs.beginResume(request.runId)))
+          throw new Error('The run did not resume (the notification says why).');
         // The page gets the list without the run to resume before the reply frees the button.
         await this.refresh();
         return;
@@ -241,7 +257,10 @@ export class BudgetPanel extends Disposable {
         return;
       case 'export': {
         if (!(await exportAvailable())) throw new Error('Export is not available in this version.');
-        await vscode.commands.executeCommand(Commands.exportSpend, { format: request.format, range: this.viewState.range });
+        await vscode.commands.executeCommand(Commands.exportSpend, {
+          format: request.format,
+          range: this.viewState.range,
+        });
         return;
       }
     }
@@ -291,7 +310,10 @@ export class BudgetPanel extends Disposable {
       `img-src ${webview.cspSource} data:`,
     ].join('; ');
     // The initial state rides on a data attribute (not an inline script), so the page needs no 'unsafe-inline'.
-    const initial = JSON.stringify({ range: RANGES.includes(this.viewState.range) ? this.viewState.range : 'month', tab: TABS.includes(this.viewState.tab) ? this.viewState.tab : 'overview' });
+    const initial = JSON.stringify({
+      range: RANGES.includes(this.viewState.range) ? this.viewState.range : 'month',
+      tab: TABS.includes(this.viewState.tab) ? this.viewState.tab : 'overview',
+    });
     return `<!DOCTYPE html>
 <html lang="en">
 <head>

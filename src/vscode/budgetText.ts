@@ -34,7 +34,8 @@ export function capName(scope: string): string {
   const period = scope.slice(dot + 1);
   const known = Object.hasOwn(PERIOD_WORDS, period);
   if (known && scope === `workspace.${period}`) return `the workspace ${period} cap`;
-  if (known && scope.startsWith('workflow.') && dot > 'workflow.'.length) return `${scope.slice('workflow.'.length, dot)}'s ${period} cap`;
+  if (known && scope.startsWith('workflow.') && dot > 'workflow.'.length)
+    return `${scope.slice('workflow.'.length, dot)}'s ${period} cap`;
   return `the ${scope} cap`;
 }
 
@@ -42,7 +43,12 @@ export function capName(scope: string): string {
 export function tightestScope<T extends ScopeStatus>(scopes: readonly T[]): T | undefined {
   let best: T | undefined;
   for (const s of scopes) {
-    if (!best || s.pct > best.pct + 1e-9 || (Math.abs(s.pct - best.pct) <= 1e-9 && (s.resetsAt ?? Infinity) < (best.resetsAt ?? Infinity))) best = s;
+    if (
+      !best ||
+      s.pct > best.pct + 1e-9 ||
+      (Math.abs(s.pct - best.pct) <= 1e-9 && (s.resetsAt ?? Infinity) < (best.resetsAt ?? Infinity))
+    )
+      best = s;
   }
   return best;
 }
@@ -50,7 +56,9 @@ export function tightestScope<T extends ScopeStatus>(scopes: readonly T[]): T | 
 /** `$1.84 / $5.00 today` (used includes what running calls hold). */
 export function scopeText(s: ScopeStatus): string {
   const used = formatUsd(s.used + s.reserved);
-  return s.limit === undefined ? `${used} ${scopeLabel(s.scope)}` : `${used} / ${formatUsd(s.limit)} ${scopeLabel(s.scope)}`;
+  return s.limit === undefined
+    ? `${used} ${scopeLabel(s.scope)}`
+    : `${used} / ${formatUsd(s.limit)} ${scopeLabel(s.scope)}`;
 }
 
 /** 12,345 → "12.3k"; small counts stay whole. */
@@ -80,4 +88,9 @@ export function formatAgo(ms: number, now = Date.now()): string {
   return new Date(ms).toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
 }
 
-export const LEVEL_WORDS: Record<BudgetLevel, string> = { ok: 'ok', warn: 'warning', critical: 'critical', blocked: 'blocked' };
+export const LEVEL_WORDS: Record<BudgetLevel, string> = {
+  ok: 'ok',
+  warn: 'warning',
+  critical: 'critical',
+  blocked: 'blocked',
+};

@@ -54,13 +54,20 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.approvals = this.register(new ApprovalPrompts());
     const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);
     this.runs = this.register(
-      new RunSessions(this.workspace, this.settings, (workspace: Workspace) => createRunner({ workspace, providers, approver: this.approvals })),
+      new RunSessions(this.workspace, this.settings, (workspace: Workspace) =>
+        createRunner({ workspace, providers, approver: this.approvals }),
+      ),
     );
     this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs));
-    const reports = this.register(new ReportCommands(() => this.workspace.current, (line) => this.log.warn(line)));
+    const reports = this.register(
+      new ReportCommands(
+        () => this.workspace.current,
+        (line) => this.log.warn(line),
+      ),
+    );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
     const activateMs = performance.now() - started;
     this.timings = { activateMs, storeOpenMs: () => this.workspace.openMs };

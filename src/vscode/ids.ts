@@ -27,7 +27,11 @@ export const Commands = {
 } as const;
 
 /** The built-in workflows that have their own palette command, by command id. */
-export const WorkflowCommands: ReadonlyArray<{ command: string; workflow: string; input: 'file' | 'selection' | 'prompt' }> = [
+export const WorkflowCommands: ReadonlyArray<{
+  command: string;
+  workflow: string;
+  input: 'file' | 'selection' | 'prompt';
+}> = [
   { command: Commands.reviewFile, workflow: 'code-review', input: 'file' },
   { command: Commands.explainSelection, workflow: 'explain', input: 'selection' },
   { command: Commands.generateTests, workflow: 'test-gen', input: 'file' },

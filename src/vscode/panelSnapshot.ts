@@ -7,7 +7,15 @@ import { cacheSavings } from '../core/report/report';
 import type { DayRange } from '../core/store/queries';
 import type { RunStatus } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
-import type { BreakdownRow, DayPoint, Dimension, ForecastRow, PanelSnapshot, RangeId, RunRow } from '../webview/protocol';
+import type {
+  BreakdownRow,
+  DayPoint,
+  Dimension,
+  ForecastRow,
+  PanelSnapshot,
+  RangeId,
+  RunRow,
+} from '../webview/protocol';
 import { DIMENSIONS } from '../webview/protocol';
 import { capName, scopeLabel } from './budgetText';
 
@@ -84,7 +92,13 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
       .breakdown(dim, days)
       .filter((r) => r.costMicros > 0 || r.calls > 0)
       .slice(0, TOP)
-      .map((r) => ({ key: r.key, costMicros: r.costMicros, calls: r.calls, tokens: r.tokens, share: totals.costMicros > 0 ? (r.costMicros / totals.costMicros) * 100 : 0 }));
+      .map((r) => ({
+        key: r.key,
+        costMicros: r.costMicros,
+        calls: r.calls,
+        tokens: r.tokens,
+        share: totals.costMicros > 0 ? (r.costMicros / totals.costMicros) * 100 : 0,
+      }));
   }
 
   // Burn rate, forecasts and cache savings come from the reports core, so the panel, the monthly report and the
@@ -94,10 +108,23 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
   const forecasts: ForecastRow[] = outlook.caps.flatMap((c) =>
     c.period === 'daily'
       ? []
-      : [{ cap: capName(c.scope), period: c.period, limitMicros: c.limitMicros, projectedMicros: c.projectedMicros, reachesOn: c.reached ? dayKey(now, tz) : c.reachesOn }],
+      : [
+          {
+            cap: capName(c.scope),
+            period: c.period,
+            limitMicros: c.limitMicros,
+            projectedMicros: c.projectedMicros,
+            reachesOn: c.reached ? dayKey(now, tz) : c.reachesOn,
+          },
+        ],
   );
   const savings = cacheSavings(q.breakdown2('model', 'provider', days), workspace.policy);
-  const cache = { readTokens: savings.readTokens, writeTokens: savings.writeTokens, savedMicros: savings.savedMicros, writePremiumMicros: savings.writePremiumMicros };
+  const cache = {
+    readTokens: savings.readTokens,
+    writeTokens: savings.writeTokens,
+    savedMicros: savings.savedMicros,
+    writePremiumMicros: savings.writePremiumMicros,
+  };
 
   const active = new Set(input.activeRuns);
   const listed = q.listRuns({ limit: 200 });
@@ -124,7 +151,12 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
     toDay: days.toDay,
     policyError: workspace.policyError ? workspace.policyError.message : null,
     scopes,
-    totals: { costMicros: totals.costMicros, estimatedMicros: totals.estimatedMicros, calls: totals.calls, tokens: totals.tokens },
+    totals: {
+      costMicros: totals.costMicros,
+      estimatedMicros: totals.estimatedMicros,
+      calls: totals.calls,
+      tokens: totals.tokens,
+    },
     byDay,
     breakdowns,
     burnPerDayMicros,
@@ -144,4 +176,3 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
     computeMs: performance.now() - started,
   };
 }
-

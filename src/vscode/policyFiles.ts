@@ -64,7 +64,9 @@ export class PolicyFiles extends Disposable {
       this.register(watcher.onDidDelete((uri) => this.settle(uri, true)));
     }
     this.register(vscode.workspace.onDidChangeTextDocument((e) => this.documentEdited(e.document)));
-    this.register(vscode.workspace.onDidCloseTextDocument((doc) => this.isPolicyFile(doc.uri) && void this.validateFile(doc.uri)));
+    this.register(
+      vscode.workspace.onDidCloseTextDocument((doc) => this.isPolicyFile(doc.uri) && void this.validateFile(doc.uri)),
+    );
     this.register({ dispose: () => this.typing.forEach((t) => clearTimeout(t)) });
     host.whenOpen(() => void this.validateAll());
   }
@@ -74,7 +76,9 @@ export class PolicyFiles extends Disposable {
   }
 
   workflowUri(id: string): vscode.Uri | undefined {
-    return this.host.folder ? vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'workflows', `${id}.json`)) : undefined;
+    return this.host.folder
+      ? vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'workflows', `${id}.json`))
+      : undefined;
   }
 
   /** Diagnostics currently published for `uri` (for tests and the meter's tooltip). */
@@ -136,7 +140,9 @@ export class PolicyFiles extends Disposable {
       (e) => e,
       () => [] as [string, vscode.FileType][],
     );
-    for (const [name, type] of entries) if (type === vscode.FileType.File && name.endsWith('.json')) await this.validateFile(vscode.Uri.joinPath(dir, name));
+    for (const [name, type] of entries)
+      if (type === vscode.FileType.File && name.endsWith('.json'))
+        await this.validateFile(vscode.Uri.joinPath(dir, name));
   }
 
   /** Validates the file's text: the open editor's, else the file on disk. */
@@ -159,7 +165,10 @@ export class PolicyFiles extends Disposable {
     const issues: PolicyIssue[] = file.endsWith(`${path.sep}budget.json`)
       ? parsePolicyText(text, file).issues
       : parseWorkflowText(text, file, path.basename(file, '.json')).issues;
-    this.diagnostics.set(uri, issues.map((issue) => toDiagnostic(issue, text)));
+    this.diagnostics.set(
+      uri,
+      issues.map((issue) => toDiagnostic(issue, text)),
+    );
   }
 
   private async editPolicy(): Promise<void> {
@@ -180,7 +189,11 @@ export class PolicyFiles extends Disposable {
       );
       const items: Array<vscode.QuickPickItem & { id?: string }> = entries
         .filter(([name]) => name.endsWith('.json'))
-        .map(([name]) => ({ label: name.slice(0, -5), description: `${STATE_DIR}/workflows/${name}`, id: name.slice(0, -5) }));
+        .map(([name]) => ({
+          label: name.slice(0, -5),
+          description: `${STATE_DIR}/workflows/${name}`,
+          id: name.slice(0, -5),
+        }));
       items.push({ label: '$(add) New workflow…', alwaysShow: true });
       const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Edit which workflow?' });
       if (!picked) return;
@@ -219,13 +232,20 @@ async function createIfMissing(uri: vscode.Uri, content: string): Promise<void> 
 }
 
 function noFolder(): void {
-  void vscode.window.showInformationMessage('Agent Budget: open a folder first; budgets and workflows live in its .agent-budget/ folder.');
+  void vscode.window.showInformationMessage(
+    'Agent Budget: open a folder first; budgets and workflows live in its .agent-budget/ folder.',
+  );
 }
 
 /** A located policy issue as a diagnostic; the range comes from the issue's offset and length in `text`. */
 export function toDiagnostic(issue: PolicyIssue, text: string): vscode.Diagnostic {
   const start = positionAt(text, issue.offset, issue.line - 1, issue.column - 1);
-  const end = positionAt(text, issue.offset + Math.max(issue.length, 1), start.line, start.character + Math.max(issue.length, 1));
+  const end = positionAt(
+    text,
+    issue.offset + Math.max(issue.length, 1),
+    start.line,
+    start.character + Math.max(issue.length, 1),
+  );
   const diagnostic = new vscode.Diagnostic(
     new vscode.Range(start, end),
     issue.path ? `${issue.path}: ${issue.message}` : issue.message,
@@ -236,7 +256,8 @@ export function toDiagnostic(issue: PolicyIssue, text: string): vscode.Diagnosti
 }
 
 function positionAt(text: string, offset: number, fallbackLine: number, fallbackCharacter: number): vscode.Position {
-  if (!Number.isFinite(offset) || offset < 0 || offset > text.length) return new vscode.Position(Math.max(0, fallbackLine), Math.max(0, fallbackCharacter));
+  if (!Number.isFinite(offset) || offset < 0 || offset > text.length)
+    return new vscode.Position(Math.max(0, fallbackLine), Math.max(0, fallbackCharacter));
   let line = 0;
   let lineStart = 0;
   for (let i = 0; i < offset; i++) {

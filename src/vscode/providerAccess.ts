@@ -28,7 +28,10 @@ export class VsCodeProviderAccess implements ProviderAccess {
   async adapter(provider: ProviderId): Promise<ProviderAdapter> {
     const apiKey = await this.keys.get(provider);
     if (!apiKey) {
-      throw new MissingApiKeyError(provider, `No ${PROVIDER_NAMES[provider]} API key is set. Run "Agent Budget: Set API Key…", then resume the run.`);
+      throw new MissingApiKeyError(
+        provider,
+        `No ${PROVIDER_NAMES[provider]} API key is set. Run "Agent Budget: Set API Key…", then resume the run.`,
+      );
     }
     const policy = this.workspace()?.policy.providers[provider];
     const s = this.settings.value;

@@ -53,10 +53,24 @@ export class ReportCommands extends Disposable {
     );
     // A report's text is kept while its document is open (the preview re-reads it), and dropped when it closes.
     this.register(vscode.workspace.onDidCloseTextDocument((doc) => this.documents.delete(doc.uri.toString())));
-    this.register(vscode.commands.registerCommand(Commands.showMonthlyReport, (month?: unknown) => this.guard(() => this.showReport(month))));
-    this.register(vscode.commands.registerCommand(Commands.estimateWorkflowCost, (file?: unknown) => this.guard(() => this.estimate(file))));
-    this.register(vscode.commands.registerCommand(Commands.exportSpend, (args?: unknown) => this.guard(() => this.exportSpend(args))));
-    this.register(vscode.commands.registerCommand(Commands.markRunResult, (arg?: unknown) => this.guard(() => this.markRun(arg))));
+    this.register(
+      vscode.commands.registerCommand(Commands.showMonthlyReport, (month?: unknown) =>
+        this.guard(() => this.showReport(month)),
+      ),
+    );
+    this.register(
+      vscode.commands.registerCommand(Commands.estimateWorkflowCost, (file?: unknown) =>
+        this.guard(() => this.estimate(file)),
+      ),
+    );
+    this.register(
+      vscode.commands.registerCommand(Commands.exportSpend, (args?: unknown) =>
+        this.guard(() => this.exportSpend(args)),
+      ),
+    );
+    this.register(
+      vscode.commands.registerCommand(Commands.markRunResult, (arg?: unknown) => this.guard(() => this.markRun(arg))),
+    );
   }
 
   /**
@@ -92,7 +106,10 @@ export class ReportCommands extends Disposable {
     const period = typeof arg === 'string' && /^\d{4}-\d{2}$/.test(arg) ? { month: arg } : await this.pickPeriod(ws);
     if (!period) return;
     const report = buildReport(ws, period);
-    const name = 'month' in period ? `Agent Budget report ${period.month}.md` : `Agent Budget report ${period.from} to ${period.to}.md`;
+    const name =
+      'month' in period
+        ? `Agent Budget report ${period.month}.md`
+        : `Agent Budget report ${period.from} to ${period.to}.md`;
     await this.openMarkdown(name, renderReportMarkdown(report));
   }
 
@@ -109,7 +126,10 @@ export class ReportCommands extends Disposable {
       win = periodWindow('monthly', win.startMs - 1, tz);
     }
     items.push({ label: 'Date range…', description: 'from and to dates (YYYY-MM-DD)' });
-    const pick = await vscode.window.showQuickPick(items, { title: 'Agent Budget: Show Monthly Report', placeHolder: 'Which month?' });
+    const pick = await vscode.window.showQuickPick(items, {
+      title: 'Agent Budget: Show Monthly Report',
+      placeHolder: 'Which month?',
+    });
     if (!pick) return undefined;
     if (pick.period) return pick.period;
     const range = await askRange(dayKey(now, tz));
@@ -144,10 +164,15 @@ export class ReportCommands extends Disposable {
     if (!file) return;
     try {
       const { inventory } = await loadInventory(file);
-      if (ws.policyError) throw new Error(`${ws.policyError.message} Fix budget.json to estimate with its prices and caps.`);
+      if (ws.policyError)
+        throw new Error(`${ws.policyError.message} Fix budget.json to estimate with its prices and caps.`);
       const estimate = estimateInventory(inventory, ws.policy, { queries: ws.store.queries, now: Date.now() });
-      await this.openMarkdown(`Agent Budget estimate ${path.basename(file, path.extname(file))}.md`, renderEstimateMarkdown(estimate, path.basename(file)));
-      if (estimate.errors.length > 0) void vscode.window.showWarningMessage(`Agent Budget: ${estimate.errors.join(' ')}`);
+      await this.openMarkdown(
+        `Agent Budget estimate ${path.basename(file, path.extname(file))}.md`,
+        renderEstimateMarkdown(estimate, path.basename(file)),
+      );
+      if (estimate.errors.length > 0)
+        void vscode.window.showWarningMessage(`Agent Budget: ${estimate.errors.join(' ')}`);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       const open = 'Open Inventory';
@@ -169,12 +194,19 @@ export class ReportCommands extends Disposable {
     const range = typeof args.range === 'string' ? presetRange(args.range, tz) : await pickExportRange(today, tz);
     if (range === undefined) return;
     const ext = format === 'csv' ? 'csv' : format === 'json' ? 'json' : 'jsonl';
-    const suggested = range ? `agent-budget-ledger-${range.fromDay}-to-${range.toDay}.${ext}` : `agent-budget-ledger.${ext}`;
+    const suggested = range
+      ? `agent-budget-ledger-${range.fromDay}-to-${range.toDay}.${ext}`
+      : `agent-budget-ledger.${ext}`;
     const target = await vscode.window.showSaveDialog({
       title: 'Agent Budget: export spend',
       saveLabel: 'Export',
       defaultUri: vscode.Uri.file(path.join(ws.folder, suggested)),
-      filters: format === 'csv' ? { CSV: ['csv'] } : format === 'json' ? { JSON: ['json'] } : { 'JSON lines': ['jsonl', 'ndjson'] },
+      filters:
+        format === 'csv'
+          ? { CSV: ['csv'] }
+          : format === 'json'
+            ? { JSON: ['json'] }
+            : { 'JSON lines': ['jsonl', 'ndjson'] },
     });
     if (!target) return;
     const { fromMs, toMs } = range ? daysToMs(range, tz) : { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER };
@@ -182,7 +214,11 @@ export class ReportCommands extends Disposable {
     const file = target.fsPath;
     const partial = `${file}.partial`;
     const rows = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Exporting ${total.toLocaleString()} ledger rows`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `Exporting ${total.toLocaleString()} ledger rows`,
+        cancellable: true,
+      },
       async (progress, token) => {
         const abort = new AbortController();
         const sub = token.onCancellationRequested(() => abort.abort());
@@ -196,7 +232,8 @@ export class ReportCommands extends Disposable {
             timeZone: tz,
             signal: abort.signal,
             onProgress: (n) => {
-              if (total > 0) progress.report({ increment: ((n - reported) / total) * 100, message: `${n.toLocaleString()} rows` });
+              if (total > 0)
+                progress.report({ increment: ((n - reported) / total) * 100, message: `${n.toLocaleString()} rows` });
               reported = n;
             },
           });
@@ -249,20 +286,29 @@ export class ReportCommands extends Disposable {
             runId: r.id,
           };
         }),
-        { title: 'Agent Budget: Mark Run Result', placeHolder: 'Which run?', matchOnDescription: true, matchOnDetail: true },
+        {
+          title: 'Agent Budget: Mark Run Result',
+          placeHolder: 'Which run?',
+          matchOnDescription: true,
+          matchOnDetail: true,
+        },
       );
       runId = pick?.runId;
     }
     if (!runId) return;
     const run = q.getRun(runId);
     if (!run) throw new Error(`no run ${runId} in this workspace.`);
-    if (run.status !== 'completed') throw new Error(`run ${run.id} is ${run.status}: only a completed run has a result to accept or reject.`);
+    if (run.status !== 'completed')
+      throw new Error(`run ${run.id} is ${run.status}: only a completed run has a result to accept or reject.`);
     const choice = await vscode.window.showQuickPick(
       [
         { label: '$(check) Accepted', description: 'the result was used', result: 'accepted' as RunResult },
         { label: '$(close) Rejected', description: 'the result was not used', result: 'rejected' as RunResult },
       ],
-      { title: `Agent Budget: result of ${run.title || run.workflow}`, placeHolder: 'Counts toward the acceptance rate of its variant in reports' },
+      {
+        title: `Agent Budget: result of ${run.title || run.workflow}`,
+        placeHolder: 'Counts toward the acceptance rate of its variant in reports',
+      },
     );
     if (!choice) return;
     await ws.store.commit([{ k: 'outcome', runId: run.id, result: choice.result, ts: Date.now() }]);
@@ -311,12 +357,17 @@ function presetRange(id: string, tz: string | undefined): Days | null {
 
 async function askRange(today: string): Promise<Days | undefined> {
   const validate = (v: string) => (isDayKey(v.trim()) ? undefined : 'A date as YYYY-MM-DD');
-  const from = await vscode.window.showInputBox({ title: 'From (first day, YYYY-MM-DD)', value: `${today.slice(0, 8)}01`, validateInput: validate });
+  const from = await vscode.window.showInputBox({
+    title: 'From (first day, YYYY-MM-DD)',
+    value: `${today.slice(0, 8)}01`,
+    validateInput: validate,
+  });
   if (!from) return undefined;
   const to = await vscode.window.showInputBox({
     title: 'To (last day, YYYY-MM-DD)',
     value: today,
-    validateInput: (v) => validate(v) ?? (v.trim() < from.trim() ? 'The last day cannot be before the first' : undefined),
+    validateInput: (v) =>
+      validate(v) ?? (v.trim() < from.trim() ? 'The last day cannot be before the first' : undefined),
   });
   if (!to) return undefined;
   return { fromDay: from.trim(), toDay: to.trim() };

@@ -29,13 +29,23 @@ export class RunCommands extends Disposable {
     private readonly sessions: RunSessions,
   ) {
     super();
-    this.register(vscode.commands.registerCommand(Commands.runWorkflow, (id?: unknown) => this.runWorkflow(typeof id === 'string' ? id : undefined)));
+    this.register(
+      vscode.commands.registerCommand(Commands.runWorkflow, (id?: unknown) =>
+        this.runWorkflow(typeof id === 'string' ? id : undefined),
+      ),
+    );
     for (const w of WorkflowCommands) {
-      this.register(vscode.commands.registerCommand(w.command, (uri?: unknown) => this.runBuiltIn(w.workflow, w.input, uri instanceof vscode.Uri ? uri : undefined)));
+      this.register(
+        vscode.commands.registerCommand(w.command, (uri?: unknown) =>
+          this.runBuiltIn(w.workflow, w.input, uri instanceof vscode.Uri ? uri : undefined),
+        ),
+      );
     }
     this.register(vscode.commands.registerCommand(Commands.resumeRun, (arg?: unknown) => this.resume(runIdOf(arg))));
     this.register(vscode.commands.registerCommand(Commands.cancelRun, (arg?: unknown) => this.cancel(runIdOf(arg))));
-    this.register(vscode.commands.registerCommand(Commands.openRunOutput, (arg?: unknown) => this.openOutput(runIdOf(arg))));
+    this.register(
+      vscode.commands.registerCommand(Commands.openRunOutput, (arg?: unknown) => this.openOutput(runIdOf(arg))),
+    );
   }
 
   /** Run Workflow…: pick a workflow (or take `preset`), then its input. */
@@ -51,12 +61,27 @@ export class RunCommands extends Disposable {
       const items: Array<vscode.QuickPickItem & { workflow?: WorkflowDefinition }> = [];
       const builtIn = workflows.filter((w) => !w.file);
       const own = workflows.filter((w) => w.file);
-      if (own.length) items.push({ label: 'Workspace', kind: vscode.QuickPickItemKind.Separator }, ...own.map((w) => workflowItem(w)));
-      items.push({ label: 'Built in', kind: vscode.QuickPickItemKind.Separator }, ...builtIn.map((w) => workflowItem(w)));
+      if (own.length)
+        items.push(
+          { label: 'Workspace', kind: vscode.QuickPickItemKind.Separator },
+          ...own.map((w) => workflowItem(w)),
+        );
+      items.push(
+        { label: 'Built in', kind: vscode.QuickPickItemKind.Separator },
+        ...builtIn.map((w) => workflowItem(w)),
+      );
       for (const e of errors) {
-        items.push({ label: `$(error) ${path.basename(e.file)}`, description: 'invalid — not runnable', detail: e.issues[0]?.message });
+        items.push({
+          label: `$(error) ${path.basename(e.file)}`,
+          description: 'invalid — not runnable',
+          detail: e.issues[0]?.message,
+        });
       }
-      const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Run which workflow?', matchOnDescription: true, matchOnDetail: true });
+      const picked = await vscode.window.showQuickPick(items, {
+        placeHolder: 'Run which workflow?',
+        matchOnDescription: true,
+        matchOnDetail: true,
+      });
       if (!picked) return;
       if (!picked.workflow) {
         const bad = errors.find((e) => picked.label.endsWith(path.basename(e.file)));
@@ -78,12 +103,21 @@ export class RunCommands extends Disposable {
   }
 
   /** Asks where the input comes from when there is a choice (a selection, the active file, or typed text). */
-  private async askInput(workflow: WorkflowDefinition, preferred: InputSource): Promise<{ input: RunInput; title: string } | undefined> {
+  private async askInput(
+    workflow: WorkflowDefinition,
+    preferred: InputSource,
+  ): Promise<{ input: RunInput; title: string } | undefined> {
     const editor = vscode.window.activeTextEditor;
     const hasSelection = !!editor && !editor.selection.isEmpty;
     const options: Array<vscode.QuickPickItem & { source: InputSource }> = [];
-    if (hasSelection) options.push({ label: '$(selection) The selection', description: fileLabel(editor!.document), source: 'selection' });
-    if (editor) options.push({ label: '$(file) The active file', description: fileLabel(editor.document), source: 'file' });
+    if (hasSelection)
+      options.push({
+        label: '$(selection) The selection',
+        description: fileLabel(editor!.document),
+        source: 'selection',
+      });
+    if (editor)
+      options.push({ label: '$(file) The active file', description: fileLabel(editor.document), source: 'file' });
     options.push({ label: '$(edit) Type the input…', source: 'prompt' });
     options.sort((a, b) => Number(b.source === preferred) - Number(a.source === preferred));
     let source: InputSource = 'prompt';
@@ -96,14 +130,20 @@ export class RunCommands extends Disposable {
   }
 
   /** Builds the run input from a source; asks for what is missing; undefined when the user gives up. */
-  private async inputFrom(source: InputSource, uri: vscode.Uri | undefined, label: string): Promise<{ input: RunInput; title: string } | undefined> {
+  private async inputFrom(
+    source: InputSource,
+    uri: vscode.Uri | undefined,
+    label: string,
+  ): Promise<{ input: RunInput; title: string } | undefined> {
     let document = uri ? await vscode.workspace.openTextDocument(uri) : vscode.window.activeTextEditor?.document;
     const editor = vscode.window.activeTextEditor;
     if (source === 'selection') {
       const selection = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined;
       if (!selection) {
         if (!editor) {
-          void vscode.window.showInformationMessage(`Agent Budget: select some code in an editor first (${label} explains the selection).`);
+          void vscode.window.showInformationMessage(
+            `Agent Budget: select some code in an editor first (${label} explains the selection).`,
+          );
           return undefined;
         }
         // No selection: the whole file, said plainly rather than refused.
@@ -111,20 +151,34 @@ export class RunCommands extends Disposable {
         source = 'file';
       } else {
         return this.checked({
-          input: { input: selection, selection, file: relative(editor!.document), fileContent: editor!.document.getText() },
+          input: {
+            input: selection,
+            selection,
+            file: relative(editor!.document),
+            fileContent: editor!.document.getText(),
+          },
           title: `${fileLabel(editor!.document)} (selection)`,
         });
       }
     }
     if (source === 'file') {
       if (!document || document.uri.scheme === 'output') {
-        void vscode.window.showInformationMessage(`Agent Budget: open the file to use first (${label} works on the active file).`);
+        void vscode.window.showInformationMessage(
+          `Agent Budget: open the file to use first (${label} works on the active file).`,
+        );
         return undefined;
       }
       const text = document.getText();
-      return this.checked({ input: { input: text, file: relative(document), fileContent: text }, title: fileLabel(document) });
+      return this.checked({
+        input: { input: text, file: relative(document), fileContent: text },
+        title: fileLabel(document),
+      });
     }
-    const typed = await vscode.window.showInputBox({ title: `Agent Budget: ${label}`, prompt: 'The input for the workflow', ignoreFocusOut: true });
+    const typed = await vscode.window.showInputBox({
+      title: `Agent Budget: ${label}`,
+      prompt: 'The input for the workflow',
+      ignoreFocusOut: true,
+    });
     if (!typed?.trim()) return undefined;
     return { input: { input: typed.trim() }, title: typed.trim().slice(0, 60) };
   }
@@ -151,7 +205,9 @@ export class RunCommands extends Disposable {
     try {
       await this.sessions.cancel(id);
     } catch (err) {
-      void vscode.window.showErrorMessage(`Agent Budget: could not cancel the run: ${err instanceof Error ? err.message : String(err)}`);
+      void vscode.window.showErrorMessage(
+        `Agent Budget: could not cancel the run: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 
@@ -165,7 +221,9 @@ export class RunCommands extends Disposable {
     if (!workspace) return undefined;
     const runs = workspace.store.queries.listRuns({ status: statuses ? [...statuses] : undefined, limit: 100 });
     if (runs.length === 0) {
-      void vscode.window.showInformationMessage(`Agent Budget: no ${statuses ? statuses.join(', ') : ''} runs.`.replace(' , ', ' '));
+      void vscode.window.showInformationMessage(
+        `Agent Budget: no ${statuses ? statuses.join(', ') : ''} runs.`.replace(' , ', ' '),
+      );
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
@@ -185,7 +243,8 @@ function workflowItem(w: WorkflowDefinition): vscode.QuickPickItem & { workflow:
   return {
     label: w.title,
     description: w.id,
-    detail: w.description ?? `${w.steps.length} step${w.steps.length === 1 ? '' : 's'}${w.model ? ` · ${w.model}` : ''}`,
+    detail:
+      w.description ?? `${w.steps.length} step${w.steps.length === 1 ? '' : 's'}${w.model ? ` · ${w.model}` : ''}`,
     workflow: w,
   };
 }

@@ -50,7 +50,10 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
     this.workflows.set(runId, workflow);
     const existing = this.buffers.get(runId);
     if (existing) existing.push(`\n\n---\n_Resumed ${new Date().toLocaleString()}_\n`);
-    else this.buffers.set(runId, [`# ${workflow}${title && title !== workflow ? ` — ${title}` : ''}\n\n_Run ${runId}, started ${new Date().toLocaleString()}_\n`]);
+    else
+      this.buffers.set(runId, [
+        `# ${workflow}${title && title !== workflow ? ` — ${title}` : ''}\n\n_Run ${runId}, started ${new Date().toLocaleString()}_\n`,
+      ]);
     this.touch(runId);
   }
 
@@ -68,7 +71,9 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
         buffer.push(`\n\n> 🔧 ${event.tool}: ${event.summary}\n\n`);
         break;
       case 'call':
-        buffer.push(`\n\n_${event.model}: ${event.tokens.toLocaleString('en-US')} tokens, ${formatUsd(event.costMicros)}${event.estimated ? ' (estimated)' : ''}_\n`);
+        buffer.push(
+          `\n\n_${event.model}: ${event.tokens.toLocaleString('en-US')} tokens, ${formatUsd(event.costMicros)}${event.estimated ? ' (estimated)' : ''}_\n`,
+        );
         break;
       case 'warning':
         buffer.push(`\n\n> ⚠ ${event.message}\n\n`);
@@ -128,19 +133,26 @@ export class RunOutputDocuments extends Disposable implements vscode.TextDocumen
     const stored = q.checkpoint(runId);
     if (stored) {
       try {
-        for (const t of allTasks(readCheckpoint(stored.state))) if (t.output !== undefined) outputs.set(t.taskId, t.output);
+        for (const t of allTasks(readCheckpoint(stored.state)))
+          if (t.output !== undefined) outputs.set(t.taskId, t.output);
       } catch {
         // A checkpoint of another version: costs and statuses still show.
       }
     }
     for (const task of q.tasksOfRun(runId)) {
-      lines.push('', `## ${task.name}${task.parentTaskId ? ' (sub-agent)' : ''}`, `_${task.status} · ${formatUsd(task.costMicros)} · ${task.tokens.toLocaleString('en-US')} tokens_`, '');
+      lines.push(
+        '',
+        `## ${task.name}${task.parentTaskId ? ' (sub-agent)' : ''}`,
+        `_${task.status} · ${formatUsd(task.costMicros)} · ${task.tokens.toLocaleString('en-US')} tokens_`,
+        '',
+      );
       const output = outputs.get(task.id);
       if (output) lines.push(output);
     }
     const error = (run.data as { error?: unknown } | null)?.error;
     if (typeof error === 'string' && error) lines.push('', '---', `**${run.status}**: ${error}`);
-    else if (run.status !== 'completed' && outputs.size === 0) lines.push('', `_No output yet: the run is ${run.status}._`);
+    else if (run.status !== 'completed' && outputs.size === 0)
+      lines.push('', `_No output yet: the run is ${run.status}._`);
     return `${lines.join('\n')}\n`;
   }
 }

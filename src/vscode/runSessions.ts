@@ -12,7 +12,7 @@ import type { WorkspaceHost } from './workspaceHost';
 
 /** Why runs do not start in Restricted Mode, in the words every run command uses. */
 export const UNTRUSTED_MESSAGE =
-  'Agent Budget runs no workflow in Restricted Mode: a workflow sends this folder\'s files to a model provider and can edit files and run commands. ' +
+  "Agent Budget runs no workflow in Restricted Mode: a workflow sends this folder's files to a model provider and can edit files and run commands. " +
   'Trust the folder to run workflows (spend and budgets stay visible either way).';
 
 /** A run that is under way: `finished` settles when it ends (undefined: it failed to run, said in a notification). */
@@ -86,7 +86,13 @@ export class RunSessions extends Disposable implements RunActivitySource {
     // Output is about four characters a token in the models' tokenizers: close enough for a live "~" figure that
     // the call's settled usage replaces a moment later (the reply's input tokens are only counted then).
     const streaming = Math.ceil(latest.streamedChars / 4);
-    return { workflow: latest.workflow, step: latest.step, tokens: latest.stepTokens + streaming, estimated: streaming > 0, active: runs.length };
+    return {
+      workflow: latest.workflow,
+      step: latest.step,
+      tokens: latest.stepTokens + streaming,
+      estimated: streaming > 0,
+      active: runs.length,
+    };
   }
 
   /**
@@ -119,7 +125,9 @@ export class RunSessions extends Disposable implements RunActivitySource {
   }
 
   start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
-    return this.launch(workflow, title, (runner, options) => runner.start(workflow, input, options)).then((begun) => begun?.finished);
+    return this.launch(workflow, title, (runner, options) => runner.start(workflow, input, options)).then(
+      (begun) => begun?.finished,
+    );
   }
 
   /** Resumes a run and follows it to its end; undefined when it was refused. */
@@ -142,7 +150,12 @@ export class RunSessions extends Disposable implements RunActivitySource {
       void vscode.window.showInformationMessage(`Agent Budget: ${run.workflow} is already running in this window.`);
       return undefined;
     }
-    return this.launch(run.workflow, `Resume ${run.workflow}`, (runner, options) => runner.resume(runId, options), runId);
+    return this.launch(
+      run.workflow,
+      `Resume ${run.workflow}`,
+      (runner, options) => runner.resume(runId, options),
+      runId,
+    );
   }
 
   async cancel(runId: string): Promise<void> {
@@ -167,10 +180,21 @@ export class RunSessions extends Disposable implements RunActivitySource {
     try {
       runner = await this.runner();
     } catch (err) {
-      void vscode.window.showErrorMessage(`Agent Budget: runs are unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      void vscode.window.showErrorMessage(
+        `Agent Budget: runs are unavailable: ${err instanceof Error ? err.message : String(err)}`,
+      );
       return undefined;
     }
-    const live: LiveRun = { runId: knownRunId, workflow, step: 'starting', stepTokens: 0, streamedChars: 0, costMicros: 0, abort: new AbortController(), startedAt: Date.now() };
+    const live: LiveRun = {
+      runId: knownRunId,
+      workflow,
+      step: 'starting',
+      stepTokens: 0,
+      streamedChars: 0,
+      costMicros: 0,
+      abort: new AbortController(),
+      startedAt: Date.now(),
+    };
     this.live.set(live, true);
     void vscode.commands.executeCommand('setContext', ContextKeys.running, true);
     this.activityEmitter.fire();
@@ -186,10 +210,15 @@ export class RunSessions extends Disposable implements RunActivitySource {
     }
     let started!: (value: true) => void;
     const runStarted = new Promise<true>((resolve) => (started = resolve));
-    const finished = this.follow(live, title, (options) => go(runner, options), (runId) => {
-      reveal(runId);
-      started(true);
-    });
+    const finished = this.follow(
+      live,
+      title,
+      (options) => go(runner, options),
+      (runId) => {
+        reveal(runId);
+        started(true);
+      },
+    );
     const underWay = await Promise.race([runStarted, finished.then((outcome) => outcome !== undefined)]);
     return underWay ? { finished } : undefined;
   }
@@ -231,7 +260,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
       if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
       const provider = err instanceof MissingApiKeyError ? err.provider : undefined;
       void vscode.window
-        .showErrorMessage(`Agent Budget: ${workflow} could not run: ${message}`, ...keyActions(message, provider !== undefined))
+        .showErrorMessage(
+          `Agent Budget: ${workflow} could not run: ${message}`,
+          ...keyActions(message, provider !== undefined),
+        )
         .then((c) => runAction(c, provider));
       return undefined;
     } finally {
@@ -276,7 +308,9 @@ export class RunSessions extends Disposable implements RunActivitySource {
     const open = 'Open Output';
     switch (outcome.status) {
       case 'completed':
-        void vscode.window.showInformationMessage(`Agent Budget: ${outcome.workflow} completed — ${cost}.`, open).then((c) => c && this.outputs.open(outcome.runId));
+        void vscode.window
+          .showInformationMessage(`Agent Budget: ${outcome.workflow} completed — ${cost}.`, open)
+          .then((c) => c && this.outputs.open(outcome.runId));
         return;
       case 'blocked':
         void vscode.window
@@ -285,7 +319,11 @@ export class RunSessions extends Disposable implements RunActivitySource {
             'Edit Budget Policy',
             'Open Budget Panel',
           )
-          .then((c) => c && vscode.commands.executeCommand(c === 'Edit Budget Policy' ? Commands.editPolicy : Commands.openPanel));
+          .then(
+            (c) =>
+              c &&
+              vscode.commands.executeCommand(c === 'Edit Budget Policy' ? Commands.editPolicy : Commands.openPanel),
+          );
         return;
       case 'cancelled':
         void vscode.window.showInformationMessage(`Agent Budget: ${outcome.workflow} cancelled after ${cost}.`);
@@ -293,7 +331,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
       case 'interrupted':
       case 'paused':
         void vscode.window
-          .showWarningMessage(`Agent Budget: ${outcome.workflow} stopped (${outcome.status}) after ${cost}${outcome.error ? `: ${outcome.error}` : ''}. Resume it from the Runs view.`, 'Resume')
+          .showWarningMessage(
+            `Agent Budget: ${outcome.workflow} stopped (${outcome.status}) after ${cost}${outcome.error ? `: ${outcome.error}` : ''}. Resume it from the Runs view.`,
+            'Resume',
+          )
           .then((c) => c && vscode.commands.executeCommand(Commands.resumeRun, outcome.runId));
         return;
       default:

@@ -1,7 +1,15 @@
 // What the extension uses of the runner (src/core/runner/runner.ts), in one place.
 import type { Runner } from '../core/runner/runner';
 
-export type { ApprovalRequest, Approver, ProviderAccess, RunEvent, RunInput, RunOptions, RunOutcome } from '../core/runner/runner';
+export type {
+  ApprovalRequest,
+  Approver,
+  ProviderAccess,
+  RunEvent,
+  RunInput,
+  RunOptions,
+  RunOutcome,
+} from '../core/runner/runner';
 
 /** The runner as run sessions use it (an interface, so tests could hand in another). */
 export type WorkflowRunner = Pick<Runner, 'listWorkflows' | 'start' | 'resume' | 'cancel' | 'active'>;

@@ -4,6 +4,10 @@ import { Runner } from '../core/runner/runner';
 import type { Workspace } from '../core/workspace';
 import type { Approver, ProviderAccess, WorkflowRunner } from './runnerContract';
 
-export function createRunner(deps: { workspace: Workspace; providers: ProviderAccess; approver: Approver }): WorkflowRunner {
+export function createRunner(deps: {
+  workspace: Workspace;
+  providers: ProviderAccess;
+  approver: Approver;
+}): WorkflowRunner {
   return new Runner(deps);
 }

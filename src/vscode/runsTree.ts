@@ -9,9 +9,21 @@ import { RESUMABLE } from './panelSnapshot';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** The groups of the Runs view, in order: what needs attention first. */
-export const RUN_GROUPS: ReadonlyArray<{ id: string; label: string; statuses: RunStatus[]; expanded: boolean; limit: number }> = [
+export const RUN_GROUPS: ReadonlyArray<{
+  id: string;
+  label: string;
+  statuses: RunStatus[];
+  expanded: boolean;
+  limit: number;
+}> = [
   { id: 'running', label: 'Running', statuses: ['running', 'pending'], expanded: true, limit: 50 },
-  { id: 'resumable', label: 'To resume', statuses: ['interrupted', 'blocked', 'paused', 'failed'], expanded: true, limit: 100 },
+  {
+    id: 'resumable',
+    label: 'To resume',
+    statuses: ['interrupted', 'blocked', 'paused', 'failed'],
+    expanded: true,
+    limit: 100,
+  },
   { id: 'finished', label: 'Finished', statuses: ['completed', 'cancelled'], expanded: true, limit: 50 },
 ];
 
@@ -61,14 +73,17 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     private readonly activeRuns: { active(): readonly string[]; readonly onDidChangeActivity: vscode.Event<void> },
   ) {
     super();
-    this.view = this.register(vscode.window.createTreeView(Views.runs, { treeDataProvider: this, showCollapseAll: false }));
+    this.view = this.register(
+      vscode.window.createTreeView(Views.runs, { treeDataProvider: this, showCollapseAll: false }),
+    );
     this.register(vscode.commands.registerCommand(Commands.refreshRuns, () => this.refresh()));
     this.register({ dispose: () => clearTimeout(this.timer) });
     this.register(activeRuns.onDidChangeActivity(() => this.schedule()));
     host.whenOpen((workspace) => {
       this.register(
         workspace.store.onDidApply(({ records }) => {
-          if (records.some((r) => r.k === 'run' || r.k === 'task' || r.k === 'settle' || r.k === 'ledger')) this.schedule();
+          if (records.some((r) => r.k === 'run' || r.k === 'task' || r.k === 'settle' || r.k === 'ledger'))
+            this.schedule();
         }),
       );
       this.refresh();
@@ -86,7 +101,10 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     const workspace = this.host.current;
     if (workspace) {
       const resumable = workspace.store.queries.countRuns([...RESUMABLE]);
-      this.view.badge = resumable > 0 ? { value: resumable, tooltip: `${resumable} run${resumable === 1 ? '' : 's'} to resume` } : undefined;
+      this.view.badge =
+        resumable > 0
+          ? { value: resumable, tooltip: `${resumable} run${resumable === 1 ? '' : 's'} to resume` }
+          : undefined;
     }
     this.changed.fire(undefined);
     this.refreshedEmitter.fire();
@@ -99,7 +117,10 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     if (!node) {
       // No runs at all: no groups, so the view's welcome content shows.
       if (q.listRuns({ limit: 1 }).length === 0) return [];
-      return RUN_GROUPS.filter((g) => q.listRuns({ status: g.statuses, limit: 1 }).length > 0).map((g) => ({ kind: 'group', id: g.id }));
+      return RUN_GROUPS.filter((g) => q.listRuns({ status: g.statuses, limit: 1 }).length > 0).map((g) => ({
+        kind: 'group',
+        id: g.id,
+      }));
     }
     if (node.kind === 'group') {
       const group = RUN_GROUPS.find((g) => g.id === node.id)!;
@@ -111,7 +132,10 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
   getTreeItem(node: RunsTreeNode): vscode.TreeItem {
     if (node.kind === 'group') {
       const group = RUN_GROUPS.find((g) => g.id === node.id)!;
-      const item = new vscode.TreeItem(group.label, group.expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+      const item = new vscode.TreeItem(
+        group.label,
+        group.expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed,
+      );
       item.id = `group:${group.id}`;
       item.contextValue = RunContext.group;
       return item;
@@ -129,7 +153,9 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     md.appendMarkdown(`**${escape(run.workflow)}** — ${run.status}\n\n`);
     if (run.title && run.title !== run.workflow) md.appendMarkdown(`${escape(run.title)}\n\n`);
     md.appendMarkdown(`${formatUsd(run.costMicros)} · ${formatTokens(run.tokens)} tokens · ${run.calls} calls\n\n`);
-    md.appendMarkdown(`Started ${new Date(run.createdAt).toLocaleString()}, last change ${new Date(run.updatedAt).toLocaleString()}\n\n`);
+    md.appendMarkdown(
+      `Started ${new Date(run.createdAt).toLocaleString()}, last change ${new Date(run.updatedAt).toLocaleString()}\n\n`,
+    );
     if (typeof error === 'string' && error) md.appendMarkdown(`$(error) ${escape(error)}\n\n`);
     md.appendMarkdown(`\`${run.id}\``);
     md.supportThemeIcons = true;

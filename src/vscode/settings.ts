@@ -29,7 +29,10 @@ export interface SettingProblem {
 }
 
 /** Reads and validates every setting from `config` (a WorkspaceConfiguration or a plain getter, for tests). */
-export function readSettings(config: { get<T>(key: string): T | undefined }): { settings: AgentBudgetSettings; problems: SettingProblem[] } {
+export function readSettings(config: { get<T>(key: string): T | undefined }): {
+  settings: AgentBudgetSettings;
+  problems: SettingProblem[];
+} {
   const problems: SettingProblem[] = [];
   const id = (key: string) => `${SettingKeys.section}.${key}`;
 
@@ -37,7 +40,10 @@ export function readSettings(config: { get<T>(key: string): T | undefined }): { 
   const rawDir = config.get<unknown>(SettingKeys.stateDirectory);
   if (rawDir !== undefined && rawDir !== null && rawDir !== '') {
     if (typeof rawDir !== 'string') {
-      problems.push({ setting: id(SettingKeys.stateDirectory), message: `must be a folder path; using "${STATE_DIR}".` });
+      problems.push({
+        setting: id(SettingKeys.stateDirectory),
+        message: `must be a folder path; using "${STATE_DIR}".`,
+      });
     } else if (path.isAbsolute(rawDir) || path.normalize(rawDir).split(/[\\/]/)[0] === '..') {
       problems.push({
         setting: id(SettingKeys.stateDirectory),
@@ -53,7 +59,11 @@ export function readSettings(config: { get<T>(key: string): T | undefined }): { 
     baseUrls[provider] = undefined;
     if (raw === undefined || raw === null || raw === '') continue;
     const problem = urlProblem(raw);
-    if (problem) problems.push({ setting: id(key), message: `${problem}; using the policy's or the provider's default endpoint.` });
+    if (problem)
+      problems.push({
+        setting: id(key),
+        message: `${problem}; using the policy's or the provider's default endpoint.`,
+      });
     else baseUrls[provider] = String(raw).replace(/\/+$/, '');
   }
 
@@ -61,7 +71,10 @@ export function readSettings(config: { get<T>(key: string): T | undefined }): { 
   const rawApi = config.get<unknown>(SettingKeys.openaiApi);
   if (rawApi === 'chat' || rawApi === 'responses') openaiApi = rawApi;
   else if (rawApi !== undefined && rawApi !== null && rawApi !== '') {
-    problems.push({ setting: id(SettingKeys.openaiApi), message: `must be "chat" or "responses", got ${JSON.stringify(rawApi)}; using the policy's choice.` });
+    problems.push({
+      setting: id(SettingKeys.openaiApi),
+      message: `must be "chat" or "responses", got ${JSON.stringify(rawApi)}; using the policy's choice.`,
+    });
   }
 
   const rawReveal = config.get<unknown>(SettingKeys.revealOutput);
@@ -83,7 +96,8 @@ function urlProblem(raw: unknown): string | undefined {
     return `"${raw}" is not a URL`;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${raw}" must start with http:// or https://`;
-  if (url.username || url.password) return 'must not contain credentials (API keys go through "Agent Budget: Set API Key…")';
+  if (url.username || url.password)
+    return 'must not contain credentials (API keys go through "Agent Budget: Set API Key…")';
   return undefined;
 }
 

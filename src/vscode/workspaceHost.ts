@@ -36,7 +36,10 @@ export class WorkspaceHost extends Disposable {
       settings.onDidChange((s) => {
         if (this.opened && this.folder && path.resolve(this.folder, s.stateDirectory) !== this.opened.store.dir) {
           void vscode.window
-            .showInformationMessage('Agent Budget: the state directory changed. Reload the window to use it.', 'Reload Window')
+            .showInformationMessage(
+              'Agent Budget: the state directory changed. Reload the window to use it.',
+              'Reload Window',
+            )
             .then((choice) => choice && vscode.commands.executeCommand('workbench.action.reloadWindow'));
         }
       }),

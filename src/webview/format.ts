@@ -23,7 +23,12 @@ export function formatPct(pct: number, signed = false): string {
 export function formatDay(day: string, withWeekday = true): string {
   const [y, m, d] = day.split('-').map(Number) as [number, number, number];
   const date = new Date(Date.UTC(y, m - 1, d));
-  return date.toLocaleDateString(undefined, { timeZone: 'UTC', day: 'numeric', month: 'short', ...(withWeekday ? { weekday: 'short' } : {}) });
+  return date.toLocaleDateString(undefined, {
+    timeZone: 'UTC',
+    day: 'numeric',
+    month: 'short',
+    ...(withWeekday ? { weekday: 'short' } : {}),
+  });
 }
 
 /** An instant in the user's local time. */

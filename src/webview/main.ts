@@ -48,8 +48,20 @@ const RANGE_LABELS: Record<RangeId, string> = {
   lastMonth: 'Last month',
   '90d': 'Last 90 days',
 };
-const DIMENSION_LABELS: Record<Dimension, string> = { workflow: 'Workflow', model: 'Model', provider: 'Provider', task: 'Task', tool: 'Tool' };
-const EMPTY_KEY: Record<Dimension, string> = { workflow: '(none)', model: '(none)', provider: '(none)', task: '(outside a task)', tool: '(model calls)' };
+const DIMENSION_LABELS: Record<Dimension, string> = {
+  workflow: 'Workflow',
+  model: 'Model',
+  provider: 'Provider',
+  task: 'Task',
+  tool: 'Tool',
+};
+const EMPTY_KEY: Record<Dimension, string> = {
+  workflow: '(none)',
+  model: '(none)',
+  provider: '(none)',
+  task: '(outside a task)',
+  tool: '(model calls)',
+};
 
 function initialState(): PanelViewState {
   const saved = vscode.getState() as Partial<PanelViewState> | undefined;
@@ -106,13 +118,18 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     snapshot = message.snapshot;
     draw();
     // Report the first paint (two frames: layout, then paint) for the time-to-data measurement.
-    if (first) requestAnimationFrame(() => requestAnimationFrame(() => vscode.postMessage({ type: 'painted', generatedAt: message.snapshot.generatedAt })));
+    if (first)
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => vscode.postMessage({ type: 'painted', generatedAt: message.snapshot.generatedAt })),
+      );
   } else if (message.type === 'reveal') {
     highlighted = message.runId;
     state = { ...state, tab: 'runs' };
     vscode.setState(state);
     draw();
-    requestAnimationFrame(() => document.querySelector(`[data-run-id="${CSS.escape(message.runId)}"]`)?.scrollIntoView({ block: 'center' }));
+    requestAnimationFrame(() =>
+      document.querySelector(`[data-run-id="${CSS.escape(message.runId)}"]`)?.scrollIntoView({ block: 'center' }),
+    );
   }
 });
 
@@ -136,29 +153,57 @@ function view(): TemplateResult {
         </vscode-single-select>
       </label>
       <span class="spacer"></span>
-      ${snapshot?.canExport
-        ? html`<vscode-button secondary icon="export" ?disabled=${busy.has('export-csv')} @click=${() => act('export-csv', { kind: 'export', format: 'csv' })}>Export CSV</vscode-button>
-            <vscode-button secondary icon="json" ?disabled=${busy.has('export-json')} @click=${() => act('export-json', { kind: 'export', format: 'json' })}>Export JSON</vscode-button>`
-        : nothing}
-      <vscode-button secondary icon="settings-gear" @click=${() => act('policy', { kind: 'editPolicy' })}>Budget policy</vscode-button>
+      ${
+        snapshot?.canExport
+          ? html`<vscode-button
+                secondary
+                icon="export"
+                ?disabled=${busy.has('export-csv')}
+                @click=${() => act('export-csv', { kind: 'export', format: 'csv' })}
+                >Export CSV</vscode-button
+              >
+              <vscode-button
+                secondary
+                icon="json"
+                ?disabled=${busy.has('export-json')}
+                @click=${() => act('export-json', { kind: 'export', format: 'json' })}
+                >Export JSON</vscode-button
+              >`
+          : nothing
+      }
+      <vscode-button secondary icon="settings-gear" @click=${() => act('policy', { kind: 'editPolicy' })}
+        >Budget policy</vscode-button
+      >
     </header>
     ${error ? html`<p class="error" role="alert"><vscode-icon name="error"></vscode-icon> ${error}</p>` : nothing}
-    ${snapshot?.policyError
-      ? html`<p class="error" role="alert"><vscode-icon name="error"></vscode-icon> Runs are stopped: budget.json is not valid. ${snapshot.policyError.split('\n')[1] ?? ''}</p>`
-      : nothing}
-    ${snapshot
-      ? html`<vscode-tabs
-          selected-index=${tabIndex}
-          @vsc-tabs-select=${(e: CustomEvent<{ selectedIndex: number }>) => setView({ tab: TABS[e.detail.selectedIndex] ?? 'overview' })}
-        >
-          <vscode-tab-header slot="header">Overview</vscode-tab-header>
-          <vscode-tab-panel>${overview(snapshot)}</vscode-tab-panel>
-          <vscode-tab-header slot="header">Breakdown</vscode-tab-header>
-          <vscode-tab-panel>${breakdowns(snapshot)}</vscode-tab-panel>
-          <vscode-tab-header slot="header">Runs <vscode-badge variant="counter">${snapshot.runs.filter((r) => r.resumable).length}</vscode-badge></vscode-tab-header>
-          <vscode-tab-panel>${runs(snapshot)}</vscode-tab-panel>
-        </vscode-tabs>`
-      : html`<p class="muted">Loading spend…</p>`}
+    ${
+      snapshot?.policyError
+        ? html`<p class="error" role="alert">
+            <vscode-icon name="error"></vscode-icon> Runs are stopped: budget.json is not valid.
+            ${snapshot.policyError.split('\n')[1] ?? ''}
+          </p>`
+        : nothing
+    }
+    ${
+      snapshot
+        ? html`<vscode-tabs
+            selected-index=${tabIndex}
+            @vsc-tabs-select=${(e: CustomEvent<{ selectedIndex: number }>) => setView({ tab: TABS[e.detail.selectedIndex] ?? 'overview' })}
+          >
+            <vscode-tab-header slot="header">Overview</vscode-tab-header>
+            <vscode-tab-panel>${overview(snapshot)}</vscode-tab-panel>
+            <vscode-tab-header slot="header">Breakdown</vscode-tab-header>
+            <vscode-tab-panel>${breakdowns(snapshot)}</vscode-tab-panel>
+            <vscode-tab-header slot="header"
+              >Runs
+              <vscode-badge variant="counter"
+                >${snapshot.runs.filter((r) => r.resumable).length}</vscode-badge
+              ></vscode-tab-header
+            >
+            <vscode-tab-panel>${runs(snapshot)}</vscode-tab-panel>
+          </vscode-tabs>`
+        : html`<p class="muted">Loading spend…</p>`
+    }
   `;
 }
 
@@ -168,46 +213,91 @@ function overview(s: PanelSnapshot): TemplateResult {
   return html`
     <section aria-labelledby="scopes-h">
       <h2 id="scopes-h">Budgets now</h2>
-      ${s.scopes.length === 0
-        ? html`<p class="muted">No USD caps are set. Add <code>limits.workspace.dailyUsd</code> to budget.json.</p>`
-        : html`<table class="scopes">
-            <thead><tr><th>Scope</th><th class="num">Used</th><th class="num">Limit</th><th class="bar-col">Use</th><th>Resets</th></tr></thead>
-            <tbody>
-              ${s.scopes.map(
-                (x) => html`<tr class="level-${x.level}">
-                  <td>${x.label}</td>
-                  <td class="num">${formatUsd(x.usedMicros + x.reservedMicros)}${x.reservedMicros > 0 ? html` <span class="muted">(${formatUsd(x.reservedMicros)} held)</span>` : nothing}</td>
-                  <td class="num">${formatUsd(x.limitMicros)}</td>
-                  <td class="bar-col">
-                    ${useBar(x.pct, `${x.label} ${formatPct(x.pct)}`)}
-                    <span class="pct">${formatPct(x.pct)}</span>
-                  </td>
-                  <td>${x.resetsAt ? formatTime(x.resetsAt) : ''}</td>
-                </tr>`,
-              )}
-            </tbody>
-          </table>`}
+      ${
+        s.scopes.length === 0
+          ? html`<p class="muted">No USD caps are set. Add <code>limits.workspace.dailyUsd</code> to budget.json.</p>`
+          : html`<table class="scopes">
+              <thead>
+                <tr>
+                  <th>Scope</th>
+                  <th class="num">Used</th>
+                  <th class="num">Limit</th>
+                  <th class="bar-col">Use</th>
+                  <th>Resets</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${s.scopes.map(
+                  (x) =>
+                    html`<tr class="level-${x.level}">
+                      <td>${x.label}</td>
+                      <td class="num">
+                        ${formatUsd(x.usedMicros + x.reservedMicros)}${x.reservedMicros > 0 ? html` <span class="muted">(${formatUsd(x.reservedMicros)} held)</span>` : nothing}
+                      </td>
+                      <td class="num">${formatUsd(x.limitMicros)}</td>
+                      <td class="bar-col">
+                        ${useBar(x.pct, `${x.label} ${formatPct(x.pct)}`)}
+                        <span class="pct">${formatPct(x.pct)}</span>
+                      </td>
+                      <td>${x.resetsAt ? formatTime(x.resetsAt) : ''}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+      }
     </section>
     <section class="cards" aria-label="Summary">
-      <div class="card"><h3>Spent (${RANGE_LABELS[s.range].toLowerCase()})</h3><p class="big">${formatUsd(s.totals.costMicros)}</p>
-        <p class="muted">${s.totals.calls.toLocaleString()} calls · ${formatTokens(s.totals.tokens)} tokens${s.totals.estimatedMicros > 0 ? html` · ${formatUsd(s.totals.estimatedMicros)} estimated` : nothing}</p></div>
-      <div class="card"><h3>Burn rate</h3><p class="big">${formatUsd(s.burnPerDayMicros)}<span class="unit">/day</span></p>
-        ${s.forecasts.length === 0
-          ? html`<p class="muted">No weekly or monthly cap to forecast.</p>`
-          : s.forecasts.map(
-              (f) => html`<p class="forecast">${f.reachesOn
-                ? html`<vscode-icon name="warning"></vscode-icon> At this rate ${f.cap} (${formatUsd(f.limitMicros)}) is reached on <strong>${formatDay(f.reachesOn)}</strong>.`
-                : html`At this rate spend reaches ${formatUsd(f.projectedMicros)} of ${f.cap} (${formatUsd(f.limitMicros)}) by the end of the ${f.period === 'weekly' ? 'week' : 'month'}.`}</p>`,
-            )}</div>
-      <div class="card"><h3>Estimate vs actual</h3>
-        ${est.calls === 0 && est.reservedCalls === 0
-          ? html`<p class="muted">No calls in this range.</p>`
-          : html`<p>Prompt tokens: estimated ${formatTokens(est.estimatedInput)}, actual ${formatTokens(est.actualInput)}
-              ${est.actualInput > 0 ? html`<span class="muted">(${formatPct(((est.estimatedInput - est.actualInput) / est.actualInput) * 100, true)})</span>` : nothing}</p>
-              <p>Held ${formatUsd(est.reservedMicros)} for ${est.reservedCalls.toLocaleString()} calls that cost ${formatUsd(est.actualMicros)}.</p>`}
+      <div class="card">
+        <h3>Spent (${RANGE_LABELS[s.range].toLowerCase()})</h3>
+        <p class="big">${formatUsd(s.totals.costMicros)}</p>
+        <p class="muted">
+          ${s.totals.calls.toLocaleString()} calls · ${formatTokens(s.totals.tokens)}
+          tokens${s.totals.estimatedMicros > 0 ? html` · ${formatUsd(s.totals.estimatedMicros)} estimated` : nothing}
+        </p>
       </div>
-      <div class="card"><h3>Cache savings</h3><p class="big">${formatUsd(s.cache.savedMicros)}</p>
-        <p class="muted">${formatTokens(s.cache.readTokens)} tokens read from cache, ${formatTokens(s.cache.writeTokens)} written${s.cache.writePremiumMicros > 0 ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra)` : nothing}.</p></div>
+      <div class="card">
+        <h3>Burn rate</h3>
+        <p class="big">${formatUsd(s.burnPerDayMicros)}<span class="unit">/day</span></p>
+        ${
+          s.forecasts.length === 0
+            ? html`<p class="muted">No weekly or monthly cap to forecast.</p>`
+            : s.forecasts.map(
+                (f) =>
+                  html`<p class="forecast">
+                    ${
+                      f.reachesOn
+                        ? html`<vscode-icon name="warning"></vscode-icon> At this rate ${f.cap}
+                            (${formatUsd(f.limitMicros)}) is reached on <strong>${formatDay(f.reachesOn)}</strong>.`
+                        : html`At this rate spend reaches ${formatUsd(f.projectedMicros)} of ${f.cap}
+                          (${formatUsd(f.limitMicros)}) by the end of the ${f.period === 'weekly' ? 'week' : 'month'}.`
+                    }
+                  </p>`,
+              )
+        }
+      </div>
+      <div class="card">
+        <h3>Estimate vs actual</h3>
+        ${
+          est.calls === 0 && est.reservedCalls === 0
+            ? html`<p class="muted">No calls in this range.</p>`
+            : html`<p>
+                  Prompt tokens: estimated ${formatTokens(est.estimatedInput)}, actual ${formatTokens(est.actualInput)}
+                  ${est.actualInput > 0 ? html`<span class="muted">(${formatPct(((est.estimatedInput - est.actualInput) / est.actualInput) * 100, true)})</span>` : nothing}
+                </p>
+                <p>
+                  Held ${formatUsd(est.reservedMicros)} for ${est.reservedCalls.toLocaleString()} calls that cost
+                  ${formatUsd(est.actualMicros)}.
+                </p>`
+        }
+      </div>
+      <div class="card">
+        <h3>Cache savings</h3>
+        <p class="big">${formatUsd(s.cache.savedMicros)}</p>
+        <p class="muted">
+          ${formatTokens(s.cache.readTokens)} tokens read from cache, ${formatTokens(s.cache.writeTokens)}
+          written${s.cache.writePremiumMicros > 0 ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra)` : nothing}.
+        </p>
+      </div>
     </section>
     <section aria-labelledby="chart-h">
       <h2 id="chart-h">Spend by day</h2>
@@ -215,7 +305,9 @@ function overview(s: PanelSnapshot): TemplateResult {
     </section>
     <section aria-labelledby="top-h">
       <h2 id="top-h">Top consumers</h2>
-      <div class="grid">${(['workflow', 'model'] as const).map((d) => breakdownTable(d, s.breakdowns[d].slice(0, 5)))}</div>
+      <div class="grid">
+        ${(['workflow', 'model'] as const).map((d) => breakdownTable(d, s.breakdowns[d].slice(0, 5)))}
+      </div>
     </section>
   `;
 }
@@ -227,50 +319,95 @@ function breakdowns(s: PanelSnapshot): TemplateResult {
 function breakdownTable(d: Dimension, rows: PanelSnapshot['breakdowns'][Dimension]): TemplateResult {
   return html`<div class="breakdown" data-dimension=${d}>
     <h3>By ${DIMENSION_LABELS[d].toLowerCase()}</h3>
-    ${rows.length === 0
-      ? html`<p class="muted">No spend in this range.</p>`
-      : html`<table>
-          <thead><tr><th>${DIMENSION_LABELS[d]}</th><th class="num">Cost</th><th class="num">Share</th><th class="num">Calls</th><th class="num">Tokens</th></tr></thead>
-          <tbody>
-            ${rows.map(
-              (r) => html`<tr>
-                <td>${r.key || html`<span class="muted">${EMPTY_KEY[d]}</span>`}</td>
-                <td class="num">${formatUsd(r.costMicros)}</td>
-                <td class="num share">${useBar(r.share, undefined, true)}${formatPct(r.share)}</td>
-                <td class="num">${r.calls.toLocaleString()}</td>
-                <td class="num">${formatTokens(r.tokens)}</td>
-              </tr>`,
-            )}
-          </tbody>
-        </table>`}
+    ${
+      rows.length === 0
+        ? html`<p class="muted">No spend in this range.</p>`
+        : html`<table>
+            <thead>
+              <tr>
+                <th>${DIMENSION_LABELS[d]}</th>
+                <th class="num">Cost</th>
+                <th class="num">Share</th>
+                <th class="num">Calls</th>
+                <th class="num">Tokens</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${rows.map(
+                (r) =>
+                  html`<tr>
+                    <td>${r.key || html`<span class="muted">${EMPTY_KEY[d]}</span>`}</td>
+                    <td class="num">${formatUsd(r.costMicros)}</td>
+                    <td class="num share">${useBar(r.share, undefined, true)}${formatPct(r.share)}</td>
+                    <td class="num">${r.calls.toLocaleString()}</td>
+                    <td class="num">${formatTokens(r.tokens)}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
   </div>`;
 }
 
 function runs(s: PanelSnapshot): TemplateResult {
-  if (s.runs.length === 0) return html`<p class="muted">No runs yet. Run a workflow from the command palette: "Agent Budget: Run Workflow…".</p>`;
+  if (s.runs.length === 0)
+    return html`<p class="muted">
+      No runs yet. Run a workflow from the command palette: "Agent Budget: Run Workflow…".
+    </p>`;
   return html`<table class="runs">
-    <thead><tr><th>Workflow</th><th>Status</th><th class="num">Cost</th><th class="num">Tokens</th><th>Started</th><th>Actions</th></tr></thead>
-    <tbody>${s.runs.map((r) => runRow(r, s.canRun))}</tbody>
+    <thead>
+      <tr>
+        <th>Workflow</th>
+        <th>Status</th>
+        <th class="num">Cost</th>
+        <th class="num">Tokens</th>
+        <th>Started</th>
+        <th>Actions</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${s.runs.map((r) => runRow(r, s.canRun))}
+    </tbody>
   </table>`;
 }
 
 function runRow(r: RunRow, canRun: boolean): TemplateResult {
   const key = (what: string) => `${what}:${r.id}`;
   return html`<tr data-run-id=${r.id} class=${r.id === highlighted ? 'highlight' : ''}>
-    <td><strong>${r.workflow}</strong><div class="muted title">${r.title}</div></td>
+    <td>
+      <strong>${r.workflow}</strong>
+      <div class="muted title">${r.title}</div>
+    </td>
     <td><span class="status status-${r.status}">${r.status}</span></td>
     <td class="num">${formatUsd(r.costMicros)}</td>
     <td class="num">${formatTokens(r.tokens)}</td>
     <td>${formatTime(r.createdAt)}</td>
     <td class="actions">
-      ${r.resumable
-        ? html`<vscode-button icon="debug-continue" ?disabled=${!canRun || busy.has(key('resume'))} title=${canRun ? 'Resume from the last checkpoint' : 'Runs cannot start here (untrusted workspace or invalid policy)'}
-            @click=${() => act(key('resume'), { kind: 'resume', runId: r.id })}>Resume</vscode-button>`
-        : nothing}
-      ${r.cancellable
-        ? html`<vscode-button secondary icon="debug-stop" ?disabled=${busy.has(key('cancel'))} @click=${() => act(key('cancel'), { kind: 'cancel', runId: r.id })}>Cancel</vscode-button>`
-        : nothing}
-      <vscode-button secondary icon="output" @click=${() => act(key('open'), { kind: 'openRun', runId: r.id })}>Open</vscode-button>
+      ${
+        r.resumable
+          ? html`<vscode-button
+              icon="debug-continue"
+              ?disabled=${!canRun || busy.has(key('resume'))}
+              title=${canRun ? 'Resume from the last checkpoint' : 'Runs cannot start here (untrusted workspace or invalid policy)'}
+              @click=${() => act(key('resume'), { kind: 'resume', runId: r.id })}
+              >Resume</vscode-button
+            >`
+          : nothing
+      }
+      ${
+        r.cancellable
+          ? html`<vscode-button
+              secondary
+              icon="debug-stop"
+              ?disabled=${busy.has(key('cancel'))}
+              @click=${() => act(key('cancel'), { kind: 'cancel', runId: r.id })}
+              >Cancel</vscode-button
+            >`
+          : nothing
+      }
+      <vscode-button secondary icon="output" @click=${() => act(key('open'), { kind: 'openRun', runId: r.id })}
+        >Open</vscode-button
+      >
     </td>
   </tr>`;
 }
@@ -281,8 +418,16 @@ function runRow(r: RunRow, canRun: boolean): TemplateResult {
  */
 function useBar(pct: number, label: string | undefined, thin = false): TemplateResult {
   const width = Math.max(0, Math.min(100, pct));
-  return html`<svg class="bar ${thin ? 'thin' : ''}" viewBox="0 0 100 8" preserveAspectRatio="none" role=${label ? 'meter' : 'presentation'}
-    aria-valuemin="0" aria-valuemax="100" aria-valuenow=${Math.round(pct)} aria-label=${label ?? nothing}>
+  return html`<svg
+    class="bar ${thin ? 'thin' : ''}"
+    viewBox="0 0 100 8"
+    preserveAspectRatio="none"
+    role=${label ? 'meter' : 'presentation'}
+    aria-valuemin="0"
+    aria-valuemax="100"
+    aria-valuenow=${Math.round(pct)}
+    aria-label=${label ?? nothing}
+  >
     ${svg`<rect class="track" x="0" y="0" width="100" height="8"></rect><rect class="fill" x="0" y="0" width=${width} height="8"></rect>`}
   </svg>`;
 }

@@ -231,7 +231,8 @@ const RUN_ID = /^[A-Za-z0-9_-]{1,80}$/;
  * `hasOnly` then rejects.)
  */
 function plain(v: unknown): Record<string, unknown> | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype)
+    return undefined;
   return Object.fromEntries(Object.entries(v));
 }
 
@@ -239,7 +240,8 @@ function hasOnly(v: Record<string, unknown>, keys: readonly string[]): boolean {
   return Object.keys(v).every((k) => keys.includes(k)) && keys.every((k) => k in v);
 }
 
-const oneOf = <T extends string>(values: readonly T[], v: unknown): v is T => typeof v === 'string' && (values as readonly string[]).includes(v);
+const oneOf = <T extends string>(values: readonly T[], v: unknown): v is T =>
+  typeof v === 'string' && (values as readonly string[]).includes(v);
 
 function viewState(raw: unknown): PanelViewState | undefined {
   const v = plain(raw);
@@ -254,9 +256,13 @@ function panelRequest(raw: unknown): PanelRequest | undefined {
     case 'resume':
     case 'cancel':
     case 'openRun':
-      return hasOnly(v, ['kind', 'runId']) && typeof v.runId === 'string' && RUN_ID.test(v.runId) ? { kind: v.kind, runId: v.runId } : undefined;
+      return hasOnly(v, ['kind', 'runId']) && typeof v.runId === 'string' && RUN_ID.test(v.runId)
+        ? { kind: v.kind, runId: v.runId }
+        : undefined;
     case 'export':
-      return hasOnly(v, ['kind', 'format']) && (v.format === 'csv' || v.format === 'json') ? { kind: 'export', format: v.format } : undefined;
+      return hasOnly(v, ['kind', 'format']) && (v.format === 'csv' || v.format === 'json')
+        ? { kind: 'export', format: v.format }
+        : undefined;
     case 'editPolicy':
       return hasOnly(v, ['kind']) ? { kind: 'editPolicy' } : undefined;
     default:
@@ -278,9 +284,12 @@ export function parseWebviewMessage(input: unknown): { message: WebviewMessage }
       return state ? { message: { type: raw.type, state } } : { error: `bad ${raw.type} message` };
     }
     case 'request': {
-      if (!hasOnly(raw, ['type', 'id', 'request']) || !Number.isSafeInteger(raw.id) || (raw.id as number) < 0) return { error: 'bad request id' };
+      if (!hasOnly(raw, ['type', 'id', 'request']) || !Number.isSafeInteger(raw.id) || (raw.id as number) < 0)
+        return { error: 'bad request id' };
       const request = panelRequest(raw.request);
-      return request ? { message: { type: 'request', id: raw.id as number, request } } : { error: 'unknown or malformed request' };
+      return request
+        ? { message: { type: 'request', id: raw.id as number, request } }
+        : { error: 'unknown or malformed request' };
     }
     case 'painted':
       return hasOnly(raw, ['type', 'generatedAt']) && Number.isFinite(raw.generatedAt)
@@ -288,7 +297,9 @@ export function parseWebviewMessage(input: unknown): { message: WebviewMessage }
         : { error: 'bad painted message' };
     default:
       // Only a string is quoted (cut short): String() of a hostile object could throw.
-      return { error: `unknown message type ${typeof raw.type === 'string' ? JSON.stringify(raw.type.slice(0, 40)) : typeof raw.type}` };
+      return {
+        error: `unknown message type ${typeof raw.type === 'string' ? JSON.stringify(raw.type.slice(0, 40)) : typeof raw.type}`,
+      };
   }
 }
 

@@ -62,7 +62,10 @@ describe('API keys through the command palette', function () {
 
     await wb.runCommand('Agent Budget: Set API Key…');
     await wb.waitForQuickInput('Set the API key for…');
-    assert.ok((await wb.quickPickLabels()).includes('Google Gemini, no key'), JSON.stringify(await wb.quickPickLabels()));
+    assert.ok(
+      (await wb.quickPickLabels()).includes('Google Gemini, no key'),
+      JSON.stringify(await wb.quickPickLabels()),
+    );
     await wb.page.keyboard.press('Escape');
   });
 });

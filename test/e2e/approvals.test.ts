@@ -14,16 +14,33 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
     prepare: async ({ workspace }) => {
       fake = await startFakeAnthropic();
       mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'agentBudget.anthropic.baseUrl': fake.url }, null, 2));
+      writeFileSync(
+        path.join(workspace, '.vscode', 'settings.json'),
+        JSON.stringify({ 'agentBudget.anthropic.baseUrl': fake.url }, null, 2),
+      );
       const policyFile = path.join(workspace, '.agent-budget', 'budget.json');
       const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { tools: { allow: string[]; approve: string[] } };
-      policy.tools = { ...policy.tools, allow: ['listFiles', 'searchText'], approve: ['readFile', 'writeFile', 'editFile', 'runCommand'] };
+      policy.tools = {
+        ...policy.tools,
+        allow: ['listFiles', 'searchText'],
+        approve: ['readFile', 'writeFile', 'editFile', 'runCommand'],
+      };
       writeFileSync(policyFile, JSON.stringify(policy, null, 2));
       writeFileSync(
         path.join(workspace, '.agent-budget', 'workflows', 'scribe.json'),
-        JSON.stringify({ id: 'scribe', title: 'Scribe', provider: 'anthropic', model: 'claude-haiku-4-5', steps: [
-          { id: 'work', prompt: 'Do this: {{input}}', tools: ['readFile', 'writeFile'], maxOutputTokens: 400 },
-        ] }, null, 2),
+        JSON.stringify(
+          {
+            id: 'scribe',
+            title: 'Scribe',
+            provider: 'anthropic',
+            model: 'claude-haiku-4-5',
+            steps: [
+              { id: 'work', prompt: 'Do this: {{input}}', tools: ['readFile', 'writeFile'], maxOutputTokens: 400 },
+            ],
+          },
+          null,
+          2,
+        ),
       );
     },
   });
@@ -52,14 +69,22 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
   it('a new file shows as a diff; Apply writes it', async () => {
     const wb = workbench();
     fake.enqueue(
-      { toolCalls: [{ name: 'writeFile', input: { path: 'TODO.md', content: '# TODO\n\n- fix the discount\n' } }], stopReason: 'toolUse', usage: { input: 300, output: 40 } },
+      {
+        toolCalls: [{ name: 'writeFile', input: { path: 'TODO.md', content: '# TODO\n\n- fix the discount\n' } }],
+        stopReason: 'toolUse',
+        usage: { input: 300, output: 40 },
+      },
       { text: 'Wrote TODO.md.', usage: { input: 360, output: 10 } },
     );
     await runScribe(wb, 'write a TODO list');
     const ask = dialog(wb).filter({ hasText: "Apply the agent's new file to TODO.md?" });
     await ask.waitFor({ state: 'visible', timeout: 30_000 });
     // The diff is open behind the dialog, with the proposed content.
-    await wb.page.locator('.tabs-container .tab').filter({ hasText: 'Agent edit: TODO.md (proposed)' }).first().waitFor({ state: 'visible' });
+    await wb.page
+      .locator('.tabs-container .tab')
+      .filter({ hasText: 'Agent edit: TODO.md (proposed)' })
+      .first()
+      .waitFor({ state: 'visible' });
     assert.ok(!existsSync(path.join(wb.workspace, 'TODO.md')), 'nothing is written before the answer');
     await ask.getByRole('button', { name: 'Apply', exact: true }).click();
     await wb.notification(/scribe completed/).waitFor({ state: 'visible', timeout: 30_000 });
@@ -69,7 +94,11 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
   it('a reading tool listed under tools.approve asks with its own dialog; Cancel keeps the file from the model', async () => {
     const wb = workbench();
     fake.enqueue(
-      { toolCalls: [{ name: 'readFile', input: { path: 'notes.md' } }], stopReason: 'toolUse', usage: { input: 300, output: 30 } },
+      {
+        toolCalls: [{ name: 'readFile', input: { path: 'notes.md' } }],
+        stopReason: 'toolUse',
+        usage: { input: 300, output: 30 },
+      },
       { text: 'I could not read the notes.', usage: { input: 340, output: 10 } },
     );
     const before = fake.generationRequests.length;
@@ -81,7 +110,8 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
     await ask.getByRole('button', { name: 'Cancel', exact: true }).click();
     // The model was told no (its second call carries the answer), and got nothing of the file.
     const deadline = Date.now() + 30_000;
-    while (fake.generationRequests.length < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (fake.generationRequests.length < before + 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     assert.equal(fake.generationRequests.length, before + 2, 'the run went on after the refusal');
     const answer = JSON.stringify(fake.generationRequests.at(-1)!.body);
     assert.match(answer, /did not approve/);

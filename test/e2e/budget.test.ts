@@ -16,15 +16,42 @@ const MODELS: Array<[string, string]> = [
   ['anthropic', 'claude-sonnet-4-5'],
   ['openai', 'gpt-5-mini'],
 ];
-const TASKS: Record<string, string[]> = { 'code-review': ['review'], explain: ['explain'], research: ['research', 'outline', 'write'], summarize: ['outline', 'write'] };
+const TASKS: Record<string, string[]> = {
+  'code-review': ['review'],
+  explain: ['explain'],
+  research: ['research', 'outline', 'write'],
+  summarize: ['outline', 'write'],
+};
 
 function entry(ts: number, workflow: string, costMicros: number, i: number, runId: string | null = null): LedgerEntry {
   const [provider, model] = MODELS[i % MODELS.length]!;
   const tasks = TASKS[workflow] ?? ['answer'];
   return {
-    id: newId(ts), ts, provider, model, workflow, runId, taskId: null, task: tasks[i % tasks.length]!, tool: null, variant: null,
-    usage: { input: 2000 + i * 37, output: 400 + i * 11, cacheRead: i % 2 ? 1500 : 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
-    costMicros, estimated: false, requestId: null, latencyMs: 900, reservationId: null, reservedMicros: costMicros * 2, estimatedInputTokens: 2100 + i * 37,
+    id: newId(ts),
+    ts,
+    provider,
+    model,
+    workflow,
+    runId,
+    taskId: null,
+    task: tasks[i % tasks.length]!,
+    tool: null,
+    variant: null,
+    usage: {
+      input: 2000 + i * 37,
+      output: 400 + i * 11,
+      cacheRead: i % 2 ? 1500 : 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    },
+    costMicros,
+    estimated: false,
+    requestId: null,
+    latencyMs: 900,
+    reservationId: null,
+    reservedMicros: costMicros * 2,
+    estimatedInputTokens: 2100 + i * 37,
   };
 }
 
@@ -36,22 +63,63 @@ async function seed(stateDir: string): Promise<string> {
   const runId = newId(now - 3600_000);
   const records: Parameters<typeof store.commit>[0] = [];
   for (let d = 1; d <= 20; d++) {
-    ['explain', 'research', 'code-review', 'summarize'].forEach((wf, i) => records.push({ k: 'ledger', entry: entry(today0 - d * DAY + 3600_000 * (i + 1), wf, 100_000, d + i) }));
+    ['explain', 'research', 'code-review', 'summarize'].forEach((wf, i) =>
+      records.push({ k: 'ledger', entry: entry(today0 - d * DAY + 3600_000 * (i + 1), wf, 100_000, d + i) }),
+    );
   }
-  const todaySpend: Array<[string, number]> = [['code-review', 300_000], ['research', 900_000], ['explain', 240_000], ['summarize', 400_000]];
-  todaySpend.forEach(([wf, micros], i) => records.push({ k: 'ledger', entry: entry(Math.min(now - 60_000, today0 + 60_000 * (i + 1)), wf, micros, i, wf === 'research' ? runId : null) }));
+  const todaySpend: Array<[string, number]> = [
+    ['code-review', 300_000],
+    ['research', 900_000],
+    ['explain', 240_000],
+    ['summarize', 400_000],
+  ];
+  todaySpend.forEach(([wf, micros], i) =>
+    records.push({
+      k: 'ledger',
+      entry: entry(Math.min(now - 60_000, today0 + 60_000 * (i + 1)), wf, micros, i, wf === 'research' ? runId : null),
+    }),
+  );
   const run: RunState = {
-    id: runId, workflow: 'research', status: 'interrupted', title: 'Research: prompt caching across providers', createdAt: now - 3600_000, updatedAt: now - 3000_000,
-    rev: store.nextRev(), owner: 'e2e-seed:1:dead', parentRunId: null, variant: null, data: { error: 'The window closed while the run was in progress.' },
+    id: runId,
+    workflow: 'research',
+    status: 'interrupted',
+    title: 'Research: prompt caching across providers',
+    createdAt: now - 3600_000,
+    updatedAt: now - 3000_000,
+    rev: store.nextRev(),
+    owner: 'e2e-seed:1:dead',
+    parentRunId: null,
+    variant: null,
+    data: { error: 'The window closed while the run was in progress.' },
   };
   records.push({ k: 'run', run });
   records.push({
     k: 'run',
-    run: { ...run, id: newId(now - 7200_000), workflow: 'code-review', status: 'completed', title: 'invoice.ts', createdAt: now - 7200_000, updatedAt: now - 7100_000, rev: store.nextRev(), data: {} },
+    run: {
+      ...run,
+      id: newId(now - 7200_000),
+      workflow: 'code-review',
+      status: 'completed',
+      title: 'invoice.ts',
+      createdAt: now - 7200_000,
+      updatedAt: now - 7100_000,
+      rev: store.nextRev(),
+      data: {},
+    },
   });
   records.push({
     k: 'run',
-    run: { ...run, id: newId(now - 9000_000), workflow: 'summarize', status: 'cancelled', title: 'notes.md', createdAt: now - 9000_000, updatedAt: now - 8900_000, rev: store.nextRev(), data: {} },
+    run: {
+      ...run,
+      id: newId(now - 9000_000),
+      workflow: 'summarize',
+      status: 'cancelled',
+      title: 'notes.md',
+      createdAt: now - 9000_000,
+      updatedAt: now - 8900_000,
+      rev: store.nextRev(),
+      data: {},
+    },
   });
   await store.commit(records);
   await store.close();
@@ -76,7 +144,8 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'tightest' });
     await hover.first().waitFor({ state: 'visible' });
     const text = await hover.first().innerText();
-    for (const label of ['today', 'this week', 'this month', 'code-review today', 'code-review this month']) assert.match(text, new RegExp(label));
+    for (const label of ['today', 'this week', 'this month', 'code-review today', 'code-review this month'])
+      assert.match(text, new RegExp(label));
     await saveScreenshot(wb, 'meter', { clip: 'statusbar-hover' });
   });
 
@@ -108,7 +177,8 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     assert.match(overview, /Top consumers/);
     assert.match(overview, /research/);
     // The forecast names each weekly and monthly cap as a cap (the demo has no other), never "the this week cap".
-    for (const cap of ['the workspace weekly cap', 'the workspace monthly cap', "code-review's monthly cap"]) assert.ok(overview.includes(cap), `no "${cap}" in:\n${overview}`);
+    for (const cap of ['the workspace weekly cap', 'the workspace monthly cap', "code-review's monthly cap"])
+      assert.ok(overview.includes(cap), `no "${cap}" in:\n${overview}`);
     assert.doesNotMatch(overview, /the (today|this week|this month) cap|daily cap/);
     // The icons' font loads from the one folder the page may load from.
     await wb.codiconFontLoaded(frame);
@@ -118,7 +188,8 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     await frame.getByText('Breakdown', { exact: true }).click();
     await frame.getByText('By provider').waitFor({ state: 'visible' });
     const breakdown = await frame.evaluate<string>('document.body.innerText');
-    for (const text of ['By workflow', 'By model', 'By task', 'By tool', 'claude-haiku-4-5', 'anthropic', 'outline']) assert.ok(breakdown.includes(text), `no "${text}" in the breakdown`);
+    for (const text of ['By workflow', 'By model', 'By task', 'By tool', 'claude-haiku-4-5', 'anthropic', 'outline'])
+      assert.ok(breakdown.includes(text), `no "${text}" in the breakdown`);
   });
 
   it('the Runs view lists the interrupted run to resume, with a badge, and reveals it in the panel', async () => {
@@ -128,7 +199,10 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     const row = sideBar.locator('.monaco-list-row').filter({ hasText: 'research' }).first();
     await row.waitFor({ state: 'visible' });
     assert.match(await row.innerText(), /\$3\.00|\$0\.90/);
-    const badge = wb.page.locator('.part.activitybar .action-item').filter({ has: wb.page.locator('[aria-label^="Agent Budget"]') }).locator('.badge-content');
+    const badge = wb.page
+      .locator('.part.activitybar .action-item')
+      .filter({ has: wb.page.locator('[aria-label^="Agent Budget"]') })
+      .locator('.badge-content');
     assert.equal((await badge.innerText()).trim(), '1');
     await row.hover();
     await saveScreenshot(wb, 'sidebar', { clip: 'sidebar' });

@@ -14,7 +14,10 @@ describe('Agent Budget in Restricted Mode', function () {
     const wb = workbench();
     await wb.statusBar.getByText('Restricted Mode').waitFor({ state: 'visible' });
     // Spend and budgets stay visible: the store opens and the meter shows the demo's $5 daily cap.
-    await wb.statusBarItem('Agent Budget').filter({ hasText: '$0.00 / $5.00 today' }).waitFor({ state: 'visible', timeout: 20_000 });
+    await wb
+      .statusBarItem('Agent Budget')
+      .filter({ hasText: '$0.00 / $5.00 today' })
+      .waitFor({ state: 'visible', timeout: 20_000 });
   });
 
   it('"Run Workflow…" starts nothing and explains why, with a way to trust the folder', async () => {
@@ -29,7 +32,10 @@ describe('Agent Budget in Restricted Mode', function () {
   it('"Review Current File" is refused the same way', async () => {
     const wb = workbench();
     await wb.runCommand('Agent Budget: Review Current File');
-    await wb.notification(/runs no workflow in Restricted Mode/).first().waitFor({ state: 'visible' });
+    await wb
+      .notification(/runs no workflow in Restricted Mode/)
+      .first()
+      .waitFor({ state: 'visible' });
   });
 
   it('the Runs view tells how to trust the folder', async () => {
@@ -51,8 +57,17 @@ describe('Agent Budget in Restricted Mode', function () {
         {
           k: 'run',
           run: {
-            id: runId, workflow: 'explain', status: 'interrupted', title: 'Explain the invoice', createdAt: now - 60_000, updatedAt: now - 30_000,
-            rev: store.nextRev(), owner: 'e2e-seed:1:dead', parentRunId: null, variant: null, data: {},
+            id: runId,
+            workflow: 'explain',
+            status: 'interrupted',
+            title: 'Explain the invoice',
+            createdAt: now - 60_000,
+            updatedAt: now - 30_000,
+            rev: store.nextRev(),
+            owner: 'e2e-seed:1:dead',
+            parentRunId: null,
+            variant: null,
+            data: {},
           },
         },
       ]);

@@ -51,15 +51,32 @@ describe('Running workflows from the palette against a fake provider', function 
       provider = new KillableFake(await freePort());
       await provider.start();
       mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'agentBudget.anthropic.baseUrl': provider.url }, null, 2));
+      writeFileSync(
+        path.join(workspace, '.vscode', 'settings.json'),
+        JSON.stringify({ 'agentBudget.anthropic.baseUrl': provider.url }, null, 2),
+      );
       // A two-step workspace workflow without step limits of its own: a cut call is charged its whole reservation,
       // which would use up a small step limit (the demo summarize's 6,000 tokens) and block the resume instead.
       writeFileSync(
         path.join(workspace, '.agent-budget', 'workflows', 'brief.json'),
-        JSON.stringify({ id: 'brief', title: 'Brief from notes', provider: 'anthropic', model: 'claude-haiku-4-5', steps: [
-          { id: 'outline', prompt: 'Outline this:\n{{input}}', maxOutputTokens: 400 },
-          { id: 'write', prompt: 'Write a summary from this outline:\n{{steps.outline.output}}', maxOutputTokens: 600 },
-        ] }, null, 2),
+        JSON.stringify(
+          {
+            id: 'brief',
+            title: 'Brief from notes',
+            provider: 'anthropic',
+            model: 'claude-haiku-4-5',
+            steps: [
+              { id: 'outline', prompt: 'Outline this:\n{{input}}', maxOutputTokens: 400 },
+              {
+                id: 'write',
+                prompt: 'Write a summary from this outline:\n{{steps.outline.output}}',
+                maxOutputTokens: 600,
+              },
+            ],
+          },
+          null,
+          2,
+        ),
       );
     },
   });
@@ -82,18 +99,32 @@ describe('Running workflows from the palette against a fake provider', function 
       eventDelayMs: 250,
     });
     // Open src/invoice.ts from the Explorer.
-    const explorerOpen = await wb.page.locator('.part.sidebar .composite.title').filter({ hasText: 'EXPLORER' }).isVisible().catch(() => false);
+    const explorerOpen = await wb.page
+      .locator('.part.sidebar .composite.title')
+      .filter({ hasText: 'EXPLORER' })
+      .isVisible()
+      .catch(() => false);
     if (!explorerOpen) await wb.openView('Explorer'); // a click on the open one would close it
     const explorer = wb.page.locator('.explorer-folders-view .monaco-list-row');
     await explorer.filter({ hasText: /^src$/ }).first().click();
-    await explorer.filter({ hasText: /^invoice\.ts$/ }).first().click();
-    await wb.page.locator('.tabs-container .tab').filter({ hasText: 'invoice.ts' }).first().waitFor({ state: 'visible' });
+    await explorer
+      .filter({ hasText: /^invoice\.ts$/ })
+      .first()
+      .click();
+    await wb.page
+      .locator('.tabs-container .tab')
+      .filter({ hasText: 'invoice.ts' })
+      .first()
+      .waitFor({ state: 'visible' });
     await wb.runCommand('Agent Budget: Review Current File');
     // While the model writes: the workflow and the running task's tokens, "~" (estimated) until the call settles.
     await meter.filter({ hasText: /code-review: ~[\d.,k]+ tok/ }).waitFor({ state: 'visible', timeout: 20_000 });
     await wb.notification(/code-review completed/).waitFor({ state: 'visible', timeout: 30_000 });
     // After: the spend, no spinner; code-review's own $2 daily cap (demo budget.json) is now the tightest scope.
-    await meter.filter({ hasText: /\$0\.\d{2,4} \/ \$2\.00 code-review today/ }).filter({ hasNotText: 'tok' }).waitFor({ state: 'visible', timeout: 5000 });
+    await meter
+      .filter({ hasText: /\$0\.\d{2,4} \/ \$2\.00 code-review today/ })
+      .filter({ hasNotText: 'tok' })
+      .waitFor({ state: 'visible', timeout: 5000 });
     // The output opened beside the editor as it streamed.
     // (Monaco draws spaces as no-break spaces: \s matches both.)
     assert.match(await wb.visibleText(), /discount\sis\sapplied\safter\stax/);
@@ -105,7 +136,11 @@ describe('Running workflows from the palette against a fake provider', function 
     const wb = workbench();
     provider.fake.enqueue(
       { text: '1. Totals\n2. Discounts\n3. Tax', usage: { input: 300, output: 30 } },
-      { text: 'The checkout module totals invoice lines, applies discounts and adds tax, in that order, and rounds only at the end.', usage: { input: 400, output: 200 }, eventDelayMs: 400 },
+      {
+        text: 'The checkout module totals invoice lines, applies discounts and adds tax, in that order, and rounds only at the end.',
+        usage: { input: 400, output: 200 },
+        eventDelayMs: 400,
+      },
     );
     const base = provider.fake.generationRequests.length;
     await wb.runCommand('Agent Budget: Run Workflow…');
@@ -118,7 +153,8 @@ describe('Running workflows from the palette against a fake provider', function 
     await wb.page.keyboard.press('Enter');
     // The second step's stream has started: kill the server.
     const deadline = Date.now() + 20_000;
-    while (provider.fake.generationRequests.length < base + 2 && Date.now() < deadline) await wb.page.waitForTimeout(100);
+    while (provider.fake.generationRequests.length < base + 2 && Date.now() < deadline)
+      await wb.page.waitForTimeout(100);
     assert.equal(provider.fake.generationRequests.length, base + 2, 'the second step never called the provider');
     await wb.page.waitForTimeout(900);
     await provider.kill();
@@ -129,7 +165,10 @@ describe('Running workflows from the palette against a fake provider', function 
     const wb = workbench();
     await provider.start();
     const before = provider.fake.generationRequests.length;
-    provider.fake.enqueue({ text: 'Summary after the resume: totals, discounts, then tax.', usage: { input: 400, output: 60 } });
+    provider.fake.enqueue({
+      text: 'Summary after the resume: totals, discounts, then tax.',
+      usage: { input: 400, output: 60 },
+    });
     const sideBar = await wb.openView('Agent Budget');
     await sideBar.getByText('To resume').waitFor({ state: 'visible' });
     const row = sideBar.locator('.monaco-list-row').filter({ hasText: 'brief' }).first();
@@ -138,19 +177,33 @@ describe('Running workflows from the palette against a fake provider', function 
     await wb.page.waitForTimeout(500);
     await row.hover();
     await row.getByRole('button', { name: 'Resume Run…' }).click();
-    await wb.notification(/Resume brief/).waitFor({ state: 'visible', timeout: 10_000 }).catch(() => undefined);
+    await wb
+      .notification(/Resume brief/)
+      .waitFor({ state: 'visible', timeout: 10_000 })
+      .catch(() => undefined);
     try {
       await wb.notification(/brief completed/).waitFor({ state: 'visible', timeout: 30_000 });
     } catch (err) {
-      const toasts = await wb.page.locator('.notifications-toasts').innerText().catch(() => '');
-      throw new Error(`${(err as Error).message}\nrequests since: ${provider.fake.generationRequests.length - before}\ntoasts: ${toasts}`, { cause: err });
+      const toasts = await wb.page
+        .locator('.notifications-toasts')
+        .innerText()
+        .catch(() => '');
+      throw new Error(
+        `${(err as Error).message}\nrequests since: ${provider.fake.generationRequests.length - before}\ntoasts: ${toasts}`,
+        { cause: err },
+      );
     }
     // Only the interrupted step called the provider again.
     const after = provider.fake.generationRequests.slice(before);
     assert.equal(after.length, 1, `${after.length} calls after the resume`);
     assert.match(JSON.stringify(after[0]!.body), /Write a summary from this outline/);
     assert.match(JSON.stringify(after[0]!.body), /Discounts/);
-    await sideBar.locator('.monaco-list-row').filter({ hasText: 'brief' }).filter({ hasText: /\$0\.\d+/ }).first().waitFor({ state: 'visible' });
+    await sideBar
+      .locator('.monaco-list-row')
+      .filter({ hasText: 'brief' })
+      .filter({ hasText: /\$0\.\d+/ })
+      .first()
+      .waitFor({ state: 'visible' });
   });
 
   it('the budget panel lists both runs and breaks their spend down by workflow', async () => {
@@ -158,7 +211,10 @@ describe('Running workflows from the palette against a fake provider', function 
     await wb.runCommand('Agent Budget: Open Budget Panel');
     const deadline = Date.now() + 20_000;
     let text = '';
-    while (Date.now() < deadline && !/By workflow[\s\S]*brief[\s\S]*code-review|By workflow[\s\S]*code-review[\s\S]*brief/.test(text)) {
+    while (
+      Date.now() < deadline &&
+      !/By workflow[\s\S]*brief[\s\S]*code-review|By workflow[\s\S]*code-review[\s\S]*brief/.test(text)
+    ) {
       text = await wb.visibleText();
       await wb.page.waitForTimeout(200);
     }

@@ -18,14 +18,22 @@ function union(boxes: Array<Box | null>, pad: number, page: { width: number; hei
 }
 
 /** `clip`: 'statusbar-hover' = the meter and its tooltip; 'sidebar' = activity bar and side bar; default the page. */
-export async function saveScreenshot(wb: Workbench, name: string, options: { clip?: 'statusbar-hover' | 'sidebar' } = {}): Promise<string> {
+export async function saveScreenshot(
+  wb: Workbench,
+  name: string,
+  options: { clip?: 'statusbar-hover' | 'sidebar' } = {},
+): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `screenshot-${name}.png`);
   const size = wb.page.viewportSize() ?? { width: 1400, height: 900 };
   let clip: Box | undefined;
   if (options.clip === 'statusbar-hover') {
     const meter = await wb.statusBarItem('Agent Budget').first().boundingBox();
-    const hover = await wb.page.locator('.monaco-hover, .workbench-hover').first().boundingBox().catch(() => null);
+    const hover = await wb.page
+      .locator('.monaco-hover, .workbench-hover')
+      .first()
+      .boundingBox()
+      .catch(() => null);
     clip = union([meter, hover], 16, size);
     if (clip) {
       // Some of the status bar to the left, so the meter is seen in place.

@@ -8,7 +8,8 @@ import { ROOT, installExtension, newestMtime } from '../../scripts/vscode-server
 import { useWorkbench } from './workbench';
 
 const VSIX = path.join(ROOT, 'agent-budget.vsix');
-const version = () => (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const version = () =>
+  (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Packages when there is no .vsix or it is older than what goes into it. */
 function ensureVsix(): void {
@@ -16,7 +17,9 @@ function ensureVsix(): void {
   if (existsSync(VSIX) && statSync(VSIX).mtimeMs >= newestMtime(inputs.map((p) => path.join(ROOT, p)))) return;
   const result = spawnSync('npm', ['run', 'package'], { cwd: ROOT, encoding: 'utf8' });
   if (result.status !== 0 || !existsSync(VSIX)) {
-    throw new Error(`npm run package failed (exit ${result.status}):\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-2000)}`);
+    throw new Error(
+      `npm run package failed (exit ${result.status}):\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-2000)}`,
+    );
   }
 }
 
@@ -53,7 +56,8 @@ describe('The packaged .vsix', function () {
   it('opens the budget panel from the installed copy, with its icons (dist/webview/ is in the package)', async () => {
     const wb = workbench();
     const webview = path.join(extensionsDir, `agent-budget.agent-budget-${version()}`, 'dist', 'webview');
-    for (const file of ['webview.js', 'webview.css', 'codicon.css', 'codicon.ttf']) assert.ok(existsSync(path.join(webview, file)), `${file} is not in the .vsix`);
+    for (const file of ['webview.js', 'webview.css', 'codicon.css', 'codicon.ttf'])
+      assert.ok(existsSync(path.join(webview, file)), `${file} is not in the .vsix`);
     await wb.runCommand('Agent Budget: Open Budget Panel');
     const frame = await wb.frameShowing('Budgets now');
     await wb.codiconFontLoaded(frame);
@@ -63,7 +67,12 @@ describe('The packaged .vsix', function () {
     const wb = workbench();
     await wb.openPalette();
     // Over twenty commands match "Agent Budget" and the list scrolls: look for each by its full title.
-    for (const title of ['Agent Budget: Run Workflow…', 'Agent Budget: Open Budget Panel', 'Agent Budget: Clear API Key…', 'Agent Budget: Set API Key…']) {
+    for (const title of [
+      'Agent Budget: Run Workflow…',
+      'Agent Budget: Open Budget Panel',
+      'Agent Budget: Clear API Key…',
+      'Agent Budget: Set API Key…',
+    ]) {
       await wb.quickInputBox.fill(`>${title}`);
       await wb.quickPickItem(title).waitFor({ state: 'visible' });
     }

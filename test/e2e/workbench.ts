@@ -70,9 +70,9 @@ export class Workbench {
     await this.statusBar.click({ button: 'right', position: { x: 5, y: 5 } });
     const menu = this.page.locator('.context-view.monaco-menu-container');
     await menu.waitFor({ state: 'visible' });
-    const names = await menu.locator('.action-label').evaluateAll((labels) =>
-      labels.map((label) => label.getAttribute('aria-label') ?? '').filter(Boolean),
-    );
+    const names = await menu
+      .locator('.action-label')
+      .evaluateAll((labels) => labels.map((label) => label.getAttribute('aria-label') ?? '').filter(Boolean));
     await this.page.keyboard.press('Escape');
     await menu.waitFor({ state: 'hidden' });
     return names;
@@ -150,7 +150,9 @@ export class Workbench {
   /** Clicks the activity-bar entry `title` and returns the side bar it opened. */
   async openView(title: string): Promise<Locator> {
     // The whole entry, not its link: a view's badge is drawn over the link and would take the click.
-    const entry = this.page.locator(`.part.activitybar .action-item:has(> a[aria-label^="${cssString(title)}"])`).first();
+    const entry = this.page
+      .locator(`.part.activitybar .action-item:has(> a[aria-label^="${cssString(title)}"])`)
+      .first();
     await entry.click();
     const sideBar = this.page.locator('.part.sidebar');
     await sideBar.locator('.composite.title').filter({ hasText: title.toUpperCase() }).waitFor({ state: 'visible' });
@@ -166,7 +168,9 @@ export class Workbench {
   async visibleText(): Promise<string> {
     const texts = await Promise.all(
       // A string expression: this file is type-checked without the DOM library.
-      this.page.frames().map((frame) => frame.evaluate<string>('document.body ? document.body.innerText : ""').catch(() => '')),
+      this.page
+        .frames()
+        .map((frame) => frame.evaluate<string>('document.body ? document.body.innerText : ""').catch(() => '')),
     );
     return texts.join('\n');
   }
@@ -189,7 +193,11 @@ export class Workbench {
    * the font is outside what the webview may load.
    */
   async codiconFontLoaded(frame: Frame): Promise<void> {
-    await this.untilTrue(frame, '[...document.fonts].some((f) => f.family.replace(/["\']/g, "") === "codicon" && f.status === "loaded")', 'the codicon font to load');
+    await this.untilTrue(
+      frame,
+      '[...document.fonts].some((f) => f.family.replace(/["\']/g, "") === "codicon" && f.status === "loaded")',
+      'the codicon font to load',
+    );
   }
 
   /**
@@ -211,8 +219,18 @@ export class Workbench {
   async contextMenuLabels(target: Locator, timeoutMs = 3000): Promise<string[]> {
     await target.click({ button: 'right' });
     const menu = this.page.locator('.context-view.monaco-menu-container');
-    if (!(await menu.waitFor({ state: 'visible', timeout: timeoutMs }).then(() => true, () => false))) return [];
-    const labels = await menu.locator('.action-label').evaluateAll((items) => items.map((item) => item.getAttribute('aria-label') ?? item.textContent ?? '').filter(Boolean));
+    if (
+      !(await menu.waitFor({ state: 'visible', timeout: timeoutMs }).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return [];
+    const labels = await menu
+      .locator('.action-label')
+      .evaluateAll((items) =>
+        items.map((item) => item.getAttribute('aria-label') ?? item.textContent ?? '').filter(Boolean),
+      );
     await this.page.keyboard.press('Escape');
     await menu.waitFor({ state: 'hidden' });
     return labels;
@@ -291,8 +309,12 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
         await answerTrustNo(page);
       }
     } catch (error) {
-      const file = await opened.screenshot(`${this.test?.parent?.fullTitle() ?? 'suite'} before all`).catch(() => undefined);
-      throw new Error(`${(error as Error).message}${file ? ` (screenshot: ${path.relative(ROOT, file)})` : ''}`, { cause: error });
+      const file = await opened
+        .screenshot(`${this.test?.parent?.fullTitle() ?? 'suite'} before all`)
+        .catch(() => undefined);
+      throw new Error(`${(error as Error).message}${file ? ` (screenshot: ${path.relative(ROOT, file)})` : ''}`, {
+        cause: error,
+      });
     }
     workbench = opened;
   });

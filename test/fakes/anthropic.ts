@@ -31,7 +31,12 @@ export class FakeAnthropic extends FakeProvider {
       return this.error(x, { type: 'error', status: 404, errorType: 'not_found_error', message: `Not found: ${path}` });
     }
     if (this.options.apiKey !== undefined && x.apiKey !== this.options.apiKey) {
-      return this.error(x, { type: 'error', status: 401, errorType: 'authentication_error', message: 'invalid x-api-key' });
+      return this.error(x, {
+        type: 'error',
+        status: 401,
+        errorType: 'authentication_error',
+        message: 'invalid x-api-key',
+      });
     }
     if (path === '/v1/messages/count_tokens') {
       const scripted = this.nextCount();
@@ -48,13 +53,18 @@ export class FakeAnthropic extends FakeProvider {
   }
 
   private error(x: FakeExchange, e: FakeErrorReply): Promise<void> | void {
-    const type = e.errorType ?? ANTHROPIC_ERROR_TYPES[e.status] ?? (e.status >= 500 ? 'api_error' : 'invalid_request_error');
+    const type =
+      e.errorType ?? ANTHROPIC_ERROR_TYPES[e.status] ?? (e.status >= 500 ? 'api_error' : 'invalid_request_error');
     const requestId = this.newId('req_');
     const send = () =>
-      x.json(e.status, e.body ?? { type: 'error', error: { type, message: e.message ?? type }, request_id: requestId }, {
-        'request-id': requestId,
-        ...(e.headers ?? {}),
-      });
+      x.json(
+        e.status,
+        e.body ?? { type: 'error', error: { type, message: e.message ?? type }, request_id: requestId },
+        {
+          'request-id': requestId,
+          ...(e.headers ?? {}),
+        },
+      );
     if (e.delayMs) return sleep(e.delayMs).then(send);
     send();
   }
@@ -62,7 +72,11 @@ export class FakeAnthropic extends FakeProvider {
   private plan(x: FakeExchange, reply: FakeMessageReply) {
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('anthropic', lastUserText(x.body)));
     const toolCalls = (reply.toolCalls ?? []).map((t) => ({ ...t, id: t.id ?? this.newId('toolu_') }));
-    const usage = completeUsage(reply.usage, JSON.stringify(x.body.messages ?? []).length + String(x.body.system ?? '').length, text.length + (reply.thinking?.length ?? 0));
+    const usage = completeUsage(
+      reply.usage,
+      JSON.stringify(x.body.messages ?? []).length + String(x.body.system ?? '').length,
+      text.length + (reply.thinking?.length ?? 0),
+    );
     const stop =
       reply.stopReason === 'maxTokens'
         ? 'max_tokens'
@@ -108,17 +122,36 @@ export class FakeAnthropic extends FakeProvider {
       ? (reply.rawUsage as Record<string, unknown>)
       : { ...full, output_tokens: 1, output_tokens_details: null };
     const send = (type: string, data: Record<string, unknown>) => sse.send(type, { type, ...data });
-    if (!(await send('message_start', {
-      message: { id: p.id, type: 'message', role: 'assistant', model: p.model, content: [], stop_reason: null, stop_sequence: null, usage: startUsage },
-    }))) return;
+    if (
+      !(await send('message_start', {
+        message: {
+          id: p.id,
+          type: 'message',
+          role: 'assistant',
+          model: p.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: startUsage,
+        },
+      }))
+    )
+      return;
     if (!(await sse.send('ping', { type: 'ping' }))) return;
     let index = 0;
     if (reply.thinking) {
-      if (!(await send('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } }))) return;
+      if (
+        !(await send('content_block_start', {
+          index,
+          content_block: { type: 'thinking', thinking: '', signature: '' },
+        }))
+      )
+        return;
       for (const piece of chunkText(reply.thinking)) {
         if (!(await send('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: piece } }))) return;
       }
-      if (!(await send('content_block_delta', { index, delta: { type: 'signature_delta', signature: 'sig-fake' } }))) return;
+      if (!(await send('content_block_delta', { index, delta: { type: 'signature_delta', signature: 'sig-fake' } })))
+        return;
       if (!(await send('content_block_stop', { index }))) return;
       index += 1;
     }
@@ -131,9 +164,16 @@ export class FakeAnthropic extends FakeProvider {
       index += 1;
     }
     for (const t of p.toolCalls) {
-      if (!(await send('content_block_start', { index, content_block: { type: 'tool_use', id: t.id, name: t.name, input: {} } }))) return;
+      if (
+        !(await send('content_block_start', {
+          index,
+          content_block: { type: 'tool_use', id: t.id, name: t.name, input: {} },
+        }))
+      )
+        return;
       for (const piece of chunkText(JSON.stringify(t.input), 8)) {
-        if (!(await send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }))) return;
+        if (!(await send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } })))
+          return;
       }
       if (!(await send('content_block_stop', { index }))) return;
       index += 1;
@@ -141,7 +181,8 @@ export class FakeAnthropic extends FakeProvider {
     // message_delta.usage is cumulative: the real API repeats the input-side counts here, which is exactly what an
     // adder (instead of an overwriter) would double.
     const deltaUsage = reply.rawUsage ? reply.rawUsage : full;
-    if (!(await send('message_delta', { delta: { stop_reason: p.stop, stop_sequence: null }, usage: deltaUsage }))) return;
+    if (!(await send('message_delta', { delta: { stop_reason: p.stop, stop_sequence: null }, usage: deltaUsage })))
+      return;
     if (!(await send('message_stop', {}))) return;
     sse.end();
   }
@@ -178,7 +219,9 @@ function lastUserText(body: Record<string, unknown>): string {
     if (m.role !== 'user') continue;
     if (typeof m.content === 'string') return m.content;
     if (Array.isArray(m.content)) {
-      const texts = m.content.filter((c: { type?: string }) => c.type === 'text').map((c: { text?: string }) => c.text ?? '');
+      const texts = m.content
+        .filter((c: { type?: string }) => c.type === 'text')
+        .map((c: { text?: string }) => c.text ?? '');
       if (texts.length) return texts.join(' ');
       const results = m.content.filter((c: { type?: string }) => c.type === 'tool_result');
       if (results.length) return `tool result ${JSON.stringify((results[0] as { content?: unknown }).content)}`;

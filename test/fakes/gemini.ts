@@ -40,7 +40,13 @@ export class FakeGemini extends FakeProvider {
             code: 400,
             message: 'API key not valid. Please pass a valid API key.',
             status: 'INVALID_ARGUMENT',
-            details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
+            details: [
+              {
+                '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+                reason: 'API_KEY_INVALID',
+                domain: 'googleapis.com',
+              },
+            ],
           },
         },
       });
@@ -72,7 +78,8 @@ export class FakeGemini extends FakeProvider {
     const prompt = JSON.stringify(x.body.contents ?? []) + JSON.stringify(x.body.systemInstruction ?? '');
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('gemini', lastUserText(x.body)));
     const usage = completeUsage(reply.usage, prompt.length, text.length);
-    const finishReason = reply.stopReason === 'maxTokens' ? 'MAX_TOKENS' : reply.stopReason === 'refused' ? 'SAFETY' : 'STOP';
+    const finishReason =
+      reply.stopReason === 'maxTokens' ? 'MAX_TOKENS' : reply.stopReason === 'refused' ? 'SAFETY' : 'STOP';
     return { text, usage, finishReason, model: reply.model ?? model, responseId: this.newId('resp') };
   }
 
@@ -82,7 +89,10 @@ export class FakeGemini extends FakeProvider {
     if (text) parts.push({ text });
     for (const t of reply.toolCalls ?? []) {
       // Gemini 3 signs function calls; the signature must come back with the call in the next request.
-      parts.push({ functionCall: { name: t.name, args: t.input, ...(t.id ? { id: t.id } : {}) }, thoughtSignature: `sig-${t.name}` });
+      parts.push({
+        functionCall: { name: t.name, args: t.input, ...(t.id ? { id: t.id } : {}) },
+        thoughtSignature: `sig-${t.name}`,
+      });
     }
     return parts;
   }
@@ -98,7 +108,9 @@ export class FakeGemini extends FakeProvider {
             content: { parts: refused ? [] : this.parts(reply, p.text), role: 'model' },
             finishReason: p.finishReason,
             index: 0,
-            ...(refused ? { safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] } : {}),
+            ...(refused
+              ? { safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] }
+              : {}),
           },
         ],
         usageMetadata: reply.rawUsage ?? geminiUsage(p.usage),

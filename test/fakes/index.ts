@@ -55,11 +55,13 @@ export async function startFakeGemini(options?: FakeOptions): Promise<Running<Fa
  * All three on one port under `/anthropic`, `/openai` and `/gemini` (handy for the demo and e2e tests, which
  * set `ANTHROPIC_BASE_URL`, `OPENAI_BASE_URL` and `GEMINI_BASE_URL` to the three `baseUrl`s).
  */
-export async function startFakeProviders(options: {
-  anthropic?: FakeOptions;
-  openai?: FakeOptions;
-  gemini?: FakeOptions;
-} = {}): Promise<{ anthropic: FakeAnthropic; openai: FakeOpenAI; gemini: FakeGemini; url: string; close(): Promise<void> }> {
+export async function startFakeProviders(
+  options: {
+    anthropic?: FakeOptions;
+    openai?: FakeOptions;
+    gemini?: FakeOptions;
+  } = {},
+): Promise<{ anthropic: FakeAnthropic; openai: FakeOpenAI; gemini: FakeGemini; url: string; close(): Promise<void> }> {
   const anthropic = new FakeAnthropic(options.anthropic);
   const openai = new FakeOpenAI(options.openai);
   const gemini = new FakeGemini(options.gemini);

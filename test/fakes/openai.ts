@@ -30,18 +30,27 @@ export class FakeOpenAI extends FakeProvider {
     const { path, method } = x.request;
     const api = path === '/v1/chat/completions' ? 'chat' : path === '/v1/responses' ? 'responses' : undefined;
     if (method !== 'POST' || !api) {
-      return this.error(x, { type: 'error', status: 404, message: `Unknown request URL: ${method} ${path}.`, errorType: 'invalid_request_error' });
+      return this.error(x, {
+        type: 'error',
+        status: 404,
+        message: `Unknown request URL: ${method} ${path}.`,
+        errorType: 'invalid_request_error',
+      });
     }
     if (this.options.apiKey !== undefined && x.apiKey !== this.options.apiKey) {
       // The real message masks all but the last four characters of the key it got.
       const shown = x.apiKey ? `${x.apiKey.slice(0, 3)}***${x.apiKey.slice(-4)}` : '';
-      return this.error(x, {
-        type: 'error',
-        status: 401,
-        errorType: 'invalid_request_error',
-        message: `Incorrect API key provided: ${shown}. You can find your API key at https://platform.openai.com/account/api-keys.`,
-        body: undefined,
-      }, 'invalid_api_key');
+      return this.error(
+        x,
+        {
+          type: 'error',
+          status: 401,
+          errorType: 'invalid_request_error',
+          message: `Incorrect API key provided: ${shown}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+          body: undefined,
+        },
+        'invalid_api_key',
+      );
     }
     const reply = this.nextReply() ?? {};
     if (reply.type === 'hang') return;
@@ -53,7 +62,9 @@ export class FakeOpenAI extends FakeProvider {
   }
 
   private error(x: FakeExchange, e: FakeErrorReply, code?: string): Promise<void> | void {
-    const type = e.errorType ?? (e.status === 429 ? 'rate_limit_exceeded' : e.status >= 500 ? 'server_error' : 'invalid_request_error');
+    const type =
+      e.errorType ??
+      (e.status === 429 ? 'rate_limit_exceeded' : e.status >= 500 ? 'server_error' : 'invalid_request_error');
     const send = () =>
       x.json(e.status, e.body ?? { error: { message: e.message ?? type, type, param: null, code: code ?? null } }, {
         'x-request-id': this.newId('req_'),
@@ -64,7 +75,9 @@ export class FakeOpenAI extends FakeProvider {
   }
 
   private plan(x: FakeExchange, reply: FakeMessageReply, api: 'chat' | 'responses') {
-    const prompt = JSON.stringify(api === 'chat' ? x.body.messages ?? [] : x.body.input ?? '') + String(x.body.instructions ?? '');
+    const prompt =
+      JSON.stringify(api === 'chat' ? (x.body.messages ?? []) : (x.body.input ?? '')) +
+      String(x.body.instructions ?? '');
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('openai', lastUserText(x.body)));
     const toolCalls = (reply.toolCalls ?? []).map((t) => ({ ...t, id: t.id ?? this.newId('call_') }));
     const usage = completeUsage(reply.usage, prompt.length, text.length);
@@ -89,7 +102,11 @@ export class FakeOpenAI extends FakeProvider {
       annotations: [],
     };
     if (p.toolCalls.length) {
-      message.tool_calls = p.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: JSON.stringify(t.input) } }));
+      message.tool_calls = p.toolCalls.map((t) => ({
+        id: t.id,
+        type: 'function',
+        function: { name: t.name, arguments: JSON.stringify(t.input) },
+      }));
     }
     x.json(
       200,
@@ -98,7 +115,9 @@ export class FakeOpenAI extends FakeProvider {
         object: 'chat.completion',
         created: 1_760_000_000,
         model: p.model,
-        choices: [{ index: 0, message, logprobs: null, finish_reason: this.finishReason(reply, p.toolCalls.length > 0) }],
+        choices: [
+          { index: 0, message, logprobs: null, finish_reason: this.finishReason(reply, p.toolCalls.length > 0) },
+        ],
         ...(reply.omitUsage ? {} : { usage: reply.rawUsage ?? chatUsage(p.usage) }),
         service_tier: 'default',
         system_fingerprint: 'fp_fake',
@@ -114,7 +133,8 @@ export class FakeOpenAI extends FakeProvider {
       null,
       { error: { message: e.message, type: e.type ?? 'server_error', param: null, code: e.type ?? 'server_error' } },
     ]);
-    const includeUsage = !reply.omitUsage && (x.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const includeUsage =
+      !reply.omitUsage && (x.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     const chunk = (choices: unknown[], usage: unknown = null) => ({
       id,
       object: 'chat.completion.chunk',
@@ -125,7 +145,8 @@ export class FakeOpenAI extends FakeProvider {
       choices,
       ...(includeUsage ? { usage } : {}),
     });
-    const delta = (d: Record<string, unknown>, finish: string | null = null) => chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+    const delta = (d: Record<string, unknown>, finish: string | null = null) =>
+      chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
     if (!(await sse.send(null, delta({ role: 'assistant', content: '', refusal: null })))) return;
     if (reply.stopReason === 'refused') {
       for (const piece of chunkText(p.text || 'I can not help with that.')) {
@@ -137,7 +158,13 @@ export class FakeOpenAI extends FakeProvider {
       }
     }
     for (const [i, t] of p.toolCalls.entries()) {
-      if (!(await sse.send(null, delta({ tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] })))) return;
+      if (
+        !(await sse.send(
+          null,
+          delta({ tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] }),
+        ))
+      )
+        return;
       for (const piece of chunkText(JSON.stringify(t.input), 8)) {
         if (!(await sse.send(null, delta({ tool_calls: [{ index: i, function: { arguments: piece } }] })))) return;
       }
@@ -153,7 +180,11 @@ export class FakeOpenAI extends FakeProvider {
   private responseOutput(p: ReturnType<FakeOpenAI['plan']>, reply: FakeMessageReply, ids: { msg: string; rs: string }) {
     const output: Record<string, unknown>[] = [];
     if (reply.thinking !== undefined || p.usage.reasoning > 0) {
-      output.push({ type: 'reasoning', id: ids.rs, summary: reply.thinking ? [{ type: 'summary_text', text: reply.thinking }] : [] });
+      output.push({
+        type: 'reasoning',
+        id: ids.rs,
+        summary: reply.thinking ? [{ type: 'summary_text', text: reply.thinking }] : [],
+      });
     }
     if (p.text || reply.stopReason === 'refused') {
       const part =
@@ -163,12 +194,26 @@ export class FakeOpenAI extends FakeProvider {
       output.push({ type: 'message', id: ids.msg, status: 'completed', role: 'assistant', content: [part] });
     }
     for (const t of p.toolCalls) {
-      output.push({ type: 'function_call', id: `fc_${t.id}`, call_id: t.id, name: t.name, arguments: JSON.stringify(t.input), status: 'completed' });
+      output.push({
+        type: 'function_call',
+        id: `fc_${t.id}`,
+        call_id: t.id,
+        name: t.name,
+        arguments: JSON.stringify(t.input),
+        status: 'completed',
+      });
     }
     return output;
   }
 
-  private responseObject(x: FakeExchange, p: ReturnType<FakeOpenAI['plan']>, id: string, status: string, output: unknown[], usage: unknown) {
+  private responseObject(
+    x: FakeExchange,
+    p: ReturnType<FakeOpenAI['plan']>,
+    id: string,
+    status: string,
+    output: unknown[],
+    usage: unknown,
+  ) {
     return {
       id,
       object: 'response',
@@ -197,10 +242,14 @@ export class FakeOpenAI extends FakeProvider {
     const p = this.plan(x, reply, 'responses');
     const output = this.responseOutput(p, reply, { msg: this.newId('msg_'), rs: this.newId('rs_') });
     const status = reply.stopReason === 'maxTokens' ? 'incomplete' : 'completed';
-    x.json(200, this.responseObject(x, p, this.newId('resp_'), status, output, reply.rawUsage ?? responsesUsage(p.usage)), {
-      'x-request-id': this.newId('req_'),
-      ...(reply.headers ?? {}),
-    });
+    x.json(
+      200,
+      this.responseObject(x, p, this.newId('resp_'), status, output, reply.rawUsage ?? responsesUsage(p.usage)),
+      {
+        'x-request-id': this.newId('req_'),
+        ...(reply.headers ?? {}),
+      },
+    );
   }
 
   private async responsesStream(x: FakeExchange, reply: FakeMessageReply): Promise<void> {
@@ -212,18 +261,26 @@ export class FakeOpenAI extends FakeProvider {
       { type: 'error', code: e.type ?? 'server_error', message: e.message, param: null, sequence_number: 999 },
     ]);
     let seq = 0;
-    const send = (type: string, data: Record<string, unknown>) => sse.send(type, { type, sequence_number: seq++, ...data });
+    const send = (type: string, data: Record<string, unknown>) =>
+      sse.send(type, { type, sequence_number: seq++, ...data });
     const inProgress = this.responseObject(x, p, id, 'in_progress', [], null);
     if (!(await send('response.created', { response: inProgress }))) return;
     if (!(await send('response.in_progress', { response: inProgress }))) return;
     const output = this.responseOutput(p, reply, ids);
     for (const [outputIndex, item] of output.entries()) {
       if (item.type === 'reasoning') {
-        if (!(await send('response.output_item.added', { output_index: outputIndex, item: { ...item, summary: [] } }))) return;
+        if (!(await send('response.output_item.added', { output_index: outputIndex, item: { ...item, summary: [] } })))
+          return;
         if (!(await send('response.output_item.done', { output_index: outputIndex, item }))) return;
       } else if (item.type === 'message') {
         const part = (item.content as Record<string, unknown>[])[0]!;
-        if (!(await send('response.output_item.added', { output_index: outputIndex, item: { ...item, status: 'in_progress', content: [] } }))) return;
+        if (
+          !(await send('response.output_item.added', {
+            output_index: outputIndex,
+            item: { ...item, status: 'in_progress', content: [] },
+          }))
+        )
+          return;
         const base = { item_id: ids.msg, output_index: outputIndex, content_index: 0 };
         if (part.type === 'refusal') {
           if (!(await send('response.content_part.added', { ...base, part: { type: 'refusal', refusal: '' } }))) return;
@@ -232,7 +289,13 @@ export class FakeOpenAI extends FakeProvider {
           }
           if (!(await send('response.refusal.done', { ...base, refusal: part.refusal }))) return;
         } else {
-          if (!(await send('response.content_part.added', { ...base, part: { type: 'output_text', text: '', annotations: [] } }))) return;
+          if (
+            !(await send('response.content_part.added', {
+              ...base,
+              part: { type: 'output_text', text: '', annotations: [] },
+            }))
+          )
+            return;
           for (const piece of chunkText(String(part.text))) {
             if (!(await send('response.output_text.delta', { ...base, delta: piece, logprobs: [] }))) return;
           }
@@ -241,17 +304,38 @@ export class FakeOpenAI extends FakeProvider {
         if (!(await send('response.content_part.done', { ...base, part }))) return;
         if (!(await send('response.output_item.done', { output_index: outputIndex, item }))) return;
       } else {
-        if (!(await send('response.output_item.added', { output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } }))) return;
+        if (
+          !(await send('response.output_item.added', {
+            output_index: outputIndex,
+            item: { ...item, arguments: '', status: 'in_progress' },
+          }))
+        )
+          return;
         for (const piece of chunkText(String(item.arguments), 8)) {
-          if (!(await send('response.function_call_arguments.delta', { item_id: item.id, output_index: outputIndex, delta: piece }))) return;
+          if (
+            !(await send('response.function_call_arguments.delta', {
+              item_id: item.id,
+              output_index: outputIndex,
+              delta: piece,
+            }))
+          )
+            return;
         }
-        if (!(await send('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, arguments: item.arguments }))) return;
+        if (
+          !(await send('response.function_call_arguments.done', {
+            item_id: item.id,
+            output_index: outputIndex,
+            arguments: item.arguments,
+          }))
+        )
+          return;
         if (!(await send('response.output_item.done', { output_index: outputIndex, item }))) return;
       }
     }
     const status = reply.stopReason === 'maxTokens' ? 'incomplete' : 'completed';
     const final = this.responseObject(x, p, id, status, output, reply.rawUsage ?? responsesUsage(p.usage));
-    if (!(await send(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final }))) return;
+    if (!(await send(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final })))
+      return;
     sse.end();
   }
 }
@@ -265,7 +349,12 @@ export function chatUsage(u: FakeUsage): Record<string, unknown> {
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: u.cacheRead, cache_write_tokens: u.cacheWrite5m, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: u.reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: u.reasoning,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
   };
 }
 
@@ -287,7 +376,8 @@ function lastUserText(body: Record<string, unknown>): string {
     const m = list[i] as { role?: string; content?: unknown; type?: string; output?: unknown } | string | undefined;
     if (typeof m === 'string') return m;
     if (!m) continue;
-    if (m.type === 'function_call_output' || m.role === 'tool') return `tool result ${JSON.stringify(m.output ?? m.content)}`;
+    if (m.type === 'function_call_output' || m.role === 'tool')
+      return `tool result ${JSON.stringify(m.output ?? m.content)}`;
     if (m.role !== 'user') continue;
     if (typeof m.content === 'string') return m.content;
     if (Array.isArray(m.content)) {

@@ -7,7 +7,9 @@ import { startFakeProviders } from './index';
 async function main(): Promise<void> {
   const fakes = await startFakeProviders();
   const all = [fakes.anthropic, fakes.openai, fakes.gemini];
-  process.stdout.write(`${JSON.stringify({ anthropic: fakes.anthropic.baseUrl, openai: fakes.openai.baseUrl, gemini: fakes.gemini.baseUrl })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ anthropic: fakes.anthropic.baseUrl, openai: fakes.openai.baseUrl, gemini: fakes.gemini.baseUrl })}\n`,
+  );
 
   // The fakes keep every request for tests to assert on; a demo runs for hours, so print them and let them go.
   const drain = setInterval(() => {

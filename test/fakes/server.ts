@@ -213,7 +213,11 @@ export class FakeExchange {
 
   json(status: number, value: unknown, headers: Record<string, string> = {}): void {
     const text = JSON.stringify(value);
-    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    this.res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
     this.res.end(text);
   }
 
@@ -264,7 +268,11 @@ export class SseWriter {
     if (this.reply.errorAfterEvents !== undefined && this.sent >= this.reply.errorAfterEvents && this.errorEvent) {
       this.open = false;
       const e = this.reply.streamError ?? {};
-      const [name, body] = this.errorEvent({ status: e.status ?? 529, type: e.type, message: e.message ?? 'Overloaded' });
+      const [name, body] = this.errorEvent({
+        status: e.status ?? 529,
+        type: e.type,
+        message: e.message ?? 'Overloaded',
+      });
       const text = `${name ? `event: ${name}\n` : ''}data: ${JSON.stringify(body)}\n\n`;
       await new Promise<void>((resolve) => this.res.write(text, () => resolve()));
       this.res.end();
@@ -302,7 +310,11 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 }
 
 /** Fills the unspecified usage kinds: input ~ prompt characters / 4 (+10), output ~ reply characters / 4. */
-export function completeUsage(partial: Partial<FakeUsage> | undefined, promptChars: number, replyChars: number): FakeUsage {
+export function completeUsage(
+  partial: Partial<FakeUsage> | undefined,
+  promptChars: number,
+  replyChars: number,
+): FakeUsage {
   return {
     input: partial?.input ?? Math.ceil(promptChars / 4) + 10,
     output: partial?.output ?? Math.max(1, Math.ceil(replyChars / 4)),
@@ -332,7 +344,9 @@ export interface FakeServer {
 }
 
 /** Listens on 127.0.0.1 and routes `prefix + path` to each fake. */
-export async function listen(routes: Array<{ prefix: string; fake: FakeProvider; basePath: string }>): Promise<FakeServer> {
+export async function listen(
+  routes: Array<{ prefix: string; fake: FakeProvider; basePath: string }>,
+): Promise<FakeServer> {
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const route = routes.find((r) => r.prefix === '' || url === r.prefix || url.startsWith(`${r.prefix}/`));

@@ -79,7 +79,10 @@ describe('Budget meter (real extension host)', () => {
   it('shows the tightest of several scopes, workflow scopes by name, and lists every scope with its reset time', async () => {
     const used = usedToday();
     const today = dayKey(Date.now(), 'UTC');
-    const ownUse = workspace.store.queries.totals({ fromDay: today, toDay: today }, { workflow: 'integration' }).costMicros;
+    const ownUse = workspace.store.queries.totals(
+      { fromDay: today, toDay: today },
+      { workflow: 'integration' },
+    ).costMicros;
     // Daily at 10 %, monthly at most 20 %, the "integration" workflow's own daily cap at 50 %: the workflow wins.
     await setCaps(
       workspace,
@@ -90,7 +93,8 @@ describe('Budget meter (real extension host)', () => {
     assert.equal(state.scope, 'workflow.integration.daily');
     assert.match(state.text, / integration today$/);
     // One tooltip row per scope: used, limit, percentage and a local reset time.
-    for (const label of ['today', 'this month', 'integration today']) assert.match(state.tooltip, new RegExp(`\\| ${label} \\|`));
+    for (const label of ['today', 'this month', 'integration today'])
+      assert.match(state.tooltip, new RegExp(`\\| ${label} \\|`));
     const daily = workspace.engine.status().find((s) => s.scope === 'workspace.daily')!;
     assert.ok(state.tooltip.includes(formatUsd(daily.limit!)), state.tooltip);
     assert.match(state.tooltip, /\d{1,2}:\d{2}(\s?[AP]M)? \|/);
@@ -107,7 +111,9 @@ describe('Budget meter (real extension host)', () => {
     assert.match(state.tooltip, /limits\.task\.hardTokens/);
     // The same problem is a diagnostic on the file.
     const diagnostics = await waitFor('a diagnostic on budget.json', () => {
-      const d = vscode.languages.getDiagnostics(policyUri()).filter((x) => x.source === 'Agent Budget' && /hardTokens/.test(x.message));
+      const d = vscode.languages
+        .getDiagnostics(policyUri())
+        .filter((x) => x.source === 'Agent Budget' && /hardTokens/.test(x.message));
       return d.length > 0 ? d : undefined;
     });
     assert.equal(diagnostics[0]!.severity, vscode.DiagnosticSeverity.Error);
@@ -125,8 +131,16 @@ describe('Budget meter (real extension host)', () => {
         }
       });
     });
-    await writeText(policyUri(), JSON.stringify({ timeZone: 'UTC', limits: { workspace: { dailyUsd: 7, weeklyUsd: null, monthlyUsd: null } } }));
-    const state = await Promise.race([drawn, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the meter did not follow the edit within 5 s')), 5000))]);
+    await writeText(
+      policyUri(),
+      JSON.stringify({ timeZone: 'UTC', limits: { workspace: { dailyUsd: 7, weeklyUsd: null, monthlyUsd: null } } }),
+    );
+    const state = await Promise.race([
+      drawn,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the meter did not follow the edit within 5 s')), 5000),
+      ),
+    ]);
     assert.match(state.text, /\/ \$7\.00 today$/);
     assert.equal(vscode.languages.getDiagnostics(policyUri()).filter((x) => x.source === 'Agent Budget').length, 0);
   });
@@ -135,7 +149,11 @@ describe('Budget meter (real extension host)', () => {
     await setCaps(workspace, { dailyUsd: 1000 });
     api.meter.redraw();
     const before = usedToday();
-    const other = await WorkspaceStore.open({ dir: workspace.store.dir, pollMs: 200, owner: `other-window:${process.pid}:${newId()}` });
+    const other = await WorkspaceStore.open({
+      dir: workspace.store.dir,
+      pollMs: 200,
+      owner: `other-window:${process.pid}:${newId()}`,
+    });
     try {
       const expected = `$(pulse) ${formatUsd(before + 2_500_000)} / ${formatUsd(1_000_000_000)} today`;
       const seen = new Promise<number>((resolve) => {
@@ -152,13 +170,36 @@ describe('Budget meter (real extension host)', () => {
         {
           k: 'ledger',
           entry: {
-            id: newId(now), ts: now, provider: 'tool', model: 'runCommand', workflow: 'other-window', runId: null, taskId: null, task: null,
-            tool: 'runCommand', variant: null, usage: { input: 0, output: 0, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
-            costMicros: 2_500_000, estimated: false, requestId: null, latencyMs: null, reservationId: null, reservedMicros: null, estimatedInputTokens: null,
+            id: newId(now),
+            ts: now,
+            provider: 'tool',
+            model: 'runCommand',
+            workflow: 'other-window',
+            runId: null,
+            taskId: null,
+            task: null,
+            tool: 'runCommand',
+            variant: null,
+            usage: { input: 0, output: 0, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+            costMicros: 2_500_000,
+            estimated: false,
+            requestId: null,
+            latencyMs: null,
+            reservationId: null,
+            reservedMicros: null,
+            estimatedInputTokens: null,
           },
         },
       ]);
-      const at = await Promise.race([seen, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the meter did not show ${expected} within 3 s (shows ${api.meter.current.text})`)), 3000))]);
+      const at = await Promise.race([
+        seen,
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`the meter did not show ${expected} within 3 s (shows ${api.meter.current.text})`)),
+            3000,
+          ),
+        ),
+      ]);
       assert.ok(at - started < 1000, `the meter took ${at - started} ms`);
     } finally {
       await other.close();

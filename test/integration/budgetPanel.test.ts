@@ -48,7 +48,12 @@ describe('Budget panel (real extension host)', () => {
     });
     await vscode.commands.executeCommand(Commands.openPanel);
     assert.ok(api.panel.isOpen);
-    await Promise.race([painted, new Promise((_, reject) => setTimeout(() => reject(new Error('the webview never reported painting data')), 25_000))]);
+    await Promise.race([
+      painted,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the webview never reported painting data')), 25_000),
+      ),
+    ]);
     const t = api.panel.timings!;
     assert.ok(t.readyAt !== undefined && t.paintedAt !== undefined && t.paintedAt >= t.readyAt, JSON.stringify(t));
     const snapshot = api.panel.lastSnapshot!;
@@ -59,15 +64,23 @@ describe('Budget panel (real extension host)', () => {
   it('may load only from dist/webview/: the page, its stylesheet and the codicons, not the extension’s bundles or WebAssembly', async () => {
     const extension = vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri;
     const folder = vscode.Uri.joinPath(extension, 'dist', 'webview');
-    assert.deepEqual(api.panel.localResourceRoots.map((u) => u.toString()), [folder.toString()]);
+    assert.deepEqual(
+      api.panel.localResourceRoots.map((u) => u.toString()),
+      [folder.toString()],
+    );
     // The page painted from there (the test above), so everything it loads is in it; and nothing else is.
-    const files = (await vscode.workspace.fs.readDirectory(folder)).map(([name]) => name).filter((name) => !name.endsWith('.map'));
+    const files = (await vscode.workspace.fs.readDirectory(folder))
+      .map(([name]) => name)
+      .filter((name) => !name.endsWith('.map'));
     assert.deepEqual(files.sort(), ['codicon.css', 'codicon.ttf', 'webview.css', 'webview.js']);
   });
 
   it('shows the spend in the breakdowns by workflow and tool', async () => {
     const snapshot = (await api.panel.refresh())!;
-    assert.ok(snapshot.breakdowns.workflow.some((r) => r.key === 'panel-test' && r.costMicros >= 250_000), JSON.stringify(snapshot.breakdowns.workflow));
+    assert.ok(
+      snapshot.breakdowns.workflow.some((r) => r.key === 'panel-test' && r.costMicros >= 250_000),
+      JSON.stringify(snapshot.breakdowns.workflow),
+    );
     assert.ok(snapshot.breakdowns.tool.some((r) => r.key === 'runCommand'));
     assert.ok(snapshot.totals.costMicros >= 250_000);
     const today = dayKey(Date.now(), workspace.policy.timeZone);
@@ -90,7 +103,9 @@ describe('Budget panel (real extension host)', () => {
     await api.panel.receive({ type: 'request', id: 41, request: { kind: 'editPolicy' } });
     const m = await reply;
     assert.deepEqual(m, { type: 'reply', id: 41, ok: true });
-    await waitFor('budget.json in the editor', () => vscode.window.activeTextEditor?.document.uri.path.endsWith('/.agent-budget/budget.json'));
+    await waitFor('budget.json in the editor', () =>
+      vscode.window.activeTextEditor?.document.uri.path.endsWith('/.agent-budget/budget.json'),
+    );
   });
 
   it('rejects hostile or malformed messages, logs them and acts on none', async () => {
@@ -121,7 +136,11 @@ describe('Budget panel (real extension host)', () => {
     }
     assert.equal(api.panel.rejectedMessages - before, hostile.length);
     assert.deepEqual(posted, [], 'the host answered a rejected message');
-    assert.equal(vscode.window.activeTextEditor?.document.uri.toString(), editorBefore, 'a rejected request changed the editor');
+    assert.equal(
+      vscode.window.activeTextEditor?.document.uri.toString(),
+      editorBefore,
+      'a rejected request changed the editor',
+    );
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     assert.deepEqual(api.panel.state, { range: '7d', tab: 'breakdown' }, 'a rejected view message changed the state');
   });

@@ -21,14 +21,20 @@ describe('Commands and settings (real extension host)', () => {
   afterEach(closeAllEditors);
 
   it('registers every command the manifest contributes, all in the "Agent Budget" category', async () => {
-    const contributed = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.commands as Array<{ command: string; category: string }>;
+    const contributed = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.commands as Array<{
+      command: string;
+      category: string;
+    }>;
     const registered = new Set(await vscode.commands.getCommands(true));
     for (const c of contributed) {
       assert.ok(registered.has(c.command), `${c.command} is contributed but not registered`);
       assert.equal(c.category, 'Agent Budget', c.command);
     }
     for (const id of Object.values(Commands)) {
-      assert.ok(contributed.some((c) => c.command === id), `${id} is registered but not in package.json`);
+      assert.ok(
+        contributed.some((c) => c.command === id),
+        `${id} is registered but not in package.json`,
+      );
     }
   });
 
@@ -53,13 +59,17 @@ describe('Commands and settings (real extension host)', () => {
   it('Edit Budget Policy opens an existing budget.json without touching it', async () => {
     const before = await readText(policyUri());
     await vscode.commands.executeCommand(Commands.editPolicy);
-    await waitFor('budget.json in an editor', () => vscode.window.activeTextEditor?.document.uri.path.endsWith('/.agent-budget/budget.json'));
+    await waitFor('budget.json in an editor', () =>
+      vscode.window.activeTextEditor?.document.uri.path.endsWith('/.agent-budget/budget.json'),
+    );
     assert.equal(await readText(policyUri()), before);
   });
 
   it('Edit Workflow… opens a workspace workflow, or creates a new one that validates', async () => {
     await vscode.commands.executeCommand(Commands.editWorkflow, 'summarize');
-    await waitFor('summarize.json', () => vscode.window.activeTextEditor?.document.uri.path.endsWith('/workflows/summarize.json'));
+    await waitFor('summarize.json', () =>
+      vscode.window.activeTextEditor?.document.uri.path.endsWith('/workflows/summarize.json'),
+    );
     const uri = vscode.Uri.joinPath(folder(), '.agent-budget', 'workflows', 'integration-new.json');
     try {
       await vscode.commands.executeCommand(Commands.editWorkflow, 'integration-new');
@@ -68,7 +78,10 @@ describe('Commands and settings (real extension host)', () => {
         return e?.document.uri.path.endsWith('/workflows/integration-new.json') ? e : undefined;
       });
       const { workflow, issues } = parseWorkflowText(editor.document.getText(), uri.fsPath, 'integration-new');
-      assert.deepEqual(issues.filter((i) => i.severity === 'error'), []);
+      assert.deepEqual(
+        issues.filter((i) => i.severity === 'error'),
+        [],
+      );
       assert.equal(workflow?.id, 'integration-new');
     } finally {
       await closeAllEditors();
@@ -84,7 +97,11 @@ describe('Commands and settings (real extension host)', () => {
         const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'Agent Budget');
         return d.length ? d : undefined;
       });
-      assert.equal(diagnostics[0]!.range.start.line, 2, JSON.stringify(diagnostics.map((d) => [d.message, d.range.start])));
+      assert.equal(
+        diagnostics[0]!.range.start.line,
+        2,
+        JSON.stringify(diagnostics.map((d) => [d.message, d.range.start])),
+      );
     } finally {
       await vscode.workspace.fs.delete(uri);
     }
@@ -139,6 +156,8 @@ describe('Commands and settings (real extension host)', () => {
   it('activates quickly: activate() does not open the store (it opens right after)', () => {
     assert.ok(api.timings.activateMs < 250, `activate() took ${api.timings.activateMs.toFixed(0)} ms`);
     assert.ok(api.timings.storeOpenMs() !== undefined, 'the store never opened');
-    console.log(`      activate() ${api.timings.activateMs.toFixed(1)} ms; store open ${api.timings.storeOpenMs()!.toFixed(0)} ms after`);
+    console.log(
+      `      activate() ${api.timings.activateMs.toFixed(1)} ms; store open ${api.timings.storeOpenMs()!.toFixed(0)} ms after`,
+    );
   });
 });

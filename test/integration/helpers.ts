@@ -38,7 +38,12 @@ export async function writeText(uri: vscode.Uri, text: string): Promise<void> {
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes; fails with `what`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 50): Promise<NonNullable<Awaited<T>>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 5000,
+  everyMs = 50,
+): Promise<NonNullable<Awaited<T>>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -48,16 +53,29 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
 /** Writes budget.json with these workspace caps (null = no cap) and no workflow caps, and reloads it. */
-export async function setCaps(workspace: Workspace, caps: { dailyUsd?: number | null; weeklyUsd?: number | null; monthlyUsd?: number | null }, extra: Record<string, unknown> = {}): Promise<void> {
+export async function setCaps(
+  workspace: Workspace,
+  caps: { dailyUsd?: number | null; weeklyUsd?: number | null; monthlyUsd?: number | null },
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const policy = {
     timeZone: 'UTC',
-    limits: { workspace: { dailyUsd: caps.dailyUsd ?? null, weeklyUsd: caps.weeklyUsd ?? null, monthlyUsd: caps.monthlyUsd ?? null } },
+    limits: {
+      workspace: {
+        dailyUsd: caps.dailyUsd ?? null,
+        weeklyUsd: caps.weeklyUsd ?? null,
+        monthlyUsd: caps.monthlyUsd ?? null,
+      },
+    },
     ...extra,
   };
   await writeText(policyUri(), JSON.stringify(policy, null, 2));
@@ -66,7 +84,12 @@ export async function setCaps(workspace: Workspace, caps: { dailyUsd?: number | 
 }
 
 /** Charges `usd` to the workspace as a fixed tool cost (the engine's own path for spend without a provider). */
-export async function spend(workspace: Workspace, usd: number, workflow = 'integration', tool = 'runCommand'): Promise<void> {
+export async function spend(
+  workspace: Workspace,
+  usd: number,
+  workflow = 'integration',
+  tool = 'runCommand',
+): Promise<void> {
   await workspace.engine.chargeTool({ workflow, runId: null, taskId: null, task: null, tool, usd });
 }
 

@@ -50,7 +50,8 @@ describe('Runs against a fake provider (real extension host)', function () {
     // A reply left queued would be answered to the next test's call (a cascade of unrelated failures).
     const left = fake.pendingReplies();
     fake.reset();
-    if (this.currentTest?.state === 'passed') assert.equal(left, 0, `the test left ${left} scripted replies unanswered`);
+    if (this.currentTest?.state === 'passed')
+      assert.equal(left, 0, `the test left ${left} scripted replies unanswered`);
   });
 
   after(async () => {
@@ -69,12 +70,19 @@ describe('Runs against a fake provider (real extension host)', function () {
     const editor = await vscode.window.showTextDocument(uri);
     const at = editor.document.getText().indexOf(text);
     assert.ok(at >= 0, `${text} is not in ${file}`);
-    editor.selection = new vscode.Selection(editor.document.positionAt(at), editor.document.positionAt(at + text.length));
+    editor.selection = new vscode.Selection(
+      editor.document.positionAt(at),
+      editor.document.positionAt(at + text.length),
+    );
     return editor;
   }
 
   it('"Explain Selection" runs on the selection, streams its output, shows tokens in the meter and lands in the Runs view', async () => {
-    fake.enqueue({ text: 'This function totals the invoice lines and applies the discount.', usage: { input: 900, output: 120 }, eventDelayMs: 150 });
+    fake.enqueue({
+      text: 'This function totals the invoice lines and applies the discount.',
+      usage: { input: 900, output: 120 },
+      eventDelayMs: 150,
+    });
     await selectIn('src/invoice.ts', 'export');
     const seenActivity: string[] = [];
     const sub = api.meter.onDidDraw((s) => seenActivity.push(s.text));
@@ -88,19 +96,29 @@ describe('Runs against a fake provider (real extension host)', function () {
     // The selection reached the provider.
     assert.match(JSON.stringify(fake.generationRequests.at(-1)!.body), /export/);
     // While it ran, the meter showed the workflow and its tokens ("~" while the reply streamed).
-    assert.ok(seenActivity.some((t) => /^\$\(sync~spin\) explain: ~?[\d.,k]+ tok · /.test(t)), seenActivity.join('\n'));
+    assert.ok(
+      seenActivity.some((t) => /^\$\(sync~spin\) explain: ~?[\d.,k]+ tok · /.test(t)),
+      seenActivity.join('\n'),
+    );
     assert.doesNotMatch(api.meter.redraw().text, /sync~spin/);
     // The output document has the streamed answer.
     assert.match(api.runs.outputs.text(outcome.runId), /totals the invoice lines/);
     // The store and the Runs view know the run.
     assert.equal(workspace.store.queries.getRun(outcome.runId)?.status, 'completed');
     await waitFor('the run in the Runs view', () =>
-      api.runsTree.getChildren().flatMap((g) => api.runsTree.getChildren(g)).some((n) => n.kind === 'run' && n.run.id === outcome.runId),
+      api.runsTree
+        .getChildren()
+        .flatMap((g) => api.runsTree.getChildren(g))
+        .some((n) => n.kind === 'run' && n.run.id === outcome.runId),
     );
   });
 
   it('while a reply streams the meter counts it as an estimate (~, output chars / 4); the settled call replaces it', async () => {
-    fake.enqueue({ text: 'The invoice total is the sum of its lines, less the discount, plus tax.', usage: { input: 700, output: 30 }, eventDelayMs: 150 });
+    fake.enqueue({
+      text: 'The invoice total is the sum of its lines, less the discount, plus tax.',
+      usage: { input: 700, output: 30 },
+      eventDelayMs: 150,
+    });
     await selectIn('src/invoice.ts', 'export');
     const drawn: Array<{ text: string; tooltip: string }> = [];
     const draws = api.meter.onDidDraw((s) => drawn.push({ text: s.text, tooltip: s.tooltip }));
@@ -109,7 +127,8 @@ describe('Runs against a fake provider (real extension host)', function () {
     const events = api.runs.onDidRunEvent((event) => {
       if (event.type === 'text') chars += event.delta.length;
       const activity = api.runs.activity();
-      if (activity && (event.type === 'text' || event.type === 'call')) seen.push({ type: event.type, tokens: activity.tokens, estimated: activity.estimated, chars });
+      if (activity && (event.type === 'text' || event.type === 'call'))
+        seen.push({ type: event.type, tokens: activity.tokens, estimated: activity.estimated, chars });
     });
     const finished = nextOutcome(api);
     try {
@@ -147,7 +166,11 @@ describe('Runs against a fake provider (real extension host)', function () {
     const finished = nextOutcome(api);
     try {
       void api.panel.receive({ type: 'request', id: 901, request: { kind: 'resume', runId: blocked.runId } });
-      const reply = await waitFor('the reply to Resume', () => replies.find((m) => m.type === 'reply' && m.id === 901), 10_000);
+      const reply = await waitFor(
+        'the reply to Resume',
+        () => replies.find((m) => m.type === 'reply' && m.id === 901),
+        10_000,
+      );
       assert.deepEqual(reply, { type: 'reply', id: 901, ok: true });
       // Answered while the run goes on: it is active here and its call is (or is about to be) with the provider.
       assert.deepEqual(api.runs.active(), [blocked.runId]);
@@ -156,8 +179,15 @@ describe('Runs against a fake provider (real extension host)', function () {
 
       // A refused resume is answered at once too, and says so.
       void api.panel.receive({ type: 'request', id: 902, request: { kind: 'resume', runId: 'no-such-run' } });
-      const refused = await waitFor('the reply to a refused Resume', () => replies.find((m) => m.type === 'reply' && m.id === 902), 10_000);
-      assert.ok(refused.type === 'reply' && refused.ok === false && /did not resume/.test(refused.error ?? ''), JSON.stringify(refused));
+      const refused = await waitFor(
+        'the reply to a refused Resume',
+        () => replies.find((m) => m.type === 'reply' && m.id === 902),
+        10_000,
+      );
+      assert.ok(
+        refused.type === 'reply' && refused.ok === false && /did not resume/.test(refused.error ?? ''),
+        JSON.stringify(refused),
+      );
     } finally {
       await vscode.commands.executeCommand(Commands.cancelRun, blocked.runId);
       sub.dispose();
@@ -213,15 +243,28 @@ describe('Runs against a fake provider (real extension host)', function () {
     const workflowUri = vscode.Uri.joinPath(folder(), '.agent-budget', 'workflows', 'integration-brief.json');
     await writeText(
       workflowUri,
-      JSON.stringify({ id: 'integration-brief', title: 'Brief', provider: 'anthropic', model: 'claude-haiku-4-5', steps: [
-        { id: 'outline', prompt: 'Outline {{input}}', maxOutputTokens: 300 },
-        { id: 'write', prompt: 'Write from this outline:\n{{steps.outline.output}}', maxOutputTokens: 300 },
-      ] }),
+      JSON.stringify({
+        id: 'integration-brief',
+        title: 'Brief',
+        provider: 'anthropic',
+        model: 'claude-haiku-4-5',
+        steps: [
+          { id: 'outline', prompt: 'Outline {{input}}', maxOutputTokens: 300 },
+          { id: 'write', prompt: 'Write from this outline:\n{{steps.outline.output}}', maxOutputTokens: 300 },
+        ],
+      }),
     );
-    await waitFor('the runner to see the workflow', async () => (await (await api.runs.runner()).listWorkflows()).workflows.some((w) => w.id === 'integration-brief'));
+    await waitFor('the runner to see the workflow', async () =>
+      (await (await api.runs.runner()).listWorkflows()).workflows.some((w) => w.id === 'integration-brief'),
+    );
     fake.enqueue(
       { text: '1. Totals\n2. Discounts', usage: { input: 300, output: 30 } },
-      { text: 'A long answer that never finishes because the connection drops.', usage: { input: 400, output: 200 }, cutAfterEvents: 4, cutMode: 'reset' },
+      {
+        text: 'A long answer that never finishes because the connection drops.',
+        usage: { input: 400, output: 200 },
+        cutAfterEvents: 4,
+        cutMode: 'reset',
+      },
     );
     const failed = (await api.runs.start('integration-brief', { input: 'The checkout module.' }))!;
     assert.equal(failed.status, 'failed', JSON.stringify(failed));
@@ -242,7 +285,11 @@ describe('Runs against a fake provider (real extension host)', function () {
       const before = workspace.store.queries.listRuns({ limit: 1000 }).length;
       await selectIn('src/invoice.ts', 'export');
       await vscode.commands.executeCommand(Commands.explainSelection);
-      assert.equal(workspace.store.queries.listRuns({ limit: 1000 }).length, before, 'a run was recorded without a key');
+      assert.equal(
+        workspace.store.queries.listRuns({ limit: 1000 }).length,
+        before,
+        'a run was recorded without a key',
+      );
     } finally {
       await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
     }
@@ -252,20 +299,35 @@ describe('Runs against a fake provider (real extension host)', function () {
     const workflowUri = vscode.Uri.joinPath(folder(), '.agent-budget', 'workflows', 'integration-writer.json');
     await writeText(
       workflowUri,
-      JSON.stringify({ id: 'integration-writer', title: 'Writer', provider: 'anthropic', model: 'claude-haiku-4-5', steps: [{ id: 'write', prompt: 'Write notes about {{input}}', tools: ['writeFile'] }] }),
+      JSON.stringify({
+        id: 'integration-writer',
+        title: 'Writer',
+        provider: 'anthropic',
+        model: 'claude-haiku-4-5',
+        steps: [{ id: 'write', prompt: 'Write notes about {{input}}', tools: ['writeFile'] }],
+      }),
     );
     const target = vscode.Uri.joinPath(folder(), 'agent-notes.txt');
     api.approvals.answerForTests = () => false;
     const seen = api.approvals.seen.length;
     try {
       fake.enqueue(
-        { toolCalls: [{ name: 'writeFile', input: { path: 'agent-notes.txt', content: 'hello from the agent\n' } }], stopReason: 'toolUse', usage: { input: 300, output: 30 } },
+        {
+          toolCalls: [{ name: 'writeFile', input: { path: 'agent-notes.txt', content: 'hello from the agent\n' } }],
+          stopReason: 'toolUse',
+          usage: { input: 300, output: 30 },
+        },
         { text: 'I was not allowed to write the file.', usage: { input: 350, output: 20 } },
       );
       // Run Workflow…'s input prompts are driven by the e2e tier; here the run starts through the same session API.
-      await waitFor('the runner to see the new workflow', async () => (await (await api.runs.runner()).listWorkflows()).workflows.some((w) => w.id === 'integration-writer'));
+      await waitFor('the runner to see the new workflow', async () =>
+        (await (await api.runs.runner()).listWorkflows()).workflows.some((w) => w.id === 'integration-writer'),
+      );
       const outcome = (await api.runs.start('integration-writer', { input: 'the meeting' }))!;
-      assert.ok(api.approvals.seen.length > seen, `no approval was asked; the run said:\n${outcome && api.runs.outputs.text(outcome.runId)}\n${JSON.stringify(outcome)}`);
+      assert.ok(
+        api.approvals.seen.length > seen,
+        `no approval was asked; the run said:\n${outcome && api.runs.outputs.text(outcome.runId)}\n${JSON.stringify(outcome)}`,
+      );
       const request = api.approvals.seen.at(-1)!;
       assert.equal(request.tool, 'writeFile');
       assert.equal(request.path, 'agent-notes.txt');

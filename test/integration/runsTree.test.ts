@@ -29,17 +29,41 @@ describe('Runs view (real extension host)', () => {
     const now = Date.now();
     ids[key] ??= newId(now);
     const run: RunState = {
-      id: ids[key]!, workflow, status, title: `${workflow} of tree test`, createdAt: now, updatedAt: now,
-      rev: workspace.store.nextRev(), owner: workspace.store.ownerId, parentRunId: null, variant: null, data: { error: status === 'failed' ? 'boom' : undefined },
+      id: ids[key]!,
+      workflow,
+      status,
+      title: `${workflow} of tree test`,
+      createdAt: now,
+      updatedAt: now,
+      rev: workspace.store.nextRev(),
+      owner: workspace.store.ownerId,
+      parentRunId: null,
+      variant: null,
+      data: { error: status === 'failed' ? 'boom' : undefined },
     };
     const records: Parameters<typeof workspace.store.commit>[0] = [{ k: 'run', run }];
     if (costMicros) {
       records.push({
         k: 'ledger',
         entry: {
-          id: newId(now), ts: now, provider: 'anthropic', model: 'claude-haiku-4-5', workflow, runId: run.id, taskId: null, task: 'review', tool: null, variant: null,
-          usage: { input: 100, output: 50, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 }, costMicros, estimated: false,
-          requestId: null, latencyMs: null, reservationId: null, reservedMicros: null, estimatedInputTokens: null,
+          id: newId(now),
+          ts: now,
+          provider: 'anthropic',
+          model: 'claude-haiku-4-5',
+          workflow,
+          runId: run.id,
+          taskId: null,
+          task: 'review',
+          tool: null,
+          variant: null,
+          usage: { input: 100, output: 50, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+          costMicros,
+          estimated: false,
+          requestId: null,
+          latencyMs: null,
+          reservationId: null,
+          reservedMicros: null,
+          estimatedInputTokens: null,
         },
       });
     }
@@ -86,34 +110,47 @@ describe('Runs view (real extension host)', () => {
     assert.equal(item('running').contextValue, RunContext.running);
     assert.deepEqual(done.command?.arguments, [ids.done]);
     // The manifest's inline menus key on these context values.
-    const menus = vscode.extensions.all.find((e) => e.packageJSON.name === 'agent-budget')!.packageJSON.contributes.menus['view/item/context'] as Array<{ command: string; when: string; group: string }>;
+    const menus = vscode.extensions.all.find((e) => e.packageJSON.name === 'agent-budget')!.packageJSON.contributes
+      .menus['view/item/context'] as Array<{ command: string; when: string; group: string }>;
     const resume = menus.find((m) => m.command === Commands.resumeRun)!;
     assert.match(resume.when, /viewItem == run\.resumable/);
     assert.match(resume.group, /^inline/);
-    for (const c of [Commands.cancelRun, Commands.openRunOutput, Commands.revealRunInPanel]) assert.ok(menus.some((m) => m.command === c && m.group.startsWith('inline')), c);
+    for (const c of [Commands.cancelRun, Commands.openRunOutput, Commands.revealRunInPanel])
+      assert.ok(
+        menus.some((m) => m.command === c && m.group.startsWith('inline')),
+        c,
+      );
     // Open output and Reveal apply to every run, completed or not.
     for (const c of [Commands.openRunOutput, Commands.revealRunInPanel]) {
       const when = menus.find((m) => m.command === c)!.when;
-      for (const value of [RunContext.running, RunContext.resumable, RunContext.completed, RunContext.finished]) assert.ok(viewItemMatches(when, value), `${c} is not offered on ${value}`);
+      for (const value of [RunContext.running, RunContext.resumable, RunContext.completed, RunContext.finished])
+        assert.ok(viewItemMatches(when, value), `${c} is not offered on ${value}`);
     }
     // Mark Run Result… only on a completed run: a cancelled or failed one has no result (the command refuses it).
     const mark = menus.find((m) => m.command === Commands.markRunResult)!;
     assert.equal(viewItemMatches(mark.when, RunContext.completed), true, mark.when);
-    for (const value of [RunContext.finished, RunContext.resumable, RunContext.running]) assert.equal(viewItemMatches(mark.when, value), false, `${mark.when} matches ${value}`);
+    for (const value of [RunContext.finished, RunContext.resumable, RunContext.running])
+      assert.equal(viewItemMatches(mark.when, value), false, `${mark.when} matches ${value}`);
   });
 
   it('badges the view with the number of runs to resume, and follows changes', async () => {
-    const count = () => workspace.store.queries.listRuns({ status: ['interrupted', 'blocked', 'paused', 'failed'] }).length;
+    const count = () =>
+      workspace.store.queries.listRuns({ status: ['interrupted', 'blocked', 'paused', 'failed'] }).length;
     await waitFor('the badge', () => api.runsTree.view.badge?.value === count());
     const before = count();
     await putRun('interrupted', 'completed', 'tree-interrupted');
-    await waitFor('the badge to drop by one', () => api.runsTree.view.badge?.value === before - 1 || (before === 1 && !api.runsTree.view.badge));
+    await waitFor(
+      'the badge to drop by one',
+      () => api.runsTree.view.badge?.value === before - 1 || (before === 1 && !api.runsTree.view.badge),
+    );
     assert.match(api.runsTree.view.badge?.tooltip ?? 'none', /run(s)? to resume|none/);
   });
 
   it('Open output opens the run as a read-only document', async () => {
     await vscode.commands.executeCommand(Commands.openRunOutput, { kind: 'run', run: { id: ids.blocked } });
-    const doc = await waitFor('the output document', () => vscode.window.visibleTextEditors.map((e) => e.document).find((d) => d.uri.scheme === 'agent-budget'));
+    const doc = await waitFor('the output document', () =>
+      vscode.window.visibleTextEditors.map((e) => e.document).find((d) => d.uri.scheme === 'agent-budget'),
+    );
     assert.match(doc.getText(), /# tree-blocked/);
     assert.match(doc.getText(), /\*\*blocked\*\*/);
     assert.match(doc.getText(), /\$0\.05/);
@@ -124,7 +161,11 @@ describe('Runs view (real extension host)', () => {
     await vscode.commands.executeCommand(Commands.revealRunInPanel, { kind: 'run', run: { id: ids.blocked } });
     assert.ok(api.panel.isOpen);
     assert.equal(api.panel.state.tab, 'runs');
-    const snapshot = await waitFor('a snapshot listing the run', () => api.panel.lastSnapshot?.runs.find((r) => r.id === ids.blocked), 20_000);
+    const snapshot = await waitFor(
+      'a snapshot listing the run',
+      () => api.panel.lastSnapshot?.runs.find((r) => r.id === ids.blocked),
+      20_000,
+    );
     assert.equal(snapshot.resumable, true);
   });
 });

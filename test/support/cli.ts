@@ -2,7 +2,10 @@ import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli/main';
 
 /** Runs the CLI in-process with captured streams, as a terminal or CI job would see it. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';

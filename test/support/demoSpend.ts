@@ -24,7 +24,14 @@ const DAY = 86_400_000;
 interface Recipe {
   workflow: string;
   runsPerDay: number;
-  steps: Array<{ task: string; model: string; provider: ProviderId; input: [number, number]; output: [number, number]; cache?: boolean }>;
+  steps: Array<{
+    task: string;
+    model: string;
+    provider: ProviderId;
+    input: [number, number];
+    output: [number, number];
+    cache?: boolean;
+  }>;
   variants?: string[];
   failRate: number;
   tool?: string;
@@ -34,14 +41,25 @@ const RECIPES: Recipe[] = [
   {
     workflow: 'code-review',
     runsPerDay: 11,
-    steps: [{ task: 'review', model: 'claude-sonnet-4-5', provider: 'anthropic', input: [8000, 16000], output: [1000, 2400], cache: true }],
+    steps: [
+      {
+        task: 'review',
+        model: 'claude-sonnet-4-5',
+        provider: 'anthropic',
+        input: [8000, 16000],
+        output: [1000, 2400],
+        cache: true,
+      },
+    ],
     variants: ['claude-sonnet-4-5@v1', 'claude-sonnet-4-5@v2'],
     failRate: 0.05,
   },
   {
     workflow: 'explain',
     runsPerDay: 14,
-    steps: [{ task: 'answer', model: 'claude-haiku-4-5', provider: 'anthropic', input: [1500, 4000], output: [300, 900] }],
+    steps: [
+      { task: 'answer', model: 'claude-haiku-4-5', provider: 'anthropic', input: [1500, 4000], output: [300, 900] },
+    ],
     failRate: 0.02,
   },
   {
@@ -49,7 +67,14 @@ const RECIPES: Recipe[] = [
     runsPerDay: 5,
     steps: [
       { task: 'plan', model: 'gpt-5-mini', provider: 'openai', input: [3000, 6000], output: [500, 1500] },
-      { task: 'write', model: 'gpt-5-mini', provider: 'openai', input: [6000, 12000], output: [2000, 5000], cache: true },
+      {
+        task: 'write',
+        model: 'gpt-5-mini',
+        provider: 'openai',
+        input: [6000, 12000],
+        output: [2000, 5000],
+        cache: true,
+      },
     ],
     failRate: 0.1,
     tool: 'runCommand',
@@ -131,7 +156,9 @@ export async function seedDemoSpend(workspace: Workspace, now = DEMO_NOW, days =
             latencyMs: 800 + Math.floor(rand() * 9000),
             reservationId: `res-${runId}-${s}`,
             reservedMicros: Math.round(cost * (1.4 + rand())),
-            estimatedInputTokens: Math.round((usage.input + usage.cacheRead + usage.cacheWrite5m) * (1.02 + rand() * 0.08)),
+            estimatedInputTokens: Math.round(
+              (usage.input + usage.cacheRead + usage.cacheWrite5m) * (1.02 + rand() * 0.08),
+            ),
           };
           records.push({ k: 'ledger', entry });
           if (recipe.tool && s === recipe.steps.length - 1) {
@@ -182,7 +209,9 @@ export async function seedDemoSpend(workspace: Workspace, now = DEMO_NOW, days =
 }
 
 /** A temporary copy of demo/ with the demo spend in its store; `dispose` removes it. */
-export async function demoWorkspace(now = DEMO_NOW): Promise<{ workspace: Workspace; folder: string; dispose: () => Promise<void> }> {
+export async function demoWorkspace(
+  now = DEMO_NOW,
+): Promise<{ workspace: Workspace; folder: string; dispose: () => Promise<void> }> {
   const root = mkdtempSync(path.join(tmpdir(), 'ab-demo-'));
   const folder = path.join(root, 'demo');
   cpSync(path.resolve(__dirname, '..', '..', 'demo'), folder, { recursive: true });

@@ -17,7 +17,8 @@ import { CliError, ExitCode, printJson, type CliCommand } from '../context';
 export const costCommand: CliCommand = {
   name: 'cost',
   summary: "price one call from a provider's raw usage object",
-  usage: 'agent-budget cost --provider anthropic|openai|gemini --model <model> --usage <json | @file> [--workspace <dir>] [--json]',
+  usage:
+    'agent-budget cost --provider anthropic|openai|gemini --model <model> --usage <json | @file> [--workspace <dir>] [--json]',
   options: {
     provider: { type: 'string' },
     model: { type: 'string' },
@@ -41,7 +42,9 @@ export const costCommand: CliCommand = {
       normalized = normalizeUsage(providerId, raw);
     } catch (err) {
       if (err instanceof UsageShapeError) {
-        throw new CliError(`--usage is not ${/^[aeiou]/.test(provider) ? 'an' : 'a'} ${provider} usage object: ${err.message}`);
+        throw new CliError(
+          `--usage is not ${/^[aeiou]/.test(provider) ? 'an' : 'a'} ${provider} usage object: ${err.message}`,
+        );
       }
       throw err;
     }
@@ -80,8 +83,11 @@ export const costCommand: CliCommand = {
     const rows = price.lines.map((l) => [LABELS[l.kind], l.tokens.toLocaleString('en-US'), exactUsd(l.micros)]);
     const total = price.lines.reduce((s, l) => s + l.tokens, 0);
     rows.push(['total', total.toLocaleString('en-US'), exactUsd(price.costMicros)]);
-    const widths = [0, 1, 2].map((i) => Math.max(['kind', 'tokens', 'cost'][i]!.length, ...rows.map((r) => r[i]!.length)));
-    const line = (r: string[]) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padStart(widths[2]!)}`;
+    const widths = [0, 1, 2].map((i) =>
+      Math.max(['kind', 'tokens', 'cost'][i]!.length, ...rows.map((r) => r[i]!.length)),
+    );
+    const line = (r: string[]) =>
+      `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padStart(widths[2]!)}`;
     const out = [
       `${providerId} ${model}${price.priceId !== model ? ` (priced as ${price.priceId})` : ''}: ${exactUsd(price.costMicros)} (${formatUsd(price.costMicros)})` +
         `${price.tier === 'above' ? ' — whole call at the long-prompt rates' : ''}`,
@@ -114,7 +120,9 @@ async function readUsageFile(file: string): Promise<string> {
   try {
     return await readFile(path.resolve(file), 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read --usage file "${file}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError(
+      `cannot read --usage file "${file}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -123,6 +131,8 @@ function parseUsageJson(text: string, arg: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     const where = arg.startsWith('@') ? `the file ${arg.slice(1)}` : '--usage';
-    throw new CliError(`${where} is not valid JSON (${(err as Error).message}). Pass the provider's usage object, e.g. --usage '{"input_tokens": 1200, "output_tokens": 300}'.`);
+    throw new CliError(
+      `${where} is not valid JSON (${(err as Error).message}). Pass the provider's usage object, e.g. --usage '{"input_tokens": 1200, "output_tokens": 300}'.`,
+    );
   }
 }

@@ -25,7 +25,8 @@ export const estimateCommand: CliCommand = {
     const file = values.inventory;
     if (typeof file !== 'string') throw new CliError(`--inventory is required.\nUsage: ${estimateCommand.usage}`);
     const historyDays = values['history-days'] === undefined ? 30 : Number(values['history-days']);
-    if (!Number.isInteger(historyDays) || historyDays < 1) throw new CliError('--history-days must be a whole number of days, 1 or more.');
+    if (!Number.isInteger(historyDays) || historyDays < 1)
+      throw new CliError('--history-days must be a whole number of days, 1 or more.');
     let inventory;
     try {
       ({ inventory } = await loadInventory(path.resolve(file)));
@@ -34,14 +35,20 @@ export const estimateCommand: CliCommand = {
       throw err;
     }
     // History only when the workspace has a store: estimating must not create one in a fresh checkout.
-    const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR) : path.join(ctx.workspace, STATE_DIR);
+    const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR
+      ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR)
+      : path.join(ctx.workspace, STATE_DIR);
     const hasStore = existsSync(stateDir) && readdirSync(stateDir).some((f) => /^(journal|snapshot)-\d+/.test(f));
     let estimate;
     if (hasStore) {
       const workspace = await openWorkspace(ctx, { pollMs: 0 });
       try {
         if (workspace.policyError) throw new CliError(workspace.policyError.message);
-        estimate = estimateInventory(inventory, workspace.policy, { queries: workspace.store.queries, now: Date.now(), historyDays });
+        estimate = estimateInventory(inventory, workspace.policy, {
+          queries: workspace.store.queries,
+          now: Date.now(),
+          historyDays,
+        });
       } finally {
         await workspace.close();
       }

@@ -16,7 +16,8 @@ import { CliError, ExitCode, openWorkspace, type CliCommand } from '../context';
 export const exportCommand: CliCommand = {
   name: 'export',
   summary: 'stream the raw ledger (CSV, JSON or JSON lines) for a date range',
-  usage: 'agent-budget export [--month YYYY-MM | --from YYYY-MM-DD [--to YYYY-MM-DD]] [--csv | --json | --jsonl] [--out <file>] [--workspace <dir>]',
+  usage:
+    'agent-budget export [--month YYYY-MM | --from YYYY-MM-DD [--to YYYY-MM-DD]] [--csv | --json | --jsonl] [--out <file>] [--workspace <dir>]',
   options: {
     month: { type: 'string' },
     from: { type: 'string' },
@@ -26,8 +27,11 @@ export const exportCommand: CliCommand = {
     out: { type: 'string' },
   },
   async run(ctx, values) {
-    const formats = [values.csv === true && 'csv', ctx.json && 'json', values.jsonl === true && 'jsonl'].filter(Boolean) as ExportFormat[];
-    if (formats.length > 1) throw new CliError(`choose one of --csv, --json and --jsonl.\nUsage: ${exportCommand.usage}`);
+    const formats = [values.csv === true && 'csv', ctx.json && 'json', values.jsonl === true && 'jsonl'].filter(
+      Boolean,
+    ) as ExportFormat[];
+    if (formats.length > 1)
+      throw new CliError(`choose one of --csv, --json and --jsonl.\nUsage: ${exportCommand.usage}`);
     const format = formats[0] ?? 'csv';
     const workspace = await openWorkspace(ctx, { pollMs: 0 });
     try {
@@ -69,12 +73,16 @@ export const exportCommand: CliCommand = {
   },
 };
 
-function exportRange(values: Record<string, unknown>, tz: string | undefined): { fromDay: string; toDay: string } | undefined {
+function exportRange(
+  values: Record<string, unknown>,
+  tz: string | undefined,
+): { fromDay: string; toDay: string } | undefined {
   const month = values.month as string | undefined;
   const from = values.from as string | undefined;
   const to = values.to as string | undefined;
   if (month !== undefined) {
-    if (from !== undefined || to !== undefined) throw new CliError(`give --month or --from/--to, not both.\nUsage: ${exportCommand.usage}`);
+    if (from !== undefined || to !== undefined)
+      throw new CliError(`give --month or --from/--to, not both.\nUsage: ${exportCommand.usage}`);
     if (!isMonthKey(month)) throw new CliError(`"${month}" is not a month: write it as YYYY-MM.`);
     return monthDays(month);
   }

@@ -22,7 +22,8 @@ export const markCommand: CliCommand = {
       const q = workspace.store.queries;
       const ids = q.getRun(prefix) ? [prefix] : q.findRuns(prefix);
       if (ids.length === 0) throw new CliError(`no run "${prefix}" in this workspace (agent-budget runs lists them).`);
-      if (ids.length > 1) throw new CliError(`"${prefix}" matches several runs (${ids.join(', ')}): give more of the id.`);
+      if (ids.length > 1)
+        throw new CliError(`"${prefix}" matches several runs (${ids.join(', ')}): give more of the id.`);
       const run = q.getRun(ids[0]!)!;
       if (run.status !== 'completed') {
         throw new CliError(`run ${run.id} is ${run.status}: only a completed run has a result to accept or reject.`);

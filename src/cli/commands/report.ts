@@ -12,7 +12,8 @@ import { CliError, ExitCode, openWorkspace, printJson, type CliCommand } from '.
 export const reportCommand: CliCommand = {
   name: 'report',
   summary: 'spend report for a month or a date range (Markdown, --json or --csv)',
-  usage: 'agent-budget report [--month YYYY-MM | --from YYYY-MM-DD [--to YYYY-MM-DD]] [--csv] [--workspace <dir>] [--json]',
+  usage:
+    'agent-budget report [--month YYYY-MM | --from YYYY-MM-DD [--to YYYY-MM-DD]] [--csv] [--workspace <dir>] [--json]',
   options: {
     month: { type: 'string' },
     from: { type: 'string' },
@@ -20,12 +21,15 @@ export const reportCommand: CliCommand = {
     csv: { type: 'boolean' },
   },
   async run(ctx, values) {
-    if (values.csv === true && ctx.json) throw new CliError(`--csv and --json are two output formats: choose one.\nUsage: ${reportCommand.usage}`);
+    if (values.csv === true && ctx.json)
+      throw new CliError(`--csv and --json are two output formats: choose one.\nUsage: ${reportCommand.usage}`);
     const workspace = await openWorkspace(ctx, { pollMs: 0 });
     try {
       if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
       if (workspace.policyError) {
-        ctx.stderr.write(`${workspace.policyError.message}\nThe report uses the built-in defaults for caps and prices until it is fixed.\n`);
+        ctx.stderr.write(
+          `${workspace.policyError.message}\nThe report uses the built-in defaults for caps and prices until it is fixed.\n`,
+        );
       }
       const now = Date.now();
       const period = reportPeriod(values, workspace.policy, now);

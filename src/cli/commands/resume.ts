@@ -14,10 +14,13 @@ export const resumeCommand: CliCommand = {
   positionals: true,
   async run(ctx, _values, positionals) {
     const [runId, ...extra] = positionals;
-    if (!runId || extra.length > 0) throw new CliError(`give exactly one run id (or a unique prefix).\nUsage: ${resumeCommand.usage}`);
+    if (!runId || extra.length > 0)
+      throw new CliError(`give exactly one run id (or a unique prefix).\nUsage: ${resumeCommand.usage}`);
     const session = await openRunner(ctx);
     try {
-      const outcome = await withInterrupt((signal) => session.runner.resume(runId, { signal, onEvent: session.onEvent }));
+      const outcome = await withInterrupt((signal) =>
+        session.runner.resume(runId, { signal, onEvent: session.onEvent }),
+      );
       printOutcome(ctx, outcome, isTerminal(ctx.stderr) && isTerminal(ctx.stdout));
       return exitCodeOf(outcome);
     } catch (err) {

@@ -1,5 +1,13 @@
 import { CliError, ExitCode, type CliCommand, type CliContext } from '../context';
-import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, resolveFileArg, withInterrupt } from '../runSupport';
+import {
+  asCliError,
+  exitCodeOf,
+  isTerminal,
+  openRunner,
+  printOutcome,
+  resolveFileArg,
+  withInterrupt,
+} from '../runSupport';
 
 /**
  * `agent-budget run <workflow> [--input T] [--file F] [--model M] [--complex]`: runs a built-in or workspace workflow
@@ -8,8 +16,10 @@ import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, resolveFi
  */
 export const runCommand: CliCommand = {
   name: 'run',
-  summary: 'run a workflow (code-review, explain, test-gen, draft-requirements, research, or .agent-budget/workflows/<id>.json)',
-  usage: 'agent-budget run <workflow> [--input <text> | --input -] [--file <path>] [--model <model>] [--complex] [--workspace <dir>] [--json]',
+  summary:
+    'run a workflow (code-review, explain, test-gen, draft-requirements, research, or .agent-budget/workflows/<id>.json)',
+  usage:
+    'agent-budget run <workflow> [--input <text> | --input -] [--file <path>] [--model <model>] [--complex] [--workspace <dir>] [--json]',
   options: {
     input: { type: 'string' },
     file: { type: 'string' },
@@ -28,7 +38,11 @@ export const runCommand: CliCommand = {
     const session = await openRunner(ctx);
     try {
       const outcome = await withInterrupt((signal) =>
-        session.runner.start(workflow, { input, file, model, ...(values.complex === true ? { complex: true } : {}) }, { signal, onEvent: session.onEvent }),
+        session.runner.start(
+          workflow,
+          { input, file, model, ...(values.complex === true ? { complex: true } : {}) },
+          { signal, onEvent: session.onEvent },
+        ),
       );
       printOutcome(ctx, outcome, isTerminal(ctx.stderr) && isTerminal(ctx.stdout));
       return exitCodeOf(outcome);
@@ -42,7 +56,11 @@ export const runCommand: CliCommand = {
 
 async function readStdin(ctx: CliContext): Promise<string> {
   void ctx;
-  if (process.stdin.isTTY) throw new CliError('--input - reads the input from stdin, but stdin is a terminal; pipe something in.', ExitCode.usage);
+  if (process.stdin.isTTY)
+    throw new CliError(
+      '--input - reads the input from stdin, but stdin is a terminal; pipe something in.',
+      ExitCode.usage,
+    );
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

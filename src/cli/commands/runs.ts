@@ -22,7 +22,8 @@ export const runsCommand: CliCommand = {
     let limit: number | undefined;
     if (typeof values.limit === 'string') {
       limit = Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit must be a whole number ≥ 1, got "${values.limit}".`);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new CliError(`--limit must be a whole number ≥ 1, got "${values.limit}".`);
     }
     // pollMs 0: a one-shot read. Opening still marks runs of processes that died as interrupted.
     const workspace = await openWorkspace(ctx, { pollMs: 0 });
@@ -45,15 +46,25 @@ export const runsCommand: CliCommand = {
         return ExitCode.ok;
       }
       if (runs.length === 0) {
-        ctx.stdout.write(status ? `No ${status.join(' or ')} runs.\n` : 'No runs yet. Start one with: agent-budget run <workflow>\n');
+        ctx.stdout.write(
+          status ? `No ${status.join(' or ')} runs.\n` : 'No runs yet. Start one with: agent-budget run <workflow>\n',
+        );
         return ExitCode.ok;
       }
       const rows = [
         ['RUN', 'STATUS', 'WORKFLOW', 'COST', 'UPDATED', 'TITLE'],
-        ...runs.map((r) => [r.id.slice(0, SHORT_ID), r.status, r.workflow, formatUsd(r.costMicros), localTime(r.updatedAt), r.title]),
+        ...runs.map((r) => [
+          r.id.slice(0, SHORT_ID),
+          r.status,
+          r.workflow,
+          formatUsd(r.costMicros),
+          localTime(r.updatedAt),
+          r.title,
+        ]),
       ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-      for (const row of rows) ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+      for (const row of rows)
+        ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
       return ExitCode.ok;
     } finally {
       await workspace.close();

@@ -48,10 +48,29 @@ export async function collectStatus(workspace: Workspace, now: number): Promise<
   const q = workspace.store.queries;
   const open = q.openReservations();
   const reservedTokens = (key: string) => open.reduce((sum, r) => sum + (r.scopes.includes(key) ? r.tokens : 0), 0);
-  const tokenRow = (scope: 'session' | 'task', key: string, used: number, limits: { softTokens?: number; hardTokens?: number }) => {
+  const tokenRow = (
+    scope: 'session' | 'task',
+    key: string,
+    used: number,
+    limits: { softTokens?: number; hardTokens?: number },
+  ) => {
     const reserved = reservedTokens(key);
-    const use = withLevel({ scope, key, unit: 'tokens', used, reserved, limit: limits.hardTokens, soft: limits.softTokens });
-    return { usedTokens: used, limitTokens: limits.hardTokens ?? null, reservedTokens: reserved, pct: round1(use.pct), level: use.level };
+    const use = withLevel({
+      scope,
+      key,
+      unit: 'tokens',
+      used,
+      reserved,
+      limit: limits.hardTokens,
+      soft: limits.softTokens,
+    });
+    return {
+      usedTokens: used,
+      limitTokens: limits.hardTokens ?? null,
+      reservedTokens: reserved,
+      pct: round1(use.pct),
+      level: use.level,
+    };
   };
   for (const run of q.listRuns({ status: ['running'] })) {
     const limits = effectiveLimits(workspace.policy, run.workflow);
@@ -106,7 +125,8 @@ export const statusCommand: CliCommand = {
     const workspace = await openWorkspace(ctx, { pollMs: 0 });
     try {
       if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
-      if (workspace.policyError) ctx.stderr.write(`${workspace.policyError.message}\nRuns are refused until it is fixed.\n`);
+      if (workspace.policyError)
+        ctx.stderr.write(`${workspace.policyError.message}\nRuns are refused until it is fixed.\n`);
       const scopes = await collectStatus(workspace, Date.now());
       if (ctx.json) {
         printJson(ctx, { scopes });
@@ -117,7 +137,11 @@ export const statusCommand: CliCommand = {
         return ExitCode.ok;
       }
       const rows = scopes.map((s) => [
-        s.taskId ? `task ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})` : s.runId ? `session ${s.runId.slice(0, SHORT_ID)}` : s.scope,
+        s.taskId
+          ? `task ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
+          : s.runId
+            ? `session ${s.runId.slice(0, SHORT_ID)}`
+            : s.scope,
         s.usedTokens !== null
           ? `${s.usedTokens.toLocaleString('en-US')}${s.reservedTokens ? ` + ${s.reservedTokens.toLocaleString('en-US')} in flight` : ''} / ${s.limitTokens?.toLocaleString('en-US') ?? '∞'} tokens`
           : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${formatUsd(s.limitMicros ?? 0)}`,
@@ -126,7 +150,13 @@ export const statusCommand: CliCommand = {
         s.resetsAt ? `resets ${new Date(s.resetsAt).toLocaleString()}` : '',
       ]);
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows) ctx.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+      for (const r of rows)
+        ctx.stdout.write(
+          `${r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
       return ExitCode.ok;
     } finally {
       await workspace.close();

@@ -196,7 +196,8 @@ export class BudgetEngine {
    * has re-keyed the store's days to the new zone).
    */
   setPolicy(policy: BudgetPolicy): void {
-    if (policy.timeZone !== this.policy.timeZone) for (const key of [...this.counters.keys()]) if (isUsdKey(key)) this.counters.delete(key);
+    if (policy.timeZone !== this.policy.timeZone)
+      for (const key of [...this.counters.keys()]) if (isUsdKey(key)) this.counters.delete(key);
     this.policy = policy;
     this.policyError = undefined;
     this.prices.clear();
@@ -225,7 +226,8 @@ export class BudgetEngine {
    * not at all when the call is refused.
    */
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
-    for (const spec of req.tokenScopes) if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
+    for (const spec of req.tokenScopes)
+      if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
     const sized = await this.sizePrompt(req);
     return this.store.transact(() => {
       const admission = this.plan(sized);
@@ -262,7 +264,11 @@ export class BudgetEngine {
    * `alsoCommit` (the runner's checkpoint holding the call's answer) lands in the same durable write as the ledger
    * row: a crash can never keep one without the other, so a billed call is never repeated on resume.
    */
-  async settle(admission: Admission, input: SettleInput, alsoCommit: readonly StoreRecord[] = []): Promise<LedgerEntry> {
+  async settle(
+    admission: Admission,
+    input: SettleInput,
+    alsoCommit: readonly StoreRecord[] = [],
+  ): Promise<LedgerEntry> {
     const entry = this.entryFor(admission, input);
     const alerts = await this.store.transact((q) => {
       const plan = this.planSettlement(admission, entry, q.alertFired.bind(q));
@@ -280,27 +286,33 @@ export class BudgetEngine {
   ): { records: StoreRecord[]; alerts: BudgetAlert[] } {
     const records: StoreRecord[] = [{ k: 'settle', reservationId: admission.reservation.id, ts: entry.ts, entry }];
     const alerts = this.crossedThresholds(admission.reservation.workflow, entry, fired);
-    for (const alert of alerts) records.push({ k: 'alert', scope: alert.scope, periodKey: alert.periodKey, pct: alert.pct, ts: entry.ts });
+    for (const alert of alerts)
+      records.push({ k: 'alert', scope: alert.scope, periodKey: alert.periodKey, pct: alert.pct, ts: entry.ts });
     return { records, alerts };
   }
 
   /** Releases a reservation whose call was never billed (an HTTP error before any output, a refused request). */
   async release(admission: Admission): Promise<void> {
-    await this.store.commit([{ k: 'settle', reservationId: admission.reservation.id, ts: this.clock.now(), entry: null }]);
+    await this.store.commit([
+      { k: 'settle', reservationId: admission.reservation.id, ts: this.clock.now(), entry: null },
+    ]);
   }
 
   /**
    * Charges a fixed tool cost (policy `tools.costsUsd`), checked against the USD caps like a call. `alsoCommit`
    * (the runner's checkpoint marking the charge) lands in the same durable write, and not at all when refused.
    */
-  async chargeTool(args: {
-    workflow: string;
-    runId: string | null;
-    taskId: string | null;
-    task: string | null;
-    tool: string;
-    usd: number;
-  }, alsoCommit: readonly StoreRecord[] = []): Promise<LedgerEntry> {
+  async chargeTool(
+    args: {
+      workflow: string;
+      runId: string | null;
+      taskId: string | null;
+      task: string | null;
+      tool: string;
+      usd: number;
+    },
+    alsoCommit: readonly StoreRecord[] = [],
+  ): Promise<LedgerEntry> {
     const micros = usdToMicros(args.usd);
     const now = this.clock.now();
     const entry: LedgerEntry = {
@@ -351,7 +363,10 @@ export class BudgetEngine {
   /** Computes the admission for `req` against the current counters. Throws BudgetBlockedError. */
   plan(req: AdmitRequest): Admission {
     if (this.policyError) {
-      throw new BudgetBlockedError(`No call is made while the budget policy is invalid. ${this.policyError.message}`, 'policy');
+      throw new BudgetBlockedError(
+        `No call is made while the budget policy is invalid. ${this.policyError.message}`,
+        'policy',
+      );
     }
     const now = this.clock.now();
     let model = req.model;
@@ -366,7 +381,8 @@ export class BudgetEngine {
         // A cap that cannot pay for this model may still pay for the workflow's cheaper one: the degrade model is
         // the fallback the user configured for exactly this (token limits are the same for any model).
         const cheaper = req.degradeModel;
-        if (!(err instanceof BudgetBlockedError) || !isUsdKey(err.scope) || degraded || !cheaper || cheaper === model) throw err;
+        if (!(err instanceof BudgetBlockedError) || !isUsdKey(err.scope) || degraded || !cheaper || cheaper === model)
+          throw err;
         warnings.push(`Degraded from ${model} to ${cheaper}: ${err.message}`);
         model = cheaper;
         degraded = true;
@@ -377,7 +393,11 @@ export class BudgetEngine {
       const scopes = [...clamp.tokenScopes, ...clamp.usdScopes];
       const decision = this.evaluateRules(req.workflow, model, scopes, worst, tokens);
       if (decision.action === 'block') {
-        throw new BudgetBlockedError(`Blocked by a rule in budget.json: ${decision.reason}.`, 'rule', decision.resetsAt);
+        throw new BudgetBlockedError(
+          `Blocked by a rule in budget.json: ${decision.reason}.`,
+          'rule',
+          decision.resetsAt,
+        );
       }
       if (decision.action === 'degrade' && !degraded) {
         const cheaper = req.degradeModel;
@@ -422,7 +442,15 @@ export class BudgetEngine {
         variant: req.promptVersion === undefined ? null : `${model}@${req.promptVersion}`,
       };
       const action = degraded ? 'degrade' : decision.action === 'degrade' ? 'warn' : decision.action;
-      return { reservation, model, maxOutputTokens: clamp.maxOutputTokens, action, warnings, clampedBy: clamp.clampedBy, price };
+      return {
+        reservation,
+        model,
+        maxOutputTokens: clamp.maxOutputTokens,
+        action,
+        warnings,
+        clampedBy: clamp.clampedBy,
+        price,
+      };
     }
   }
 
@@ -457,7 +485,7 @@ export class BudgetEngine {
         throw new BudgetBlockedError(
           `${s.scope} token limit reached: ${s.used + s.reserved} of ${s.limit} tokens used or held, and this call needs ` +
             `about ${req.inputTokens} input tokens plus output. Raise limits.${s.scope === 'session' ? 'session' : 'task'}.hardTokens ` +
-            'in .agent-budget/budget.json (or the step\'s limits) and resume.',
+            "in .agent-budget/budget.json (or the step's limits) and resume.",
           s.scope,
         );
       }
@@ -467,8 +495,10 @@ export class BudgetEngine {
     for (const s of usdScopes) {
       if (s.limit === undefined) continue;
       // In 10⁻⁶ µ$ (exact integers): what is left, minus the prompt at its worst rate, buys this much output.
-      const leftUnits = BigInt(s.limit - s.used - s.reserved) * 1_000_000n - BigInt(req.inputTokens) * rates.promptUnits;
-      const affordable = rates.outputUnits > 0n ? Number(leftUnits > 0n ? leftUnits / rates.outputUnits : -1n) : Number.MAX_SAFE_INTEGER;
+      const leftUnits =
+        BigInt(s.limit - s.used - s.reserved) * 1_000_000n - BigInt(req.inputTokens) * rates.promptUnits;
+      const affordable =
+        rates.outputUnits > 0n ? Number(leftUnits > 0n ? leftUnits / rates.outputUnits : -1n) : Number.MAX_SAFE_INTEGER;
       if (affordable < max) {
         max = affordable;
         clampedBy = s.scope;
@@ -507,7 +537,8 @@ export class BudgetEngine {
       if (w.scope !== undefined) {
         const scope = scopes.find((s) => s.scope === w.scope);
         if (!scope || scope.limit === undefined || scope.limit <= 0) return;
-        const pct = ((scope.used + scope.reserved + (scope.unit === 'usd' ? worstMicros : worstTokens)) / scope.limit) * 100;
+        const pct =
+          ((scope.used + scope.reserved + (scope.unit === 'usd' ? worstMicros : worstTokens)) / scope.limit) * 100;
         if (pct < (w.atLeastPct ?? 0)) return;
         resetsAt = scope.resetsAt;
         pctText = ` — ${w.scope} would be at ${pct.toFixed(0)}%`;
@@ -538,7 +569,15 @@ export class BudgetEngine {
 
   private tokenUse(spec: TokenScopeSpec): ScopeUse {
     const c = this.counter(spec.key, this.loadTokens);
-    return { scope: spec.kind, key: spec.key, unit: 'tokens', used: c.used, reserved: c.reserved, limit: spec.hardTokens, soft: spec.softTokens };
+    return {
+      scope: spec.kind,
+      key: spec.key,
+      unit: 'tokens',
+      used: c.used,
+      reserved: c.reserved,
+      limit: spec.hardTokens,
+      soft: spec.softTokens,
+    };
   }
 
   /**
@@ -564,7 +603,10 @@ export class BudgetEngine {
   private usdUse(scope: string, win: PeriodWindow, workflow: string | undefined, capUsd: number | undefined): ScopeUse {
     const key = `${scope}@${win.key}`;
     const c = this.counter(key, () => {
-      const range = { fromDay: dayKey(win.startMs, this.policy.timeZone), toDay: dayKey(win.endMs - 1, this.policy.timeZone) };
+      const range = {
+        fromDay: dayKey(win.startMs, this.policy.timeZone),
+        toDay: dayKey(win.endMs - 1, this.policy.timeZone),
+      };
       return this.store.queries.totals(range, workflow === undefined ? undefined : { workflow }).costMicros;
     });
     const limit = capUsd === undefined ? undefined : usdToMicros(capUsd);
@@ -592,7 +634,11 @@ export class BudgetEngine {
             if (c) c.reserved -= isUsdKey(key) ? r.micros : r.tokens;
           }
         }
-        if (record.entry) this.charge(record.entry, r?.scopes.filter((k) => !isUsdKey(k)));
+        if (record.entry)
+          this.charge(
+            record.entry,
+            r?.scopes.filter((k) => !isUsdKey(k)),
+          );
         return;
       }
       case 'ledger':
@@ -708,7 +754,8 @@ export class BudgetEngine {
     const workflows = Object.keys(this.policy.workflows);
     const uses = new Map<string, ScopeUse>();
     for (const use of this.usdScopes('', now)) if (use.scope.startsWith('workspace.')) uses.set(use.key, use);
-    for (const wf of workflows) for (const use of this.usdScopes(wf, now)) if (use.scope.startsWith('workflow.')) uses.set(use.key, use);
+    for (const wf of workflows)
+      for (const use of this.usdScopes(wf, now)) if (use.scope.startsWith('workflow.')) uses.set(use.key, use);
     return [...uses.values()].filter((u) => u.limit !== undefined).map((u) => withLevel(u));
   }
 
@@ -735,7 +782,11 @@ function isUsdKey(key: string): boolean {
 }
 
 /** The most a call can cost: the prompt at its worst rate and the whole clamp as output, rounded up to the µ$. */
-function worstCaseMicros(rates: { promptUnits: bigint; outputUnits: bigint }, inputTokens: number, maxOutputTokens: number): Micros {
+function worstCaseMicros(
+  rates: { promptUnits: bigint; outputUnits: bigint },
+  inputTokens: number,
+  maxOutputTokens: number,
+): Micros {
   const units = BigInt(inputTokens) * rates.promptUnits + BigInt(maxOutputTokens) * rates.outputUnits;
   return Number((units + 999_999n) / 1_000_000n);
 }
@@ -749,7 +800,11 @@ function worstCaseMicros(rates: { promptUnits: bigint; outputUnits: bigint }, in
 function worstRates(price: ResolvedPrice, req: AdmitRequest): { promptUnits: bigint; outputUnits: bigint } {
   const tier = price.above && req.inputTokens * 1.1 > price.above.tokens ? price.above : price.base;
   const promptRate =
-    req.promptCaching === '5m' ? tier.cacheWrite5mPerMTok : req.promptCaching === '1h' ? tier.cacheWrite1hPerMTok : tier.inputPerMTok;
+    req.promptCaching === '5m'
+      ? tier.cacheWrite5mPerMTok
+      : req.promptCaching === '1h'
+        ? tier.cacheWrite1hPerMTok
+        : tier.inputPerMTok;
   // Round rates up so the affordable output never exceeds what the cap pays for.
   return { promptUnits: BigInt(Math.ceil(promptRate * 1e6)), outputUnits: BigInt(Math.ceil(tier.outputPerMTok * 1e6)) };
 }

@@ -43,13 +43,25 @@ export async function loadInventory(
   } catch (err) {
     if (!isNotFound(err)) throw err;
     const missing: PolicyIssue = {
-      severity: 'error', file, path: '', line: 1, column: 1, offset: 0, length: 0, message: 'the file does not exist',
+      severity: 'error',
+      file,
+      path: '',
+      line: 1,
+      column: 1,
+      offset: 0,
+      length: 0,
+      message: 'the file does not exist',
     };
     throw new PolicyError(file, [missing]);
   }
   const { inventory, issues } = parseInventoryText(text, file);
   const warnings = issues.filter((i) => i.severity === 'warning');
-  if (!inventory) throw new PolicyError(file, issues.filter((i) => i.severity === 'error'), warnings);
+  if (!inventory)
+    throw new PolicyError(
+      file,
+      issues.filter((i) => i.severity === 'error'),
+      warnings,
+    );
   return { inventory, warnings };
 }
 
@@ -63,19 +75,39 @@ export function parseInventoryText(text: string, file: string): { inventory?: In
       if (w === null || typeof w !== 'object') return;
       const e = w as Record<string, unknown>;
       const perRun = e.inputTokensPerRun !== undefined || e.outputTokensPerRun !== undefined;
-      const perTurn = e.turnsPerRun !== undefined || e.inputTokensPerTurn !== undefined || e.outputTokensPerTurn !== undefined;
+      const perTurn =
+        e.turnsPerRun !== undefined || e.inputTokensPerTurn !== undefined || e.outputTokensPerTurn !== undefined;
       if (perRun && perTurn) {
-        semantic.push(doc.issueAt('error', ['workflows', i],
-          'give either inputTokensPerRun/outputTokensPerRun or turnsPerRun with inputTokensPerTurn/outputTokensPerTurn, not both'));
+        semantic.push(
+          doc.issueAt(
+            'error',
+            ['workflows', i],
+            'give either inputTokensPerRun/outputTokensPerRun or turnsPerRun with inputTokensPerTurn/outputTokensPerTurn, not both',
+          ),
+        );
       } else if (perTurn && e.turnsPerRun === undefined) {
-        semantic.push(doc.issueAt('error', ['workflows', i], 'missing "turnsPerRun" (needed with inputTokensPerTurn/outputTokensPerTurn)'));
+        semantic.push(
+          doc.issueAt(
+            'error',
+            ['workflows', i],
+            'missing "turnsPerRun" (needed with inputTokensPerTurn/outputTokensPerTurn)',
+          ),
+        );
       } else if (!perRun && !perTurn) {
-        semantic.push(doc.issueAt('error', ['workflows', i],
-          'missing token counts: give inputTokensPerRun and outputTokensPerRun, or turnsPerRun with inputTokensPerTurn and outputTokensPerTurn'));
+        semantic.push(
+          doc.issueAt(
+            'error',
+            ['workflows', i],
+            'missing token counts: give inputTokensPerRun and outputTokensPerRun, or turnsPerRun with inputTokensPerTurn and outputTokensPerTurn',
+          ),
+        );
       }
     });
   }
-  const issues = sortIssues([...preferSemantic(doc.schemaIssues(validateInventoryFile()), semantic), ...doc.duplicateKeyWarnings()]);
+  const issues = sortIssues([
+    ...preferSemantic(doc.schemaIssues(validateInventoryFile()), semantic),
+    ...doc.duplicateKeyWarnings(),
+  ]);
   if (issues.some((i) => i.severity === 'error')) return { issues };
   const raw = JSON.parse(JSON.stringify(doc.value)) as Inventory & { $schema?: string };
   return { inventory: { workflows: raw.workflows }, issues };

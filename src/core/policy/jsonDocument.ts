@@ -128,8 +128,13 @@ export class JsonDocument {
           const name = String(key.value);
           if (seen.has(name)) {
             out.push(
-              this.issueAtOffset('warning', formatJsonPath([...segments, name]), key.offset, key.length,
-                `duplicate key "${name}"; only the last one counts`),
+              this.issueAtOffset(
+                'warning',
+                formatJsonPath([...segments, name]),
+                key.offset,
+                key.length,
+                `duplicate key "${name}"; only the last one counts`,
+              ),
             );
           }
           seen.add(name);
@@ -180,7 +185,8 @@ export class JsonDocument {
   /** The value at a JSON pointer of this document. */
   valueAt(segments: readonly (string | number)[]): unknown {
     let cur: unknown = this.value;
-    for (const s of segments) cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
+    for (const s of segments)
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
     return cur;
   }
 
@@ -222,8 +228,11 @@ export class JsonDocument {
       case 'uniqueItems': {
         const { i, j } = e.params as { i: number; j: number };
         const item = Array.isArray(data) ? data[Math.max(i, j)] : undefined;
-        return this.issueAt('error', [...segs, Math.max(i, j)],
-          `${show(item)} is listed twice (also at [${Math.min(i, j)}])`);
+        return this.issueAt(
+          'error',
+          [...segs, Math.max(i, j)],
+          `${show(item)} is listed twice (also at [${Math.min(i, j)}])`,
+        );
       }
       case 'minItems':
       case 'maxItems': {
@@ -273,7 +282,9 @@ function schemaAt(root: SchemaNode, segments: readonly (string | number)[]): Sch
 
 function resolveRef(root: SchemaNode, node: SchemaNode): SchemaNode {
   for (let i = 0; i < 16 && typeof node.$ref === 'string'; i++) {
-    const target = node.$ref.startsWith('#/definitions/') ? root.definitions?.[node.$ref.slice('#/definitions/'.length)] : undefined;
+    const target = node.$ref.startsWith('#/definitions/')
+      ? root.definitions?.[node.$ref.slice('#/definitions/'.length)]
+      : undefined;
     if (!target) return {};
     node = target;
   }
@@ -309,7 +320,8 @@ export function describeExpected(schema: SchemaNode): string {
   if (main.length === 1 && main[0] === 'integer') what = 'a whole number';
   else if (main.length === 1 && main[0] === 'number') what = 'a number';
   else if (main.length === 1 && main[0] === 'string')
-    what = schema.format === 'uri' ? 'an http(s) URL' : (schema.minLength ?? 0) >= 1 ? 'a non-empty string' : 'a string';
+    what =
+      schema.format === 'uri' ? 'an http(s) URL' : (schema.minLength ?? 0) >= 1 ? 'a non-empty string' : 'a string';
   else if (main.length === 1 && main[0] === 'boolean') what = 'true or false';
   else if (main.length === 1 && main[0] === 'object') what = 'an object';
   else if (main.length === 1 && main[0] === 'array') what = 'a list';
@@ -358,7 +370,7 @@ function syntaxMessage(code: ParseError['error']): string {
     case 'UnexpectedEndOfComment':
       return 'JSON syntax: comment is not closed (missing "*/")';
     case 'UnexpectedEndOfString':
-      return 'JSON syntax: string is not closed (missing \'"\')';
+      return "JSON syntax: string is not closed (missing '\"')";
     case 'UnexpectedEndOfNumber':
       return 'JSON syntax: number is cut off';
     case 'InvalidUnicode':

@@ -97,7 +97,10 @@ export function parsePolicyText(text: string, file: string): { policy?: BudgetPo
   const doc = new JsonDocument(file, text);
   if (doc.syntaxIssues.length) return { issues: doc.syntaxIssues };
   const semantic = checkPolicy(doc);
-  const issues = sortIssues([...preferSemantic(doc.schemaIssues(validateBudgetFile()), semantic), ...doc.duplicateKeyWarnings()]);
+  const issues = sortIssues([
+    ...preferSemantic(doc.schemaIssues(validateBudgetFile()), semantic),
+    ...doc.duplicateKeyWarnings(),
+  ]);
   if (issues.some((i) => i.severity === 'error')) return { issues };
   return { policy: buildPolicy(doc.value as RawPolicy), issues };
 }
@@ -183,8 +186,20 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
 
   // Soft ≤ hard, counting the defaults the file leaves in place.
   const limits = isObject(v.limits) ? v.limits : {};
-  const task = checkSoftHard(error, ['limits', 'task'], limits.task, DEFAULT_POLICY.limits.task, 'the built-in default');
-  const session = checkSoftHard(error, ['limits', 'session'], limits.session, DEFAULT_POLICY.limits.session, 'the built-in default');
+  const task = checkSoftHard(
+    error,
+    ['limits', 'task'],
+    limits.task,
+    DEFAULT_POLICY.limits.task,
+    'the built-in default',
+  );
+  const session = checkSoftHard(
+    error,
+    ['limits', 'session'],
+    limits.session,
+    DEFAULT_POLICY.limits.session,
+    'the built-in default',
+  );
 
   for (const [id, wf] of entries(v.workflows)) {
     if (!isWorkflowId(id)) {
@@ -252,7 +267,8 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
   }
 
   for (const [id] of entries(isObject(v.value) ? v.value.workflows : undefined)) {
-    if (!isWorkflowId(id)) error(['value', 'workflows', id], `"${id}" is not a workflow id: use ${WORKFLOW_ID_RULE}`, 'key');
+    if (!isWorkflowId(id))
+      error(['value', 'workflows', id], `"${id}" is not a workflow id: use ${WORKFLOW_ID_RULE}`, 'key');
   }
   return out;
 }
@@ -271,7 +287,8 @@ function checkSoftHard(
   if (!isObject(raw)) return inherited;
   const soft = raw.softTokens;
   const hard = raw.hardTokens;
-  const usable = (x: unknown) => x === undefined || x === null || (typeof x === 'number' && Number.isInteger(x) && x >= 0);
+  const usable = (x: unknown) =>
+    x === undefined || x === null || (typeof x === 'number' && Number.isInteger(x) && x >= 0);
   if (!usable(soft) || !usable(hard)) return inherited; // the schema reports those
   const over = { softTokens: soft as number | null | undefined, hardTokens: hard as number | null | undefined };
   const result = overrideLimits({ ...inherited }, over);

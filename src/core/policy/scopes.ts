@@ -28,7 +28,8 @@ export function scopeNameProblem(name: unknown): string | undefined {
   const last = name.lastIndexOf('.');
   const head = first < 0 ? name : name.slice(0, first);
   if (head === 'workspace' || head === 'workflow') {
-    if (first < 0) return `"${name}" needs a period: "${head === 'workspace' ? 'workspace' : 'workflow.<id>'}.daily", ".weekly" or ".monthly"`;
+    if (first < 0)
+      return `"${name}" needs a period: "${head === 'workspace' ? 'workspace' : 'workflow.<id>'}.daily", ".weekly" or ".monthly"`;
     const period = name.slice(last + 1);
     if (head === 'workflow' && first === last) {
       return isPeriod(period)

@@ -82,7 +82,12 @@ export async function loadWorkflow(
   }
   const { workflow, issues } = parseWorkflowText(text, file, id);
   const warnings = issues.filter((i) => i.severity === 'warning');
-  if (!workflow) throw new PolicyError(file, issues.filter((i) => i.severity === 'error'), warnings);
+  if (!workflow)
+    throw new PolicyError(
+      file,
+      issues.filter((i) => i.severity === 'error'),
+      warnings,
+    );
   return { workflow, warnings };
 }
 
@@ -124,7 +129,13 @@ function checkWorkflow(doc: JsonDocument, fileId: string): PolicyIssue[] {
 
   if (!isWorkflowId(fileId)) {
     out.push(
-      doc.issueAtOffset('error', '', 0, 0, `the file name "${fileId}.json" is not a workflow id: use ${WORKFLOW_ID_RULE}`),
+      doc.issueAtOffset(
+        'error',
+        '',
+        0,
+        0,
+        `the file name "${fileId}.json" is not a workflow id: use ${WORKFLOW_ID_RULE}`,
+      ),
     );
   } else if (typeof v.id === 'string' && v.id !== fileId) {
     out.push(doc.issueAt('error', ['id'], `must equal the file name "${fileId}", got ${show(v.id)}`));
@@ -145,7 +156,9 @@ function checkWorkflow(doc: JsonDocument, fileId: string): PolicyIssue[] {
     const limits = isObject(step.limits) ? step.limits : {};
     const { softTokens: soft, hardTokens: hard } = limits;
     if (typeof soft === 'number' && typeof hard === 'number' && soft > hard) {
-      out.push(doc.issueAt('error', ['steps', i, 'limits', 'softTokens'], `must not be above hardTokens: ${soft} > ${hard}`));
+      out.push(
+        doc.issueAt('error', ['steps', i, 'limits', 'softTokens'], `must not be above hardTokens: ${soft} > ${hard}`),
+      );
     }
   });
   // The workflow-wide system prompt runs with every step, so it may only use the run's inputs.
@@ -175,7 +188,8 @@ function checkTemplates(
       );
     } else if (ref.kind === 'stepOutput' && !earlier.has(ref.stepId)) {
       const later = allIds.indexOf(ref.stepId);
-      if (later === index && segs[0] === 'steps') at(`${written} refers to this step itself; only earlier steps have output`);
+      if (later === index && segs[0] === 'steps')
+        at(`${written} refers to this step itself; only earlier steps have output`);
       else if (later >= 0) at(`${written} refers to steps[${later}], which runs later; only earlier steps have output`);
       else {
         const near = closest(ref.stepId, [...earlier]);

@@ -18,7 +18,8 @@ export function isToolName(name: unknown): name is ToolName {
  * file name (`<id>.json`) and appears in scope names (`workflow.<id>.daily`), which parse by their last dot.
  */
 export const WORKFLOW_ID_PATTERN = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
-export const WORKFLOW_ID_RULE = 'lowercase letters, digits, "-", "_" or ".", starting and ending with a letter or digit (at most 64)';
+export const WORKFLOW_ID_RULE =
+  'lowercase letters, digits, "-", "_" or ".", starting and ending with a letter or digit (at most 64)';
 
 export function isWorkflowId(id: unknown): id is string {
   return typeof id === 'string' && WORKFLOW_ID_PATTERN.test(id) && !id.includes('..');

@@ -91,7 +91,9 @@ export function resolvePrice(
   const hit = matchModel<PriceEntry>(model, candidates);
   if (!hit) {
     const elsewhere = provider && matchModel(model, { ...BUILT_IN_PRICES, ...overrides });
-    const known = [...MOVING_ALIASES, ...SNAPSHOTS_PRICED_APART].find((k) => k.pattern.test(model.trim().toLowerCase()));
+    const known = [...MOVING_ALIASES, ...SNAPSHOTS_PRICED_APART].find((k) =>
+      k.pattern.test(model.trim().toLowerCase()),
+    );
     throw new UnknownModelError(
       provider,
       model,
@@ -121,7 +123,11 @@ export function resolvePrice(
 }
 
 /** `references`: the built-in rates whose cache-to-input ratios fill an omitted rate, the first that has it. */
-function fillRates(provider: ProviderId, rates: PriceRates, references: ReadonlyArray<PriceRates | undefined>): Required<PriceRates> {
+function fillRates(
+  provider: ProviderId,
+  rates: PriceRates,
+  references: ReadonlyArray<PriceRates | undefined>,
+): Required<PriceRates> {
   assertRate(rates.inputPerMTok, 'inputPerMTok');
   assertRate(rates.outputPerMTok, 'outputPerMTok');
   const input = rates.inputPerMTok;
@@ -203,7 +209,11 @@ export function priceWith(price: ResolvedPrice, usage: TokenUsage): CallPrice {
 
   // Largest-remainder apportionment: floor every line, then hand the µ$ the single rounding added (or kept) to
   // the lines with the largest remainders, so the lines add up to the total exactly.
-  const lines: PriceLine[] = exact.map((l) => ({ kind: l.kind, tokens: l.tokens, micros: Number(l.units / UNITS_PER_MICRO) }));
+  const lines: PriceLine[] = exact.map((l) => ({
+    kind: l.kind,
+    tokens: l.tokens,
+    micros: Number(l.units / UNITS_PER_MICRO),
+  }));
   let missing = costMicros - lines.reduce((s, l) => s + l.micros, 0);
   const byRemainder = exact
     .map((l, i) => ({ i, rem: l.units % UNITS_PER_MICRO }))
@@ -214,7 +224,13 @@ export function priceWith(price: ResolvedPrice, usage: TokenUsage): CallPrice {
     missing -= 1;
   }
 
-  return { costMicros, lines, priceSource: price.priceSource, tier: useAbove ? 'above' : 'base', priceId: price.priceId };
+  return {
+    costMicros,
+    lines,
+    priceSource: price.priceSource,
+    tier: useAbove ? 'above' : 'base',
+    priceId: price.priceId,
+  };
 }
 
 /**

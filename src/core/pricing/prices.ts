@@ -137,7 +137,14 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
   'claude-sonnet-4-5': claude(3, 15, {
     maxOutputTokens: 64_000,
     contextWindow: 200_000,
-    above: { tokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cacheReadPerMTok: 0.6, cacheWrite5mPerMTok: 7.5, cacheWrite1hPerMTok: 12 },
+    above: {
+      tokens: 200_000,
+      inputPerMTok: 6,
+      outputPerMTok: 22.5,
+      cacheReadPerMTok: 0.6,
+      cacheWrite5mPerMTok: 7.5,
+      cacheWrite1hPerMTok: 12,
+    },
     source: 'https://platform.claude.com/docs/en/about-claude/pricing#long-context-pricing',
     note: 'The 1M-context beta ended 2026-04-30; the >200k tier prices calls made under it.',
   }),
@@ -145,13 +152,27 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
     maxOutputTokens: 64_000,
     contextWindow: 200_000,
     aliases: ['claude-sonnet-4'],
-    above: { tokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cacheReadPerMTok: 0.6, cacheWrite5mPerMTok: 7.5, cacheWrite1hPerMTok: 12 },
+    above: {
+      tokens: 200_000,
+      inputPerMTok: 6,
+      outputPerMTok: 22.5,
+      cacheReadPerMTok: 0.6,
+      cacheWrite5mPerMTok: 7.5,
+      cacheWrite1hPerMTok: 12,
+    },
     source: 'https://docs.anthropic.com/en/docs/about-claude/pricing#long-context-pricing',
   }),
   'claude-haiku-5-5': claude(0.1, 0.5, {
     maxOutputTokens: 128_000,
     contextWindow: MTOK_1M,
-    above: { tokens: 100_000, inputPerMTok: 0.5, outputPerMTok: 2.5, cacheReadPerMTok: 0.05, cacheWrite5mPerMTok: 0.625, cacheWrite1hPerMTok: 1 },
+    above: {
+      tokens: 100_000,
+      inputPerMTok: 0.5,
+      outputPerMTok: 2.5,
+      cacheReadPerMTok: 0.05,
+      cacheWrite5mPerMTok: 0.625,
+      cacheWrite1hPerMTok: 1,
+    },
     source: 'https://platform.claude.com/docs/en/models/haiku-5-5/overview',
     note: 'Prompts over 100k tokens bill the whole call at 5×.',
   }),
@@ -306,7 +327,10 @@ export function isSnapshotOf(model: string, id: string): boolean {
  * Finds the entry for a served model id among `entries` (built-ins merged with overrides): an exact id or alias
  * first, else the longest id of which `model` is a snapshot. Case-insensitive, since people type model names.
  */
-export function matchModel<T>(model: string, entries: Readonly<Record<string, T & { aliases?: string[] }>>): { key: string; entry: T } | undefined {
+export function matchModel<T>(
+  model: string,
+  entries: Readonly<Record<string, T & { aliases?: string[] }>>,
+): { key: string; entry: T } | undefined {
   const wanted = model.trim().toLowerCase();
   const pricedApart = SNAPSHOTS_PRICED_APART.some((s) => s.pattern.test(wanted));
   let best: { key: string; entry: T; length: number } | undefined;

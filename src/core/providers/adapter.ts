@@ -9,7 +9,15 @@ import {
   type ProviderErrorKind,
 } from './errors';
 import { estimateByHeuristic, type EstimateInput } from './estimate';
-import { AttemptGuard, DEFAULT_RETRY_POLICY, realRetryDeps, withRetry, type RetryEvent, type RetryPolicy, type Sleep } from './retry';
+import {
+  AttemptGuard,
+  DEFAULT_RETRY_POLICY,
+  realRetryDeps,
+  withRetry,
+  type RetryEvent,
+  type RetryPolicy,
+  type Sleep,
+} from './retry';
 import type { ChatRequest, ChatResult, ProviderAdapter, ProviderConfig, TokenEstimate, ToolCall } from './types';
 
 /**
@@ -103,7 +111,11 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
   }
 
   /** One streaming attempt: consume the stream, keep `progress` current, throw StreamEndedEarly if cut. */
-  protected abstract streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult>;
+  protected abstract streamOnce(
+    request: ChatRequest,
+    guard: AttemptGuard,
+    progress: StreamProgress,
+  ): Promise<AttemptResult>;
   /** One non-streaming attempt. */
   protected abstract callOnce(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult>;
   /** Reads an error thrown by this adapter's SDK. */
@@ -121,7 +133,8 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
   async chat(request: ChatRequest): Promise<ChatResult> {
     const started = this.now();
     const streaming = request.stream ?? true;
-    const timeoutMs = this.config.timeoutMs ?? (streaming ? DEFAULT_STREAM_IDLE_TIMEOUT_MS : DEFAULT_REQUEST_TIMEOUT_MS);
+    const timeoutMs =
+      this.config.timeoutMs ?? (streaming ? DEFAULT_STREAM_IDLE_TIMEOUT_MS : DEFAULT_REQUEST_TIMEOUT_MS);
     // Nothing has left yet: a call cancelled now costs nothing.
     if (request.signal?.aborted) throw this.error({ kind: 'aborted', mayHaveBilled: false }, request);
     // Whether a failed attempt may have been billed, so that an abort while waiting to retry still says so.
@@ -161,7 +174,13 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
     const partial = progress.started ? progress.partial() : undefined;
     const reason = guard.reason;
     // An abort or timeout bills nothing only if the request never went out.
-    if (reason) return this.error({ kind: reason, timeoutMs, mayHaveBilled: !!partial || guard.requestSent }, request, err, partial);
+    if (reason)
+      return this.error(
+        { kind: reason, timeoutMs, mayHaveBilled: !!partial || guard.requestSent },
+        request,
+        err,
+        partial,
+      );
     if (err instanceof ProviderError) return partial && !err.partial ? err.withPartial(partial) : err;
     if (err instanceof StreamEndedEarly) return this.error({ kind: 'streamCut' }, request, err, progress.partial());
     const facts = this.readSdkError(err);
@@ -171,7 +190,9 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
     // With an HTTP status the provider answered with an error (not billed: the default). Without one, the request
     // may have been processed unless it never left or the connection was never made.
     const mayHaveBilled =
-      facts.status === undefined && !partial ? guard.requestSent && !NEVER_CONNECTED.has(facts.networkCode ?? '') : undefined;
+      facts.status === undefined && !partial
+        ? guard.requestSent && !NEVER_CONNECTED.has(facts.networkCode ?? '')
+        : undefined;
     return this.error({ ...facts, kind, timeoutMs, mayHaveBilled }, request, err, partial);
   }
 
@@ -201,7 +222,9 @@ export abstract class ProviderAdapterBase implements ProviderAdapter {
       requestId: facts.requestId,
       partial,
       cause: cause === undefined ? undefined : sanitizedCause(cause, this.secrets),
-      ...(facts.kind === 'aborted' || facts.kind === 'timeout' || facts.kind === 'streamCut' ? { retryable: false } : {}),
+      ...(facts.kind === 'aborted' || facts.kind === 'timeout' || facts.kind === 'streamCut'
+        ? { retryable: false }
+        : {}),
       ...(facts.mayHaveBilled !== undefined ? { mayHaveBilled: facts.mayHaveBilled } : {}),
     });
   }

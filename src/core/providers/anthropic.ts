@@ -17,11 +17,25 @@ import {
   type SdkErrorFacts,
   type StreamProgress,
 } from './adapter';
-import { kindForStatus, looksLikeContextLength, networkCodeOf, parseRetryAfter, type ProviderErrorKind } from './errors';
+import {
+  kindForStatus,
+  looksLikeContextLength,
+  networkCodeOf,
+  parseRetryAfter,
+  type ProviderErrorKind,
+} from './errors';
 import { withEndpointMargin, type EstimateInput } from './estimate';
 import { mergeAnthropicStreamUsage, normalizeAnthropicUsage, type AnthropicUsageRaw } from './normalize';
 import type { AttemptGuard } from './retry';
-import type { ChatMessage, ChatRequest, ContentPart, ProviderConfig, StopReason, TokenEstimate, ToolCall } from './types';
+import type {
+  ChatMessage,
+  ChatRequest,
+  ContentPart,
+  ProviderConfig,
+  StopReason,
+  TokenEstimate,
+  ToolCall,
+} from './types';
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
 
@@ -54,7 +68,13 @@ export class AnthropicAdapter extends ProviderAdapterBase {
       messages: toAnthropicMessages(request.messages),
       ...(request.system ? { system: request.system } : {}),
       ...(request.tools?.length
-        ? { tools: request.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as never })) }
+        ? {
+            tools: request.tools.map((t) => ({
+              name: t.name,
+              description: t.description,
+              input_schema: t.inputSchema as never,
+            })),
+          }
         : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     };
@@ -65,13 +85,23 @@ export class AnthropicAdapter extends ProviderAdapterBase {
     return this.client.withOptions({ fetch: guard.fetch });
   }
 
-  protected async streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
-    const { data: stream, response } = await this.clientFor(guard).messages
-      .create({ ...this.params(request), stream: true }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
+  protected async streamOnce(
+    request: ChatRequest,
+    guard: AttemptGuard,
+    progress: StreamProgress,
+  ): Promise<AttemptResult> {
+    const { data: stream, response } = await this.clientFor(guard)
+      .messages.create(
+        { ...this.params(request), stream: true },
+        { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
+      )
       .withResponse();
     guard.touch();
     const requestId = response.headers.get('request-id') ?? undefined;
-    const blocks = new Map<number, { type: string; text: string; id?: string; name?: string; signature?: string; data?: string }>();
+    const blocks = new Map<
+      number,
+      { type: string; text: string; id?: string; name?: string; signature?: string; data?: string }
+    >();
     let startUsage: AnthropicUsageRaw | undefined;
     let deltaUsage: AnthropicUsageRaw | undefined;
     let stop: AnthropicStopReason | null = null;
@@ -89,16 +119,24 @@ export class AnthropicAdapter extends ProviderAdapterBase {
           // Until message_delta, only the input side is known (output_tokens here is a placeholder).
           {
             const u = normalizeAnthropicUsage({ ...startUsage, output_tokens: 0, output_tokens_details: null });
-            progress.usage = { input: u.input, cacheRead: u.cacheRead, cacheWrite5m: u.cacheWrite5m, cacheWrite1h: u.cacheWrite1h };
+            progress.usage = {
+              input: u.input,
+              cacheRead: u.cacheRead,
+              cacheWrite5m: u.cacheWrite5m,
+              cacheWrite1h: u.cacheWrite1h,
+            };
           }
           progress.usageRaw = { message_start: startUsage };
           break;
         case 'content_block_start': {
           const b = event.content_block;
           if (b.type === 'text') blocks.set(event.index, { type: 'text', text: b.text ?? '' });
-          else if (b.type === 'tool_use') blocks.set(event.index, { type: 'tool_use', text: '', id: b.id, name: b.name });
-          else if (b.type === 'thinking') blocks.set(event.index, { type: 'thinking', text: b.thinking ?? '', signature: b.signature });
-          else if (b.type === 'redacted_thinking') blocks.set(event.index, { type: 'redacted_thinking', text: '', data: b.data });
+          else if (b.type === 'tool_use')
+            blocks.set(event.index, { type: 'tool_use', text: '', id: b.id, name: b.name });
+          else if (b.type === 'thinking')
+            blocks.set(event.index, { type: 'thinking', text: b.thinking ?? '', signature: b.signature });
+          else if (b.type === 'redacted_thinking')
+            blocks.set(event.index, { type: 'redacted_thinking', text: '', data: b.data });
           break;
         }
         case 'content_block_delta': {
@@ -116,7 +154,8 @@ export class AnthropicAdapter extends ProviderAdapterBase {
         }
         case 'content_block_stop': {
           const block = blocks.get(event.index);
-          if (block?.type === 'tool_use') progress.toolCalls.push({ id: block.id!, name: block.name!, input: parseToolInput(block.text) });
+          if (block?.type === 'tool_use')
+            progress.toolCalls.push({ id: block.id!, name: block.name!, input: parseToolInput(block.text) });
           break;
         }
         case 'message_delta':
@@ -136,23 +175,44 @@ export class AnthropicAdapter extends ProviderAdapterBase {
     for (const index of [...blocks.keys()].sort((a, b) => a - b)) {
       const b = blocks.get(index)!;
       if (b.type === 'text' && b.text) content.push({ type: 'text', text: b.text });
-      else if (b.type === 'tool_use') content.push({ type: 'toolCall', id: b.id!, name: b.name!, input: parseToolInput(b.text) });
-      else if (b.type === 'thinking') content.push({ type: 'thinking', text: b.text, ...(b.signature ? { signature: b.signature } : {}) });
+      else if (b.type === 'tool_use')
+        content.push({ type: 'toolCall', id: b.id!, name: b.name!, input: parseToolInput(b.text) });
+      else if (b.type === 'thinking')
+        content.push({ type: 'thinking', text: b.text, ...(b.signature ? { signature: b.signature } : {}) });
       else if (b.type === 'redacted_thinking') content.push({ type: 'thinking', text: '', redacted: b.data });
     }
     const usageRaw = { message_start: startUsage, message_delta: deltaUsage };
-    return this.finish(request, content, stop, normalizeAnthropicUsage(mergeAnthropicStreamUsage(startUsage, deltaUsage)), usageRaw, requestId ?? messageId, model);
+    return this.finish(
+      request,
+      content,
+      stop,
+      normalizeAnthropicUsage(mergeAnthropicStreamUsage(startUsage, deltaUsage)),
+      usageRaw,
+      requestId ?? messageId,
+      model,
+    );
   }
 
   protected async callOnce(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult> {
-    const { data: message, response } = await this.clientFor(guard).messages
-      .create({ ...this.params(request), stream: false }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
+    const { data: message, response } = await this.clientFor(guard)
+      .messages.create(
+        { ...this.params(request), stream: false },
+        { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
+      )
       .withResponse();
     const content = fromAnthropicContent(message.content);
     const text = content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('');
     if (text) request.onText?.(text);
     const usageRaw = message.usage as unknown as AnthropicUsageRaw;
-    return this.finish(request, content, message.stop_reason, normalizeAnthropicUsage(usageRaw), usageRaw, response.headers.get('request-id') ?? message.id, message.model);
+    return this.finish(
+      request,
+      content,
+      message.stop_reason,
+      normalizeAnthropicUsage(usageRaw),
+      usageRaw,
+      response.headers.get('request-id') ?? message.id,
+      message.model,
+    );
   }
 
   private finish(
@@ -165,10 +225,18 @@ export class AnthropicAdapter extends ProviderAdapterBase {
     responseModel: string | undefined,
   ): AttemptResult {
     const text = content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('');
-    const toolCalls: ToolCall[] = content.flatMap((p) => (p.type === 'toolCall' ? [{ id: p.id, name: p.name, input: p.input }] : []));
+    const toolCalls: ToolCall[] = content.flatMap((p) =>
+      p.type === 'toolCall' ? [{ id: p.id, name: p.name, input: p.input }] : [],
+    );
     if (stop === 'refusal') {
       // The call completed and is billed in full: the error carries the final usage so it is charged exactly.
-      throw this.error({ kind: 'refused', requestId }, request, undefined, { text, toolCalls, usage, usageRaw, usageFinal: true });
+      throw this.error({ kind: 'refused', requestId }, request, undefined, {
+        text,
+        toolCalls,
+        usage,
+        usageRaw,
+        usageFinal: true,
+      });
     }
     return {
       message: { role: 'assistant', content },
@@ -193,7 +261,9 @@ export class AnthropicAdapter extends ProviderAdapterBase {
       let kind: ProviderErrorKind;
       if (err.status !== undefined) {
         kind =
-          err.status === 400 && looksLikeContextLength(apiMessage) ? 'contextLength' : kindForStatus(err.status, apiMessage);
+          err.status === 400 && looksLikeContextLength(apiMessage)
+            ? 'contextLength'
+            : kindForStatus(err.status, apiMessage);
       } else {
         // An `event: error` inside a stream has a type but no status.
         kind = ANTHROPIC_ERROR_KINDS[type ?? ''] ?? 'server';
@@ -266,7 +336,12 @@ export function toAnthropicMessages(messages: ChatMessage[]): MessageParam[] {
           });
           break;
         case 'toolResult':
-          blocks.push({ type: 'tool_result', tool_use_id: part.callId, content: part.content, ...(part.isError ? { is_error: true } : {}) });
+          blocks.push({
+            type: 'tool_result',
+            tool_use_id: part.callId,
+            content: part.content,
+            ...(part.isError ? { is_error: true } : {}),
+          });
           break;
         case 'thinking':
           // Only signed (or redacted) thinking can be sent back; an unsigned one came from another provider.

@@ -90,11 +90,15 @@ export class ProviderError extends Error {
     this.requestId = init.requestId;
     this.partial = init.partial;
     this.mayHaveBilled =
-      init.mayHaveBilled ?? (init.partial !== undefined || (init.status === undefined && ['aborted', 'timeout', 'network', 'streamCut'].includes(init.kind)));
+      init.mayHaveBilled ??
+      (init.partial !== undefined ||
+        (init.status === undefined && ['aborted', 'timeout', 'network', 'streamCut'].includes(init.kind)));
     // A call that may have been billed is not retried here: its reservation covers one call, so a second attempt
     // could spend past a hard limit, and the first attempt's charge would go unrecorded. The runner charges it as
     // estimated and the run stops resumable; a resume is a new admission.
-    this.retryable = init.retryable ?? (init.partial === undefined && !this.mayHaveBilled && isRetryableByDefault(init.kind, init.status));
+    this.retryable =
+      init.retryable ??
+      (init.partial === undefined && !this.mayHaveBilled && isRetryableByDefault(init.kind, init.status));
   }
 
   /** A copy carrying what the stream had produced; a started stream is never retried. */
@@ -175,8 +179,7 @@ export function describeProviderError(f: ErrorFacts): string {
       }
       return `${name} rejected the API key${status}. Set a valid key with 'Agent Budget: Set API Key…' or ${API_KEY_ENV[f.provider]}.`;
     case 'rateLimit': {
-      const wait =
-        f.retryAfterMs !== undefined ? ` ${name} asked to wait ${Math.ceil(f.retryAfterMs / 1000)}s.` : '';
+      const wait = f.retryAfterMs !== undefined ? ` ${name} asked to wait ${Math.ceil(f.retryAfterMs / 1000)}s.` : '';
       return `${name} rate limit reached${status}.${wait} Resume the run later, run fewer workflows at once, or raise the limit on your ${name} account.`;
     }
     case 'quota':
@@ -185,8 +188,10 @@ export function describeProviderError(f: ErrorFacts): string {
       return `${name} is overloaded${status}. Try again in a few minutes or switch the workflow to another model.`;
     case 'server':
       // Said the same whether or not retries were left: this message is built per attempt.
-      if (f.status === 504) return `A gateway timed out waiting for ${name} (504). Try again in a few minutes, or shorten the request.`;
-      if (f.status === 408) return `${name} timed out waiting for the request (408). Check your connection and try again.`;
+      if (f.status === 504)
+        return `A gateway timed out waiting for ${name} (504). Try again in a few minutes, or shorten the request.`;
+      if (f.status === 408)
+        return `${name} timed out waiting for the request (408). Check your connection and try again.`;
       return `${name} had a server error${status}. Try again in a few minutes.`;
     case 'timeout':
       // Our own idle timer (or the SDK's): nothing arrived for that long. Provider-side timeouts are `server`.

@@ -68,8 +68,11 @@ export function inputTokenBound(request: EstimateInput): number {
   let bytes = 0;
   for (const text of requestTexts(request)) bytes += Buffer.byteLength(text, 'utf8');
   let parts = request.messages.length + (request.system ? 1 : 0);
-  for (const m of request.messages) for (const part of m.content) if (part.type === 'toolCall' || part.type === 'toolResult') parts += 1;
-  return bytes + parts * BOUND_TOKENS_PER_PART + REPLY_PRIMING_TOKENS + (request.tools?.length ? BOUND_TOOLS_ALLOWANCE : 0);
+  for (const m of request.messages)
+    for (const part of m.content) if (part.type === 'toolCall' || part.type === 'toolResult') parts += 1;
+  return (
+    bytes + parts * BOUND_TOKENS_PER_PART + REPLY_PRIMING_TOKENS + (request.tools?.length ? BOUND_TOOLS_ALLOWANCE : 0)
+  );
 }
 
 export function estimateByHeuristic(request: EstimateInput): TokenEstimate {

@@ -14,11 +14,26 @@ import {
   type SdkErrorFacts,
   type StreamProgress,
 } from './adapter';
-import { kindForStatus, looksLikeContextLength, networkCodeOf, parseGoogleRetryDelay, parseRetryAfter, type ProviderErrorKind } from './errors';
+import {
+  kindForStatus,
+  looksLikeContextLength,
+  networkCodeOf,
+  parseGoogleRetryDelay,
+  parseRetryAfter,
+  type ProviderErrorKind,
+} from './errors';
 import { withEndpointMargin, type EstimateInput } from './estimate';
 import { normalizeGeminiUsage, type GeminiUsageRaw } from './normalize';
 import type { AttemptGuard } from './retry';
-import type { ChatMessage, ChatRequest, ContentPart, ProviderConfig, StopReason, TokenEstimate, ToolCall } from './types';
+import type {
+  ChatMessage,
+  ChatRequest,
+  ContentPart,
+  ProviderConfig,
+  StopReason,
+  TokenEstimate,
+  ToolCall,
+} from './types';
 
 export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
 
@@ -79,7 +94,11 @@ export class GeminiAdapter extends ProviderAdapterBase {
     };
   }
 
-  protected async streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
+  protected async streamOnce(
+    request: ChatRequest,
+    guard: AttemptGuard,
+    progress: StreamProgress,
+  ): Promise<AttemptResult> {
     const capture = new HeaderCapture(guard);
     const stream = await capture.run(() =>
       this.client.models.generateContentStream({
@@ -169,7 +188,8 @@ export class GeminiAdapter extends ProviderAdapterBase {
       const headers = (err as { responseHeaders?: Headers }).responseHeaders;
       const retryAfterMs =
         parseGoogleRetryDelay(body) ?? (headers ? parseRetryAfter((h) => headers.get(h), this.now) : undefined);
-      const keyInvalid = JSON.stringify(body ?? '').includes('API_KEY_INVALID') || /api key not valid/i.test(apiMessage ?? '');
+      const keyInvalid =
+        JSON.stringify(body ?? '').includes('API_KEY_INVALID') || /api key not valid/i.test(apiMessage ?? '');
       let kind: ProviderErrorKind;
       if (keyInvalid) kind = 'auth';
       else if (status === 400 && looksLikeContextLength(apiMessage)) kind = 'contextLength';
@@ -183,9 +203,15 @@ export class GeminiAdapter extends ProviderAdapterBase {
     // The Developer API's countTokens takes no systemInstruction or tools, so they are counted as extra text
     // (a few tokens more than the real framing: the estimate leans high, as it should).
     const contents = toGeminiContents(request.messages);
-    const extra = [request.system ?? '', ...(request.tools ?? []).map((t) => JSON.stringify(t))].filter(Boolean).join('\n');
+    const extra = [request.system ?? '', ...(request.tools ?? []).map((t) => JSON.stringify(t))]
+      .filter(Boolean)
+      .join('\n');
     if (extra) contents.unshift({ role: 'user', parts: [{ text: extra }] });
-    const counted = await this.client.models.countTokens({ model: request.model, contents, config: { abortSignal: signal } });
+    const counted = await this.client.models.countTokens({
+      model: request.model,
+      contents,
+      config: { abortSignal: signal },
+    });
     return counted.totalTokens ?? 0;
   }
 
@@ -194,7 +220,15 @@ export class GeminiAdapter extends ProviderAdapterBase {
   }
 }
 
-const REFUSAL_REASONS = new Set(['SAFETY', 'PROHIBITED_CONTENT', 'BLOCKLIST', 'SPII', 'RECITATION', 'IMAGE_SAFETY', 'IMAGE_PROHIBITED_CONTENT']);
+const REFUSAL_REASONS = new Set([
+  'SAFETY',
+  'PROHIBITED_CONTENT',
+  'BLOCKLIST',
+  'SPII',
+  'RECITATION',
+  'IMAGE_SAFETY',
+  'IMAGE_PROHIBITED_CONTENT',
+]);
 
 function geminiStop(reason: string | undefined): StopReason {
   if (reason === 'STOP') return 'end';
@@ -265,7 +299,8 @@ class HeaderCapture {
   }
 
   private attach(err: unknown): never {
-    if (err && typeof err === 'object' && this.headers) (err as { responseHeaders?: Headers }).responseHeaders = this.headers;
+    if (err && typeof err === 'object' && this.headers)
+      (err as { responseHeaders?: Headers }).responseHeaders = this.headers;
     throw err;
   }
 
@@ -287,7 +322,9 @@ class HeaderCapture {
 }
 
 /** ApiError messages are the JSON error body, or "got status: X. {json}" for an error inside a stream. */
-function parseGoogleErrorBody(message: string): { error?: { message?: string; status?: string; details?: unknown } } | undefined {
+function parseGoogleErrorBody(
+  message: string,
+): { error?: { message?: string; status?: string; details?: unknown } } | undefined {
   const start = message.indexOf('{');
   if (start < 0) return undefined;
   try {

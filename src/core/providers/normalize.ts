@@ -32,7 +32,11 @@ export interface OpenAIChatUsageRaw {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number | null; cache_write_tokens?: number | null; [key: string]: unknown } | null;
+  prompt_tokens_details?: {
+    cached_tokens?: number | null;
+    cache_write_tokens?: number | null;
+    [key: string]: unknown;
+  } | null;
   completion_tokens_details?: { reasoning_tokens?: number | null; [key: string]: unknown } | null;
 }
 
@@ -139,7 +143,13 @@ export function normalizeOpenAIResponsesUsage(raw: OpenAIResponsesUsageRaw): Tok
  * Both OpenAI APIs: the prompt count includes cache reads and writes, the completion count includes reasoning.
  * The parts are clamped to their whole, so a malformed report can never produce a negative input.
  */
-function openAIUsage(prompt: number, cachedAll: number, writtenAll: number, completion: number, reasoningAll: number): TokenUsage {
+function openAIUsage(
+  prompt: number,
+  cachedAll: number,
+  writtenAll: number,
+  completion: number,
+  reasoningAll: number,
+): TokenUsage {
   const cacheRead = Math.min(prompt, cachedAll);
   const written = Math.min(prompt - cacheRead, writtenAll);
   const reasoning = Math.min(completion, reasoningAll);
@@ -176,7 +186,9 @@ export function detectUsageShape(provider: ProviderId, raw: unknown): UsageShape
   switch (provider) {
     case 'anthropic':
       if (isObject(raw.message_start) || isObject(raw.message_delta)) return 'anthropicStream';
-      return 'input_tokens' in raw || 'output_tokens' in raw || 'cache_read_input_tokens' in raw ? 'anthropic' : undefined;
+      return 'input_tokens' in raw || 'output_tokens' in raw || 'cache_read_input_tokens' in raw
+        ? 'anthropic'
+        : undefined;
     case 'openai':
       if ('prompt_tokens' in raw || 'completion_tokens' in raw) return 'openaiChat';
       if ('input_tokens' in raw || 'output_tokens' in raw) return 'openaiResponses';
@@ -226,7 +238,7 @@ export function normalizeUsage(provider: ProviderId, raw: unknown): { usage: Tok
       if (delta?.output_tokens == null) {
         throw new UsageShapeError(
           'an Anthropic stream usage needs the last message_delta (with its usage.output_tokens): message_start ' +
-            "only carries a placeholder output count; pass both events, or the final usage object",
+            'only carries a placeholder output count; pass both events, or the final usage object',
         );
       }
       return { usage: normalizeAnthropicUsage(mergeAnthropicStreamUsage(start, delta)), shape };

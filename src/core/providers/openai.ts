@@ -37,7 +37,15 @@ import {
 } from './normalize';
 import type { AttemptGuard } from './retry';
 import type { TokenUsage } from '../usage';
-import type { ChatMessage, ChatRequest, ContentPart, ProviderConfig, StopReason, TokenEstimate, ToolCall } from './types';
+import type {
+  ChatMessage,
+  ChatRequest,
+  ContentPart,
+  ProviderConfig,
+  StopReason,
+  TokenEstimate,
+  ToolCall,
+} from './types';
 
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
@@ -73,7 +81,9 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   protected streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
-    return this.api === 'responses' ? this.responsesStream(request, guard, progress) : this.chatStream(request, guard, progress);
+    return this.api === 'responses'
+      ? this.responsesStream(request, guard, progress)
+      : this.chatStream(request, guard, progress);
   }
 
   protected callOnce(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult> {
@@ -103,7 +113,11 @@ export class OpenAIAdapter extends ProviderAdapterBase {
     };
   }
 
-  private async chatStream(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
+  private async chatStream(
+    request: ChatRequest,
+    guard: AttemptGuard,
+    progress: StreamProgress,
+  ): Promise<AttemptResult> {
     const { data: stream, response } = await this.clientFor(guard)
       .chat.completions.create(
         { ...this.chatParams(request), stream: true, stream_options: { include_usage: true } },
@@ -145,7 +159,11 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       }
       if (choice.finish_reason) {
         finish = choice.finish_reason;
-        progress.toolCalls = [...calls.values()].map((c) => ({ id: c.id, name: c.name, input: parseToolInput(c.args) }));
+        progress.toolCalls = [...calls.values()].map((c) => ({
+          id: c.id,
+          name: c.name,
+          input: parseToolInput(c.args),
+        }));
       }
     }
     // The usage chunk comes after the finish_reason chunk. Without a finish_reason the answer is cut; without the
@@ -167,12 +185,17 @@ export class OpenAIAdapter extends ProviderAdapterBase {
 
   private async chatCall(request: ChatRequest, guard: AttemptGuard): Promise<AttemptResult> {
     const { data, response } = await this.clientFor(guard)
-      .chat.completions.create({ ...this.chatParams(request), stream: false }, { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 })
+      .chat.completions.create(
+        { ...this.chatParams(request), stream: false },
+        { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
+      )
       .withResponse();
     const choice = data.choices?.[0];
     const text = choice?.message?.content ?? '';
     const toolCalls: ToolCall[] = (choice?.message?.tool_calls ?? []).flatMap((tc) =>
-      tc.type === 'function' ? [{ id: tc.id, name: tc.function.name, input: parseToolInput(tc.function.arguments) }] : [],
+      tc.type === 'function'
+        ? [{ id: tc.id, name: tc.function.name, input: parseToolInput(tc.function.arguments) }]
+        : [],
     );
     if (text) request.onText?.(text);
     const usageRaw = (data.usage ?? undefined) as OpenAIChatUsageRaw | undefined;
@@ -213,7 +236,11 @@ export class OpenAIAdapter extends ProviderAdapterBase {
     };
   }
 
-  private async responsesStream(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
+  private async responsesStream(
+    request: ChatRequest,
+    guard: AttemptGuard,
+    progress: StreamProgress,
+  ): Promise<AttemptResult> {
     const stream = await this.clientFor(guard).responses.create(
       { ...this.responsesParams(request), stream: true },
       { signal: guard.signal, timeout: SDK_TIMEOUT_MS, maxRetries: 0 },
@@ -234,7 +261,11 @@ export class OpenAIAdapter extends ProviderAdapterBase {
           break;
         case 'response.output_item.done':
           if (event.item.type === 'function_call') {
-            progress.toolCalls.push({ id: event.item.call_id, name: event.item.name, input: parseToolInput(event.item.arguments) });
+            progress.toolCalls.push({
+              id: event.item.call_id,
+              name: event.item.name,
+              input: parseToolInput(event.item.arguments),
+            });
           }
           break;
         case 'response.completed':
@@ -273,7 +304,8 @@ export class OpenAIAdapter extends ProviderAdapterBase {
     const toolCalls: ToolCall[] = [];
     let refusal = streamedRefusal;
     for (const item of response.output ?? []) {
-      if (item.type === 'function_call') toolCalls.push({ id: item.call_id, name: item.name, input: parseToolInput(item.arguments) });
+      if (item.type === 'function_call')
+        toolCalls.push({ id: item.call_id, name: item.name, input: parseToolInput(item.arguments) });
       if (item.type === 'message') for (const c of item.content) if (c.type === 'refusal') refusal += c.refusal;
     }
     const reason = response.incomplete_details?.reason;
@@ -281,7 +313,14 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       text: responseText(response),
       toolCalls,
       refused: refusal !== '' || reason === 'content_filter',
-      stop: reason === 'max_output_tokens' ? 'maxTokens' : toolCalls.length ? 'toolUse' : response.status === 'completed' ? 'end' : 'other',
+      stop:
+        reason === 'max_output_tokens'
+          ? 'maxTokens'
+          : toolCalls.length
+            ? 'toolUse'
+            : response.status === 'completed'
+              ? 'end'
+              : 'other',
       usage: normalizeOpenAIResponsesUsage(response.usage as OpenAIResponsesUsageRaw),
       usageRaw: response.usage,
       requestId: response.id,
@@ -349,7 +388,8 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       let kind: ProviderErrorKind;
       // A 429 that is not a rate: the account is out of credit, and waiting will not refill it.
       if (code === 'insufficient_quota' || err.type === 'insufficient_quota') kind = 'quota';
-      else if (code === 'context_length_exceeded' || (err.status === 400 && looksLikeContextLength(apiMessage))) kind = 'contextLength';
+      else if (code === 'context_length_exceeded' || (err.status === 400 && looksLikeContextLength(apiMessage)))
+        kind = 'contextLength';
       else if (code === 'content_policy_violation' || code === 'content_filter') kind = 'refused';
       else if (err.status !== undefined) kind = kindForStatus(err.status, apiMessage);
       else kind = responsesErrorKind(code ?? (typeof err.type === 'string' ? err.type : undefined));
@@ -362,7 +402,10 @@ export class OpenAIAdapter extends ProviderAdapterBase {
     try {
       return estimateWithTokenizer(request);
     } catch (err) {
-      return { ...estimateByHeuristic(request), fallbackReason: `o200k tokenizer unavailable: ${(err as Error).message}` };
+      return {
+        ...estimateByHeuristic(request),
+        fallbackReason: `o200k tokenizer unavailable: ${(err as Error).message}`,
+      };
     }
   }
 }
@@ -426,13 +469,20 @@ export function toChatMessages(request: Pick<ChatRequest, 'system' | 'messages'>
   for (const m of request.messages) {
     if (m.role === 'user') {
       // Tool results are their own `tool` messages and must directly follow the assistant's tool calls.
-      for (const p of m.content) if (p.type === 'toolResult') out.push({ role: 'tool', tool_call_id: p.callId, content: p.content });
+      for (const p of m.content)
+        if (p.type === 'toolResult') out.push({ role: 'tool', tool_call_id: p.callId, content: p.content });
       const text = textOf(m.content);
       if (text) out.push({ role: 'user', content: text });
     } else {
       const calls = m.content.flatMap((p) =>
         p.type === 'toolCall'
-          ? [{ id: p.id, type: 'function' as const, function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) } }]
+          ? [
+              {
+                id: p.id,
+                type: 'function' as const,
+                function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) },
+              },
+            ]
           : [],
       );
       const text = textOf(m.content);
@@ -446,14 +496,16 @@ export function toResponsesInput(messages: ChatMessage[]): ResponseInputItem[] {
   const out: ResponseInputItem[] = [];
   for (const m of messages) {
     if (m.role === 'user') {
-      for (const p of m.content) if (p.type === 'toolResult') out.push({ type: 'function_call_output', call_id: p.callId, output: p.content });
+      for (const p of m.content)
+        if (p.type === 'toolResult') out.push({ type: 'function_call_output', call_id: p.callId, output: p.content });
       const text = textOf(m.content);
       if (text) out.push({ role: 'user', content: text });
     } else {
       const text = textOf(m.content);
       if (text) out.push({ role: 'assistant', content: text });
       for (const p of m.content) {
-        if (p.type === 'toolCall') out.push({ type: 'function_call', call_id: p.id, name: p.name, arguments: JSON.stringify(p.input ?? {}) });
+        if (p.type === 'toolCall')
+          out.push({ type: 'function_call', call_id: p.id, name: p.name, arguments: JSON.stringify(p.input ?? {}) });
       }
     }
   }

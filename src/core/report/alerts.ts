@@ -90,7 +90,11 @@ export interface DeliveryResult {
 const RETRY_STATUS = (status: number) => status === 429 || status >= 500;
 
 /** POSTs `payload` as JSON to `url` with bounded, jittered retries. Never throws. */
-export async function postWebhook(url: string, payload: unknown, options: WebhookOptions = {}): Promise<DeliveryResult> {
+export async function postWebhook(
+  url: string,
+  payload: unknown,
+  options: WebhookOptions = {},
+): Promise<DeliveryResult> {
   const attempts = Math.max(1, options.attempts ?? 4);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const base = options.baseDelayMs ?? 500;
@@ -121,17 +125,25 @@ export async function postWebhook(url: string, payload: unknown, options: Webhoo
       retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
     } catch (err) {
       const e = err as Error;
-      last = { ok: false, attempts: attempt, error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message };
+      last = {
+        ok: false,
+        attempts: attempt,
+        error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message,
+      };
     }
     if (attempt < attempts && !stop?.aborted) {
       const backoff = Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1)));
       const delay = retryAfterMs !== undefined ? Math.min(cap, Math.max(backoff, retryAfterMs)) : backoff;
-      log(`Agent Budget: alert webhook ${where} failed (${last.error}); retry ${attempt} of ${attempts - 1} in ${delay} ms.`);
+      log(
+        `Agent Budget: alert webhook ${where} failed (${last.error}); retry ${attempt} of ${attempts - 1} in ${delay} ms.`,
+      );
       await sleep(delay);
     }
   }
   if (stop?.aborted) last = { ...last, error: 'delivery stopped before it succeeded' };
-  log(`Agent Budget: alert webhook ${where} failed after ${last.attempts} attempt(s): ${last.error}. The alert was not delivered.`);
+  log(
+    `Agent Budget: alert webhook ${where} failed after ${last.attempts} attempt(s): ${last.error}. The alert was not delivered.`,
+  );
   return last;
 }
 

@@ -103,7 +103,11 @@ export interface LedgerHistory {
   historyDays?: number;
 }
 
-export function estimateInventory(inventory: Inventory, policy: BudgetPolicy, history?: LedgerHistory): InventoryEstimate {
+export function estimateInventory(
+  inventory: Inventory,
+  policy: BudgetPolicy,
+  history?: LedgerHistory,
+): InventoryEstimate {
   const rows = inventory.workflows.map((w) => forecastEntry(w, policy, history));
   const total = rows.reduce((s, r) => s + r.micros, 0);
   const withActuals = rows.reduce((s, r) => s + (r.actual?.monthlyMicros ?? r.micros), 0);
@@ -118,7 +122,11 @@ export function estimateInventory(inventory: Inventory, policy: BudgetPolicy, hi
   };
 }
 
-function forecastEntry(w: InventoryWorkflow, policy: BudgetPolicy, history: LedgerHistory | undefined): InventoryForecastRow {
+function forecastEntry(
+  w: InventoryWorkflow,
+  policy: BudgetPolicy,
+  history: LedgerHistory | undefined,
+): InventoryForecastRow {
   const perRun = tokensPerRun(w);
   const calls = w.turnsPerRun ?? 1;
   const callInput = Math.round(w.turnsPerRun !== undefined ? (w.inputTokensPerTurn ?? 0) : perRun.input);
@@ -143,7 +151,14 @@ function forecastEntry(w: InventoryWorkflow, policy: BudgetPolicy, history: Ledg
   };
   try {
     const price = resolvePrice(w.provider, w.model, policy.prices);
-    const call = priceWith(price, { input: callInput, output: callOutput, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+    const call = priceWith(price, {
+      input: callInput,
+      output: callOutput,
+      cacheRead: 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
     row.provider = price.provider;
     row.priceId = price.priceId;
     row.priceSource = price.priceSource;
@@ -195,8 +210,24 @@ function forecastCaps(prefix: string, caps: UsdCaps, monthly: Micros): ForecastC
     const limit = usdToMicros(usd);
     const forecast = Math.round(monthly * PERIOD_SHARE[period]);
     const scope = `${prefix}.${period}`;
-    const { pct, level } = withLevel({ scope, key: scope, unit: 'usd', used: forecast, reserved: 0, limit, soft: undefined });
-    out.push({ scope, period, limitMicros: limit, forecastMicros: forecast, headroomMicros: limit - forecast, pct, level });
+    const { pct, level } = withLevel({
+      scope,
+      key: scope,
+      unit: 'usd',
+      used: forecast,
+      reserved: 0,
+      limit,
+      soft: undefined,
+    });
+    out.push({
+      scope,
+      period,
+      limitMicros: limit,
+      forecastMicros: forecast,
+      headroomMicros: limit - forecast,
+      pct,
+      level,
+    });
   }
   return out;
 }

@@ -24,9 +24,31 @@ export type ExportFormat = 'csv' | 'json' | 'jsonl';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'jsonl'];
 
 export const LEDGER_CSV_COLUMNS = [
-  'id', 'time', 'day', 'provider', 'model', 'workflow', 'run_id', 'task_id', 'task', 'tool', 'variant',
-  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_5m_tokens', 'cache_write_1h_tokens', 'reasoning_tokens',
-  'cost_micros', 'cost_usd', 'estimated', 'request_id', 'latency_ms', 'reservation_id', 'reserved_micros', 'estimated_input_tokens',
+  'id',
+  'time',
+  'day',
+  'provider',
+  'model',
+  'workflow',
+  'run_id',
+  'task_id',
+  'task',
+  'tool',
+  'variant',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_write_5m_tokens',
+  'cache_write_1h_tokens',
+  'reasoning_tokens',
+  'cost_micros',
+  'cost_usd',
+  'estimated',
+  'request_id',
+  'latency_ms',
+  'reservation_id',
+  'reserved_micros',
+  'estimated_input_tokens',
 ] as const;
 
 export interface ExportOptions {
@@ -108,9 +130,30 @@ function drained(out: NodeJS.WritableStream): Promise<void> {
 function csvLine(e: LedgerEntry, tz: string | undefined): string {
   const u = e.usage;
   return csvRow([
-    e.id, new Date(e.ts).toISOString(), dayKey(e.ts, tz), e.provider, e.model, e.workflow, e.runId, e.taskId, e.task, e.tool, e.variant,
-    u.input, u.output, u.cacheRead, u.cacheWrite5m, u.cacheWrite1h, u.reasoning,
-    e.costMicros, microsToUsdText(e.costMicros), e.estimated, e.requestId, e.latencyMs, e.reservationId, e.reservedMicros,
+    e.id,
+    new Date(e.ts).toISOString(),
+    dayKey(e.ts, tz),
+    e.provider,
+    e.model,
+    e.workflow,
+    e.runId,
+    e.taskId,
+    e.task,
+    e.tool,
+    e.variant,
+    u.input,
+    u.output,
+    u.cacheRead,
+    u.cacheWrite5m,
+    u.cacheWrite1h,
+    u.reasoning,
+    e.costMicros,
+    microsToUsdText(e.costMicros),
+    e.estimated,
+    e.requestId,
+    e.latencyMs,
+    e.reservationId,
+    e.reservedMicros,
     e.estimatedInputTokens,
   ]);
 }

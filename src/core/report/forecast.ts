@@ -39,7 +39,9 @@ export function burnRate(
 ): BurnRate {
   const today = dayKey(now, timeZone);
   const windowFrom = addDays(today, -(windowDays - 1));
-  const days = queries.breakdown('day', { fromDay: windowFrom, toDay: today }, filter).filter((r) => r.costMicros !== 0);
+  const days = queries
+    .breakdown('day', { fromDay: windowFrom, toDay: today }, filter)
+    .filter((r) => r.costMicros !== 0);
   const spent = days.reduce((s, r) => s + r.costMicros, 0);
   const sinceDay = days[0]?.key ?? today;
   const elapsed = Math.max(1, (now - dayStartMs(sinceDay, timeZone)) / DAY_MS);
@@ -104,7 +106,8 @@ export function forecastCaps(
   const workspaceCaps = policy.limits.workspace;
   for (const period of PERIODS) {
     const cap = workspaceCaps[`${period}Usd`];
-    if (cap !== undefined) caps.push(capForecast(q, `workspace.${period}`, null, period, usdToMicros(cap), burn, now, tz));
+    if (cap !== undefined)
+      caps.push(capForecast(q, `workspace.${period}`, null, period, usdToMicros(cap), burn, now, tz));
   }
   for (const workflow of Object.keys(policy.workflows).sort()) {
     const limits = effectiveLimits(policy, workflow).workflow;
@@ -131,7 +134,15 @@ function capForecast(
   const win = periodWindow(period, now, tz);
   const range = { fromDay: dayKey(win.startMs, tz), toDay: dayKey(win.endMs - 1, tz) };
   const used = q.totals(range, workflow === null ? undefined : { workflow }).costMicros;
-  const { pct, level } = withLevel({ scope, key: `${scope}@${win.key}`, unit: 'usd', used, reserved: 0, limit, soft: undefined });
+  const { pct, level } = withLevel({
+    scope,
+    key: `${scope}@${win.key}`,
+    unit: 'usd',
+    used,
+    reserved: 0,
+    limit,
+    soft: undefined,
+  });
   const perMs = burn.perDayMicros / DAY_MS;
   const projected = Math.round(used + perMs * Math.max(0, win.endMs - now));
   const reached = used >= limit;

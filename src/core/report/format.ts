@@ -86,7 +86,11 @@ export function csvRow(values: ReadonlyArray<string | number | boolean | null | 
 
 /** Text safe inside a Markdown table cell: pipes escaped, line breaks and markup characters neutralized. */
 export function mdCell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[*_`<>[\]]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[*_`<>[\]]/g, (c) => `\\${c}`)
+    .replace(/\r?\n/g, ' ');
 }
 
 export type Align = 'left' | 'right';

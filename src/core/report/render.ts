@@ -1,5 +1,16 @@
 import type { BudgetLevel } from '../budget/engine';
-import { bar, csvRow, formatMoney, formatPct, formatUnitCost, formatTokens, groupThousands, mdCell, mdTable, microsToUsdText } from './format';
+import {
+  bar,
+  csvRow,
+  formatMoney,
+  formatPct,
+  formatUnitCost,
+  formatTokens,
+  groupThousands,
+  mdCell,
+  mdTable,
+  microsToUsdText,
+} from './format';
 import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
 
@@ -43,8 +54,12 @@ export function renderReportMarkdown(r: SpendReport): string {
   out.push('');
   const monthly = r.caps.find((c) => c.period === 'monthly');
   const capLine =
-    month && monthly ? ` — ${formatPct(monthly.pct)} of the ${money(monthly.limitMicros)} monthly cap (${LEVEL_TEXT[monthly.level]})` : '';
-  out.push(`- **Spent ${money(r.totalMicros)}** in ${groupThousands(r.calls)} calls (${formatTokens(r.tokens)} tokens)${capLine}`);
+    month && monthly
+      ? ` — ${formatPct(monthly.pct)} of the ${money(monthly.limitMicros)} monthly cap (${LEVEL_TEXT[monthly.level]})`
+      : '';
+  out.push(
+    `- **Spent ${money(r.totalMicros)}** in ${groupThousands(r.calls)} calls (${formatTokens(r.tokens)} tokens)${capLine}`,
+  );
   if (r.estimatedMicros > 0) {
     out.push(
       `- Of which **${money(r.estimatedMicros)} estimated** (${formatPct((r.estimatedMicros / Math.max(1, r.totalMicros)) * 100)}): ` +
@@ -52,7 +67,9 @@ export function renderReportMarkdown(r: SpendReport): string {
     );
   }
   if (r.cache.savedMicros > 0) {
-    out.push(`- Prompt caching saved **${money(r.cache.savedMicros)}** against the uncached input rate (net ${money(r.cache.netMicros)} after cache-write premiums)`);
+    out.push(
+      `- Prompt caching saved **${money(r.cache.savedMicros)}** against the uncached input rate (net ${money(r.cache.netMicros)} after cache-write premiums)`,
+    );
   }
   const monthForecast = r.forecast?.caps.find((c) => c.scope === 'workspace.monthly');
   if (r.forecast && monthForecast) {
@@ -64,8 +81,12 @@ export function renderReportMarkdown(r: SpendReport): string {
     out.push(`- At this rate (${money(r.forecast.burn.perDayMicros)}/day since ${r.forecast.burn.sinceDay}) ${when}`);
     // Other caps the pace reaches before they reset (or that are reached already): the ones to act on.
     for (const c of r.forecast.caps.filter((x) => x !== monthForecast && (x.reached || x.reachesOn)).slice(0, 3)) {
-      const who = c.workflow ? `**${mdCell(c.workflow)}**'s ${PERIOD_WORD[c.period]} cap` : `the ${PERIOD_WORD[c.period]} cap`;
-      out.push(`- ${c.reached ? `${who} (${money(c.limitMicros)}) is reached` : `At this rate ${who} (${money(c.limitMicros)}) is reached on **${c.reachesOn}**`}`);
+      const who = c.workflow
+        ? `**${mdCell(c.workflow)}**'s ${PERIOD_WORD[c.period]} cap`
+        : `the ${PERIOD_WORD[c.period]} cap`;
+      out.push(
+        `- ${c.reached ? `${who} (${money(c.limitMicros)}) is reached` : `At this rate ${who} (${money(c.limitMicros)}) is reached on **${c.reachesOn}**`}`,
+      );
     }
   } else if (month && monthly?.reachedOn) {
     out.push(`- The monthly cap was reached on **${monthly.reachedOn}**`);
@@ -77,7 +98,8 @@ export function renderReportMarkdown(r: SpendReport): string {
     );
   }
   const top = r.top.workflows[0];
-  if (top) out.push(`- Largest consumer: **${mdCell(top.key)}**, ${money(top.micros)} (${formatPct(top.sharePct)} of spend)`);
+  if (top)
+    out.push(`- Largest consumer: **${mdCell(top.key)}**, ${money(top.micros)} (${formatPct(top.sharePct)} of spend)`);
   out.push('');
 
   if (r.totalMicros === 0 && r.calls === 0) {
@@ -99,7 +121,9 @@ export function renderReportMarkdown(r: SpendReport): string {
           capText(c, month),
           formatPct(c.pct),
           LEVEL_TEXT[c.level],
-          c.periodsAtCap > 0 ? `${c.reachedOn ?? ''}${c.periods > 1 ? ` (${c.periodsAtCap} of ${c.periods} ${periodsWord(c)})` : ''}` : '–',
+          c.periodsAtCap > 0
+            ? `${c.reachedOn ?? ''}${c.periods > 1 ? ` (${c.periodsAtCap} of ${c.periods} ${periodsWord(c)})` : ''}`
+            : '–',
         ]),
         ['left', 'right', 'right', 'left', 'right', 'left', 'left'],
       ),
@@ -122,7 +146,9 @@ export function renderReportMarkdown(r: SpendReport): string {
           formatTokens(w.tokens),
           groupThousands(w.runs),
           w.costPerRunMicros === null ? '–' : formatUnitCost(w.costPerRunMicros),
-          w.caps.length ? w.caps.map((c) => `${PERIOD_WORD[c.period]} ${money(c.limitMicros)}: ${formatPct(c.pct)}`).join(' · ') : '–',
+          w.caps.length
+            ? w.caps.map((c) => `${PERIOD_WORD[c.period]} ${money(c.limitMicros)}: ${formatPct(c.pct)}`).join(' · ')
+            : '–',
           w.caps.length ? LEVEL_TEXT[w.level] : '–',
         ]),
         ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
@@ -179,7 +205,13 @@ export function renderReportMarkdown(r: SpendReport): string {
     out.push(
       mdTable(
         ['Day', 'Spend', 'Calls', 'Tokens', ''],
-        spendDays.map((d) => [d.key, money(d.micros), groupThousands(d.calls), formatTokens(d.tokens), bar(d.micros, max)]),
+        spendDays.map((d) => [
+          d.key,
+          money(d.micros),
+          groupThousands(d.calls),
+          formatTokens(d.tokens),
+          bar(d.micros, max),
+        ]),
         ['left', 'right', 'right', 'right', 'left'],
       ),
     );
@@ -227,7 +259,9 @@ export function renderReportMarkdown(r: SpendReport): string {
       ),
     );
     out.push('');
-    out.push('Saved = cache reads priced at the model\'s input rate minus what they cost; write premium = what cache writes cost above the input rate.');
+    out.push(
+      "Saved = cache reads priced at the model's input rate minus what they cost; write premium = what cache writes cost above the input rate.",
+    );
     out.push('');
   }
 
@@ -275,7 +309,7 @@ export function renderReportMarkdown(r: SpendReport): string {
     out.push('');
     out.push(
       `Value counts completed runs not marked rejected${r.roi.hourlyRateUsd !== null ? `, at ${money(Math.round(r.roi.hourlyRateUsd * 1e6))}/hour` : ''}; ` +
-        'spend is all of the workflow\'s, failed runs included.',
+        "spend is all of the workflow's, failed runs included.",
     );
     out.push('');
   }
@@ -333,7 +367,9 @@ export function renderReportMarkdown(r: SpendReport): string {
       );
       out.push('');
     }
-    out.push('Failed = failed ÷ finished runs; accepted = accepted ÷ marked runs (`agent-budget mark <run> accepted|rejected`).');
+    out.push(
+      'Failed = failed ÷ finished runs; accepted = accepted ÷ marked runs (`agent-budget mark <run> accepted|rejected`).',
+    );
     out.push('');
   }
 
@@ -347,7 +383,13 @@ function periodsWord(c: CapUse): string {
 function simpleTable(label: string, rows: ReportRow[]): string {
   return mdTable(
     [label, 'Spend', 'Share', 'Calls', 'Tokens'],
-    rows.map((r) => [mdCell(r.key), money(r.micros), formatPct(r.sharePct), groupThousands(r.calls), formatTokens(r.tokens)]),
+    rows.map((r) => [
+      mdCell(r.key),
+      money(r.micros),
+      formatPct(r.sharePct),
+      groupThousands(r.calls),
+      formatTokens(r.tokens),
+    ]),
     ['left', 'right', 'right', 'right', 'right'],
   );
 }
@@ -389,7 +431,16 @@ export function renderReportCsv(r: SpendReport): string {
   const add = (
     section: string,
     key: string,
-    v: { provider?: string; micros: number; calls?: number; tokens?: number; estimatedMicros?: number; limit?: number; pct?: number; level?: string },
+    v: {
+      provider?: string;
+      micros: number;
+      calls?: number;
+      tokens?: number;
+      estimatedMicros?: number;
+      limit?: number;
+      pct?: number;
+      level?: string;
+    },
   ) =>
     lines.push(
       csvRow([
@@ -406,8 +457,14 @@ export function renderReportCsv(r: SpendReport): string {
         v.level ?? '',
       ]),
     );
-  add('total', `${r.fromDate}..${r.toDate}`, { micros: r.totalMicros, calls: r.calls, tokens: r.tokens, estimatedMicros: r.estimatedMicros });
-  for (const c of r.caps) add('cap', c.scope, { micros: c.usedMicros, limit: c.limitMicros, pct: c.pct, level: c.level });
+  add('total', `${r.fromDate}..${r.toDate}`, {
+    micros: r.totalMicros,
+    calls: r.calls,
+    tokens: r.tokens,
+    estimatedMicros: r.estimatedMicros,
+  });
+  for (const c of r.caps)
+    add('cap', c.scope, { micros: c.usedMicros, limit: c.limitMicros, pct: c.pct, level: c.level });
   for (const w of r.byWorkflow) {
     const worst = [...w.caps].sort((a, b) => b.pct - a.pct)[0];
     add('workflow', w.key, {
@@ -420,15 +477,24 @@ export function renderReportCsv(r: SpendReport): string {
       level: worst ? w.level : undefined,
     });
   }
-  for (const m of r.byModel) add('model', m.key, { provider: m.provider, micros: m.micros, calls: m.calls, tokens: m.tokens, estimatedMicros: m.estimatedMicros });
+  for (const m of r.byModel)
+    add('model', m.key, {
+      provider: m.provider,
+      micros: m.micros,
+      calls: m.calls,
+      tokens: m.tokens,
+      estimatedMicros: m.estimatedMicros,
+    });
   const rows = (section: string, list: ReportRow[]) => {
-    for (const x of list) add(section, x.key, { micros: x.micros, calls: x.calls, tokens: x.tokens, estimatedMicros: x.estimatedMicros });
+    for (const x of list)
+      add(section, x.key, { micros: x.micros, calls: x.calls, tokens: x.tokens, estimatedMicros: x.estimatedMicros });
   };
   rows('provider', r.byProvider);
   rows('day', r.byDay);
   rows('task', r.byTask);
   rows('tool', r.byTool);
-  for (const c of r.cache.byModel) add('cache-savings', c.model, { provider: c.provider, micros: c.savedMicros, tokens: c.readTokens });
+  for (const c of r.cache.byModel)
+    add('cache-savings', c.model, { provider: c.provider, micros: c.savedMicros, tokens: c.readTokens });
   for (const t of r.top.runs) add('top-run', t.runId, { micros: t.micros, calls: t.calls, tokens: t.tokens });
   return lines.join('');
 }
@@ -444,7 +510,9 @@ export function renderEstimateMarkdown(e: InventoryEstimate, source: string): st
   const monthly = e.caps.find((c) => c.period === 'monthly');
   out.push(
     `- **${money(e.totalMicros)} a month** for ${e.byWorkflow.length} workflow${e.byWorkflow.length === 1 ? '' : 's'}` +
-      (monthly ? ` — ${formatPct(monthly.pct)} of the ${money(monthly.limitMicros)} monthly cap, headroom ${money(monthly.headroomMicros)} (${LEVEL_TEXT[monthly.level]})` : ''),
+      (monthly
+        ? ` — ${formatPct(monthly.pct)} of the ${money(monthly.limitMicros)} monthly cap, headroom ${money(monthly.headroomMicros)} (${LEVEL_TEXT[monthly.level]})`
+        : ''),
   );
   if (e.byWorkflow.some((w) => w.actual)) {
     out.push(`- With recent actuals where there are any: **${money(e.totalWithActualsMicros)} a month**`);
@@ -460,8 +528,14 @@ export function renderEstimateMarkdown(e: InventoryEstimate, source: string): st
         `${formatTokens(w.inputTokensPerRun)} / ${formatTokens(w.outputTokensPerRun)}${w.callsPerRun !== 1 ? ` (${w.callsPerRun} turns)` : ''}`,
         w.error ? '**no price**' : formatUnitCost(w.costPerRunMicros),
         w.error ? '–' : `**${money(w.micros)}**`,
-        w.actual ? `${money(w.actual.monthlyMicros)} (${formatUnitCost(w.actual.costPerRunMicros)}/run over ${w.actual.runs} runs)` : '–',
-        w.caps.length ? w.caps.map((c) => `${c.period} ${money(c.limitMicros)}: ${formatPct(c.pct)} ${LEVEL_TEXT[c.level]}`).join(' · ') : '–',
+        w.actual
+          ? `${money(w.actual.monthlyMicros)} (${formatUnitCost(w.actual.costPerRunMicros)}/run over ${w.actual.runs} runs)`
+          : '–',
+        w.caps.length
+          ? w.caps
+              .map((c) => `${c.period} ${money(c.limitMicros)}: ${formatPct(c.pct)} ${LEVEL_TEXT[c.level]}`)
+              .join(' · ')
+          : '–',
       ]),
       ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
     ),
@@ -492,6 +566,8 @@ export function renderEstimateMarkdown(e: InventoryEstimate, source: string): st
     out.push(`> ${mdCell(err)}`);
     out.push('');
   }
-  out.push('Priced with the same price table and budget.json overrides as real calls (input and output at base rates, no caching).');
+  out.push(
+    'Priced with the same price table and budget.json overrides as real calls (input and output at base rates, no caching).',
+  );
   return `${out.join('\n').trimEnd()}\n`;
 }

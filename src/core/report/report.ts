@@ -8,7 +8,18 @@ import { resolvePrice } from '../pricing/cost';
 import type { SpendRow, SpendTotals, StoreQueries } from '../store/queries';
 import type { RunStatus } from '../store/records';
 import { PROVIDERS, type ProviderId, type TokenUsage } from '../usage';
-import { dayStartMs, daysBetween, daysToMs, eachDay, isDayKey, isMonthKey, monthDays, monthOf, monthTitle, type Days } from './days';
+import {
+  dayStartMs,
+  daysBetween,
+  daysToMs,
+  eachDay,
+  isDayKey,
+  isMonthKey,
+  monthDays,
+  monthOf,
+  monthTitle,
+  type Days,
+} from './days';
 import { forecastCaps, type CapsForecast } from './forecast';
 import { compareVariants, type VariantComparison } from './variants';
 
@@ -217,7 +228,8 @@ export const MAX_REPORT_DAYS = 3_700;
 /** Turns CLI/quick-pick input into days; throws RangeError with a sentence for people. */
 export function reportDays(period: ReportPeriod): Days {
   if ('month' in period) {
-    if (!isMonthKey(period.month)) throw new RangeError(`"${period.month}" is not a month: write it as YYYY-MM, e.g. 2026-11.`);
+    if (!isMonthKey(period.month))
+      throw new RangeError(`"${period.month}" is not a month: write it as YYYY-MM, e.g. 2026-11.`);
     return monthDays(period.month);
   }
   for (const d of [period.from, period.to]) {
@@ -225,7 +237,8 @@ export function reportDays(period: ReportPeriod): Days {
   }
   const n = daysBetween(period.from, period.to);
   if (n < 0) throw new RangeError(`the range ends (${period.to}) before it starts (${period.from}).`);
-  if (n + 1 > MAX_REPORT_DAYS) throw new RangeError(`a report covers at most ${MAX_REPORT_DAYS} days; this range has ${n + 1}.`);
+  if (n + 1 > MAX_REPORT_DAYS)
+    throw new RangeError(`a report covers at most ${MAX_REPORT_DAYS} days; this range has ${n + 1}.`);
   return { fromDay: period.from, toDay: period.to };
 }
 
@@ -268,7 +281,9 @@ export function buildReport(source: ReportSource, period: ReportPeriod, options:
   const spendOf = new Map(byWorkflowRows.map((r) => [r.key, r]));
   const byWorkflow: WorkflowReportRow[] = [...workflowIds].map((id) => {
     const base = spendOf.get(id);
-    const r: ReportRow = base ? row(base) : { key: id, micros: 0, calls: 0, tokens: 0, estimatedMicros: 0, sharePct: 0 };
+    const r: ReportRow = base
+      ? row(base)
+      : { key: id, micros: 0, calls: 0, tokens: 0, estimatedMicros: 0, sharePct: 0 };
     const caps = capUses(
       `workflow.${id}`,
       effectiveLimits(policy, id).workflow,
@@ -277,7 +292,13 @@ export function buildReport(source: ReportSource, period: ReportPeriod, options:
       tz,
     );
     const runs = runsOf(id);
-    return { ...r, runs, costPerRunMicros: runs > 0 ? Math.round(r.micros / runs) : null, caps, level: worstLevel(caps) };
+    return {
+      ...r,
+      runs,
+      costPerRunMicros: runs > 0 ? Math.round(r.micros / runs) : null,
+      caps,
+      level: worstLevel(caps),
+    };
   });
   byWorkflow.sort((a, b) => b.micros - a.micros || a.key.localeCompare(b.key));
 
@@ -324,26 +345,48 @@ export function buildReport(source: ReportSource, period: ReportPeriod, options:
     byModel,
     byProvider,
     byDay,
-    byTask: q.breakdown('task', days).filter((r) => r.key !== '').map(row),
-    byTool: q.breakdown('tool', days).filter((r) => r.key !== '').map(row),
+    byTask: q
+      .breakdown('task', days)
+      .filter((r) => r.key !== '')
+      .map(row),
+    byTool: q
+      .breakdown('tool', days)
+      .filter((r) => r.key !== '')
+      .map(row),
     cache,
     top: {
-      runs: q.topRuns(fromMs, toMs, options.topRuns ?? 10).filter((r) => r.costMicros > 0).map((r) => ({
-        runId: r.id,
-        workflow: r.workflow,
-        title: r.title,
-        status: r.status,
-        variant: r.variant,
-        micros: r.costMicros,
-        tokens: r.tokens,
-        calls: r.calls,
-        createdAt: new Date(r.createdAt).toISOString(),
-      })),
-      workflows: byWorkflow.filter((w) => w.micros > 0).slice(0, topOthers).map(({ key, micros, calls, tokens, estimatedMicros, sharePct }) => ({
-        key, micros, calls, tokens, estimatedMicros, sharePct,
-      })),
+      runs: q
+        .topRuns(fromMs, toMs, options.topRuns ?? 10)
+        .filter((r) => r.costMicros > 0)
+        .map((r) => ({
+          runId: r.id,
+          workflow: r.workflow,
+          title: r.title,
+          status: r.status,
+          variant: r.variant,
+          micros: r.costMicros,
+          tokens: r.tokens,
+          calls: r.calls,
+          createdAt: new Date(r.createdAt).toISOString(),
+        })),
+      workflows: byWorkflow
+        .filter((w) => w.micros > 0)
+        .slice(0, topOthers)
+        .map(({ key, micros, calls, tokens, estimatedMicros, sharePct }) => ({
+          key,
+          micros,
+          calls,
+          tokens,
+          estimatedMicros,
+          sharePct,
+        })),
       models: byModel.slice(0, topOthers).map(({ key, micros, calls, tokens, estimatedMicros, sharePct }) => ({
-        key, micros, calls, tokens, estimatedMicros, sharePct,
+        key,
+        micros,
+        calls,
+        tokens,
+        estimatedMicros,
+        sharePct,
       })),
     },
     estimate: estimateAccuracy(totals),
@@ -374,7 +417,10 @@ function capWindows(days: Days, tz: string | undefined): CapWindows {
       toDay: dayKey(periodWindow(p, last, tz).endMs - 1, tz),
     };
     byPeriod[p] = range;
-    union = { fromDay: range.fromDay < union.fromDay ? range.fromDay : union.fromDay, toDay: range.toDay > union.toDay ? range.toDay : union.toDay };
+    union = {
+      fromDay: range.fromDay < union.fromDay ? range.fromDay : union.fromDay,
+      toDay: range.toDay > union.toDay ? range.toDay : union.toDay,
+    };
   }
   return { byPeriod, union };
 }
@@ -430,7 +476,15 @@ function capUses(
       }
     }
     const scope = `${scopePrefix}.${period}`;
-    const { pct, level } = withLevel({ scope, key: `${scope}@${peakKey}`, unit: 'usd', used: Math.max(0, peak), reserved: 0, limit, soft: undefined });
+    const { pct, level } = withLevel({
+      scope,
+      key: `${scope}@${peakKey}`,
+      unit: 'usd',
+      used: Math.max(0, peak),
+      reserved: 0,
+      limit,
+      soft: undefined,
+    });
     out.push({
       scope,
       period,
@@ -474,7 +528,10 @@ function roundUnits(units: bigint): Micros {
  * reads × (input rate − cache-read rate), and what cache writes cost above the input rate. Base-tier rates (the
  * rollups do not keep which calls billed at a long-prompt tier).
  */
-export function cacheSavings(rows: Array<SpendRow & { key2: string }>, policy: Pick<BudgetPolicy, 'prices'>): CacheSavings {
+export function cacheSavings(
+  rows: Array<SpendRow & { key2: string }>,
+  policy: Pick<BudgetPolicy, 'prices'>,
+): CacheSavings {
   const byModel: CacheSavingsRow[] = [];
   for (const r of rows) {
     const writeTokens = r.usage.cacheWrite5m + r.usage.cacheWrite1h;
@@ -524,11 +581,15 @@ function estimateAccuracy(t: SpendTotals): EstimateAccuracy {
     calls: t.estimate.calls,
     estimatedInputTokens: t.estimate.estimatedInput,
     actualInputTokens: t.estimate.actualInput,
-    inputErrorPct: t.estimate.actualInput > 0 ? ((t.estimate.estimatedInput - t.estimate.actualInput) / t.estimate.actualInput) * 100 : null,
+    inputErrorPct:
+      t.estimate.actualInput > 0
+        ? ((t.estimate.estimatedInput - t.estimate.actualInput) / t.estimate.actualInput) * 100
+        : null,
     reservedCalls: t.reserved.calls,
     reservedMicros: t.reserved.reservedMicros,
     actualMicros: t.reserved.actualMicros,
-    reservationUsedPct: t.reserved.reservedMicros > 0 ? (t.reserved.actualMicros / t.reserved.reservedMicros) * 100 : null,
+    reservationUsedPct:
+      t.reserved.reservedMicros > 0 ? (t.reserved.actualMicros / t.reserved.reservedMicros) * 100 : null,
   };
 }
 
@@ -558,7 +619,9 @@ function roiSection(
     } else if (rate !== undefined) {
       valuePerRun = usdToMicros((rate * v.minutesSavedPerRun!) / 60);
     } else {
-      notes.push(`${workflow} saves ${v.minutesSavedPerRun} minutes a run, but value.hourlyRateUsd is not set in budget.json.`);
+      notes.push(
+        `${workflow} saves ${v.minutesSavedPerRun} minutes a run, but value.hourlyRateUsd is not set in budget.json.`,
+      );
     }
     const valueMicros = valuePerRun === null ? null : valuePerRun * runs;
     workflows.push({
@@ -574,7 +637,9 @@ function roiSection(
     });
   }
   if (workflows.length === 0) {
-    notes.push('Set "value" in budget.json (hourlyRateUsd and minutesSavedPerRun, or valuePerRunUsd per workflow) to see value against spend.');
+    notes.push(
+      'Set "value" in budget.json (hourlyRateUsd and minutesSavedPerRun, or valuePerRunUsd per workflow) to see value against spend.',
+    );
   }
   const valued = workflows.filter((w) => w.valueMicros !== null);
   const valueMicros = valued.reduce((s, w) => s + w.valueMicros!, 0);

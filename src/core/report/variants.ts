@@ -57,8 +57,19 @@ export function compareVariants(
     let v = variants.get(key);
     if (!v) {
       v = {
-        variant: key, runs: 0, completed: 0, failed: 0, failureRatePct: null, accepted: 0, rejected: 0, acceptanceRatePct: null,
-        costMicros: 0, costPerRunMicros: 0, tokensPerRun: 0, costPerAcceptedMicros: null, tokens: 0,
+        variant: key,
+        runs: 0,
+        completed: 0,
+        failed: 0,
+        failureRatePct: null,
+        accepted: 0,
+        rejected: 0,
+        acceptanceRatePct: null,
+        costMicros: 0,
+        costPerRunMicros: 0,
+        tokensPerRun: 0,
+        costPerAcceptedMicros: null,
+        tokens: 0,
       };
       variants.set(key, v);
     }

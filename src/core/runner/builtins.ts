@@ -47,7 +47,8 @@ const GROUNDED =
 const codeReview: RunnerWorkflow = {
   id: 'code-review',
   title: 'Code Review',
-  description: 'Reviews the current file, or a working-tree diff (`git diff` output as input), for bugs, security problems and risky changes.',
+  description:
+    'Reviews the current file, or a working-tree diff (`git diff` output as input), for bugs, security problems and risky changes.',
   version: 'v1',
   system:
     'You are a senior software engineer reviewing code before it is merged. You are precise, concrete and brief: ' +
@@ -87,7 +88,8 @@ File: {{file}}
 const explain: RunnerWorkflow = {
   id: 'explain',
   title: 'Explain',
-  description: 'Explains the selected code (or the whole file when nothing is selected), optionally answering a question about it.',
+  description:
+    'Explains the selected code (or the whole file when nothing is selected), optionally answering a question about it.',
   version: 'v1',
   system: `You are a patient senior engineer explaining code to a colleague who knows the language but not this codebase. ${GROUNDED}`,
   steps: [
@@ -116,7 +118,8 @@ The developer's question (may be empty): {{input}}`,
 const testGen: RunnerWorkflow = {
   id: 'test-gen',
   title: 'Generate Tests',
-  description: 'Plans the test cases for the current file, then writes a complete test file in the framework the project uses.',
+  description:
+    'Plans the test cases for the current file, then writes a complete test file in the framework the project uses.',
   version: 'v1',
   system: `You are a senior engineer who writes focused, deterministic, maintainable automated tests. ${GROUNDED}`,
   steps: [
@@ -290,12 +293,16 @@ export function looksLikeDiff(text: string | undefined): boolean {
 /** Files a unified diff touches, in order. */
 export function diffFiles(diff: string): string[] {
   const files: string[] = [];
-  for (const m of diff.matchAll(/^\+\+\+ (?:b\/)?(\S+)/gm)) if (m[1] !== '/dev/null' && !files.includes(m[1]!)) files.push(m[1]!);
+  for (const m of diff.matchAll(/^\+\+\+ (?:b\/)?(\S+)/gm))
+    if (m[1] !== '/dev/null' && !files.includes(m[1]!)) files.push(m[1]!);
   return files;
 }
 
 /** A run's title as the runs list shows it: "Review src/app.ts", "Explain selection in src/a.ts". */
-export function runTitle(workflow: WorkflowDefinition, input: { input?: string; file?: string; selection?: string }): string {
+export function runTitle(
+  workflow: WorkflowDefinition,
+  input: { input?: string; file?: string; selection?: string },
+): string {
   const file = input.file;
   const gist = input.input ? oneLine(input.input, 60) : undefined;
   let title: string;
@@ -306,11 +313,18 @@ export function runTitle(workflow: WorkflowDefinition, input: { input?: string; 
       if (file) title = `Review ${file}`;
       else if (looksLikeDiff(input.input)) {
         const files = diffFiles(input.input!);
-        title = files.length ? `Review diff of ${files[0]}${files.length > 1 ? ` and ${files.length - 1} more` : ''}` : 'Review diff';
+        title = files.length
+          ? `Review diff of ${files[0]}${files.length > 1 ? ` and ${files.length - 1} more` : ''}`
+          : 'Review diff';
       } else title = `Review ${gist ?? 'code'}`;
       break;
     case 'explain':
-      title = input.selection && file ? `Explain selection in ${file}` : file ? `Explain ${file}` : `Explain ${gist ?? 'code'}`;
+      title =
+        input.selection && file
+          ? `Explain selection in ${file}`
+          : file
+            ? `Explain ${file}`
+            : `Explain ${gist ?? 'code'}`;
       break;
     case 'test-gen':
       title = `Tests for ${file ?? gist ?? 'code'}`;
@@ -334,7 +348,9 @@ export function parseItems(text: string, max: number): string[] {
     .map((l) => l.trim())
     .filter((l) => l !== '');
   const listed = lines.filter((l) => /^(?:\d+[.)]|[-*•])\s+/.test(l));
-  const items = (listed.length ? listed : lines).map((l) => l.replace(/^(?:\d+[.)]|[-*•])\s+/, '').trim()).filter((l) => l !== '');
+  const items = (listed.length ? listed : lines)
+    .map((l) => l.replace(/^(?:\d+[.)]|[-*•])\s+/, '').trim())
+    .filter((l) => l !== '');
   return items.slice(0, Math.max(1, max));
 }
 

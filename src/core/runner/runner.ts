@@ -16,8 +16,22 @@ import { newId } from '../processIdentity';
 import type { LedgerEntry, RunState, RunStatus, StoreRecord, TaskState } from '../store/records';
 import { PROVIDERS, totalTokens, ZERO_USAGE, type ProviderId, type TokenUsage } from '../usage';
 import type { Workspace } from '../workspace';
-import { BUILTIN_WORKFLOWS, DEFAULT_MODELS, parseItems, runTitle, type RunnerStep, type RunnerWorkflow } from './builtins';
-import { allTasks, CHECKPOINT_VERSION, readCheckpoint, stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
+import {
+  BUILTIN_WORKFLOWS,
+  DEFAULT_MODELS,
+  parseItems,
+  runTitle,
+  type RunnerStep,
+  type RunnerWorkflow,
+} from './builtins';
+import {
+  allTasks,
+  CHECKPOINT_VERSION,
+  readCheckpoint,
+  stepOutputs,
+  type RunCheckpointState,
+  type TaskCheckpoint,
+} from './checkpoint';
 import { isWritingTool, ToolError, WorkspaceTools, type ToolLimits } from './tools';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +56,15 @@ export type RunEvent =
   | { type: 'runStarted'; runId: string; workflow: string; title: string }
   | { type: 'stepStarted'; runId: string; stepId: string; title: string; model: string }
   | { type: 'text'; runId: string; stepId: string; delta: string }
-  | { type: 'call'; runId: string; stepId: string; model: string; costMicros: number; tokens: number; estimated: boolean }
+  | {
+      type: 'call';
+      runId: string;
+      stepId: string;
+      model: string;
+      costMicros: number;
+      tokens: number;
+      estimated: boolean;
+    }
   | { type: 'tool'; runId: string; stepId: string; tool: string; summary: string }
   | { type: 'warning'; runId: string; message: string }
   | { type: 'stepFinished'; runId: string; stepId: string; status: RunStatus }
@@ -125,7 +147,9 @@ export class WorkflowNotFoundError extends Error {
     readonly id: string,
     readonly available: string[],
   ) {
-    super(`There is no workflow "${id}". Available: ${available.join(', ')} (workspace workflows live in .agent-budget/workflows/<id>.json).`);
+    super(
+      `There is no workflow "${id}". Available: ${available.join(', ')} (workspace workflows live in .agent-budget/workflows/<id>.json).`,
+    );
   }
 }
 
@@ -230,7 +254,10 @@ export class Runner {
   /** Runs being resumed (between the checks and `drive`), so a second resume in this process is refused. */
   private readonly claiming = new Set<string>();
   private readonly builtins: readonly RunnerWorkflow[];
-  private modelProviders: { policy: unknown; byModel: Map<string, ProviderId> } = { policy: undefined, byModel: new Map() };
+  private modelProviders: { policy: unknown; byModel: Map<string, ProviderId> } = {
+    policy: undefined,
+    byModel: new Map(),
+  };
 
   constructor(deps: {
     workspace: Workspace;
@@ -247,7 +274,10 @@ export class Runner {
     this.providers = deps.providers;
     this.approver = deps.approver;
     this.clock = deps.clock ?? systemClock;
-    this.tools = new WorkspaceTools(deps.workspace.folder, { stateDir: deps.workspace.store.dir, limits: deps.toolLimits });
+    this.tools = new WorkspaceTools(deps.workspace.folder, {
+      stateDir: deps.workspace.store.dir,
+      limits: deps.toolLimits,
+    });
     // A run of ours marked cancelled by another window or `agent-budget` process: stop it like a local cancel (the
     // stream in flight stops at once). Remote records arrive with the store's poll or our own next write.
     this.store.onDidApply(({ records, origin }) => {
@@ -329,7 +359,8 @@ export class Runner {
     this.assertPolicy();
     await this.store.refresh();
     const id = this.resolveRunId(runId);
-    if (this.running.has(id) || this.claiming.has(id)) throw new RunLookupError(`Run ${id} is already running in this window.`);
+    if (this.running.has(id) || this.claiming.has(id))
+      throw new RunLookupError(`Run ${id} is already running in this window.`);
     this.claiming.add(id);
     try {
       return await this.resumeClaimed(id, options);
@@ -343,7 +374,9 @@ export class Runner {
     await this.store.recoverAbandoned();
     const run = this.store.queries.getRun(id)!;
     if (run.status === 'running' || run.status === 'pending') {
-      throw new RunLookupError(`Run ${id} is running in another process (${run.owner}); cancel it there, or wait for it to stop.`);
+      throw new RunLookupError(
+        `Run ${id} is running in another process (${run.owner}); cancel it there, or wait for it to stop.`,
+      );
     }
     const stored = this.store.queries.checkpoint(id);
     if (!stored) throw new RunLookupError(`Run ${id} has no checkpoint to resume from.`);
@@ -361,7 +394,8 @@ export class Runner {
     let crashedTwice: TaskCheckpoint | undefined;
     for (const task of allTasks(state)) {
       if (!task.inFlight) continue;
-      if (run.status !== 'interrupted') task.inFlight = undefined; // stopped cleanly after it: a fresh call
+      if (run.status !== 'interrupted')
+        task.inFlight = undefined; // stopped cleanly after it: a fresh call
       else if (task.inFlight.attempt >= 2) crashedTwice = task;
     }
     const now = this.clock.now();
@@ -403,7 +437,10 @@ export class Runner {
     // `agent-budget resume` processes cannot both continue it.
     const records = [...ex.pending, { k: 'run', run: ex.run } satisfies StoreRecord, this.checkpointRecord(ex)];
     await this.store.transact((q) => {
-      if (q.getRun(id)?.rev !== run.rev) throw new RunLookupError(`Run ${id} changed while resuming (another window or process resumed or cancelled it).`);
+      if (q.getRun(id)?.rev !== run.rev)
+        throw new RunLookupError(
+          `Run ${id} changed while resuming (another window or process resumed or cancelled it).`,
+        );
       return { records, result: undefined };
     });
     ex.pending = [];
@@ -439,7 +476,13 @@ export class Runner {
     const records: StoreRecord[] = [
       {
         k: 'run',
-        run: { ...state, status: 'cancelled', updatedAt: now, rev: this.store.nextRev(), data: { ...data, error: 'Cancelled.', errorKind: 'cancelled' } },
+        run: {
+          ...state,
+          status: 'cancelled',
+          updatedAt: now,
+          rev: this.store.nextRev(),
+          data: { ...data, error: 'Cancelled.', errorKind: 'cancelled' },
+        },
       },
     ];
     for (const task of this.store.queries.tasksOfRun(id)) {
@@ -487,7 +530,13 @@ export class Runner {
         task.status = 'running';
         ex.pending.push(this.taskRecord(ex, task));
       }
-      ex.emit({ type: 'stepStarted', runId: ex.runId, stepId: step.id, title: step.title ?? step.id, model: task.model });
+      ex.emit({
+        type: 'stepStarted',
+        runId: ex.runId,
+        stepId: step.id,
+        title: step.title ?? step.id,
+        model: task.model,
+      });
       if (step.subAgents) await this.runSubAgents(ex, step, task);
       else await this.runTask(ex, step, task);
       completeTask(task);
@@ -524,7 +573,7 @@ export class Runner {
         if (limits.maxSteps !== undefined && this.stepCounts(ex, task).calls >= limits.maxSteps) {
           throw new BudgetBlockedError(
             `${stepName(step, task)} reached its limit of ${limits.maxSteps} ` +
-              'agent-loop steps. Raise limits.task.maxSteps in .agent-budget/budget.json (or the step\'s limits) and resume.',
+              "agent-loop steps. Raise limits.task.maxSteps in .agent-budget/budget.json (or the step's limits) and resume.",
             'task.maxSteps',
           );
         }
@@ -561,7 +610,13 @@ export class Runner {
   }
 
   /** Sub-agent `i` of `parent`; the parent's own wall-time limit bounds them all. */
-  private async runChild(ex: Execution, step: RunnerStep, parent: TaskCheckpoint, i: number, limits: TaskLimits): Promise<void> {
+  private async runChild(
+    ex: Execution,
+    step: RunnerStep,
+    parent: TaskCheckpoint,
+    i: number,
+    limits: TaskLimits,
+  ): Promise<void> {
     const items = parent.items!;
     const children = parent.children!;
     let child = children[i];
@@ -590,9 +645,20 @@ export class Runner {
   }
 
   /** One LLM call: admit (with the in-flight checkpoint), stream, settle (with the answer's checkpoint). */
-  private async call(ex: Execution, step: RunnerStep, task: TaskCheckpoint, tools: ToolSpec[] | undefined, limits: TaskLimits): Promise<void> {
+  private async call(
+    ex: Execution,
+    step: RunnerStep,
+    task: TaskCheckpoint,
+    tools: ToolSpec[] | undefined,
+    limits: TaskLimits,
+  ): Promise<void> {
     const adapter = await this.adapterFor(ex, task.provider);
-    const request: Omit<ChatRequest, 'maxOutputTokens'> = { model: task.model, system: task.system, messages: task.messages, tools };
+    const request: Omit<ChatRequest, 'maxOutputTokens'> = {
+      model: task.model,
+      system: task.system,
+      messages: task.messages,
+      tools,
+    };
     const policy = this.engine.currentPolicy;
     const wf = ex.state.workflow;
     const degrade = degradeModel(policy, wf.id);
@@ -646,7 +712,9 @@ export class Runner {
     task.messages.push(result.message);
     task.calls += 1;
     if (result.stopReason === 'maxTokens') {
-      ex.warn(`${step.id}: the answer was cut at ${admission.maxOutputTokens} output tokens (limit: ${admission.clampedBy}).`);
+      ex.warn(
+        `${step.id}: the answer was cut at ${admission.maxOutputTokens} output tokens (limit: ${admission.clampedBy}).`,
+      );
     }
     const entry = await this.engine.settle(
       admission,
@@ -665,8 +733,13 @@ export class Runner {
   private async closeFailedCall(ex: Execution, step: RunnerStep, admission: Admission, err: unknown): Promise<void> {
     try {
       if (err instanceof ProviderError && (err.partial || err.mayHaveBilled)) {
-        const usage = err.partial?.usageFinal && err.partial.usage ? { ...ZERO_USAGE, ...err.partial.usage } : undefined;
-        const entry = await this.engine.settle(admission, { usage, requestId: err.requestId ?? null }, this.durableRecords(ex));
+        const usage =
+          err.partial?.usageFinal && err.partial.usage ? { ...ZERO_USAGE, ...err.partial.usage } : undefined;
+        const entry = await this.engine.settle(
+          admission,
+          { usage, requestId: err.requestId ?? null },
+          this.durableRecords(ex),
+        );
         ex.pending = [];
         this.emitCall(ex, step, entry);
       } else {
@@ -677,9 +750,16 @@ export class Runner {
     }
   }
 
-  private callStop(err: unknown, abortReason: unknown, step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits): unknown {
+  private callStop(
+    err: unknown,
+    abortReason: unknown,
+    step: RunnerStep,
+    task: TaskCheckpoint,
+    limits: TaskLimits,
+  ): unknown {
     if (err instanceof ProviderError && err.kind === 'aborted') {
-      if (abortReason === 'wall') return wallTimeBlocked(step, task, limits, `the ${task.model} call in flight was stopped`);
+      if (abortReason === 'wall')
+        return wallTimeBlocked(step, task, limits, `the ${task.model} call in flight was stopped`);
       return new RunStop('cancelled', 'cancelled', 'Cancelled.');
     }
     return err;
@@ -698,12 +778,24 @@ export class Runner {
   }
 
   /** One tool call of an agent loop: limits, approval, fixed cost, execution, checkpoint. Failures go back to the model. */
-  private async runTool(ex: Execution, step: RunnerStep, task: TaskCheckpoint, call: ToolCall, limits: TaskLimits): Promise<void> {
+  private async runTool(
+    ex: Execution,
+    step: RunnerStep,
+    task: TaskCheckpoint,
+    call: ToolCall,
+    limits: TaskLimits,
+  ): Promise<void> {
     const record = async (content: string, isError: boolean) => {
       task.toolInFlight = undefined;
       task.toolCharged = undefined;
       task.toolCalls += 1;
-      task.toolResults.push({ type: 'toolResult', callId: call.id, name: call.name, content, ...(isError ? { isError: true } : {}) });
+      task.toolResults.push({
+        type: 'toolResult',
+        callId: call.id,
+        name: call.name,
+        content,
+        ...(isError ? { isError: true } : {}),
+      });
       await this.store.commit(this.durableRecords(ex));
       ex.pending = [];
     };
@@ -711,21 +803,22 @@ export class Runner {
       // The process died (or the run was cancelled) while this writing tool ran: never re-run it blind.
       return record(
         'Error: this tool call was interrupted (the process stopped while it ran), so its effect is unknown. Check the ' +
-          'file or the command\'s result before trying again.',
+          "file or the command's result before trying again.",
         true,
       );
     }
     if (limits.maxToolCalls !== undefined && this.stepCounts(ex, task).toolCalls >= limits.maxToolCalls) {
       throw new BudgetBlockedError(
         `${stepName(step, task)} reached its limit of ${limits.maxToolCalls} ` +
-          'tool calls. Raise limits.task.maxToolCalls in .agent-budget/budget.json (or the step\'s limits) and resume.',
+          "tool calls. Raise limits.task.maxToolCalls in .agent-budget/budget.json (or the step's limits) and resume.",
         'task.maxToolCalls',
       );
     }
     const tools = this.engine.currentPolicy.tools;
     let planned;
     try {
-      if (!(step.tools ?? []).some((t) => t === call.name)) throw new ToolError(`the tool "${call.name}" is not available in this step.`);
+      if (!(step.tools ?? []).some((t) => t === call.name))
+        throw new ToolError(`the tool "${call.name}" is not available in this step.`);
       planned = await this.tools.plan(call.name, call.input);
       ex.emit({ type: 'tool', runId: ex.runId, stepId: step.id, tool: planned.name, summary: planned.summary });
       // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks).
@@ -741,7 +834,9 @@ export class Runner {
         });
         if (!approved) {
           const what = planned.name === 'runCommand' ? 'command' : isWritingTool(planned.name) ? 'change' : 'tool call';
-          throw new ToolError(`the user did not approve this ${what}. Do not try it again; continue without it, or say what you would have done.`);
+          throw new ToolError(
+            `the user did not approve this ${what}. Do not try it again; continue without it, or say what you would have done.`,
+          );
         }
       } else if (!tools.allow.includes(planned.name)) {
         throw new ToolError(
@@ -790,7 +885,14 @@ export class Runner {
    * Charges a tool's fixed cost once, across crashes too: the ledger row and the checkpoint saying this call is
    * charged are one durable write, so a resumed run either finds both or neither.
    */
-  private async chargeToolOnce(ex: Execution, step: RunnerStep, task: TaskCheckpoint, call: ToolCall, tool: ToolName, usd: number): Promise<void> {
+  private async chargeToolOnce(
+    ex: Execution,
+    step: RunnerStep,
+    task: TaskCheckpoint,
+    call: ToolCall,
+    tool: ToolName,
+    usd: number,
+  ): Promise<void> {
     if (task.toolCharged === call.id) return;
     task.toolCharged = call.id;
     let entry: LedgerEntry;
@@ -829,7 +931,13 @@ export class Runner {
   // Ending a run
 
   private async finish(ex: Execution): Promise<void> {
-    ex.run = { ...ex.run, status: 'completed', updatedAt: this.clock.now(), rev: this.store.nextRev(), data: runData(ex.run, {}) };
+    ex.run = {
+      ...ex.run,
+      status: 'completed',
+      updatedAt: this.clock.now(),
+      rev: this.store.nextRev(),
+      data: runData(ex.run, {}),
+    };
     await this.store.commit([...ex.pending, { k: 'run', run: ex.run }, this.checkpointRecord(ex)]);
     ex.pending = [];
     ex.emit({ type: 'runFinished', runId: ex.runId, status: 'completed' });
@@ -851,7 +959,12 @@ export class Runner {
       status: stop.status,
       updatedAt: this.clock.now(),
       rev: this.store.nextRev(),
-      data: runData(ex.run, { error: stop.message, errorKind: stop.kind, blockedScope: stop.scope, resumeAfter: stop.resumeAfter }),
+      data: runData(ex.run, {
+        error: stop.message,
+        errorKind: stop.kind,
+        blockedScope: stop.scope,
+        resumeAfter: stop.resumeAfter,
+      }),
     };
     try {
       await this.store.commit([...ex.pending, { k: 'run', run: ex.run }, this.checkpointRecord(ex)]);
@@ -941,7 +1054,10 @@ export class Runner {
     const builtin = this.builtins.find((b) => b.id === id);
     if (builtin) return structuredClone(builtin);
     const { workflows } = await this.listWorkflows();
-    throw new WorkflowNotFoundError(id, workflows.map((w) => w.id));
+    throw new WorkflowNotFoundError(
+      id,
+      workflows.map((w) => w.id),
+    );
   }
 
   /** Reads the file when only its path is given; with no selection, a workflow that uses one gets the whole file. */
@@ -963,13 +1079,16 @@ export class Runner {
           out.fileContent = await fs.readFile(resolved.real, 'utf8');
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          throw new RunInputError(`Cannot read the file "${out.file}": ${code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : code}.`);
+          throw new RunInputError(
+            `Cannot read the file "${out.file}": ${code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : code}.`,
+          );
         }
       }
       out.file = resolved.relative;
     }
     const used = usedVariables(workflow);
-    if (out.selection === undefined && out.fileContent !== undefined && used.has('selection')) out.selection = out.fileContent;
+    if (out.selection === undefined && out.fileContent !== undefined && used.has('selection'))
+      out.selection = out.fileContent;
     const inputs = [...used];
     if (inputs.length > 0 && !inputs.some((v) => (out[v] ?? '').trim() !== '')) {
       throw new RunInputError(
@@ -981,7 +1100,11 @@ export class Runner {
   }
 
   /** A new task for `step`: its prompt rendered now (from finished steps' outputs) and its model chosen. */
-  private async newTask(state: RunCheckpointState, step: RunnerStep, sub: { parent?: TaskCheckpoint; item?: string }): Promise<TaskCheckpoint> {
+  private async newTask(
+    state: RunCheckpointState,
+    step: RunnerStep,
+    sub: { parent?: TaskCheckpoint; item?: string },
+  ): Promise<TaskCheckpoint> {
     const values = { ...state.input, stepOutputs: stepOutputs(state) };
     const fill = (text: string) => {
       const rendered = renderTemplate(text, values);
@@ -1014,14 +1137,21 @@ export class Runner {
    * (default vs complex model), else the default model of the first provider with a key. The provider is the
    * workflow's, or the one the price table knows the model under.
    */
-  private async chooseModel(state: RunCheckpointState, step: RunnerStep, promptText: string): Promise<{ model: string; provider: ProviderId }> {
+  private async chooseModel(
+    state: RunCheckpointState,
+    step: RunnerStep,
+    promptText: string,
+  ): Promise<{ model: string; provider: ProviderId }> {
     const policy = this.engine.currentPolicy;
     const wf = state.workflow;
     let model = state.input.model ?? step.model ?? wf.model;
     if (!model) {
       const fallback = DEFAULT_MODELS[wf.provider ?? (await this.defaultProvider())];
       const route = routeModel(policy, wf.id, {
-        inputTokens: estimateByHeuristic({ model: '', messages: [{ role: 'user', content: [{ type: 'text', text: promptText }] }] }).inputTokens,
+        inputTokens: estimateByHeuristic({
+          model: '',
+          messages: [{ role: 'user', content: [{ type: 'text', text: promptText }] }],
+        }).inputTokens,
         text: state.input.input ?? state.input.selection,
         complex: state.input.complex,
         defaultModel: fallback,
@@ -1083,7 +1213,13 @@ export class Runner {
     if (task.parentTaskId) {
       const parentId = task.parentTaskId;
       // The children's calls count against the parent's limit too (its counter starts from its whole tree's use).
-      scopes.push({ key: `task@${parentId}`, kind: 'task', softTokens: limits.softTokens, hardTokens: limits.hardTokens, initialUsed: () => q.taskTreeTotals(parentId).tokens });
+      scopes.push({
+        key: `task@${parentId}`,
+        kind: 'task',
+        softTokens: limits.softTokens,
+        hardTokens: limits.hardTokens,
+        initialUsed: () => q.taskTreeTotals(parentId).tokens,
+      });
       const parent = allTasks(ex.state).find((t) => t.taskId === parentId);
       if (budget && 'pool' in budget && parent?.poolFrom !== undefined && limits.hardTokens !== undefined) {
         scopes.push({
@@ -1145,7 +1281,11 @@ export class Runner {
    * The signal a call or a tool runs under: it fires with reason 'cancelled' when the run is cancelled and 'wall'
    * at the step's wall-time deadline, so neither a stream nor a command outlives the limit.
    */
-  private stepSignal(ex: Execution, task: TaskCheckpoint, limits: TaskLimits): { signal: AbortSignal; dispose(): void } {
+  private stepSignal(
+    ex: Execution,
+    task: TaskCheckpoint,
+    limits: TaskLimits,
+  ): { signal: AbortSignal; dispose(): void } {
     const controller = new AbortController();
     const onAbort = () => controller.abort(ex.abort.signal.reason);
     ex.abort.signal.addEventListener('abort', onAbort, { once: true });
@@ -1171,7 +1311,8 @@ export class Runner {
     if (q.getRun(idOrPrefix)) return idOrPrefix;
     const matches = idOrPrefix ? q.findRuns(idOrPrefix) : [];
     if (matches.length === 1) return matches[0]!;
-    if (matches.length === 0) throw new RunLookupError(`There is no run "${idOrPrefix}" in this workspace (agent-budget runs lists them).`);
+    if (matches.length === 0)
+      throw new RunLookupError(`There is no run "${idOrPrefix}" in this workspace (agent-budget runs lists them).`);
     throw new RunLookupError(`"${idOrPrefix}" matches several runs (${matches.join(', ')}); give more of the id.`);
   }
 
@@ -1268,7 +1409,12 @@ function usedVariables(workflow: WorkflowDefinition): Set<TemplateVariable> {
 }
 
 function describeInputs(used: Set<TemplateVariable>): string {
-  const words: Record<TemplateVariable, string> = { input: 'text', file: 'a file', fileContent: 'a file', selection: 'a selection' };
+  const words: Record<TemplateVariable, string> = {
+    input: 'text',
+    file: 'a file',
+    fileContent: 'a file',
+    selection: 'a selection',
+  };
   return [...new Set(TEMPLATE_VARIABLES.filter((v) => used.has(v)).map((v) => words[v]))].join(' or ');
 }
 
@@ -1278,7 +1424,12 @@ function stepName(step: RunnerStep, task: TaskCheckpoint): string {
 }
 
 /** The wall-time block of `task`'s step; `stopped` says what was cut off at the deadline. */
-function wallTimeBlocked(step: RunnerStep, task: TaskCheckpoint, limits: TaskLimits, stopped?: string): BudgetBlockedError {
+function wallTimeBlocked(
+  step: RunnerStep,
+  task: TaskCheckpoint,
+  limits: TaskLimits,
+  stopped?: string,
+): BudgetBlockedError {
   return new BudgetBlockedError(
     `${stepName(step, task)} ran for its limit of ${limits.maxWallSeconds} s` +
       `${stopped ? `; ${stopped}` : ''}. Raise limits.task.maxWallSeconds in .agent-budget/budget.json (or the step's limits) and resume.`,
@@ -1291,7 +1442,8 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
 }
 
 function clampSoft(soft: number | undefined, hard: number | undefined): { softTokens?: number; hardTokens?: number } {
-  if (soft !== undefined && hard !== undefined && soft > hard) return { softTokens: Math.floor(hard / 2), hardTokens: hard };
+  if (soft !== undefined && hard !== undefined && soft > hard)
+    return { softTokens: Math.floor(hard / 2), hardTokens: hard };
   return { softTokens: soft, hardTokens: hard };
 }
 
@@ -1302,4 +1454,3 @@ function sameProvider(model: string, provider: ProviderId, prices: Parameters<ty
     return false;
   }
 }
-

@@ -125,7 +125,8 @@ export const TOOL_SPECS: Record<ToolName, ToolSpec> = {
   },
   writeFile: {
     name: 'writeFile',
-    description: 'Create or overwrite a file of the workspace with the given content (the user may be asked to approve).',
+    description:
+      'Create or overwrite a file of the workspace with the given content (the user may be asked to approve).',
     inputSchema: {
       type: 'object',
       properties: { path: { type: 'string' }, content: { type: 'string' } },
@@ -198,10 +199,12 @@ export class WorkspaceTools {
         real = await fs.realpath(existing);
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ToolError(`cannot resolve "${p}": ${(err as NodeJS.ErrnoException).code}`);
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw new ToolError(`cannot resolve "${p}": ${(err as NodeJS.ErrnoException).code}`);
         // A name that exists but does not resolve is a dangling symbolic link: following it could land anywhere.
         const st = await fs.lstat(existing).catch(() => undefined);
-        if (st?.isSymbolicLink()) throw new ToolError(`"${p}" goes through a symbolic link whose target does not exist; refused.`);
+        if (st?.isSymbolicLink())
+          throw new ToolError(`"${p}" goes through a symbolic link whose target does not exist; refused.`);
         const parent = path.dirname(existing);
         if (parent === existing) throw new ToolError(`cannot resolve "${p}".`);
         rest.unshift(path.basename(existing));
@@ -216,13 +219,17 @@ export class WorkspaceTools {
       for (const dir of this.protectedDirs) {
         const realDir = await fs.realpath(dir).catch(() => dir);
         if (isInside(realDir, target) || isInside(dir, target)) {
-          throw new ToolError(`"${p}" is inside ${path.relative(this.root, dir) || dir}/, which agents may not change.`);
+          throw new ToolError(
+            `"${p}" is inside ${path.relative(this.root, dir) || dir}/, which agents may not change.`,
+          );
         }
       }
     }
     const relative = toPosix(path.relative(realRoot, target)) || '.';
     if (purpose === 'read' && holdsCredentials(relative)) {
-      throw new ToolError(`"${p}" may hold credentials (git keeps remote URLs with tokens there); agents may not read it.`);
+      throw new ToolError(
+        `"${p}" may hold credentials (git keeps remote URLs with tokens there); agents may not read it.`,
+      );
     }
     return { real: target, relative };
   }
@@ -236,7 +243,12 @@ export class WorkspaceTools {
         const { real, relative } = await this.resolve(input.path, 'read');
         const start = optionalLine(input.startLine, 'startLine');
         const end = optionalLine(input.endLine, 'endLine');
-        return { name, summary: `readFile ${relative}${start || end ? `:${start ?? 1}-${end ?? ''}` : ''}`, path: relative, execute: () => this.readFile(real, relative, start, end) };
+        return {
+          name,
+          summary: `readFile ${relative}${start || end ? `:${start ?? 1}-${end ?? ''}` : ''}`,
+          path: relative,
+          execute: () => this.readFile(real, relative, start, end),
+        };
       }
       case 'listFiles': {
         const pattern = typeof input.pattern === 'string' && input.pattern.trim() ? input.pattern.trim() : '**/*';
@@ -249,7 +261,8 @@ export class WorkspaceTools {
         return { name, summary: `listFiles ${pattern}`, execute: () => this.listFiles(re) };
       }
       case 'searchText': {
-        if (typeof input.query !== 'string' || input.query === '') throw new ToolError('"query" must be a non-empty string.');
+        if (typeof input.query !== 'string' || input.query === '')
+          throw new ToolError('"query" must be a non-empty string.');
         const flags = input.caseSensitive === true ? '' : 'i';
         const regex = input.regex === true;
         let re: RegExp;
@@ -268,7 +281,11 @@ export class WorkspaceTools {
         return {
           name,
           summary: `searchText ${JSON.stringify(input.query)}${pattern !== '**/*' ? ` in ${pattern}` : ''}`,
-          execute: (signal) => this.searchText(regex ? new RegexWorker(re, this.limits.searchRegexMs, signal) : new PlainMatcher(re), files),
+          execute: (signal) =>
+            this.searchText(
+              regex ? new RegexWorker(re, this.limits.searchRegexMs, signal) : new PlainMatcher(re),
+              files,
+            ),
         };
       }
       case 'writeFile': {
@@ -290,15 +307,19 @@ export class WorkspaceTools {
         };
       }
       case 'editFile': {
-        if (typeof input.oldText !== 'string' || input.oldText === '') throw new ToolError('"oldText" must be a non-empty string.');
+        if (typeof input.oldText !== 'string' || input.oldText === '')
+          throw new ToolError('"oldText" must be a non-empty string.');
         if (typeof input.newText !== 'string') throw new ToolError('"newText" must be a string.');
         const { real, relative } = await this.resolve(input.path, 'write');
         const before = await readIfExists(real);
         if (before === undefined) throw new ToolError(`${relative} does not exist; use writeFile to create it.`);
         const at = before.indexOf(input.oldText);
-        if (at < 0) throw new ToolError(`oldText was not found in ${relative}; read the file and copy the text exactly.`);
+        if (at < 0)
+          throw new ToolError(`oldText was not found in ${relative}; read the file and copy the text exactly.`);
         if (before.indexOf(input.oldText, at + 1) >= 0) {
-          throw new ToolError(`oldText occurs more than once in ${relative}; include more surrounding lines so it is unique.`);
+          throw new ToolError(
+            `oldText occurs more than once in ${relative}; include more surrounding lines so it is unique.`,
+          );
         }
         const after = before.slice(0, at) + input.newText + before.slice(at + input.oldText.length);
         return {
@@ -317,9 +338,15 @@ export class WorkspaceTools {
         };
       }
       case 'runCommand': {
-        if (typeof input.command !== 'string' || input.command.trim() === '') throw new ToolError('"command" must be a non-empty string.');
+        if (typeof input.command !== 'string' || input.command.trim() === '')
+          throw new ToolError('"command" must be a non-empty string.');
         const command = input.command;
-        return { name, summary: `runCommand ${oneLine(command, 120)}`, command, execute: (signal) => this.runCommand(command, signal) };
+        return {
+          name,
+          summary: `runCommand ${oneLine(command, 120)}`,
+          command,
+          execute: (signal) => this.runCommand(command, signal),
+        };
       }
       default:
         throw new ToolError(`there is no tool "${name}".`);
@@ -331,7 +358,9 @@ export class WorkspaceTools {
     try {
       const size = (await fs.stat(real)).size;
       if (size > 20 * this.limits.readBytes) {
-        throw new ToolError(`${relative} is ${Math.round(size / 1_000_000)} MB, too large to read; search it with searchText instead.`);
+        throw new ToolError(
+          `${relative} is ${Math.round(size / 1_000_000)} MB, too large to read; search it with searchText instead.`,
+        );
       }
       const buf = await fs.readFile(real);
       if (buf.subarray(0, 8000).includes(0)) throw new ToolError(`${relative} is a binary file.`);
@@ -339,7 +368,13 @@ export class WorkspaceTools {
     } catch (err) {
       if (err instanceof ToolError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ToolError(code === 'ENOENT' ? `${relative} does not exist.` : code === 'EISDIR' ? `${relative} is a folder; use listFiles.` : `cannot read ${relative}: ${code}`);
+      throw new ToolError(
+        code === 'ENOENT'
+          ? `${relative} does not exist.`
+          : code === 'EISDIR'
+            ? `${relative} is a folder; use listFiles.`
+            : `cannot read ${relative}: ${code}`,
+      );
     }
     if (start !== undefined || end !== undefined) {
       const lines = text.split('\n');
@@ -437,7 +472,13 @@ export class WorkspaceTools {
       if (signal?.aborted) return reject(new ToolError('cancelled before the command started.'));
       const env = { ...process.env };
       for (const name of SECRET_ENV) delete env[name];
-      const child = spawn(command, { cwd: this.root, shell: true, env, detached: process.platform !== 'win32', stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, {
+        cwd: this.root,
+        shell: true,
+        env,
+        detached: process.platform !== 'win32',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const output = new CappedOutput(this.limits.commandOutputBytes);
       const keep = (c: Buffer) => output.add(c);
       child.stdout!.on('data', keep);
@@ -452,7 +493,10 @@ export class WorkspaceTools {
           // already gone
         }
       };
-      const timer = setTimeout(() => kill(`timed out after ${Math.round(this.limits.commandTimeoutMs / 1000)} s`), this.limits.commandTimeoutMs);
+      const timer = setTimeout(
+        () => kill(`timed out after ${Math.round(this.limits.commandTimeoutMs / 1000)} s`),
+        this.limits.commandTimeoutMs,
+      );
       const onAbort = () => kill('cancelled');
       signal?.addEventListener('abort', onAbort, { once: true });
       child.on('error', (err) => {
@@ -511,7 +555,8 @@ parentPort.on('message', (text) => {
  */
 class RegexWorker implements LineMatcher {
   private readonly worker: Worker;
-  private waiting: { resolve(hits: number[]): void; reject(err: Error): void; timer: ReturnType<typeof setTimeout> } | undefined;
+  private waiting:
+    { resolve(hits: number[]): void; reject(err: Error): void; timer: ReturnType<typeof setTimeout> } | undefined;
   private failure: Error | undefined;
   private readonly onAbort = () => this.fail(new ToolError('the search was stopped (cancelled or out of time).'));
 
@@ -629,7 +674,8 @@ function toPosix(p: string): string {
 
 function optionalLine(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ToolError(`"${name}" must be a whole number ≥ 1.`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new ToolError(`"${name}" must be a whole number ≥ 1.`);
   return v;
 }
 

@@ -45,7 +45,19 @@ export class RecordApplier {
                title = excluded.title, updated_at = excluded.updated_at, rev = excluded.rev, owner = excluded.owner,
                parent_run_id = excluded.parent_run_id, variant = excluded.variant, data = excluded.data
              WHERE excluded.rev > runs.rev`,
-            [r.id, r.workflow, r.status, r.title, r.createdAt, r.updatedAt, r.rev, r.owner, r.parentRunId, r.variant, JSON.stringify(r.data ?? null)],
+            [
+              r.id,
+              r.workflow,
+              r.status,
+              r.title,
+              r.createdAt,
+              r.updatedAt,
+              r.rev,
+              r.owner,
+              r.parentRunId,
+              r.variant,
+              JSON.stringify(r.data ?? null),
+            ],
           ) > 0
         );
       }
@@ -58,7 +70,17 @@ export class RecordApplier {
              ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
                rev = excluded.rev, data = excluded.data
              WHERE excluded.rev > tasks.rev`,
-            [t.id, t.runId, t.name, t.parentTaskId, t.status, t.createdAt, t.updatedAt, t.rev, JSON.stringify(t.data ?? null)],
+            [
+              t.id,
+              t.runId,
+              t.name,
+              t.parentTaskId,
+              t.status,
+              t.createdAt,
+              t.updatedAt,
+              t.rev,
+              JSON.stringify(t.data ?? null),
+            ],
           ) > 0
         );
       }
@@ -80,7 +102,23 @@ export class RecordApplier {
             `INSERT OR IGNORE INTO reservations (id, ts, owner, run_id, task_id, task, workflow, provider, model, micros,
                tokens, input_tokens, output_tokens, scopes, variant, status, closed_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)`,
-            [r.id, r.ts, r.owner, r.runId, r.taskId, r.task, r.workflow, r.provider, r.model, r.micros, r.tokens, r.inputTokens, r.outputTokens, JSON.stringify(r.scopes), r.variant ?? null],
+            [
+              r.id,
+              r.ts,
+              r.owner,
+              r.runId,
+              r.taskId,
+              r.task,
+              r.workflow,
+              r.provider,
+              r.model,
+              r.micros,
+              r.tokens,
+              r.inputTokens,
+              r.outputTokens,
+              JSON.stringify(r.scopes),
+              r.variant ?? null,
+            ],
           ) > 0
         );
       }
@@ -138,9 +176,30 @@ export class RecordApplier {
            latency_ms, reservation_id, reserved_micros, est_input)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
-          e.id, e.ts, this.dayKey(e.ts), e.provider, e.model, e.workflow, e.runId, e.taskId, e.task, e.tool, e.variant,
-          u.input, u.output, u.cacheRead, u.cacheWrite5m, u.cacheWrite1h, u.reasoning, e.costMicros, e.estimated ? 1 : 0,
-          e.requestId, e.latencyMs, e.reservationId, e.reservedMicros, e.estimatedInputTokens,
+          e.id,
+          e.ts,
+          this.dayKey(e.ts),
+          e.provider,
+          e.model,
+          e.workflow,
+          e.runId,
+          e.taskId,
+          e.task,
+          e.tool,
+          e.variant,
+          u.input,
+          u.output,
+          u.cacheRead,
+          u.cacheWrite5m,
+          u.cacheWrite1h,
+          u.reasoning,
+          e.costMicros,
+          e.estimated ? 1 : 0,
+          e.requestId,
+          e.latencyMs,
+          e.reservationId,
+          e.reservedMicros,
+          e.estimatedInputTokens,
         ],
       ) > 0;
     if (!inserted) return false;
@@ -172,9 +231,20 @@ export class RecordApplier {
     const hasReserve = e.reservedMicros !== null && !e.estimated;
     const s = (n: number) => sign * n;
     const sums = [
-      s(1), s(u.input), s(u.output), s(u.cacheRead), s(u.cacheWrite5m), s(u.cacheWrite1h), s(u.reasoning), s(e.costMicros),
-      s(e.estimated ? e.costMicros : 0), s(hasEstimate ? 1 : 0), s(hasEstimate ? e.estimatedInputTokens! : 0),
-      s(hasEstimate ? promptTokens(u) : 0), s(hasReserve ? 1 : 0), s(hasReserve ? e.reservedMicros! : 0),
+      s(1),
+      s(u.input),
+      s(u.output),
+      s(u.cacheRead),
+      s(u.cacheWrite5m),
+      s(u.cacheWrite1h),
+      s(u.reasoning),
+      s(e.costMicros),
+      s(e.estimated ? e.costMicros : 0),
+      s(hasEstimate ? 1 : 0),
+      s(hasEstimate ? e.estimatedInputTokens! : 0),
+      s(hasEstimate ? promptTokens(u) : 0),
+      s(hasReserve ? 1 : 0),
+      s(hasReserve ? e.reservedMicros! : 0),
       s(hasReserve ? e.costMicros : 0),
     ];
     this.run(ROLLUP_UPSERT('rollup_model', 'model, provider'), [day, e.workflow, e.model, e.provider, ...sums]);
@@ -183,8 +253,20 @@ export class RecordApplier {
 }
 
 const ROLLUP_SUMS = [
-  'calls', 'input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'reasoning', 'cost_micros',
-  'estimated_micros', 'est_calls', 'est_input', 'est_actual_input', 'reserved_calls', 'reserved_micros',
+  'calls',
+  'input',
+  'output',
+  'cache_read',
+  'cache_write_5m',
+  'cache_write_1h',
+  'reasoning',
+  'cost_micros',
+  'estimated_micros',
+  'est_calls',
+  'est_input',
+  'est_actual_input',
+  'reserved_calls',
+  'reserved_micros',
   'reserved_actual_micros',
 ];
 

@@ -70,7 +70,8 @@ export class FileLock {
     this.token = undefined;
     // Only remove our own lock. Nobody breaks a lock younger than STALE_AFTER_MS held by a live process, so the
     // check (a read) is needed only after a long hold.
-    if (this.now() - this.acquiredAt < STALE_AFTER_MS / 2 || this.readBody()?.token === token) this.fs.unlink(this.path);
+    if (this.now() - this.acquiredAt < STALE_AFTER_MS / 2 || this.readBody()?.token === token)
+      this.fs.unlink(this.path);
   }
 
   private readBody(): LockBody | undefined {

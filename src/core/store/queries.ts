@@ -65,7 +65,14 @@ const TOTAL_COLUMNS = `SUM(cost_micros), SUM(estimated_micros), SUM(calls),
 
 function totalsFrom(row: SqlValue[], offset: number): SpendTotals {
   const n = (i: number) => Number(row[offset + i] ?? 0);
-  const usage: TokenUsage = { input: n(3), output: n(4), cacheRead: n(5), cacheWrite5m: n(6), cacheWrite1h: n(7), reasoning: n(8) };
+  const usage: TokenUsage = {
+    input: n(3),
+    output: n(4),
+    cacheRead: n(5),
+    cacheWrite5m: n(6),
+    cacheWrite1h: n(7),
+    reasoning: n(8),
+  };
   return {
     costMicros: n(0),
     estimatedMicros: n(1),
@@ -114,7 +121,11 @@ export class StoreQueries {
    */
   private table(dimensions: SpendDimension[], filter: SpendFilter = {}): string {
     if (!dimensions.some((d) => d === 'task' || d === 'tool')) return 'rollup_model';
-    if (dimensions.some((d) => d === 'model' || d === 'provider') || filter.model !== undefined || filter.provider !== undefined) {
+    if (
+      dimensions.some((d) => d === 'model' || d === 'provider') ||
+      filter.model !== undefined ||
+      filter.provider !== undefined
+    ) {
       throw new Error('Spend by task or tool cannot be combined with model or provider.');
     }
     return 'rollup_task';
@@ -154,7 +165,12 @@ export class StoreQueries {
   }
 
   /** Spend grouped by two dimensions (e.g. workflow × day for a chart), unordered. */
-  breakdown2(a: SpendDimension, b: SpendDimension, range: DayRange, filter?: SpendFilter): Array<SpendRow & { key2: string }> {
+  breakdown2(
+    a: SpendDimension,
+    b: SpendDimension,
+    range: DayRange,
+    filter?: SpendFilter,
+  ): Array<SpendRow & { key2: string }> {
     const w = this.where(range, filter);
     const rows = this.all(
       `SELECT ${a}, ${b}, ${TOTAL_COLUMNS} FROM ${this.table([a, b], filter)} WHERE ${w.sql} GROUP BY ${a}, ${b}`,
@@ -208,7 +224,9 @@ export class StoreQueries {
 
   /** Runs whose id starts with `prefix` (for short ids typed in a terminal). */
   findRuns(prefix: string): string[] {
-    return this.all(`SELECT id FROM runs WHERE substr(id, 1, ?) = ? LIMIT 5`, [prefix.length, prefix]).map((r) => String(r[0]));
+    return this.all(`SELECT id FROM runs WHERE substr(id, 1, ?) = ? LIMIT 5`, [prefix.length, prefix]).map((r) =>
+      String(r[0]),
+    );
   }
 
   tasksOfRun(runId: string): Array<TaskState & { costMicros: number; tokens: number; calls: number }> {
@@ -235,12 +253,21 @@ export class StoreQueries {
 
   checkpoint(runId: string): Checkpoint | undefined {
     const row = this.all('SELECT run_id, seq, ts, state FROM checkpoints WHERE run_id = ?', [runId])[0];
-    return row ? { runId: String(row[0]), seq: Number(row[1]), ts: Number(row[2]), state: JSON.parse(String(row[3])) } : undefined;
+    return row
+      ? { runId: String(row[0]), seq: Number(row[1]), ts: Number(row[2]), state: JSON.parse(String(row[3])) }
+      : undefined;
   }
 
   runTotals(runId: string): { calls: number; tokens: number; costMicros: number; estimatedMicros: number } {
-    const row = this.all('SELECT calls, tokens, cost_micros, estimated_micros FROM run_totals WHERE run_id = ?', [runId])[0];
-    return { calls: Number(row?.[0] ?? 0), tokens: Number(row?.[1] ?? 0), costMicros: Number(row?.[2] ?? 0), estimatedMicros: Number(row?.[3] ?? 0) };
+    const row = this.all('SELECT calls, tokens, cost_micros, estimated_micros FROM run_totals WHERE run_id = ?', [
+      runId,
+    ])[0];
+    return {
+      calls: Number(row?.[0] ?? 0),
+      tokens: Number(row?.[1] ?? 0),
+      costMicros: Number(row?.[2] ?? 0),
+      estimatedMicros: Number(row?.[3] ?? 0),
+    };
   }
 
   taskTotals(taskId: string): { calls: number; tokens: number; costMicros: number } {
@@ -366,7 +393,10 @@ export class StoreQueries {
   }
 
   alertFired(scope: string, periodKey: string, pct: number): boolean {
-    return this.all('SELECT 1 FROM alerts_fired WHERE scope = ? AND period_key = ? AND pct = ?', [scope, periodKey, pct]).length > 0;
+    return (
+      this.all('SELECT 1 FROM alerts_fired WHERE scope = ? AND period_key = ? AND pct = ?', [scope, periodKey, pct])
+        .length > 0
+    );
   }
 
   ledgerCount(): number {
@@ -402,7 +432,8 @@ export class StoreQueries {
   }
 }
 
-const RUN_COLUMNS = 'r.id, r.workflow, r.status, r.title, r.created_at, r.updated_at, r.rev, r.owner, r.parent_run_id, r.variant, r.data';
+const RUN_COLUMNS =
+  'r.id, r.workflow, r.status, r.title, r.created_at, r.updated_at, r.rev, r.owner, r.parent_run_id, r.variant, r.data';
 
 function runSummaryFrom(r: SqlValue[]): RunSummary {
   return {

@@ -17,7 +17,8 @@ export type StoreRecord =
   | ArchiveRecord
   | OutcomeRecord;
 
-export type RunStatus = 'pending' | 'running' | 'paused' | 'blocked' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
+export type RunStatus =
+  'pending' | 'running' | 'paused' | 'blocked' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
 export const RUN_STATUSES: readonly RunStatus[] = [
   'pending',
   'running',

@@ -3,7 +3,15 @@ import { systemClock, type Clock } from '../clock';
 import { Emitter } from '../events';
 import { CURRENT_OWNER, processOwnerProbe, type OwnerProbe } from '../processIdentity';
 import { RecordApplier } from './apply';
-import { crc32, encodeLine, journalName, parseChunk, parseJournalName, parseSnapshotName, snapshotName } from './journal';
+import {
+  crc32,
+  encodeLine,
+  journalName,
+  parseChunk,
+  parseJournalName,
+  parseSnapshotName,
+  snapshotName,
+} from './journal';
 import { FileLock } from './lock';
 import { StoreQueries } from './queries';
 import type { LedgerEntry, Reservation, RunState, StoreRecord, TaskState } from './records';
@@ -313,7 +321,9 @@ export class WorkspaceStore {
     // disk instead of rolling back). sql.js keeps the file in memory but copies each page into SQLite's cache
     // through its JS file system (~10 µs a miss): a cache of up to 64 MB keeps inserts at ~25 µs at a million rows
     // instead of ~100 µs.
-    db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;');
+    db.exec(
+      'PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;',
+    );
     this.db = db;
     this.applier = new RecordApplier(db, (ms) => this.days.key(ms));
     this.rekeyDaysIfZoneChanged();
@@ -355,7 +365,9 @@ export class WorkspaceStore {
         `Agent Budget recovered its store in ${this.options.dir}: ${problems.join('; ')}. ` +
         `Recovered ${report.replayedRecords} journal record(s)` +
         (report.snapshotGen !== null ? ` on top of snapshot ${report.snapshotGen}` : '') +
-        (report.movedAside.length ? `; the damaged files were moved to ${path.join(this.options.dir, 'damaged')}.` : '.');
+        (report.movedAside.length
+          ? `; the damaged files were moved to ${path.join(this.options.dir, 'damaged')}.`
+          : '.');
       this.log(report.problem);
     }
     return report;
@@ -417,7 +429,9 @@ export class WorkspaceStore {
       this.db.run('DELETE FROM rollup_model WHERE calls = 0');
       this.db.run('DELETE FROM rollup_task WHERE calls = 0');
       this.db.exec('COMMIT');
-      this.log(`Agent Budget: day keys moved from time zone ${previous} to ${this.days.zone} (${moves.length} ledger rows).`);
+      this.log(
+        `Agent Budget: day keys moved from time zone ${previous} to ${this.days.zone} (${moves.length} ledger rows).`,
+      );
     }
     this.db.run(`INSERT OR REPLACE INTO meta (key, value) VALUES ('day_zone', ?)`, [this.days.zone]);
   }
@@ -458,7 +472,9 @@ export class WorkspaceStore {
           }
         }
         if (writes.length > 0 && this.journalBytes() >= this.compactThreshold()) {
-          await this.compactNow(false).catch((err) => this.log(`Agent Budget: compaction failed: ${(err as Error).message}`));
+          await this.compactNow(false).catch((err) =>
+            this.log(`Agent Budget: compaction failed: ${(err as Error).message}`),
+          );
         }
       }
     } finally {
@@ -577,7 +593,8 @@ export class WorkspaceStore {
     if (this.fs.size(name) === undefined) this.unsyncedDir = true;
     const file = this.fs.openAppend(name);
     this.handle = { gen: this.currentGen, file };
-    if (!this.positions.has(this.currentGen)) this.positions.set(this.currentGen, { offset: 0, trailing: 0, complete: false });
+    if (!this.positions.has(this.currentGen))
+      this.positions.set(this.currentGen, { offset: 0, trailing: 0, complete: false });
     return file;
   }
 
@@ -619,7 +636,8 @@ export class WorkspaceStore {
         const snapshots = this.fs.readdir(this.options.dir).map((n) => parseSnapshotName(n)?.gen ?? -1);
         if (Math.max(...snapshots) > frontier) throw new StoreOvertaken();
       }
-      for (const gen of gens) if (!this.positions.has(gen)) this.positions.set(gen, { offset: 0, trailing: 0, complete: false });
+      for (const gen of gens)
+        if (!this.positions.has(gen)) this.positions.set(gen, { offset: 0, trailing: 0, complete: false });
       if (gens.length) this.currentGen = Math.max(this.currentGen, gens[gens.length - 1]!);
     }
     for (const [gen, pos] of [...this.positions].sort((a, b) => a[0] - b[0])) {
@@ -636,7 +654,8 @@ export class WorkspaceStore {
           chunk.records.map((r) => r.record),
           'remote',
         );
-        if (chunk.damaged > 0) this.log(`Agent Budget: skipped ${chunk.damaged} damaged record(s) in ${journalName(gen)}.`);
+        if (chunk.damaged > 0)
+          this.log(`Agent Budget: skipped ${chunk.damaged} damaged record(s) in ${journalName(gen)}.`);
         pos.offset += chunk.consumed;
         pos.trailing = chunk.trailing;
       }
@@ -780,7 +799,8 @@ export class WorkspaceStore {
       const records: StoreRecord[] = [];
       const now = this.clock.now();
       const reservations = q.openReservations().filter(deadReservation);
-      for (const r of reservations) records.push({ k: 'settle', reservationId: r.id, ts: now, entry: estimatedEntry(r, now) });
+      for (const r of reservations)
+        records.push({ k: 'settle', reservationId: r.id, ts: now, entry: estimatedEntry(r, now) });
       const runs = q.listRuns({ status: ['running', 'pending'] }).filter(deadRun);
       for (const run of runs) {
         const { costMicros: _c, estimatedMicros: _e, tokens: _t, calls: _n, ...state } = run;
@@ -815,7 +835,14 @@ export function estimatedEntry(r: Reservation, ts: number): LedgerEntry {
     task: r.task,
     tool: null,
     variant: r.variant ?? null,
-    usage: { input: r.inputTokens, output: r.outputTokens, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+    usage: {
+      input: r.inputTokens,
+      output: r.outputTokens,
+      cacheRead: 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    },
     costMicros: r.micros,
     estimated: true,
     requestId: null,

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 
-
 /**
  * The file operations the store needs, injected so tests can fail a sync or a rename on purpose. The default is
  * node's file system.

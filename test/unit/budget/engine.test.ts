@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BudgetBlockedError, BudgetEngine, policyDays, type AdmitRequest, type BudgetAlert } from '../../../src/core/budget/engine';
+import {
+  BudgetBlockedError,
+  BudgetEngine,
+  policyDays,
+  type AdmitRequest,
+  type BudgetAlert,
+} from '../../../src/core/budget/engine';
 import { ManualClock } from '../../../src/core/clock';
 import { defaultPolicy } from '../../../src/core/policy/load';
 import type { BudgetPolicy } from '../../../src/core/policy/types';
@@ -51,7 +57,14 @@ function request(overrides: Partial<AdmitRequest> = {}): AdmitRequest {
   };
 }
 
-const usage = (input: number, output: number) => ({ input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+const usage = (input: number, output: number) => ({
+  input,
+  output,
+  cacheRead: 0,
+  cacheWrite5m: 0,
+  cacheWrite1h: 0,
+  reasoning: 0,
+});
 
 describe('BudgetEngine', () => {
   let root: string;
@@ -131,7 +144,9 @@ describe('BudgetEngine', () => {
     const near = await engine.admit(request({ model: 'tiered-model', inputTokens: 9_500, maxOutputTokens: 100 }));
     assert.equal(near.reservation.micros, 40_000);
     // 5,000 is far below: base tier 5,000 × 2 + 100 × 10 = 11,000 µ$.
-    const far = await engine.admit(request({ model: 'tiered-model', inputTokens: 5_000, maxOutputTokens: 100, taskId: 't2' }));
+    const far = await engine.admit(
+      request({ model: 'tiered-model', inputTokens: 5_000, maxOutputTokens: 100, taskId: 't2' }),
+    );
     assert.equal(far.reservation.micros, 11_000);
   });
 
@@ -170,7 +185,10 @@ describe('BudgetEngine', () => {
     assert.equal(undegradable.model, 'test-model');
     assert.match(undegradable.warnings.join(' '), /no degradeModel/);
     // opus is blocked outright.
-    await assert.rejects(engine.admit(request({ model: 'opus-test', maxOutputTokens: 10, taskId: 't5' })), /Blocked by a rule.*rules\[2\]/);
+    await assert.rejects(
+      engine.admit(request({ model: 'opus-test', maxOutputTokens: 10, taskId: 't5' })),
+      /Blocked by a rule.*rules\[2\]/,
+    );
   });
 
   it('never lets a rule on an unlimited scope open or close anything', async () => {
@@ -199,7 +217,10 @@ describe('BudgetEngine', () => {
     await engine.settle(a, { usage: usage(1_000, 500) });
     const b = await engine.admit(request({ tokenScopes: scopes, maxOutputTokens: 500, inputTokens: 1_000 }));
     // Not past it yet: this call may take it there (what it says must add up).
-    assert.match(b.warnings.join(' '), /this call may take task past its soft limit \(1500 tokens used or held \+ up to 1500 tokens of 2000 tokens soft\)/);
+    assert.match(
+      b.warnings.join(' '),
+      /this call may take task past its soft limit \(1500 tokens used or held \+ up to 1500 tokens of 2000 tokens soft\)/,
+    );
     await engine.settle(b, { usage: usage(1_000, 500) });
     // 3,000 used; 1,000 input leaves 1,000 output.
     const c = await engine.admit(request({ tokenScopes: scopes, inputTokens: 1_000 }));
@@ -209,7 +230,7 @@ describe('BudgetEngine', () => {
     await assert.rejects(engine.admit(request({ tokenScopes: scopes, inputTokens: 10 })), /task token limit reached/);
   });
 
-  it('counts a resumed task\'s earlier tokens (initialUsed) once', async () => {
+  it("counts a resumed task's earlier tokens (initialUsed) once", async () => {
     await setup(policy((p) => (p.limits.workspace = {})));
     const scopes = [{ key: 'task@old', kind: 'task' as const, hardTokens: 5_000, initialUsed: () => 4_000 }];
     const a = await engine.admit(request({ tokenScopes: scopes, inputTokens: 500 }));
@@ -225,17 +246,26 @@ describe('BudgetEngine', () => {
       await engine.settle(a, { usage: usage(0, outputTokens) });
     };
     await spend(4_000); // 40,000 µ$ = 40 %
-    assert.deepEqual(alerts.map((a) => a.pct), []);
+    assert.deepEqual(
+      alerts.map((a) => a.pct),
+      [],
+    );
     await spend(1_000); // 50 %
     await spend(3_000); // 80 %: 75 fires (50 already did)
     await spend(100); // 81 %: nothing new
-    assert.deepEqual(alerts.map((a) => [a.scope, a.pct]), [
-      ['workspace.daily', 50],
-      ['workspace.daily', 75],
-    ]);
+    assert.deepEqual(
+      alerts.map((a) => [a.scope, a.pct]),
+      [
+        ['workspace.daily', 50],
+        ['workspace.daily', 75],
+      ],
+    );
     clock.set(Date.UTC(2026, 10, 23, 0, 0, 1));
     await spend(6_000); // a new day: 60 %
-    assert.deepEqual(alerts.slice(2).map((a) => [a.periodKey, a.pct]), [['2026-11-23', 50]]);
+    assert.deepEqual(
+      alerts.slice(2).map((a) => [a.periodKey, a.pct]),
+      [['2026-11-23', 50]],
+    );
     assert.ok(store.queries.alertFired('workspace.daily', '2026-11-22', 75));
   });
 
@@ -250,7 +280,9 @@ describe('BudgetEngine', () => {
     assert.equal(a.clampedBy, 'workflow.code-review.daily');
     assert.equal(a.maxOutputTokens, 1_000);
     // Another workflow still has the whole workspace cap minus what code-review holds.
-    const other = await engine.admit(request({ workflow: 'explain', inputTokens: 0, maxOutputTokens: 8_000, taskId: 'x' }));
+    const other = await engine.admit(
+      request({ workflow: 'explain', inputTokens: 0, maxOutputTokens: 8_000, taskId: 'x' }),
+    );
     assert.equal(other.maxOutputTokens, 8_000);
   });
 
@@ -261,7 +293,14 @@ describe('BudgetEngine', () => {
 
   it('charges fixed tool costs against the caps', async () => {
     await setup(policy((p) => (p.limits.workspace = { dailyUsd: 0.015 })));
-    const entry = await engine.chargeTool({ workflow: 'w', runId: 'r', taskId: 't', task: 'x', tool: 'runCommand', usd: 0.01 });
+    const entry = await engine.chargeTool({
+      workflow: 'w',
+      runId: 'r',
+      taskId: 't',
+      task: 'x',
+      tool: 'runCommand',
+      usd: 0.01,
+    });
     assert.equal(entry.costMicros, 10_000);
     assert.equal(store.queries.breakdown('tool', { fromDay: '2026-11-22', toDay: '2026-11-22' })[0]?.key, 'runCommand');
     await assert.rejects(
@@ -286,7 +325,7 @@ describe('BudgetEngine', () => {
       'workflow.code-review.monthly': [80_000, 1_000_000, 'ok'],
     });
   });
-  it('a cap that cannot pay for the model degrades to the workflow\'s cheaper one instead of blocking', async () => {
+  it("a cap that cannot pay for the model degrades to the workflow's cheaper one instead of blocking", async () => {
     // $0.001 = 1,000 µ$ a day: test-model's prompt alone (1,000 × 2 µ$) is over it; cheap-model (0.5 µ$ in, 1 µ$ out) fits.
     await setup(policy((p) => (p.limits.workspace = { dailyUsd: 0.001 })));
     const a = await engine.admit(request({ degradeModel: 'cheap-model' }));
@@ -297,16 +336,22 @@ describe('BudgetEngine', () => {
     assert.equal(a.maxOutputTokens, 500);
     await engine.release(a);
     // No degrade model: blocked as before; a token limit is never degraded around.
-    await assert.rejects(engine.admit(request()), (err: unknown) => err instanceof BudgetBlockedError && err.scope === 'workspace.daily');
+    await assert.rejects(
+      engine.admit(request()),
+      (err: unknown) => err instanceof BudgetBlockedError && err.scope === 'workspace.daily',
+    );
     engine.dispose();
     await store.close();
     rmSync(root, { recursive: true, force: true });
     await setup(policy((p) => (p.limits.workspace = {})));
     const tight = [{ key: 'task@x', kind: 'task' as const, hardTokens: 1_005 }];
-    await assert.rejects(engine.admit(request({ tokenScopes: tight, degradeModel: 'cheap-model' })), /task token limit reached/);
+    await assert.rejects(
+      engine.admit(request({ tokenScopes: tight, degradeModel: 'cheap-model' })),
+      /task token limit reached/,
+    );
   });
 
-  it('keeps a task\'s token count when the store rebuilds its memory (a failed write elsewhere)', async () => {
+  it("keeps a task's token count when the store rebuilds its memory (a failed write elsewhere)", async () => {
     root = mkdtempSync(path.join(tmpdir(), 'ab-engine-'));
     clock = new ManualClock(NOON);
     const { nodeStoreFs } = await import('../../../src/core/store/storeFs');
@@ -319,7 +364,13 @@ describe('BudgetEngine', () => {
       },
     };
     const p = policy((x) => (x.limits.workspace = {}));
-    store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0, clock, days: policyDays(p), fs });
+    store = await WorkspaceStore.open({
+      dir: path.join(root, '.agent-budget'),
+      pollMs: 0,
+      clock,
+      days: policyDays(p),
+      fs,
+    });
     engine = new BudgetEngine(store, p, clock);
     // A task started in this process: no initialUsed to reload its count from.
     const scopes = [{ key: 'task@new', kind: 'task' as const, hardTokens: 5_000 }];

@@ -10,9 +10,16 @@ import { bundleChild } from '../../support/childBundle';
 /** The instant both spenders live at (noon UTC): a run near midnight must not spread over two days. */
 const NOON = Date.UTC(2026, 10, 22, 12);
 
-function spender(script: string, dir: string, dailyUsd: number, label: string): Promise<{ spent: number; calls: number }> {
+function spender(
+  script: string,
+  dir: string,
+  dailyUsd: number,
+  label: string,
+): Promise<{ spent: number; calls: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, dir, String(dailyUsd), label, String(NOON)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, dir, String(dailyUsd), label, String(NOON)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -16,10 +16,19 @@ describe('budget.json changes while calls are counted', () => {
   let folder: string;
   let workspace: Workspace;
   let clock: ManualClock;
-  const writePolicy = (policy: object) => writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify({ prices: PRICES, ...policy }));
+  const writePolicy = (policy: object) =>
+    writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify({ prices: PRICES, ...policy }));
   const request = (overrides: Partial<AdmitRequest> = {}): AdmitRequest => ({
-    workflow: 'code-review', runId: 'run-1', taskId: 'task-1', task: 'review', provider: 'anthropic', model: 'test-model',
-    inputTokens: 1_000, maxOutputTokens: 1_000, tokenScopes: [], ...overrides,
+    workflow: 'code-review',
+    runId: 'run-1',
+    taskId: 'task-1',
+    task: 'review',
+    provider: 'anthropic',
+    model: 'test-model',
+    inputTokens: 1_000,
+    maxOutputTokens: 1_000,
+    tokenScopes: [],
+    ...overrides,
   });
   const daily = () => workspace.engine.status().find((s) => s.scope === 'workspace.daily')!;
 
@@ -35,10 +44,17 @@ describe('budget.json changes while calls are counted', () => {
     rmSync(folder, { recursive: true, force: true });
   });
 
-  it('a new time zone re-files today\'s spend by the new day instead of dropping it', async () => {
+  it("a new time zone re-files today's spend by the new day instead of dropping it", async () => {
     // Spent earlier today in both zones' terms (2026-11-22 19:00 UTC = 2026-11-23 04:00 Tokyo).
     clock.set(EVENING_UTC - 3_600_000);
-    await workspace.engine.chargeTool({ workflow: 'code-review', runId: null, taskId: null, task: null, tool: 'runCommand', usd: 0.6 });
+    await workspace.engine.chargeTool({
+      workflow: 'code-review',
+      runId: null,
+      taskId: null,
+      task: null,
+      tool: 'runCommand',
+      usd: 0.6,
+    });
     clock.set(EVENING_UTC);
     assert.equal(daily().used, 600_000);
     writePolicy({ timeZone: 'Asia/Tokyo', limits: { workspace: { dailyUsd: 1, weeklyUsd: null, monthlyUsd: null } } });
@@ -47,7 +63,14 @@ describe('budget.json changes while calls are counted', () => {
     assert.equal(daily().used, 600_000, 'the spend moved to its Tokyo day');
     // And the cap holds in the new zone: $0.40 left cannot pay a $1 charge.
     await assert.rejects(
-      workspace.engine.chargeTool({ workflow: 'code-review', runId: null, taskId: null, task: null, tool: 'runCommand', usd: 1 }),
+      workspace.engine.chargeTool({
+        workflow: 'code-review',
+        runId: null,
+        taskId: null,
+        task: null,
+        tool: 'runCommand',
+        usd: 1,
+      }),
       BudgetBlockedError,
     );
     // A fresh open in the new zone agrees (the store re-keyed the same way).

@@ -9,13 +9,28 @@ import { BudgetBlockedError, BudgetEngine, policyDays, type AdmitRequest } from 
 import { ManualClock } from '../../../src/core/clock';
 import { defaultPolicy } from '../../../src/core/policy/load';
 import type { BudgetPolicy } from '../../../src/core/policy/types';
-import { estimateByHeuristic, inputTokenBound, loadO200kCounter, type EstimateInput } from '../../../src/core/providers/estimate';
+import {
+  estimateByHeuristic,
+  inputTokenBound,
+  loadO200kCounter,
+  type EstimateInput,
+} from '../../../src/core/providers/estimate';
 import { WorkspaceStore } from '../../../src/core/store/store';
 import { seededRandom } from '../../support/ledgerFixtures';
 
 const NOON = Date.UTC(2026, 10, 22, 12);
-const usage = (input: number, output: number) => ({ input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
-const one = (text: string): EstimateInput => ({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text }] }] });
+const usage = (input: number, output: number) => ({
+  input,
+  output,
+  cacheRead: 0,
+  cacheWrite5m: 0,
+  cacheWrite1h: 0,
+  reasoning: 0,
+});
+const one = (text: string): EstimateInput => ({
+  model: 'm',
+  messages: [{ role: 'user', content: [{ type: 'text', text }] }],
+});
 
 /** Text a chars-per-token heuristic undercounts: code, JSON, digits and punctuation, CJK, emoji, odd whitespace. */
 function adversarial(rand: () => number, length: number): string {
@@ -44,7 +59,10 @@ describe('prompt size: an upper bound, and the exact count when it binds', () =>
     for (let i = 0; i < 200; i++) {
       const text = adversarial(rand, 50 + Math.floor(rand() * 3000));
       const tokens = count(text);
-      assert.ok(inputTokenBound(one(text)) >= tokens, `bound ${inputTokenBound(one(text))} < ${tokens} tokens for ${JSON.stringify(text.slice(0, 60))}`);
+      assert.ok(
+        inputTokenBound(one(text)) >= tokens,
+        `bound ${inputTokenBound(one(text))} < ${tokens} tokens for ${JSON.stringify(text.slice(0, 60))}`,
+      );
       if (estimateByHeuristic(one(text)).inputTokens < tokens) heuristicUnder++;
     }
     // The reason the bound exists: the heuristic (3 characters a token + 20 %) falls short on such text.
@@ -53,18 +71,29 @@ describe('prompt size: an upper bound, and the exact count when it binds', () =>
     assert.ok(inputTokenBound(one(code)) >= count(code));
   });
 
-  it('counts tool schemas, calls, results and the providers\' hidden tool instructions', () => {
+  it("counts tool schemas, calls, results and the providers' hidden tool instructions", () => {
     const bare = inputTokenBound(one('hello'));
     const withTools = inputTokenBound({
       model: 'm',
       messages: [
         { role: 'user', content: [{ type: 'text', text: 'hello' }] },
         { role: 'assistant', content: [{ type: 'toolCall', id: 't1', name: 'readFile', input: { path: 'src/a.ts' } }] },
-        { role: 'user', content: [{ type: 'toolResult', callId: 't1', name: 'readFile', content: 'export const a = 1;' }] },
+        {
+          role: 'user',
+          content: [{ type: 'toolResult', callId: 't1', name: 'readFile', content: 'export const a = 1;' }],
+        },
       ],
-      tools: [{ name: 'readFile', description: 'Read a file', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } }],
+      tools: [
+        {
+          name: 'readFile',
+          description: 'Read a file',
+          inputSchema: { type: 'object', properties: { path: { type: 'string' } } },
+        },
+      ],
     });
-    const schemaBytes = Buffer.byteLength('readFile' + 'Read a file' + JSON.stringify({ type: 'object', properties: { path: { type: 'string' } } }));
+    const schemaBytes = Buffer.byteLength(
+      'readFile' + 'Read a file' + JSON.stringify({ type: 'object', properties: { path: { type: 'string' } } }),
+    );
     assert.ok(withTools >= bare + schemaBytes + 600, `${withTools}`);
   });
 
@@ -75,7 +104,12 @@ describe('prompt size: an upper bound, and the exact count when it binds', () =>
     async function setup(p: BudgetPolicy): Promise<void> {
       root = mkdtempSync(path.join(tmpdir(), 'ab-prompt-'));
       const clock = new ManualClock(NOON);
-      store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0, clock, days: policyDays(p) });
+      store = await WorkspaceStore.open({
+        dir: path.join(root, '.agent-budget'),
+        pollMs: 0,
+        clock,
+        days: policyDays(p),
+      });
       engine = new BudgetEngine(store, p, clock);
     }
     afterEach(async () => {
@@ -87,13 +121,20 @@ describe('prompt size: an upper bound, and the exact count when it binds', () =>
       const p = defaultPolicy();
       p.timeZone = 'UTC';
       // $2/MTok input, $10/MTok output, 8,000 max output.
-      p.prices = { 'test-model': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10, maxOutputTokens: 8_000 } };
+      p.prices = {
+        'test-model': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10, maxOutputTokens: 8_000 },
+      };
       p.limits.workspace = { dailyUsd };
       return p;
     }
     function request(bound: number, exact: number, asked: { n: number }, hardTokens = 100_000): AdmitRequest {
       return {
-        workflow: 'w', runId: 'run-1', taskId: 'task-1', task: 'step', provider: 'anthropic', model: 'test-model',
+        workflow: 'w',
+        runId: 'run-1',
+        taskId: 'task-1',
+        task: 'step',
+        provider: 'anthropic',
+        model: 'test-model',
         inputTokens: bound,
         exactInputTokens: async () => {
           asked.n++;
@@ -155,7 +196,11 @@ describe('prompt size: an upper bound, and the exact count when it binds', () =>
         const real = count(text);
         let a;
         try {
-          a = await engine.admit({ ...request(inputTokenBound(one(text)), Math.ceil(real * 1.02), asked, 6_000), taskId: `t${i}`, tokenScopes: [{ key: `task@t${i}`, kind: 'task', hardTokens: 6_000 }] });
+          a = await engine.admit({
+            ...request(inputTokenBound(one(text)), Math.ceil(real * 1.02), asked, 6_000),
+            taskId: `t${i}`,
+            tokenScopes: [{ key: `task@t${i}`, kind: 'task', hardTokens: 6_000 }],
+          });
         } catch (err) {
           assert.ok(err instanceof BudgetBlockedError);
           break;

@@ -39,10 +39,13 @@ const scenarioArb = fc.record({
   taskHard: fc.integer({ min: 50, max: 30_000 }),
   sessionHard: fc.integer({ min: 100, max: 60_000 }),
   // Tasks run concurrently; each makes its calls in sequence.
-  tasks: fc.array(fc.record({ run: fc.integer({ min: 0, max: 1 }), calls: fc.array(callArb, { minLength: 1, maxLength: 5 }) }), {
-    minLength: 1,
-    maxLength: 6,
-  }),
+  tasks: fc.array(
+    fc.record({ run: fc.integer({ min: 0, max: 1 }), calls: fc.array(callArb, { minLength: 1, maxLength: 5 }) }),
+    {
+      minLength: 1,
+      maxLength: 6,
+    },
+  ),
 });
 
 describe('BudgetEngine properties', function () {
@@ -58,7 +61,12 @@ describe('BudgetEngine properties', function () {
         policy.prices = PRICES;
         policy.limits.workspace = { dailyUsd: sc.dailyUsd };
         if (sc.workflowDailyUsd !== undefined) policy.workflows.wf = { limits: { dailyUsd: sc.workflowDailyUsd } };
-        const store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0, clock, days: policyDays(policy) });
+        const store = await WorkspaceStore.open({
+          dir: path.join(root, '.agent-budget'),
+          pollMs: 0,
+          clock,
+          days: policyDays(policy),
+        });
         const engine = new BudgetEngine(store, policy, clock);
         let expectedMicros = 0;
         const taskTokens = new Map<string, number>();
@@ -107,10 +115,22 @@ describe('BudgetEngine properties', function () {
                 const cached = Math.floor(prompt * call.cachedShare);
                 const out = Math.floor(a.maxOutputTokens * call.outputFraction);
                 const reasoning = Math.floor(out * call.reasoningShare);
-                const usage: TokenUsage = { input: prompt - cached, output: out - reasoning, cacheRead: cached, cacheWrite5m: 0, cacheWrite1h: 0, reasoning };
+                const usage: TokenUsage = {
+                  input: prompt - cached,
+                  output: out - reasoning,
+                  cacheRead: cached,
+                  cacheWrite5m: 0,
+                  cacheWrite1h: 0,
+                  reasoning,
+                };
                 const entry = await engine.settle(a, { usage });
                 // Independently priced from the reported usage.
-                const priced = priceCall({ provider: 'anthropic', model: a.model, usage, overrides: PRICES }).costMicros;
+                const priced = priceCall({
+                  provider: 'anthropic',
+                  model: a.model,
+                  usage,
+                  overrides: PRICES,
+                }).costMicros;
                 assert.equal(entry.costMicros, priced);
                 assert.ok(priced <= a.reservation.micros, 'the reservation covers the worst case');
                 expectedMicros += priced;
@@ -123,7 +143,8 @@ describe('BudgetEngine properties', function () {
           const spent = store.queries.totals(day).costMicros;
           assert.equal(spent, expectedMicros, 'settled spend equals the sum of reported (and estimated) usage');
           assert.ok(spent <= Math.round(sc.dailyUsd * 1e6), `workspace.daily: ${spent} µ$ > cap`);
-          if (sc.workflowDailyUsd !== undefined) assert.ok(spent <= Math.round(sc.workflowDailyUsd * 1e6), 'workflow.wf.daily over cap');
+          if (sc.workflowDailyUsd !== undefined)
+            assert.ok(spent <= Math.round(sc.workflowDailyUsd * 1e6), 'workflow.wf.daily over cap');
           for (const [taskId, tokens] of taskTokens) {
             assert.ok(tokens <= sc.taskHard, `${taskId}: ${tokens} tokens > ${sc.taskHard}`);
             assert.equal(store.queries.taskTotals(taskId).tokens, tokens);

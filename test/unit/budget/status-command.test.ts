@@ -38,16 +38,24 @@ describe('agent-budget status', () => {
       maxOutputTokens: 600,
       tokenScopes: [],
     });
-    await ws.engine.settle(a, { usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+    await ws.engine.settle(a, {
+      usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+    });
     await ws.close();
 
     const r = await runCli(['status', '--json', '--workspace', folder]);
     assert.equal(r.code, 0, r.stderr);
     const { scopes } = JSON.parse(r.stdout) as { scopes: Array<Record<string, unknown>> };
     const byScope = Object.fromEntries(scopes.map((s) => [s.scope as string, s]));
-    assert.deepEqual(Object.keys(byScope).sort(), ['workflow.code-review.daily', 'workspace.daily', 'workspace.monthly']);
+    assert.deepEqual(Object.keys(byScope).sort(), [
+      'workflow.code-review.daily',
+      'workspace.daily',
+      'workspace.monthly',
+    ]);
     assert.deepEqual(
-      ['scope', 'usedMicros', 'limitMicros', 'usedTokens', 'limitTokens', 'pct', 'level'].map((k) => k in byScope['workspace.daily']!),
+      ['scope', 'usedMicros', 'limitMicros', 'usedTokens', 'limitTokens', 'pct', 'level'].map(
+        (k) => k in byScope['workspace.daily']!,
+      ),
       [true, true, true, true, true, true, true],
     );
     assert.equal(byScope['workspace.daily']!.usedMicros, 8_000);
@@ -61,7 +69,11 @@ describe('agent-budget status', () => {
   it("adds each running run's session and running tasks, settled use apart from calls in flight (as the USD rows)", async () => {
     writePolicy({
       timeZone: 'UTC',
-      limits: { workspace: { dailyUsd: 1 }, task: { softTokens: 1_000, hardTokens: 20_000 }, session: { hardTokens: 100_000 } },
+      limits: {
+        workspace: { dailyUsd: 1 },
+        task: { softTokens: 1_000, hardTokens: 20_000 },
+        session: { hardTokens: 100_000 },
+      },
       prices: { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10 } },
     });
     const ws = await Workspace.open(folder, { pollMs: 0 });
@@ -73,12 +85,36 @@ describe('agent-budget status', () => {
       task: { id, runId, name, parentTaskId: null, status, createdAt: at, updatedAt: at, rev: 1, data: null },
     });
     // The step "review" tightens the task limit to 5,000 tokens in the workflow the run started with.
-    const workflow = { id: 'two', steps: [{ id: 'draft', prompt: 'a' }, { id: 'review', prompt: 'b', limits: { hardTokens: 5_000 } }] };
+    const workflow = {
+      id: 'two',
+      steps: [
+        { id: 'draft', prompt: 'a' },
+        { id: 'review', prompt: 'b', limits: { hardTokens: 5_000 } },
+      ],
+    };
     await ws.store.commit([
-      { k: 'run', run: { id: runId, workflow: 'two', status: 'running', title: 't', createdAt: at, updatedAt: at, rev: 1, owner: CURRENT_OWNER, parentRunId: null, variant: null, data: null } },
+      {
+        k: 'run',
+        run: {
+          id: runId,
+          workflow: 'two',
+          status: 'running',
+          title: 't',
+          createdAt: at,
+          updatedAt: at,
+          rev: 1,
+          owner: CURRENT_OWNER,
+          parentRunId: null,
+          variant: null,
+          data: null,
+        },
+      },
       task(draftId, 'draft', 'completed'),
       task(reviewId, 'review', 'running'),
-      { k: 'checkpoint', checkpoint: { runId, seq: 1, ts: at, state: { v: 1, workflow, promptVersion: 'p', input: {}, steps: [] } } },
+      {
+        k: 'checkpoint',
+        checkpoint: { runId, seq: 1, ts: at, state: { v: 1, workflow, promptVersion: 'p', input: {}, steps: [] } },
+      },
     ]);
     const call = (taskId: string, name: string, inputTokens: number, maxOutputTokens: number) =>
       ws.engine.admit({
@@ -95,7 +131,9 @@ describe('agent-budget status', () => {
           { key: `session@${runId}`, kind: 'session' },
         ],
       });
-    const usage = (input: number, output: number) => ({ usage: { input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+    const usage = (input: number, output: number) => ({
+      usage: { input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+    });
     // Settled: draft 1,000 + 600 tokens (8,000 µ$), review 500 + 100 (2,000 µ$). In flight: review 1,000 + 1,000 (12,000 µ$ held).
     await ws.engine.settle(await call(draftId, 'draft', 1_000, 600), usage(1_000, 600));
     await ws.engine.settle(await call(reviewId, 'review', 500, 100), usage(500, 100));
@@ -106,20 +144,49 @@ describe('agent-budget status', () => {
     assert.equal(r.code, 0, r.stderr);
     const { scopes } = JSON.parse(r.stdout) as { scopes: Array<Record<string, unknown>> };
     const pick = (s: Record<string, unknown> | undefined) =>
-      s && { usedTokens: s.usedTokens, reservedTokens: s.reservedTokens, limitTokens: s.limitTokens, pct: s.pct, level: s.level, usedMicros: s.usedMicros, reservedMicros: s.reservedMicros };
+      s && {
+        usedTokens: s.usedTokens,
+        reservedTokens: s.reservedTokens,
+        limitTokens: s.limitTokens,
+        pct: s.pct,
+        level: s.level,
+        usedMicros: s.usedMicros,
+        reservedMicros: s.reservedMicros,
+      };
     assert.deepEqual(pick(scopes.find((s) => s.scope === 'session')), {
-      usedTokens: 2_200, reservedTokens: 2_000, limitTokens: 100_000, pct: 4.2, level: 'ok', usedMicros: 10_000, reservedMicros: 12_000,
+      usedTokens: 2_200,
+      reservedTokens: 2_000,
+      limitTokens: 100_000,
+      pct: 4.2,
+      level: 'ok',
+      usedMicros: 10_000,
+      reservedMicros: 12_000,
     });
     const tasks = scopes.filter((s) => s.scope === 'task');
-    assert.deepEqual(tasks.map((s) => [s.runId, s.taskId, s.step]), [[runId, reviewId, 'review']], 'running tasks only');
+    assert.deepEqual(
+      tasks.map((s) => [s.runId, s.taskId, s.step]),
+      [[runId, reviewId, 'review']],
+      'running tasks only',
+    );
     assert.deepEqual(pick(tasks[0]), {
-      usedTokens: 600, reservedTokens: 2_000, limitTokens: 5_000, pct: 52, level: 'warn', usedMicros: 2_000, reservedMicros: undefined,
+      usedTokens: 600,
+      reservedTokens: 2_000,
+      limitTokens: 5_000,
+      pct: 52,
+      level: 'warn',
+      usedMicros: 2_000,
+      reservedMicros: undefined,
     });
     const daily = scopes.find((s) => s.scope === 'workspace.daily')!;
     assert.deepEqual([daily.usedMicros, daily.reservedMicros, daily.pct], [10_000, 12_000, 2.2]);
 
     const table = await runCli(['status', '--workspace', folder]);
-    assert.match(table.stdout, new RegExp(`task review \\(run ${runId.slice(0, 10)}\\)\\s+600 \\+ 2,000 in flight / 5,000 tokens\\s+52\\.0%\\s+warn`));
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `task review \\(run ${runId.slice(0, 10)}\\)\\s+600 \\+ 2,000 in flight / 5,000 tokens\\s+52\\.0%\\s+warn`,
+      ),
+    );
     assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.2%\s+ok/);
   });
 
@@ -134,7 +201,10 @@ describe('agent-budget status', () => {
   });
 
   it('still reports spend when budget.json is invalid, and says runs are refused', async () => {
-    writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), '{ "limits": { "task": { "hardTokens": "12k" } } }');
+    writeFileSync(
+      path.join(folder, '.agent-budget', 'budget.json'),
+      '{ "limits": { "task": { "hardTokens": "12k" } } }',
+    );
     const r = await runCli(['status', '--json', '--workspace', folder]);
     assert.equal(r.code, 0);
     assert.match(r.stderr, /budget\.json:1:\d+: limits\.task\.hardTokens/);
@@ -147,7 +217,9 @@ describe('agent-budget with AGENT_BUDGET_STATE_DIR', () => {
   it('opens the store where the variable says, relative to the workspace', async () => {
     const folder = mkdtempSync(path.join(tmpdir(), 'ab-statedir-'));
     try {
-      const r = await runCli(['status', '--json', '--workspace', folder], { AGENT_BUDGET_STATE_DIR: 'elsewhere/state' });
+      const r = await runCli(['status', '--json', '--workspace', folder], {
+        AGENT_BUDGET_STATE_DIR: 'elsewhere/state',
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.ok(existsSync(path.join(folder, 'elsewhere', 'state', '.gitignore')), 'the store was created there');
       assert.ok(!existsSync(path.join(folder, '.agent-budget', '.gitignore')));

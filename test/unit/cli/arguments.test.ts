@@ -22,7 +22,19 @@ describe('CLI arguments: positionals keep their order, ids may start with "-"', 
     const at = Date.now();
     const records: StoreRecord[] = ids.map((id) => ({
       k: 'run',
-      run: { id, workflow: 'code-review', status: 'completed', title: id, createdAt: at, updatedAt: at, rev: 1, owner: CURRENT_OWNER, parentRunId: null, variant: 'm@v1', data: null },
+      run: {
+        id,
+        workflow: 'code-review',
+        status: 'completed',
+        title: id,
+        createdAt: at,
+        updatedAt: at,
+        rev: 1,
+        owner: CURRENT_OWNER,
+        parentRunId: null,
+        variant: 'm@v1',
+        data: null,
+      },
     }));
     await ws.store.commit(records);
     await ws.close();
@@ -49,7 +61,12 @@ describe('CLI arguments: positionals keep their order, ids may start with "-"', 
 
     const b = await runCli(['mark', old, 'rejected', '--workspace', folder, '--json']);
     assert.equal(b.code, 0, b.stderr);
-    assert.deepEqual(JSON.parse(b.stdout), { runId: old, workflow: 'code-review', variant: 'm@v1', result: 'rejected' });
+    assert.deepEqual(JSON.parse(b.stdout), {
+      runId: old,
+      workflow: 'code-review',
+      variant: 'm@v1',
+      result: 'rejected',
+    });
     assert.equal(await resultOf(old), 'rejected');
 
     const c = await runCli(['mark', '--json', oldShort.slice(0, 12), '--workspace', folder, 'accepted']);

@@ -21,7 +21,12 @@ describe('CLI output: --json errors, a closed pipe', function () {
 
   it('--json: an error before a run starts is one JSON document {error, exitCode} on stdout, and a line on stderr', async () => {
     const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; exitCode: number; error: RegExp }> = [
-      { args: ['run', 'code-review', '--file', 'nope.ts'], env: { ANTHROPIC_API_KEY: 'k' }, exitCode: 1, error: /Cannot read the file/ },
+      {
+        args: ['run', 'code-review', '--file', 'nope.ts'],
+        env: { ANTHROPIC_API_KEY: 'k' },
+        exitCode: 1,
+        error: /Cannot read the file/,
+      },
       { args: ['run', 'explain', '--input', 'x'], exitCode: 1, error: /ANTHROPIC_API_KEY is not set/ },
       { args: ['resume', 'nosuchrun'], exitCode: 1, error: /nosuchrun/ },
       { args: ['runs', '--status', 'done'], exitCode: 1, error: /unknown status "done"/ },
@@ -39,9 +44,14 @@ describe('CLI output: --json errors, a closed pipe', function () {
       assert.match(r.stderr, c.error, `${what}: the message stays on stderr`);
     }
     writePolicy(folder, { limits: { task: { hardTokens: '12k' } } });
-    const policy = await runCli(['run', 'explain', '--input', 'x', '--workspace', folder, '--json'], { ANTHROPIC_API_KEY: 'k' });
+    const policy = await runCli(['run', 'explain', '--input', 'x', '--workspace', folder, '--json'], {
+      ANTHROPIC_API_KEY: 'k',
+    });
     assert.equal(policy.code, 1);
-    assert.match((JSON.parse(policy.stdout) as { error: string }).error, /budget\.json:\d+:\d+: limits\.task\.hardTokens/);
+    assert.match(
+      (JSON.parse(policy.stdout) as { error: string }).error,
+      /budget\.json:\d+:\d+: limits\.task\.hardTokens/,
+    );
 
     const human = await runCli(['runs', '--status', 'done', '--workspace', folder]);
     assert.equal(human.stdout, '', 'without --json stdout stays empty');
@@ -53,13 +63,27 @@ describe('CLI output: --json errors, a closed pipe', function () {
     // Far more than a pipe's buffer (64 KiB), so the CLI is still writing when the reader goes.
     const records: StoreRecord[] = Array.from({ length: 3_000 }, (_, i) => ({
       k: 'run',
-      run: { id: newId(at + i), workflow: 'explain', status: 'completed', title: `run ${i}`, createdAt: at + i, updatedAt: at + i, rev: 1, owner: CURRENT_OWNER, parentRunId: null, variant: null, data: null },
+      run: {
+        id: newId(at + i),
+        workflow: 'explain',
+        status: 'completed',
+        title: `run ${i}`,
+        createdAt: at + i,
+        updatedAt: at + i,
+        rev: 1,
+        owner: CURRENT_OWNER,
+        parentRunId: null,
+        variant: null,
+        data: null,
+      },
     }));
     await ws.store.commit(records);
     await ws.close();
 
     const cli = await bundleChild('src/cli/main.ts');
-    const child = spawn(process.execPath, [cli, 'runs', '--limit', '3000', '--workspace', folder], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'runs', '--limit', '3000', '--workspace', folder], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     let head = '';

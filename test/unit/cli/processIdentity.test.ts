@@ -4,7 +4,14 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { CURRENT_OWNER, newId, ownerProbe, processOwnerProbe, processStart, type ProcessTable } from '../../../src/core/processIdentity';
+import {
+  CURRENT_OWNER,
+  newId,
+  ownerProbe,
+  processOwnerProbe,
+  processStart,
+  type ProcessTable,
+} from '../../../src/core/processIdentity';
 import { Workspace } from '../../../src/core/workspace';
 import { runCli } from '../../support/cli';
 
@@ -18,12 +25,23 @@ function legacyOf(id: string): string {
 
 describe('ids: time-sortable, never starting with "-"', () => {
   it('no id begins with "-", from 1970 to the year 2200', () => {
-    for (let t = 0; t < Date.UTC(2200, 0, 1); t += 977_777_777_777) assert.notEqual(newId(t)[0], '-', `id of ${new Date(t).toISOString()}`);
+    for (let t = 0; t < Date.UTC(2200, 0, 1); t += 977_777_777_777)
+      assert.notEqual(newId(t)[0], '-', `id of ${new Date(t).toISOString()}`);
     for (let i = 0; i < 2_000; i++) assert.notEqual(newId()[0], '-');
   });
 
   it('sort as their creation times do, and after every id of the old encoding (old stores stay newest-first)', () => {
-    const times = [0, 1, 63, 64, Date.UTC(2020, 0, 1), Date.UTC(2026, 10, 22, 9), Date.UTC(2026, 10, 22, 9) + 1, Date.UTC(2108, 11, 31), Date.UTC(2109, 6, 1)];
+    const times = [
+      0,
+      1,
+      63,
+      64,
+      Date.UTC(2020, 0, 1),
+      Date.UTC(2026, 10, 22, 9),
+      Date.UTC(2026, 10, 22, 9) + 1,
+      Date.UTC(2108, 11, 31),
+      Date.UTC(2109, 6, 1),
+    ];
     const ids = times.map((t) => newId(t));
     assert.deepEqual([...ids].sort(), ids);
     const oldest = newId(Date.UTC(2026, 0, 1));
@@ -39,14 +57,32 @@ describe('ids: time-sortable, never starting with "-"', () => {
       const at = Date.now();
       const run = (id: string) => ({
         k: 'run' as const,
-        run: { id, workflow: 'explain', status: 'completed' as const, title: id, createdAt: at, updatedAt: at, rev: 1, owner: CURRENT_OWNER, parentRunId: null, variant: null, data: null },
+        run: {
+          id,
+          workflow: 'explain',
+          status: 'completed' as const,
+          title: id,
+          createdAt: at,
+          updatedAt: at,
+          rev: 1,
+          owner: CURRENT_OWNER,
+          parentRunId: null,
+          variant: null,
+          data: null,
+        },
       });
       const fresh = newId(at);
       const old = legacyOf(newId(at));
       await ws.store.commit([run(fresh), run(old)]);
       await ws.close();
-      const listed = JSON.parse((await runCli(['runs', '--json', '--workspace', folder])).stdout) as Array<{ runId: string }>;
-      assert.deepEqual(listed.map((r) => r.runId), [fresh, old], 'same creation time: the new id is the newer');
+      const listed = JSON.parse((await runCli(['runs', '--json', '--workspace', folder])).stdout) as Array<{
+        runId: string;
+      }>;
+      assert.deepEqual(
+        listed.map((r) => r.runId),
+        [fresh, old],
+        'same creation time: the new id is the newer',
+      );
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
@@ -82,7 +118,11 @@ describe('owner liveness: the pid and the process start', () => {
     assert.equal(processStart(43, read), undefined, 'no such process');
     if (LINUX) {
       assert.match(processStart(process.pid) ?? '', /^[0-9a-f-]{36}\.\d+$/);
-      assert.equal(CURRENT_OWNER.split(':')[3], processStart(process.pid), 'this process writes its start into its owner id');
+      assert.equal(
+        CURRENT_OWNER.split(':')[3],
+        processStart(process.pid),
+        'this process writes its start into its owner id',
+      );
     }
   });
 
@@ -98,8 +138,16 @@ describe('owner liveness: the pid and the process start', () => {
     assert.ok(start);
     assert.equal(processOwnerProbe.isAlive(`${hostname()}:${pid}:0badc0de:${start}`), true);
     const [bootId, ticks] = start.split('.');
-    assert.equal(processOwnerProbe.isAlive(`${hostname()}:${pid}:0badc0de:${bootId}.${Number(ticks) - 1}`), false, 'pid reused');
-    assert.equal(processOwnerProbe.isAlive(`${hostname()}:${pid}:0badc0de`), true, 'pre-start owner string: pid only, as before');
+    assert.equal(
+      processOwnerProbe.isAlive(`${hostname()}:${pid}:0badc0de:${bootId}.${Number(ticks) - 1}`),
+      false,
+      'pid reused',
+    );
+    assert.equal(
+      processOwnerProbe.isAlive(`${hostname()}:${pid}:0badc0de`),
+      true,
+      'pre-start owner string: pid only, as before',
+    );
     assert.equal(processOwnerProbe.isAlive(`elsewhere:${pid}:0badc0de:x.1`), true, 'another host is never judged');
     child!.kill();
     await once(child!, 'exit');
@@ -115,7 +163,11 @@ describe('owner liveness: the pid and the process start', () => {
     assert.equal(probe.isAlive(`${hostname()}:4242:n`), true, 'an owner string without a start goes by the pid');
     assert.equal(probe.isAlive(`${hostname()}:4243:n:boot-b.777`), false, 'no such pid');
     const unknown = ownerProbe({ exists: () => true, start: () => undefined }, 'self');
-    assert.equal(unknown.isAlive(`${hostname()}:4242:n:boot-a.777`), true, 'where the start cannot be read, the pid decides');
+    assert.equal(
+      unknown.isAlive(`${hostname()}:4242:n:boot-a.777`),
+      true,
+      'where the start cannot be read, the pid decides',
+    );
   });
 
   it("a run whose owner's pid now belongs to another process is interrupted, not left running", async () => {
@@ -130,11 +182,32 @@ describe('owner liveness: the pid and the process start', () => {
       // The run's process died and the kernel gave its pid to `child`, which started later.
       const owner = `${hostname()}:${pid}:0badc0de:${bootId}.${Number(ticks) - 100}`;
       await ws.store.commit([
-        { k: 'run', run: { id, workflow: 'explain', status: 'running', title: 't', createdAt: at, updatedAt: at, rev: 1, owner, parentRunId: null, variant: null, data: null } },
+        {
+          k: 'run',
+          run: {
+            id,
+            workflow: 'explain',
+            status: 'running',
+            title: 't',
+            createdAt: at,
+            updatedAt: at,
+            rev: 1,
+            owner,
+            parentRunId: null,
+            variant: null,
+            data: null,
+          },
+        },
       ]);
       await ws.close();
-      const listed = JSON.parse((await runCli(['runs', '--json', '--workspace', folder])).stdout) as Array<{ runId: string; status: string }>;
-      assert.deepEqual(listed.map((r) => [r.runId, r.status]), [[id, LINUX ? 'interrupted' : 'running']]);
+      const listed = JSON.parse((await runCli(['runs', '--json', '--workspace', folder])).stdout) as Array<{
+        runId: string;
+        status: string;
+      }>;
+      assert.deepEqual(
+        listed.map((r) => [r.runId, r.status]),
+        [[id, LINUX ? 'interrupted' : 'running']],
+      );
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

@@ -41,7 +41,11 @@ describe('CLI run and resume: alerts, policy warnings, resume hints, progress', 
   beforeEach(async () => {
     fakes = await startFakeProviders();
     ws = tempWorkspace({ 'src/app.ts': 'export const x = 1;\n' });
-    env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: fakes.anthropic.baseUrl, OPENAI_BASE_URL: fakes.openai.baseUrl };
+    env = {
+      ANTHROPIC_API_KEY: 'k',
+      ANTHROPIC_BASE_URL: fakes.anthropic.baseUrl,
+      OPENAI_BASE_URL: fakes.openai.baseUrl,
+    };
   });
   afterEach(async () => {
     await fakes.close();
@@ -51,10 +55,24 @@ describe('CLI run and resume: alerts, policy warnings, resume hints, progress', 
   it('sends the budget alerts a run fires to alerts.webhookUrl before exiting (retries included), and prints them on stderr', async () => {
     const hook = await hookServer([500, 200]);
     try {
-      writePolicy(ws.folder, { timeZone: 'UTC', limits: { workspace: { dailyUsd: 1 } }, alerts: { thresholdsPct: [50, 75], webhookUrl: hook.url } });
+      writePolicy(ws.folder, {
+        timeZone: 'UTC',
+        limits: { workspace: { dailyUsd: 1 } },
+        alerts: { thresholdsPct: [50, 75], webhookUrl: hook.url },
+      });
       // Earlier spend today: 499,800 µ$ of the $1 cap. The run's call (300 × $1 + 12 × $5 per MTok = 360 µ$) crosses 50 %.
       const before = await Workspace.open(ws.folder, { pollMs: 0 });
-      await before.store.commit([{ k: 'ledger', entry: randomEntry(seededRandom(3), Date.now(), { workflow: 'explain', costMicros: 499_800, runId: null, taskId: null }) }]);
+      await before.store.commit([
+        {
+          k: 'ledger',
+          entry: randomEntry(seededRandom(3), Date.now(), {
+            workflow: 'explain',
+            costMicros: 499_800,
+            runId: null,
+            taskId: null,
+          }),
+        },
+      ]);
       await before.close();
       fakes.anthropic.enqueue({ text: 'Fine.', usage: { input: 300, output: 12 } });
 
@@ -78,7 +96,10 @@ describe('CLI run and resume: alerts, policy warnings, resume hints, progress', 
     fakes.anthropic.enqueue({ text: 'Fine.' });
     const res = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder], env);
     assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stderr, /budget\.json:4:\d+: warning: .*"maxToolcalls" is ignored \(did you mean "maxToolCalls"\?\)/);
+    assert.match(
+      res.stderr,
+      /budget\.json:4:\d+: warning: .*"maxToolcalls" is ignored \(did you mean "maxToolCalls"\?\)/,
+    );
   });
 
   it('a key missing for a later step: exit 1 with the resume hint; resume continues the run and its total', async () => {
@@ -102,7 +123,11 @@ describe('CLI run and resume: alerts, policy warnings, resume hints, progress', 
       fakes.openai.enqueue({ text: 'polished', usage: { input: 10_000, output: 1_000 } });
       const resumed = await runCli(['resume', hint[1]!, '--workspace', two.folder], { ...env, OPENAI_API_KEY: 'k' });
       assert.equal(resumed.code, 0, resumed.stderr);
-      assert.match(resumed.stderr, /gpt-4\.1-mini: 11,000 tokens, \$0\.0056 · run so far \$0\.03\n/, 'the total goes on from what the run had spent');
+      assert.match(
+        resumed.stderr,
+        /gpt-4\.1-mini: 11,000 tokens, \$0\.0056 · run so far \$0\.03\n/,
+        'the total goes on from what the run had spent',
+      );
       assert.match(resumed.stderr, /■ completed · \$0\.03 /);
     } finally {
       two.cleanup();

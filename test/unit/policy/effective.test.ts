@@ -17,7 +17,13 @@ describe('policy: effective limits and model routing', () => {
 
   it('per-workflow overrides replace workspace task/session limits key by key', () => {
     const e = effectiveLimits(example, 'code-review');
-    assert.deepEqual(e.task, { softTokens: 6000, hardTokens: 8000, maxToolCalls: 20, maxSteps: 10, maxWallSeconds: 300 });
+    assert.deepEqual(e.task, {
+      softTokens: 6000,
+      hardTokens: 8000,
+      maxToolCalls: 20,
+      maxSteps: 10,
+      maxWallSeconds: 300,
+    });
     assert.deepEqual(e.session, { softTokens: 10000, hardTokens: 20000 }); // inherited soft 60000 > 20000 → half
     assert.deepEqual(e.workflow, { dailyUsd: 2, monthlyUsd: 20 });
     assert.deepEqual(e.workspace, { dailyUsd: 5, weeklyUsd: 20, monthlyUsd: 50 });
@@ -33,7 +39,9 @@ describe('policy: effective limits and model routing', () => {
   });
 
   it('overrides may raise limits; explicit soft limits are kept', () => {
-    const p = policy('{ "workflows": { "big": { "limits": { "task": { "softTokens": 300000, "hardTokens": 400000 }, "session": { "hardTokens": 2000000 } } } } }');
+    const p = policy(
+      '{ "workflows": { "big": { "limits": { "task": { "softTokens": 300000, "hardTokens": 400000 }, "session": { "hardTokens": 2000000 } } } } }',
+    );
     const e = effectiveLimits(p, 'big');
     assert.equal(e.task.hardTokens, 400_000);
     assert.equal(e.task.softTokens, 300_000);
@@ -50,9 +58,17 @@ describe('policy: effective limits and model routing', () => {
 
   it('step limits only tighten the task limits', () => {
     const task = { softTokens: 6000, hardTokens: 12000, maxToolCalls: 20 };
-    assert.deepEqual(stepTaskLimits(task, { softTokens: 3000, hardTokens: 6000 }), { softTokens: 3000, hardTokens: 6000, maxToolCalls: 20 });
+    assert.deepEqual(stepTaskLimits(task, { softTokens: 3000, hardTokens: 6000 }), {
+      softTokens: 3000,
+      hardTokens: 6000,
+      maxToolCalls: 20,
+    });
     assert.deepEqual(stepTaskLimits(task, { hardTokens: 50000, maxToolCalls: 100 }), task, 'cannot loosen');
-    assert.deepEqual(stepTaskLimits(task, { hardTokens: 4000 }), { softTokens: 2000, hardTokens: 4000, maxToolCalls: 20 });
+    assert.deepEqual(stepTaskLimits(task, { hardTokens: 4000 }), {
+      softTokens: 2000,
+      hardTokens: 4000,
+      maxToolCalls: 20,
+    });
     assert.deepEqual(stepTaskLimits({}, { maxWallSeconds: 30 }), { maxWallSeconds: 30 });
     assert.deepEqual(stepTaskLimits(task, undefined), task);
   });
@@ -68,29 +84,48 @@ describe('policy: effective limits and model routing', () => {
   describe('routeModel', () => {
     it('default model below the threshold and without keywords', () => {
       assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 6000, text: 'review this diff' }), {
-        model: 'claude-haiku-4-5', reason: 'default',
+        model: 'claude-haiku-4-5',
+        reason: 'default',
       });
     });
     it('complex above the input threshold (strictly above)', () => {
-      assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 6001 }), { model: 'claude-sonnet-4-5', reason: 'complex-threshold' });
+      assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 6001 }), {
+        model: 'claude-sonnet-4-5',
+        reason: 'complex-threshold',
+      });
     });
     it('complex on a keyword, case-insensitive, whole words only', () => {
       assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 10, text: 'Check the SECURITY of login' }), {
-        model: 'claude-sonnet-4-5', reason: 'complex-keyword',
+        model: 'claude-sonnet-4-5',
+        reason: 'complex-keyword',
       });
-      assert.equal(routeModel(example, 'code-review', { inputTokens: 10, text: 'insecurity and architectures' }).reason, 'default');
-      assert.equal(routeModel(example, 'code-review', { inputTokens: 10, text: 'the architecture.' }).reason, 'complex-keyword');
+      assert.equal(
+        routeModel(example, 'code-review', { inputTokens: 10, text: 'insecurity and architectures' }).reason,
+        'default',
+      );
+      assert.equal(
+        routeModel(example, 'code-review', { inputTokens: 10, text: 'the architecture.' }).reason,
+        'complex-keyword',
+      );
     });
     it('the explicit flag wins both ways', () => {
-      assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 1, complex: true }), { model: 'claude-sonnet-4-5', reason: 'complex-flag' });
+      assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 1, complex: true }), {
+        model: 'claude-sonnet-4-5',
+        reason: 'complex-flag',
+      });
       assert.deepEqual(routeModel(example, 'code-review', { inputTokens: 99999, text: 'security', complex: false }), {
-        model: 'claude-haiku-4-5', reason: 'default',
+        model: 'claude-haiku-4-5',
+        reason: 'default',
       });
     });
-    it('the request\'s default model is used when the policy names none', () => {
-      assert.deepEqual(routeModel(example, 'explain', { inputTokens: 99999, complex: true, defaultModel: 'gpt-4.1-mini' }), {
-        model: 'gpt-4.1-mini', reason: 'default',
-      });
+    it("the request's default model is used when the policy names none", () => {
+      assert.deepEqual(
+        routeModel(example, 'explain', { inputTokens: 99999, complex: true, defaultModel: 'gpt-4.1-mini' }),
+        {
+          model: 'gpt-4.1-mini',
+          reason: 'default',
+        },
+      );
       assert.deepEqual(routeModel(example, undefined, { inputTokens: 1 }), { model: undefined, reason: 'default' });
     });
     it('without a complexModel, complexity never changes the model', () => {
@@ -98,7 +133,9 @@ describe('policy: effective limits and model routing', () => {
       assert.deepEqual(routeModel(p, 'x', { inputTokens: 100 }), { model: 'm', reason: 'default' });
     });
     it('keywords with regex characters are matched literally', () => {
-      const p = policy('{ "workflows": { "x": { "model": "a", "complexModel": "b", "complexity": { "keywords": ["c++", "auth/z"] } } } }');
+      const p = policy(
+        '{ "workflows": { "x": { "model": "a", "complexModel": "b", "complexity": { "keywords": ["c++", "auth/z"] } } } }',
+      );
       assert.equal(routeModel(p, 'x', { inputTokens: 1, text: 'port to C++ now' }).reason, 'complex-keyword');
       assert.equal(routeModel(p, 'x', { inputTokens: 1, text: 'c+ or cpp' }).reason, 'default');
       assert.equal(routeModel(p, 'x', { inputTokens: 1, text: 'fix auth/z' }).reason, 'complex-keyword');

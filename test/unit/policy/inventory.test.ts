@@ -14,7 +14,8 @@ describe('policy: estimate inventory', () => {
   });
 
   it('each entry needs per-run or per-turn token counts, not both; errors are located', () => {
-    const text = '{ "workflows": [\n  { "id": "a", "model": "m", "runsPerMonth": 1 },\n  { "id": "b", "model": "m", "runsPerMonth": 1, "inputTokensPerRun": 1, "turnsPerRun": 2 },\n  { "id": "c", "model": "m", "runsPerMonth": -3, "inputTokensPerTurn": 5 }\n] }';
+    const text =
+      '{ "workflows": [\n  { "id": "a", "model": "m", "runsPerMonth": 1 },\n  { "id": "b", "model": "m", "runsPerMonth": 1, "inputTokensPerRun": 1, "turnsPerRun": 2 },\n  { "id": "c", "model": "m", "runsPerMonth": -3, "inputTokensPerTurn": 5 }\n] }';
     const r = parseInventoryText(text, 'inv.json');
     assert.equal(r.inventory, undefined);
     const at = (p: string) => r.issues.filter((i) => i.path === p);
@@ -27,6 +28,9 @@ describe('policy: estimate inventory', () => {
   });
 
   it('a missing inventory file is a PolicyError naming it', async () => {
-    await assert.rejects(loadInventory('/ws/none.json', memoryFs({})), (e: unknown) => e instanceof PolicyError && /none\.json/.test(e.message));
+    await assert.rejects(
+      loadInventory('/ws/none.json', memoryFs({})),
+      (e: unknown) => e instanceof PolicyError && /none\.json/.test(e.message),
+    );
   });
 });

@@ -75,7 +75,10 @@ describe('policy: loading .agent-budget/budget.json', () => {
   });
 
   it('keys the file leaves out take the defaults; null switches a default off', () => {
-    const r = parsePolicyText('{ "limits": { "task": { "maxSteps": 5 }, "workspace": { "dailyUsd": null, "weeklyUsd": 10 } } }', FILE);
+    const r = parsePolicyText(
+      '{ "limits": { "task": { "maxSteps": 5 }, "workspace": { "dailyUsd": null, "weeklyUsd": 10 } } }',
+      FILE,
+    );
     assert.ok(r.policy);
     assert.deepEqual(r.policy.limits.task, { ...DEFAULT_POLICY.limits.task, maxSteps: 5 });
     assert.deepEqual(r.policy.limits.workspace, { monthlyUsd: 50, weeklyUsd: 10 });
@@ -83,7 +86,10 @@ describe('policy: loading .agent-budget/budget.json', () => {
   });
 
   it('a hard limit below the default soft limit, with no soft limit written, warns at half of it', () => {
-    const r = parsePolicyText('{ "limits": { "task": { "hardTokens": 12000 }, "session": { "hardTokens": 100000 } } }', FILE);
+    const r = parsePolicyText(
+      '{ "limits": { "task": { "hardTokens": 12000 }, "session": { "hardTokens": 100000 } } }',
+      FILE,
+    );
     assert.ok(r.policy);
     assert.equal(r.policy.limits.task.softTokens, 6000);
     assert.equal(r.policy.limits.task.hardTokens, 12000);
@@ -91,7 +97,8 @@ describe('policy: loading .agent-budget/budget.json', () => {
   });
 
   it('an explicit soft limit above the hard limit is an error, also against the default hard limit', () => {
-    const text = '{\n  "limits": {\n    "task": { "softTokens": 30000, "hardTokens": 12000 },\n    "session": { "softTokens": 2000000 }\n  }\n}';
+    const text =
+      '{\n  "limits": {\n    "task": { "softTokens": 30000, "hardTokens": 12000 },\n    "session": { "softTokens": 2000000 }\n  }\n}';
     const errors = errorsOf(text);
     const task = only(errors, 'limits.task.softTokens');
     assert.match(task.message, /must not be above hardTokens: 30000 > 12000$/);
@@ -122,7 +129,10 @@ describe('policy: loading .agent-budget/budget.json', () => {
     const hard = only(errors, 'limits.task.hardTokens');
     assert.equal(hard.message, 'must be a whole number ≥ 0 (or null for no limit), got "12k"');
     assert.deepEqual([hard.line, hard.column], [3, 29]);
-    assert.equal(formatIssue(hard), `${FILE}:3:29: limits.task.hardTokens: must be a whole number ≥ 0 (or null for no limit), got "12k"`);
+    assert.equal(
+      formatIssue(hard),
+      `${FILE}:3:29: limits.task.hardTokens: must be a whole number ≥ 0 (or null for no limit), got "12k"`,
+    );
 
     assert.match(only(errors, 'limits.task.maxToolCalls').message, /must be a whole number ≥ 0.*got 2\.5/);
     const daily = only(errors, 'limits.workspace.dailyUsd');
@@ -148,7 +158,10 @@ describe('policy: loading .agent-budget/budget.json', () => {
     assert.equal(dup.message, '"readFile" is listed twice (also at [0])');
     assertAt(dup, text, '"readFile"', 1);
     const tool = only(errors, 'tools.costsUsd.runComand');
-    assert.match(tool.message, /^the key must be one of "readFile", .*got "runComand" \(did you mean "runCommand"\?\)$/);
+    assert.match(
+      tool.message,
+      /^the key must be one of "readFile", .*got "runComand" \(did you mean "runCommand"\?\)$/,
+    );
     assertAt(tool, text, '"runComand"');
 
     // The error's message lists every problem, each with its location.
@@ -158,7 +171,9 @@ describe('policy: loading .agent-budget/budget.json', () => {
   });
 
   it('map keys are checked too: an empty model id, a bad workflow id under value', () => {
-    const errors = errorsOf('{ "prices": { "": { "provider": "openai", "inputPerMTok": 1, "outputPerMTok": 1 } },\n  "value": { "workflows": { "Bad": {} } } }');
+    const errors = errorsOf(
+      '{ "prices": { "": { "provider": "openai", "inputPerMTok": 1, "outputPerMTok": 1 } },\n  "value": { "workflows": { "Bad": {} } } }',
+    );
     assert.equal(only(errors, 'prices[""]').message, 'the key must be a non-empty string, got ""');
     const bad = only(errors, 'value.workflows.Bad');
     assert.match(bad.message, /^"Bad" is not a workflow id/);
@@ -191,7 +206,10 @@ describe('policy: loading .agent-budget/budget.json', () => {
     assert.equal(only(r.issues, 'timezone').message, 'unknown key "timezone" is ignored (did you mean "timeZone"?)');
     assert.equal(only(r.issues, 'colour').message, 'unknown key "colour" is ignored');
     assert.equal(r.policy.limits.task.hardTokens, DEFAULT_POLICY.limits.task.hardTokens, 'ignored means ignored');
-    assert.equal(formatIssue(a), `${FILE}:2:25: warning: limits.task.hardToken: unknown key "hardToken" is ignored (did you mean "hardTokens"?)`);
+    assert.equal(
+      formatIssue(a),
+      `${FILE}:2:25: warning: limits.task.hardToken: unknown key "hardToken" is ignored (did you mean "hardTokens"?)`,
+    );
   });
 
   it('an unknown provider is a warning, not an error', () => {
@@ -211,14 +229,16 @@ describe('policy: loading .agent-budget/budget.json', () => {
 
   describe('JSON syntax', () => {
     it('comments and trailing commas are accepted (JSONC, like settings.json; the schema tells VS Code so)', () => {
-      const text = '{\n  // why: release week\n  "limits": { "task": { "hardTokens": 9000, }, },\n  /* block */ "timeZone": "UTC",\n}';
+      const text =
+        '{\n  // why: release week\n  "limits": { "task": { "hardTokens": 9000, }, },\n  /* block */ "timeZone": "UTC",\n}';
       const r = parsePolicyText(text, FILE);
       assert.deepEqual(r.issues, []);
       assert.equal(r.policy?.limits.task.hardTokens, 9000);
     });
 
     it('a missing comma points at the line after it', () => {
-      const text = '{\n  "limits": {\n    "task": { "hardTokens": 5000 }\n    "session": { "hardTokens": 9000 }\n  }\n}';
+      const text =
+        '{\n  "limits": {\n    "task": { "hardTokens": 5000 }\n    "session": { "hardTokens": 9000 }\n  }\n}';
       const [e, ...rest] = errorsOf(text);
       assert.deepEqual(rest, []);
       assert.ok(e);
@@ -252,10 +272,14 @@ describe('policy: loading .agent-budget/budget.json', () => {
 
   describe('checks beyond the schema', () => {
     it('a rule scope that does not parse is an error with a suggestion', () => {
-      const text = '{ "rules": [\n  { "when": { "scope": "workspace.dayly", "atLeastPct": 90 }, "action": "degrade" },\n  { "when": { "scope": "workflow.Code Review.daily" }, "action": "warn" },\n  { "when": { "scope": "workspace" }, "action": "warn" }\n] }';
+      const text =
+        '{ "rules": [\n  { "when": { "scope": "workspace.dayly", "atLeastPct": 90 }, "action": "degrade" },\n  { "when": { "scope": "workflow.Code Review.daily" }, "action": "warn" },\n  { "when": { "scope": "workspace" }, "action": "warn" }\n] }';
       const errors = errorsOf(text);
       const a = only(errors, 'rules[0].when.scope');
-      assert.equal(a.message, '"dayly" is not a period; use daily, weekly or monthly (did you mean "workspace.daily"?)');
+      assert.equal(
+        a.message,
+        '"dayly" is not a period; use daily, weekly or monthly (did you mean "workspace.daily"?)',
+      );
       assertAt(a, text, '"workspace.dayly"');
       assert.match(only(errors, 'rules[1].when.scope').message, /^"Code Review" is not a workflow id/);
       assert.match(only(errors, 'rules[2].when.scope').message, /needs a period/);
@@ -288,32 +312,55 @@ describe('policy: loading .agent-budget/budget.json', () => {
     });
 
     it('modelMatches must compile as a regular expression', () => {
-      const errors = errorsOf('{ "rules": [{ "when": { "scope": "task", "modelMatches": "(opus" }, "action": "block" },\n { "when": { "scope": "task", "modelMatches": "/opus/g" }, "action": "block" }] }');
-      assert.equal(only(errors, 'rules[0].when.modelMatches').message, '"(opus" is not a valid regular expression: Unterminated group');
+      const errors = errorsOf(
+        '{ "rules": [{ "when": { "scope": "task", "modelMatches": "(opus" }, "action": "block" },\n { "when": { "scope": "task", "modelMatches": "/opus/g" }, "action": "block" }] }',
+      );
+      assert.equal(
+        only(errors, 'rules[0].when.modelMatches').message,
+        '"(opus" is not a valid regular expression: Unterminated group',
+      );
       assert.match(only(errors, 'rules[1].when.modelMatches').message, /flag "g" is not allowed/);
-      assert.ok(parsePolicyText('{ "rules": [{ "when": { "scope": "task", "modelMatches": "^claude-(opus|sonnet)" }, "action": "block" }] }', FILE).policy);
+      assert.ok(
+        parsePolicyText(
+          '{ "rules": [{ "when": { "scope": "task", "modelMatches": "^claude-(opus|sonnet)" }, "action": "block" }] }',
+          FILE,
+        ).policy,
+      );
     });
 
     it('atLeastPct needs a scope', () => {
-      const e = only(errorsOf('{ "rules": [{ "when": { "atLeastPct": 80 }, "action": "warn" }] }'), 'rules[0].when.atLeastPct');
+      const e = only(
+        errorsOf('{ "rules": [{ "when": { "atLeastPct": 80 }, "action": "warn" }] }'),
+        'rules[0].when.atLeastPct',
+      );
       assert.match(e.message, /needs a "scope"/);
     });
 
     it('webhookUrl and provider base URLs must be http(s)', () => {
-      const text = '{ "alerts": { "webhookUrl": "ftp://example.invalid/x" },\n  "providers": { "openai": { "baseUrl": "localhost:8080" }, "gemini": { "baseUrl": "http://127.0.0.1:9000" } } }';
+      const text =
+        '{ "alerts": { "webhookUrl": "ftp://example.invalid/x" },\n  "providers": { "openai": { "baseUrl": "localhost:8080" }, "gemini": { "baseUrl": "http://127.0.0.1:9000" } } }';
       const errors = errorsOf(text);
       assert.equal(errors.length, 2, errors.map(formatIssue).join('\n'));
-      assert.equal(only(errors, 'alerts.webhookUrl').message, 'must be an http:// or https:// URL, got "ftp://example.invalid/x"');
+      assert.equal(
+        only(errors, 'alerts.webhookUrl').message,
+        'must be an http:// or https:// URL, got "ftp://example.invalid/x"',
+      );
       assertAt(only(errors, 'providers.openai.baseUrl'), text, '"localhost:8080"');
     });
 
     it('per-workflow soft limits are checked against the hard limit that applies to them', () => {
-      const text = '{ "limits": { "task": { "hardTokens": 12000 } },\n  "workflows": { "code-review": { "limits": { "task": { "softTokens": 20000 } } } } }';
+      const text =
+        '{ "limits": { "task": { "hardTokens": 12000 } },\n  "workflows": { "code-review": { "limits": { "task": { "softTokens": 20000 } } } } }';
       const e = only(errorsOf(text), 'workflows.code-review.limits.task.softTokens');
       assert.equal(e.message, 'must not be above hardTokens: 20000 > 12000 (from limits.task)');
       assertAt(e, text, '20000');
       // Raising the hard limit in the same override makes it fine.
-      assert.ok(parsePolicyText('{ "limits": { "task": { "hardTokens": 12000 } }, "workflows": { "code-review": { "limits": { "task": { "softTokens": 20000, "hardTokens": 30000 } } } } }', FILE).policy);
+      assert.ok(
+        parsePolicyText(
+          '{ "limits": { "task": { "hardTokens": 12000 } }, "workflows": { "code-review": { "limits": { "task": { "softTokens": 20000, "hardTokens": 30000 } } } } }',
+          FILE,
+        ).policy,
+      );
     });
 
     it('complexity without complexModel warns', () => {
@@ -323,7 +370,10 @@ describe('policy: loading .agent-budget/budget.json', () => {
     });
 
     it('a tool in both allow and approve asks (warning); allow alone moves it out of the default approve list', () => {
-      const both = parsePolicyText('{ "tools": { "allow": ["readFile", "runCommand"], "approve": ["runCommand"] } }', FILE);
+      const both = parsePolicyText(
+        '{ "tools": { "allow": ["readFile", "runCommand"], "approve": ["runCommand"] } }',
+        FILE,
+      );
       assert.deepEqual(both.policy?.tools.allow, ['readFile']);
       assert.deepEqual(both.policy?.tools.approve, ['runCommand']);
       assert.equal(only(both.issues, 'tools.allow[1]').severity, 'warning');
@@ -336,11 +386,14 @@ describe('policy: loading .agent-budget/budget.json', () => {
     it('reports all problems at once, errors first in document order', () => {
       const text = '{ "colour": 1, "timeZone": "Mars/Base", "limits": { "task": { "hardTokens": -1 } } }';
       const issues = parsePolicyText(text, FILE).issues;
-      assert.deepEqual(issues.map((i) => [i.severity, i.path]), [
-        ['error', 'timeZone'],
-        ['error', 'limits.task.hardTokens'],
-        ['warning', 'colour'],
-      ]);
+      assert.deepEqual(
+        issues.map((i) => [i.severity, i.path]),
+        [
+          ['error', 'timeZone'],
+          ['error', 'limits.task.hardTokens'],
+          ['warning', 'colour'],
+        ],
+      );
     });
   });
 

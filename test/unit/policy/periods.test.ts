@@ -16,20 +16,34 @@ const H = 3_600_000;
 
 function window(period: Period, at: string, tz?: string) {
   const w = periodWindow(period, iso(at), tz);
-  return { key: w.key, start: new Date(w.startMs).toISOString(), end: new Date(w.endMs).toISOString(), hours: (w.endMs - w.startMs) / H };
+  return {
+    key: w.key,
+    start: new Date(w.startMs).toISOString(),
+    end: new Date(w.endMs).toISOString(),
+    hours: (w.endMs - w.startMs) / H,
+  };
 }
 
 describe('policy: budget periods in time zones', () => {
   it('UTC: day, ISO week from Monday, month from the 1st', () => {
     const clock = new ManualClock(iso('2026-11-22T13:45:00Z')); // a Sunday
     assert.deepEqual(window('daily', new Date(clock.now()).toISOString(), 'UTC'), {
-      key: '2026-11-22', start: '2026-11-22T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', hours: 24,
+      key: '2026-11-22',
+      start: '2026-11-22T00:00:00.000Z',
+      end: '2026-11-23T00:00:00.000Z',
+      hours: 24,
     });
     assert.deepEqual(window('weekly', '2026-11-22T13:45:00Z', 'UTC'), {
-      key: '2026-W47', start: '2026-11-16T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', hours: 168,
+      key: '2026-W47',
+      start: '2026-11-16T00:00:00.000Z',
+      end: '2026-11-23T00:00:00.000Z',
+      hours: 168,
     });
     assert.deepEqual(window('monthly', '2026-11-22T13:45:00Z', 'UTC'), {
-      key: '2026-11', start: '2026-11-01T00:00:00.000Z', end: '2026-12-01T00:00:00.000Z', hours: 720,
+      key: '2026-11',
+      start: '2026-11-01T00:00:00.000Z',
+      end: '2026-12-01T00:00:00.000Z',
+      hours: 720,
     });
     clock.advance(10 * H + 15 * 60_000); // 2026-11-23T00:00Z: Monday, a new day and a new week
     assert.equal(dayKey(clock.now(), 'UTC'), '2026-11-23');
@@ -41,7 +55,10 @@ describe('policy: budget periods in time zones', () => {
     const tz = 'America/New_York';
     it('spring forward: 2026-03-08 has 23 hours', () => {
       assert.deepEqual(window('daily', '2026-03-08T12:00:00Z', tz), {
-        key: '2026-03-08', start: '2026-03-08T05:00:00.000Z', end: '2026-03-09T04:00:00.000Z', hours: 23,
+        key: '2026-03-08',
+        start: '2026-03-08T05:00:00.000Z',
+        end: '2026-03-09T04:00:00.000Z',
+        hours: 23,
       });
       // 01:59:59 EST and 03:00:00 EDT are one second apart and on the same day.
       assert.equal(dayKey(iso('2026-03-08T06:59:59Z'), tz), '2026-03-08');
@@ -50,7 +67,10 @@ describe('policy: budget periods in time zones', () => {
     });
     it('fall back: 2026-11-01 has 25 hours; both 01:30s are that day', () => {
       assert.deepEqual(window('daily', '2026-11-01T12:00:00Z', tz), {
-        key: '2026-11-01', start: '2026-11-01T04:00:00.000Z', end: '2026-11-02T05:00:00.000Z', hours: 25,
+        key: '2026-11-01',
+        start: '2026-11-01T04:00:00.000Z',
+        end: '2026-11-02T05:00:00.000Z',
+        hours: 25,
       });
       assert.equal(dayKey(iso('2026-11-01T05:30:00Z'), tz), '2026-11-01'); // 01:30 EDT
       assert.equal(dayKey(iso('2026-11-01T06:30:00Z'), tz), '2026-11-01'); // 01:30 EST
@@ -58,10 +78,16 @@ describe('policy: budget periods in time zones', () => {
     });
     it('weeks start Monday 00:00 local, and the DST week has 167 hours', () => {
       assert.deepEqual(window('weekly', '2026-03-10T12:00:00Z', tz), {
-        key: '2026-W11', start: '2026-03-09T04:00:00.000Z', end: '2026-03-16T04:00:00.000Z', hours: 168,
+        key: '2026-W11',
+        start: '2026-03-09T04:00:00.000Z',
+        end: '2026-03-16T04:00:00.000Z',
+        hours: 168,
       });
       assert.deepEqual(window('weekly', '2026-03-08T12:00:00Z', tz), {
-        key: '2026-W10', start: '2026-03-02T05:00:00.000Z', end: '2026-03-09T04:00:00.000Z', hours: 167,
+        key: '2026-W10',
+        start: '2026-03-02T05:00:00.000Z',
+        end: '2026-03-09T04:00:00.000Z',
+        hours: 167,
       });
       // Sunday 23:59:59 local is still last week; Monday 00:00 local is the new one.
       assert.equal(periodKey('weekly', iso('2026-03-16T03:59:59Z'), tz), '2026-W11');
@@ -74,7 +100,10 @@ describe('policy: budget periods in time zones', () => {
     assert.equal(window('daily', '2026-03-29T12:00:00Z', tz).hours, 23);
     assert.equal(window('daily', '2026-10-25T12:00:00Z', tz).hours, 25);
     assert.deepEqual(window('monthly', '2026-03-15T12:00:00Z', tz), {
-      key: '2026-03', start: '2026-02-28T23:00:00.000Z', end: '2026-03-31T22:00:00.000Z', hours: 31 * 24 - 1,
+      key: '2026-03',
+      start: '2026-02-28T23:00:00.000Z',
+      end: '2026-03-31T22:00:00.000Z',
+      hours: 31 * 24 - 1,
     });
     // Late evening UTC on the last day is already the next month in Berlin.
     assert.equal(periodKey('monthly', iso('2026-03-31T22:30:00Z'), tz), '2026-04');
@@ -83,17 +112,26 @@ describe('policy: budget periods in time zones', () => {
   it('Australia/Lord_Howe: 30-minute DST (23.5- and 24.5-hour days)', () => {
     const tz = 'Australia/Lord_Howe';
     assert.deepEqual(window('daily', '2026-10-04T05:00:00Z', tz), {
-      key: '2026-10-04', start: '2026-10-03T13:30:00.000Z', end: '2026-10-04T13:00:00.000Z', hours: 23.5,
+      key: '2026-10-04',
+      start: '2026-10-03T13:30:00.000Z',
+      end: '2026-10-04T13:00:00.000Z',
+      hours: 23.5,
     });
     assert.deepEqual(window('daily', '2026-04-05T05:00:00Z', tz), {
-      key: '2026-04-05', start: '2026-04-04T13:00:00.000Z', end: '2026-04-05T13:30:00.000Z', hours: 24.5,
+      key: '2026-04-05',
+      start: '2026-04-04T13:00:00.000Z',
+      end: '2026-04-05T13:30:00.000Z',
+      hours: 24.5,
     });
   });
 
   it('Asia/Kolkata (+05:30): days and months start at 18:30 UTC', () => {
     const tz = 'Asia/Kolkata';
     assert.deepEqual(window('daily', '2026-11-22T12:00:00Z', tz), {
-      key: '2026-11-22', start: '2026-11-21T18:30:00.000Z', end: '2026-11-22T18:30:00.000Z', hours: 24,
+      key: '2026-11-22',
+      start: '2026-11-21T18:30:00.000Z',
+      end: '2026-11-22T18:30:00.000Z',
+      hours: 24,
     });
     assert.equal(periodKey('monthly', iso('2026-01-31T18:29:59.999Z'), tz), '2026-01');
     assert.equal(periodKey('monthly', iso('2026-01-31T18:30:00Z'), tz), '2026-02');
@@ -105,7 +143,10 @@ describe('policy: budget periods in time zones', () => {
     assert.equal(periodKey('monthly', iso('2026-01-31T23:59:59.999Z'), 'UTC'), '2026-01');
     assert.equal(periodKey('monthly', iso('2026-02-01T00:00:00Z'), 'UTC'), '2026-02');
     assert.deepEqual(window('daily', '2028-02-29T10:00:00Z', 'UTC'), {
-      key: '2028-02-29', start: '2028-02-29T00:00:00.000Z', end: '2028-03-01T00:00:00.000Z', hours: 24,
+      key: '2028-02-29',
+      start: '2028-02-29T00:00:00.000Z',
+      end: '2028-03-01T00:00:00.000Z',
+      hours: 24,
     });
     assert.equal(window('monthly', '2028-02-10T00:00:00Z', 'UTC').hours, 29 * 24);
     assert.equal(window('monthly', '2026-02-10T00:00:00Z', 'UTC').hours, 28 * 24);
@@ -122,14 +163,20 @@ describe('policy: budget periods in time zones', () => {
     assert.equal(key('2021-01-03'), '2020-W53');
     assert.equal(key('2026-01-01'), '2026-W01');
     assert.deepEqual(window('weekly', '2027-01-01T00:00:00Z', 'UTC'), {
-      key: '2026-W53', start: '2026-12-28T00:00:00.000Z', end: '2027-01-04T00:00:00.000Z', hours: 168,
+      key: '2026-W53',
+      start: '2026-12-28T00:00:00.000Z',
+      end: '2027-01-04T00:00:00.000Z',
+      hours: 168,
     });
   });
 
   it('a midnight that does not exist: the day starts at the first instant that does', () => {
     // Brazil 2018-11-04: clocks jumped from 00:00 to 01:00.
     assert.deepEqual(window('daily', '2018-11-04T12:00:00Z', 'America/Sao_Paulo'), {
-      key: '2018-11-04', start: '2018-11-04T03:00:00.000Z', end: '2018-11-05T02:00:00.000Z', hours: 23,
+      key: '2018-11-04',
+      start: '2018-11-04T03:00:00.000Z',
+      end: '2018-11-05T02:00:00.000Z',
+      hours: 23,
     });
     // Samoa skipped 2011-12-30 entirely: Dec 29 ends where Dec 31 starts.
     const dec29 = periodWindow('daily', iso('2011-12-29T12:00:00Z'), 'Pacific/Apia');
@@ -139,7 +186,7 @@ describe('policy: budget periods in time zones', () => {
     assert.equal(next.startMs, dec29.endMs);
   });
 
-  it('undefined time zone = the machine\'s local zone', () => {
+  it("undefined time zone = the machine's local zone", () => {
     const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
     for (const at of ['2026-03-08T12:00:00Z', '2026-11-01T03:00:00Z', '2026-06-15T23:30:00Z']) {
       for (const p of PERIODS) assert.deepEqual(periodWindow(p, iso(at)), periodWindow(p, iso(at), local));

@@ -14,11 +14,19 @@ const ROOT = join(__dirname, '../../..');
 type Schema = Record<string, any>;
 
 function resolve(root: Schema, node: Schema): Schema {
-  return typeof node.$ref === 'string' ? resolve(root, root.definitions[node.$ref.replace('#/definitions/', '')]) : node;
+  return typeof node.$ref === 'string'
+    ? resolve(root, root.definitions[node.$ref.replace('#/definitions/', '')])
+    : node;
 }
 
 /** Every named property, with its path, walking objects, maps and arrays. */
-function properties(root: Schema, node: Schema, path: string, out: [string, Schema, Schema][] = [], seen = new Set<Schema>()): typeof out {
+function properties(
+  root: Schema,
+  node: Schema,
+  path: string,
+  out: [string, Schema, Schema][] = [],
+  seen = new Set<Schema>(),
+): typeof out {
   const n = resolve(root, node);
   if (seen.has(n)) return out;
   seen.add(n);
@@ -26,13 +34,18 @@ function properties(root: Schema, node: Schema, path: string, out: [string, Sche
     out.push([`${path}${path ? '.' : ''}${k}`, v, resolve(root, v)]);
     properties(root, v, `${path}${path ? '.' : ''}${k}`, out, seen);
   }
-  if (n.additionalProperties && typeof n.additionalProperties === 'object') properties(root, n.additionalProperties, `${path}.<key>`, out, seen);
+  if (n.additionalProperties && typeof n.additionalProperties === 'object')
+    properties(root, n.additionalProperties, `${path}.<key>`, out, seen);
   if (n.items) properties(root, n.items, `${path}[]`, out, seen);
   return out;
 }
 
 describe('policy: the JSON Schemas', () => {
-  for (const [name, schema] of [['budget', budgetSchema], ['workflow', workflowSchema], ['inventory', inventorySchema]] as const) {
+  for (const [name, schema] of [
+    ['budget', budgetSchema],
+    ['workflow', workflowSchema],
+    ['inventory', inventorySchema],
+  ] as const) {
     it(`${name}: draft-07, JSONC allowed, every property described (hover text in the editor)`, () => {
       assert.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#');
       assert.equal(schema.allowComments, true);
@@ -56,8 +69,20 @@ describe('policy: the JSON Schemas', () => {
     assert.equal(budgetSchema.definitions.workflowId.pattern, WORKFLOW_ID_PATTERN.source);
     assert.equal(workflowSchema.properties.id.pattern, WORKFLOW_ID_PATTERN.source);
     const scope = new RegExp(budgetSchema.definitions.rule.properties.when.properties.scope.pattern, 'u');
-    for (const name of ['task', 'session', 'workspace.daily', 'workspace.weekly', 'workspace.monthly', 'workflow.code-review.daily',
-      'workflow.a.b.monthly', 'workspace.dayly', 'workflow.daily', 'workflow.A.daily', 'tasks', 'workspace.x.daily']) {
+    for (const name of [
+      'task',
+      'session',
+      'workspace.daily',
+      'workspace.weekly',
+      'workspace.monthly',
+      'workflow.code-review.daily',
+      'workflow.a.b.monthly',
+      'workspace.dayly',
+      'workflow.daily',
+      'workflow.A.daily',
+      'tasks',
+      'workspace.x.daily',
+    ]) {
       assert.equal(scope.test(name), parseScope(name) !== undefined, name);
     }
   });
@@ -70,7 +95,9 @@ describe('policy: the JSON Schemas', () => {
 
   it('package.json maps the workspace files to the schemas (jsonValidation)', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    const byUrl = new Map<string, string[]>(pkg.contributes.jsonValidation.map((v: { url: string; fileMatch: string[] }) => [v.url, v.fileMatch]));
+    const byUrl = new Map<string, string[]>(
+      pkg.contributes.jsonValidation.map((v: { url: string; fileMatch: string[] }) => [v.url, v.fileMatch]),
+    );
     assert.deepEqual(byUrl.get('./schemas/budget.schema.json'), ['**/.agent-budget/budget.json']);
     assert.deepEqual(byUrl.get('./schemas/workflow.schema.json'), ['**/.agent-budget/workflows/*.json']);
     for (const url of byUrl.keys()) assert.ok(existsSync(join(ROOT, url)), url);

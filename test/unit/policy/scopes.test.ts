@@ -10,21 +10,48 @@ describe('policy: scope names', () => {
     assert.deepEqual(parseScope('session'), { kind: 'session' });
     assert.deepEqual(parseScope('workspace.daily'), { kind: 'workspace', period: 'daily' });
     assert.deepEqual(parseScope('workspace.monthly'), { kind: 'workspace', period: 'monthly' });
-    assert.deepEqual(parseScope('workflow.code-review.weekly'), { kind: 'workflow', workflowId: 'code-review', period: 'weekly' });
+    assert.deepEqual(parseScope('workflow.code-review.weekly'), {
+      kind: 'workflow',
+      workflowId: 'code-review',
+      period: 'weekly',
+    });
   });
 
   it('a workflow id with dots parses unambiguously (first and last dot)', () => {
-    assert.deepEqual(parseScope('workflow.team.review.v2.daily'), { kind: 'workflow', workflowId: 'team.review.v2', period: 'daily' });
-    assert.deepEqual(parseScope('workflow.daily.monthly'), { kind: 'workflow', workflowId: 'daily', period: 'monthly' });
+    assert.deepEqual(parseScope('workflow.team.review.v2.daily'), {
+      kind: 'workflow',
+      workflowId: 'team.review.v2',
+      period: 'daily',
+    });
+    assert.deepEqual(parseScope('workflow.daily.monthly'), {
+      kind: 'workflow',
+      workflowId: 'daily',
+      period: 'monthly',
+    });
   });
 
   it('rejects malformed names with a reason', () => {
-    for (const bad of ['workspace.dayly', 'workspace', 'workflow.daily', 'workflow..daily', 'workflow.Code.daily',
-      'workspace.x.daily', 'tasks', 'Task', 'run', 'workflow.a b.daily', '', 'workflow.-x.daily']) {
+    for (const bad of [
+      'workspace.dayly',
+      'workspace',
+      'workflow.daily',
+      'workflow..daily',
+      'workflow.Code.daily',
+      'workspace.x.daily',
+      'tasks',
+      'Task',
+      'run',
+      'workflow.a b.daily',
+      '',
+      'workflow.-x.daily',
+    ]) {
       assert.equal(parseScope(bad), undefined, bad);
       assert.ok(scopeNameProblem(bad), bad);
     }
-    assert.equal(scopeNameProblem('tsak'), '"tsak" is not a scope name; use "task", "session", "workspace.daily|weekly|monthly" or "workflow.<id>.daily|weekly|monthly" (did you mean "task"?)');
+    assert.equal(
+      scopeNameProblem('tsak'),
+      '"tsak" is not a scope name; use "task", "session", "workspace.daily|weekly|monthly" or "workflow.<id>.daily|weekly|monthly" (did you mean "task"?)',
+    );
     assert.match(scopeNameProblem('worksapce.daily')!, /did you mean "workspace.daily"/);
     assert.match(scopeNameProblem('workflow.x.montly')!, /did you mean "workflow.x.monthly"/);
     assert.match(scopeNameProblem('workflow.daily')!, /needs a workflow id: "workflow.<id>.daily"/);
@@ -36,7 +63,9 @@ describe('policy: scope names', () => {
       fc.constant<ScopeRef>({ kind: 'task' }),
       fc.constant<ScopeRef>({ kind: 'session' }),
       fc.constantFrom(...PERIODS).map((period): ScopeRef => ({ kind: 'workspace', period })),
-      fc.tuple(id, fc.constantFrom(...PERIODS)).map(([workflowId, period]): ScopeRef => ({ kind: 'workflow', workflowId, period })),
+      fc
+        .tuple(id, fc.constantFrom(...PERIODS))
+        .map(([workflowId, period]): ScopeRef => ({ kind: 'workflow', workflowId, period })),
     );
     fc.assert(fc.property(scope, (s) => assert.deepEqual(parseScope(formatScope(s)), s)));
   });

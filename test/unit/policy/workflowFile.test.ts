@@ -23,7 +23,8 @@ function only(issues: PolicyIssue[], p: string): PolicyIssue {
 }
 
 const step = (id: string, prompt: string, extra = '') => `{ "id": "${id}", "prompt": "${prompt}"${extra} }`;
-const wf = (id: string, ...steps: string[]) => `{\n  "id": "${id}",\n  "steps": [\n    ${steps.join(',\n    ')}\n  ]\n}`;
+const wf = (id: string, ...steps: string[]) =>
+  `{\n  "id": "${id}",\n  "steps": [\n    ${steps.join(',\n    ')}\n  ]\n}`;
 
 describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
   it('the POLICY.md example loads cleanly and typed', async () => {
@@ -47,7 +48,10 @@ describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
       [path('notes.txt')]: 'not a workflow',
     });
     const r = await loadWorkflows(WS, fs);
-    assert.deepEqual(r.workflows.map((w) => w.id), ['alpha', 'zeta.v2']);
+    assert.deepEqual(
+      r.workflows.map((w) => w.id),
+      ['alpha', 'zeta.v2'],
+    );
     assert.equal(r.errors.length, 1);
     const e = r.errors[0]!;
     assert.ok(e instanceof PolicyError);
@@ -111,12 +115,18 @@ describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
     const es = errors(text, 'w');
     assert.equal(es.length, 3, es.map(formatIssue).join('\n'));
     const later = only(es, 'steps[0].prompt');
-    assert.equal(later.message, '{{steps.b.output}} refers to steps[1], which runs later; only earlier steps have output');
+    assert.equal(
+      later.message,
+      '{{steps.b.output}} refers to steps[1], which runs later; only earlier steps have output',
+    );
     const at = lineColOf(text, '{{steps.b.output}}');
     assert.deepEqual([later.line, later.column], [at.line, at.column]);
     assert.equal(later.length, '{{steps.b.output}}'.length);
     assert.match(only(es, 'steps[1].prompt').message, /refers to this step itself/);
-    assert.equal(only(es, 'steps[2].prompt').message, '{{steps.aa.output}} refers to no step; there is no step "aa" (did you mean "a"?)');
+    assert.equal(
+      only(es, 'steps[2].prompt').message,
+      '{{steps.aa.output}} refers to no step; there is no step "aa" (did you mean "a"?)',
+    );
   });
 
   it('locations stay exact after escapes earlier in the prompt', () => {
@@ -133,7 +143,8 @@ describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
   });
 
   it('tools must be known tool names; provider must be valid; steps required and non-empty', () => {
-    const text = '{\n  "provider": "azure",\n  "steps": [\n    { "id": "a", "prompt": "x", "tools": ["readFile", "deleteFile"] }\n  ]\n}';
+    const text =
+      '{\n  "provider": "azure",\n  "steps": [\n    { "id": "a", "prompt": "x", "tools": ["readFile", "deleteFile"] }\n  ]\n}';
     const es = errors(text, 'w');
     const tool = only(es, 'steps[0].tools[1]');
     assert.equal(tool.message, `must be one of ${TOOL_NAMES.map((t) => `"${t}"`).join(', ')}, got "deleteFile"`);
@@ -142,7 +153,10 @@ describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
     assert.match(only(es, 'provider').message, /must be one of "anthropic", "openai", "gemini", got "azure"/);
     assert.equal(only(errors('{ "steps": [] }', 'w'), 'steps').message, 'must list at least 1 item');
     assert.equal(only(errors('{ "id": "w" }', 'w'), '').message, 'missing required key "steps"');
-    assert.equal(only(errors('{ "steps": [{ "id": "a" }] }', 'w'), 'steps[0]').message, 'missing required key "prompt"');
+    assert.equal(
+      only(errors('{ "steps": [{ "id": "a" }] }', 'w'), 'steps[0]').message,
+      'missing required key "prompt"',
+    );
   });
 
   it('step ids must be plain identifiers; step soft ≤ hard', () => {
@@ -163,9 +177,15 @@ describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
   it('a syntax error in one file is located in that file', async () => {
     const r = await loadWorkflows(
       WS,
-      memoryFs({ [path('a.json')]: '{ "steps": [\n  { "id": "a" "prompt": "x" }\n] }', [path('b.json')]: wf('b', step('s', 'x')) }),
+      memoryFs({
+        [path('a.json')]: '{ "steps": [\n  { "id": "a" "prompt": "x" }\n] }',
+        [path('b.json')]: wf('b', step('s', 'x')),
+      }),
     );
-    assert.deepEqual(r.workflows.map((w) => w.id), ['b']);
+    assert.deepEqual(
+      r.workflows.map((w) => w.id),
+      ['b'],
+    );
     const issue = r.errors[0]!.issues[0]!;
     assert.equal(issue.file, path('a.json'));
     assert.deepEqual([issue.line, issue.column], [2, 15]);

@@ -14,10 +14,28 @@ describe('agent-budget cost', () => {
   afterEach(() => rm(workspace, { recursive: true, force: true }));
 
   const cost = async (provider: string, model: string, usage: unknown, extra: string[] = []) => {
-    const r = await run(['cost', '--provider', provider, '--model', model, '--usage', JSON.stringify(usage), '--workspace', workspace, '--json', ...extra]);
+    const r = await run([
+      'cost',
+      '--provider',
+      provider,
+      '--model',
+      model,
+      '--usage',
+      JSON.stringify(usage),
+      '--workspace',
+      workspace,
+      '--json',
+      ...extra,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    return JSON.parse(r.stdout) as { provider: string; model: string; costMicros: number; lines: Array<{ kind: string; tokens: number; micros: number }>; priceSource: string };
+    return JSON.parse(r.stdout) as {
+      provider: string;
+      model: string;
+      costMicros: number;
+      lines: Array<{ kind: string; tokens: number; micros: number }>;
+      priceSource: string;
+    };
   };
 
   it('prices an Anthropic usage object (cache writes split by TTL)', async () => {
@@ -55,7 +73,11 @@ describe('agent-budget cost', () => {
   it('prices an OpenAI Chat Completions usage object', async () => {
     // gpt-4o: prompt 3,000 incl. 1,000 cached; completion 400 → 2,000 × 2.5 = 5,000; 1,000 × 1.25 = 1,250;
     // 400 × 10 = 4,000 → 10,250 µ$.
-    const out = await cost('openai', 'gpt-4o-2024-08-06', { prompt_tokens: 3000, completion_tokens: 400, prompt_tokens_details: { cached_tokens: 1000 } });
+    const out = await cost('openai', 'gpt-4o-2024-08-06', {
+      prompt_tokens: 3000,
+      completion_tokens: 400,
+      prompt_tokens_details: { cached_tokens: 1000 },
+    });
     assert.equal(out.costMicros, 10_250);
   });
 
@@ -70,7 +92,10 @@ describe('agent-budget cost', () => {
       total_tokens: 3000,
     });
     assert.equal(out.costMicros, 5775);
-    assert.deepEqual(out.lines.map((l) => l.kind), ['input', 'cacheRead', 'output', 'reasoning']);
+    assert.deepEqual(
+      out.lines.map((l) => l.kind),
+      ['input', 'cacheRead', 'output', 'reasoning'],
+    );
   });
 
   it('prices a Gemini usageMetadata', async () => {
@@ -89,7 +114,18 @@ describe('agent-budget cost', () => {
   it('reads --usage @file', async () => {
     const file = path.join(workspace, 'usage.json');
     await writeFile(file, JSON.stringify({ input_tokens: 1000, output_tokens: 1000 }));
-    const r = await run(['cost', '--provider', 'anthropic', '--model', 'claude-haiku-4-5', '--usage', `@${file}`, '--workspace', workspace, '--json']);
+    const r = await run([
+      'cost',
+      '--provider',
+      'anthropic',
+      '--model',
+      'claude-haiku-4-5',
+      '--usage',
+      `@${file}`,
+      '--workspace',
+      workspace,
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // 1,000 × 1 + 1,000 × 5 = 6,000 µ$.
     assert.equal(JSON.parse(r.stdout).costMicros, 6000);
@@ -108,7 +144,17 @@ describe('agent-budget cost', () => {
   });
 
   it('prints a small table without --json', async () => {
-    const r = await run(['cost', '--provider', 'anthropic', '--model', 'claude-haiku-4-5', '--usage', '{"input_tokens":1000,"output_tokens":200}', '--workspace', workspace]);
+    const r = await run([
+      'cost',
+      '--provider',
+      'anthropic',
+      '--model',
+      'claude-haiku-4-5',
+      '--usage',
+      '{"input_tokens":1000,"output_tokens":200}',
+      '--workspace',
+      workspace,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // 1,000 × 1 = 1,000; 200 × 5 = 1,000 → 2,000 µ$.
     assert.match(r.stdout, /^anthropic claude-haiku-4-5: \$0\.002000/);
@@ -119,17 +165,44 @@ describe('agent-budget cost', () => {
   });
 
   for (const [name, args, message] of [
-    ['malformed JSON', ['--provider', 'openai', '--model', 'gpt-5', '--usage', '{prompt_tokens: 1'], /--usage is not valid JSON/],
-    ['an unknown model', ['--provider', 'openai', '--model', 'gpt-99', '--usage', '{"prompt_tokens":1,"completion_tokens":1}'], /No price for openai model "gpt-99".*"prices" in \.agent-budget\/budget\.json/],
-    ['a usage object of the wrong shape', ['--provider', 'gemini', '--model', 'gemini-2.5-flash', '--usage', '{"prompt_tokens":1}'], /not a gemini usage object: expected a Gemini `usageMetadata`/],
+    [
+      'malformed JSON',
+      ['--provider', 'openai', '--model', 'gpt-5', '--usage', '{prompt_tokens: 1'],
+      /--usage is not valid JSON/,
+    ],
+    [
+      'an unknown model',
+      ['--provider', 'openai', '--model', 'gpt-99', '--usage', '{"prompt_tokens":1,"completion_tokens":1}'],
+      /No price for openai model "gpt-99".*"prices" in \.agent-budget\/budget\.json/,
+    ],
+    [
+      'a usage object of the wrong shape',
+      ['--provider', 'gemini', '--model', 'gemini-2.5-flash', '--usage', '{"prompt_tokens":1}'],
+      /not a gemini usage object: expected a Gemini `usageMetadata`/,
+    ],
     ['an unknown provider', ['--provider', 'mistral', '--model', 'x', '--usage', '{}'], /unknown provider "mistral"/],
     [
       'a message_start without its message_delta',
-      ['--provider', 'anthropic', '--model', 'claude-haiku-4-5', '--usage', '{"message_start":{"message":{"usage":{"input_tokens":100,"output_tokens":1}}}}'],
+      [
+        '--provider',
+        'anthropic',
+        '--model',
+        'claude-haiku-4-5',
+        '--usage',
+        '{"message_start":{"message":{"usage":{"input_tokens":100,"output_tokens":1}}}}',
+      ],
       /not an anthropic usage object: .*needs the last message_delta/,
     ],
-    ['a missing --usage', ['--provider', 'openai', '--model', 'gpt-5'], /--provider, --model and --usage are all required/],
-    ['a missing @file', ['--provider', 'openai', '--model', 'gpt-5', '--usage', '@/nonexistent/usage.json'], /cannot read --usage file/],
+    [
+      'a missing --usage',
+      ['--provider', 'openai', '--model', 'gpt-5'],
+      /--provider, --model and --usage are all required/,
+    ],
+    [
+      'a missing @file',
+      ['--provider', 'openai', '--model', 'gpt-5', '--usage', '@/nonexistent/usage.json'],
+      /cannot read --usage file/,
+    ],
   ] as const) {
     it(`exits 1 with a clear message for ${name}`, async () => {
       const r = await run(['cost', ...args, '--workspace', workspace, '--json']);
@@ -144,8 +217,21 @@ describe('agent-budget cost', () => {
 
   it('exits 1 when the policy file is invalid, naming it', async () => {
     await mkdir(path.join(workspace, '.agent-budget'));
-    await writeFile(path.join(workspace, '.agent-budget', 'budget.json'), '{ "prices": { "x": { "provider": "openai" } } }');
-    const r = await run(['cost', '--provider', 'openai', '--model', 'gpt-5', '--usage', '{"prompt_tokens":1,"completion_tokens":1}', '--workspace', workspace]);
+    await writeFile(
+      path.join(workspace, '.agent-budget', 'budget.json'),
+      '{ "prices": { "x": { "provider": "openai" } } }',
+    );
+    const r = await run([
+      'cost',
+      '--provider',
+      'openai',
+      '--model',
+      'gpt-5',
+      '--usage',
+      '{"prompt_tokens":1,"completion_tokens":1}',
+      '--workspace',
+      workspace,
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /budget\.json/);
   });

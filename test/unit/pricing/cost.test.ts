@@ -5,12 +5,24 @@ import type { PriceOverride } from '../../../src/core/policy/types';
 import type { TokenUsage } from '../../../src/core/usage';
 
 /** A price of R $/MTok is R µ$ per token: every expected value below is tokens × rate, summed, rounded once. */
-const usage = (u: Partial<TokenUsage>): TokenUsage => ({ input: 0, output: 0, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0, ...u });
+const usage = (u: Partial<TokenUsage>): TokenUsage => ({
+  input: 0,
+  output: 0,
+  cacheRead: 0,
+  cacheWrite5m: 0,
+  cacheWrite1h: 0,
+  reasoning: 0,
+  ...u,
+});
 
 describe('priceCall', () => {
   it('prices input and output per token kind', () => {
     // claude-haiku-4-5 at $1 / $5: 1,000 × 1 = 1,000 µ$; 500 × 5 = 2,500 µ$ → 3,500 µ$.
-    const p = priceCall({ provider: 'anthropic', model: 'claude-haiku-4-5', usage: usage({ input: 1000, output: 500 }) });
+    const p = priceCall({
+      provider: 'anthropic',
+      model: 'claude-haiku-4-5',
+      usage: usage({ input: 1000, output: 500 }),
+    });
     assert.equal(p.costMicros, 3500);
     assert.deepEqual(p.lines, [
       { kind: 'input', tokens: 1000, micros: 1000 },
@@ -45,12 +57,20 @@ describe('priceCall', () => {
   it('a prompt over the tier threshold bills the WHOLE call at the higher rates', () => {
     // Exactly 200,000 prompt tokens (150,000 + 50,000 cached) stays in the base tier:
     // 150,000 × 3 = 450,000; 50,000 × 0.3 = 15,000; 2,000 × 15 = 30,000 → 495,000 µ$.
-    const at = priceCall({ provider: 'anthropic', model: 'claude-sonnet-4-5', usage: usage({ input: 150_000, cacheRead: 50_000, output: 2000 }) });
+    const at = priceCall({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-5',
+      usage: usage({ input: 150_000, cacheRead: 50_000, output: 2000 }),
+    });
     assert.equal(at.tier, 'base');
     assert.equal(at.costMicros, 495_000);
     // One more cached token crosses it: 150,000 × 6 = 900,000; 50,001 × 0.6 = 30,000.6;
     // output 2,000 × 22.5 = 45,000 → 975,000.6 → 975,001 µ$ (rounded once).
-    const over = priceCall({ provider: 'anthropic', model: 'claude-sonnet-4-5', usage: usage({ input: 150_000, cacheRead: 50_001, output: 2000 }) });
+    const over = priceCall({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-5',
+      usage: usage({ input: 150_000, cacheRead: 50_001, output: 2000 }),
+    });
     assert.equal(over.tier, 'above');
     assert.equal(over.costMicros, 975_001);
   });
@@ -95,34 +115,60 @@ describe('priceCall', () => {
     });
     const sol = priceCall({ provider: 'openai', model: 'gpt-6.2-sol', usage: u });
     assert.equal(sol.costMicros, 28_200);
-    assert.deepEqual(sol.lines.find((l) => l.kind === 'cacheWrite5m'), { kind: 'cacheWrite5m', tokens: 4000, micros: 10_000 });
+    assert.deepEqual(
+      sol.lines.find((l) => l.kind === 'cacheWrite5m'),
+      { kind: 'cacheWrite5m', tokens: 4000, micros: 10_000 },
+    );
     // Over 272k prompt tokens the write rate doubles with the rest: 300,000 written × 5 = 1,500,000 µ$.
-    assert.equal(priceCall({ provider: 'openai', model: 'gpt-6.2-sol', usage: usage({ cacheWrite5m: 300_000 }) }).costMicros, 1_500_000);
+    assert.equal(
+      priceCall({ provider: 'openai', model: 'gpt-6.2-sol', usage: usage({ cacheWrite5m: 300_000 }) }).costMicros,
+      1_500_000,
+    );
     // gpt-5 has no write premium: 1,000 written × 1.25 = 1,250 µ$.
-    assert.equal(priceCall({ provider: 'openai', model: 'gpt-5', usage: usage({ cacheWrite5m: 1000 }) }).costMicros, 1250);
+    assert.equal(
+      priceCall({ provider: 'openai', model: 'gpt-5', usage: usage({ cacheWrite5m: 1000 }) }).costMicros,
+      1250,
+    );
   });
 
   it('prices gpt-4o-2024-05-13 at its own $5 / $15, not as gpt-4o', () => {
     // 1,000 × 5 + 1,000 × 15 = 20,000 µ$ (as gpt-4o: 2,500 + 10,000 = 12,500); cached input has no discount.
-    const p = priceCall({ provider: 'openai', model: 'gpt-4o-2024-05-13', usage: usage({ input: 1000, output: 1000 }) });
+    const p = priceCall({
+      provider: 'openai',
+      model: 'gpt-4o-2024-05-13',
+      usage: usage({ input: 1000, output: 1000 }),
+    });
     assert.equal(p.priceId, 'gpt-4o-2024-05-13');
     assert.equal(p.costMicros, 20_000);
-    assert.equal(priceCall({ provider: 'openai', model: 'gpt-4o-2024-05-13', usage: usage({ cacheRead: 1000 }) }).costMicros, 5000);
+    assert.equal(
+      priceCall({ provider: 'openai', model: 'gpt-4o-2024-05-13', usage: usage({ cacheRead: 1000 }) }).costMicros,
+      5000,
+    );
   });
 
   it('rounds once per call, not per line, and the lines still add up to the total', () => {
     // gpt-5-nano ($0.05 in, $0.005 cached, $0.40 out): 8 × 0.05 = 0.4; 80 × 0.005 = 0.4; 1 × 0.40 = 0.4 µ$.
     // Rounded per line that is 0 + 0 + 0 = $0; rounded once it is 1.2 → 1 µ$.
-    const p = priceCall({ provider: 'openai', model: 'gpt-5-nano', usage: usage({ input: 8, cacheRead: 80, output: 1 }) });
+    const p = priceCall({
+      provider: 'openai',
+      model: 'gpt-5-nano',
+      usage: usage({ input: 8, cacheRead: 80, output: 1 }),
+    });
     assert.equal(p.costMicros, 1);
-    assert.equal(p.lines.reduce((s, l) => s + l.micros, 0), 1);
+    assert.equal(
+      p.lines.reduce((s, l) => s + l.micros, 0),
+      1,
+    );
     // Half a µ$ rounds up: 10 × 0.05 = 0.5 → 1.
     assert.equal(priceCall({ provider: 'openai', model: 'gpt-5-nano', usage: usage({ input: 10 }) }).costMicros, 1);
   });
 
   it('stays exact for very large calls (integer arithmetic)', () => {
     // claude-opus-4-1 output at $75: 1,000,003 × 75 = 75,000,225 µ$.
-    assert.equal(priceCall({ provider: 'anthropic', model: 'claude-opus-4-1', usage: usage({ output: 1_000_003 }) }).costMicros, 75_000_225);
+    assert.equal(
+      priceCall({ provider: 'anthropic', model: 'claude-opus-4-1', usage: usage({ output: 1_000_003 }) }).costMicros,
+      75_000_225,
+    );
     // $0.175 × 3 tokens = 0.525 µ$ exactly (0.175 is not exact in binary floating point).
     assert.equal(priceCall({ provider: 'openai', model: 'gpt-5.2', usage: usage({ cacheRead: 3 }) }).costMicros, 1);
   });
@@ -155,7 +201,8 @@ describe('priceCall', () => {
     for (const model of ['gemini-flash-latest', 'gemini-pro-latest', 'models/gemini-flash-lite-latest']) {
       assert.throws(
         () => priceCall({ provider: 'gemini', model, usage: usage({ input: 1 }) }),
-        (e: unknown) => e instanceof UnknownModelError && /moves this alias/.test(e.message) && /"prices"/.test(e.message),
+        (e: unknown) =>
+          e instanceof UnknownModelError && /moves this alias/.test(e.message) && /"prices"/.test(e.message),
         model,
       );
     }
@@ -177,15 +224,23 @@ describe('priceCall', () => {
     ] as const) {
       assert.throws(
         () => priceCall({ provider, model, usage: usage({ input: 1 }) }),
-        (e: unknown) => e instanceof UnknownModelError && e.message.includes(`"${model}"`) && e.message.includes('"prices" in .agent-budget/budget.json'),
+        (e: unknown) =>
+          e instanceof UnknownModelError &&
+          e.message.includes(`"${model}"`) &&
+          e.message.includes('"prices" in .agent-budget/budget.json'),
       );
     }
-    assert.throws(() => priceCall({ provider: 'openai', model: 'claude-haiku-4-5', usage: usage({}) }), /priced for anthropic, not openai/);
+    assert.throws(
+      () => priceCall({ provider: 'openai', model: 'claude-haiku-4-5', usage: usage({}) }),
+      /priced for anthropic, not openai/,
+    );
   });
 
   describe('workspace overrides (prices in budget.json)', () => {
     it('replace a built-in; omitted Anthropic cache rates default to 0.1× / 1.25× / 2× input', () => {
-      const overrides: Record<string, PriceOverride> = { 'claude-haiku-4-5': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10 } };
+      const overrides: Record<string, PriceOverride> = {
+        'claude-haiku-4-5': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10 },
+      };
       // input 1,000 × 2 = 2,000; read 1,000 × 0.2 = 200; 5m 1,000 × 2.5 = 2,500; 1h 1,000 × 4 = 4,000;
       // output 100 × 10 = 1,000 → 9,700 µ$ (the built-in would give 1,000 + 100 + 1,250 + 2,000 + 500 = 4,850).
       const p = priceCall({
@@ -230,8 +285,12 @@ describe('priceCall', () => {
       // Replacing a built-in keeps its write ratio: gpt-6.2-sol at $4 in → 1.25 × 4 = $5 → 5,000 µ$; gpt-5 at $4 in
       // (no write premium) → 4,000 µ$.
       const replace = (model: string) =>
-        priceCall({ provider: 'openai', model, usage: usage({ cacheWrite5m: 1000 }), overrides: { [model]: { provider: 'openai', inputPerMTok: 4, outputPerMTok: 10 } } })
-          .costMicros;
+        priceCall({
+          provider: 'openai',
+          model,
+          usage: usage({ cacheWrite5m: 1000 }),
+          overrides: { [model]: { provider: 'openai', inputPerMTok: 4, outputPerMTok: 10 } },
+        }).costMicros;
       assert.equal(replace('gpt-6.2-sol'), 5000);
       assert.equal(replace('gpt-5'), 4000);
     });
@@ -245,12 +304,24 @@ describe('priceCall', () => {
           cacheReadPerMTok: 0.3,
           cacheWrite5mPerMTok: 3.75,
           cacheWrite1hPerMTok: 6,
-          above: { tokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cacheReadPerMTok: 0.6, cacheWrite5mPerMTok: 7.5, cacheWrite1hPerMTok: 12 },
+          above: {
+            tokens: 200_000,
+            inputPerMTok: 6,
+            outputPerMTok: 22.5,
+            cacheReadPerMTok: 0.6,
+            cacheWrite5mPerMTok: 7.5,
+            cacheWrite1hPerMTok: 12,
+          },
         },
       };
       // 190,000 input + 20,000 1h writes = 210,000 > 200,000: 190,000 × 6 = 1,140,000; 20,000 × 12 = 240,000;
       // 1,000 × 22.5 = 22,500 → 1,402,500 µ$.
-      const p = priceCall({ provider: 'anthropic', model: 'my-model', usage: usage({ input: 190_000, cacheWrite1h: 20_000, output: 1000 }), overrides });
+      const p = priceCall({
+        provider: 'anthropic',
+        model: 'my-model',
+        usage: usage({ input: 190_000, cacheWrite1h: 20_000, output: 1000 }),
+        overrides,
+      });
       assert.equal(p.tier, 'above');
       assert.equal(p.costMicros, 1_402_500);
     });
@@ -267,7 +338,9 @@ describe('modelInfo', () => {
     });
     const over = modelInfo('gpt-4o', { 'gpt-4o': { provider: 'openai', inputPerMTok: 1, outputPerMTok: 1 } }, 'openai');
     assert.equal(over.maxOutputTokens, 16_384);
-    const local = modelInfo('qwen', { qwen: { provider: 'openai', inputPerMTok: 0, outputPerMTok: 0, maxOutputTokens: 4096 } });
+    const local = modelInfo('qwen', {
+      qwen: { provider: 'openai', inputPerMTok: 0, outputPerMTok: 0, maxOutputTokens: 4096 },
+    });
     assert.equal(local.maxOutputTokens, 4096);
     assert.equal(local.contextWindow, undefined);
     assert.throws(() => modelInfo('nope'), UnknownModelError);

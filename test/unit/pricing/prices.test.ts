@@ -34,13 +34,26 @@ describe('the price table', () => {
       assert.ok(p.inputPerMTok > 0 && p.outputPerMTok > 0, id);
       assert.ok(Number.isInteger(p.maxOutputTokens) && p.maxOutputTokens > 0, id);
       assert.ok(p.contextWindow > p.maxOutputTokens, id);
-      assert.ok(p.cacheReadPerMTok !== undefined && p.cacheReadPerMTok <= p.inputPerMTok, `${id}: cache reads never cost more than input`);
-      if (p.provider === 'openai') assert.ok(p.cacheWrite5mPerMTok! >= p.inputPerMTok, `${id}: a reported cache write is never cheaper than input`);
+      assert.ok(
+        p.cacheReadPerMTok !== undefined && p.cacheReadPerMTok <= p.inputPerMTok,
+        `${id}: cache reads never cost more than input`,
+      );
+      if (p.provider === 'openai')
+        assert.ok(
+          p.cacheWrite5mPerMTok! >= p.inputPerMTok,
+          `${id}: a reported cache write is never cheaper than input`,
+        );
       if (p.provider === 'anthropic') {
-        assert.ok(p.cacheWrite5mPerMTok! > p.inputPerMTok && p.cacheWrite1hPerMTok! > p.cacheWrite5mPerMTok!, `${id}: writes cost more`);
+        assert.ok(
+          p.cacheWrite5mPerMTok! > p.inputPerMTok && p.cacheWrite1hPerMTok! > p.cacheWrite5mPerMTok!,
+          `${id}: writes cost more`,
+        );
       }
       if (p.above) {
-        assert.ok(p.above.tokens > 0 && p.above.inputPerMTok > p.inputPerMTok && p.above.outputPerMTok > p.outputPerMTok, id);
+        assert.ok(
+          p.above.tokens > 0 && p.above.inputPerMTok > p.inputPerMTok && p.above.outputPerMTok > p.outputPerMTok,
+          id,
+        );
       }
     }
   });
@@ -60,7 +73,12 @@ describe('the price table', () => {
     assert.deepEqual(rates('gpt-6.2-sol'), [2, 10, 0.1, 2.5, undefined]);
     assert.deepEqual(rates('gpt-4o-2024-05-13'), [5, 15, 5, 5, undefined]);
     assert.deepEqual(rates('gemini-2.5-pro'), [1.25, 10, 0.125, undefined, undefined]);
-    assert.deepEqual(BUILT_IN_PRICES['gemini-2.5-pro']!.above, { tokens: 200_000, inputPerMTok: 2.5, cacheReadPerMTok: 0.25, outputPerMTok: 15 });
+    assert.deepEqual(BUILT_IN_PRICES['gemini-2.5-pro']!.above, {
+      tokens: 200_000,
+      inputPerMTok: 2.5,
+      cacheReadPerMTok: 0.25,
+      outputPerMTok: 15,
+    });
   });
 
   it('snapshot suffixes are dates, -latest, -v1:0 or a revision — never another model name', () => {

@@ -26,8 +26,18 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
     assert.equal(deltas.join(''), result.text);
     assert.ok(deltas.length > 1, 'text arrives in several deltas');
     // The fake repeats input_tokens in message_delta like the real API: adding would give 240.
-    assert.deepEqual(result.usage, { input: 120, output: 9, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
-    const raw = result.usageRaw as { message_start: { input_tokens: number }; message_delta: { output_tokens: number } };
+    assert.deepEqual(result.usage, {
+      input: 120,
+      output: 9,
+      cacheRead: 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
+    const raw = result.usageRaw as {
+      message_start: { input_tokens: number };
+      message_delta: { output_tokens: number };
+    };
     assert.equal(raw.message_start.input_tokens, 120);
     assert.equal(raw.message_delta.output_tokens, 9);
     assert.equal(result.stopReason, 'end');
@@ -43,28 +53,57 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
     fake.enqueue({ text: 'ok', usage: { input: 50, output: 2, cacheRead: 10 } });
     const result = await adapter.chat(request(MODEL, { stream: false }));
     assert.equal(result.text, 'ok');
-    assert.deepEqual(result.usage, { input: 50, output: 2, cacheRead: 10, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+    assert.deepEqual(result.usage, {
+      input: 50,
+      output: 2,
+      cacheRead: 10,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
     assert.equal((fake.requests[0]!.body as { stream: boolean }).stream, false);
   });
 
   it('splits cache writes into 5-minute and 1-hour from usage.cache_creation', async () => {
-    fake.enqueue({ text: 'cached', usage: { input: 30, output: 4, cacheRead: 1000, cacheWrite5m: 200, cacheWrite1h: 300 } });
+    fake.enqueue({
+      text: 'cached',
+      usage: { input: 30, output: 4, cacheRead: 1000, cacheWrite5m: 200, cacheWrite1h: 300 },
+    });
     const result = await adapter.chat(request(MODEL));
-    assert.deepEqual(result.usage, { input: 30, output: 4, cacheRead: 1000, cacheWrite5m: 200, cacheWrite1h: 300, reasoning: 0 });
+    assert.deepEqual(result.usage, {
+      input: 30,
+      output: 4,
+      cacheRead: 1000,
+      cacheWrite5m: 200,
+      cacheWrite1h: 300,
+      reasoning: 0,
+    });
   });
 
   it('takes thinking tokens out of output_tokens (billed once, as reasoning) and keeps the signed thinking block', async () => {
-    fake.enqueue({ text: 'answer', thinking: 'Let me think about the README.', usage: { input: 40, output: 5, reasoning: 60 } });
+    fake.enqueue({
+      text: 'answer',
+      thinking: 'Let me think about the README.',
+      usage: { input: 40, output: 5, reasoning: 60 },
+    });
     const result = await adapter.chat(request(MODEL));
     // The wire says output_tokens = 65 including thinking_tokens = 60.
     assert.equal(result.usage?.output, 5);
     assert.equal(result.usage?.reasoning, 60);
-    assert.deepEqual(result.message.content[0], { type: 'thinking', text: 'Let me think about the README.', signature: 'sig-fake' });
+    assert.deepEqual(result.message.content[0], {
+      type: 'thinking',
+      text: 'Let me think about the README.',
+      signature: 'sig-fake',
+    });
   });
 
   it('round-trips a tool call: tool_use comes back as toolCall, the result goes out as tool_result', async () => {
     fake.enqueue(
-      { toolCalls: [{ id: 'toolu_01', name: 'readFile', input: { path: 'README.md' } }], thinking: 'I should read it.', usage: { input: 80, output: 20 } },
+      {
+        toolCalls: [{ id: 'toolu_01', name: 'readFile', input: { path: 'README.md' } }],
+        thinking: 'I should read it.',
+        usage: { input: 80, output: 20 },
+      },
       { text: 'It is a budget tool.', usage: { input: 140, output: 7 } },
     );
     const first = await adapter.chat(request(MODEL, { tools: [READ_FILE_TOOL] }));
@@ -74,13 +113,21 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
     const conversation: ChatMessage[] = [
       user('Summarize the README in one line.'),
       first.message,
-      { role: 'user', content: [{ type: 'toolResult', callId: 'toolu_01', name: 'readFile', content: '# Agent Budget' }] },
+      {
+        role: 'user',
+        content: [{ type: 'toolResult', callId: 'toolu_01', name: 'readFile', content: '# Agent Budget' }],
+      },
     ];
     const second = await adapter.chat(request(MODEL, { tools: [READ_FILE_TOOL], messages: conversation }));
     assert.equal(second.text, 'It is a budget tool.');
 
-    const body = fake.requests[1]!.body as { messages: Array<{ role: string; content: Array<Record<string, unknown>> }>; tools: unknown[] };
-    assert.deepEqual(body.tools, [{ name: 'readFile', description: READ_FILE_TOOL.description, input_schema: READ_FILE_TOOL.inputSchema }]);
+    const body = fake.requests[1]!.body as {
+      messages: Array<{ role: string; content: Array<Record<string, unknown>> }>;
+      tools: unknown[];
+    };
+    assert.deepEqual(body.tools, [
+      { name: 'readFile', description: READ_FILE_TOOL.description, input_schema: READ_FILE_TOOL.inputSchema },
+    ]);
     assert.deepEqual(body.messages[1], {
       role: 'assistant',
       content: [
@@ -88,13 +135,21 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
         { type: 'tool_use', id: 'toolu_01', name: 'readFile', input: { path: 'README.md' } },
       ],
     });
-    assert.deepEqual(body.messages[2], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: '# Agent Budget' }] });
+    assert.deepEqual(body.messages[2], {
+      role: 'user',
+      content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: '# Agent Budget' }],
+    });
   });
 
   for (const cutMode of ['reset', 'end'] as const) {
     it(`a stream cut mid-way (${cutMode}) is a streamCut carrying the text and input usage seen so far`, async () => {
       // Events: message_start, ping, content_block_start, then deltas of 12 characters.
-      fake.enqueue({ text: 'abcdefghijklmnopqrstuvwxyz0123456789', usage: { input: 77, output: 12, cacheRead: 5 }, cutAfterEvents: 5, cutMode });
+      fake.enqueue({
+        text: 'abcdefghijklmnopqrstuvwxyz0123456789',
+        usage: { input: 77, output: 12, cacheRead: 5 },
+        cutAfterEvents: 5,
+        cutMode,
+      });
       const err = await rejectsWith(adapter.chat(request(MODEL)), 'streamCut');
       assert.equal(err.partial?.text, 'abcdefghijklmnopqrstuvwx');
       assert.deepEqual(err.partial?.usage, { input: 77, cacheRead: 5, cacheWrite5m: 0, cacheWrite1h: 0 });
@@ -106,12 +161,18 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
   it('401: kind auth, not retried, with a message naming the command and the variable', async () => {
     fake.enqueue({ type: 'error', status: 401 });
     const err = await rejectsWith(adapter.chat(request(MODEL)), 'auth');
-    assert.equal(err.message, "Anthropic rejected the API key (401). Set a valid key with 'Agent Budget: Set API Key…' or ANTHROPIC_API_KEY.");
+    assert.equal(
+      err.message,
+      "Anthropic rejected the API key (401). Set a valid key with 'Agent Budget: Set API Key…' or ANTHROPIC_API_KEY.",
+    );
     assert.equal(fake.generationRequests.length, 1);
   });
 
   it('429 with retry-after: waits exactly that long, retries, succeeds', async () => {
-    fake.enqueue({ type: 'error', status: 429, headers: { 'retry-after': '2' } }, { text: 'after the wait', usage: { input: 10, output: 3 } });
+    fake.enqueue(
+      { type: 'error', status: 429, headers: { 'retry-after': '2' } },
+      { text: 'after the wait', usage: { input: 10, output: 3 } },
+    );
     const result = await adapter.chat(request(MODEL));
     assert.equal(result.text, 'after the wait');
     assert.deepEqual(deps.sleeps, [2000]);
@@ -128,7 +189,10 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
 
   it('500 on every attempt: bounded at maxRetries, then a server error', async () => {
     fake.enqueue(...Array.from({ length: 6 }, () => ({ type: 'error' as const, status: 500 })));
-    const bounded = new AnthropicAdapter({ provider: 'anthropic', apiKey: 'k', baseUrl: fake.baseUrl, maxRetries: 2 }, deps);
+    const bounded = new AnthropicAdapter(
+      { provider: 'anthropic', apiKey: 'k', baseUrl: fake.baseUrl, maxRetries: 2 },
+      deps,
+    );
     const err = await rejectsWith(bounded.chat(request(MODEL)), 'server');
     assert.equal(err.status, 500);
     assert.equal(fake.generationRequests.length, 3, 'first try + 2 retries');
@@ -146,12 +210,22 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
     fake.enqueue({ text: 'I can not', stopReason: 'refused', usage: { input: 20, output: 3 } });
     const err = await rejectsWith(adapter.chat(request(MODEL)), 'refused');
     assert.equal(err.partial?.usageFinal, true);
-    assert.deepEqual(err.partial?.usage, { input: 20, output: 3, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+    assert.deepEqual(err.partial?.usage, {
+      input: 20,
+      output: 3,
+      cacheRead: 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
   });
 
   it('a response slower than timeoutMs fails as timeout, promptly', async () => {
     fake.enqueue({ text: 'late', delayMs: 3000 });
-    const slow = new AnthropicAdapter({ provider: 'anthropic', apiKey: 'k', baseUrl: fake.baseUrl, timeoutMs: 150 }, deps);
+    const slow = new AnthropicAdapter(
+      { provider: 'anthropic', apiKey: 'k', baseUrl: fake.baseUrl, timeoutMs: 150 },
+      deps,
+    );
     const started = Date.now();
     await rejectsWith(slow.chat(request(MODEL)), 'timeout');
     assert.ok(Date.now() - started < 1500, 'the timeout fired, not the server');
@@ -160,7 +234,10 @@ describe('AnthropicAdapter against the fake Anthropic API', () => {
 
   it('a stream that stalls is a timeout carrying what arrived', async () => {
     fake.enqueue({ text: 'abcdefghijklmnopqrstuvwxyz', hangAfterEvents: 4 });
-    const slow = new AnthropicAdapter({ provider: 'anthropic', apiKey: 'k', baseUrl: fake.baseUrl, timeoutMs: 150 }, deps);
+    const slow = new AnthropicAdapter(
+      { provider: 'anthropic', apiKey: 'k', baseUrl: fake.baseUrl, timeoutMs: 150 },
+      deps,
+    );
     const err = await rejectsWith(slow.chat(request(MODEL)), 'timeout');
     assert.equal(err.partial?.text, 'abcdefghijkl');
   });

@@ -21,7 +21,10 @@ describe('input token estimates', () => {
       calls.push(text);
       return 10;
     };
-    const e = estimateWithTokenizer({ model: 'gpt-5', system: 'sys', messages: [user('a'), user('b')], tools: [READ_FILE_TOOL] }, counter);
+    const e = estimateWithTokenizer(
+      { model: 'gpt-5', system: 'sys', messages: [user('a'), user('b')], tools: [READ_FILE_TOOL] },
+      counter,
+    );
     // Texts: system, "a", "b", tool name, description, schema JSON = 6 × 10 = 60;
     // overhead 2 × 4 + 3 + 4 = 15; (60 + 15) × 1.05 = 78.75 → 79.
     assert.equal(calls.length, 6);
@@ -36,7 +39,8 @@ describe('input token estimates', () => {
 
   it('the heuristic leans high against the real tokenizer on English and code', () => {
     const english = 'The budget engine reserves the worst case before each call and settles it afterwards. '.repeat(20);
-    const code = 'export function priceCall(args: { provider: ProviderId; model: string }) { return resolve(args); }\n'.repeat(20);
+    const code =
+      'export function priceCall(args: { provider: ProviderId; model: string }) { return resolve(args); }\n'.repeat(20);
     for (const text of [english, code]) {
       const heuristic = estimateByHeuristic({ model: 'x', messages: [user(text)] }).inputTokens;
       const exact = estimateWithTokenizer({ model: 'x', messages: [user(text)] }).inputTokens;
@@ -61,6 +65,10 @@ describe('input token estimates', () => {
       errorTokens: 100,
       errorPct: 10,
     });
-    assert.equal(compareEstimate({ inputTokens: 5, method: 'heuristic' }, { ...usage, input: 0, cacheRead: 0, cacheWrite5m: 0 }).errorPct, 0);
+    assert.equal(
+      compareEstimate({ inputTokens: 5, method: 'heuristic' }, { ...usage, input: 0, cacheRead: 0, cacheWrite5m: 0 })
+        .errorPct,
+      0,
+    );
   });
 });

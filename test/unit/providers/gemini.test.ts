@@ -21,12 +21,23 @@ describe('GeminiAdapter against the fake Gemini API', () => {
 
   it('streams over SSE; cached tokens come out of promptTokenCount, thoughts are added (not inside candidates)', async () => {
     // Wire: promptTokenCount 1500 incl. cachedContentTokenCount 1000; candidates 30; thoughts 200.
-    fake.enqueue({ text: 'The README explains Agent Budget.', thinking: 'Plan the answer.', usage: { input: 500, cacheRead: 1000, output: 30, reasoning: 200 } });
+    fake.enqueue({
+      text: 'The README explains Agent Budget.',
+      thinking: 'Plan the answer.',
+      usage: { input: 500, cacheRead: 1000, output: 30, reasoning: 200 },
+    });
     const deltas: string[] = [];
     const result = await adapter.chat(request(MODEL, { onText: (d) => deltas.push(d) }));
     assert.equal(result.text, 'The README explains Agent Budget.');
     assert.equal(deltas.join(''), result.text, 'thought text is not streamed as answer text');
-    assert.deepEqual(result.usage, { input: 500, output: 30, cacheRead: 1000, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 200 });
+    assert.deepEqual(result.usage, {
+      input: 500,
+      output: 30,
+      cacheRead: 1000,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 200,
+    });
     assert.equal((result.usageRaw as { promptTokenCount: number }).promptTokenCount, 1500);
     assert.equal(result.stopReason, 'end');
     assert.equal(fake.requests[0]!.path, `/v1beta/models/${MODEL}:streamGenerateContent`);
@@ -38,7 +49,14 @@ describe('GeminiAdapter against the fake Gemini API', () => {
     fake.enqueue({ text: 'ok', usage: { input: 40, output: 2 } });
     const result = await adapter.chat(request(MODEL, { stream: false }));
     assert.equal(result.text, 'ok');
-    assert.deepEqual(result.usage, { input: 40, output: 2, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+    assert.deepEqual(result.usage, {
+      input: 40,
+      output: 2,
+      cacheRead: 0,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
     assert.equal(fake.requests[0]!.path, `/v1beta/models/${MODEL}:generateContent`);
   });
 
@@ -57,16 +75,29 @@ describe('GeminiAdapter against the fake Gemini API', () => {
       first.message,
       { role: 'user', content: [{ type: 'toolResult', callId: call.id, name: 'readFile', content: '# Agent Budget' }] },
     ];
-    const second = await adapter.chat(request(MODEL, { tools: [READ_FILE_TOOL], system: 'Be brief.', messages: conversation }));
+    const second = await adapter.chat(
+      request(MODEL, { tools: [READ_FILE_TOOL], system: 'Be brief.', messages: conversation }),
+    );
     assert.equal(second.text, 'It is a budget tool.');
     const body = fake.requests[1]!.body as Body;
     assert.deepEqual(body.systemInstruction, { parts: [{ text: 'Be brief.' }], role: 'user' });
     assert.deepEqual(body.tools, [
-      { functionDeclarations: [{ name: 'readFile', description: READ_FILE_TOOL.description, parametersJsonSchema: READ_FILE_TOOL.inputSchema }] },
+      {
+        functionDeclarations: [
+          {
+            name: 'readFile',
+            description: READ_FILE_TOOL.description,
+            parametersJsonSchema: READ_FILE_TOOL.inputSchema,
+          },
+        ],
+      },
     ]);
     assert.deepEqual(body.contents, [
       { role: 'user', parts: [{ text: 'Summarize the README in one line.' }] },
-      { role: 'model', parts: [{ functionCall: { name: 'readFile', args: { path: 'README.md' } }, thoughtSignature: 'sig-readFile' }] },
+      {
+        role: 'model',
+        parts: [{ functionCall: { name: 'readFile', args: { path: 'README.md' } }, thoughtSignature: 'sig-readFile' }],
+      },
       { role: 'user', parts: [{ functionResponse: { name: 'readFile', response: { output: '# Agent Budget' } } }] },
     ]);
   });
@@ -96,7 +127,14 @@ describe('GeminiAdapter against the fake Gemini API', () => {
       {
         type: 'error',
         status: 429,
-        body: { error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '7s' }] } },
+        body: {
+          error: {
+            code: 429,
+            message: 'Quota exceeded',
+            status: 'RESOURCE_EXHAUSTED',
+            details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '7s' }],
+          },
+        },
       },
       { text: 'after the wait' },
     );
@@ -112,7 +150,13 @@ describe('GeminiAdapter against the fake Gemini API', () => {
   });
 
   it('500/503 are retried with backoff and bounded; the SDK itself never retries', async () => {
-    fake.enqueue({ type: 'error', status: 503 }, { type: 'error', status: 500 }, { type: 'error', status: 500 }, { type: 'error', status: 500 }, { text: 'never' });
+    fake.enqueue(
+      { type: 'error', status: 503 },
+      { type: 'error', status: 500 },
+      { type: 'error', status: 500 },
+      { type: 'error', status: 500 },
+      { text: 'never' },
+    );
     const err = await rejectsWith(adapter.chat(request(MODEL)), 'server');
     assert.equal(fake.generationRequests.length, 4);
     assert.deepEqual(deps.sleeps, [375, 750, 1500]);

@@ -19,14 +19,24 @@ describe('ProviderError.mayHaveBilled across providers', () => {
   afterEach(() => fakes.close());
 
   for (const t of API_TARGETS) {
-    const adapterAt = (baseUrl: string, extra: { timeoutMs?: number; maxRetries?: number } = {}, deps: AdapterDeps = fastDeps()) =>
-      createProviderAdapter({ provider: t.provider, apiKey: 'k', baseUrl, ...('api' in t ? { api: t.api } : {}), ...extra }, deps);
+    const adapterAt = (
+      baseUrl: string,
+      extra: { timeoutMs?: number; maxRetries?: number } = {},
+      deps: AdapterDeps = fastDeps(),
+    ) =>
+      createProviderAdapter(
+        { provider: t.provider, apiKey: 'k', baseUrl, ...('api' in t ? { api: t.api } : {}), ...extra },
+        deps,
+      );
     const fake = () => fakes[t.provider];
 
     it(`${t.name}: cancelled before the call: nothing was sent, nothing billed`, async () => {
       const controller = new AbortController();
       controller.abort();
-      const err = await rejectsWith(adapterAt(fake().baseUrl).chat(request(t.model, { stream: false, signal: controller.signal })), 'aborted');
+      const err = await rejectsWith(
+        adapterAt(fake().baseUrl).chat(request(t.model, { stream: false, signal: controller.signal })),
+        'aborted',
+      );
       assert.equal(err.mayHaveBilled, false);
       assert.equal(fake().requests.length, 0);
     });
@@ -44,7 +54,10 @@ describe('ProviderError.mayHaveBilled across providers', () => {
 
     it(`${t.name}: a non-streaming call that times out at the provider: may be billed`, async () => {
       fake().enqueue({ type: 'hang' });
-      const err = await rejectsWith(adapterAt(fake().baseUrl, { timeoutMs: 150 }).chat(request(t.model, { stream: false })), 'timeout');
+      const err = await rejectsWith(
+        adapterAt(fake().baseUrl, { timeoutMs: 150 }).chat(request(t.model, { stream: false })),
+        'timeout',
+      );
       assert.equal(err.mayHaveBilled, true);
     });
 
@@ -57,26 +70,37 @@ describe('ProviderError.mayHaveBilled across providers', () => {
           throw new Error('aborted');
         },
       });
-      const err = await rejectsWith(adapterAt(fake().baseUrl, {}, deps).chat(request(t.model, { stream: false, signal: controller.signal })), 'aborted');
+      const err = await rejectsWith(
+        adapterAt(fake().baseUrl, {}, deps).chat(request(t.model, { stream: false, signal: controller.signal })),
+        'aborted',
+      );
       assert.equal(err.mayHaveBilled, false);
       assert.equal(fake().generationRequests.length, 1);
     });
 
     it(`${t.name}: connection refused: the request never reached the provider, so it is retried`, async () => {
       const port = await closedPort();
-      const err = await rejectsWith(adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 0 }).chat(request(t.model, { stream: false })), 'network');
+      const err = await rejectsWith(
+        adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 0 }).chat(request(t.model, { stream: false })),
+        'network',
+      );
       assert.equal(err.mayHaveBilled, false);
       assert.equal(err.retryable, true);
     });
 
     it(`${t.name}: connection dropped after the request arrived: may be billed, so never retried behind the reservation`, async () => {
       let arrived = 0;
-      const server = http.createServer((req) => req.on('data', () => undefined).on('end', () => (arrived++, req.socket.destroy())));
+      const server = http.createServer((req) =>
+        req.on('data', () => undefined).on('end', () => (arrived++, req.socket.destroy())),
+      );
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
         const port = (server.address() as AddressInfo).port;
         // Retries allowed: a second attempt would spend past the one call the reservation holds.
-        const err = await rejectsWith(adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 3 }).chat(request(t.model, { stream: false })), 'network');
+        const err = await rejectsWith(
+          adapterAt(`http://127.0.0.1:${port}`, { maxRetries: 3 }).chat(request(t.model, { stream: false })),
+          'network',
+        );
         assert.equal(err.mayHaveBilled, true);
         assert.equal(err.retryable, false);
         assert.equal(arrived, 1, 'one attempt only');

@@ -23,11 +23,23 @@ describe('usage normalizers (no token counted twice)', () => {
       cache_creation: { ephemeral_5m_input_tokens: 1000, ephemeral_1h_input_tokens: 2000 },
       output_tokens_details: { thinking_tokens: 200 },
     });
-    assert.deepEqual(u, { input: 100, output: 50, cacheRead: 4000, cacheWrite5m: 1000, cacheWrite1h: 2000, reasoning: 200 });
+    assert.deepEqual(u, {
+      input: 100,
+      output: 50,
+      cacheRead: 4000,
+      cacheWrite5m: 1000,
+      cacheWrite1h: 2000,
+      reasoning: 200,
+    });
   });
 
   it('Anthropic: without cache_creation every cache write is a 5-minute write', () => {
-    const u = normalizeAnthropicUsage({ input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 700, cache_read_input_tokens: null });
+    const u = normalizeAnthropicUsage({
+      input_tokens: 10,
+      output_tokens: 5,
+      cache_creation_input_tokens: 700,
+      cache_read_input_tokens: null,
+    });
     assert.deepEqual(u, { input: 10, output: 5, cacheRead: 0, cacheWrite5m: 700, cacheWrite1h: 0, reasoning: 0 });
   });
 
@@ -59,9 +71,21 @@ describe('usage normalizers (no token counted twice)', () => {
 
   it('Anthropic streaming: message_delta overwrites message_start (cumulative), null fields keep the earlier value', () => {
     const start = { input_tokens: 500, output_tokens: 1, cache_read_input_tokens: 20, cache_creation_input_tokens: 0 };
-    const delta = { input_tokens: 500, output_tokens: 80, cache_read_input_tokens: null, cache_creation_input_tokens: null };
+    const delta = {
+      input_tokens: 500,
+      output_tokens: 80,
+      cache_read_input_tokens: null,
+      cache_creation_input_tokens: null,
+    };
     const merged = mergeAnthropicStreamUsage(start, delta);
-    assert.deepEqual(normalizeAnthropicUsage(merged), { input: 500, output: 80, cacheRead: 20, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+    assert.deepEqual(normalizeAnthropicUsage(merged), {
+      input: 500,
+      output: 80,
+      cacheRead: 20,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
   });
 
   it('OpenAI Chat: cached_tokens out of prompt_tokens, reasoning_tokens out of completion_tokens', () => {
@@ -81,7 +105,14 @@ describe('usage normalizers (no token counted twice)', () => {
       completion_tokens: 100,
       prompt_tokens_details: { cached_tokens: 1500, cache_write_tokens: 2500 },
     });
-    assert.deepEqual(chat, { input: 1000, output: 100, cacheRead: 1500, cacheWrite5m: 2500, cacheWrite1h: 0, reasoning: 0 });
+    assert.deepEqual(chat, {
+      input: 1000,
+      output: 100,
+      cacheRead: 1500,
+      cacheWrite5m: 2500,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
     const responses = normalizeOpenAIResponsesUsage({
       input_tokens: 5000,
       output_tokens: 100,
@@ -89,7 +120,11 @@ describe('usage normalizers (no token counted twice)', () => {
     });
     assert.deepEqual(responses, chat);
     // A malformed report never drives input below zero: the parts are clamped to the whole.
-    const bad = normalizeOpenAIChatUsage({ prompt_tokens: 100, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 90 } });
+    const bad = normalizeOpenAIChatUsage({
+      prompt_tokens: 100,
+      completion_tokens: 1,
+      prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 90 },
+    });
     assert.deepEqual([bad.input, bad.cacheRead, bad.cacheWrite5m], [0, 60, 40]);
   });
 
@@ -112,7 +147,14 @@ describe('usage normalizers (no token counted twice)', () => {
       toolUsePromptTokenCount: 30,
       totalTokenCount: 5950,
     });
-    assert.deepEqual(u, { input: 1030, output: 120, cacheRead: 4000, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 800 });
+    assert.deepEqual(u, {
+      input: 1030,
+      output: 120,
+      cacheRead: 4000,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 800,
+    });
     // Gemini's own total agrees with ours: nothing dropped, nothing doubled.
     assert.equal(totalTokens(u), 5950);
   });
@@ -142,10 +184,19 @@ describe('usage normalizers (no token counted twice)', () => {
   it('detects Chat Completions vs Responses shapes and unwraps whole responses', () => {
     assert.equal(detectUsageShape('openai', { prompt_tokens: 1, completion_tokens: 1 }), 'openaiChat');
     assert.equal(detectUsageShape('openai', { input_tokens: 1, output_tokens: 1 }), 'openaiResponses');
-    assert.equal(normalizeUsage('openai', { id: 'chatcmpl-1', usage: { prompt_tokens: 10, completion_tokens: 2 } }).shape, 'openaiChat');
-    assert.equal(normalizeUsage('gemini', { usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1 } }).usage.input, 3);
     assert.equal(
-      normalizeUsage('anthropic', { message_start: { message: { usage: { input_tokens: 9, output_tokens: 1 } } }, message_delta: { usage: { output_tokens: 4 } } }).usage.output,
+      normalizeUsage('openai', { id: 'chatcmpl-1', usage: { prompt_tokens: 10, completion_tokens: 2 } }).shape,
+      'openaiChat',
+    );
+    assert.equal(
+      normalizeUsage('gemini', { usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1 } }).usage.input,
+      3,
+    );
+    assert.equal(
+      normalizeUsage('anthropic', {
+        message_start: { message: { usage: { input_tokens: 9, output_tokens: 1 } } },
+        message_delta: { usage: { output_tokens: 4 } },
+      }).usage.output,
       4,
     );
   });
@@ -156,15 +207,29 @@ describe('usage normalizers (no token counted twice)', () => {
       message_start: { usage: { input_tokens: 100_000, output_tokens: 1, cache_read_input_tokens: 20 } },
       message_delta: { usage: { output_tokens: 300 } },
     });
-    assert.deepEqual(usage, { input: 100_000, output: 300, cacheRead: 20, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 });
+    assert.deepEqual(usage, {
+      input: 100_000,
+      output: 300,
+      cacheRead: 20,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      reasoning: 0,
+    });
     // The bare usage objects as event values work too.
-    assert.equal(normalizeUsage('anthropic', { message_start: { input_tokens: 7, output_tokens: 1 }, message_delta: { output_tokens: 3 } }).usage.input, 7);
+    assert.equal(
+      normalizeUsage('anthropic', {
+        message_start: { input_tokens: 7, output_tokens: 1 },
+        message_delta: { output_tokens: 3 },
+      }).usage.input,
+      7,
+    );
   });
 
   it('Anthropic stream objects missing a side are rejected, not priced at $0 for it', () => {
     // message_start alone: its output_tokens is a placeholder (1), the real count is in message_delta.
     assert.throws(
-      () => normalizeUsage('anthropic', { message_start: { message: { usage: { input_tokens: 100, output_tokens: 1 } } } }),
+      () =>
+        normalizeUsage('anthropic', { message_start: { message: { usage: { input_tokens: 100, output_tokens: 1 } } } }),
       (e: unknown) => e instanceof UsageShapeError && /message_delta/.test(e.message),
     );
     // message_delta alone (no input_tokens in it): no input side.
@@ -173,13 +238,19 @@ describe('usage normalizers (no token counted twice)', () => {
       (e: unknown) => e instanceof UsageShapeError && /message_start/.test(e.message),
     );
     // A message_delta that carries input_tokens (newer API versions send them cumulatively) has both sides.
-    assert.equal(normalizeUsage('anthropic', { message_delta: { usage: { input_tokens: 12, output_tokens: 40 } } }).usage.input, 12);
+    assert.equal(
+      normalizeUsage('anthropic', { message_delta: { usage: { input_tokens: 12, output_tokens: 40 } } }).usage.input,
+      12,
+    );
   });
 
   it('rejects objects of the wrong shape or with non-integer counts', () => {
     assert.throws(() => normalizeUsage('gemini', { prompt_tokens: 5 }), UsageShapeError);
     assert.throws(() => normalizeUsage('openai', [1, 2]), UsageShapeError);
     assert.throws(() => normalizeUsage('anthropic', { input_tokens: -1, output_tokens: 2 }), /non-negative integer/);
-    assert.throws(() => normalizeUsage('openai', { prompt_tokens: '12', completion_tokens: 1 }), /"prompt_tokens" must be/);
+    assert.throws(
+      () => normalizeUsage('openai', { prompt_tokens: '12', completion_tokens: 1 }),
+      /"prompt_tokens" must be/,
+    );
   });
 });

@@ -23,19 +23,33 @@ for (const api of ['chat', 'responses'] as const) {
 
     it('streams text; cached and reasoning tokens are subtracted so no token counts twice', async () => {
       // On the wire: prompt/input = 1000 + 800 cached = 1800, completion/output = 40 + 300 reasoning = 340.
-      fake.enqueue({ text: 'The README explains Agent Budget.', usage: { input: 1000, cacheRead: 800, output: 40, reasoning: 300 } });
+      fake.enqueue({
+        text: 'The README explains Agent Budget.',
+        usage: { input: 1000, cacheRead: 800, output: 40, reasoning: 300 },
+      });
       const deltas: string[] = [];
       const result = await adapter.chat(request('gpt-5', { onText: (d) => deltas.push(d) }));
       assert.equal(result.text, 'The README explains Agent Budget.');
       assert.equal(deltas.join(''), result.text);
-      assert.deepEqual(result.usage, { input: 1000, output: 40, cacheRead: 800, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 300 });
+      assert.deepEqual(result.usage, {
+        input: 1000,
+        output: 40,
+        cacheRead: 800,
+        cacheWrite5m: 0,
+        cacheWrite1h: 0,
+        reasoning: 300,
+      });
       const raw = result.usageRaw as Record<string, number>;
       assert.equal(api === 'chat' ? raw.prompt_tokens : raw.input_tokens, 1800, 'the raw object is kept as sent');
       assert.equal(result.stopReason, 'end');
       const wire = fake.requests[0]!;
       assert.equal(wire.path, path);
       if (api === 'chat') {
-        assert.deepEqual((wire.body as Body).stream_options, { include_usage: true }, 'without it the stream carries no usage');
+        assert.deepEqual(
+          (wire.body as Body).stream_options,
+          { include_usage: true },
+          'without it the stream carries no usage',
+        );
         assert.equal((wire.body as Body).max_completion_tokens, 256, 'GPT-5 takes max_completion_tokens');
         assert.equal((wire.body as Body).max_tokens, undefined);
       } else {
@@ -48,8 +62,16 @@ for (const api of ['chat', 'responses'] as const) {
       fake.enqueue({ text: 'ok', usage: { input: 90, cacheRead: 10, output: 5, reasoning: 7 } });
       const result = await adapter.chat(request('gpt-4o', { stream: false }));
       assert.equal(result.text, 'ok');
-      assert.deepEqual(result.usage, { input: 90, output: 5, cacheRead: 10, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 7 });
-      if (api === 'chat') assert.equal((fake.requests[0]!.body as Body).max_tokens, 256, 'non-reasoning models get max_tokens');
+      assert.deepEqual(result.usage, {
+        input: 90,
+        output: 5,
+        cacheRead: 10,
+        cacheWrite5m: 0,
+        cacheWrite1h: 0,
+        reasoning: 7,
+      });
+      if (api === 'chat')
+        assert.equal((fake.requests[0]!.body as Body).max_tokens, 256, 'non-reasoning models get max_tokens');
     });
 
     it('cache writes (cache_write_tokens) come out of the prompt count as cacheWrite5m', async () => {
@@ -58,13 +80,25 @@ for (const api of ['chat', 'responses'] as const) {
       fake.enqueue(reply, reply);
       for (const stream of [true, false]) {
         const result = await adapter.chat(request('gpt-6.2-sol', { stream }));
-        assert.deepEqual(result.usage, { input: 1000, output: 20, cacheRead: 500, cacheWrite5m: 300, cacheWrite1h: 0, reasoning: 0 });
+        assert.deepEqual(result.usage, {
+          input: 1000,
+          output: 20,
+          cacheRead: 500,
+          cacheWrite5m: 300,
+          cacheWrite1h: 0,
+          reasoning: 0,
+        });
       }
     });
 
     it('429 insufficient_quota is a billing error: not retried, and says to check plan and billing', async () => {
       fake.enqueue(
-        { type: 'error', status: 429, errorType: 'insufficient_quota', message: 'You exceeded your current quota, please check your plan and billing details.' },
+        {
+          type: 'error',
+          status: 429,
+          errorType: 'insufficient_quota',
+          message: 'You exceeded your current quota, please check your plan and billing details.',
+        },
         { text: 'must not be asked for' },
       );
       const err = await rejectsWith(adapter.chat(request('gpt-5')), 'quota');
@@ -78,7 +112,10 @@ for (const api of ['chat', 'responses'] as const) {
 
     it('round-trips a tool call with the wire shapes the API expects', async () => {
       fake.enqueue(
-        { toolCalls: [{ id: 'call_7', name: 'readFile', input: { path: 'README.md' } }], usage: { input: 60, output: 12 } },
+        {
+          toolCalls: [{ id: 'call_7', name: 'readFile', input: { path: 'README.md' } }],
+          usage: { input: 60, output: 12 },
+        },
         { text: 'It is a budget tool.', usage: { input: 100, output: 6 } },
       );
       const first = await adapter.chat(request('gpt-5', { tools: [READ_FILE_TOOL], system: 'Be brief.' }));
@@ -87,19 +124,37 @@ for (const api of ['chat', 'responses'] as const) {
       const conversation: ChatMessage[] = [
         user('Summarize the README in one line.'),
         first.message,
-        { role: 'user', content: [{ type: 'toolResult', callId: 'call_7', name: 'readFile', content: '# Agent Budget' }] },
+        {
+          role: 'user',
+          content: [{ type: 'toolResult', callId: 'call_7', name: 'readFile', content: '# Agent Budget' }],
+        },
       ];
-      const second = await adapter.chat(request('gpt-5', { tools: [READ_FILE_TOOL], system: 'Be brief.', messages: conversation }));
+      const second = await adapter.chat(
+        request('gpt-5', { tools: [READ_FILE_TOOL], system: 'Be brief.', messages: conversation }),
+      );
       assert.equal(second.text, 'It is a budget tool.');
       const body = fake.requests[1]!.body as Body;
       if (api === 'chat') {
         assert.deepEqual(body.tools, [
-          { type: 'function', function: { name: 'readFile', description: READ_FILE_TOOL.description, parameters: READ_FILE_TOOL.inputSchema } },
+          {
+            type: 'function',
+            function: {
+              name: 'readFile',
+              description: READ_FILE_TOOL.description,
+              parameters: READ_FILE_TOOL.inputSchema,
+            },
+          },
         ]);
         assert.deepEqual(body.messages, [
           { role: 'system', content: 'Be brief.' },
           { role: 'user', content: 'Summarize the README in one line.' },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'call_7', type: 'function', function: { name: 'readFile', arguments: '{"path":"README.md"}' } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              { id: 'call_7', type: 'function', function: { name: 'readFile', arguments: '{"path":"README.md"}' } },
+            ],
+          },
           { role: 'tool', tool_call_id: 'call_7', content: '# Agent Budget' },
         ]);
       } else {
@@ -124,9 +179,15 @@ for (const api of ['chat', 'responses'] as const) {
     it('401: kind auth; the masked key OpenAI echoes is not repeated', async () => {
       const strict = await startFakeOpenAI({ apiKey: 'the-right-key' });
       try {
-        const wrong = new OpenAIAdapter({ provider: 'openai', apiKey: 'sk-wrong-key-0000', baseUrl: strict.baseUrl, api }, deps);
+        const wrong = new OpenAIAdapter(
+          { provider: 'openai', apiKey: 'sk-wrong-key-0000', baseUrl: strict.baseUrl, api },
+          deps,
+        );
         const err = await rejectsWith(wrong.chat(request('gpt-5')), 'auth');
-        assert.equal(err.message, "OpenAI rejected the API key (401). Set a valid key with 'Agent Budget: Set API Key…' or OPENAI_API_KEY.");
+        assert.equal(
+          err.message,
+          "OpenAI rejected the API key (401). Set a valid key with 'Agent Budget: Set API Key…' or OPENAI_API_KEY.",
+        );
         assert.equal(strict.requests.length, 1);
       } finally {
         await strict.close();
@@ -157,7 +218,12 @@ for (const api of ['chat', 'responses'] as const) {
     });
 
     it('context_length_exceeded is contextLength', async () => {
-      fake.enqueue({ type: 'error', status: 400, message: "This model's maximum context length is 128000 tokens.", errorType: 'invalid_request_error' });
+      fake.enqueue({
+        type: 'error',
+        status: 400,
+        message: "This model's maximum context length is 128000 tokens.",
+        errorType: 'invalid_request_error',
+      });
       await rejectsWith(adapter.chat(request('gpt-4o')), 'contextLength');
       assert.equal(fake.generationRequests.length, 1);
     });
@@ -171,7 +237,10 @@ for (const api of ['chat', 'responses'] as const) {
 
     it('times out a server that never answers', async () => {
       fake.enqueue({ type: 'hang' });
-      const slow = new OpenAIAdapter({ provider: 'openai', apiKey: 'k', baseUrl: fake.baseUrl, api, timeoutMs: 150 }, deps);
+      const slow = new OpenAIAdapter(
+        { provider: 'openai', apiKey: 'k', baseUrl: fake.baseUrl, api, timeoutMs: 150 },
+        deps,
+      );
       const started = Date.now();
       await rejectsWith(slow.chat(request('gpt-5', { stream: false })), 'timeout');
       assert.ok(Date.now() - started < 1500);
@@ -242,7 +311,12 @@ describe('OpenAIAdapter with an OpenAI-compatible local server', () => {
     const fake = await startFakeOpenAI();
     try {
       // role chunk + 2 deltas, then the body ends cleanly: no finish_reason, no usage.
-      fake.enqueue({ text: 'abcdefghijklmnopqrstuvwxyz0123456789', omitUsage: true, cutAfterEvents: 3, cutMode: 'end' });
+      fake.enqueue({
+        text: 'abcdefghijklmnopqrstuvwxyz0123456789',
+        omitUsage: true,
+        cutAfterEvents: 3,
+        cutMode: 'end',
+      });
       const local = new OpenAIAdapter({ provider: 'openai', apiKey: '', baseUrl: fake.baseUrl }, fastDeps());
       const err = await rejectsWith(local.chat(request('llama3.1:8b')), 'streamCut');
       assert.equal(err.partial?.text, 'abcdefghijklmnopqrstuvwx');

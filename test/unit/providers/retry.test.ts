@@ -21,8 +21,15 @@ describe('retry-after parsing', () => {
 
   it('reads an HTTP date relative to now', () => {
     const now = Date.parse('Sun, 22 Nov 2026 10:00:00 GMT');
-    assert.equal(parseRetryAfter(headers({ 'retry-after': 'Sun, 22 Nov 2026 10:00:30 GMT' }), () => now), 30_000);
-    assert.equal(parseRetryAfter(headers({ 'retry-after': 'Sun, 22 Nov 2026 09:00:00 GMT' }), () => now), 0, 'a past date means now');
+    assert.equal(
+      parseRetryAfter(headers({ 'retry-after': 'Sun, 22 Nov 2026 10:00:30 GMT' }), () => now),
+      30_000,
+    );
+    assert.equal(
+      parseRetryAfter(headers({ 'retry-after': 'Sun, 22 Nov 2026 09:00:00 GMT' }), () => now),
+      0,
+      'a past date means now',
+    );
   });
 
   it('ignores absent or garbage values', () => {
@@ -31,7 +38,10 @@ describe('retry-after parsing', () => {
   });
 
   it("reads Gemini's RetryInfo from the error body", () => {
-    assert.equal(parseGoogleRetryDelay({ error: { details: [{ '@type': 'x.ErrorInfo' }, { retryDelay: '13s' }] } }), 13_000);
+    assert.equal(
+      parseGoogleRetryDelay({ error: { details: [{ '@type': 'x.ErrorInfo' }, { retryDelay: '13s' }] } }),
+      13_000,
+    );
     assert.equal(parseGoogleRetryDelay({ error: { details: [{ retryDelay: '1.5s' }] } }), 1500);
     assert.equal(parseGoogleRetryDelay({ error: {} }), undefined);
   });
@@ -51,10 +61,23 @@ describe('the retry policy', () => {
 
   it('backs off exponentially with equal jitter, capped', () => {
     const p = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 1000, maxDelayMs: 4000 };
-    assert.equal(backoffDelay(0, p, () => 0), 500);
-    assert.equal(backoffDelay(0, p, () => 0.999999), 1000);
-    assert.equal(backoffDelay(1, p, () => 0.5), 1500);
-    assert.equal(backoffDelay(5, p, () => 1), 4000, 'capped at maxDelayMs');
+    assert.equal(
+      backoffDelay(0, p, () => 0),
+      500,
+    );
+    assert.equal(
+      backoffDelay(0, p, () => 0.999999),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(1, p, () => 0.5),
+      1500,
+    );
+    assert.equal(
+      backoffDelay(5, p, () => 1),
+      4000,
+      'capped at maxDelayMs',
+    );
   });
 
   it('stops after maxRetries and rethrows the last error', async () => {
@@ -96,7 +119,12 @@ describe('the retry policy', () => {
         async () => {
           throw err(429, 20_000);
         },
-        { policy: DEFAULT_RETRY_POLICY, deps: { sleep: realSleep, random: Math.random }, signal: controller.signal, onAbort: () => aborted },
+        {
+          policy: DEFAULT_RETRY_POLICY,
+          deps: { sleep: realSleep, random: Math.random },
+          signal: controller.signal,
+          onAbort: () => aborted,
+        },
       ),
       (e) => e === aborted,
     );
@@ -106,7 +134,10 @@ describe('the retry policy', () => {
 
 describe('error messages and redaction', () => {
   it('redacts every secret and key= query values', () => {
-    assert.equal(redactSecrets('key sk-abc123456 and ?key=AIzaXYZ&x=1', ['sk-abc123456']), 'key [redacted] and ?key=[redacted]&x=1');
+    assert.equal(
+      redactSecrets('key sk-abc123456 and ?key=AIzaXYZ&x=1', ['sk-abc123456']),
+      'key [redacted] and ?key=[redacted]&x=1',
+    );
   });
 
   it('sanitizes the cause chain (names and messages only, redacted)', () => {
@@ -119,8 +150,22 @@ describe('error messages and redaction', () => {
 
   it('tells the user what to do for each kind', () => {
     assert.match(describeProviderError({ provider: 'gemini', kind: 'auth', status: 401 }), /GEMINI_API_KEY/);
-    assert.match(describeProviderError({ provider: 'anthropic', kind: 'rateLimit', status: 429, retryAfterMs: 12_000 }), /asked to wait 12s/);
-    assert.match(describeProviderError({ provider: 'openai', kind: 'network', baseUrl: 'http://localhost:11434/v1', networkCode: 'ECONNREFUSED' }), /localhost:11434.*ECONNREFUSED/);
-    assert.match(describeProviderError({ provider: 'openai', kind: 'streamCut' }), /charged at its reserved \(estimated\) cost/);
+    assert.match(
+      describeProviderError({ provider: 'anthropic', kind: 'rateLimit', status: 429, retryAfterMs: 12_000 }),
+      /asked to wait 12s/,
+    );
+    assert.match(
+      describeProviderError({
+        provider: 'openai',
+        kind: 'network',
+        baseUrl: 'http://localhost:11434/v1',
+        networkCode: 'ECONNREFUSED',
+      }),
+      /localhost:11434.*ECONNREFUSED/,
+    );
+    assert.match(
+      describeProviderError({ provider: 'openai', kind: 'streamCut' }),
+      /charged at its reserved \(estimated\) cost/,
+    );
   });
 });

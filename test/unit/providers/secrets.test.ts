@@ -37,12 +37,19 @@ describe('API keys never leak into errors or usage', () => {
         fake.enqueue(reply, reply);
         const err = await adapterFor(fake.baseUrl)
           .chat(request(model))
-          .then(() => assert.fail('expected a failure'), (e: unknown) => e);
+          .then(
+            () => assert.fail('expected a failure'),
+            (e: unknown) => e,
+          );
         assert.ok(err instanceof ProviderError, String(err));
         assert.ok(err.cause, 'a sanitized cause is kept for logs');
         assert.ok(!everythingSaid(err).includes(SECRET_KEY), `the key leaked:\n${everythingSaid(err)}`);
-        for (const logged of fake.requests) assert.ok(!JSON.stringify(logged).includes(SECRET_KEY), 'the fake logs no key');
-        assert.ok(fake.requests.every((r) => r.hadApiKey), 'the key was sent, in its header');
+        for (const logged of fake.requests)
+          assert.ok(!JSON.stringify(logged).includes(SECRET_KEY), 'the fake logs no key');
+        assert.ok(
+          fake.requests.every((r) => r.hadApiKey),
+          'the key was sent, in its header',
+        );
       });
     }
 
@@ -53,7 +60,10 @@ describe('API keys never leak into errors or usage', () => {
       await new Promise<void>((resolve) => closed.close(() => resolve()));
       const err = await adapterFor(`http://127.0.0.1:${port}/${SECRET_KEY}`)
         .chat(request(model))
-        .then(() => assert.fail('expected a failure'), (e: unknown) => e);
+        .then(
+          () => assert.fail('expected a failure'),
+          (e: unknown) => e,
+        );
       assert.ok(err instanceof ProviderError && err.kind === 'network', String(err));
       assert.ok(!everythingSaid(err).includes(SECRET_KEY), everythingSaid(err));
     });

@@ -21,7 +21,13 @@ describe('HTTP status errors across providers', () => {
       const deps = fastDeps();
       const fake = fakes[t.provider];
       const adapter = createProviderAdapter(
-        { provider: t.provider, apiKey: 'k', baseUrl: fake.baseUrl, ...('api' in t ? { api: t.api } : {}), ...(maxRetries !== undefined ? { maxRetries } : {}) },
+        {
+          provider: t.provider,
+          apiKey: 'k',
+          baseUrl: fake.baseUrl,
+          ...('api' in t ? { api: t.api } : {}),
+          ...(maxRetries !== undefined ? { maxRetries } : {}),
+        },
         deps,
       );
       return { deps, fake, adapter };
@@ -44,7 +50,10 @@ describe('HTTP status errors across providers', () => {
       assert.equal(err.status, 504);
       assert.equal(fake.generationRequests.length, 4, 'first try + 3 retries');
       assert.deepEqual(deps.sleeps, [375, 750, 1500]);
-      assert.equal(err.message, `A gateway timed out waiting for ${name} (504). Try again in a few minutes, or shorten the request.`);
+      assert.equal(
+        err.message,
+        `A gateway timed out waiting for ${name} (504). Try again in a few minutes, or shorten the request.`,
+      );
       assert.equal(err.mayHaveBilled, false, 'the provider answered with an error');
     });
 
@@ -63,7 +72,12 @@ describe('HTTP status errors across providers', () => {
       assert.equal(err.retryable, false);
       assert.equal(fake.generationRequests.length, 1);
       assert.deepEqual(deps.sleeps, []);
-      assert.match(err.message, new RegExp(`^${name} refused the API key for this request \\(403\\): the key lacks permission for ${t.model}\\.`));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^${name} refused the API key for this request \\(403\\): the key lacks permission for ${t.model}\\.`,
+        ),
+      );
     });
 
     it(`${t.name}: a server error that was not retried does not say it was`, async () => {

@@ -43,7 +43,13 @@ async function hookServer(answers: Array<number | 'hang' | { status: number; hea
 }
 
 const FAST = { baseDelayMs: 5, maxDelayMs: 50, random: () => 0.5 };
-const ALERT = { scope: 'workspace.daily', periodKey: '2026-11-22', pct: 90, usedMicros: 4_520_000, limitMicros: 5_000_000 };
+const ALERT = {
+  scope: 'workspace.daily',
+  periodKey: '2026-11-22',
+  pct: 90,
+  usedMicros: 4_520_000,
+  limitMicros: 5_000_000,
+};
 
 describe('alert webhook', () => {
   it('POSTs the JSON payload, and retries after a 5xx until the receiver accepts it', async () => {
@@ -91,20 +97,28 @@ describe('alert webhook', () => {
     await server.close(); // nothing listens there any more
     const delays: number[] = [];
     const log: string[] = [];
-    const result = await postWebhook(url, { x: 1 }, {
-      attempts: 4,
-      baseDelayMs: 100,
-      maxDelayMs: 250,
-      random: () => 0.99,
-      sleep: async (ms) => void delays.push(ms),
-      log: (l) => log.push(l),
-    });
+    const result = await postWebhook(
+      url,
+      { x: 1 },
+      {
+        attempts: 4,
+        baseDelayMs: 100,
+        maxDelayMs: 250,
+        random: () => 0.99,
+        sleep: async (ms) => void delays.push(ms),
+        log: (l) => log.push(l),
+      },
+    );
     assert.equal(result.ok, false);
     assert.equal(result.attempts, 4);
     // Full jitter of 100, 200, then 400 capped at 250 ms.
     assert.deepEqual(delays, [99, 198, 247]);
     assert.match(log.at(-1)!, /failed after 4 attempt\(s\).*not delivered/);
-    assert.deepEqual(await postWebhook('file:///etc/passwd', {}, FAST), { ok: false, attempts: 0, error: 'alerts.webhookUrl is not an http(s) URL' });
+    assert.deepEqual(await postWebhook('file:///etc/passwd', {}, FAST), {
+      ok: false,
+      attempts: 0,
+      error: 'alerts.webhookUrl is not an http(s) URL',
+    });
   });
 
   it('stops at once when its signal aborts: the try in flight and the wait before the next (the CLI exiting)', async () => {
@@ -113,7 +127,19 @@ describe('alert webhook', () => {
       const stop = new AbortController();
       const log: string[] = [];
       // A long backoff after the 503, then a receiver that never answers: only the signal ends this quickly.
-      const delivery = postWebhook(server.url, { x: 1 }, { attempts: 4, timeoutMs: 60_000, baseDelayMs: 200, maxDelayMs: 200, random: () => 0.99, signal: stop.signal, log: (l) => log.push(l) });
+      const delivery = postWebhook(
+        server.url,
+        { x: 1 },
+        {
+          attempts: 4,
+          timeoutMs: 60_000,
+          baseDelayMs: 200,
+          maxDelayMs: 200,
+          random: () => 0.99,
+          signal: stop.signal,
+          log: (l) => log.push(l),
+        },
+      );
       while (server.received.length < 2) await new Promise((r) => setTimeout(r, 10));
       const stoppedAt = Date.now();
       stop.abort();
@@ -125,7 +151,11 @@ describe('alert webhook', () => {
       assert.equal(server.received.length, 2, 'no try after the abort');
       assert.match(log.at(-1)!, /not delivered/);
       // Already stopped: nothing is sent at all.
-      assert.deepEqual(await postWebhook(server.url, {}, { signal: stop.signal }), { ok: false, attempts: 0, error: 'delivery stopped before it succeeded' });
+      assert.deepEqual(await postWebhook(server.url, {}, { signal: stop.signal }), {
+        ok: false,
+        attempts: 0,
+        error: 'delivery stopped before it succeeded',
+      });
       assert.equal(server.received.length, 2);
     } finally {
       await server.close();
@@ -149,7 +179,9 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
     const seen: AlertPayload[] = [];
     const notifier = new AlertNotifier(ws, { ...FAST, onAlert: (_a, p) => seen.push(p) });
     try {
-      await ws.store.commit([runRecord('run-1', 'code-review', Date.now(), { status: 'running', title: prompt, data: { input: prompt } })]);
+      await ws.store.commit([
+        runRecord('run-1', 'code-review', Date.now(), { status: 'running', title: prompt, data: { input: prompt } }),
+      ]);
       const admission = await ws.engine.admit({
         workflow: 'code-review',
         runId: 'run-1',
@@ -162,7 +194,9 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
         tokenScopes: [],
       });
       // 1,000 × $2 + 600 × $10 per MTok = 8,000 µ$ = 80 % of the $0.01 daily cap: the 50 % and 75 % alerts.
-      await ws.engine.settle(admission, { usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+      await ws.engine.settle(admission, {
+        usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+      });
       const results = await notifier.flush();
       assert.equal(results.length, 2);
       assert.ok(results.every((r) => r.ok));
@@ -173,7 +207,19 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
       const p = delivered.find((x) => x.pct === 75)!;
       // Exactly these fields: nothing from the run, the request or the provider (keys live in SecretStorage or the
       // environment and never reach the engine's alerts).
-      assert.deepEqual(Object.keys(p).sort(), ['limit', 'limitMicros', 'pct', 'period', 'scope', 'text', 'time', 'type', 'used', 'usedMicros', 'workspace']);
+      assert.deepEqual(Object.keys(p).sort(), [
+        'limit',
+        'limitMicros',
+        'pct',
+        'period',
+        'scope',
+        'text',
+        'time',
+        'type',
+        'used',
+        'usedMicros',
+        'workspace',
+      ]);
       assert.equal(p.type, 'agent-budget.alert');
       assert.equal(p.scope, 'workspace.daily');
       assert.equal(p.usedMicros, 8_000);
@@ -181,16 +227,29 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
       assert.equal(p.used, '$0.0080');
       assert.equal(p.limit, '$0.01');
       assert.equal(p.workspace, 'ws');
-      assert.match(p.text, /workspace\.daily \(\d{4}-\d\d-\d\d\) passed 75% of its cap in ws: \$0\.0080 of \$0\.01 \(80%\)/);
+      assert.match(
+        p.text,
+        /workspace\.daily \(\d{4}-\d\d-\d\d\) passed 75% of its cap in ws: \$0\.0080 of \$0\.01 \(80%\)/,
+      );
       for (const r of server.received) {
         assert.ok(!r.body.includes('merger') && !r.body.includes('confidential'), 'no prompt or input');
         assert.ok(!r.body.includes(env.folder), 'no path');
       }
       // The same thresholds do not fire again in this period.
       const again = await ws.engine.admit({
-        workflow: 'code-review', runId: 'run-1', taskId: 't-2', task: 'review', provider: 'openai', model: 'test-model', inputTokens: 10, maxOutputTokens: 10, tokenScopes: [],
+        workflow: 'code-review',
+        runId: 'run-1',
+        taskId: 't-2',
+        task: 'review',
+        provider: 'openai',
+        model: 'test-model',
+        inputTokens: 10,
+        maxOutputTokens: 10,
+        tokenScopes: [],
       });
-      await ws.engine.settle(again, { usage: { input: 10, output: 10, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+      await ws.engine.settle(again, {
+        usage: { input: 10, output: 10, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+      });
       assert.deepEqual(await notifier.flush(), []);
     } finally {
       notifier.dispose();
@@ -215,9 +274,19 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
     const notifier = new AlertNotifier(ws, { ...FAST, attempts: 2, log: (l) => log.push(l) });
     try {
       const admission = await ws.engine.admit({
-        workflow: 'w', runId: null, taskId: null, task: null, provider: 'openai', model: 'test-model', inputTokens: 1_000, maxOutputTokens: 600, tokenScopes: [],
+        workflow: 'w',
+        runId: null,
+        taskId: null,
+        task: null,
+        provider: 'openai',
+        model: 'test-model',
+        inputTokens: 1_000,
+        maxOutputTokens: 600,
+        tokenScopes: [],
       });
-      const entry = await ws.engine.settle(admission, { usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 } });
+      const entry = await ws.engine.settle(admission, {
+        usage: { input: 1_000, output: 600, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+      });
       assert.equal(entry.costMicros, 8_000);
       const results = await notifier.flush();
       assert.equal(results.length, 2);

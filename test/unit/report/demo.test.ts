@@ -14,8 +14,22 @@ describe('the demo workspace report (README sample)', function () {
   it('reads well: every section, well-formed tables, no NaN/undefined, money as $1,234.56', () => {
     const md = renderReportMarkdown(buildReport(demo.workspace, { month: '2026-11' }, { now: DEMO_NOW }));
     assert.ok(md.startsWith('# Agent Budget report — November 2026\n\n**demo** · 2026-11-01 to 2026-11-30 (UTC)'));
-    for (const heading of ['Summary', 'Budget caps', 'By workflow', 'By model', 'By provider', 'By task', 'By tool', 'By day', 'Top runs',
-      'Cache savings', 'Estimates vs actual', 'Value', 'Forecast', 'Variants']) {
+    for (const heading of [
+      'Summary',
+      'Budget caps',
+      'By workflow',
+      'By model',
+      'By provider',
+      'By task',
+      'By tool',
+      'By day',
+      'Top runs',
+      'Cache savings',
+      'Estimates vs actual',
+      'Value',
+      'Forecast',
+      'Variants',
+    ]) {
       assert.ok(md.includes(`\n## ${heading}\n`), heading);
     }
     assert.doesNotMatch(md, /NaN|undefined|Infinity|null|\[object/);
@@ -31,7 +45,10 @@ describe('the demo workspace report (README sample)', function () {
     // The demo's story: code-review near its monthly cap, reached at this pace before the month ends.
     assert.match(md, /\| code-review \| \$\d+\.\d\d \| .* \| 🟡 warn \|/);
     assert.match(md, /\| code-review monthly \(2026-11\) \| \$20\.00 \| .* \| \*\*2026-11-\d\d\*\* \|/);
-    assert.match(md, /\n- At this rate \*\*code-review\*\*'s monthly cap \(\$20\.00\) is reached on \*\*2026-11-\d\d\*\*\n/);
+    assert.match(
+      md,
+      /\n- At this rate \*\*code-review\*\*'s monthly cap \(\$20\.00\) is reached on \*\*2026-11-\d\d\*\*\n/,
+    );
   });
 
   it('the same numbers as the status bar: current periods of the forecast equal the engine status', () => {
@@ -44,6 +61,9 @@ describe('the demo workspace report (README sample)', function () {
       assert.equal(f.limitMicros, s.limit, s.scope);
       assert.equal(f.level, s.level, s.scope);
     }
-    assert.equal(report.caps.find((c) => c.scope === 'workspace.monthly')!.usedMicros, status.find((s) => s.scope === 'workspace.monthly')!.used);
+    assert.equal(
+      report.caps.find((c) => c.scope === 'workspace.monthly')!.usedMicros,
+      status.find((s) => s.scope === 'workspace.monthly')!.used,
+    );
   });
 });

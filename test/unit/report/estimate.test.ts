@@ -66,7 +66,10 @@ describe('estimator: the inventory of POLICY.md, by hand', () => {
     assert.equal(caps.weekly!.forecastMicros, 1_882_152);
     assert.equal(e.level, 'ok');
     // Neither entry is a workflow with caps of its own in this budget.json.
-    assert.deepEqual(e.byWorkflow.map((w) => w.caps.length), [0, 0]);
+    assert.deepEqual(
+      e.byWorkflow.map((w) => w.caps.length),
+      [0, 0],
+    );
   });
 
   it("a workflow's own caps, a long-prompt tier per call, and an unknown model", async () => {
@@ -74,23 +77,39 @@ describe('estimator: the inventory of POLICY.md, by hand', () => {
       workflows: [
         // code-review has $2/day and $20/month caps in the POLICY.md budget. Sonnet 4.5: $3 in, $15 out:
         //   5,000 × 3 + 1,000 × 15 = 30,000 µ$ a run; × 1,000 = 30,000,000 µ$ = 150 % of $20 (over by $10).
-        { id: 'code-review', model: 'claude-sonnet-4-5', runsPerMonth: 1_000, inputTokensPerRun: 5_000, outputTokensPerRun: 1_000 },
+        {
+          id: 'code-review',
+          model: 'claude-sonnet-4-5',
+          runsPerMonth: 1_000,
+          inputTokensPerRun: 5_000,
+          outputTokensPerRun: 1_000,
+        },
         // my-model (budget.json override): $3/$15, above 200,000 prompt tokens the WHOLE call at $6/$22.50:
         //   250,000 × 6 + 2,000 × 22.5 = 1,545,000 µ$ a run; × 10 = 15,450,000 µ$.
         { id: 'big', model: 'my-model', runsPerMonth: 10, inputTokensPerRun: 250_000, outputTokensPerRun: 2_000 },
         // Per turn each call is under the threshold: 150,000 × 3 + 1,000 × 15 = 465,000 µ$; × 8 turns = 3,720,000.
-        { id: 'chatty', model: 'my-model', runsPerMonth: 1, turnsPerRun: 8, inputTokensPerTurn: 150_000, outputTokensPerTurn: 1_000 },
+        {
+          id: 'chatty',
+          model: 'my-model',
+          runsPerMonth: 1,
+          turnsPerRun: 8,
+          inputTokensPerTurn: 150_000,
+          outputTokensPerTurn: 1_000,
+        },
         { id: 'mystery', model: 'no-such-model', runsPerMonth: 100, inputTokensPerRun: 1, outputTokensPerRun: 1 },
       ],
     };
     const e = estimateInventory(inventory, await policyMd());
     const [cr, big, chatty, mystery] = e.byWorkflow;
     assert.equal(cr!.micros, 30_000_000);
-    assert.deepEqual(cr!.caps.map((c) => [c.scope, c.forecastMicros, c.headroomMicros, c.level]), [
-      ['workflow.code-review.monthly', 30_000_000, -10_000_000, 'blocked'],
-      // 30,000,000 / 30.4375 = 985,626.28 → 985,626 µ$ of $2: 49 %.
-      ['workflow.code-review.daily', 985_626, 1_014_374, 'ok'],
-    ]);
+    assert.deepEqual(
+      cr!.caps.map((c) => [c.scope, c.forecastMicros, c.headroomMicros, c.level]),
+      [
+        ['workflow.code-review.monthly', 30_000_000, -10_000_000, 'blocked'],
+        // 30,000,000 / 30.4375 = 985,626.28 → 985,626 µ$ of $2: 49 %.
+        ['workflow.code-review.daily', 985_626, 1_014_374, 'ok'],
+      ],
+    );
     assert.equal(cr!.level, 'blocked');
     assert.equal(big!.costPerRunMicros, 1_545_000);
     assert.equal(big!.micros, 15_450_000);
@@ -129,8 +148,14 @@ describe('estimator: forecast from actuals beside the inventory', () => {
         const at = now - daysAgo * DAY;
         records.push(runRecord(id, 'ci-review', at, { status }));
         // Two calls a run, splitting its cost.
-        records.push({ k: 'ledger', entry: randomEntry(rand, at + 1_000, { runId: id, workflow: 'ci-review', costMicros: cost / 2 }) });
-        records.push({ k: 'ledger', entry: randomEntry(rand, at + 2_000, { runId: id, workflow: 'ci-review', costMicros: cost / 2 }) });
+        records.push({
+          k: 'ledger',
+          entry: randomEntry(rand, at + 1_000, { runId: id, workflow: 'ci-review', costMicros: cost / 2 }),
+        });
+        records.push({
+          k: 'ledger',
+          entry: randomEntry(rand, at + 2_000, { runId: id, workflow: 'ci-review', costMicros: cost / 2 }),
+        });
       }
       await ws.store.commit(records);
       const { inventory } = await loadInventory(path.join(FIXTURES, 'policy-md-inventory.json'));
@@ -138,7 +163,12 @@ describe('estimator: forecast from actuals beside the inventory', () => {
       const ci = e.byWorkflow[0]!;
       // a, b, c, d: 40,000 µ$ over 4 runs = 10,000 µ$ a run; × 160 = 1,600,000 µ$ beside the inventory's 1,272,000.
       assert.deepEqual(
-        { runs: ci.actual!.runs, cost: ci.actual!.costMicros, perRun: ci.actual!.costPerRunMicros, monthly: ci.actual!.monthlyMicros },
+        {
+          runs: ci.actual!.runs,
+          cost: ci.actual!.costMicros,
+          perRun: ci.actual!.costPerRunMicros,
+          monthly: ci.actual!.monthlyMicros,
+        },
         { runs: 4, cost: 40_000, perRun: 10_000, monthly: 1_600_000 },
       );
       assert.equal(ci.actual!.sinceDay, '2026-10-23');

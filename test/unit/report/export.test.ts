@@ -45,7 +45,9 @@ describe('export: the raw ledger, streamed', () => {
     env = tempFolder({ timeZone: 'Asia/Kolkata' });
     const ws = await openWorkspace(env.folder);
     const rand = seededRandom(21);
-    entries = Array.from({ length: 2_500 }, (_, i) => randomEntry(rand, FROM - 86_400_000 + i * 1_300_000, { id: `e-${String(i).padStart(5, '0')}` }));
+    entries = Array.from({ length: 2_500 }, (_, i) =>
+      randomEntry(rand, FROM - 86_400_000 + i * 1_300_000, { id: `e-${String(i).padStart(5, '0')}` }),
+    );
     // Awkward text in every column that can hold text, and one row exactly on each end of the range.
     entries.push(randomEntry(rand, FROM, { id: 'at-from', task: 'say "hi", then\nleave', model: 'm,1' }));
     entries.push(randomEntry(rand, TO, { id: 'at-to' }));
@@ -58,17 +60,27 @@ describe('export: the raw ledger, streamed', () => {
   });
   after(() => close());
 
-  const inRange = () => entries.filter((e) => e.ts >= FROM && e.ts < TO).sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
+  const inRange = () =>
+    entries.filter((e) => e.ts >= FROM && e.ts < TO).sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
 
   it('CSV: a header and one RFC 4180 row per entry in [from, to), in time order, every column', async () => {
     const out = new Collector();
-    const result = await exportLedger(queries, out, { fromMs: FROM, toMs: TO, format: 'csv', timeZone: 'Asia/Kolkata', pageSize: 300 });
+    const result = await exportLedger(queries, out, {
+      fromMs: FROM,
+      toMs: TO,
+      format: 'csv',
+      timeZone: 'Asia/Kolkata',
+      pageSize: 300,
+    });
     const rows = parseCsv(await out.all());
     const expected = inRange();
     assert.equal(result.rows, expected.length);
     assert.equal(result.bytes, Buffer.byteLength(out.text));
     assert.deepEqual(rows[0], [...LEDGER_CSV_COLUMNS]);
-    assert.deepEqual(rows.slice(1).map((r) => r[0]), expected.map((e) => e.id));
+    assert.deepEqual(
+      rows.slice(1).map((r) => r[0]),
+      expected.map((e) => e.id),
+    );
     assert.ok(rows.some((r) => r[0] === 'at-from') && !rows.some((r) => r[0] === 'at-to'));
     const awkward = rows.find((r) => r[0] === 'at-from')!;
     const col = (name: string) => awkward[LEDGER_CSV_COLUMNS.indexOf(name as (typeof LEDGER_CSV_COLUMNS)[number])];
@@ -84,7 +96,13 @@ describe('export: the raw ledger, streamed', () => {
 
   it('JSON: one array, written incrementally, of the entries as stored plus time and day; JSON lines: one a line', async () => {
     const json = new Collector();
-    await exportLedger(queries, json, { fromMs: FROM, toMs: TO, format: 'json', timeZone: 'Asia/Kolkata', pageSize: 700 });
+    await exportLedger(queries, json, {
+      fromMs: FROM,
+      toMs: TO,
+      format: 'json',
+      timeZone: 'Asia/Kolkata',
+      pageSize: 700,
+    });
     const parsed = JSON.parse(await json.all()) as Array<LedgerEntry & { time: string; day: string }>;
     const expected = inRange();
     assert.equal(parsed.length, expected.length);
@@ -97,7 +115,10 @@ describe('export: the raw ledger, streamed', () => {
     const r = await exportLedger(queries, lines, { fromMs: FROM, toMs: TO, format: 'jsonl', pageSize: 1_000 });
     const split = (await lines.all()).trimEnd().split('\n');
     assert.equal(split.length, r.rows);
-    assert.deepEqual(split.map((l) => (JSON.parse(l) as LedgerEntry).id), expected.map((x) => x.id));
+    assert.deepEqual(
+      split.map((l) => (JSON.parse(l) as LedgerEntry).id),
+      expected.map((x) => x.id),
+    );
   });
 
   it('an empty range is a header, or an empty array', async () => {
@@ -135,7 +156,10 @@ describe('export: the raw ledger, streamed', () => {
     const broken = new Writable({
       write: (_c, _e, done) => done(new Error('disk full')),
     });
-    await assert.rejects(exportLedger(queries, broken, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, format: 'jsonl', pageSize: 100 }), /disk full/);
+    await assert.rejects(
+      exportLedger(queries, broken, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, format: 'jsonl', pageSize: 100 }),
+      /disk full/,
+    );
   });
 });
 
@@ -155,7 +179,10 @@ describe('export: a million rows with bounded memory', function () {
     db.exec('BEGIN');
     for (let i = 0; i < ROWS; i++) {
       // No run or task: the per-run and per-task totals are not what this test is about, and cost a third of the time.
-      applier.apply({ k: 'ledger', entry: randomEntry(rand, start + i * 30_000, { id: `e${i}`, runId: null, taskId: null }) });
+      applier.apply({
+        k: 'ledger',
+        entry: randomEntry(rand, start + i * 30_000, { id: `e${i}`, runId: null, taskId: null }),
+      });
     }
     db.exec('COMMIT');
     applier.dispose();
@@ -192,7 +219,12 @@ describe('export: a million rows with bounded memory', function () {
           setImmediate(done);
         },
       });
-      const result = await exportLedger(queries, sink, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, format: 'csv', onProgress: sample });
+      const result = await exportLedger(queries, sink, {
+        fromMs: 0,
+        toMs: Number.MAX_SAFE_INTEGER,
+        format: 'csv',
+        onProgress: sample,
+      });
       const mb = (n: number) => (n / 2 ** 20).toFixed(1);
       console.log(
         `      1M-row export: ${mb(bytes)} MB of CSV in ${pages} pages; live heap grew ${mb(peakLive - before.heapUsed)} MB at most, ` +
@@ -205,7 +237,10 @@ describe('export: a million rows with bounded memory', function () {
       // CSV text and the stream's buffer are a few MB. 32 MB leaves room for V8's own bookkeeping.
       assert.ok(peakLive - before.heapUsed < 32 * 2 ** 20, `live heap grew ${mb(peakLive - before.heapUsed)} MB`);
       // The database is sql.js's wasm memory (an ArrayBuffer): reading pages must not grow it.
-      assert.ok(peakArrayBuffers - before.arrayBuffers < 32 * 2 ** 20, `array buffers grew ${mb(peakArrayBuffers - before.arrayBuffers)} MB`);
+      assert.ok(
+        peakArrayBuffers - before.arrayBuffers < 32 * 2 ** 20,
+        `array buffers grew ${mb(peakArrayBuffers - before.arrayBuffers)} MB`,
+      );
     } finally {
       queries.dispose();
       db.close();

@@ -26,8 +26,10 @@ describe('forecast: burn rate and the day each cap is reached', () => {
     const rand = seededRandom(5);
     const records: StoreRecord[] = [];
     // 1–15 November: $1 a day (half code-review). 16–21 November: $2 a day (half code-review). Today by noon: $1.
-    for (let d = 1; d <= 15; d++) records.push(spend(rand, at(d, 10), 'code-review', 0.5), spend(rand, at(d, 11), 'explain', 0.5));
-    for (let d = 16; d <= 21; d++) records.push(spend(rand, at(d, 10), 'code-review', 1), spend(rand, at(d, 11), 'explain', 1));
+    for (let d = 1; d <= 15; d++)
+      records.push(spend(rand, at(d, 10), 'code-review', 0.5), spend(rand, at(d, 11), 'explain', 0.5));
+    for (let d = 16; d <= 21; d++)
+      records.push(spend(rand, at(d, 10), 'code-review', 1), spend(rand, at(d, 11), 'explain', 1));
     records.push(spend(rand, at(22, 6), 'code-review', 0.5), spend(rand, at(22, 7), 'explain', 0.5));
     await ws.store.commit(records);
   });
@@ -49,7 +51,12 @@ describe('forecast: burn rate and the day each cap is reached', () => {
   it('each cap: used this period, projected at the period end, and the day the pace reaches it', () => {
     const f = forecastCaps(ws, NOW);
     const caps = Object.fromEntries(f.caps.map((c) => [c.scope, c]));
-    assert.deepEqual(Object.keys(caps), ['workspace.daily', 'workspace.weekly', 'workspace.monthly', 'workflow.code-review.monthly']);
+    assert.deepEqual(Object.keys(caps), [
+      'workspace.daily',
+      'workspace.weekly',
+      'workspace.monthly',
+      'workflow.code-review.monthly',
+    ]);
 
     // Month: $15 + $13 = $28 of $40. $12 left at $2/day = 6 days → 28 November, noon.
     const month = caps['workspace.monthly']!;

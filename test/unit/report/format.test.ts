@@ -1,11 +1,31 @@
 import assert from 'node:assert/strict';
-import { csvField, csvRow, formatMoney, formatTokens, formatUnitCost, mdCell, microsToUsdText } from '../../../src/core/report/format';
+import {
+  csvField,
+  csvRow,
+  formatMoney,
+  formatTokens,
+  formatUnitCost,
+  mdCell,
+  microsToUsdText,
+} from '../../../src/core/report/format';
 import { buildReport } from '../../../src/core/report/report';
 import { REPORT_CSV_COLUMNS, renderReportCsv, renderReportMarkdown } from '../../../src/core/report/render';
 import { randomEntry, seededRandom } from '../../support/ledgerFixtures';
 import { openWorkspace, parseCsv, tempFolder } from './helpers';
 
-const NASTY = ['plain', 'with,comma', 'with "quotes"', 'line\nbreak', 'carriage\rreturn', 'crlf\r\ninside', '"', '', ' leading space', '=SUM(A1)', 'ünïcödé ✓'];
+const NASTY = [
+  'plain',
+  'with,comma',
+  'with "quotes"',
+  'line\nbreak',
+  'carriage\rreturn',
+  'crlf\r\ninside',
+  '"',
+  '',
+  ' leading space',
+  '=SUM(A1)',
+  'ünïcödé ✓',
+];
 
 describe('CSV (RFC 4180)', () => {
   it('quotes fields with quotes, commas, CR or LF, doubles quotes, and ends records with CRLF', () => {
@@ -34,7 +54,16 @@ describe('CSV (RFC 4180)', () => {
       const rand = seededRandom(8);
       const weird = ['model, "quoted"\nand broken', 'task|pipe', 'wf "x",y'];
       await ws.store.commit([
-        { k: 'ledger', entry: randomEntry(rand, Date.UTC(2026, 4, 3), { model: weird[0]!, provider: 'tool', task: weird[1]!, workflow: weird[2]!, costMicros: 1_234_567 }) },
+        {
+          k: 'ledger',
+          entry: randomEntry(rand, Date.UTC(2026, 4, 3), {
+            model: weird[0]!,
+            provider: 'tool',
+            task: weird[1]!,
+            workflow: weird[2]!,
+            costMicros: 1_234_567,
+          }),
+        },
         { k: 'ledger', entry: randomEntry(rand, Date.UTC(2026, 4, 4), { costMicros: 7 }) },
       ]);
       const report = buildReport(ws, { month: '2026-05' }, { now: Date.UTC(2026, 5, 1) });
@@ -42,7 +71,8 @@ describe('CSV (RFC 4180)', () => {
       assert.deepEqual(rows[0], [...REPORT_CSV_COLUMNS]);
       for (const r of rows) assert.equal(r.length, REPORT_CSV_COLUMNS.length);
       const col = (name: string) => REPORT_CSV_COLUMNS.indexOf(name as (typeof REPORT_CSV_COLUMNS)[number]);
-      const find = (section: string, key: string) => rows.find((r) => r[col('section')] === section && r[col('key')] === key);
+      const find = (section: string, key: string) =>
+        rows.find((r) => r[col('section')] === section && r[col('key')] === key);
       assert.equal(find('model', weird[0]!)?.[col('micros')], '1234567');
       assert.equal(find('model', weird[0]!)?.[col('usd')], '1.234567');
       assert.equal(find('task', weird[1]!)?.[col('micros')], '1234567');

@@ -10,7 +10,8 @@ export function tempFolder(policy?: unknown): { folder: string; cleanup: () => v
   const root = mkdtempSync(path.join(tmpdir(), 'ab-report-'));
   const folder = path.join(root, 'ws');
   mkdirSync(path.join(folder, '.agent-budget'), { recursive: true });
-  if (policy !== undefined) writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify(policy, null, 2));
+  if (policy !== undefined)
+    writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify(policy, null, 2));
   return { folder, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
@@ -56,7 +57,11 @@ export { totalTokens };
  */
 export function localDay(ms: number, timeZone: string): string {
   let format = dayFormats.get(timeZone);
-  if (!format) dayFormats.set(timeZone, (format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })));
+  if (!format)
+    dayFormats.set(
+      timeZone,
+      (format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })),
+    );
   return format.format(ms);
 }
 const dayFormats = new Map<string, Intl.DateTimeFormat>();

@@ -14,7 +14,10 @@ const POLICY = {
   workflows: { 'code-review': { limits: { dailyUsd: 2, monthlyUsd: 20 } } },
   // An override of a built-in: cache savings must use it (input $2, cache read by default 0.1× = $0.20).
   prices: { 'claude-haiku-4-5': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10 } },
-  value: { hourlyRateUsd: 90, workflows: { 'code-review': { minutesSavedPerRun: 10 }, explain: { valuePerRunUsd: 0.5 } } },
+  value: {
+    hourlyRateUsd: 90,
+    workflows: { 'code-review': { minutesSavedPerRun: 10 }, explain: { valuePerRunUsd: 0.5 } },
+  },
 };
 /** "Now" for the tests: inside November 2026 in New York. */
 const NOW = Date.UTC(2026, 10, 20, 17);
@@ -56,11 +59,25 @@ describe('report: figures from a generated ledger', function () {
       { k: 'outcome', runId: 'cr-1', result: 'accepted', ts: NOW },
       { k: 'outcome', runId: 'cr-2', result: 'rejected', ts: NOW },
     ];
-    const runCosts: Record<string, number> = { 'cr-1': 700_000, 'cr-2': 250_000, 'cr-3': 900_000, 'cr-4': 40_000, 'ex-1': 30_000, 'ex-2': 20_000, old: 5_000_000 };
+    const runCosts: Record<string, number> = {
+      'cr-1': 700_000,
+      'cr-2': 250_000,
+      'cr-3': 900_000,
+      'cr-4': 40_000,
+      'ex-1': 30_000,
+      'ex-2': 20_000,
+      old: 5_000_000,
+    };
     for (const [id, cost] of Object.entries(runCosts)) {
-      const created = (runs.find((r) => r.k === 'run' && r.run.id === id) as Extract<StoreRecord, { k: 'run' }>).run.createdAt;
+      const created = (runs.find((r) => r.k === 'run' && r.run.id === id) as Extract<StoreRecord, { k: 'run' }>).run
+        .createdAt;
       entries.push(
-        randomEntry(rand, created + 1_000, { runId: id, costMicros: cost, workflow: id.startsWith('cr') ? 'code-review' : 'explain', estimated: false }),
+        randomEntry(rand, created + 1_000, {
+          runId: id,
+          costMicros: cost,
+          workflow: id.startsWith('cr') ? 'code-review' : 'explain',
+          estimated: false,
+        }),
       );
     }
     for (let i = 0; i < entries.length; i += 1_000) {
@@ -79,17 +96,29 @@ describe('report: figures from a generated ledger', function () {
     assert.ok(nov.length > 1_000 && nov.length < entries.length);
     assert.equal(report.fromDate, '2026-11-01');
     assert.equal(report.toDate, '2026-11-30');
-    assert.equal(report.totalMicros, nov.reduce((s, e) => s + e.costMicros, 0));
-    assert.equal(report.estimatedMicros, nov.filter((e) => e.estimated).reduce((s, e) => s + e.costMicros, 0));
+    assert.equal(
+      report.totalMicros,
+      nov.reduce((s, e) => s + e.costMicros, 0),
+    );
+    assert.equal(
+      report.estimatedMicros,
+      nov.filter((e) => e.estimated).reduce((s, e) => s + e.costMicros, 0),
+    );
     assert.ok(report.estimatedMicros > 0);
     assert.equal(report.settledMicros, report.totalMicros - report.estimatedMicros);
     assert.equal(report.calls, nov.length);
-    assert.equal(report.tokens, nov.reduce((s, e) => s + totalTokens(e.usage), 0));
+    assert.equal(
+      report.tokens,
+      nov.reduce((s, e) => s + totalTokens(e.usage), 0),
+    );
   });
 
   it('breakdowns by workflow, model, provider, task and tool match sums over the raw entries, largest first', () => {
     const nov = entries.filter(november);
-    const check = (rows: Array<{ key: string; micros: number; calls: number; tokens: number }>, key: (e: LedgerEntry) => string | null) => {
+    const check = (
+      rows: Array<{ key: string; micros: number; calls: number; tokens: number }>,
+      key: (e: LedgerEntry) => string | null,
+    ) => {
       const micros = sumBy(nov, key, (e) => e.costMicros);
       const calls = sumBy(nov, key, () => 1);
       const tokens = sumBy(nov, key, (e) => totalTokens(e.usage));
@@ -114,32 +143,54 @@ describe('report: figures from a generated ledger', function () {
 
   it('by day: every day of November, zeros included, each the sum of its local day (25-hour 1 November)', () => {
     const nov = entries.filter(november);
-    const perDay = sumBy(nov, (e) => localDay(e.ts, ZONE), (e) => e.costMicros);
+    const perDay = sumBy(
+      nov,
+      (e) => localDay(e.ts, ZONE),
+      (e) => e.costMicros,
+    );
     assert.equal(report.byDay.length, 30);
-    assert.deepEqual(report.byDay.map((d) => d.key), Array.from({ length: 30 }, (_, i) => `2026-11-${String(i + 1).padStart(2, '0')}`));
+    assert.deepEqual(
+      report.byDay.map((d) => d.key),
+      Array.from({ length: 30 }, (_, i) => `2026-11-${String(i + 1).padStart(2, '0')}`),
+    );
     for (const d of report.byDay) assert.equal(d.micros, perDay.get(d.key) ?? 0, d.key);
   });
 
   it("caps: the month against the monthly cap, and each weekly/daily cap's busiest period (whole weeks across the month's edges)", () => {
     const byScope = Object.fromEntries(report.caps.map((c) => [c.scope, c]));
-    assert.deepEqual(report.caps.map((c) => c.scope), ['workspace.monthly', 'workspace.weekly', 'workspace.daily']);
+    assert.deepEqual(
+      report.caps.map((c) => c.scope),
+      ['workspace.monthly', 'workspace.weekly', 'workspace.daily'],
+    );
     const monthly = byScope['workspace.monthly']!;
     assert.equal(monthly.usedMicros, report.totalMicros);
     assert.equal(monthly.limitMicros, 50_000_000);
     assert.ok(Math.abs(monthly.pct - (report.totalMicros / 50_000_000) * 100) < 1e-9);
-    const expectedLevel = (pct: number) => (pct >= 100 ? 'blocked' : pct >= 90 ? 'critical' : pct >= 75 ? 'warn' : 'ok');
+    const expectedLevel = (pct: number) =>
+      pct >= 100 ? 'blocked' : pct >= 90 ? 'critical' : pct >= 75 ? 'warn' : 'ok';
     assert.equal(monthly.level, expectedLevel(monthly.pct));
 
     // Weeks touching November (2026-W44 … W49), each summed over all its days, October's and December's too.
-    const weeks = sumBy(entries, (e) => isoWeek(localDay(e.ts, ZONE)), (e) => e.costMicros);
+    const weeks = sumBy(
+      entries,
+      (e) => isoWeek(localDay(e.ts, ZONE)),
+      (e) => e.costMicros,
+    );
     const touching = ['2026-W44', '2026-W45', '2026-W46', '2026-W47', '2026-W48', '2026-W49'];
     const peakWeek = touching.reduce((best, w) => ((weeks.get(w) ?? 0) > (weeks.get(best) ?? 0) ? w : best));
     assert.equal(byScope['workspace.weekly']!.periodKey, peakWeek);
     assert.equal(byScope['workspace.weekly']!.usedMicros, weeks.get(peakWeek));
     assert.equal(byScope['workspace.weekly']!.periods, 6);
-    assert.equal(byScope['workspace.weekly']!.periodsAtCap, touching.filter((w) => (weeks.get(w) ?? 0) >= 20_000_000).length);
+    assert.equal(
+      byScope['workspace.weekly']!.periodsAtCap,
+      touching.filter((w) => (weeks.get(w) ?? 0) >= 20_000_000).length,
+    );
 
-    const days = sumBy(entries.filter(november), (e) => localDay(e.ts, ZONE), (e) => e.costMicros);
+    const days = sumBy(
+      entries.filter(november),
+      (e) => localDay(e.ts, ZONE),
+      (e) => e.costMicros,
+    );
     const peakDay = Math.max(...days.values());
     assert.equal(byScope['workspace.daily']!.usedMicros, peakDay);
     assert.equal(byScope['workspace.daily']!.periods, 30);
@@ -148,12 +199,25 @@ describe('report: figures from a generated ledger', function () {
   it("per workflow: its own caps' peak use and health, runs started in the month and cost per run", () => {
     const cr = report.byWorkflow.find((w) => w.key === 'code-review')!;
     const crEntries = entries.filter((e) => november(e) && e.workflow === 'code-review');
-    assert.deepEqual(cr.caps.map((c) => c.scope), ['workflow.code-review.monthly', 'workflow.code-review.daily']);
-    assert.equal(cr.caps[0]!.usedMicros, crEntries.reduce((s, e) => s + e.costMicros, 0));
-    const crDays = sumBy(crEntries, (e) => localDay(e.ts, ZONE), (e) => e.costMicros);
+    assert.deepEqual(
+      cr.caps.map((c) => c.scope),
+      ['workflow.code-review.monthly', 'workflow.code-review.daily'],
+    );
+    assert.equal(
+      cr.caps[0]!.usedMicros,
+      crEntries.reduce((s, e) => s + e.costMicros, 0),
+    );
+    const crDays = sumBy(
+      crEntries,
+      (e) => localDay(e.ts, ZONE),
+      (e) => e.costMicros,
+    );
     assert.equal(cr.caps[1]!.usedMicros, Math.max(...crDays.values()));
     const rank = { ok: 0, warn: 1, critical: 2, blocked: 3 } as const;
-    assert.equal(cr.level, cr.caps.reduce((w, c) => (rank[c.level] > rank[w] ? c.level : w), 'ok' as keyof typeof rank));
+    assert.equal(
+      cr.level,
+      cr.caps.reduce((w, c) => (rank[c.level] > rank[w] ? c.level : w), 'ok' as keyof typeof rank),
+    );
     assert.equal(cr.runs, 4);
     assert.equal(cr.costPerRunMicros, Math.round(cr.micros / 4));
     const explain = report.byWorkflow.find((w) => w.key === 'explain')!;
@@ -175,7 +239,10 @@ describe('report: figures from a generated ledger', function () {
     assert.equal(report.cache.savedMicros, expected);
     // Anthropic 5-minute writes cost 1.25× input: the premium is 0.25 × input per token written.
     const haikuWrites = nov.filter((e) => e.model === 'claude-haiku-4-5').reduce((s, e) => s + e.usage.cacheWrite5m, 0);
-    assert.equal(report.cache.byModel.find((c) => c.model === 'claude-haiku-4-5')!.writePremiumMicros, Math.round(haikuWrites * 0.5));
+    assert.equal(
+      report.cache.byModel.find((c) => c.model === 'claude-haiku-4-5')!.writePremiumMicros,
+      Math.round(haikuWrites * 0.5),
+    );
     assert.equal(report.cache.netMicros, report.cache.savedMicros - report.cache.writePremiumMicros);
   });
 
@@ -183,11 +250,23 @@ describe('report: figures from a generated ledger', function () {
     const settled = entries.filter((e) => november(e) && !e.estimated);
     const withEstimate = settled.filter((e) => e.estimatedInputTokens !== null);
     assert.equal(report.estimate.calls, withEstimate.length);
-    assert.equal(report.estimate.estimatedInputTokens, withEstimate.reduce((s, e) => s + e.estimatedInputTokens!, 0));
-    assert.equal(report.estimate.actualInputTokens, withEstimate.reduce((s, e) => s + promptTokens(e.usage), 0));
+    assert.equal(
+      report.estimate.estimatedInputTokens,
+      withEstimate.reduce((s, e) => s + e.estimatedInputTokens!, 0),
+    );
+    assert.equal(
+      report.estimate.actualInputTokens,
+      withEstimate.reduce((s, e) => s + promptTokens(e.usage), 0),
+    );
     const reserved = settled.filter((e) => e.reservedMicros !== null);
-    assert.equal(report.estimate.reservedMicros, reserved.reduce((s, e) => s + e.reservedMicros!, 0));
-    assert.equal(report.estimate.actualMicros, reserved.reduce((s, e) => s + e.costMicros, 0));
+    assert.equal(
+      report.estimate.reservedMicros,
+      reserved.reduce((s, e) => s + e.reservedMicros!, 0),
+    );
+    assert.equal(
+      report.estimate.actualMicros,
+      reserved.reduce((s, e) => s + e.costMicros, 0),
+    );
   });
 
   it('ROI: value of completed, not rejected runs (minutes × hourly rate, or value per run) against all of the spend', () => {
@@ -209,11 +288,20 @@ describe('report: figures from a generated ledger', function () {
   });
 
   it('top consumers: the costliest runs started in the month, then workflows and models', () => {
-    assert.deepEqual(report.top.runs.slice(0, 3).map((r) => r.runId), ['cr-3', 'cr-1', 'cr-2']);
+    assert.deepEqual(
+      report.top.runs.slice(0, 3).map((r) => r.runId),
+      ['cr-3', 'cr-1', 'cr-2'],
+    );
     assert.equal(report.top.runs[0]!.micros, 900_000);
     assert.ok(!report.top.runs.some((r) => r.runId === 'old'), 'an October run is not a November consumer');
-    assert.deepEqual(report.top.workflows.map((w) => w.key), report.byWorkflow.slice(0, 5).map((w) => w.key));
-    assert.deepEqual(report.top.models.map((m) => m.key), report.byModel.slice(0, 5).map((m) => m.key));
+    assert.deepEqual(
+      report.top.workflows.map((w) => w.key),
+      report.byWorkflow.slice(0, 5).map((w) => w.key),
+    );
+    assert.deepEqual(
+      report.top.models.map((m) => m.key),
+      report.byModel.slice(0, 5).map((m) => m.key),
+    );
   });
 
   it('forecast while the month runs; none for a past month', () => {
@@ -227,8 +315,22 @@ describe('report: figures from a generated ledger', function () {
 
   it('renders Markdown with every section that has data', () => {
     const md = renderReportMarkdown(report);
-    for (const heading of ['# Agent Budget report — November 2026', '## Summary', '## Budget caps', '## By workflow', '## By model',
-      '## By provider', '## By task', '## By tool', '## By day', '## Top runs', '## Cache savings', '## Estimates vs actual', '## Value', '## Forecast']) {
+    for (const heading of [
+      '# Agent Budget report — November 2026',
+      '## Summary',
+      '## Budget caps',
+      '## By workflow',
+      '## By model',
+      '## By provider',
+      '## By task',
+      '## By tool',
+      '## By day',
+      '## Top runs',
+      '## Cache savings',
+      '## Estimates vs actual',
+      '## Value',
+      '## Forecast',
+    ]) {
       assert.ok(md.includes(`${heading}\n`), heading);
     }
     assert.ok(md.includes('| code-review |'));
@@ -245,7 +347,13 @@ describe('report: period boundaries in a non-UTC zone', () => {
     lastOfNovember: Date.UTC(2026, 11, 1, 4, 59, 59, 999), // 30 Nov 23:59:59.999 EST
     firstOfDecember: Date.UTC(2026, 11, 1, 5), // 1 Dec 00:00 EST
   };
-  const COST = { lastOfOctober: 1, firstOfNovember: 10, lateFirstOfNovember: 100, lastOfNovember: 1_000, firstOfDecember: 10_000 };
+  const COST = {
+    lastOfOctober: 1,
+    firstOfNovember: 10,
+    lateFirstOfNovember: 100,
+    lastOfNovember: 1_000,
+    firstOfDecember: 10_000,
+  };
 
   async function withEntries(timeZone: string, body: (ws: Workspace) => void): Promise<void> {
     const env = tempFolder({ timeZone });
@@ -255,7 +363,11 @@ describe('report: period boundaries in a non-UTC zone', () => {
       await ws.store.commit(
         Object.entries(AT).map(([name, ts]) => ({
           k: 'ledger' as const,
-          entry: randomEntry(rand, ts, { costMicros: COST[name as keyof typeof COST], estimated: false, workflow: 'w' }),
+          entry: randomEntry(rand, ts, {
+            costMicros: COST[name as keyof typeof COST],
+            estimated: false,
+            workflow: 'w',
+          }),
         })),
       );
       body(ws);
@@ -291,8 +403,18 @@ describe('report: period boundaries in a non-UTC zone', () => {
     try {
       const rand = seededRandom(4);
       // 14 Mar 00:30 EST and 23:30 EDT; 31 Mar 23:59 EDT; 1 Apr 00:00 EDT.
-      const at = [Date.UTC(2027, 2, 14, 5, 30), Date.UTC(2027, 2, 15, 3, 30), Date.UTC(2027, 3, 1, 3, 59), Date.UTC(2027, 3, 1, 4)];
-      await ws.store.commit(at.map((ts, i) => ({ k: 'ledger' as const, entry: randomEntry(rand, ts, { costMicros: 10 ** i, estimated: false }) })));
+      const at = [
+        Date.UTC(2027, 2, 14, 5, 30),
+        Date.UTC(2027, 2, 15, 3, 30),
+        Date.UTC(2027, 3, 1, 3, 59),
+        Date.UTC(2027, 3, 1, 4),
+      ];
+      await ws.store.commit(
+        at.map((ts, i) => ({
+          k: 'ledger' as const,
+          entry: randomEntry(rand, ts, { costMicros: 10 ** i, estimated: false }),
+        })),
+      );
       const march = buildReport(ws, { month: '2027-03' });
       assert.equal(march.byDay.length, 31);
       assert.equal(march.byDay.find((d) => d.key === '2027-03-14')!.micros, 11);

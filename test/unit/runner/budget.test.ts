@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
 import type { RunnerWorkflow, SubAgentPlan } from '../../../src/core/runner/builtins';
 import { readCheckpoint } from '../../../src/core/runner/checkpoint';
-import { collectEvents, CHAIN_WORKFLOW, fakeAccess, ledgerOf, maxTokensSent, openRunner, tempWorkspace, writePolicy } from './helpers';
+import {
+  collectEvents,
+  CHAIN_WORKFLOW,
+  fakeAccess,
+  ledgerOf,
+  maxTokensSent,
+  openRunner,
+  tempWorkspace,
+  writePolicy,
+} from './helpers';
 
 describe('Runner: budgets and limits', function () {
   this.timeout(20_000);
@@ -30,11 +39,21 @@ describe('Runner: budgets and limits', function () {
       assert.equal(blocked.errorKind, 'budget');
       assert.equal(blocked.blockedScope, 'task');
       assert.match(blocked.error!, /task token limit reached.*Raise limits\.task\.hardTokens/s);
-      assert.deepEqual(blocked.steps.map((s) => s.status), ['completed', 'blocked', 'pending']);
+      assert.deepEqual(
+        blocked.steps.map((s) => s.status),
+        ['completed', 'blocked', 'pending'],
+      );
       assert.equal(fake.generationRequests.length, 1, 'the blocked call was never made');
       const [row] = ledgerOf(workspace, blocked.runId);
-      assert.equal(maxTokensSent(fake.generationRequests)[0], 250 - row!.estimatedInputTokens!, 'max_tokens = hard limit − prompt estimate');
-      assert.ok(events.some((e) => e.type === 'warning' && /\btask (is )?past its soft limit/.test(e.message)), 'soft limit warned');
+      assert.equal(
+        maxTokensSent(fake.generationRequests)[0],
+        250 - row!.estimatedInputTokens!,
+        'max_tokens = hard limit − prompt estimate',
+      );
+      assert.ok(
+        events.some((e) => e.type === 'warning' && /\btask (is )?past its soft limit/.test(e.message)),
+        'soft limit warned',
+      );
       assert.equal(workspace.store.queries.getRun(blocked.runId)?.status, 'blocked');
       assert.equal(workspace.store.queries.openReservations().length, 0);
       const state = readCheckpoint(workspace.store.queries.checkpoint(blocked.runId)!.state);
@@ -93,7 +112,12 @@ describe('Runner: budgets and limits', function () {
       version: 'f1',
       steps: [
         { id: 'plan', prompt: 'List questions about {{input}}', maxOutputTokens: 200 },
-        { id: 'dig', prompt: 'Dig into {{item}}', maxOutputTokens: 2000, subAgents: { itemsFrom: 'plan', max: 5, budget } },
+        {
+          id: 'dig',
+          prompt: 'Dig into {{item}}',
+          maxOutputTokens: 2000,
+          subAgents: { itemsFrom: 'plan', max: 5, budget },
+        },
         { id: 'sum', prompt: 'Summarize {{steps.dig.output}}', maxOutputTokens: 200 },
       ],
     });
@@ -101,12 +125,21 @@ describe('Runner: budgets and limits', function () {
 
     it('a pool shared by siblings blocks the child that would overdraw it; after a raise, resume counts the earlier children (new process)', async () => {
       writePolicy(ws.folder, { limits: { task: { hardTokens: 1000 } } });
-      fake.enqueue(PLAN, { text: 'found alpha', usage: { input: 100, output: 250 } }, { text: 'found beta', usage: { input: 60, output: 70 } });
+      fake.enqueue(
+        PLAN,
+        { text: 'found alpha', usage: { input: 100, output: 250 } },
+        { text: 'found beta', usage: { input: 60, output: 70 } },
+      );
       const builtins = [fanOut({ pool: 0.5 })];
       let runId: string;
       let parentId: string;
       {
-        const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins });
+        const { runner, workspace, close } = await openRunner(
+          ws.folder,
+          fakeAccess({ anthropic: fake.baseUrl }),
+          undefined,
+          { builtins },
+        );
         try {
           const outcome = await runner.start('fan', { input: 'caching' });
           runId = outcome.runId;
@@ -115,12 +148,22 @@ describe('Runner: budgets and limits', function () {
           const rows = ledgerOf(workspace, runId);
           const [, alpha, beta] = rows;
           // pool = 0.5 × 1000 = 500 tokens for all children
-          assert.deepEqual(maxTokensSent(fake.generationRequests).slice(1), [500 - alpha!.estimatedInputTokens!, 150 - beta!.estimatedInputTokens!]);
+          assert.deepEqual(maxTokensSent(fake.generationRequests).slice(1), [
+            500 - alpha!.estimatedInputTokens!,
+            150 - beta!.estimatedInputTokens!,
+          ]);
           const tasks = workspace.store.queries.tasksOfRun(runId);
           const parent = tasks.find((t) => t.name === 'dig' && t.parentTaskId === null)!;
           parentId = parent.id;
           const children = tasks.filter((t) => t.parentTaskId === parentId);
-          assert.deepEqual(children.map((c) => [(c.data as { item: string }).item, c.status]), [['alpha', 'completed'], ['beta', 'completed'], ['gamma', 'blocked']]);
+          assert.deepEqual(
+            children.map((c) => [(c.data as { item: string }).item, c.status]),
+            [
+              ['alpha', 'completed'],
+              ['beta', 'completed'],
+              ['gamma', 'blocked'],
+            ],
+          );
           // The children's calls count against the parent's own scope.
           assert.equal(workspace.engine.tokenStatus({ key: `task@${parentId}`, kind: 'task' }).used, 480);
           assert.equal(workspace.store.queries.taskTreeTotals(parentId).tokens, 480);
@@ -129,8 +172,16 @@ describe('Runner: budgets and limits', function () {
         }
       }
       writePolicy(ws.folder, { limits: { task: { hardTokens: 3000 } } });
-      fake.enqueue({ text: 'found gamma', usage: { input: 40, output: 40 } }, { text: 'summary', usage: { input: 90, output: 30 } });
-      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins });
+      fake.enqueue(
+        { text: 'found gamma', usage: { input: 40, output: 40 } },
+        { text: 'summary', usage: { input: 90, output: 30 } },
+      );
+      const { runner, workspace, close } = await openRunner(
+        ws.folder,
+        fakeAccess({ anthropic: fake.baseUrl }),
+        undefined,
+        { builtins },
+      );
       try {
         const outcome = await runner.resume(runId);
         assert.equal(outcome.status, 'completed', outcome.error);
@@ -138,9 +189,14 @@ describe('Runner: budgets and limits', function () {
         assert.equal(gamma.task, 'dig');
         // pool = 0.5 × 3000 = 1500, of which the earlier children used 480 (read back from the store's task tree)
         assert.equal(maxTokensSent(fake.generationRequests)[3], 1500 - 480 - gamma.estimatedInputTokens!);
-        assert.match(JSON.stringify(fake.generationRequests[4]!.body), /### alpha.*found alpha.*### beta.*found beta.*### gamma.*found gamma/s);
+        assert.match(
+          JSON.stringify(fake.generationRequests[4]!.body),
+          /### alpha.*found alpha.*### beta.*found beta.*### gamma.*found gamma/s,
+        );
         const dig = outcome.steps[1]!;
-        const childCost = ledgerOf(workspace, runId).filter((r) => r.task === 'dig').reduce((s, r) => s + r.costMicros, 0);
+        const childCost = ledgerOf(workspace, runId)
+          .filter((r) => r.task === 'dig')
+          .reduce((s, r) => s + r.costMicros, 0);
         assert.equal(dig.costMicros, childCost, "the step's cost is its sub-agents' cost");
         assert.equal(workspace.store.queries.taskTreeTotals(parentId).calls, 3);
       } finally {
@@ -152,13 +208,18 @@ describe('Runner: budgets and limits', function () {
       writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 0.3 } } });
       const slow = { text: 'x'.repeat(24), eventDelayMs: 25 }; // 8 events, ~0.2 s: each child alone fits, two do not
       fake.enqueue(PLAN, slow, slow, slow);
-      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ pool: 0.5 })] });
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, {
+        builtins: [fanOut({ pool: 0.5 })],
+      });
       try {
         const outcome = await runner.start('fan', { input: 'caching' });
         assert.equal(outcome.status, 'blocked', outcome.error);
         assert.equal(outcome.blockedScope, 'task.maxWallSeconds');
         assert.equal(fake.generationRequests.length, 3, 'the plan and two children; the third never started');
-        assert.deepEqual(outcome.steps.map((s) => s.status), ['completed', 'blocked', 'pending']);
+        assert.deepEqual(
+          outcome.steps.map((s) => s.status),
+          ['completed', 'blocked', 'pending'],
+        );
       } finally {
         await close();
       }
@@ -173,7 +234,9 @@ describe('Runner: budgets and limits', function () {
       fake.enqueue(PLAN, ...look('alpha'), ...look('beta'));
       const workflow = fanOut({ pool: 0.5 });
       workflow.steps[1]!.tools = ['listFiles'];
-      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [workflow] });
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, {
+        builtins: [workflow],
+      });
       try {
         const { events, onEvent } = collectEvents();
         const outcome = await runner.start('fan', { input: 'caching' }, { onEvent });
@@ -190,7 +253,9 @@ describe('Runner: budgets and limits', function () {
     it('loop steps of sub-agents count against the step as a whole', async () => {
       writePolicy(ws.folder, { limits: { task: { maxSteps: 2 } } });
       fake.enqueue(PLAN, { text: 'a' }, { text: 'b' }, { text: 'c' });
-      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ pool: 0.5 })] });
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, {
+        builtins: [fanOut({ pool: 0.5 })],
+      });
       try {
         const outcome = await runner.start('fan', { input: 'caching' });
         assert.equal(outcome.status, 'blocked', outcome.error);
@@ -206,14 +271,26 @@ describe('Runner: budgets and limits', function () {
       writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 1 } } });
       // 8 events × 50 ms ≈ 0.4 s, then 16 × 50 ms ≈ 0.8 s: the second child alone fits in 1 s, but not after the first.
       fake.enqueue(PLAN, { text: 'x'.repeat(24), eventDelayMs: 50 }, { text: 'y'.repeat(120), eventDelayMs: 50 });
-      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ pool: 0.5 })] });
+      const { runner, workspace, close } = await openRunner(
+        ws.folder,
+        fakeAccess({ anthropic: fake.baseUrl }),
+        undefined,
+        { builtins: [fanOut({ pool: 0.5 })] },
+      );
       try {
         const outcome = await runner.start('fan', { input: 'caching' });
         assert.equal(outcome.status, 'blocked', outcome.error);
         assert.equal(outcome.blockedScope, 'task.maxWallSeconds');
         const rows = ledgerOf(workspace, outcome.runId);
-        assert.deepEqual(rows.map((r) => r.estimated), [false, false, true], "beta's call was cut at the step's deadline");
-        assert.match(outcome.error!, /Step "dig" \(its sub-agents together\) ran for its limit of 1 s; the claude-haiku-4-5 call in flight was stopped/);
+        assert.deepEqual(
+          rows.map((r) => r.estimated),
+          [false, false, true],
+          "beta's call was cut at the step's deadline",
+        );
+        assert.match(
+          outcome.error!,
+          /Step "dig" \(its sub-agents together\) ran for its limit of 1 s; the claude-haiku-4-5 call in flight was stopped/,
+        );
         assert.equal(fake.generationRequests.length, 3);
       } finally {
         await close();
@@ -229,14 +306,23 @@ describe('Runner: budgets and limits', function () {
         { text: 'c', usage: { input: 20, output: 20 } },
         { text: 'sum', usage: { input: 20, output: 20 } },
       );
-      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [fanOut({ share: 0.5 })] });
+      const { runner, workspace, close } = await openRunner(
+        ws.folder,
+        fakeAccess({ anthropic: fake.baseUrl }),
+        undefined,
+        { builtins: [fanOut({ share: 0.5 })] },
+      );
       try {
         const outcome = await runner.start('fan', { input: 'caching' });
         assert.equal(outcome.status, 'completed', outcome.error);
         const rows = ledgerOf(workspace, outcome.runId);
         const est = rows.map((r) => r.estimatedInputTokens!);
         // alpha: 0.5 × 1000; beta: 0.5 × (1000 − 400); gamma: 0.5 × (1000 − 500)
-        assert.deepEqual(maxTokensSent(fake.generationRequests).slice(1, 4), [500 - est[1]!, 300 - est[2]!, 250 - est[3]!]);
+        assert.deepEqual(maxTokensSent(fake.generationRequests).slice(1, 4), [
+          500 - est[1]!,
+          300 - est[2]!,
+          250 - est[3]!,
+        ]);
       } finally {
         await close();
       }
@@ -250,12 +336,20 @@ describe('Runner: budgets and limits', function () {
       model: 'claude-haiku-4-5',
       steps: [{ id: 'look', prompt: 'Look around {{input}}', tools: ['listFiles'] }],
     };
-    const list = (n: number) => ({ toolCalls: Array.from({ length: n }, () => ({ name: 'listFiles', input: { pattern: '*.md' } })), usage: { input: 40, output: 10 } });
+    const list = (n: number) => ({
+      toolCalls: Array.from({ length: n }, () => ({ name: 'listFiles', input: { pattern: '*.md' } })),
+      usage: { input: 40, output: 10 },
+    });
 
     it('maxToolCalls blocks before the call over the limit; resume runs only the calls not yet made', async () => {
       writePolicy(ws.folder, { limits: { task: { maxToolCalls: 2 } } });
       fake.enqueue(list(2), list(1));
-      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [LOOP] });
+      const { runner, workspace, close } = await openRunner(
+        ws.folder,
+        fakeAccess({ anthropic: fake.baseUrl }),
+        undefined,
+        { builtins: [LOOP] },
+      );
       try {
         const { events, onEvent } = collectEvents();
         const blocked = await runner.start('loop', { input: 'here' }, { onEvent });
@@ -284,7 +378,9 @@ describe('Runner: budgets and limits', function () {
     it('maxSteps blocks the agent loop before a call over the limit', async () => {
       writePolicy(ws.folder, { limits: { task: { maxSteps: 2 } } });
       fake.enqueue(list(1), list(1));
-      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [LOOP] });
+      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, {
+        builtins: [LOOP],
+      });
       try {
         const outcome = await runner.start('loop', { input: 'here' });
         assert.equal(outcome.status, 'blocked');
@@ -297,13 +393,29 @@ describe('Runner: budgets and limits', function () {
 
     it('maxWallSeconds stops a running command at the deadline, tells the model, and blocks saying so', async () => {
       writePolicy(ws.folder, { limits: { task: { maxWallSeconds: 1 } }, tools: { allow: ['runCommand'] } });
-      const SHELL: RunnerWorkflow = { id: 'shell', title: 'Shell', model: 'claude-haiku-4-5', steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }] };
-      fake.enqueue({ toolCalls: [{ name: 'runCommand', input: { command: 'sleep 6' } }], usage: { input: 40, output: 10 } });
-      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, { builtins: [SHELL] });
+      const SHELL: RunnerWorkflow = {
+        id: 'shell',
+        title: 'Shell',
+        model: 'claude-haiku-4-5',
+        steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }],
+      };
+      fake.enqueue({
+        toolCalls: [{ name: 'runCommand', input: { command: 'sleep 6' } }],
+        usage: { input: 40, output: 10 },
+      });
+      const { runner, workspace, close } = await openRunner(
+        ws.folder,
+        fakeAccess({ anthropic: fake.baseUrl }),
+        undefined,
+        { builtins: [SHELL] },
+      );
       try {
         const started = Date.now();
         const blocked = await runner.start('shell', { input: 'it' });
-        assert.ok(Date.now() - started < 3_000, `stopped at the limit, not when the command ended (${Date.now() - started} ms)`);
+        assert.ok(
+          Date.now() - started < 3_000,
+          `stopped at the limit, not when the command ended (${Date.now() - started} ms)`,
+        );
         assert.equal(blocked.status, 'blocked');
         assert.equal(blocked.blockedScope, 'task.maxWallSeconds');
         assert.match(blocked.error!, /ran for its limit of 1 s; runCommand sleep 6 was stopped/);
@@ -314,7 +426,10 @@ describe('Runner: budgets and limits', function () {
         const done = await runner.resume(blocked.runId);
         assert.equal(done.status, 'completed', done.error);
         assert.equal(fake.generationRequests.length, 2, 'the command was not run again');
-        assert.match(JSON.stringify(fake.generationRequests[1]!.body), /stopped at the step's wall-time limit of 1 s before it finished; its effect is unknown/);
+        assert.match(
+          JSON.stringify(fake.generationRequests[1]!.body),
+          /stopped at the step's wall-time limit of 1 s before it finished; its effect is unknown/,
+        );
       } finally {
         await close();
       }
@@ -359,7 +474,7 @@ describe('Runner: budgets and limits', function () {
       }
     });
 
-    it('an authentication error fails the run with the provider\'s message', async () => {
+    it("an authentication error fails the run with the provider's message", async () => {
       const strict = await startFakeAnthropic({ apiKey: 'the-right-key' });
       const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: strict.baseUrl }, 'a-wrong-key'));
       try {

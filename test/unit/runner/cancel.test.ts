@@ -20,44 +20,79 @@ describe('Runner: cancellation', function () {
   });
 
   it('aborting mid-stream stops the stream at once; the run is cancelled with its finished steps; resume continues after them', async () => {
-    fake.enqueue({ text: 'FIRST', usage: { input: 40, output: 10 } }, { text: 'streaming slowly '.repeat(40), eventDelayMs: 30 });
+    fake.enqueue(
+      { text: 'FIRST', usage: { input: 40, output: 10 } },
+      { text: 'streaming slowly '.repeat(40), eventDelayMs: 30 },
+    );
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       const controller = new AbortController();
       const { events, onEvent } = collectEvents();
       let abortedAt = 0;
-      const outcome = await runner.start('chain', { input: 'x' }, {
-        signal: controller.signal,
-        onEvent: (e) => {
-          onEvent(e);
-          // A few deltas into step two's stream.
-          if (e.type === 'text' && e.stepId === 'two' && events.filter((x) => x.type === 'text' && x.stepId === 'two').length === 3) {
-            abortedAt = Date.now();
-            controller.abort();
-          }
+      const outcome = await runner.start(
+        'chain',
+        { input: 'x' },
+        {
+          signal: controller.signal,
+          onEvent: (e) => {
+            onEvent(e);
+            // A few deltas into step two's stream.
+            if (
+              e.type === 'text' &&
+              e.stepId === 'two' &&
+              events.filter((x) => x.type === 'text' && x.stepId === 'two').length === 3
+            ) {
+              abortedAt = Date.now();
+              controller.abort();
+            }
+          },
         },
-      });
+      );
       assert.ok(abortedAt > 0);
       assert.ok(Date.now() - abortedAt < 500, 'the stream stopped at once, not at its end (~1.4 s)');
       assert.equal(outcome.status, 'cancelled');
       assert.equal(outcome.errorKind, 'cancelled');
-      assert.deepEqual(outcome.steps.map((s) => [s.id, s.status, s.output]), [
-        ['one', 'completed', 'FIRST'],
-        ['two', 'cancelled', undefined],
-        ['three', 'pending', undefined],
-      ]);
+      assert.deepEqual(
+        outcome.steps.map((s) => [s.id, s.status, s.output]),
+        [
+          ['one', 'completed', 'FIRST'],
+          ['two', 'cancelled', undefined],
+          ['three', 'pending', undefined],
+        ],
+      );
       assert.equal(outcome.output, 'FIRST');
-      assert.deepEqual(events[events.length - 1], { type: 'runFinished', runId: outcome.runId, status: 'cancelled', error: 'Cancelled.' });
+      assert.deepEqual(events[events.length - 1], {
+        type: 'runFinished',
+        runId: outcome.runId,
+        status: 'cancelled',
+        error: 'Cancelled.',
+      });
       const rows = ledgerOf(workspace, outcome.runId);
-      assert.deepEqual(rows.map((r) => [r.task, r.estimated]), [['one', false], ['two', true]], 'the cut call is charged as estimated');
+      assert.deepEqual(
+        rows.map((r) => [r.task, r.estimated]),
+        [
+          ['one', false],
+          ['two', true],
+        ],
+        'the cut call is charged as estimated',
+      );
       assert.equal(workspace.store.queries.getRun(outcome.runId)!.status, 'cancelled');
-      assert.deepEqual(workspace.store.queries.tasksOfRun(outcome.runId).map((t) => t.status), ['completed', 'cancelled']);
+      assert.deepEqual(
+        workspace.store.queries.tasksOfRun(outcome.runId).map((t) => t.status),
+        ['completed', 'cancelled'],
+      );
       assert.deepEqual(runner.active(), []);
 
-      fake.enqueue({ text: 'SECOND', usage: { input: 40, output: 10 } }, { text: 'THIRD', usage: { input: 40, output: 10 } });
+      fake.enqueue(
+        { text: 'SECOND', usage: { input: 40, output: 10 } },
+        { text: 'THIRD', usage: { input: 40, output: 10 } },
+      );
       const done = await runner.resume(outcome.runId);
       assert.equal(done.status, 'completed', done.error);
-      assert.deepEqual(done.steps.map((s) => s.output), ['FIRST', 'SECOND', 'THIRD']);
+      assert.deepEqual(
+        done.steps.map((s) => s.output),
+        ['FIRST', 'SECOND', 'THIRD'],
+      );
       assert.equal(fake.generationRequests.filter((r) => JSON.stringify(r.body).includes('Step one about')).length, 1);
     } finally {
       await close();
@@ -69,7 +104,11 @@ describe('Runner: cancellation', function () {
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       let runId = '';
-      const running = runner.start('chain', { input: 'x' }, { onEvent: (e) => e.type === 'runStarted' && (runId = e.runId) });
+      const running = runner.start(
+        'chain',
+        { input: 'x' },
+        { onEvent: (e) => e.type === 'runStarted' && (runId = e.runId) },
+      );
       while (!runId || fake.generationRequests.length === 0) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(runner.active(), [runId]);
       await runner.cancel(runId);
@@ -91,7 +130,10 @@ describe('Runner: cancellation', function () {
       const outcome = await running;
       assert.equal(outcome.status, 'cancelled');
       const rows = ledgerOf(workspace, outcome.runId);
-      assert.deepEqual(rows.map((r) => [r.task, r.estimated]), [['one', true]]);
+      assert.deepEqual(
+        rows.map((r) => [r.task, r.estimated]),
+        [['one', true]],
+      );
       assert.ok(rows[0]!.costMicros > 0);
       assert.equal(rows[0]!.costMicros, rows[0]!.reservedMicros, 'charged at its reservation');
       assert.equal(outcome.costMicros, rows[0]!.costMicros);
@@ -111,7 +153,10 @@ describe('Runner: cancellation', function () {
       await runner.cancel(blocked.runId.slice(0, 10));
       const run = workspace.store.queries.getRun(blocked.runId)!;
       assert.equal(run.status, 'cancelled');
-      assert.deepEqual(workspace.store.queries.tasksOfRun(blocked.runId).map((t) => t.status), ['completed', 'cancelled']);
+      assert.deepEqual(
+        workspace.store.queries.tasksOfRun(blocked.runId).map((t) => t.status),
+        ['completed', 'cancelled'],
+      );
       const state = readCheckpoint(workspace.store.queries.checkpoint(blocked.runId)!.state);
       assert.equal(state.steps[0]!.output, 'B'.repeat(1500));
     } finally {
@@ -125,9 +170,15 @@ describe('Runner: cancellation', function () {
     const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       let runId = '';
-      const running = runner.start('chain', { input: 'x' }, { onEvent: (e) => e.type === 'runStarted' && (runId = e.runId) });
+      const running = runner.start(
+        'chain',
+        { input: 'x' },
+        { onEvent: (e) => e.type === 'runStarted' && (runId = e.runId) },
+      );
       while (!runId || fake.generationRequests.length === 0) await new Promise((r) => setTimeout(r, 5));
-      const child = spawn(process.execPath, [script, ws.folder, fake.baseUrl, 'cancel', runId], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [script, ws.folder, fake.baseUrl, 'cancel', runId], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -135,7 +186,10 @@ describe('Runner: cancellation', function () {
       const outcome = await running;
       assert.equal(outcome.status, 'cancelled');
       assert.equal(fake.generationRequests.length, 1, 'no call after the cancel was seen');
-      assert.deepEqual(outcome.steps.map((s) => s.status), ['completed', 'pending', 'pending']);
+      assert.deepEqual(
+        outcome.steps.map((s) => s.status),
+        ['completed', 'pending', 'pending'],
+      );
       assert.equal(outcome.steps[0]!.output, 'one '.repeat(300).trim());
     } finally {
       await close();

@@ -18,7 +18,8 @@ function envFor(fakes: Fakes, providers: ProviderId[], key = 'test-key'): NodeJS
     OPENAI_BASE_URL: fakes.openai.baseUrl,
     GEMINI_BASE_URL: fakes.gemini.baseUrl,
   };
-  for (const p of providers) env[{ anthropic: 'ANTHROPIC_API_KEY', openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY' }[p]] = key;
+  for (const p of providers)
+    env[{ anthropic: 'ANTHROPIC_API_KEY', openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY' }[p]] = key;
   return env;
 }
 
@@ -44,7 +45,11 @@ describe('CLI: run, resume, runs', function () {
       { workflow: 'code-review', args: ['--file', 'src/app.ts'], calls: 1 },
       { workflow: 'explain', args: ['--file', 'src/app.ts', '--input', 'Why a template string?'], calls: 1 },
       { workflow: 'test-gen', args: ['--file', 'src/app.ts'], calls: 2 },
-      { workflow: 'draft-requirements', args: ['--input', 'Users want a greeting in their own language; admins set the default.'], calls: 2 },
+      {
+        workflow: 'draft-requirements',
+        args: ['--input', 'Users want a greeting in their own language; admins set the default.'],
+        calls: 2,
+      },
       {
         workflow: 'research',
         args: ['--input', 'How is the greeting built?'],
@@ -63,9 +68,18 @@ describe('CLI: run, resume, runs', function () {
         it(`${c.workflow} on ${provider}`, async () => {
           const fake = fakes[provider];
           if (c.script) fake.enqueue(...c.script(provider));
-          const res = await runCli(['run', c.workflow, ...c.args, '--workspace', ws.folder, '--json'], envFor(fakes, [provider]));
+          const res = await runCli(
+            ['run', c.workflow, ...c.args, '--workspace', ws.folder, '--json'],
+            envFor(fakes, [provider]),
+          );
           assert.equal(res.code, 0, res.stderr);
-          const out = json<{ status: string; workflow: string; costMicros: number; steps: Array<{ status: string; costMicros: number }>; output: string }>(res.stdout);
+          const out = json<{
+            status: string;
+            workflow: string;
+            costMicros: number;
+            steps: Array<{ status: string; costMicros: number }>;
+            output: string;
+          }>(res.stdout);
           assert.equal(out.status, 'completed');
           assert.equal(out.workflow, c.workflow);
           assert.ok(out.costMicros > 0);
@@ -77,9 +91,14 @@ describe('CLI: run, resume, runs', function () {
             const model = (r.body as { model?: string }).model ?? r.path;
             assert.ok(String(model).includes(DEFAULT_MODELS[provider]), `${provider} got ${model}`);
           }
-          if (c.workflow === 'code-review') assert.match(JSON.stringify(requests[0]!.body), /return `\$\{greeting\}, \$\{name\}`/);
+          if (c.workflow === 'code-review')
+            assert.match(JSON.stringify(requests[0]!.body), /return `\$\{greeting\}, \$\{name\}`/);
           if (c.workflow === 'research') {
-            assert.match(JSON.stringify(requests[2]!.body), /src\/app\.ts:1: export const greeting/, 'the search result went back to the model');
+            assert.match(
+              JSON.stringify(requests[2]!.body),
+              /src\/app\.ts:1: export const greeting/,
+              'the search result went back to the model',
+            );
             assert.match(res.stderr, /searchText "greeting"/);
           }
           for (const other of (['anthropic', 'openai', 'gemini'] as const).filter((p) => p !== provider)) {
@@ -92,7 +111,10 @@ describe('CLI: run, resume, runs', function () {
 
   it('prints progress and streamed text on stderr and the result on stdout', async () => {
     fakes.anthropic.enqueue({ text: '**Looks good** — nothing to change.', usage: { input: 300, output: 12 } });
-    const res = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder], envFor(fakes, ['anthropic']));
+    const res = await runCli(
+      ['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, '**Looks good** — nothing to change.\n');
     assert.match(res.stderr, /▸ Review src\/app\.ts — run \S{10} \(code-review\)/);
@@ -103,10 +125,16 @@ describe('CLI: run, resume, runs', function () {
   });
 
   it('a missing key is exit 1 naming the variable, and records no run', async () => {
-    const noKeys = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder], envFor(fakes, []));
+    const noKeys = await runCli(
+      ['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder],
+      envFor(fakes, []),
+    );
     assert.equal(noKeys.code, 1);
     assert.match(noKeys.stderr, /ANTHROPIC_API_KEY is not set/);
-    const openai = await runCli(['run', 'explain', '--file', 'src/app.ts', '--model', 'gpt-4.1-mini', '--workspace', ws.folder], envFor(fakes, ['anthropic']));
+    const openai = await runCli(
+      ['run', 'explain', '--file', 'src/app.ts', '--model', 'gpt-4.1-mini', '--workspace', ws.folder],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(openai.code, 1);
     assert.match(openai.stderr, /OPENAI_API_KEY is not set/);
     const runs = await runCli(['runs', '--workspace', ws.folder, '--json']);
@@ -116,7 +144,10 @@ describe('CLI: run, resume, runs', function () {
 
   it('a hard task limit: run exits 2 (blocked); after raising it, resume <prefix> finishes (exit 0)', async () => {
     writePolicy(ws.folder, { limits: { task: { hardTokens: 200 } } });
-    const blocked = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder, '--json'], envFor(fakes, ['anthropic']));
+    const blocked = await runCli(
+      ['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder, '--json'],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(blocked.code, 2, blocked.stderr);
     const out = json<{ runId: string; status: string; blockedScope: string; error: string }>(blocked.stdout);
     assert.equal(out.status, 'blocked');
@@ -126,7 +157,10 @@ describe('CLI: run, resume, runs', function () {
 
     writePolicy(ws.folder, { limits: { task: { hardTokens: 20000 } } });
     fakes.anthropic.enqueue({ text: 'Looks good.' });
-    const resumed = await runCli(['resume', out.runId.slice(0, 10), '--workspace', ws.folder, '--json'], envFor(fakes, ['anthropic']));
+    const resumed = await runCli(
+      ['resume', out.runId.slice(0, 10), '--workspace', ws.folder, '--json'],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.equal(json<{ status: string; runId: string }>(resumed.stdout).status, 'completed');
     assert.equal(json<{ runId: string }>(resumed.stdout).runId, out.runId);
@@ -136,16 +170,45 @@ describe('CLI: run, resume, runs', function () {
     assert.equal(fakes.anthropic.generationRequests.length, 1);
   });
 
-  it('runs lists newest first, filters by status, and has the contract\'s JSON shape', async () => {
+  it("runs lists newest first, filters by status, and has the contract's JSON shape", async () => {
     fakes.anthropic.enqueue({ text: 'one' }, { type: 'error', status: 401 });
-    assert.equal((await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder], envFor(fakes, ['anthropic']))).code, 0);
-    const failed = await runCli(['run', 'explain', '--file', 'src/app.ts', '--workspace', ws.folder], envFor(fakes, ['anthropic']));
+    assert.equal(
+      (
+        await runCli(
+          ['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder],
+          envFor(fakes, ['anthropic']),
+        )
+      ).code,
+      0,
+    );
+    const failed = await runCli(
+      ['run', 'explain', '--file', 'src/app.ts', '--workspace', ws.folder],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(failed.code, 4, 'an authentication failure is exit 4');
-    const all = json<Array<Record<string, unknown>>>((await runCli(['runs', '--workspace', ws.folder, '--json'])).stdout);
-    assert.deepEqual(all.map((r) => [r.workflow, r.status]), [['explain', 'failed'], ['code-review', 'completed']]);
-    assert.deepEqual(Object.keys(all[0]!).sort(), ['costMicros', 'createdAt', 'runId', 'status', 'title', 'updatedAt', 'workflow']);
+    const all = json<Array<Record<string, unknown>>>(
+      (await runCli(['runs', '--workspace', ws.folder, '--json'])).stdout,
+    );
+    assert.deepEqual(
+      all.map((r) => [r.workflow, r.status]),
+      [
+        ['explain', 'failed'],
+        ['code-review', 'completed'],
+      ],
+    );
+    assert.deepEqual(Object.keys(all[0]!).sort(), [
+      'costMicros',
+      'createdAt',
+      'runId',
+      'status',
+      'title',
+      'updatedAt',
+      'workflow',
+    ]);
     assert.match(String(all[0]!.createdAt), /^\d{4}-\d\d-\d\dT/);
-    const done = json<unknown[]>((await runCli(['runs', '--status', 'completed', '--workspace', ws.folder, '--json'])).stdout);
+    const done = json<unknown[]>(
+      (await runCli(['runs', '--status', 'completed', '--workspace', ws.folder, '--json'])).stdout,
+    );
     assert.equal(done.length, 1);
     const table = await runCli(['runs', '--workspace', ws.folder]);
     assert.match(table.stdout, /^RUN\s+STATUS\s+WORKFLOW\s+COST\s+UPDATED\s+TITLE\n/);
@@ -162,20 +225,31 @@ describe('CLI: run, resume, runs', function () {
     const noInput = await runCli(['run', 'code-review', '--workspace', ws.folder], envFor(fakes, ['anthropic']));
     assert.equal(noInput.code, 1);
     assert.match(noInput.stderr, /needs input/);
-    const missingFile = await runCli(['run', 'code-review', '--file', 'nope.ts', '--workspace', ws.folder], envFor(fakes, ['anthropic']));
+    const missingFile = await runCli(
+      ['run', 'code-review', '--file', 'nope.ts', '--workspace', ws.folder],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(missingFile.code, 1);
     assert.match(missingFile.stderr, /Cannot read the file/);
 
-    const wf = tempWorkspace({ '.agent-budget/workflows/broken.json': '{ "steps": [ { "id": "a", "prompt": "{{steps.b.output}}" } ] }' });
+    const wf = tempWorkspace({
+      '.agent-budget/workflows/broken.json': '{ "steps": [ { "id": "a", "prompt": "{{steps.b.output}}" } ] }',
+    });
     try {
-      const broken = await runCli(['run', 'broken', '--input', 'x', '--workspace', wf.folder], envFor(fakes, ['anthropic']));
+      const broken = await runCli(
+        ['run', 'broken', '--input', 'x', '--workspace', wf.folder],
+        envFor(fakes, ['anthropic']),
+      );
       assert.equal(broken.code, 1);
       assert.match(broken.stderr, /broken\.json:1:\d+: steps\[0\]\.prompt: \{\{steps\.b\.output\}\} refers to no step/);
     } finally {
       wf.cleanup();
     }
     writePolicy(ws.folder, { limits: { task: { hardTokens: '12k' } } });
-    const policy = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder], envFor(fakes, ['anthropic']));
+    const policy = await runCli(
+      ['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder],
+      envFor(fakes, ['anthropic']),
+    );
     assert.equal(policy.code, 1);
     assert.match(policy.stderr, /budget\.json:\d+:\d+: limits\.task\.hardTokens/);
     const ambiguous = await runCli(['resume', '-', '--workspace', ws.folder]);
@@ -191,16 +265,28 @@ describe('CLI: run, resume, runs', function () {
     });
     try {
       const script = () =>
-        fakes.anthropic.enqueue({ toolCalls: [{ name: 'writeFile', input: { path: 'NOTES.md', content: 'notes\n' } }] }, { text: 'done' });
+        fakes.anthropic.enqueue(
+          { toolCalls: [{ name: 'writeFile', input: { path: 'NOTES.md', content: 'notes\n' } }] },
+          { text: 'done' },
+        );
       script();
-      const refused = await runCli(['run', 'scribe', '--input', 'x', '--workspace', writer.folder], envFor(fakes, ['anthropic']));
+      const refused = await runCli(
+        ['run', 'scribe', '--input', 'x', '--workspace', writer.folder],
+        envFor(fakes, ['anthropic']),
+      );
       assert.equal(refused.code, 0, refused.stderr);
-      assert.match(refused.stderr, /refused writeFile NOTES\.md .*the CLI does not ask for approval.*add "writeFile" to tools\.allow/s);
+      assert.match(
+        refused.stderr,
+        /refused writeFile NOTES\.md .*the CLI does not ask for approval.*add "writeFile" to tools\.allow/s,
+      );
       assert.throws(() => readFileSync(path.join(writer.folder, 'NOTES.md')));
 
       writePolicy(writer.folder, { tools: { allow: ['writeFile'] } });
       script();
-      const allowed = await runCli(['run', 'scribe', '--input', 'x', '--workspace', writer.folder], envFor(fakes, ['anthropic']));
+      const allowed = await runCli(
+        ['run', 'scribe', '--input', 'x', '--workspace', writer.folder],
+        envFor(fakes, ['anthropic']),
+      );
       assert.equal(allowed.code, 0, allowed.stderr);
       assert.equal(readFileSync(path.join(writer.folder, 'NOTES.md'), 'utf8'), 'notes\n');
     } finally {

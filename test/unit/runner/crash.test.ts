@@ -17,7 +17,10 @@ interface Child {
 }
 
 function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let resolveRun: (id: string) => void;
   const runId = new Promise<string>((r) => (resolveRun = r));
@@ -95,8 +98,14 @@ describe('Runner: SIGKILL during each step, then resume', function () {
         const { events, onEvent } = collectEvents();
         const outcome = await runner.resume(runId.slice(0, 12), { onEvent });
         assert.equal(outcome.status, 'completed', outcome.error);
-        assert.deepEqual(outcome.steps.map((s) => s.output), ['OUT1', 'OUT2', 'OUT3']);
-        assert.ok(events.some((e) => e.type === 'warning' && /Retrying/.test(e.message)), 'the retry is announced');
+        assert.deepEqual(
+          outcome.steps.map((s) => s.output),
+          ['OUT1', 'OUT2', 'OUT3'],
+        );
+        assert.ok(
+          events.some((e) => e.type === 'warning' && /Retrying/.test(e.message)),
+          'the retry is announced',
+        );
 
         // The server's log: every completed call exactly once; the killed call twice, the same request both times.
         const bodies = fake.generationRequests.map((r) => JSON.stringify((r.body as { messages: unknown }).messages));
@@ -166,11 +175,16 @@ describe('Runner: SIGKILL during each step, then resume', function () {
     mkdirSync(path.join(ws.folder, '.agent-budget', 'workflows'), { recursive: true });
     writeFileSync(
       path.join(ws.folder, '.agent-budget', 'workflows', 'look.json'),
-      JSON.stringify({ model: 'claude-haiku-4-5', steps: [{ id: 'look', prompt: 'Look at {{input}}', tools: ['listFiles'] }] }),
+      JSON.stringify({
+        model: 'claude-haiku-4-5',
+        steps: [{ id: 'look', prompt: 'Look at {{input}}', tools: ['listFiles'] }],
+      }),
     );
     writeFileSync(path.join(ws.folder, 'notes.md'), '# Notes\n');
     fake.enqueue({ toolCalls: [{ name: 'listFiles', input: { pattern: '*.md' } }], usage: { input: 50, output: 20 } });
-    const child = startChild(script, [ws.folder, fake.baseUrl, 'start', 'look', 'it'], { AB_DIE_AFTER_TOOL_CHARGE: '1' });
+    const child = startChild(script, [ws.folder, fake.baseUrl, 'start', 'look', 'it'], {
+      AB_DIE_AFTER_TOOL_CHARGE: '1',
+    });
     const runId = await child.runId;
     await child.exited;
 
@@ -178,11 +192,25 @@ describe('Runner: SIGKILL during each step, then resume', function () {
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       assert.equal(workspace.store.queries.getRun(runId)?.status, 'interrupted', child.output());
-      assert.equal(ledgerOf(workspace, runId).filter((r) => r.provider === 'tool').length, 1, 'the dead process charged the tool');
+      assert.equal(
+        ledgerOf(workspace, runId).filter((r) => r.provider === 'tool').length,
+        1,
+        'the dead process charged the tool',
+      );
       const outcome = await runner.resume(runId);
       assert.equal(outcome.status, 'completed', outcome.error);
-      assert.deepEqual(ledgerOf(workspace, runId).filter((r) => r.provider === 'tool').map((r) => r.costMicros), [20_000], 'charged once');
-      assert.match(JSON.stringify(fake.generationRequests[1]!.body), /notes\.md/, 'the tool ran on resume and its result went back');
+      assert.deepEqual(
+        ledgerOf(workspace, runId)
+          .filter((r) => r.provider === 'tool')
+          .map((r) => r.costMicros),
+        [20_000],
+        'charged once',
+      );
+      assert.match(
+        JSON.stringify(fake.generationRequests[1]!.body),
+        /notes\.md/,
+        'the tool ran on resume and its result went back',
+      );
     } finally {
       await close();
     }
@@ -193,7 +221,10 @@ describe('Runner: SIGKILL during each step, then resume', function () {
     mkdirSync(path.join(ws.folder, '.agent-budget', 'workflows'), { recursive: true });
     writeFileSync(
       path.join(ws.folder, '.agent-budget', 'workflows', 'shell.json'),
-      JSON.stringify({ model: 'claude-haiku-4-5', steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }] }),
+      JSON.stringify({
+        model: 'claude-haiku-4-5',
+        steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }],
+      }),
     );
     const command = 'echo $$ > pid.txt; echo started >> log.txt; sleep 30';
     fake.enqueue({ toolCalls: [{ name: 'runCommand', input: { command } }], usage: { input: 50, output: 20 } });
@@ -217,7 +248,10 @@ describe('Runner: SIGKILL during each step, then resume', function () {
       assert.equal(outcome.status, 'completed', outcome.error);
       assert.equal(readFileSync(log, 'utf8'), 'started\n', 'the command ran once');
       assert.equal(fake.generationRequests.length, 2, 'the call that asked for the command was not repeated');
-      assert.match(JSON.stringify(fake.generationRequests[1]!.body), /interrupted \(the process stopped while it ran\), so its effect is unknown/);
+      assert.match(
+        JSON.stringify(fake.generationRequests[1]!.body),
+        /interrupted \(the process stopped while it ran\), so its effect is unknown/,
+      );
     } finally {
       await close();
     }

@@ -5,7 +5,13 @@ import { createProviderAdapter } from '../../../src/core/providers';
 import type { ProviderAdapter } from '../../../src/core/providers/types';
 import type { LedgerEntry } from '../../../src/core/store/records';
 import type { RunnerWorkflow } from '../../../src/core/runner/builtins';
-import { Runner, type ApprovalRequest, type Approver, type ProviderAccess, type RunEvent } from '../../../src/core/runner/runner';
+import {
+  Runner,
+  type ApprovalRequest,
+  type Approver,
+  type ProviderAccess,
+  type RunEvent,
+} from '../../../src/core/runner/runner';
 import type { ProviderId } from '../../../src/core/usage';
 import { Workspace } from '../../../src/core/workspace';
 
@@ -21,7 +27,10 @@ export function tempWorkspace(files: Record<string, string | object> = {}): { fo
 }
 
 /** Adapters pointed at fake servers, with retry waits skipped (an abort still interrupts them). */
-export function fakeAccess(baseUrls: Partial<Record<ProviderId, string>>, apiKey = 'test-key'): ProviderAccess & { made: ProviderId[] } {
+export function fakeAccess(
+  baseUrls: Partial<Record<ProviderId, string>>,
+  apiKey = 'test-key',
+): ProviderAccess & { made: ProviderId[] } {
   const made: ProviderId[] = [];
   return {
     made,
@@ -30,7 +39,12 @@ export function fakeAccess(baseUrls: Partial<Record<ProviderId, string>>, apiKey
       made.push(provider);
       return createProviderAdapter(
         { provider, apiKey, baseUrl: baseUrls[provider] },
-        { sleep: async (_ms, signal) => { if (signal?.aborted) throw signal.reason; }, random: () => 0.5 },
+        {
+          sleep: async (_ms, signal) => {
+            if (signal?.aborted) throw signal.reason;
+          },
+          random: () => 0.5,
+        },
       );
     },
   };

@@ -12,7 +12,12 @@ describe('Runner: a provider that reports no usage', function () {
   beforeEach(async () => {
     fake = await startFakeOpenAI();
     ws = tempWorkspace({
-      '.agent-budget/workflows/local.json': { id: 'local', provider: 'openai', model: 'gpt-5-mini', steps: [{ id: 'answer', prompt: 'Answer {{input}}', maxOutputTokens: 200 }] },
+      '.agent-budget/workflows/local.json': {
+        id: 'local',
+        provider: 'openai',
+        model: 'gpt-5-mini',
+        steps: [{ id: 'answer', prompt: 'Answer {{input}}', maxOutputTokens: 200 }],
+      },
     });
   });
   afterEach(async () => {
@@ -32,7 +37,10 @@ describe('Runner: a provider that reports no usage', function () {
       assert.ok(row?.estimated, 'charged as estimated');
       assert.equal(row.costMicros, row.reservedMicros, 'at its reservation');
       const warnings = events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
-      assert.ok(warnings.some((w) => /^answer: .*usage/i.test(w)), warnings.join('\n'));
+      assert.ok(
+        warnings.some((w) => /^answer: .*usage/i.test(w)),
+        warnings.join('\n'),
+      );
     } finally {
       await close();
     }

@@ -32,7 +32,8 @@ async function main(): Promise<void> {
     await workspace.close();
     return;
   }
-  const outcome = mode === 'start' ? await runner.start(target!, { input }, { onEvent }) : await runner.resume(target!, { onEvent });
+  const outcome =
+    mode === 'start' ? await runner.start(target!, { input }, { onEvent }) : await runner.resume(target!, { onEvent });
   process.stdout.write(`done ${outcome.status}\n`);
   await workspace.close();
 }

@@ -27,7 +27,11 @@ describe('Runner: a multi-step workflow', function () {
       { input: 200, output: 55 },
       { input: 260, output: 70, reasoning: 12 },
     ];
-    fake.enqueue({ text: 'ALPHA findings', usage: usages[0] }, { text: 'BETA draft', usage: usages[1] }, { text: 'GAMMA final', usage: usages[2] });
+    fake.enqueue(
+      { text: 'ALPHA findings', usage: usages[0] },
+      { text: 'BETA draft', usage: usages[1] },
+      { text: 'GAMMA final', usage: usages[2] },
+    );
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       const { events, onEvent } = collectEvents();
@@ -44,7 +48,9 @@ describe('Runner: a multi-step workflow', function () {
       );
 
       // Each call was made once, with the previous step's output in its prompt and the clamp as max_tokens.
-      const bodies = fake.generationRequests.map((r) => r.body as { messages: Array<{ content: unknown }>; max_tokens: number; model: string });
+      const bodies = fake.generationRequests.map(
+        (r) => r.body as { messages: Array<{ content: unknown }>; max_tokens: number; model: string },
+      );
       assert.equal(bodies.length, 3);
       assert.match(JSON.stringify(bodies[0]!.messages), /Step one about caching/);
       assert.match(JSON.stringify(bodies[1]!.messages), /Step two after: ALPHA findings/);
@@ -73,7 +79,10 @@ describe('Runner: a multi-step workflow', function () {
         assert.ok(row.requestId?.startsWith('req_'));
       });
       assert.equal(outcome.costMicros, expectedTotal);
-      assert.deepEqual(outcome.steps.map((s) => s.costMicros), rows.map((r) => r.costMicros));
+      assert.deepEqual(
+        outcome.steps.map((s) => s.costMicros),
+        rows.map((r) => r.costMicros),
+      );
       assert.deepEqual(outcome.tokens, { input: 580, output: 165, cacheRead: 30, cacheWrite: 10, reasoning: 12 });
 
       // Store: run and tasks completed; the checkpoint holds every step's output and no in-flight marker.
@@ -81,27 +90,51 @@ describe('Runner: a multi-step workflow', function () {
       assert.equal(run.status, 'completed');
       assert.equal(run.variant, 'claude-haiku-4-5@p7');
       assert.equal(run.title, 'Chain: caching');
-      assert.deepEqual(tasks.map((t) => [t.name, t.status]), [['one', 'completed'], ['two', 'completed'], ['three', 'completed']]);
+      assert.deepEqual(
+        tasks.map((t) => [t.name, t.status]),
+        [
+          ['one', 'completed'],
+          ['two', 'completed'],
+          ['three', 'completed'],
+        ],
+      );
       const state = readCheckpoint(workspace.store.queries.checkpoint(outcome.runId)!.state);
-      assert.deepEqual(state.steps.map((s) => [s.stepId, s.status, s.output, s.inFlight]), [
-        ['one', 'completed', 'ALPHA findings', undefined],
-        ['two', 'completed', 'BETA draft', undefined],
-        ['three', 'completed', 'GAMMA final', undefined],
-      ]);
+      assert.deepEqual(
+        state.steps.map((s) => [s.stepId, s.status, s.output, s.inFlight]),
+        [
+          ['one', 'completed', 'ALPHA findings', undefined],
+          ['two', 'completed', 'BETA draft', undefined],
+          ['three', 'completed', 'GAMMA final', undefined],
+        ],
+      );
 
       // Events in order: started, three steps each streaming text and one call, finished.
-      const kinds = events.filter((e) => e.type !== 'text').map((e) => `${e.type}${'stepId' in e ? `:${e.stepId}` : ''}`);
+      const kinds = events
+        .filter((e) => e.type !== 'text')
+        .map((e) => `${e.type}${'stepId' in e ? `:${e.stepId}` : ''}`);
       assert.deepEqual(kinds, [
         'runStarted',
-        'stepStarted:one', 'call:one', 'stepFinished:one',
-        'stepStarted:two', 'call:two', 'stepFinished:two',
-        'stepStarted:three', 'call:three', 'stepFinished:three',
+        'stepStarted:one',
+        'call:one',
+        'stepFinished:one',
+        'stepStarted:two',
+        'call:two',
+        'stepFinished:two',
+        'stepStarted:three',
+        'call:three',
+        'stepFinished:three',
         'runFinished',
       ]);
-      const text = events.filter((e) => e.type === 'text' && e.stepId === 'two').map((e) => (e as { delta: string }).delta).join('');
+      const text = events
+        .filter((e) => e.type === 'text' && e.stepId === 'two')
+        .map((e) => (e as { delta: string }).delta)
+        .join('');
       assert.equal(text, 'BETA draft');
       const calls = events.filter((e) => e.type === 'call') as Array<{ costMicros: number; tokens: number }>;
-      assert.deepEqual(calls.map((c) => c.costMicros), rows.map((r) => r.costMicros));
+      assert.deepEqual(
+        calls.map((c) => c.costMicros),
+        rows.map((r) => r.costMicros),
+      );
       assert.deepEqual(runner.active(), []);
     } finally {
       await close();
@@ -111,8 +144,17 @@ describe('Runner: a multi-step workflow', function () {
   it('runs several workflows at once, each with its own session', async () => {
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
-      fake.enqueue(...Array.from({ length: 6 }, (_, i) => ({ text: `answer ${i}`, usage: { input: 50, output: 10 }, eventDelayMs: 2 })));
-      const [a, b] = await Promise.all([runner.start('chain', { input: 'first' }), runner.start('chain', { input: 'second' })]);
+      fake.enqueue(
+        ...Array.from({ length: 6 }, (_, i) => ({
+          text: `answer ${i}`,
+          usage: { input: 50, output: 10 },
+          eventDelayMs: 2,
+        })),
+      );
+      const [a, b] = await Promise.all([
+        runner.start('chain', { input: 'first' }),
+        runner.start('chain', { input: 'second' }),
+      ]);
       assert.equal(a.status, 'completed');
       assert.equal(b.status, 'completed');
       assert.notEqual(a.runId, b.runId);
@@ -125,21 +167,32 @@ describe('Runner: a multi-step workflow', function () {
     }
   });
 
-  it('routes models: the policy\'s model, its complex model on a keyword, an explicit --model, and a degrade rule', async () => {
+  it("routes models: the policy's model, its complex model on a keyword, an explicit --model, and a degrade rule", async () => {
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     const model = () => (fake.generationRequests[fake.generationRequests.length - 1]!.body as { model: string }).model;
     try {
       writePolicy(ws.folder, {
         workflows: {
-          explain: { model: 'claude-sonnet-5', complexModel: 'claude-opus-5', degradeModel: 'claude-haiku-4-5', complexity: { keywords: ['security'] } },
+          explain: {
+            model: 'claude-sonnet-5',
+            complexModel: 'claude-opus-5',
+            degradeModel: 'claude-haiku-4-5',
+            complexity: { keywords: ['security'] },
+          },
         },
       });
       await workspace.reloadPolicy();
       assert.equal((await runner.start('explain', { selection: 'let x = 1;' })).status, 'completed');
       assert.equal(model(), 'claude-sonnet-5');
-      assert.equal((await runner.start('explain', { selection: 'let x = 1;', input: 'Is this a security problem?' })).status, 'completed');
+      assert.equal(
+        (await runner.start('explain', { selection: 'let x = 1;', input: 'Is this a security problem?' })).status,
+        'completed',
+      );
       assert.equal(model(), 'claude-opus-5');
-      assert.equal((await runner.start('explain', { selection: 'let x = 1;', model: 'claude-haiku-4-5' })).status, 'completed');
+      assert.equal(
+        (await runner.start('explain', { selection: 'let x = 1;', model: 'claude-haiku-4-5' })).status,
+        'completed',
+      );
       assert.equal(model(), 'claude-haiku-4-5');
 
       writePolicy(ws.folder, {
@@ -154,22 +207,38 @@ describe('Runner: a multi-step workflow', function () {
       const [row] = ledgerOf(workspace, degraded.runId);
       assert.equal(row!.model, 'claude-haiku-4-5');
       assert.equal(row!.variant, 'claude-haiku-4-5@v1');
-      assert.ok(events.some((e) => e.type === 'warning' && /Degraded from claude-sonnet-5 to claude-haiku-4-5/.test(e.message)));
+      assert.ok(
+        events.some((e) => e.type === 'warning' && /Degraded from claude-sonnet-5 to claude-haiku-4-5/.test(e.message)),
+      );
     } finally {
       await close();
     }
   });
 
   it('refuses to start, recording nothing, on an unknown workflow, missing input, an unpriced model or a missing key', async () => {
-    const noKey = { adapter: async () => Promise.reject(new MissingApiKeyError('anthropic', 'no key')), hasKey: () => false };
+    const noKey = {
+      adapter: async () => Promise.reject(new MissingApiKeyError('anthropic', 'no key')),
+      hasKey: () => false,
+    };
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     const keyless = await openRunner(ws.folder, noKey);
     try {
-      await assert.rejects(runner.start('nope', {}), (e: unknown) => e instanceof WorkflowNotFoundError && /code-review, explain, test-gen, draft-requirements, research, chain/.test(e.message));
-      await assert.rejects(runner.start('code-review', {}), (e: unknown) => e instanceof RunInputError && /needs input: text or a file/.test(e.message));
+      await assert.rejects(
+        runner.start('nope', {}),
+        (e: unknown) =>
+          e instanceof WorkflowNotFoundError &&
+          /code-review, explain, test-gen, draft-requirements, research, chain/.test(e.message),
+      );
+      await assert.rejects(
+        runner.start('code-review', {}),
+        (e: unknown) => e instanceof RunInputError && /needs input: text or a file/.test(e.message),
+      );
       await assert.rejects(runner.start('explain', { selection: 'x', model: 'gpt-99-ultra' }), UnknownModelError);
       await assert.rejects(keyless.runner.start('explain', { selection: 'x' }), MissingApiKeyError);
-      await assert.rejects(runner.start('explain', { file: '../etc/passwd' }), (e: unknown) => e instanceof RunInputError && /outside the workspace/.test(e.message));
+      await assert.rejects(
+        runner.start('explain', { file: '../etc/passwd' }),
+        (e: unknown) => e instanceof RunInputError && /outside the workspace/.test(e.message),
+      );
       assert.deepEqual(workspace.store.queries.listRuns(), []);
       assert.equal(fake.requests.length, 0);
     } finally {

@@ -20,11 +20,27 @@ describe('StoreQueries for the runner', () => {
   });
 
   const task = (id: string, runId: string, parent: string | null): StoreRecord => {
-    const t: TaskState = { id, runId, name: 'step', parentTaskId: parent, status: 'running', createdAt: 1, updatedAt: 1, rev: 1, data: {} };
+    const t: TaskState = {
+      id,
+      runId,
+      name: 'step',
+      parentTaskId: parent,
+      status: 'running',
+      createdAt: 1,
+      updatedAt: 1,
+      rev: 1,
+      data: {},
+    };
     return { k: 'task', task: t };
   };
   let n = 0;
-  const charge = (runId: string, taskId: string, ts: number, usage: Partial<TokenUsage>, costMicros: number): StoreRecord => {
+  const charge = (
+    runId: string,
+    taskId: string,
+    ts: number,
+    usage: Partial<TokenUsage>,
+    costMicros: number,
+  ): StoreRecord => {
     const entry: LedgerEntry = {
       id: `row-${++n}`,
       ts,
@@ -72,11 +88,24 @@ describe('StoreQueries for the runner', () => {
   it('runUsage sums each token kind of one run since a time', async () => {
     await store.commit([
       charge('r1', 'a', 500, { input: 999 }, 1), // before the run started (the bound is inclusive from `sinceMs`)
-      charge('r1', 'a', 1000, { input: 10, output: 5, cacheRead: 3, cacheWrite5m: 2, cacheWrite1h: 1, reasoning: 4 }, 10),
+      charge(
+        'r1',
+        'a',
+        1000,
+        { input: 10, output: 5, cacheRead: 3, cacheWrite5m: 2, cacheWrite1h: 1, reasoning: 4 },
+        10,
+      ),
       charge('r1', 'b', 2000, { input: 20, output: 6 }, 20),
       charge('r2', 'c', 1500, { input: 77 }, 30),
     ]);
-    assert.deepEqual(store.queries.runUsage('r1', 1000), { input: 30, output: 11, cacheRead: 3, cacheWrite5m: 2, cacheWrite1h: 1, reasoning: 4 });
+    assert.deepEqual(store.queries.runUsage('r1', 1000), {
+      input: 30,
+      output: 11,
+      cacheRead: 3,
+      cacheWrite5m: 2,
+      cacheWrite1h: 1,
+      reasoning: 4,
+    });
     assert.deepEqual(store.queries.runUsage('r3', 0), ZERO_USAGE);
   });
 });

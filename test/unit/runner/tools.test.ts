@@ -33,7 +33,10 @@ describe('Workspace tools', function () {
     writeFileSync(path.join(outside, 'key.txt'), 'TOP SECRET');
     writeFileSync(path.join(folder, 'README.md'), '# Demo\nHello world\n');
     writeFileSync(path.join(folder, 'src', 'app.ts'), 'export const greeting = "hello";\nconsole.log(greeting);\n');
-    writeFileSync(path.join(folder, 'src', 'lib', 'util.ts'), 'export function add(a: number, b: number) {\n  return a + b; // hello\n}\n');
+    writeFileSync(
+      path.join(folder, 'src', 'lib', 'util.ts'),
+      'export function add(a: number, b: number) {\n  return a + b; // hello\n}\n',
+    );
     writeFileSync(path.join(folder, '.git', 'config'), '[core]\n');
     symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'leak.txt'));
     symlinkSync(outside, path.join(folder, 'leakdir'));
@@ -56,7 +59,10 @@ describe('Workspace tools', function () {
       await refused(tools.plan('writeFile', { path: '../evil.txt', content: 'x' }), /outside/);
       await refused(tools.plan('writeFile', { path: 'leakdir/new.txt', content: 'x' }), /symbolic link/);
       await refused(tools.plan('writeFile', { path: 'leak.txt', content: 'x' }), /symbolic link/);
-      await refused(tools.plan('writeFile', { path: 'dangling.txt', content: 'x' }), /symbolic link whose target does not exist/);
+      await refused(
+        tools.plan('writeFile', { path: 'dangling.txt', content: 'x' }),
+        /symbolic link whose target does not exist/,
+      );
       await refused(tools.plan('editFile', { path: 'leak.txt', oldText: 'TOP', newText: 'x' }), /symbolic link/);
       assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
       assert.deepEqual(
@@ -73,7 +79,10 @@ describe('Workspace tools', function () {
     });
 
     it('refuses reads of .git/ and of git credential stores, through links too; search skips them', async () => {
-      writeFileSync(path.join(folder, '.git', 'config'), '[remote "origin"]\n  url = https://user:ghp_TOKEN@github.com/o/r\n');
+      writeFileSync(
+        path.join(folder, '.git', 'config'),
+        '[remote "origin"]\n  url = https://user:ghp_TOKEN@github.com/o/r\n',
+      );
       writeFileSync(path.join(folder, '.git-credentials'), 'https://user:ghp_TOKEN@github.com\n');
       symlinkSync(path.join(folder, '.git', 'config'), path.join(folder, 'gitconfig-link'));
       await refused(run('readFile', { path: '.git/config' }), /may hold credentials/);
@@ -84,8 +93,14 @@ describe('Workspace tools', function () {
     });
 
     it('refuses writes into .git/ and the state folder', async () => {
-      await refused(tools.plan('writeFile', { path: '.git/hooks/pre-commit', content: 'x' }), /\.git\/, which agents may not change/);
-      await refused(tools.plan('writeFile', { path: '.agent-budget/budget.json', content: '{}' }), /\.agent-budget\/, which agents may not change/);
+      await refused(
+        tools.plan('writeFile', { path: '.git/hooks/pre-commit', content: 'x' }),
+        /\.git\/, which agents may not change/,
+      );
+      await refused(
+        tools.plan('writeFile', { path: '.agent-budget/budget.json', content: '{}' }),
+        /\.agent-budget\/, which agents may not change/,
+      );
       await refused(tools.plan('editFile', { path: '.git/config', oldText: 'core', newText: 'x' }), /may not change/);
       const elsewhere = new WorkspaceTools(folder, { stateDir: path.join(folder, 'state') });
       await refused(elsewhere.plan('writeFile', { path: 'state/journal-000001.log', content: 'x' }), /may not change/);
@@ -93,13 +108,20 @@ describe('Workspace tools', function () {
   });
 
   it('readFile reads line ranges; listFiles globs; searchText finds lines; all skip .git and .agent-budget', async () => {
-    assert.equal(await run('readFile', { path: 'src/lib/util.ts', startLine: 2, endLine: 2 }), '  return a + b; // hello');
+    assert.equal(
+      await run('readFile', { path: 'src/lib/util.ts', startLine: 2, endLine: 2 }),
+      '  return a + b; // hello',
+    );
     assert.equal(await run('listFiles', { pattern: '*.ts' }), 'alias.ts\nsrc/app.ts\nsrc/lib/util.ts');
     assert.equal(await run('listFiles', { pattern: 'src/**' }), 'src/app.ts\nsrc/lib/util.ts');
     assert.doesNotMatch(await run('listFiles', {}), /\.git|config/);
     const found = await run('searchText', { query: 'HELLO', pattern: 'src/**/*.ts' });
     assert.equal(found, 'src/app.ts:1: export const greeting = "hello";\nsrc/lib/util.ts:2: return a + b; // hello');
-    assert.doesNotMatch(await run('searchText', { query: 'SECRET' }), /TOP SECRET/, 'search does not follow links outside');
+    assert.doesNotMatch(
+      await run('searchText', { query: 'SECRET' }),
+      /TOP SECRET/,
+      'search does not follow links outside',
+    );
     assert.match(await run('searchText', { query: 'a \\+ b', regex: true }), /util\.ts:2/);
   });
 
@@ -110,14 +132,21 @@ describe('Workspace tools', function () {
     const ticker = setInterval(() => ticks++, 20);
     const started = Date.now();
     try {
-      await refused((await quick.plan('searchText', { query: '^(a+)+$', regex: true })).execute(), /ran for more than 0\.3 s on src\/aaa\.txt and was stopped/);
+      await refused(
+        (await quick.plan('searchText', { query: '^(a+)+$', regex: true })).execute(),
+        /ran for more than 0\.3 s on src\/aaa\.txt and was stopped/,
+      );
     } finally {
       clearInterval(ticker);
     }
     const took = Date.now() - started;
     assert.ok(took < 2_000, `stopped at the deadline (${took} ms)`);
     assert.ok(ticks >= 5, `the event loop ran meanwhile (${ticks} ticks in ${took} ms)`);
-    assert.match(await (await quick.plan('searchText', { query: '^a+!$', regex: true })).execute(), /src\/aaa\.txt:1/, 'a sane expression still matches');
+    assert.match(
+      await (await quick.plan('searchText', { query: '^a+!$', regex: true })).execute(),
+      /src\/aaa\.txt:1/,
+      'a sane expression still matches',
+    );
   });
 
   it('a regular expression search stops when its signal fires', async () => {
@@ -125,7 +154,10 @@ describe('Workspace tools', function () {
     const controller = new AbortController();
     setTimeout(() => controller.abort('cancelled'), 100);
     const started = Date.now();
-    await refused((await tools.plan('searchText', { query: '^(a+)+$', regex: true })).execute(controller.signal), /search was stopped/);
+    await refused(
+      (await tools.plan('searchText', { query: '^(a+)+$', regex: true })).execute(controller.signal),
+      /search was stopped/,
+    );
     assert.ok(Date.now() - started < 1_500, 'stopped with the signal, not at the 2 s deadline');
   });
 
@@ -197,8 +229,14 @@ describe('Runner: tools in an agent loop, approvals', function () {
 
   const script = () =>
     fake.enqueue(
-      { toolCalls: [{ name: 'editFile', input: { path: 'a.txt', oldText: 'two', newText: 'TWO' } }], usage: { input: 50, output: 20 } },
-      { toolCalls: [{ name: 'runCommand', input: { command: 'echo ran > ran.txt' } }], usage: { input: 80, output: 20 } },
+      {
+        toolCalls: [{ name: 'editFile', input: { path: 'a.txt', oldText: 'two', newText: 'TWO' } }],
+        usage: { input: 50, output: 20 },
+      },
+      {
+        toolCalls: [{ name: 'runCommand', input: { command: 'echo ran > ran.txt' } }],
+        usage: { input: 80, output: 20 },
+      },
       { toolCalls: [{ name: 'readFile', input: { path: '../outside.txt' } }], usage: { input: 90, output: 20 } },
       { text: 'Done.', usage: { input: 120, output: 5 } },
     );
@@ -206,21 +244,30 @@ describe('Runner: tools in an agent loop, approvals', function () {
   const toolResults = () =>
     fake.generationRequests.slice(1).map((r) => {
       const messages = (r.body as { messages: Array<{ content: unknown }> }).messages;
-      const last = messages[messages.length - 1]!.content as Array<{ type: string; content: string; is_error?: boolean }>;
+      const last = messages[messages.length - 1]!.content as Array<{
+        type: string;
+        content: string;
+        is_error?: boolean;
+      }>;
       return last.filter((c) => c.type === 'tool_result').map((c) => `${c.is_error ? 'ERR ' : ''}${c.content}`)[0]!;
     });
 
   it('a denied edit and command change nothing, and the model is told; the run still completes', async () => {
     script();
     const approver = new ScriptedApprover(() => false);
-    const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, {
+      builtins: [EDITOR],
+    });
     try {
       const outcome = await runner.start('editor', { input: 'a.txt' });
       assert.equal(outcome.status, 'completed', outcome.error);
-      assert.deepEqual(approver.seen.map((r) => [r.tool, r.summary]), [
-        ['editFile', 'editFile a.txt'],
-        ['runCommand', 'runCommand echo ran > ran.txt'],
-      ]);
+      assert.deepEqual(
+        approver.seen.map((r) => [r.tool, r.summary]),
+        [
+          ['editFile', 'editFile a.txt'],
+          ['runCommand', 'runCommand echo ran > ran.txt'],
+        ],
+      );
       assert.equal(approver.seen[0]!.before, 'one two three\n');
       assert.equal(approver.seen[0]!.after, 'one TWO three\n');
       assert.equal(approver.seen[0]!.path, 'a.txt');
@@ -240,12 +287,18 @@ describe('Runner: tools in an agent loop, approvals', function () {
     writePolicy(folder, { tools: { allow: ['readFile', 'runCommand'], costsUsd: { runCommand: 0.01 } } });
     script();
     const approver = new ScriptedApprover(() => true);
-    const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, {
+      builtins: [EDITOR],
+    });
     try {
       const { events, onEvent } = collectEvents();
       const outcome = await runner.start('editor', { input: 'a.txt' }, { onEvent });
       assert.equal(outcome.status, 'completed', outcome.error);
-      assert.deepEqual(approver.seen.map((r) => r.tool), ['editFile'], 'runCommand is allowed by the policy');
+      assert.deepEqual(
+        approver.seen.map((r) => r.tool),
+        ['editFile'],
+        'runCommand is allowed by the policy',
+      );
       assert.equal(readFileSync(path.join(folder, 'a.txt'), 'utf8'), 'one TWO three\n');
       assert.equal(readFileSync(path.join(folder, 'ran.txt'), 'utf8'), 'ran\n');
       const results = toolResults();
@@ -271,13 +324,18 @@ describe('Runner: tools in an agent loop, approvals', function () {
       { text: 'ok' },
     );
     const approver = new ScriptedApprover(() => true);
-    const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    const { runner, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, {
+      builtins: [EDITOR],
+    });
     try {
       const outcome = await runner.start('editor', { input: 'a.txt' });
       assert.equal(outcome.status, 'completed');
       assert.deepEqual(approver.seen, []);
       const [read, edit] = toolResults();
-      assert.match(read!, /^ERR Error: readFile is in neither tools\.allow nor tools\.approve of \.agent-budget\/budget\.json/);
+      assert.match(
+        read!,
+        /^ERR Error: readFile is in neither tools\.allow nor tools\.approve of \.agent-budget\/budget\.json/,
+      );
       assert.match(edit!, /^ERR Error: editFile is in neither tools\.allow nor tools\.approve/);
       assert.equal(readFileSync(path.join(folder, 'a.txt'), 'utf8'), 'one two three\n');
     } finally {
@@ -287,15 +345,29 @@ describe('Runner: tools in an agent loop, approvals', function () {
 
   it('a tool listed in both tools.allow and tools.approve asks before running, as the policy warns', async () => {
     writePolicy(folder, { tools: { allow: ['readFile'], approve: ['readFile'] } });
-    fake.enqueue({ toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] }, { toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] }, { text: 'ok' });
+    fake.enqueue(
+      { toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] },
+      { toolCalls: [{ name: 'readFile', input: { path: 'a.txt' } }] },
+      { text: 'ok' },
+    );
     let asked = 0;
     const approver = new ScriptedApprover(() => ++asked === 1); // yes, then no
-    const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, { builtins: [EDITOR] });
+    const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, {
+      builtins: [EDITOR],
+    });
     try {
-      assert.ok(workspace.policyInfo?.warnings.some((w) => /also in "approve"; it will ask before running/.test(w.message)));
+      assert.ok(
+        workspace.policyInfo?.warnings.some((w) => /also in "approve"; it will ask before running/.test(w.message)),
+      );
       const outcome = await runner.start('editor', { input: 'a.txt' });
       assert.equal(outcome.status, 'completed', outcome.error);
-      assert.deepEqual(approver.seen.map((r) => [r.tool, r.summary, r.path]), [['readFile', 'readFile a.txt', 'a.txt'], ['readFile', 'readFile a.txt', 'a.txt']]);
+      assert.deepEqual(
+        approver.seen.map((r) => [r.tool, r.summary, r.path]),
+        [
+          ['readFile', 'readFile a.txt', 'a.txt'],
+          ['readFile', 'readFile a.txt', 'a.txt'],
+        ],
+      );
       const [first, second] = toolResults();
       assert.equal(first, 'one two three\n', 'approved: read');
       assert.match(second!, /^ERR Error: the user did not approve this tool call/);

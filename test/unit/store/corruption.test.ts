@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LedgerEntry } from '../../../src/core/store/records';
@@ -19,7 +28,10 @@ describe('WorkspaceStore with damaged files', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const open = () => WorkspaceStore.open({ dir, pollMs: 0 });
-  const files = (prefix: string) => readdirSync(dir).filter((f) => f.startsWith(prefix)).sort();
+  const files = (prefix: string) =>
+    readdirSync(dir)
+      .filter((f) => f.startsWith(prefix))
+      .sort();
   const damaged = () => (existsSync(path.join(dir, 'damaged')) ? readdirSync(path.join(dir, 'damaged')) : []);
 
   /** Two compactions (newest snapshot + backup) and a live journal after them. */

@@ -16,7 +16,14 @@ interface Writer {
   stderr: () => string;
 }
 
-function startWriter(script: string, dir: string, count: number, label: string, concurrency = 1, compactAfter?: number): Writer {
+function startWriter(
+  script: string,
+  dir: string,
+  count: number,
+  label: string,
+  concurrency = 1,
+  compactAfter?: number,
+): Writer {
   const args = [script, dir, String(count), label, String(concurrency)];
   if (compactAfter) args.push(String(compactAfter));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

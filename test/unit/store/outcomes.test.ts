@@ -10,8 +10,18 @@ function run(id: string, workflow: string, createdAt: number, extra: Partial<Run
   return {
     k: 'run',
     run: {
-      id, workflow, status: 'completed', title: id, createdAt, updatedAt: createdAt, rev: 1, owner: 'h:1:x',
-      parentRunId: null, variant: null, data: null, ...extra,
+      id,
+      workflow,
+      status: 'completed',
+      title: id,
+      createdAt,
+      updatedAt: createdAt,
+      rev: 1,
+      owner: 'h:1:x',
+      parentRunId: null,
+      variant: null,
+      data: null,
+      ...extra,
     },
   };
 }
@@ -63,7 +73,9 @@ describe('store: marked results and run statistics (schema 5)', () => {
       records.push({ k: 'ledger', entry });
     }
     await store.commit(records);
-    const rows = store.queries.runStats(0, 1_000).map((r) => [r.workflow, r.variant, r.status, r.result, r.runs, r.costMicros, r.calls]);
+    const rows = store.queries
+      .runStats(0, 1_000)
+      .map((r) => [r.workflow, r.variant, r.status, r.result, r.runs, r.costMicros, r.calls]);
     assert.deepEqual(rows, [
       ['code-review', 'claude-haiku-4-5@v1', 'completed', 'accepted', 1, costs.a1, 2],
       ['code-review', 'claude-haiku-4-5@v1', 'failed', null, 1, costs.a2, 1],
@@ -75,7 +87,10 @@ describe('store: marked results and run statistics (schema 5)', () => {
       [1],
     );
     const top = store.queries.topRuns(0, 2_000, 3).map((r) => r.id);
-    const expected = Object.entries(costs).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([id]) => id);
+    const expected = Object.entries(costs)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([id]) => id);
     assert.deepEqual(top, expected);
     assert.equal(store.queries.ledgerCountBetween(100, 103), 3);
   });

@@ -119,12 +119,22 @@ describe('WorkspaceStore', () => {
         for (const row of rows) {
           const want = expected.get(row.key);
           assert.ok(want, `${dimension} ${row.key}`);
-          assert.deepEqual({ micros: row.costMicros, calls: row.calls, tokens: row.tokens }, want, `${dimension} ${row.key}`);
+          assert.deepEqual(
+            { micros: row.costMicros, calls: row.calls, tokens: row.tokens },
+            want,
+            `${dimension} ${row.key}`,
+          );
         }
       }
       const totals = s.queries.totals(range);
-      assert.equal(totals.costMicros, inRange.reduce((n, e) => n + e.costMicros, 0));
-      assert.equal(totals.estimatedMicros, inRange.filter((e) => e.estimated).reduce((n, e) => n + e.costMicros, 0));
+      assert.equal(
+        totals.costMicros,
+        inRange.reduce((n, e) => n + e.costMicros, 0),
+      );
+      assert.equal(
+        totals.estimatedMicros,
+        inRange.filter((e) => e.estimated).reduce((n, e) => n + e.costMicros, 0),
+      );
       const dec = s.queries.totals({ fromDay: '2026-12-01', toDay: '2026-12-31' });
       assert.equal(dec.calls, entries.length - inRange.length);
     };
@@ -174,8 +184,14 @@ describe('WorkspaceStore', () => {
   it('settles and releases reservations, also when the settle is seen before its reserve', async () => {
     const dir = fresh();
     const store = await open(dir);
-    await store.commit([{ k: 'reserve', reservation: reservation('a') }, { k: 'reserve', reservation: reservation('b') }]);
-    assert.deepEqual(store.queries.openReservations().map((r) => r.id), ['a', 'b']);
+    await store.commit([
+      { k: 'reserve', reservation: reservation('a') },
+      { k: 'reserve', reservation: reservation('b') },
+    ]);
+    assert.deepEqual(
+      store.queries.openReservations().map((r) => r.id),
+      ['a', 'b'],
+    );
     const entry = randomEntry(seededRandom(2), NOV1, { reservationId: 'a' });
     await store.commit([{ k: 'settle', reservationId: 'a', ts: NOV1, entry }]);
     await store.commit([{ k: 'settle', reservationId: 'b', ts: NOV1, entry: null }]);
@@ -234,8 +250,24 @@ describe('WorkspaceStore', () => {
     await store.commit([
       { k: 'run', run: run('r-dead', 1, { owner: 'host:1:dead' }) },
       { k: 'run', run: run('r-live', 1, { owner: 'host:2:live' }) },
-      { k: 'task', task: { id: 't1', runId: 'r-dead', name: 'review', parentTaskId: null, status: 'running', createdAt: NOV1, updatedAt: NOV1, rev: 1, data: null } },
-      { k: 'reserve', reservation: reservation('held', { runId: 'r-dead', owner: 'host:1:dead', variant: 'claude-haiku-4-5@v2' }) },
+      {
+        k: 'task',
+        task: {
+          id: 't1',
+          runId: 'r-dead',
+          name: 'review',
+          parentTaskId: null,
+          status: 'running',
+          createdAt: NOV1,
+          updatedAt: NOV1,
+          rev: 1,
+          data: null,
+        },
+      },
+      {
+        k: 'reserve',
+        reservation: reservation('held', { runId: 'r-dead', owner: 'host:1:dead', variant: 'claude-haiku-4-5@v2' }),
+      },
       { k: 'reserve', reservation: reservation('live', { runId: 'r-live', owner: 'host:2:live' }) },
     ]);
     await store.close();
@@ -254,7 +286,10 @@ describe('WorkspaceStore', () => {
       [2_000, 1_000],
       'the estimated charge is the whole reservation: estimated input and the full output clamp',
     );
-    assert.deepEqual(store.queries.openReservations().map((r) => r.id), ['live']);
+    assert.deepEqual(
+      store.queries.openReservations().map((r) => r.id),
+      ['live'],
+    );
     assert.equal(store.queries.runTotals('r-dead').estimatedMicros, 12_000);
     await store.close();
     // A second opener finds nothing left to recover.
@@ -280,7 +315,10 @@ describe('WorkspaceStore', () => {
     assert.equal(snapshots.length, 2, `newest + backup: ${files.join(', ')}`);
     const backupGen = Math.min(...snapshots.map((s) => Number(s.split('-')[1])));
     const journals = files.filter((f) => f.startsWith('journal-')).map((f) => Number(f.slice(8, 14)));
-    assert.ok(journals.every((g) => g >= backupGen), 'journals older than the backup are pruned');
+    assert.ok(
+      journals.every((g) => g >= backupGen),
+      'journals older than the backup are pruned',
+    );
     assert.ok(journals.includes(backupGen), 'the backup can be brought up to date from the journals');
     const reopened = await open(dir);
     assert.equal(reopened.queries.ledgerCount(), entries.length);
@@ -306,7 +344,9 @@ describe('WorkspaceStore', () => {
     assert.equal(store.queries.ledgerCount(), recent.length);
     assert.deepEqual(store.queries.totals(range), before);
     assert.deepEqual(store.queries.breakdown('model', range), byModelBefore);
-    const archived = readFileSync(path.join(dir, 'archive', 'ledger-2026-11.jsonl'), 'utf8').trim().split('\n');
+    const archived = readFileSync(path.join(dir, 'archive', 'ledger-2026-11.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     assert.equal(archived.length, old.length);
     assert.deepEqual(new Set(archived.map((l) => (JSON.parse(l) as LedgerEntry).id)), new Set(old.map((e) => e.id)));
     await store.close();
@@ -329,9 +369,10 @@ describe('WorkspaceStore', () => {
       key: (ms: number) => new Date(ms + 9 * 3_600_000).toISOString().slice(0, 10),
     };
     store = await open(dir, { days: tokyo });
-    assert.deepEqual(store.queries.breakdown('day', { fromDay: '2026-11-01', toDay: '2026-11-30' }).map((r) => [r.key, r.costMicros]), [
-      ['2026-11-02', entry.costMicros],
-    ]);
+    assert.deepEqual(
+      store.queries.breakdown('day', { fromDay: '2026-11-01', toDay: '2026-11-30' }).map((r) => [r.key, r.costMicros]),
+      [['2026-11-02', entry.costMicros]],
+    );
     await store.close();
   });
 

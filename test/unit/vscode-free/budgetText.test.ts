@@ -71,7 +71,10 @@ describe('scope wording', () => {
     assert.equal(capName('workflow.code-review.monthly'), "code-review's monthly cap");
     // Workflow ids may contain dots: the period is the last part.
     assert.equal(capName('workflow.team.review.weekly'), "team.review's weekly cap");
-    assert.equal(`At this rate ${capName('workspace.weekly')} ($20.00) is reached on Mon 24 Nov.`, 'At this rate the workspace weekly cap ($20.00) is reached on Mon 24 Nov.');
+    assert.equal(
+      `At this rate ${capName('workspace.weekly')} ($20.00) is reached on Mon 24 Nov.`,
+      'At this rate the workspace weekly cap ($20.00) is reached on Mon 24 Nov.',
+    );
   });
 
   it('capName names anything else by its scope, never by a word from Object.prototype', () => {

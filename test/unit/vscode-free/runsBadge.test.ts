@@ -29,8 +29,17 @@ describe('countRuns (the Runs view badge)', function () {
     const records: Parameters<typeof store.commit>[0] = [];
     for (let i = 0; i < count; i++) {
       const run: RunState = {
-        id: newId(now + i), workflow: 'badge', status, title: `badge ${i}`, createdAt: now + i, updatedAt: now + i,
-        rev: store.nextRev(), owner: store.ownerId, parentRunId: null, variant: null, data: null,
+        id: newId(now + i),
+        workflow: 'badge',
+        status,
+        title: `badge ${i}`,
+        createdAt: now + i,
+        updatedAt: now + i,
+        rev: store.nextRev(),
+        owner: store.ownerId,
+        parentRunId: null,
+        variant: null,
+        data: null,
       };
       records.push({ k: 'run', run });
     }
@@ -64,7 +73,12 @@ describe('countRuns (the Runs view badge)', function () {
     const [run] = store.queries.listRuns({ status: ['paused'] });
     assert.ok(run);
     const before = store.queries.countRuns([...RESUMABLE]);
-    await store.commit([{ k: 'run', run: { ...run, data: null, status: 'completed', updatedAt: Date.now(), rev: store.nextRev() } as RunState }]);
+    await store.commit([
+      {
+        k: 'run',
+        run: { ...run, data: null, status: 'completed', updatedAt: Date.now(), rev: store.nextRev() } as RunState,
+      },
+    ]);
     assert.equal(store.queries.countRuns([...RESUMABLE]), before - 1);
     assert.equal(store.queries.countRuns(['completed']), 41);
   });

@@ -1,12 +1,18 @@
 // The panel's message validator (src/webview/protocol.ts): the host acts only on what parseWebviewMessage returns,
 // so anything a compromised or buggy page could post must come back as an error, and a good message as a clean copy.
 import assert from 'node:assert/strict';
-import { parseWebviewMessage, RequestChannel, type HostMessage, type WebviewMessage } from '../../../src/webview/protocol';
+import {
+  parseWebviewMessage,
+  RequestChannel,
+  type HostMessage,
+  type WebviewMessage,
+} from '../../../src/webview/protocol';
 
 // The failure messages are built only on failure: describing `raw` reads its getters.
 const rejected = (raw: unknown): string => {
   const parsed = parseWebviewMessage(raw);
-  if (!('error' in parsed)) assert.fail(`accepted ${String(JSON.stringify(raw)).slice(0, 200)} as ${JSON.stringify(parsed)}`);
+  if (!('error' in parsed))
+    assert.fail(`accepted ${String(JSON.stringify(raw)).slice(0, 200)} as ${JSON.stringify(parsed)}`);
   return parsed.error;
 };
 
@@ -18,18 +24,51 @@ const accepted = (raw: unknown): WebviewMessage => {
 
 describe('parseWebviewMessage', () => {
   it('accepts each message the page sends, exactly', () => {
-    assert.deepEqual(accepted({ type: 'ready', state: { range: 'month', tab: 'overview' } }), { type: 'ready', state: { range: 'month', tab: 'overview' } });
-    assert.deepEqual(accepted({ type: 'view', state: { range: '7d', tab: 'runs' } }), { type: 'view', state: { range: '7d', tab: 'runs' } });
-    assert.deepEqual(accepted({ type: 'painted', generatedAt: 1_700_000_000_000 }), { type: 'painted', generatedAt: 1_700_000_000_000 });
+    assert.deepEqual(accepted({ type: 'ready', state: { range: 'month', tab: 'overview' } }), {
+      type: 'ready',
+      state: { range: 'month', tab: 'overview' },
+    });
+    assert.deepEqual(accepted({ type: 'view', state: { range: '7d', tab: 'runs' } }), {
+      type: 'view',
+      state: { range: '7d', tab: 'runs' },
+    });
+    assert.deepEqual(accepted({ type: 'painted', generatedAt: 1_700_000_000_000 }), {
+      type: 'painted',
+      generatedAt: 1_700_000_000_000,
+    });
     for (const kind of ['resume', 'cancel', 'openRun'] as const) {
-      assert.deepEqual(accepted({ type: 'request', id: 7, request: { kind, runId: '01JD-run_a' } }), { type: 'request', id: 7, request: { kind, runId: '01JD-run_a' } });
+      assert.deepEqual(accepted({ type: 'request', id: 7, request: { kind, runId: '01JD-run_a' } }), {
+        type: 'request',
+        id: 7,
+        request: { kind, runId: '01JD-run_a' },
+      });
     }
-    assert.deepEqual(accepted({ type: 'request', id: 0, request: { kind: 'export', format: 'csv' } }), { type: 'request', id: 0, request: { kind: 'export', format: 'csv' } });
-    assert.deepEqual(accepted({ type: 'request', id: 1, request: { kind: 'editPolicy' } }), { type: 'request', id: 1, request: { kind: 'editPolicy' } });
+    assert.deepEqual(accepted({ type: 'request', id: 0, request: { kind: 'export', format: 'csv' } }), {
+      type: 'request',
+      id: 0,
+      request: { kind: 'export', format: 'csv' },
+    });
+    assert.deepEqual(accepted({ type: 'request', id: 1, request: { kind: 'editPolicy' } }), {
+      type: 'request',
+      id: 1,
+      request: { kind: 'editPolicy' },
+    });
   });
 
   it('rejects what is not a plain object', () => {
-    for (const raw of [null, undefined, 'ready', 42, true, [], [{ type: 'ready' }], () => ({ type: 'ready' }), new Date(), Object.create(null)]) rejected(raw);
+    for (const raw of [
+      null,
+      undefined,
+      'ready',
+      42,
+      true,
+      [],
+      [{ type: 'ready' }],
+      () => ({ type: 'ready' }),
+      new Date(),
+      Object.create(null),
+    ])
+      rejected(raw);
     // An object made by a class (another prototype) is not a message either, even with the right fields.
     class Impostor {
       type = 'editPolicy';
@@ -67,7 +106,8 @@ describe('parseWebviewMessage', () => {
     rejected({ type: 'command', command: 'agentBudget.setApiKey' });
     rejected({ type: 'request', id: 1, request: { kind: 'runCommand', command: 'rm -rf /' } });
     // A run id is the store's id alphabet only: no path, no spaces, no markup.
-    for (const runId of ['', '../../../etc/passwd', 'a b', '<img src=x>', 'run\n2', 'x'.repeat(81)]) rejected({ type: 'request', id: 1, request: { kind: 'resume', runId } });
+    for (const runId of ['', '../../../etc/passwd', 'a b', '<img src=x>', 'run\n2', 'x'.repeat(81)])
+      rejected({ type: 'request', id: 1, request: { kind: 'resume', runId } });
   });
 
   it('rejects extra keys and missing keys at every level', () => {
