@@ -3,7 +3,7 @@
 import { dayKey, periodWindow } from '../core/policy/periods';
 import { addDays, daysBetween } from '../core/report/days';
 import { forecastCaps } from '../core/report/forecast';
-import { cacheSavings } from '../core/report/report';
+import { cacheSavings, modelProviderSpend } from '../core/report/cacheSavings';
 import type { DayRange } from '../core/store/queries';
 import type { RunStatus } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
@@ -118,7 +118,7 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
           },
         ],
   );
-  const savings = cacheSavings(q.breakdown2('model', 'provider', days), workspace.policy);
+  const savings = cacheSavings(modelProviderSpend(q, days), workspace.policy);
   const cache = {
     readTokens: savings.readTokens,
     writeTokens: savings.writeTokens,

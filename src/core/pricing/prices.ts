@@ -39,6 +39,11 @@ export interface ModelPrice extends PriceRates {
   provider: ProviderId;
   /** Above this many prompt tokens the whole call bills at these rates. */
   above?: PriceRates & { tokens: number };
+  /**
+   * Rates that replace the ones above over a span of days: an earlier price, a change announced for later, or a
+   * promotion. The entry's own rates are the standard list price, in force on every day no span covers.
+   */
+  dated?: DatedRates[];
   /** Largest `max_tokens` the model accepts (the budget engine clamps to it). */
   maxOutputTokens: number;
   /** Prompt + output tokens the model can attend to. */
@@ -49,6 +54,24 @@ export interface ModelPrice extends PriceRates {
   source: string;
   /** When the rates were last checked against `source` (YYYY-MM-DD). */
   asOf: string;
+  note?: string;
+}
+
+/**
+ * Rates in force over a span of UTC calendar days (`YYYY-MM-DD`; a call is priced by the UTC day it is made, a
+ * report by the day it is filed under). Omitted cache rates follow the provider's rule as for the standard rates.
+ */
+export interface DatedRates extends PriceRates {
+  /** First day these rates apply; absent = since the model was released. */
+  from?: string;
+  /** First day they no longer apply (the day the next rates start); absent = no end announced. */
+  until?: string;
+  /** A temporary rate the provider says ends on `until`, after which the standard rates apply again. */
+  promotion?: boolean;
+  /** The long-prompt tier in this span; absent = the entry's own `above` (a span never makes a long prompt cheaper). */
+  above?: PriceRates & { tokens: number };
+  /** Where these rates were read, when it is not the entry's `source`. */
+  source?: string;
   note?: string;
 }
 
@@ -287,61 +310,18 @@ function gemini(
   };
 }
 
-/**
- * What may follow a table id in a served model id and still be the same model: a dated snapshot
- * (`-20250929`, `-2024-08-06`), `-latest`, a Bedrock-style `-v1:0`, a Vertex `@20250929`, a `-001` revision or
- * a `-preview-05-20` date. Anything else (`-pro`, `-mini`, `-5`) is a different model with a different price,
- * so `gpt-5-pro` never silently bills as `gpt-5` and a future `claude-opus-4-9` never bills as `claude-opus-4`.
- */
-const SNAPSHOT_SUFFIX =
-  /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|latest|v\d+(?::\d+)?|\d{3}|preview(?:-\d{2}-\d{2}(?:-\d{4})?|-\d{2}-\d{4})?|exp(?:-\d{4}(?:-\d{2}-\d{2})?)?))+$/;
-
-/**
- * Served ids that look like a snapshot of a table id but bill at other rates: the snapshot rule never prices them
- * as that id (an exact table or `prices` entry still does). Each says why, for the UnknownModelError.
- */
-export const SNAPSHOTS_PRICED_APART: ReadonlyArray<{ pattern: RegExp; why: string }> = [
-  {
-    pattern: /^gemini-2\.5-flash-preview-/,
-    why: 'the deprecated Gemini 2.5 Flash previews billed at their own preview rates (thinking output priced apart), not as gemini-2.5-flash',
-  },
-];
-
-/** Aliases a provider repoints to newer models: what they cost changes without their name changing. */
-export const MOVING_ALIASES: ReadonlyArray<{ pattern: RegExp; why: string }> = [
-  {
-    pattern: /^gemini-(?:flash|flash-lite|pro)-latest$/,
-    why:
-      'Google moves this alias to each new model without notice, so its price changes under the same name; use the ' +
-      'model id it serves today (e.g. gemini-3.5-flash, gemini-3.1-pro-preview)',
-  },
-];
-
-/** True when `model` is `id` or a dated snapshot / alias of it. */
-export function isSnapshotOf(model: string, id: string): boolean {
-  if (model === id) return true;
-  return model.startsWith(id) && SNAPSHOT_SUFFIX.test(model.slice(id.length));
+/** The UTC calendar day (`YYYY-MM-DD`) of an instant: the day whose rates price a call made then. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
-/**
- * Finds the entry for a served model id among `entries` (built-ins merged with overrides): an exact id or alias
- * first, else the longest id of which `model` is a snapshot. Case-insensitive, since people type model names.
- */
-export function matchModel<T>(
-  model: string,
-  entries: Readonly<Record<string, T & { aliases?: string[] }>>,
-): { key: string; entry: T } | undefined {
-  const wanted = model.trim().toLowerCase();
-  const pricedApart = SNAPSHOTS_PRICED_APART.some((s) => s.pattern.test(wanted));
-  let best: { key: string; entry: T; length: number } | undefined;
-  for (const [key, entry] of Object.entries(entries)) {
-    for (const id of [key, ...(entry.aliases ?? [])]) {
-      const lower = id.toLowerCase();
-      if (lower === wanted) return { key, entry };
-      if (isSnapshotOf(wanted, lower) && !pricedApart && (!best || lower.length > best.length)) {
-        best = { key, entry, length: lower.length };
-      }
-    }
-  }
-  return best && { key: best.key, entry: best.entry };
+/** The span of `entry.dated` in force on `day`, if any (the first that covers it). */
+export function spanOn<T extends { dated?: DatedRates[] }>(entry: T, day: string): DatedRates | undefined {
+  return entry.dated?.find((d) => (d.from === undefined || d.from <= day) && (d.until === undefined || day < d.until));
 }
+
+/** The newest date the built-in table was checked against its sources: how old the table is. */
+export const PRICE_TABLE_DATE: string = Object.values(BUILT_IN_PRICES).reduce(
+  (newest, p) => (p.asOf > newest ? p.asOf : newest),
+  '',
+);
