@@ -96,6 +96,8 @@ export interface PriceContext {
    * file): a model that neither the table nor `prices` knows runs on their own machine and costs $0 there.
    */
   localEndpoint?: boolean;
+  /** The built-in table to read; default BUILT_IN_PRICES (tests give a table of their own). */
+  table?: Readonly<Record<string, ModelPrice>>;
 }
 
 type PriceEntry = (ModelPrice | PriceOverride) & { aliases?: string[] };
@@ -116,7 +118,7 @@ export function resolvePrice(
   if (provider === 'gemini' || provider === undefined) model = model.replace(/^\s*models\//i, '');
   const sameProvider = <T extends { provider: ProviderId }>(record: Readonly<Record<string, T>>) =>
     Object.fromEntries(Object.entries(record).filter(([, e]) => provider === undefined || e.provider === provider));
-  const builtIns = sameProvider(BUILT_IN_PRICES);
+  const builtIns = sameProvider(context.table ?? BUILT_IN_PRICES);
   const custom = sameProvider(overrides);
   const candidates: Record<string, PriceEntry> = { ...builtIns, ...custom };
   const hit = matchModel<PriceEntry>(model, candidates);
@@ -158,7 +160,7 @@ function unlisted(
   context: PriceContext,
   day: string,
 ): ResolvedPrice {
-  const elsewhere = provider && matchModel(model, { ...BUILT_IN_PRICES, ...overrides });
+  const elsewhere = provider && matchModel(model, { ...(context.table ?? BUILT_IN_PRICES), ...overrides });
   const known = [...MOVING_ALIASES, ...SNAPSHOTS_PRICED_APART].find((k) => k.pattern.test(model.trim().toLowerCase()));
   // An id the table refuses on purpose, or prices for another provider, stays an error: no other source guesses.
   if (elsewhere || known) {

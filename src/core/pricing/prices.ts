@@ -4,32 +4,38 @@ import type { ProviderId } from '../usage';
 /**
  * THE price table: every built-in model the product can bill, in USD per million tokens exactly as the providers
  * publish them, with where each number came from and when it was checked. `cost.ts` turns these into integer
- * micro-dollars; workspaces add or replace entries through `prices` in .agent-budget/budget.json.
+ * micro-dollars; workspaces add or replace entries through `prices` in .agent-budget/budget.json. A price that
+ * changes on a known day (an earlier rate, an announced change, a promotion that ends) is a `dated` span: a call is
+ * billed at the rates of its UTC day, so a month that spans a change is priced day by day.
  *
- * Why our own table and not @pydantic/genai-prices (evaluated 2026-11-22, v0.1.8 of 2026-09-23, in a scratch
- * folder):
- * + Its numbers agree with ours for every model both have (it was the cross-check for this table), it knows
- *   1-hour cache writes and prompt-length tiers, runs on Node 20 and is MIT.
- * - Its runtime is one 480 KB CJS file with ~1,000 models of 40 providers: ten times our extension bundle for the
- *   forty entries we need.
- * - It prices in float dollars and tiers per token kind; we need integer micro-dollars rounded once per call and
- *   the "whole call at the higher rate" rule in one place, so we would re-do the arithmetic anyway.
- * - It has no max output tokens (we clamp `max_tokens` with it) and no notion of workspace overrides.
- * - Its freshness is its release cadence plus an optional fetch of the data from GitHub at run time; we will not
- *   make a network call the user did not ask for, and it lagged here: no claude-haiku-5-5 (released 2026-10-07),
- *   claude-sonnet-5-5 matched to claude-sonnet-5 (so the 2026-10-07 cache-read cut is missed).
- * So: this table is the source of truth, and genai-prices is a good tool to re-check it when prices move.
+ * @pydantic/genai-prices: the SECOND source, never the first (re-evaluated 2026-12-03, v0.1.8 of 2026-09-23, the
+ * latest on npm). Measured: 42 of the 49 entries here are in it and all 42 agree on input, output and cache-read
+ * rates; the 7 it lacks are the newest (claude-fable-5-2, claude-mythos-5-2, -5-1 and -5, claude-haiku-5-5,
+ * claude-sonnet-5-5 — which it prices as claude-sonnet-5, missing the 2026-10-07 cache cut —, gpt-6.2-sol), and
+ * it has no gpt-6.2-astra, gpt-6.1-sol or gpt-6.1-terra either: ten weeks behind the providers. It lists 121 models of our three providers that we do not (older
+ * and variant ids: gpt-4-turbo, claude-3-opus, gemini-1.5-pro, the -pro, -codex and -chat-latest ids, the Gemini
+ * 3.6–3.8 Flash promotions with their 2027-01-01 end, GPT-5.6 Terra/Luna with their 2026-07-30 cuts). Bundled with
+ * esbuild (minified, node20) it is 477 KB (77 KB gzipped) against 1.83 MB for the extension and 1.79 MB for the
+ * CLI: +26 %. Licence MIT. Its data is its release's (we never call `updatePrices`, which would fetch from GitHub).
+ * So: it prices a model only when this table and `prices` both lack it and the id is not one refused on purpose,
+ * marked in `priceSource` (`genai-prices 0.1.8 (data of …)`) and in the ledger (`genai-prices`); it lives in its
+ * own lazily required bundle (dist/genaiPrices.js, see secondSource.ts), so activation and the CLI never load it
+ * unless such a model is used. It has no max output (the clamp falls back to the request and the budget).
  *
- * How to update: change the rates, `asOf` and `source` of the entry, and the hand-worked tests in
- * test/unit/pricing. An `above` tier bills the WHOLE call (input, cache and output) at its rates once the
- * call's prompt tokens (input + cache reads + cache writes) exceed `tokens`.
+ * How to update: change the rates, `asOf` and `source` of the entry (or add a `dated` span when a price changes
+ * on a day, keeping the old rates for the days before), and the hand-worked tests in test/unit/pricing. An
+ * `above` tier bills the WHOLE call (input, cache and output) at its rates once the call's prompt tokens (input +
+ * cache reads + cache writes) exceed `tokens`. `agent-budget prices` shows the table as a user sees it.
  *
- * Deliberately absent (an unknown model is an error, never $0; add a `prices` entry to use one):
- * - OpenAI gpt-5.6-*: OpenAI's own model page gives promotional rates ($4 / $20 for Sol) "at least until
- *   2026-11-21", the day before this table was checked, and resellers quote $5 / $30: no rate we can source.
- * - OpenAI gpt-6-sol, gpt-6.1-*, gpt-6-luna, gpt-6-astra: only third-party pages in reach when checked; add them
- *   with `prices` (cacheWrite5mPerMTok included) until OpenAI's own pages are checked.
- * - Gemini 3.6/3.7/3.8 Flash: introductory rates that double on 2027-01-01 (a dated price this table cannot hold).
+ * Absent from this table (the second source may price them, marked so; otherwise an unknown model is an error,
+ * never $0; add a `prices` entry to use one):
+ * - OpenAI gpt-6.2-astra, gpt-6.1-sol, gpt-6.1-terra, gpt-6-sol, gpt-6-luna, gpt-6-astra, gpt-5.6-*, the -pro
+ *   models (gpt-5.5-pro, gpt-5.4-pro, gpt-5.2-pro, gpt-5-pro, o3-pro), the -codex and -chat-latest variants: OpenAI's
+ *   own pages for them were not in reach when this table was checked (2026-12-03; only gpt-6.2-sol's was), and
+ *   third-party pages are not a source here. All but gpt-6.2-astra, gpt-6.1-sol and gpt-6.1-terra are in the
+ *   second source.
+ * - Gemini 3.6/3.7/3.8 Flash: Google's pricing page was not in reach on 2026-12-03; the second source has their
+ *   introductory rates and the doubling on 2027-01-01.
  * - Moving aliases (`gemini-flash-latest`, `gemini-pro-latest`): Google repoints them to new models without a
  *   change of name, so no fixed price is right for long (see `MOVING_ALIASES`).
  * - Snapshots that bill differently from the model they look like (see `SNAPSHOTS_PRICED_APART`).
@@ -76,6 +82,7 @@ export interface DatedRates extends PriceRates {
 }
 
 const ANTHROPIC_PRICING = 'https://platform.claude.com/docs/en/about-claude/pricing';
+const FABLE_5_2 = 'https://platform.claude.com/docs/en/models/fable-5-2/whats-new-fable-5-2';
 const OPENAI_PRICING = 'https://developers.openai.com/api/docs/pricing';
 const GEMINI_PRICING = 'https://ai.google.dev/gemini-api/docs/pricing';
 const CHECKED = '2026-11-22';
@@ -86,6 +93,7 @@ function claude(
   output: number,
   extra: Omit<ModelPrice, 'provider' | 'inputPerMTok' | 'outputPerMTok' | 'source' | 'asOf'> & {
     source?: string;
+    asOf?: string;
   },
 ): ModelPrice {
   return {
@@ -109,6 +117,22 @@ const MTOK_1M = 1_000_000;
 
 export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
   // ── Anthropic ─────────────────────────────────────────────────────────────────────────────────────────
+  'claude-fable-5-2': claude(8, 40, {
+    cacheReadPerMTok: 0.2,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    source: FABLE_5_2,
+    asOf: '2026-12-03',
+    note: 'Released 2026-11-09, 20% below Fable 5.1; cache hits stay at 0.025× input.',
+  }),
+  'claude-mythos-5-2': claude(8, 40, {
+    cacheReadPerMTok: 0.2,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    source: FABLE_5_2,
+    asOf: '2026-12-03',
+    note: 'Limited availability (verification programs); same specifications and price as Fable 5.2.',
+  }),
   'claude-fable-5-1': claude(10, 50, {
     cacheReadPerMTok: 0.25,
     maxOutputTokens: 128_000,
@@ -145,6 +169,8 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
     cacheReadPerMTok: 0.1,
     maxOutputTokens: 128_000,
     contextWindow: MTOK_1M,
+    // Calls before the cut billed cache hits at the standard 0.1× input.
+    dated: [{ until: '2026-10-07', inputPerMTok: 2, outputPerMTok: 10, cacheReadPerMTok: 0.2 }],
     note: 'Cache hits cut from $0.20 to $0.10 (0.05× input) on 2026-10-07.',
   }),
   'claude-sonnet-5': claude(2, 10, {
