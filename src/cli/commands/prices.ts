@@ -160,8 +160,9 @@ export function userStateRoot(
   if (platform === 'win32')
     return env.LOCALAPPDATA ? path.win32.join(env.LOCALAPPDATA, 'agent-budget', 'state') : undefined;
   if (!env.HOME && !env.XDG_STATE_HOME) return undefined;
-  if (platform === 'darwin') return path.join(env.HOME!, 'Library', 'Application Support', 'agent-budget', 'state');
-  return path.join(env.XDG_STATE_HOME || path.join(env.HOME!, '.local', 'state'), 'agent-budget');
+  if (platform === 'darwin')
+    return path.posix.join(env.HOME!, 'Library', 'Application Support', 'agent-budget', 'state');
+  return path.posix.join(env.XDG_STATE_HOME || path.posix.join(env.HOME!, '.local', 'state'), 'agent-budget');
 }
 
 const NOTICE_FILE = 'price-table-notice.json';

@@ -33,9 +33,9 @@ export function degradeModelProblems(raw: unknown): Array<{ path: string[]; mess
       problems.push({
         path: ['workflows', id, 'degradeModel'],
         message:
-          `"${degrade}" is a ${degradeProvider} model but this workflow's ${key} "${model as string}" is a ${provider} ` +
-          `model: a call degrades within its own provider (the conversation stays with one API), so it would never ` +
-          `be used. Name a cheaper ${provider} model.`,
+          `"${degrade}" runs on ${degradeProvider} but this workflow's ${key} "${model as string}" runs on ${provider}: ` +
+          `a call degrades within its own provider (the conversation stays with one API), so it would never be used. ` +
+          `Name a cheaper ${provider} model.`,
       });
       break;
     }

@@ -672,7 +672,7 @@ export class Runner {
     // cases when the policy loads): say so once per task instead of dropping it silently.
     if (degrade && !sameProviderDegrade && task.calls === 0) {
       ex.warn(
-        `${step.id}: degradeModel "${degrade}" is not a ${task.provider} model, and this step runs on ${task.provider} ` +
+        `${step.id}: degradeModel "${degrade}" is not a model of ${task.provider}, which this step runs on ` +
           `(${task.model}): it cannot degrade, so a cap this model cannot afford blocks the call instead.`,
       );
     }
