@@ -47,7 +47,7 @@ export class EnvProviderAccess implements ProviderAccess {
   ) {}
 
   hasKey(provider: ProviderId): boolean {
-    return !!this.env[API_KEY_ENV[provider]] || this.isLocal(provider);
+    return !!this.env[API_KEY_ENV[provider]];
   }
 
   /** OPENAI_BASE_URL (the user's own environment) on loopback: a local server that needs no key (pricing/local.ts). */

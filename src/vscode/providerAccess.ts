@@ -25,7 +25,7 @@ export class VsCodeProviderAccess implements ProviderAccess {
 
   /** Lets a workflow without a model run on the first provider that has a key. */
   async hasKey(provider: ProviderId): Promise<boolean> {
-    return (await this.keys.get(provider)) !== undefined || this.isLocal(provider);
+    return (await this.keys.get(provider)) !== undefined;
   }
 
   /**
