@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
+import { BudgetEngine, policyDays } from '../../../src/core/budget/engine';
+import { ManualClock } from '../../../src/core/clock';
+import { defaultPolicy } from '../../../src/core/policy/load';
+import { WorkspaceStore } from '../../../src/core/store/store';
 import { priceCall, resolvePrice, UnknownModelError } from '../../../src/core/pricing/cost';
 import { BUILT_IN_PRICES } from '../../../src/core/pricing/prices';
 import { GENAI_PRICES_VERSION } from '../../../src/core/pricing/secondSource';
@@ -73,6 +79,40 @@ describe('the second source (@pydantic/genai-prices)', () => {
     assert.equal(call('2026-12-31').costMicros, 150_750);
     assert.equal(call('2027-01-01').costMicros, 301_500);
     assert.equal(call('2026-12-31').origin, 'genai-prices');
+  });
+
+  it('marks the ledger row of a call it priced (and of one budget.json priced), never one the table priced', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'ab-second-'));
+    const policy = defaultPolicy();
+    policy.prices = { 'my-model': { provider: 'openai', inputPerMTok: 1, outputPerMTok: 2 } };
+    const clock = new ManualClock(Date.parse('2026-12-03T12:00:00Z'));
+    const store = await WorkspaceStore.open({ dir: root, pollMs: 0, clock, days: policyDays(policy) });
+    const engine = new BudgetEngine(store, policy, clock);
+    try {
+      const call = async (model: string) => {
+        const a = await engine.admit({
+          workflow: 'w',
+          runId: null,
+          taskId: null,
+          task: null,
+          provider: 'openai',
+          model,
+          inputTokens: 1000,
+          maxOutputTokens: 100,
+          tokenScopes: [],
+        });
+        const entry = await engine.settle(a, { usage: usage({ input: 1000, output: 100 }) });
+        return store.queries.ledgerEntry(entry.id)!;
+      };
+      const second = await call('gpt-4-turbo');
+      assert.deepEqual([second.priceSource, second.costMicros], ['genai-prices', 10_000 + 3000]);
+      assert.equal((await call('my-model')).priceSource, 'policy');
+      assert.equal((await call('gpt-5')).priceSource, undefined);
+    } finally {
+      engine.dispose();
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('is the version package.json pins and node_modules holds (the data date in priceSource is that release)', () => {
