@@ -354,7 +354,8 @@ function breakdownTable(d: Dimension, rows: PanelSnapshot['breakdowns'][Dimensio
 /** The price table in force today: what each model costs, promotions and changes ahead, and where it came from. */
 function prices(s: PanelSnapshot): TemplateResult {
   const p = s.prices;
-  const rate = (usd: number) => `$${usd < 1 && usd > 0 ? String(usd) : usd.toFixed(2)}`;
+  // $/MTok as published: cents always, sub-cent digits when there are any ($0.20, $0.075, $8.00).
+  const rate = (usd: number) => `$${usd.toFixed(4).replace(/0{1,2}$/, '')}`;
   return html`<section aria-labelledby="prices-h" class="prices">
     <h2 id="prices-h">Prices in force on ${formatDay(p.day, false)} (UTC)</h2>
     <p class="muted">

@@ -198,7 +198,15 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     await frame.getByText('Prices', { exact: true }).click();
     await frame.getByText('claude-fable-5-2', { exact: true }).waitFor({ state: 'visible' });
     const row = await frame.locator('tr[data-model="claude-fable-5-2"]').innerText();
-    for (const text of ['anthropic', '$8.00', '$40.00', '$0.2', '$10.00 / $16.00', 'fable-5-2/whats-new', '2026-12-03'])
+    for (const text of [
+      'anthropic',
+      '$8.00',
+      '$40.00',
+      '$0.20',
+      '$10.00 / $16.00',
+      'fable-5-2/whats-new',
+      '2026-12-03',
+    ])
       assert.ok(row.includes(text), `no "${text}" in the Fable 5.2 row: ${row}`);
     assert.match(await frame.evaluate<string>('document.body.innerText'), /Prices in force on .* \(UTC\)/);
   });
