@@ -71,6 +71,9 @@ export const bundles = [
   // OpenAI's o200k tokenizer (~2 MB of ranks) is its own file, required lazily beside the bundle that needs it
   // (src/core/providers/estimate.ts), so activation never loads it.
   { ...node, entryPoints: ['src/core/providers/o200k.ts'], outfile: 'dist/o200k.js' },
+  // The second price source (@pydantic/genai-prices, ~480 KB of data) likewise, required only for a model the
+  // built-in table lacks (src/core/pricing/secondSource.ts).
+  { ...node, entryPoints: ['src/core/pricing/genaiPrices.ts'], outfile: 'dist/genaiPrices.js' },
   {
     bundle: true,
     platform: 'browser',

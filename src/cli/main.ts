@@ -4,6 +4,7 @@ import { costCommand } from './commands/cost';
 import { estimateCommand } from './commands/estimate';
 import { exportCommand } from './commands/export';
 import { markCommand } from './commands/mark';
+import { noticeStalePrices, pricesCommand } from './commands/prices';
 import { reportCommand } from './commands/report';
 import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
@@ -17,6 +18,7 @@ const COMMANDS: CliCommand[] = [
   resumeCommand,
   runsCommand,
   costCommand,
+  pricesCommand,
   statusCommand,
   reportCommand,
   estimateCommand,
@@ -69,6 +71,7 @@ export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stde
       workspace: path.resolve(typeof values.workspace === 'string' ? values.workspace : process.cwd()),
       json,
     };
+    await noticeStalePrices(ctx);
     return await command.run(ctx, values, positionals);
   } catch (err) {
     if (err instanceof CliError) {

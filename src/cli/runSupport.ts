@@ -4,6 +4,7 @@ import { formatUsd } from '../core/money';
 import { formatIssue, PolicyError } from '../core/policy/issues';
 import type { ProviderSettingsMap } from '../core/policy/types';
 import { UnknownModelError } from '../core/pricing/cost';
+import { isLoopbackEndpoint } from '../core/pricing/local';
 import { createProviderAdapter } from '../core/providers';
 import { AlertNotifier } from '../core/report/alerts';
 import { API_KEY_ENV, PROVIDER_NAMES, ProviderError } from '../core/providers/errors';
@@ -49,9 +50,15 @@ export class EnvProviderAccess implements ProviderAccess {
     return !!this.env[API_KEY_ENV[provider]];
   }
 
+  /** OPENAI_BASE_URL (the user's own environment) on loopback: a local server that needs no key (pricing/local.ts). */
+  isLocal(provider: ProviderId): boolean {
+    const url = this.env[BASE_URL_ENV[provider]];
+    return provider === 'openai' && !!url && isLoopbackEndpoint(url);
+  }
+
   async adapter(provider: ProviderId): Promise<ProviderAdapter> {
-    const apiKey = this.env[API_KEY_ENV[provider]];
-    if (!apiKey) {
+    const apiKey = this.env[API_KEY_ENV[provider]] ?? '';
+    if (!apiKey && !this.isLocal(provider)) {
       throw new MissingApiKeyError(
         provider,
         `${API_KEY_ENV[provider]} is not set: the CLI reads the ${PROVIDER_NAMES[provider]} API key from the environment. ` +

@@ -6,6 +6,7 @@ import { BudgetMeter } from './budgetMeter';
 import { BudgetPanel } from './budgetPanel';
 import { Disposable } from './dispose';
 import { PolicyFiles } from './policyFiles';
+import { showStalePriceNotice } from './priceNotice';
 import { VsCodeProviderAccess } from './providerAccess';
 import { ReportCommands } from './reports';
 import { RunCommands } from './runCommands';
@@ -69,6 +70,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
       ),
     );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
+    this.workspace.whenOpen(() => void showStalePriceNotice(context.globalState));
     const activateMs = performance.now() - started;
     this.timings = { activateMs, storeOpenMs: () => this.workspace.openMs };
     this.log.info(`Activated in ${activateMs.toFixed(1)} ms; the store opens after activation.`);

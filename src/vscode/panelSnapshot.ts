@@ -3,7 +3,10 @@
 import { dayKey, periodWindow } from '../core/policy/periods';
 import { addDays, daysBetween } from '../core/report/days';
 import { forecastCaps } from '../core/report/forecast';
-import { cacheSavings } from '../core/report/report';
+import { cacheSavings, modelProviderSpend } from '../core/report/cacheSavings';
+import { PRICE_TABLE_DATE, utcDay } from '../core/pricing/prices';
+import { priceTable, priceTableAgeDays, STALE_AFTER_DAYS } from '../core/pricing/table';
+import type { BudgetPolicy } from '../core/policy/types';
 import type { DayRange } from '../core/store/queries';
 import type { RunStatus } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
@@ -13,6 +16,7 @@ import type {
   Dimension,
   ForecastRow,
   PanelSnapshot,
+  PriceRow,
   RangeId,
   RunRow,
 } from '../webview/protocol';
@@ -118,7 +122,7 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
           },
         ],
   );
-  const savings = cacheSavings(q.breakdown2('model', 'provider', days), workspace.policy);
+  const savings = cacheSavings(modelProviderSpend(q, days), workspace.policy);
   const cache = {
     readTokens: savings.readTokens,
     writeTokens: savings.writeTokens,
@@ -171,8 +175,37 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
     },
     cache,
     runs,
+    prices: pricesOn(now, workspace.policy.prices),
     canRun: input.canRun && !workspace.policyError,
     canExport: input.canExport,
     computeMs: performance.now() - started,
+  };
+}
+
+/** The Prices tab's rows: recomputed when the day or budget.json's `prices` change, not on every spend update. */
+let priceRows: { day: string; prices: BudgetPolicy['prices']; rows: PriceRow[] } | undefined;
+
+function pricesOn(now: number, prices: BudgetPolicy['prices']): PanelSnapshot['prices'] {
+  const day = utcDay(now);
+  if (priceRows?.day !== day || priceRows.prices !== prices) {
+    const rows = priceTable(prices, day).map((r): PriceRow => ({
+      model: r.id,
+      provider: r.provider,
+      ...r.rates,
+      aboveTokens: r.above?.tokens ?? null,
+      origin: r.origin === 'policy' ? 'policy' : 'table',
+      replacesBuiltIn: r.replacesBuiltIn,
+      promotionUntil: r.promotionUntil ?? null,
+      nextChange: r.nextChange?.day ?? null,
+      source: r.source,
+      asOf: r.asOf ?? null,
+    }));
+    priceRows = { day, prices, rows };
+  }
+  return {
+    day,
+    tableDate: PRICE_TABLE_DATE,
+    stale: priceTableAgeDays(now) > STALE_AFTER_DAYS,
+    rows: priceRows.rows,
   };
 }

@@ -1,3 +1,5 @@
+import * as vscode from 'vscode';
+import { isLoopbackEndpoint } from '../core/pricing/local';
 import { createProviderAdapter } from '../core/providers';
 import { PROVIDER_NAMES } from '../core/providers/errors';
 import { MissingApiKeyError } from '../core/runner/runner';
@@ -6,6 +8,7 @@ import type { ProviderId } from '../core/usage';
 import type { Workspace } from '../core/workspace';
 import type { ApiKeys } from './apiKeys';
 import type { Settings } from './settings';
+import { SettingKeys } from './ids';
 import type { ProviderAccess } from './runnerContract';
 
 /**
@@ -25,9 +28,23 @@ export class VsCodeProviderAccess implements ProviderAccess {
     return (await this.keys.get(provider)) !== undefined;
   }
 
+  /**
+   * `agentBudget.openai.baseUrl` on loopback, set in the user's own settings (not a workspace's `.vscode/settings.json`
+   * nor budget.json): a local server (Ollama, LM Studio, vLLM) that needs no key, its unknown models priced at $0.
+   */
+  isLocal(provider: ProviderId): boolean {
+    const url = this.settings.value.baseUrls[provider];
+    return (
+      provider === 'openai' &&
+      url !== undefined &&
+      isLoopbackEndpoint(url) &&
+      userSet(SettingKeys.baseUrl(provider), url)
+    );
+  }
+
   async adapter(provider: ProviderId): Promise<ProviderAdapter> {
-    const apiKey = await this.keys.get(provider);
-    if (!apiKey) {
+    const apiKey = (await this.keys.get(provider)) ?? '';
+    if (!apiKey && !this.isLocal(provider)) {
       throw new MissingApiKeyError(
         provider,
         `No ${PROVIDER_NAMES[provider]} API key is set. Run "Agent Budget: Set API Key…", then resume the run.`,
@@ -42,4 +59,14 @@ export class VsCodeProviderAccess implements ProviderAccess {
       api: provider === 'openai' ? (s.openaiApi ?? policy?.api) : undefined,
     });
   }
+}
+
+/** The setting's value in force is the user's own: set in their settings and not overridden by the workspace. */
+function userSet(key: string, url: string): boolean {
+  const seen = vscode.workspace.getConfiguration(SettingKeys.section).inspect<string>(key);
+  return (
+    seen?.workspaceValue === undefined &&
+    seen?.workspaceFolderValue === undefined &&
+    seen?.globalValue?.replace(/\/+$/, '') === url
+  );
 }

@@ -201,6 +201,8 @@ function view(): TemplateResult {
               ></vscode-tab-header
             >
             <vscode-tab-panel>${runs(snapshot)}</vscode-tab-panel>
+            <vscode-tab-header slot="header">Prices</vscode-tab-header>
+            <vscode-tab-panel>${prices(snapshot)}</vscode-tab-panel>
           </vscode-tabs>`
         : html`<p class="muted">Loading spend…</p>`
     }
@@ -347,6 +349,66 @@ function breakdownTable(d: Dimension, rows: PanelSnapshot['breakdowns'][Dimensio
           </table>`
     }
   </div>`;
+}
+
+/** The price table in force today: what each model costs, promotions and changes ahead, and where it came from. */
+function prices(s: PanelSnapshot): TemplateResult {
+  const p = s.prices;
+  // $/MTok as published: cents always, sub-cent digits when there are any ($0.20, $0.075, $8.00).
+  const rate = (usd: number) => `$${usd.toFixed(4).replace(/0{1,2}$/, '')}`;
+  return html`<section aria-labelledby="prices-h" class="prices">
+    <h2 id="prices-h">Prices in force on ${formatDay(p.day, false)} (UTC)</h2>
+    <p class="muted">
+      USD per million tokens, as the providers publish them; each call is billed at the rates of its day. Built-in table
+      checked ${formatDay(p.tableDate, false)}. Set or override a price under <code>prices</code> in budget.json.
+    </p>
+    ${
+      p.stale
+        ? html`<p class="warning" role="status">
+            <vscode-icon name="warning"></vscode-icon> The built-in table is over 60 days old: a provider may have
+            changed a price since. Update Agent Budget, or set the price under <code>prices</code> in budget.json.
+          </p>`
+        : nothing
+    }
+    <table>
+      <thead>
+        <tr>
+          <th>Model</th>
+          <th>Provider</th>
+          <th class="num">Input</th>
+          <th class="num">Output</th>
+          <th class="num">Cache read</th>
+          <th class="num">Cache write 5m / 1h</th>
+          <th>Notes</th>
+          <th>Source</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${p.rows.map(
+          (r) =>
+            html`<tr data-model=${r.model}>
+              <td>${r.model}</td>
+              <td>${r.provider}</td>
+              <td class="num">${rate(r.inputPerMTok)}</td>
+              <td class="num">${rate(r.outputPerMTok)}</td>
+              <td class="num">${rate(r.cacheReadPerMTok)}</td>
+              <td class="num">${rate(r.cacheWrite5mPerMTok)} / ${rate(r.cacheWrite1hPerMTok)}</td>
+              <td>
+                ${[
+                  r.origin === 'policy' ? (r.replacesBuiltIn ? 'budget.json override' : 'from budget.json') : '',
+                  r.promotionUntil ? `promotion until ${r.promotionUntil}` : '',
+                  r.nextChange && r.nextChange !== r.promotionUntil ? `changes ${r.nextChange}` : '',
+                  r.aboveTokens !== null ? `higher rates over ${formatTokens(r.aboveTokens)} prompt tokens` : '',
+                ]
+                  .filter(Boolean)
+                  .join(' · ')}
+              </td>
+              <td class="source">${r.source}${r.asOf ? html` <span class="muted">(${r.asOf})</span>` : nothing}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
 }
 
 function runs(s: PanelSnapshot): TemplateResult {

@@ -8,7 +8,7 @@ export const RANGES = ['today', '7d', '30d', 'month', 'lastMonth', '90d'] as con
 export type RangeId = (typeof RANGES)[number];
 
 /** The panel's tabs. */
-export const TABS = ['overview', 'breakdown', 'runs'] as const;
+export const TABS = ['overview', 'breakdown', 'runs', 'prices'] as const;
 export type TabId = (typeof TABS)[number];
 
 /** Dimensions of the breakdown tables. */
@@ -109,6 +109,38 @@ export interface RunRow {
   cancellable: boolean;
 }
 
+/** One model's price in force today, as the Prices tab shows it. Rates are USD per million tokens, as published. */
+export interface PriceRow {
+  /** The model id in the price table or budget.json. */
+  model: string;
+  /** anthropic / openai / gemini. */
+  provider: string;
+  /** Input rate. */
+  inputPerMTok: number;
+  /** Output rate (reasoning tokens bill at it too). */
+  outputPerMTok: number;
+  /** Rate of prompt tokens read from the provider's cache. */
+  cacheReadPerMTok: number;
+  /** Rate of prompt tokens written to a 5-minute (OpenAI: 30-minute) cache. */
+  cacheWrite5mPerMTok: number;
+  /** Rate of prompt tokens written to a 1-hour cache. */
+  cacheWrite1hPerMTok: number;
+  /** Prompt tokens above which the whole call bills at the long-prompt rates, or null without such a tier. */
+  aboveTokens: number | null;
+  /** `table`: the built-in price list; `policy`: an entry under `prices` in budget.json. */
+  origin: 'table' | 'policy';
+  /** The budget.json entry replaces the built-in price of the same model. */
+  replacesBuiltIn: boolean;
+  /** The rates in force are a promotion that ends on this day (`YYYY-MM-DD`, UTC), or null. */
+  promotionUntil: string | null;
+  /** The next day the built-in rates change (`YYYY-MM-DD`, UTC), or null. */
+  nextChange: string | null;
+  /** Where the rates were read: the provider's page, or the budget.json entry. */
+  source: string;
+  /** When the built-in rates were checked against the source (`YYYY-MM-DD`), or null for budget.json. */
+  asOf: string | null;
+}
+
 /** Everything the panel shows, computed by the host from rollup queries only. */
 export interface PanelSnapshot {
   /** When the host computed it (epoch ms). */
@@ -170,6 +202,17 @@ export interface PanelSnapshot {
   };
   /** Recent runs, resumable ones first. */
   runs: RunRow[];
+  /** The price table in force today (UTC) with budget.json's overrides. */
+  prices: {
+    /** The day the rates are in force (`YYYY-MM-DD`, UTC). */
+    day: string;
+    /** When the built-in table was last checked against its sources (`YYYY-MM-DD`). */
+    tableDate: string;
+    /** The built-in table is older than 60 days: prices may have moved since. */
+    stale: boolean;
+    /** Every priced model, by provider. */
+    rows: PriceRow[];
+  };
   /** Whether runs can start here (trusted workspace, valid policy). */
   canRun: boolean;
   /** Whether the export command is available. */

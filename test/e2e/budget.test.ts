@@ -192,6 +192,25 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
       assert.ok(breakdown.includes(text), `no "${text}" in the breakdown`);
   });
 
+  it("the panel's Prices tab lists the rates in force with their sources and dates", async () => {
+    const wb = workbench();
+    const frame = await wb.frameShowing('Range');
+    await frame.getByText('Prices', { exact: true }).click();
+    await frame.getByText('claude-fable-5-2', { exact: true }).waitFor({ state: 'visible' });
+    const row = await frame.locator('tr[data-model="claude-fable-5-2"]').innerText();
+    for (const text of [
+      'anthropic',
+      '$8.00',
+      '$40.00',
+      '$0.20',
+      '$10.00 / $16.00',
+      'fable-5-2/whats-new',
+      '2026-12-03',
+    ])
+      assert.ok(row.includes(text), `no "${text}" in the Fable 5.2 row: ${row}`);
+    assert.match(await frame.evaluate<string>('document.body.innerText'), /Prices in force on .* \(UTC\)/);
+  });
+
   it('the Runs view lists the interrupted run to resume, with a badge, and reveals it in the panel', async () => {
     const wb = workbench();
     const sideBar = await wb.openView('Agent Budget');

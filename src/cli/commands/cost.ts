@@ -18,11 +18,13 @@ export const costCommand: CliCommand = {
   name: 'cost',
   summary: "price one call from a provider's raw usage object",
   usage:
-    'agent-budget cost --provider anthropic|openai|gemini --model <model> --usage <json | @file> [--workspace <dir>] [--json]',
+    'agent-budget cost --provider anthropic|openai|gemini --model <model> --usage <json | @file> [--date YYYY-MM-DD] [--workspace <dir>] [--json]',
   options: {
     provider: { type: 'string' },
     model: { type: 'string' },
     usage: { type: 'string' },
+    /** The UTC day whose rates apply (a call made then); default today. */
+    date: { type: 'string' },
   },
   async run(ctx, values) {
     const provider = values.provider;
@@ -35,6 +37,13 @@ export const costCommand: CliCommand = {
       throw new CliError(`unknown provider "${provider}": use one of ${PROVIDERS.join(', ')}.`);
     }
     const providerId = provider as ProviderId;
+    const date = values.date;
+    if (
+      date !== undefined &&
+      (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))
+    ) {
+      throw new CliError(`--date must be a day as YYYY-MM-DD (UTC), got "${String(date)}".`);
+    }
     const raw = parseUsageJson(usageArg.startsWith('@') ? await readUsageFile(usageArg.slice(1)) : usageArg, usageArg);
 
     let normalized;
@@ -59,7 +68,13 @@ export const costCommand: CliCommand = {
 
     let price;
     try {
-      price = priceCall({ provider: providerId, model, usage: normalized.usage, overrides: prices });
+      price = priceCall({
+        provider: providerId,
+        model,
+        usage: normalized.usage,
+        overrides: prices,
+        context: { at: date },
+      });
     } catch (err) {
       if (err instanceof UnknownModelError) throw new CliError(err.message);
       throw err;
@@ -72,6 +87,8 @@ export const costCommand: CliCommand = {
         costMicros: price.costMicros,
         lines: price.lines,
         priceSource: price.priceSource,
+        origin: price.origin,
+        ...(price.promotionUntil ? { promotionUntil: price.promotionUntil } : {}),
         priceId: price.priceId,
         tier: price.tier,
         usageShape: normalized.shape,

@@ -7,6 +7,7 @@ import { PERIODS, dayKey, periodWindow, type Period, type PeriodWindow } from '.
 import { parseScope } from '../policy/scopes';
 import type { BudgetPolicy, BudgetRule, RuleAction } from '../policy/types';
 import { priceWith, resolvePrice, type ResolvedPrice } from '../pricing/cost';
+import { utcDay } from '../pricing/prices';
 import { newId } from '../processIdentity';
 import type { LedgerEntry, Reservation, StoreRecord } from '../store/records';
 import type { DayKeys, WorkspaceStore } from '../store/store';
@@ -73,6 +74,8 @@ export interface AdmitRequest {
   promptCaching?: 'none' | '5m' | '1h';
   /** Fewest output tokens worth a call (default 16); below this the call is blocked instead of starved. */
   minOutputTokens?: number;
+  /** The call goes to a loopback endpoint the user chose: a model no price list knows is free there (pricing). */
+  localEndpoint?: boolean;
 }
 
 export interface ScopeUse {
@@ -373,7 +376,7 @@ export class BudgetEngine {
     let degraded = false;
     const warnings: string[] = [];
     for (;;) {
-      const price = this.priceOf(req.provider, model);
+      const price = this.priceOf(req.provider, model, now, req.localEndpoint === true);
       let clamp: ReturnType<BudgetEngine['clamp']>;
       try {
         clamp = this.clamp(req, price, model, now);
@@ -454,11 +457,14 @@ export class BudgetEngine {
     }
   }
 
-  private priceOf(provider: ProviderId, model: string): ResolvedPrice {
-    const key = `${provider}\u0000${model}`;
+  /** The price in force on the call's UTC day (a promotion's end or a price change applies from that day on). */
+  private priceOf(provider: ProviderId, model: string, now: number, localEndpoint: boolean): ResolvedPrice {
+    const day = utcDay(now);
+    const key = `${provider}\u0000${model}\u0000${day}\u0000${localEndpoint}`;
     let price = this.prices.get(key);
     if (!price) {
-      price = resolvePrice(provider, model, this.policy.prices);
+      price = resolvePrice(provider, model, this.policy.prices, { at: day, localEndpoint });
+      if (this.prices.size > 1000) this.prices.clear(); // one entry per model a day: bounded over a long session
       this.prices.set(key, price);
     }
     return price;
@@ -722,6 +728,7 @@ export class BudgetEngine {
       reservationId: r.id,
       reservedMicros: r.micros,
       estimatedInputTokens: r.inputTokens,
+      ...(admission.price.origin !== 'table' ? { priceSource: admission.price.origin } : {}),
     };
   }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { overrideLimits } from './effective';
 import { isNotFound, nodePolicyFileSystem, type PolicyFileSystem } from './fileSystem';
+import { degradeModelProblems } from '../pricing/degrade';
 import { PolicyError, type PolicyIssue } from './issues';
 import { JsonDocument, preferSemantic, show, sortIssues } from './jsonDocument';
 import { modelMatchProblem } from './modelMatch';
@@ -265,6 +266,8 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
       }
     });
   }
+
+  for (const p of degradeModelProblems(v)) error(p.path, p.message);
 
   for (const [id] of entries(isObject(v.value) ? v.value.workflows : undefined)) {
     if (!isWorkflowId(id))

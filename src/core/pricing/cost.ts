@@ -1,7 +1,9 @@
 import type { Micros } from '../money';
 import type { PriceOverride, PriceRates } from '../policy/types';
 import { promptTokens, type ProviderId, type TokenUsage } from '../usage';
-import { BUILT_IN_PRICES, matchModel, MOVING_ALIASES, SNAPSHOTS_PRICED_APART, type ModelPrice } from './prices';
+import { matchModel, MOVING_ALIASES, SNAPSHOTS_PRICED_APART } from './match';
+import { BUILT_IN_PRICES, spanOn, utcDay, type ModelPrice } from './prices';
+import { secondSourcePrice } from './secondSource';
 
 /**
  * Prices one call in integer micro-dollars.
@@ -22,7 +24,11 @@ import { BUILT_IN_PRICES, matchModel, MOVING_ALIASES, SNAPSHOTS_PRICED_APART, ty
  *     OpenAI and Gemini — cache read and cache write at the built-in model's ratio to input when the override
  *     replaces a built-in; otherwise cache reads at the full input rate (a local or custom server gives no cache
  *     discount we know of) and cache writes at what OpenAI bills them, 1.25× input (Gemini reports none);
- * - an unknown model is an `UnknownModelError`, never $0.
+ * - a call is priced by the rates in force on its UTC day (`dated` spans in prices.ts: earlier prices, announced
+ *   changes, promotions until their end);
+ * - a model neither the table nor `prices` knows is priced by the second source (genai-prices) and marked so, or
+ *   — only on a loopback endpoint the user set — at $0 as a local model (`priceSource: 'local'`);
+ * - otherwise an unknown model is an `UnknownModelError`, never $0.
  */
 
 export type PriceLineKind = 'input' | 'cacheRead' | 'cacheWrite5m' | 'cacheWrite1h' | 'output' | 'reasoning';
@@ -37,8 +43,11 @@ export interface CallPrice {
   costMicros: Micros;
   /** One line per token kind with tokens, in a fixed order (input, cache read, cache writes, output, reasoning). */
   lines: PriceLine[];
-  /** Where the rates came from: the table's source URL and date, or the workspace override. */
+  /** Where the rates came from: the table's source URL and date, the workspace override, genai-prices, `local`. */
   priceSource: string;
+  origin: PriceOrigin;
+  /** The rates were a promotion that ends on this UTC day. */
+  promotionUntil?: string;
   tier: 'base' | 'above';
   /** The table or override id the model matched (e.g. `claude-sonnet-4-5` for `claude-sonnet-4-5-20250929`). */
   priceId: string;
@@ -59,67 +68,137 @@ export class UnknownModelError extends Error {
   }
 }
 
-/** A resolved price: rates for both tiers with every cache rate filled in. */
+/** Where a price came from: the built-in table, budget.json `prices`, the second source, or the local-model rule. */
+export type PriceOrigin = 'table' | 'policy' | 'genai-prices' | 'local';
+
+/** A resolved price: the rates in force on one day for both tiers, with every cache rate filled in. */
 export interface ResolvedPrice {
   priceId: string;
   provider: ProviderId;
   base: Required<PriceRates>;
   above?: Required<PriceRates> & { tokens: number };
   priceSource: string;
+  origin: PriceOrigin;
+  /** The UTC day whose rates these are. */
+  day: string;
+  /** The rates are a promotion that ends on this day (UTC); from it on the standard rates apply. */
+  promotionUntil?: string;
   maxOutputTokens?: number;
   contextWindow?: number;
+}
+
+/** What besides the model decides its price. */
+export interface PriceContext {
+  /** When the call is made (epoch ms), or the UTC day (`YYYY-MM-DD`) whose rates apply; default: now. */
+  at?: number | string;
+  /**
+   * The call goes to a loopback endpoint the user chose (their settings or environment, never a repository's
+   * file): a model that neither the table nor `prices` knows runs on their own machine and costs $0 there.
+   */
+  localEndpoint?: boolean;
+  /** The built-in table to read; default BUILT_IN_PRICES (tests give a table of their own). */
+  table?: Readonly<Record<string, ModelPrice>>;
 }
 
 type PriceEntry = (ModelPrice | PriceOverride) & { aliases?: string[] };
 
 /**
- * Finds the price of `model` for `provider` (any provider when undefined), overrides first.
- * Throws UnknownModelError.
+ * Finds the price of `model` for `provider` (any provider when undefined) on the context's day: `prices`
+ * overrides, then the built-in table, then — for a model neither knows — the second source (genai-prices, see
+ * prices.ts), then $0 on a local endpoint the user chose. Throws UnknownModelError when none prices it.
  */
 export function resolvePrice(
   provider: ProviderId | undefined,
   model: string,
   overrides: Readonly<Record<string, PriceOverride>> = {},
+  context: PriceContext = {},
 ): ResolvedPrice {
+  const day = typeof context.at === 'string' ? context.at : utcDay(context.at ?? Date.now());
   // Gemini's own listings name models `models/gemini-…`; the SDK accepts either form, and so do we.
   if (provider === 'gemini' || provider === undefined) model = model.replace(/^\s*models\//i, '');
   const sameProvider = <T extends { provider: ProviderId }>(record: Readonly<Record<string, T>>) =>
     Object.fromEntries(Object.entries(record).filter(([, e]) => provider === undefined || e.provider === provider));
-  const builtIns = sameProvider(BUILT_IN_PRICES);
+  const builtIns = sameProvider(context.table ?? BUILT_IN_PRICES);
   const custom = sameProvider(overrides);
   const candidates: Record<string, PriceEntry> = { ...builtIns, ...custom };
   const hit = matchModel<PriceEntry>(model, candidates);
-  if (!hit) {
-    const elsewhere = provider && matchModel(model, { ...BUILT_IN_PRICES, ...overrides });
-    const known = [...MOVING_ALIASES, ...SNAPSHOTS_PRICED_APART].find((k) =>
-      k.pattern.test(model.trim().toLowerCase()),
-    );
-    throw new UnknownModelError(
-      provider,
-      model,
-      elsewhere ? `it is priced for ${(elsewhere.entry as PriceEntry).provider}, not ${provider}` : known?.why,
-    );
-  }
+  if (!hit) return unlisted(provider, model, overrides, context, day);
   const resolvedProvider = hit.entry.provider;
   const isOverride = Object.prototype.hasOwnProperty.call(custom, hit.key);
   const builtIn = builtIns[hit.key] as ModelPrice | undefined;
   const entry = hit.entry;
-  const base = fillRates(resolvedProvider, entry, [builtIn]);
-  const above = entry.above
-    ? { ...fillRates(resolvedProvider, entry.above, [builtIn?.above, builtIn]), tokens: entry.above.tokens }
+  const span = isOverride ? undefined : spanOn(entry as ModelPrice, day);
+  const rates: PriceRates = span ?? entry;
+  const aboveRates = span?.above ?? entry.above;
+  const base = fillRates(resolvedProvider, rates, [builtIn]);
+  const above = aboveRates
+    ? { ...fillRates(resolvedProvider, aboveRates, [builtIn?.above, builtIn]), tokens: aboveRates.tokens }
     : undefined;
   const priceSource = isOverride
     ? `.agent-budget/budget.json prices["${hit.key}"]`
-    : `${(entry as ModelPrice).source} (as of ${(entry as ModelPrice).asOf})`;
+    : `${span?.source ?? (entry as ModelPrice).source} (as of ${(entry as ModelPrice).asOf})` +
+      (span?.promotion && span.until ? `, promotional rate until ${span.until}` : '');
   return {
     priceId: hit.key,
     provider: resolvedProvider,
     base,
     above,
     priceSource,
+    origin: isOverride ? 'policy' : 'table',
+    day,
+    ...(span?.promotion && span.until ? { promotionUntil: span.until } : {}),
     maxOutputTokens: entry.maxOutputTokens,
     contextWindow: entry.contextWindow,
   };
+}
+
+/** A model neither `prices` nor the table lists: the second source, else free on a local endpoint, else an error. */
+function unlisted(
+  provider: ProviderId | undefined,
+  model: string,
+  overrides: Readonly<Record<string, PriceOverride>>,
+  context: PriceContext,
+  day: string,
+): ResolvedPrice {
+  const elsewhere = provider && matchModel(model, { ...(context.table ?? BUILT_IN_PRICES), ...overrides });
+  const known = [...MOVING_ALIASES, ...SNAPSHOTS_PRICED_APART].find((k) => k.pattern.test(model.trim().toLowerCase()));
+  // An id the table refuses on purpose, or prices for another provider, stays an error: no other source guesses.
+  if (elsewhere || known) {
+    throw new UnknownModelError(
+      provider,
+      model,
+      elsewhere ? `it is priced for ${(elsewhere.entry as PriceEntry).provider}, not ${provider}` : known?.why,
+    );
+  }
+  const second = secondSourcePrice(provider, model, day);
+  if (second) {
+    const base = fillRates(second.provider, second.rates, []);
+    const above = second.above
+      ? { ...fillRates(second.provider, second.above, []), tokens: second.above.tokens }
+      : undefined;
+    return {
+      priceId: second.id,
+      provider: second.provider,
+      base,
+      above,
+      priceSource: second.source,
+      origin: 'genai-prices',
+      day,
+      contextWindow: second.contextWindow,
+    };
+  }
+  // Last, so a paid model behind a local proxy (one the second source lists) is never taken for a local one.
+  if (context.localEndpoint && provider) {
+    const zero = {
+      inputPerMTok: 0,
+      outputPerMTok: 0,
+      cacheReadPerMTok: 0,
+      cacheWrite5mPerMTok: 0,
+      cacheWrite1hPerMTok: 0,
+    };
+    return { priceId: model.trim(), provider, base: zero, priceSource: 'local', origin: 'local', day };
+  }
+  throw new UnknownModelError(provider, model);
 }
 
 /** `references`: the built-in rates whose cache-to-input ratios fill an omitted rate, the first that has it. */
@@ -185,8 +264,10 @@ export function priceCall(args: {
   model: string;
   usage: TokenUsage;
   overrides?: Readonly<Record<string, PriceOverride>>;
+  /** When the call was made, the day whose rates apply, and whether it went to a local endpoint. */
+  context?: PriceContext;
 }): CallPrice {
-  const price = resolvePrice(args.provider, args.model, args.overrides);
+  const price = resolvePrice(args.provider, args.model, args.overrides, args.context);
   return priceWith(price, args.usage);
 }
 
@@ -228,6 +309,8 @@ export function priceWith(price: ResolvedPrice, usage: TokenUsage): CallPrice {
     costMicros,
     lines,
     priceSource: price.priceSource,
+    origin: price.origin,
+    ...(price.promotionUntil ? { promotionUntil: price.promotionUntil } : {}),
     tier: useAbove ? 'above' : 'base',
     priceId: price.priceId,
   };
@@ -241,8 +324,9 @@ export function modelInfo(
   model: string,
   overrides: Readonly<Record<string, PriceOverride>> = {},
   provider?: ProviderId,
+  context: PriceContext = {},
 ): { priceId: string; provider: ProviderId; maxOutputTokens?: number; contextWindow?: number } {
-  const price = resolvePrice(provider, model, overrides);
+  const price = resolvePrice(provider, model, overrides, context);
   const builtIn = BUILT_IN_PRICES[price.priceId];
   const sameBuiltIn = builtIn?.provider === price.provider ? builtIn : undefined;
   return {

@@ -4,32 +4,38 @@ import type { ProviderId } from '../usage';
 /**
  * THE price table: every built-in model the product can bill, in USD per million tokens exactly as the providers
  * publish them, with where each number came from and when it was checked. `cost.ts` turns these into integer
- * micro-dollars; workspaces add or replace entries through `prices` in .agent-budget/budget.json.
+ * micro-dollars; workspaces add or replace entries through `prices` in .agent-budget/budget.json. A price that
+ * changes on a known day (an earlier rate, an announced change, a promotion that ends) is a `dated` span: a call is
+ * billed at the rates of its UTC day, so a month that spans a change is priced day by day.
  *
- * Why our own table and not @pydantic/genai-prices (evaluated 2026-11-22, v0.1.8 of 2026-09-23, in a scratch
- * folder):
- * + Its numbers agree with ours for every model both have (it was the cross-check for this table), it knows
- *   1-hour cache writes and prompt-length tiers, runs on Node 20 and is MIT.
- * - Its runtime is one 480 KB CJS file with ~1,000 models of 40 providers: ten times our extension bundle for the
- *   forty entries we need.
- * - It prices in float dollars and tiers per token kind; we need integer micro-dollars rounded once per call and
- *   the "whole call at the higher rate" rule in one place, so we would re-do the arithmetic anyway.
- * - It has no max output tokens (we clamp `max_tokens` with it) and no notion of workspace overrides.
- * - Its freshness is its release cadence plus an optional fetch of the data from GitHub at run time; we will not
- *   make a network call the user did not ask for, and it lagged here: no claude-haiku-5-5 (released 2026-10-07),
- *   claude-sonnet-5-5 matched to claude-sonnet-5 (so the 2026-10-07 cache-read cut is missed).
- * So: this table is the source of truth, and genai-prices is a good tool to re-check it when prices move.
+ * @pydantic/genai-prices: the SECOND source, never the first (re-evaluated 2026-12-03, v0.1.8 of 2026-09-23, the
+ * latest on npm). Measured: 42 of the 49 entries here are in it and all 42 agree on input, output and cache-read
+ * rates; the 7 it lacks are the newest (claude-fable-5-2, claude-mythos-5-2, -5-1 and -5, claude-haiku-5-5,
+ * claude-sonnet-5-5 — which it prices as claude-sonnet-5, missing the 2026-10-07 cache cut —, gpt-6.2-sol), and
+ * it has no gpt-6.2-astra, gpt-6.1-sol or gpt-6.1-terra either: ten weeks behind the providers. It lists 121 models of our three providers that we do not (older
+ * and variant ids: gpt-4-turbo, claude-3-opus, gemini-1.5-pro, the -pro, -codex and -chat-latest ids, the Gemini
+ * 3.6–3.8 Flash promotions with their 2027-01-01 end, GPT-5.6 Terra/Luna with their 2026-07-30 cuts). Bundled with
+ * esbuild (minified, node20) it is 477 KB (77 KB gzipped) against 1.83 MB for the extension and 1.79 MB for the
+ * CLI: +26 %. Licence MIT. Its data is its release's (we never call `updatePrices`, which would fetch from GitHub).
+ * So: it prices a model only when this table and `prices` both lack it and the id is not one refused on purpose,
+ * marked in `priceSource` (`genai-prices 0.1.8 (data of …)`) and in the ledger (`genai-prices`); it lives in its
+ * own lazily required bundle (dist/genaiPrices.js, see secondSource.ts), so activation and the CLI never load it
+ * unless such a model is used. It has no max output (the clamp falls back to the request and the budget).
  *
- * How to update: change the rates, `asOf` and `source` of the entry, and the hand-worked tests in
- * test/unit/pricing. An `above` tier bills the WHOLE call (input, cache and output) at its rates once the
- * call's prompt tokens (input + cache reads + cache writes) exceed `tokens`.
+ * How to update: change the rates, `asOf` and `source` of the entry (or add a `dated` span when a price changes
+ * on a day, keeping the old rates for the days before), and the hand-worked tests in test/unit/pricing. An
+ * `above` tier bills the WHOLE call (input, cache and output) at its rates once the call's prompt tokens (input +
+ * cache reads + cache writes) exceed `tokens`. `agent-budget prices` shows the table as a user sees it.
  *
- * Deliberately absent (an unknown model is an error, never $0; add a `prices` entry to use one):
- * - OpenAI gpt-5.6-*: OpenAI's own model page gives promotional rates ($4 / $20 for Sol) "at least until
- *   2026-11-21", the day before this table was checked, and resellers quote $5 / $30: no rate we can source.
- * - OpenAI gpt-6-sol, gpt-6.1-*, gpt-6-luna, gpt-6-astra: only third-party pages in reach when checked; add them
- *   with `prices` (cacheWrite5mPerMTok included) until OpenAI's own pages are checked.
- * - Gemini 3.6/3.7/3.8 Flash: introductory rates that double on 2027-01-01 (a dated price this table cannot hold).
+ * Absent from this table (the second source may price them, marked so; otherwise an unknown model is an error,
+ * never $0; add a `prices` entry to use one):
+ * - OpenAI gpt-6.2-astra, gpt-6.1-sol, gpt-6.1-terra, gpt-6-sol, gpt-6-luna, gpt-6-astra, gpt-5.6-*, the -pro
+ *   models (gpt-5.5-pro, gpt-5.4-pro, gpt-5.2-pro, gpt-5-pro, o3-pro), the -codex and -chat-latest variants: OpenAI's
+ *   own pages for them were not in reach when this table was checked (2026-12-03; only gpt-6.2-sol's was), and
+ *   third-party pages are not a source here. All but gpt-6.2-astra, gpt-6.1-sol and gpt-6.1-terra are in the
+ *   second source.
+ * - Gemini 3.6/3.7/3.8 Flash: Google's pricing page was not in reach on 2026-12-03; the second source has their
+ *   introductory rates and the doubling on 2027-01-01.
  * - Moving aliases (`gemini-flash-latest`, `gemini-pro-latest`): Google repoints them to new models without a
  *   change of name, so no fixed price is right for long (see `MOVING_ALIASES`).
  * - Snapshots that bill differently from the model they look like (see `SNAPSHOTS_PRICED_APART`).
@@ -39,6 +45,11 @@ export interface ModelPrice extends PriceRates {
   provider: ProviderId;
   /** Above this many prompt tokens the whole call bills at these rates. */
   above?: PriceRates & { tokens: number };
+  /**
+   * Rates that replace the ones above over a span of days: an earlier price, a change announced for later, or a
+   * promotion. The entry's own rates are the standard list price, in force on every day no span covers.
+   */
+  dated?: DatedRates[];
   /** Largest `max_tokens` the model accepts (the budget engine clamps to it). */
   maxOutputTokens: number;
   /** Prompt + output tokens the model can attend to. */
@@ -52,7 +63,26 @@ export interface ModelPrice extends PriceRates {
   note?: string;
 }
 
+/**
+ * Rates in force over a span of UTC calendar days (`YYYY-MM-DD`; a call is priced by the UTC day it is made, a
+ * report by the day it is filed under). Omitted cache rates follow the provider's rule as for the standard rates.
+ */
+export interface DatedRates extends PriceRates {
+  /** First day these rates apply; absent = since the model was released. */
+  from?: string;
+  /** First day they no longer apply (the day the next rates start); absent = no end announced. */
+  until?: string;
+  /** A temporary rate the provider says ends on `until`, after which the standard rates apply again. */
+  promotion?: boolean;
+  /** The long-prompt tier in this span; absent = the entry's own `above` (a span never makes a long prompt cheaper). */
+  above?: PriceRates & { tokens: number };
+  /** Where these rates were read, when it is not the entry's `source`. */
+  source?: string;
+  note?: string;
+}
+
 const ANTHROPIC_PRICING = 'https://platform.claude.com/docs/en/about-claude/pricing';
+const FABLE_5_2 = 'https://platform.claude.com/docs/en/models/fable-5-2/whats-new-fable-5-2';
 const OPENAI_PRICING = 'https://developers.openai.com/api/docs/pricing';
 const GEMINI_PRICING = 'https://ai.google.dev/gemini-api/docs/pricing';
 const CHECKED = '2026-11-22';
@@ -63,6 +93,7 @@ function claude(
   output: number,
   extra: Omit<ModelPrice, 'provider' | 'inputPerMTok' | 'outputPerMTok' | 'source' | 'asOf'> & {
     source?: string;
+    asOf?: string;
   },
 ): ModelPrice {
   return {
@@ -86,6 +117,22 @@ const MTOK_1M = 1_000_000;
 
 export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
   // ── Anthropic ─────────────────────────────────────────────────────────────────────────────────────────
+  'claude-fable-5-2': claude(8, 40, {
+    cacheReadPerMTok: 0.2,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    source: FABLE_5_2,
+    asOf: '2026-12-03',
+    note: 'Released 2026-11-09, 20% below Fable 5.1; cache hits stay at 0.025× input.',
+  }),
+  'claude-mythos-5-2': claude(8, 40, {
+    cacheReadPerMTok: 0.2,
+    maxOutputTokens: 128_000,
+    contextWindow: MTOK_1M,
+    source: FABLE_5_2,
+    asOf: '2026-12-03',
+    note: 'Limited availability (verification programs); same specifications and price as Fable 5.2.',
+  }),
   'claude-fable-5-1': claude(10, 50, {
     cacheReadPerMTok: 0.25,
     maxOutputTokens: 128_000,
@@ -122,6 +169,8 @@ export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
     cacheReadPerMTok: 0.1,
     maxOutputTokens: 128_000,
     contextWindow: MTOK_1M,
+    // Calls before the cut billed cache hits at the standard 0.1× input.
+    dated: [{ until: '2026-10-07', inputPerMTok: 2, outputPerMTok: 10, cacheReadPerMTok: 0.2 }],
     note: 'Cache hits cut from $0.20 to $0.10 (0.05× input) on 2026-10-07.',
   }),
   'claude-sonnet-5': claude(2, 10, {
@@ -287,61 +336,18 @@ function gemini(
   };
 }
 
-/**
- * What may follow a table id in a served model id and still be the same model: a dated snapshot
- * (`-20250929`, `-2024-08-06`), `-latest`, a Bedrock-style `-v1:0`, a Vertex `@20250929`, a `-001` revision or
- * a `-preview-05-20` date. Anything else (`-pro`, `-mini`, `-5`) is a different model with a different price,
- * so `gpt-5-pro` never silently bills as `gpt-5` and a future `claude-opus-4-9` never bills as `claude-opus-4`.
- */
-const SNAPSHOT_SUFFIX =
-  /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|latest|v\d+(?::\d+)?|\d{3}|preview(?:-\d{2}-\d{2}(?:-\d{4})?|-\d{2}-\d{4})?|exp(?:-\d{4}(?:-\d{2}-\d{2})?)?))+$/;
-
-/**
- * Served ids that look like a snapshot of a table id but bill at other rates: the snapshot rule never prices them
- * as that id (an exact table or `prices` entry still does). Each says why, for the UnknownModelError.
- */
-export const SNAPSHOTS_PRICED_APART: ReadonlyArray<{ pattern: RegExp; why: string }> = [
-  {
-    pattern: /^gemini-2\.5-flash-preview-/,
-    why: 'the deprecated Gemini 2.5 Flash previews billed at their own preview rates (thinking output priced apart), not as gemini-2.5-flash',
-  },
-];
-
-/** Aliases a provider repoints to newer models: what they cost changes without their name changing. */
-export const MOVING_ALIASES: ReadonlyArray<{ pattern: RegExp; why: string }> = [
-  {
-    pattern: /^gemini-(?:flash|flash-lite|pro)-latest$/,
-    why:
-      'Google moves this alias to each new model without notice, so its price changes under the same name; use the ' +
-      'model id it serves today (e.g. gemini-3.5-flash, gemini-3.1-pro-preview)',
-  },
-];
-
-/** True when `model` is `id` or a dated snapshot / alias of it. */
-export function isSnapshotOf(model: string, id: string): boolean {
-  if (model === id) return true;
-  return model.startsWith(id) && SNAPSHOT_SUFFIX.test(model.slice(id.length));
+/** The UTC calendar day (`YYYY-MM-DD`) of an instant: the day whose rates price a call made then. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
-/**
- * Finds the entry for a served model id among `entries` (built-ins merged with overrides): an exact id or alias
- * first, else the longest id of which `model` is a snapshot. Case-insensitive, since people type model names.
- */
-export function matchModel<T>(
-  model: string,
-  entries: Readonly<Record<string, T & { aliases?: string[] }>>,
-): { key: string; entry: T } | undefined {
-  const wanted = model.trim().toLowerCase();
-  const pricedApart = SNAPSHOTS_PRICED_APART.some((s) => s.pattern.test(wanted));
-  let best: { key: string; entry: T; length: number } | undefined;
-  for (const [key, entry] of Object.entries(entries)) {
-    for (const id of [key, ...(entry.aliases ?? [])]) {
-      const lower = id.toLowerCase();
-      if (lower === wanted) return { key, entry };
-      if (isSnapshotOf(wanted, lower) && !pricedApart && (!best || lower.length > best.length)) {
-        best = { key, entry, length: lower.length };
-      }
-    }
-  }
-  return best && { key: best.key, entry: best.entry };
+/** The span of `entry.dated` in force on `day`, if any (the first that covers it). */
+export function spanOn<T extends { dated?: DatedRates[] }>(entry: T, day: string): DatedRates | undefined {
+  return entry.dated?.find((d) => (d.from === undefined || d.from <= day) && (d.until === undefined || day < d.until));
 }
+
+/** The newest date the built-in table was checked against its sources: how old the table is. */
+export const PRICE_TABLE_DATE: string = Object.values(BUILT_IN_PRICES).reduce(
+  (newest, p) => (p.asOf > newest ? p.asOf : newest),
+  '',
+);

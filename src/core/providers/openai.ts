@@ -66,12 +66,13 @@ export class OpenAIAdapter extends ProviderAdapterBase {
     super(config, deps);
     this.api = config.api ?? 'chat';
     this.client = new OpenAI({
-      // Local servers need no key, but the SDK refuses an empty one.
-      apiKey: config.apiKey || 'no-key',
+      // A local server (Ollama, LM Studio, vLLM) needs no key, but the SDK's constructor refuses to go without one:
+      // the placeholder satisfies it and `Authorization: null` (the SDK's way to omit a header) keeps it unsent.
+      apiKey: config.apiKey || 'unused',
       baseURL: config.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
       maxRetries: 0,
       timeout: SDK_TIMEOUT_MS,
-      defaultHeaders: config.headers,
+      defaultHeaders: config.apiKey ? config.headers : { ...config.headers, Authorization: null },
     });
   }
 

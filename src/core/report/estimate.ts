@@ -107,8 +107,10 @@ export function estimateInventory(
   inventory: Inventory,
   policy: BudgetPolicy,
   history?: LedgerHistory,
+  /** When the forecast is made: it prices at the rates in force that day (a promotion counts until it ends). */
+  at: number = history?.now ?? Date.now(),
 ): InventoryEstimate {
-  const rows = inventory.workflows.map((w) => forecastEntry(w, policy, history));
+  const rows = inventory.workflows.map((w) => forecastEntry(w, policy, history, at));
   const total = rows.reduce((s, r) => s + r.micros, 0);
   const withActuals = rows.reduce((s, r) => s + (r.actual?.monthlyMicros ?? r.micros), 0);
   const caps = forecastCaps('workspace', policy.limits.workspace, total);
@@ -126,6 +128,7 @@ function forecastEntry(
   w: InventoryWorkflow,
   policy: BudgetPolicy,
   history: LedgerHistory | undefined,
+  at: number,
 ): InventoryForecastRow {
   const perRun = tokensPerRun(w);
   const calls = w.turnsPerRun ?? 1;
@@ -150,7 +153,7 @@ function forecastEntry(
     error: null,
   };
   try {
-    const price = resolvePrice(w.provider, w.model, policy.prices);
+    const price = resolvePrice(w.provider, w.model, policy.prices, { at });
     const call = priceWith(price, {
       input: callInput,
       output: callOutput,

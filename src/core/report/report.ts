@@ -4,10 +4,9 @@ import { usdToMicros, type Micros } from '../money';
 import { effectiveLimits } from '../policy/effective';
 import { dayKey, PERIODS, periodWindow, type Period } from '../policy/periods';
 import type { BudgetPolicy, UsdCaps } from '../policy/types';
-import { resolvePrice } from '../pricing/cost';
 import type { SpendRow, SpendTotals, StoreQueries } from '../store/queries';
 import type { RunStatus } from '../store/records';
-import { PROVIDERS, type ProviderId, type TokenUsage } from '../usage';
+import type { TokenUsage } from '../usage';
 import {
   dayStartMs,
   daysBetween,
@@ -20,6 +19,7 @@ import {
   monthTitle,
   type Days,
 } from './days';
+import { cacheSavings, modelProviderSpend, type CacheSavings } from './cacheSavings';
 import { forecastCaps, type CapsForecast } from './forecast';
 import { compareVariants, type VariantComparison } from './variants';
 
@@ -98,29 +98,6 @@ export interface ModelReportRow extends ReportRow {
   provider: string;
   cacheReadTokens: number;
   cacheSavedMicros: Micros;
-}
-
-export interface CacheSavingsRow {
-  model: string;
-  provider: string;
-  readTokens: number;
-  writeTokens: number;
-  /** What the cache reads would have cost at the input rate, minus what they cost. */
-  savedMicros: Micros;
-  /** What cache writes cost above the input rate (the price of those savings). */
-  writePremiumMicros: Micros;
-  /** No price for the model now (its override was removed): no saving is claimed. */
-  unpriced: boolean;
-}
-
-export interface CacheSavings {
-  readTokens: number;
-  writeTokens: number;
-  savedMicros: Micros;
-  writePremiumMicros: Micros;
-  /** saved − write premium. */
-  netMicros: Micros;
-  byModel: CacheSavingsRow[];
 }
 
 export interface TopRun {
@@ -303,7 +280,7 @@ export function buildReport(source: ReportSource, period: ReportPeriod, options:
   byWorkflow.sort((a, b) => b.micros - a.micros || a.key.localeCompare(b.key));
 
   const modelProvider = q.breakdown2('model', 'provider', days);
-  const cache = cacheSavings(modelProvider, policy);
+  const cache = cacheSavings(modelProviderSpend(q, days), policy);
   const byModel: ModelReportRow[] = q.breakdown('model', days).map((r) => {
     const providers = [...new Set(modelProvider.filter((m) => m.key === r.key).map((m) => m.key2))].sort();
     const savings = cache.byModel.filter((c) => c.model === r.key);
@@ -508,73 +485,7 @@ function worstLevel(caps: CapUse[]): BudgetLevel {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Cache savings, estimate accuracy, ROI
-
-const UNITS_PER_MICRO = 1_000_000n;
-
-/** $/MTok → integer 10⁻⁶ µ$ per token (as cost.ts prices calls). */
-function rateUnits(perMTok: number): bigint {
-  return BigInt(Math.round(perMTok * 1e6));
-}
-
-function roundUnits(units: bigint): Micros {
-  const sign = units < 0n ? -1n : 1n;
-  const abs = units * sign;
-  return Number(sign * ((abs + UNITS_PER_MICRO / 2n) / UNITS_PER_MICRO));
-}
-
-/**
- * What prompt caching saved, per model, priced with the same table and workspace overrides as the calls: cache
- * reads × (input rate − cache-read rate), and what cache writes cost above the input rate. Base-tier rates (the
- * rollups do not keep which calls billed at a long-prompt tier).
- */
-export function cacheSavings(
-  rows: Array<SpendRow & { key2: string }>,
-  policy: Pick<BudgetPolicy, 'prices'>,
-): CacheSavings {
-  const byModel: CacheSavingsRow[] = [];
-  for (const r of rows) {
-    const writeTokens = r.usage.cacheWrite5m + r.usage.cacheWrite1h;
-    if (r.usage.cacheRead === 0 && writeTokens === 0) continue;
-    const out: CacheSavingsRow = {
-      model: r.key,
-      provider: r.key2,
-      readTokens: r.usage.cacheRead,
-      writeTokens,
-      savedMicros: 0,
-      writePremiumMicros: 0,
-      unpriced: false,
-    };
-    if (!PROVIDERS.includes(r.key2 as ProviderId)) {
-      out.unpriced = true;
-    } else {
-      try {
-        const rates = resolvePrice(r.key2 as ProviderId, r.key, policy.prices).base;
-        const input = rateUnits(rates.inputPerMTok);
-        out.savedMicros = roundUnits(BigInt(r.usage.cacheRead) * (input - rateUnits(rates.cacheReadPerMTok)));
-        out.writePremiumMicros = roundUnits(
-          BigInt(r.usage.cacheWrite5m) * (rateUnits(rates.cacheWrite5mPerMTok) - input) +
-            BigInt(r.usage.cacheWrite1h) * (rateUnits(rates.cacheWrite1hPerMTok) - input),
-        );
-      } catch {
-        out.unpriced = true; // priced by an override that is gone: claim nothing
-      }
-    }
-    byModel.push(out);
-  }
-  byModel.sort((a, b) => b.savedMicros - a.savedMicros || a.model.localeCompare(b.model));
-  const sum = (f: (c: CacheSavingsRow) => number) => byModel.reduce((s, c) => s + f(c), 0);
-  const saved = sum((c) => c.savedMicros);
-  const premium = sum((c) => c.writePremiumMicros);
-  return {
-    readTokens: sum((c) => c.readTokens),
-    writeTokens: sum((c) => c.writeTokens),
-    savedMicros: saved,
-    writePremiumMicros: premium,
-    netMicros: saved - premium,
-    byModel,
-  };
-}
+// Estimate accuracy, ROI
 
 function estimateAccuracy(t: SpendTotals): EstimateAccuracy {
   return {

@@ -96,6 +96,11 @@ export interface ProviderAccess {
    * (Anthropic, OpenAI, Gemini in that order); without this method, Anthropic.
    */
   hasKey?(provider: ProviderId): boolean | Promise<boolean>;
+  /**
+   * Whether the provider's endpoint is a loopback server the user set (their settings or environment, never a
+   * repository's file), e.g. Ollama: a model no price list knows is priced at $0 there (optional; default no).
+   */
+  isLocal?(provider: ProviderId): boolean | Promise<boolean>;
 }
 
 /**
@@ -662,6 +667,16 @@ export class Runner {
     const policy = this.engine.currentPolicy;
     const wf = ex.state.workflow;
     const degrade = degradeModel(policy, wf.id);
+    const sameProviderDegrade = degrade && sameProvider(degrade, task.provider, policy.prices) ? degrade : undefined;
+    // A degrade model of another provider cannot take this call (pricing.degradeModelIssues refuses the decidable
+    // cases when the policy loads): say so once per task instead of dropping it silently.
+    if (degrade && !sameProviderDegrade && task.calls === 0) {
+      ex.warn(
+        `${step.id}: degradeModel "${degrade}" is not a model of ${task.provider}, which this step runs on ` +
+          `(${task.model}): it cannot degrade, so a cap this model cannot afford blocks the call instead.`,
+      );
+    }
+    const localEndpoint = (await this.providers.isLocal?.(task.provider)) === true;
     const previous = task.inFlight;
     task.inFlight = { attempt: (previous?.attempt ?? 0) + 1 };
     let admission: Admission;
@@ -679,7 +694,8 @@ export class Runner {
           promptVersion: ex.state.promptVersion,
           maxOutputTokens: step.maxOutputTokens,
           tokenScopes: this.tokenScopes(ex, step, task, limits),
-          degradeModel: degrade && sameProvider(degrade, task.provider, policy.prices) ? degrade : undefined,
+          degradeModel: sameProviderDegrade,
+          localEndpoint,
         },
         this.durableRecords(ex),
       );
@@ -1159,7 +1175,15 @@ export class Runner {
       model = route.model ?? fallback;
     }
     const constrained = state.input.model === undefined ? wf.provider : undefined;
-    return { model, provider: constrained ?? this.providerOf(model, constrained) };
+    if (constrained) return { model, provider: constrained };
+    try {
+      return { model, provider: this.providerOf(model, undefined) };
+    } catch (err) {
+      // A model no price list knows may be the user's own (Ollama, LM Studio, vLLM) on a loopback endpoint they set.
+      if (err instanceof UnknownModelError)
+        for (const p of PROVIDERS) if ((await this.providers.isLocal?.(p)) === true) return { model, provider: p };
+      throw err;
+    }
   }
 
   /** The provider the price table knows `model` under (throws UnknownModelError); remembered per policy. */

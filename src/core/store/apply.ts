@@ -173,8 +173,8 @@ export class RecordApplier {
       this.run(
         `INSERT OR IGNORE INTO ledger (id, ts, day, provider, model, workflow, run_id, task_id, task, tool, variant,
            input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id,
-           latency_ms, reservation_id, reserved_micros, est_input)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           latency_ms, reservation_id, reserved_micros, est_input, price_source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           e.id,
           e.ts,
@@ -200,6 +200,7 @@ export class RecordApplier {
           e.reservationId,
           e.reservedMicros,
           e.estimatedInputTokens,
+          e.priceSource ?? null,
         ],
       ) > 0;
     if (!inserted) return false;

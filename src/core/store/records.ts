@@ -59,6 +59,11 @@ export interface LedgerEntry {
   reservedMicros: number | null;
   /** The pre-call estimate of prompt tokens, for estimate-vs-actual. */
   estimatedInputTokens: number | null;
+  /**
+   * Where the call's rates came from when not the built-in table: `policy` (budget.json `prices`), `genai-prices`
+   * (the second source) or `local` (a model on the user's own loopback endpoint, $0). Absent or null: the table.
+   */
+  priceSource?: string | null;
 }
 
 export interface LedgerRecord {

@@ -157,6 +157,11 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
     what: 'the variant (model@prompt version) of a reserved call, for its estimated charge if it never settles',
     up: (db) => db.exec('ALTER TABLE reservations ADD COLUMN variant TEXT;'),
   },
+  {
+    to: 7,
+    what: "where a call's rates came from when not the built-in table (policy, genai-prices, local)",
+    up: (db) => db.exec('ALTER TABLE ledger ADD COLUMN price_source TEXT;'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -114,7 +114,9 @@ describe('CLI run and resume: alerts, policy warnings, resume hints, progress', 
     try {
       // 10,000 × $1 + 2,000 × $5 per MTok = 20,000 µ$; then 10,000 × $0.40 + 1,000 × $1.60 = 5,600 µ$.
       fakes.anthropic.enqueue({ text: 'draft', usage: { input: 10_000, output: 2_000 } });
-      const failed = await runCli(['run', 'two', '--input', 'notes', '--workspace', two.folder], env);
+      // The default OpenAI endpoint for this part: an OPENAI_BASE_URL on loopback is a local server needing no key.
+      const { OPENAI_BASE_URL: _local, ...hosted } = env;
+      const failed = await runCli(['run', 'two', '--input', 'notes', '--workspace', two.folder], hosted);
       assert.equal(failed.code, 1, failed.stderr);
       assert.match(failed.stderr, /OPENAI_API_KEY is not set/);
       const hint = /Continue it with: agent-budget resume (\S+)/.exec(failed.stderr);

@@ -236,3 +236,39 @@ describe('agent-budget cost', () => {
     assert.match(r.stderr, /budget\.json/);
   });
 });
+
+describe('agent-budget cost --date', () => {
+  let workspace: string;
+  beforeEach(async () => {
+    workspace = await mkdtemp(path.join(os.tmpdir(), 'ab-cost-date-'));
+  });
+  afterEach(() => rm(workspace, { recursive: true, force: true }));
+
+  it("prices at the rates of the day given: claude-sonnet-5-5's cache hits before and after the 2026-10-07 cut", async () => {
+    const raw = JSON.stringify({ input_tokens: 1000, output_tokens: 10, cache_read_input_tokens: 10_000 });
+    const cost = async (date: string) => {
+      const r = await runCli([
+        'cost',
+        '--provider',
+        'anthropic',
+        '--model',
+        'claude-sonnet-5-5',
+        '--usage',
+        raw,
+        '--date',
+        date,
+        '--workspace',
+        workspace,
+        '--json',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { costMicros: number; origin: string };
+    };
+    // 1,000 × 2 + 10 × 10 + 10,000 × 0.2 = 4,100 µ$ before; 10,000 × 0.1 after → 3,100 µ$.
+    assert.deepEqual(await cost('2026-10-06'), { ...(await cost('2026-10-06')), costMicros: 4100, origin: 'table' });
+    assert.equal((await cost('2026-10-07')).costMicros, 3100);
+    const bad = await runCli(['cost', '--provider', 'anthropic', '--model', 'x', '--usage', raw, '--date', 'soon']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--date must be a day as YYYY-MM-DD/);
+  });
+});

@@ -218,9 +218,8 @@ describe('priceCall', () => {
 
   it('never prices an unknown model at $0: UnknownModelError says how to add a price', () => {
     for (const [provider, model] of [
-      ['openai', 'gpt-5-pro'], // a different, far dearer model: must not bill as gpt-5
       ['anthropic', 'claude-opus-4-9'], // must not bill as claude-opus-4
-      ['openai', 'llama3.1:8b'],
+      ['openai', 'llama3.1:8b'], // on a hosted endpoint: not a local model
     ] as const) {
       assert.throws(
         () => priceCall({ provider, model, usage: usage({ input: 1 }) }),
@@ -234,6 +233,12 @@ describe('priceCall', () => {
       () => priceCall({ provider: 'openai', model: 'claude-haiku-4-5', usage: usage({}) }),
       /priced for anthropic, not openai/,
     );
+    // gpt-5-pro is a different, far dearer model: never billed as gpt-5 (the second source has its own price).
+    const pro = priceCall({ provider: 'openai', model: 'gpt-5-pro', usage: usage({ input: 1000, output: 1000 }) });
+    const base = priceCall({ provider: 'openai', model: 'gpt-5', usage: usage({ input: 1000, output: 1000 }) });
+    assert.equal(pro.priceId, 'gpt-5-pro');
+    assert.equal(pro.origin, 'genai-prices');
+    assert.ok(pro.costMicros > base.costMicros * 10, `${pro.costMicros} vs gpt-5's ${base.costMicros}`);
   });
 
   describe('workspace overrides (prices in budget.json)', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { BUILT_IN_PRICES, isSnapshotOf } from '../../../src/core/pricing/prices';
+import { isSnapshotOf } from '../../../src/core/pricing/match';
+import { BUILT_IN_PRICES } from '../../../src/core/pricing/prices';
 
 describe('the price table', () => {
   const entries = Object.entries(BUILT_IN_PRICES);

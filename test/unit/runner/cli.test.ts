@@ -131,9 +131,11 @@ describe('CLI: run, resume, runs', function () {
     );
     assert.equal(noKeys.code, 1);
     assert.match(noKeys.stderr, /ANTHROPIC_API_KEY is not set/);
+    // The default endpoint: an OPENAI_BASE_URL on loopback would be a local server, which needs no key.
+    const { OPENAI_BASE_URL: _local, ...hosted } = envFor(fakes, ['anthropic']);
     const openai = await runCli(
       ['run', 'explain', '--file', 'src/app.ts', '--model', 'gpt-4.1-mini', '--workspace', ws.folder],
-      envFor(fakes, ['anthropic']),
+      hosted,
     );
     assert.equal(openai.code, 1);
     assert.match(openai.stderr, /OPENAI_API_KEY is not set/);
