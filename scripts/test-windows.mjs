@@ -148,7 +148,7 @@ async function bundle(files) {
     setup(build) {
       build.onLoad({ filter: /[\\/]test[\\/].*\.ts$/ }, (args) => {
         let contents = readFileSync(args.path, 'utf8');
-        for (const match of contents.matchAll(/bundleChild\(\s*'([^']+)'/g)) children.add(match[1]);
+        for (const match of contents.matchAll(/bundleChild\(\s*'([\w./-]+\.ts)'/g)) children.add(match[1]);
         if (/\b__(dirname|filename)\b/.test(contents)) {
           contents =
             `const __dirname = ${JSON.stringify(windowsPath(path.dirname(args.path)))};\n` +
@@ -203,7 +203,13 @@ async function bundle(files) {
   for (const entry of children) {
     await esbuild.build({
       ...common,
-      entryPoints: [path.join(ROOT, entry)],
+      // The script itself, after the fetch that connects under Wine (imports evaluate in order).
+      stdin: {
+        contents: `import './test/windows/fetchForWine';\nimport ${JSON.stringify(`./${entry}`)};\n`,
+        resolveDir: ROOT,
+        sourcefile: `windows-child-${path.basename(entry)}`,
+        loader: 'ts',
+      },
       outfile: path.join(OUT, 'children', `${path.basename(entry, '.ts')}.js`),
       plugins: [sourcePaths],
     });
