@@ -351,6 +351,11 @@ async function main() {
   log(`mocha under node.exe ran in ${seconds(runStarted)} (exit ${exit}); whole tier ${seconds(started)}`);
   if (!existsSync(resultsFile)) throw new Error(`node.exe wrote no results (exit ${exit}): the suites did not run`);
   const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
+  for (const { title, reason } of results.notApplicable ?? []) log(`not applicable on Windows: "${title}" (${reason})`);
+  log(
+    `${results.passes} passed, ${results.failures} failed, ${results.pending} pending, ` +
+      `${results.notApplicable?.length ?? 0} not applicable (results: ${path.relative(ROOT, resultsFile)})`,
+  );
   const problems = [];
   if (exit !== 0) problems.push(`exit ${exit}`);
   if (results.tests === 0) problems.push('no test ran');
