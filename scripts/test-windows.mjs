@@ -340,6 +340,8 @@ async function main() {
       windowsPath(MOCHA),
       '--reporter',
       windowsPath(REPORTER),
+      // For tests without a timeout of their own (mocha's default is 2 s): under Wine a process starts and a file
+      // syncs several times slower than on Linux.
       '--timeout',
       '20000',
       windowsPath(suitesFile),

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,16 @@ export const symbolicLinks = probed(
       rmSync(dir, { recursive: true, force: true });
     }
   },
+);
+
+/**
+ * Stopping a command with every process it started: a process group on POSIX, `taskkill /T` on Windows. Wine's
+ * taskkill has no /T, and nothing else there can find a process's children.
+ */
+export const processTrees = probed(
+  'stopping a process tree',
+  'Windows does it with taskkill /T, which Wine’s taskkill lacks',
+  () => process.platform !== 'win32' || /\/T\b/.test(spawnSync('taskkill', ['/?'], { encoding: 'utf8' }).stdout ?? ''),
 );
 
 /** What the results reporter reads at the end of the run (a global: the reporter is loaded apart from the bundle). */
