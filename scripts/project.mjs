@@ -34,16 +34,15 @@ export async function ensureDependencies() {
     const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT, stdio: 'inherit' });
     if (ci.status !== 0) throw new Error('npm ci failed');
   }
-  ensureDebianPackages();
+  ensureDebianPackages(DEBIAN_PACKAGES.split(' '), ['rg', 'chromium']);
 }
 
 /**
- * The Debian packages of DEBIAN_PACKAGES, installed with apt-get when some are missing and we are root (a fresh CI
- * machine or container); otherwise a clear message with the command to run. Outside Debian, it checks for the
- * commands the tiers run (rg, chromium) and leaves the rest to the user.
+ * Debian packages, installed with apt-get when some are missing and we are root (a fresh CI machine or container);
+ * otherwise a clear message with the command to run. Outside Debian, it checks for the commands the tiers run
+ * (`commands`) and leaves the rest to the user.
  */
-function ensureDebianPackages() {
-  const packages = DEBIAN_PACKAGES.split(' ');
+export function ensureDebianPackages(packages, commands) {
   const hasDpkg = spawnSync('sh', ['-c', 'command -v dpkg-query']).status === 0;
   const missing = hasDpkg
     ? packages.filter(
@@ -52,11 +51,11 @@ function ensureDebianPackages() {
             spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout ?? '',
           ),
       )
-    : ['rg', 'chromium'].filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
+    : commands.filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
   if (missing.length === 0) return;
   const canInstall = hasDpkg && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0;
   if (!canInstall) {
-    throw new Error(`missing ${missing.join(', ')}. Install them first: sudo apt-get install -y ${DEBIAN_PACKAGES}`);
+    throw new Error(`missing ${missing.join(', ')}. Install them first: sudo apt-get install -y ${packages.join(' ')}`);
   }
   console.log(`Installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

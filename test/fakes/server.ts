@@ -51,6 +51,8 @@ export interface FakeMessageReply {
   delayMs?: number;
   /** Wait before each SSE event. */
   eventDelayMs?: number;
+  /** Hold the stream after its first SSE event until this settles (a test's own moment, not a guessed delay). */
+  holdUntil?: Promise<unknown>;
   /** Stop after this many SSE events: `cutMode` 'reset' drops the connection, 'end' ends the body cleanly. */
   cutAfterEvents?: number;
   cutMode?: 'reset' | 'end';
@@ -287,6 +289,7 @@ export class SseWriter {
     const text = `${event ? `event: ${event}\n` : ''}data: ${payload}\n\n`;
     await new Promise<void>((resolve) => this.res.write(text, () => resolve()));
     this.sent += 1;
+    if (this.sent === 1 && this.reply.holdUntil) await this.reply.holdUntil;
     return true;
   }
 

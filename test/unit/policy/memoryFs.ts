@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type { PolicyFileSystem } from '../../../src/core/policy/fileSystem';
 
 /** An in-memory file system: paths → text. Folders are implied by the paths. Missing paths reject with ENOENT. */
@@ -14,9 +14,10 @@ export function memoryFs(files: Record<string, string>): PolicyFileSystem & { re
       return files[path]!;
     },
     async readdir(path) {
-      const prefix = path.endsWith('/') ? path : `${path}/`;
+      // The loaders join paths with the platform's separator (a backslash on Windows), and so do the tests' keys.
+      const prefix = path.endsWith(sep) ? path : `${path}${sep}`;
       const names = new Set<string>();
-      for (const p of Object.keys(files)) if (p.startsWith(prefix)) names.add(p.slice(prefix.length).split('/')[0]!);
+      for (const p of Object.keys(files)) if (p.startsWith(prefix)) names.add(p.slice(prefix.length).split(sep)[0]!);
       if (names.size === 0) throw notFound(path);
       return [...names];
     },

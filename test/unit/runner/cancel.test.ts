@@ -166,7 +166,10 @@ describe('Runner: cancellation', function () {
 
   it('a run cancelled from another process stops before its next call', async () => {
     const script = await bundleChild('test/unit/runner/runChild.ts');
-    fake.enqueue({ text: 'one '.repeat(300), usage: { input: 10, output: 5 }, eventDelayMs: 20 }); // ~2 s, longer than the child needs
+    // The call streams until the other process has cancelled and exited (a process may take seconds to start).
+    let cancelled!: () => void;
+    const holdUntil = new Promise<void>((resolve) => (cancelled = resolve));
+    fake.enqueue({ text: 'one '.repeat(300), usage: { input: 10, output: 5 }, holdUntil });
     const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       let runId = '';
@@ -183,6 +186,7 @@ describe('Runner: cancellation', function () {
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr.on('data', (c: Buffer) => (out += c.toString()));
       assert.equal(await new Promise((r) => child.on('exit', r)), 0, out);
+      cancelled();
       const outcome = await running;
       assert.equal(outcome.status, 'cancelled');
       assert.equal(fake.generationRequests.length, 1, 'no call after the cancel was seen');

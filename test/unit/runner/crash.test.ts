@@ -226,17 +226,23 @@ describe('Runner: SIGKILL during each step, then resume', function () {
         steps: [{ id: 'work', prompt: 'Do {{input}}', tools: ['runCommand'] }],
       }),
     );
-    const command = 'echo $$ > pid.txt; echo started >> log.txt; sleep 30';
+    // The command notes its pid, logs that it started and waits. Through sh its pid leads its own process group;
+    // cmd.exe has none, so there the node script is the process to stop.
+    const command =
+      process.platform === 'win32'
+        ? `"${process.execPath}" -e "const fs = require('fs'); fs.writeFileSync('pid.txt', String(process.pid)); fs.appendFileSync('log.txt', 'started\\n'); setTimeout(() => {}, 30000)"`
+        : 'echo $$ > pid.txt; echo started >> log.txt; sleep 30';
     fake.enqueue({ toolCalls: [{ name: 'runCommand', input: { command } }], usage: { input: 50, output: 20 } });
     const child = startChild(script, [ws.folder, fake.baseUrl, 'start', 'shell', 'it']);
     const runId = await child.runId;
     const log = path.join(ws.folder, 'log.txt');
-    await until('the command to start', () => existsSync(log));
+    await until('the command to start', () => existsSync(log) && existsSync(path.join(ws.folder, 'pid.txt')));
     child.proc.kill('SIGKILL');
     await child.exited;
     const pid = Number(readFileSync(path.join(ws.folder, 'pid.txt'), 'utf8'));
     try {
-      process.kill(-pid, 'SIGKILL'); // the command's own process group outlives the runner that started it
+      // The command outlives the runner that started it: its process group on POSIX, the process on Windows.
+      process.kill(process.platform === 'win32' ? pid : -pid, 'SIGKILL');
     } catch {
       // already gone
     }

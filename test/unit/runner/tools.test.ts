@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
 import type { RunnerWorkflow } from '../../../src/core/runner/builtins';
 import { globToRegExp, matchesGlob } from '../../../src/core/runner/glob';
 import { ToolError, WorkspaceTools } from '../../../src/core/runner/tools';
+import { itWhere, processTrees, symbolicLinks } from '../../support/platform';
 import { collectEvents, fakeAccess, ledgerOf, openRunner, ScriptedApprover, writePolicy } from './helpers';
 
 async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
@@ -38,25 +39,36 @@ describe('Workspace tools', function () {
       'export function add(a: number, b: number) {\n  return a + b; // hello\n}\n',
     );
     writeFileSync(path.join(folder, '.git', 'config'), '[core]\n');
-    symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'leak.txt'));
-    symlinkSync(outside, path.join(folder, 'leakdir'));
-    symlinkSync(path.join(folder, 'src', 'app.ts'), path.join(folder, 'alias.ts'));
-    symlinkSync(path.join(outside, 'nothing-yet.txt'), path.join(folder, 'dangling.txt'));
+    if (symbolicLinks.holds) {
+      symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'leak.txt'));
+      symlinkSync(outside, path.join(folder, 'leakdir'));
+      symlinkSync(path.join(folder, 'src', 'app.ts'), path.join(folder, 'alias.ts'));
+      symlinkSync(path.join(outside, 'nothing-yet.txt'), path.join(folder, 'dangling.txt'));
+    }
     tools = new WorkspaceTools(folder, { limits: { commandTimeoutMs: 1_000, commandOutputBytes: 200 } });
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const run = async (name: string, input: unknown) => (await tools.plan(name, input)).execute();
+  const nothingCreatedOutside = () => {
+    assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
+    assert.deepEqual(readdirSync(outside).sort(), ['key.txt'], 'nothing was created outside');
+  };
 
   describe('confinement', () => {
-    it('refuses ../ paths, absolute paths outside, and symbolic links that lead outside — for reading and writing', async () => {
+    it('refuses ../ paths and absolute paths outside — for reading and writing', async () => {
       await refused(run('readFile', { path: '../secret/key.txt' }), /outside the workspace folder/);
       await refused(run('readFile', { path: 'src/../../secret/key.txt' }), /outside the workspace folder/);
       await refused(run('readFile', { path: path.join(outside, 'key.txt') }), /outside the workspace folder/);
       await refused(run('readFile', { path: '/etc/passwd' }), /outside the workspace folder/);
+      await refused(tools.plan('writeFile', { path: '../evil.txt', content: 'x' }), /outside/);
+      await refused(tools.plan('editFile', { path: '../secret/key.txt', oldText: 'TOP', newText: 'x' }), /outside/);
+      nothingCreatedOutside();
+    });
+
+    itWhere(symbolicLinks, 'refuses symbolic links that lead outside — for reading, writing and search', async () => {
       await refused(run('readFile', { path: 'leak.txt' }), /symbolic link/);
       await refused(run('readFile', { path: 'leakdir/key.txt' }), /symbolic link/);
-      await refused(tools.plan('writeFile', { path: '../evil.txt', content: 'x' }), /outside/);
       await refused(tools.plan('writeFile', { path: 'leakdir/new.txt', content: 'x' }), /symbolic link/);
       await refused(tools.plan('writeFile', { path: 'leak.txt', content: 'x' }), /symbolic link/);
       await refused(
@@ -64,32 +76,44 @@ describe('Workspace tools', function () {
         /symbolic link whose target does not exist/,
       );
       await refused(tools.plan('editFile', { path: 'leak.txt', oldText: 'TOP', newText: 'x' }), /symbolic link/);
-      assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
-      assert.deepEqual(
-        (await import('node:fs')).readdirSync(outside).sort(),
-        ['key.txt'],
-        'nothing was created outside',
+      assert.doesNotMatch(
+        await run('searchText', { query: 'SECRET' }),
+        /TOP SECRET/,
+        'search does not follow links outside',
       );
+      nothingCreatedOutside();
     });
 
-    it('allows absolute paths inside and links that stay inside', async () => {
+    it('allows absolute paths inside', async () => {
       assert.match(await run('readFile', { path: path.join(folder, 'README.md') }), /Hello world/);
-      assert.match(await run('readFile', { path: 'alias.ts' }), /greeting/);
       assert.match(await run('readFile', { path: './src/../README.md' }), /Demo/);
     });
 
-    it('refuses reads of .git/ and of git credential stores, through links too; search skips them', async () => {
+    itWhere(symbolicLinks, 'allows links that stay inside', async () => {
+      assert.match(await run('readFile', { path: 'alias.ts' }), /greeting/);
+    });
+
+    const credentials = () => {
       writeFileSync(
         path.join(folder, '.git', 'config'),
         '[remote "origin"]\n  url = https://user:ghp_TOKEN@github.com/o/r\n',
       );
       writeFileSync(path.join(folder, '.git-credentials'), 'https://user:ghp_TOKEN@github.com\n');
-      symlinkSync(path.join(folder, '.git', 'config'), path.join(folder, 'gitconfig-link'));
+    };
+
+    it('refuses reads of .git/ and of git credential stores; search skips them', async () => {
+      credentials();
       await refused(run('readFile', { path: '.git/config' }), /may hold credentials/);
       await refused(run('readFile', { path: '.git-credentials' }), /may hold credentials/);
-      await refused(run('readFile', { path: 'gitconfig-link' }), /may hold credentials/);
       assert.equal(await run('searchText', { query: 'ghp_TOKEN' }), 'No matches.');
       assert.match(await run('readFile', { path: 'README.md' }), /Hello world/, 'other dot-less files stay readable');
+    });
+
+    itWhere(symbolicLinks, 'refuses reads of git credential stores through links', async () => {
+      credentials();
+      symlinkSync(path.join(folder, '.git', 'config'), path.join(folder, 'gitconfig-link'));
+      await refused(run('readFile', { path: 'gitconfig-link' }), /may hold credentials/);
+      assert.equal(await run('searchText', { query: 'ghp_TOKEN' }), 'No matches.');
     });
 
     it('refuses writes into .git/ and the state folder', async () => {
@@ -112,16 +136,14 @@ describe('Workspace tools', function () {
       await run('readFile', { path: 'src/lib/util.ts', startLine: 2, endLine: 2 }),
       '  return a + b; // hello',
     );
-    assert.equal(await run('listFiles', { pattern: '*.ts' }), 'alias.ts\nsrc/app.ts\nsrc/lib/util.ts');
+    assert.equal(
+      await run('listFiles', { pattern: '*.ts' }),
+      [...(symbolicLinks.holds ? ['alias.ts'] : []), 'src/app.ts', 'src/lib/util.ts'].join('\n'),
+    );
     assert.equal(await run('listFiles', { pattern: 'src/**' }), 'src/app.ts\nsrc/lib/util.ts');
     assert.doesNotMatch(await run('listFiles', {}), /\.git|config/);
     const found = await run('searchText', { query: 'HELLO', pattern: 'src/**/*.ts' });
     assert.equal(found, 'src/app.ts:1: export const greeting = "hello";\nsrc/lib/util.ts:2: return a + b; // hello');
-    assert.doesNotMatch(
-      await run('searchText', { query: 'SECRET' }),
-      /TOP SECRET/,
-      'search does not follow links outside',
-    );
     assert.match(await run('searchText', { query: 'a \\+ b', regex: true }), /util\.ts:2/);
   });
 
@@ -172,24 +194,38 @@ describe('Workspace tools', function () {
     await refused(tools.plan('editFile', { path: 'src/missing.ts', oldText: 'a', newText: 'b' }), /does not exist/);
   });
 
-  it('runCommand runs in the workspace without provider keys, caps output and times out', async () => {
+  // Node scripts as the commands, so the same tests run through sh and through Windows' cmd.exe.
+  const node = `"${process.execPath}" -e`;
+
+  it('runCommand runs in the workspace without provider keys and caps output', async () => {
+    // Time for node to start (over a second under Wine); the 1 s limit of `tools` is for the next test.
+    const patient = new WorkspaceTools(folder, { limits: { commandTimeoutMs: 30_000, commandOutputBytes: 200 } });
+    const finish = async (command: string) => (await patient.plan('runCommand', { command })).execute();
     process.env.ANTHROPIC_API_KEY = 'sk-should-not-leak';
     try {
-      const out = await run('runCommand', { command: 'pwd; echo "key=[$ANTHROPIC_API_KEY]"' });
+      const out = await finish(
+        `${node} "console.log(process.cwd()); console.log('key=[' + (process.env.ANTHROPIC_API_KEY || '') + ']')"`,
+      );
       assert.match(out, /\[exit code 0\]/);
       assert.ok(out.includes(await (await import('node:fs/promises')).realpath(folder)) || out.includes(folder));
       assert.match(out, /key=\[\]/);
     } finally {
       delete process.env.ANTHROPIC_API_KEY;
     }
-    const long = await run('runCommand', { command: 'for i in $(seq 1 200); do echo line$i; done' });
+    const long = await finish(`${node} "for (let i = 1; i <= 200; i++) console.log('line' + i)"`);
     assert.match(long, /line1\n/);
     assert.match(long, /line200/);
     assert.match(long, /bytes of output cut/);
+  });
+
+  itWhere(processTrees, 'runCommand stops a command at its timeout, with everything it started', async () => {
     const started = Date.now();
-    const slow = await run('runCommand', { command: 'sleep 5' });
+    const slow = await run('runCommand', { command: `${node} "setTimeout(() => {}, 5000)"` });
     assert.match(slow, /killed: timed out after 1 s/);
-    assert.ok(Date.now() - started < 3_000);
+    assert.ok(
+      Date.now() - started < 3_000,
+      `stopped at the timeout, with what it started (${Date.now() - started} ms)`,
+    );
   });
 
   it('glob patterns', () => {
@@ -300,7 +336,8 @@ describe('Runner: tools in an agent loop, approvals', function () {
         'runCommand is allowed by the policy',
       );
       assert.equal(readFileSync(path.join(folder, 'a.txt'), 'utf8'), 'one TWO three\n');
-      assert.equal(readFileSync(path.join(folder, 'ran.txt'), 'utf8'), 'ran\n');
+      // sh writes "ran\n", cmd.exe "ran \r\n".
+      assert.equal(readFileSync(path.join(folder, 'ran.txt'), 'utf8').trimEnd(), 'ran');
       const results = toolResults();
       assert.equal(results[0], 'Edited a.txt.');
       assert.match(results[1]!, /^\$ echo ran > ran\.txt\n\[exit code 0\]/);

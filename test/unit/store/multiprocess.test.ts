@@ -110,6 +110,10 @@ describe('WorkspaceStore across processes', function () {
       // middle of a snapshot write, a journal rotation or a prune.
       const w = startWriter(script, dir, 100_000, `crash-${round}`, 1 + (round % 4), round % 2 ? 48 * 1024 : undefined);
       await w.ready;
+      // After a random number of acknowledgements, then a random pause: kills land amid the work however fast this
+      // system starts a process and syncs a file (Windows, under Wine above all, is many times slower at both).
+      const acks = 1 + Math.floor(rand() * 20);
+      while (w.acked.length < acks && w.child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
       await new Promise((r) => setTimeout(r, 5 + Math.floor(rand() * 150)));
       w.child.kill('SIGKILL');
       await w.exited;
