@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { AgentBudgetError } from '../errors';
 import { Emitter } from '../events';
 import { usdToMicros, type Micros } from '../money';
 import { effectiveLimits } from '../policy/effective';
@@ -105,7 +106,7 @@ export interface Admission {
 }
 
 /** A call the budget does not allow. The runner pauses the run as `blocked` with a checkpoint. */
-export class BudgetBlockedError extends Error {
+export class BudgetBlockedError extends AgentBudgetError {
   override readonly name = 'BudgetBlockedError';
   constructor(
     message: string,
@@ -114,7 +115,7 @@ export class BudgetBlockedError extends Error {
     /** When the blocking period resets, if it is a period scope. */
     readonly resetsAt?: number,
   ) {
-    super(message);
+    super('budget', message);
   }
 }
 

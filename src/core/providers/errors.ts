@@ -1,3 +1,4 @@
+import { AgentBudgetError, type ErrorKind } from '../errors';
 import type { ProviderId, TokenUsage } from '../usage';
 import type { ToolCall } from './types';
 
@@ -65,7 +66,7 @@ export const API_KEY_ENV: Record<ProviderId, string> = {
   gemini: 'GEMINI_API_KEY',
 };
 
-export class ProviderError extends Error {
+export class ProviderError extends AgentBudgetError {
   override readonly name = 'ProviderError';
   readonly provider: ProviderId;
   readonly kind: ProviderErrorKind;
@@ -82,7 +83,7 @@ export class ProviderError extends Error {
   readonly mayHaveBilled: boolean;
 
   constructor(init: ProviderErrorInit) {
-    super(init.message, init.cause ? { cause: init.cause } : undefined);
+    super(errorKindOfProvider(init.kind), init.message, init.cause ? { cause: init.cause } : undefined);
     this.provider = init.provider;
     this.kind = init.kind;
     this.status = init.status;
@@ -119,6 +120,12 @@ export class ProviderError extends Error {
       mayHaveBilled: this.mayHaveBilled,
     };
   }
+}
+
+/** What a front end decides on: the key refused, a wait asked for, a cancel, or any other provider failure. */
+function errorKindOfProvider(kind: ProviderErrorKind): ErrorKind {
+  if (kind === 'auth' || kind === 'rateLimit') return kind;
+  return kind === 'aborted' ? 'cancelled' : 'provider';
 }
 
 /** 408, 409, 429 and 5xx (incl. Anthropic 529) are worth another try; other 4xx are not. */

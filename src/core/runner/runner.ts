@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { BudgetBlockedError, type Admission, type TokenScopeSpec } from '../budget/engine';
 import { systemClock, type Clock } from '../clock';
+import { AgentBudgetError } from '../errors';
 import { degradeModel, effectiveLimits, routeModel, stepTaskLimits } from '../policy/effective';
 import { PolicyError } from '../policy/issues';
 import { renderTemplate, templateReferences, TEMPLATE_VARIABLES, type TemplateVariable } from '../policy/templates';
@@ -130,37 +131,45 @@ export interface RunOptions {
 }
 
 /** No API key for a provider. The CLI exits 1 naming the environment variable; the extension offers "Set API Key". */
-export class MissingApiKeyError extends Error {
+export class MissingApiKeyError extends AgentBudgetError {
   override readonly name = 'MissingApiKeyError';
   constructor(
     readonly provider: ProviderId,
     message: string,
   ) {
-    super(message);
+    super('missingKey', message);
   }
 }
 
 /** A workflow id that is neither built in nor a file in `.agent-budget/workflows/`. */
-export class WorkflowNotFoundError extends Error {
+export class WorkflowNotFoundError extends AgentBudgetError {
   override readonly name = 'WorkflowNotFoundError';
   constructor(
     readonly id: string,
     readonly available: string[],
   ) {
     super(
+      'notFound',
       `There is no workflow "${id}". Available: ${available.join(', ')} (workspace workflows live in .agent-budget/workflows/<id>.json).`,
     );
   }
 }
 
 /** The run's input cannot be used (no input at all for a workflow that needs some, an unreadable file). */
-export class RunInputError extends Error {
+export class RunInputError extends AgentBudgetError {
   override readonly name = 'RunInputError';
+  constructor(message: string) {
+    super('input', message);
+  }
 }
 
-/** `resume`/`cancel` of a run that does not exist, is ambiguous, or is running elsewhere. */
-export class RunLookupError extends Error {
+/** `resume`/`cancel` of a run that does not exist or is ambiguous (`notFound`), is running elsewhere
+ *  (`conflict`), or whose checkpoint cannot be read (`store`). */
+export class RunLookupError extends AgentBudgetError {
   override readonly name = 'RunLookupError';
+  constructor(message: string, errorKind: 'notFound' | 'conflict' | 'store' = 'notFound') {
+    super(errorKind, message);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -360,7 +369,7 @@ export class Runner {
     await this.store.refresh();
     const id = this.resolveRunId(runId);
     if (this.running.has(id) || this.claiming.has(id))
-      throw new RunLookupError(`Run ${id} is already running in this window.`);
+      throw new RunLookupError(`Run ${id} is already running in this window.`, 'conflict');
     this.claiming.add(id);
     try {
       return await this.resumeClaimed(id, options);
@@ -376,6 +385,7 @@ export class Runner {
     if (run.status === 'running' || run.status === 'pending') {
       throw new RunLookupError(
         `Run ${id} is running in another process (${run.owner}); cancel it there, or wait for it to stop.`,
+        'conflict',
       );
     }
     const stored = this.store.queries.checkpoint(id);
@@ -384,7 +394,7 @@ export class Runner {
     try {
       state = readCheckpoint(stored.state);
     } catch (err) {
-      throw new RunLookupError(`Run ${id}: ${(err as Error).message}`);
+      throw new RunLookupError(`Run ${id}: ${(err as Error).message}`, 'store');
     }
     const { costMicros: _c, estimatedMicros: _e, tokens: _t, calls: _n, ...runState } = run;
     const ex = new Execution(runState, state, stored.seq, options.onEvent, options.signal);
@@ -440,6 +450,7 @@ export class Runner {
       if (q.getRun(id)?.rev !== run.rev)
         throw new RunLookupError(
           `Run ${id} changed while resuming (another window or process resumed or cancelled it).`,
+          'conflict',
         );
       return { records, result: undefined };
     });
