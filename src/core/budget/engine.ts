@@ -292,10 +292,14 @@ export class BudgetEngine {
     return { records, alerts };
   }
 
-  /** Releases a reservation whose call was never billed (an HTTP error before any output, a refused request). */
-  async release(admission: Admission): Promise<void> {
+  /**
+   * Releases a reservation whose call was never billed (an HTTP error before any output, a refused request), with
+   * `alsoCommit` (the caller's checkpoint) in the same durable write.
+   */
+  async release(admission: Admission, alsoCommit: readonly StoreRecord[] = []): Promise<void> {
     await this.store.commit([
       { k: 'settle', reservationId: admission.reservation.id, ts: this.clock.now(), entry: null },
+      ...alsoCommit,
     ]);
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { BudgetBlockedError, type Admission, type TokenScopeSpec } from '../budget/engine';
+import { BudgetBlockedError, type TokenScopeSpec } from '../budget/engine';
 import { systemClock, type Clock } from '../clock';
 import { AgentBudgetError } from '../errors';
 import { degradeModel, effectiveLimits, routeModel, stepTaskLimits } from '../policy/effective';
@@ -10,12 +10,13 @@ import type { TaskLimits } from '../policy/types';
 import { loadWorkflow, loadWorkflows } from '../policy/workflowFile';
 import type { ToolName, WorkflowDefinition } from '../policy/workflowTypes';
 import { modelInfo, UnknownModelError } from '../pricing/cost';
-import { ProviderError } from '../providers/errors';
+import { Meter, type MeteredCall } from '../metering/meter';
+import { callFailureOf, ProviderError } from '../providers/errors';
 import { estimateByHeuristic, inputTokenBound } from '../providers/estimate';
 import type { ChatMessage, ChatRequest, ContentPart, ProviderAdapter, ToolCall, ToolSpec } from '../providers/types';
 import { newId } from '../processIdentity';
 import type { LedgerEntry, RunState, RunStatus, StoreRecord, TaskState } from '../store/records';
-import { PROVIDERS, totalTokens, ZERO_USAGE, type ProviderId, type TokenUsage } from '../usage';
+import { PROVIDERS, totalTokens, type ProviderId, type TokenUsage } from '../usage';
 import type { Workspace } from '../workspace';
 import {
   BUILTIN_WORKFLOWS,
@@ -258,6 +259,7 @@ export class Runner {
   private readonly providers: ProviderAccess;
   private readonly approver: Approver;
   private readonly clock: Clock;
+  private readonly meter: Meter;
   readonly tools: WorkspaceTools;
   private readonly running = new Map<string, Execution>();
   /** Runs being resumed (between the checks and `drive`), so a second resume in this process is refused. */
@@ -283,6 +285,7 @@ export class Runner {
     this.providers = deps.providers;
     this.approver = deps.approver;
     this.clock = deps.clock ?? systemClock;
+    this.meter = new Meter(deps.workspace.engine);
     this.tools = new WorkspaceTools(deps.workspace.folder, {
       stateDir: deps.workspace.store.dir,
       limits: deps.toolLimits,
@@ -675,9 +678,9 @@ export class Runner {
     const degrade = degradeModel(policy, wf.id);
     const previous = task.inFlight;
     task.inFlight = { attempt: (previous?.attempt ?? 0) + 1 };
-    let admission: Admission;
+    let call: MeteredCall;
     try {
-      admission = await this.engine.admit(
+      call = await this.meter.begin(
         {
           workflow: wf.id,
           runId: ex.runId,
@@ -699,6 +702,7 @@ export class Runner {
       throw err;
     }
     ex.pending = [];
+    const { admission } = call;
     for (const w of admission.warnings) ex.warn(`${step.id}: ${w}`);
 
     const deadline = this.stepSignal(ex, task, limits);
@@ -713,7 +717,7 @@ export class Runner {
       });
     } catch (err) {
       task.inFlight = undefined;
-      await this.closeFailedCall(ex, step, admission, err);
+      await this.closeFailedCall(ex, step, call, err);
       throw this.callStop(err, deadline.signal.reason, step, task, limits);
     } finally {
       deadline.dispose();
@@ -727,8 +731,7 @@ export class Runner {
         `${step.id}: the answer was cut at ${admission.maxOutputTokens} output tokens (limit: ${admission.clampedBy}).`,
       );
     }
-    const entry = await this.engine.settle(
-      admission,
+    const entry = await call.settle(
       { usage: result.usage, requestId: result.requestId ?? null, latencyMs: result.latencyMs },
       this.durableRecords(ex),
     );
@@ -736,26 +739,12 @@ export class Runner {
     this.emitCall(ex, step, entry);
   }
 
-  /**
-   * Settles a call that failed: exactly when the provider's final usage arrived; as estimated (the whole reservation)
-   * when the provider may have billed it without usage reaching us (cut mid-stream, cancelled or stopped at the wall
-   * limit after the request went out); released only when it cannot have been billed (an HTTP error).
-   */
-  private async closeFailedCall(ex: Execution, step: RunnerStep, admission: Admission, err: unknown): Promise<void> {
+  /** Ends a call that failed by the money rule (failedCallCharge): exact, estimated, or released. */
+  private async closeFailedCall(ex: Execution, step: RunnerStep, call: MeteredCall, err: unknown): Promise<void> {
     try {
-      if (err instanceof ProviderError && (err.partial || err.mayHaveBilled)) {
-        const usage =
-          err.partial?.usageFinal && err.partial.usage ? { ...ZERO_USAGE, ...err.partial.usage } : undefined;
-        const entry = await this.engine.settle(
-          admission,
-          { usage, requestId: err.requestId ?? null },
-          this.durableRecords(ex),
-        );
-        ex.pending = [];
-        this.emitCall(ex, step, entry);
-      } else {
-        await this.engine.release(admission);
-      }
+      const entry = await call.fail(callFailureOf(err), this.durableRecords(ex));
+      ex.pending = [];
+      if (entry) this.emitCall(ex, step, entry);
     } catch {
       // The store failed: the reservation stays open and is charged as estimated when this process is gone.
     }
