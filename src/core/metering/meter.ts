@@ -28,10 +28,11 @@ export interface MeteredCall {
 }
 
 /**
- * The one way a paid call is metered (CONVENTIONS.md 11): `begin` sizes the prompt, admits and reserves the worst case
- * durably — with `alsoCommit`, the caller's checkpoint marking the call in flight, in the same write — and the call
- * then ends exactly once. A call that never ends (the process died) keeps its reservation open, and the store's
- * recovery charges it as estimated once the process is gone. The runner and the proxy both meter through this.
+ * The one way a paid call is metered (AGENTS.md, "How the code is written"): `begin` sizes the prompt, admits and
+ * reserves the worst case durably — with `alsoCommit`, the caller's checkpoint marking the call in flight, in the
+ * same write — and the call then ends exactly once. A call that never ends (the process died) keeps its reservation
+ * open, and the store's recovery charges it as estimated once the process is gone. The runner and the proxy both
+ * meter through this.
  */
 export class Meter {
   constructor(private readonly engine: BudgetEngine) {}

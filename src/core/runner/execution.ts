@@ -13,7 +13,7 @@ import { taskRecord } from './status';
  *
  * Durability has one primitive here, `durably`: whatever a step writes (a reservation, a ledger row, a run row)
  * goes out in the same write as the pending task records and the checkpoint of this moment, so what is recorded
- * and what is done never part (CONVENTIONS.md 12).
+ * and what is done never part (AGENTS.md, "Recorded ⇔ done").
  */
 export class Execution {
   /** Task status changes, written with the next durable write. */

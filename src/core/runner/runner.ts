@@ -1,5 +1,4 @@
 import { systemClock, type Clock } from '../clock';
-import { AgentBudgetError } from '../errors';
 import { Meter } from '../metering/meter';
 import type { PolicyError } from '../policy/issues';
 import type { WorkflowDefinition } from '../policy/workflowTypes';
@@ -23,7 +22,7 @@ import { ModelCall } from './modelCall';
 import { ModelChoice } from './models';
 import { outcomeOf } from './outcome';
 import { runData, runInStatus, runRecord, startedRun, storedRun, taskInStatus, type RunData } from './status';
-import { runStopOf } from './stop';
+import { crashedTwiceError, runStopOf } from './stop';
 import { ToolCalls } from './toolCalls';
 import { WorkspaceTools, type ToolLimits } from './tools';
 import { WorkflowCatalog } from './workflows';
@@ -125,6 +124,7 @@ export class Runner {
     this.assertPolicy();
     const workflow = await this.catalog.find(workflowId);
     const prepared = await this.catalog.prepareInput(workflow, input);
+    const now = this.clock.now();
     const state: RunCheckpointState = {
       v: CHECKPOINT_VERSION,
       workflow,
@@ -135,7 +135,6 @@ export class Runner {
     const first = await this.driver.newTask(state, workflow.steps[0]!, {});
     const adapter = await this.providers.adapter(first.provider);
     state.steps.push(first);
-    const now = this.clock.now();
     const run = startedRun(
       {
         id: newId(now),
@@ -210,14 +209,10 @@ export class Runner {
       data: { provider: data.provider, model: data.model },
     });
     if (crashedTwice) {
-      const { stepId, model } = crashedTwice;
+      const error = crashedTwiceError(crashedTwice);
       crashedTwice.inFlight = undefined;
       return this.drive(ex, () => {
-        throw new AgentBudgetError(
-          'crash',
-          `The process stopped twice while step "${stepId}" was waiting for ${model}. Agent Budget retries an ` +
-            'interrupted call once; both attempts are charged at their reserved (estimated) cost. Resume the run to try the call again.',
-        );
+        throw error;
       });
     }
     for (const task of allTasks(state)) {

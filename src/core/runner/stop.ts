@@ -2,6 +2,7 @@ import { BudgetBlockedError } from '../budget/engine';
 import { AgentBudgetError, errorKindOf, messageOf, type ErrorKind } from '../errors';
 import { ProviderError } from '../providers/errors';
 import type { RunStatus } from '../store/records';
+import type { TaskCheckpoint } from './checkpoint';
 
 /** How a run stopped short of `completed`: what `stop()` records, decided by the error's kind alone. */
 export interface RunStop {
@@ -32,6 +33,15 @@ export function runStopOf(err: unknown, now: number): RunStop {
   if (err instanceof ProviderError && errorKind === 'rateLimit' && err.retryAfterMs !== undefined)
     stop.resumeAfter = now + err.retryAfterMs;
   return stop;
+}
+
+/** A resumed run whose call was in flight at two crashes: it fails (resumable) rather than retry a third time. */
+export function crashedTwiceError(task: Pick<TaskCheckpoint, 'stepId' | 'model'>): AgentBudgetError {
+  return new AgentBudgetError(
+    'crash',
+    `The process stopped twice while step "${task.stepId}" was waiting for ${task.model}. Agent Budget retries an ` +
+      'interrupted call once; both attempts are charged at their reserved (estimated) cost. Resume the run to try the call again.',
+  );
 }
 
 /** Thrown inside the runner when the run was cancelled (here, or from another window or process). */

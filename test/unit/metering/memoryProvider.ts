@@ -1,5 +1,5 @@
 // An in-memory provider: a ProviderAdapter that answers from a script (text, tool calls, usage) or fails as told,
-// with no server, SDK or wire format in between. It is the static fake of the metered-call seam (CONVENTIONS.md 11):
+// with no server, SDK or wire format in between. It is the static fake of the metered-call seam (AGENTS.md):
 // tests of the meter and of the runner's money rules hand it in where a real adapter would go. The wire fakes
 // (test/fakes/) remain the tests of the adapters themselves.
 import { ProviderError, type PartialCallResult } from '../../../src/core/providers/errors';
