@@ -90,6 +90,7 @@ export async function runnerBenchmarks(): Promise<Figure[]> {
       runs.push(r.total);
     }
   } finally {
+    runner.dispose();
     await workspace.close();
     await fake.close();
   }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AgentBudgetError, type ErrorKind } from '../core/errors';
 import { Workspace, type WorkspaceOptions } from '../core/workspace';
 
 /** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
@@ -12,13 +13,40 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** A failure the CLI reports as one line on stderr with its exit code (never a stack trace). */
-export class CliError extends Error {
+/**
+ * The exit code of every failure, by its kind (src/core/errors.ts): the one place the CLI maps failures, for errors
+ * thrown before a run starts and for runs that stopped short alike.
+ */
+export function exitCodeFor(kind: ErrorKind): ExitCode {
+  switch (kind) {
+    case 'budget':
+      return ExitCode.blocked;
+    case 'rateLimit':
+    case 'auth':
+    case 'provider':
+      return ExitCode.provider;
+    case 'missingKey':
+    case 'config':
+    case 'input':
+    case 'notFound':
+    case 'conflict':
+      return ExitCode.usage;
+    case 'crash':
+    case 'cancelled':
+    case 'store':
+    case 'internal':
+      return ExitCode.runFailed;
+  }
+}
+
+/** A wrong command line: reported as one line on stderr with its exit code (never a stack trace). */
+export class CliError extends AgentBudgetError {
+  override readonly name = 'CliError';
   constructor(
     message: string,
     readonly exitCode: ExitCode = ExitCode.usage,
   ) {
-    super(message);
+    super('input', message);
   }
 }
 

@@ -10,7 +10,16 @@ import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
 import { runsCommand } from './commands/runs';
 import { statusCommand } from './commands/status';
-import { CliError, ExitCode, parseCommandArgs, printJson, type CliCommand, type CliContext } from './context';
+import { AgentBudgetError } from '../core/errors';
+import {
+  CliError,
+  ExitCode,
+  exitCodeFor,
+  parseCommandArgs,
+  printJson,
+  type CliCommand,
+  type CliContext,
+} from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
 const COMMANDS: CliCommand[] = [
@@ -74,10 +83,12 @@ export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stde
     await noticeStalePrices(ctx);
     return await command.run(ctx, values, positionals);
   } catch (err) {
-    if (err instanceof CliError) {
+    // Every failure core means to report says what to do in its message: one line, no stack trace.
+    if (err instanceof AgentBudgetError) {
+      const exitCode = err instanceof CliError ? err.exitCode : exitCodeFor(err.errorKind);
       io.stderr.write(`agent-budget ${name}: ${err.message}\n`);
-      if (json) printError(io, err.message, err.exitCode);
-      return err.exitCode;
+      if (json) printError(io, err.message, exitCode);
+      return exitCode;
     }
     io.stderr.write(`agent-budget ${name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     if (json) printError(io, `unexpected error: ${(err as Error)?.message ?? String(err)}`, ExitCode.runFailed);

@@ -1,20 +1,16 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { formatUsd } from '../core/money';
-import { formatIssue, PolicyError } from '../core/policy/issues';
+import { formatIssue } from '../core/policy/issues';
 import type { ProviderSettingsMap } from '../core/policy/types';
-import { UnknownModelError } from '../core/pricing/cost';
 import { isLoopbackEndpoint } from '../core/pricing/local';
 import { createProviderAdapter } from '../core/providers';
 import { AlertNotifier } from '../core/report/alerts';
-import { API_KEY_ENV, PROVIDER_NAMES, ProviderError } from '../core/providers/errors';
+import { API_KEY_ENV, PROVIDER_NAMES } from '../core/providers/errors';
 import type { ProviderAdapter } from '../core/providers/types';
 import {
   MissingApiKeyError,
-  RunInputError,
-  RunLookupError,
   Runner,
-  WorkflowNotFoundError,
   type ApprovalRequest,
   type Approver,
   type ProviderAccess,
@@ -23,7 +19,7 @@ import {
 } from '../core/runner/runner';
 import type { ProviderId } from '../core/usage';
 import type { Workspace } from '../core/workspace';
-import { CliError, ExitCode, openWorkspace, printJson, type CliContext } from './context';
+import { CliError, ExitCode, exitCodeFor, openWorkspace, printJson, type CliContext } from './context';
 
 /**
  * What `run` and `resume` share: provider access from the environment, the CLI's approval rule, progress on
@@ -101,7 +97,7 @@ export class CliApprover implements Approver {
 /** How long the CLI waits, at the end, for budget alerts still being delivered to the webhook. */
 export const ALERT_FLUSH_MS = 10_000;
 
-/** What `run` and `resume` work with; `close()` delivers pending budget alerts, then closes the workspace. */
+/** What `run` and `resume` work with; `close()` delivers pending budget alerts, then disposes the runner and closes the workspace. */
 export interface RunSession {
   runner: Runner;
   /** Progress on stderr: pass as `onEvent`. */
@@ -151,6 +147,7 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
       await notifier.flush();
     }
     notifier.dispose();
+    runner.dispose();
     await workspace.close();
   };
   return { runner, onEvent: (e) => progress.event(e), close };
@@ -214,23 +211,15 @@ class RunProgress {
   }
 }
 
-/** Exit code of an outcome (CLI.md): 0 completed · 2 blocked · 4 provider/auth (incl. a rate-limit pause) · 1 configuration · 3 otherwise. */
+/**
+ * Exit code of an outcome (CLI.md): 0 completed · 2 blocked · else by the kind of error that stopped it
+ * (exitCodeFor: 4 provider, auth or a rate-limit pause · 1 configuration · 3 otherwise); 3 for a run stopped with no
+ * kind recorded (interrupted).
+ */
 export function exitCodeOf(outcome: RunOutcome): ExitCode {
-  switch (outcome.status) {
-    case 'completed':
-      return ExitCode.ok;
-    case 'blocked':
-      return ExitCode.blocked;
-    case 'paused':
-      return ExitCode.provider;
-    case 'failed':
-      if (outcome.errorKind === 'auth' || outcome.errorKind === 'provider' || outcome.errorKind === 'rateLimit')
-        return ExitCode.provider;
-      if (outcome.errorKind === 'config') return ExitCode.usage;
-      return ExitCode.runFailed;
-    default:
-      return ExitCode.runFailed;
-  }
+  if (outcome.status === 'completed') return ExitCode.ok;
+  if (outcome.status === 'blocked') return ExitCode.blocked;
+  return outcome.errorKind ? exitCodeFor(outcome.errorKind) : ExitCode.runFailed;
 }
 
 /** `--json`: the contract's shape plus title, output, error, errorKind, blockedScope. Otherwise: the output on stdout, a summary on stderr. */
@@ -264,31 +253,14 @@ export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTer
   );
   if (outcome.status !== 'completed') {
     if (outcome.error) ctx.stderr.write(`  ${outcome.error}\n`);
-    // A configuration failure before any step finished has nothing to continue (fix it and run again); after one,
-    // resume keeps what was paid for.
+    // A configuration failure (a missing key, an unpriced model) before any step finished has nothing to continue
+    // (fix it and run again); after one, resume keeps what was paid for.
     const resumable =
       outcome.status !== 'failed' ||
-      outcome.errorKind !== 'config' ||
+      exitCodeOf(outcome) !== ExitCode.usage ||
       outcome.steps.some((s) => s.status === 'completed');
     if (resumable) ctx.stderr.write(`  Continue it with: agent-budget resume ${short}\n`);
   }
-}
-
-/** Errors that stop a run before it starts, as CLI errors with the contract's exit codes. */
-export function asCliError(err: unknown): unknown {
-  if (err instanceof CliError) return err;
-  if (
-    err instanceof PolicyError ||
-    err instanceof WorkflowNotFoundError ||
-    err instanceof RunInputError ||
-    err instanceof RunLookupError ||
-    err instanceof MissingApiKeyError ||
-    err instanceof UnknownModelError
-  ) {
-    return new CliError(err.message, ExitCode.usage);
-  }
-  if (err instanceof ProviderError) return new CliError(err.message, ExitCode.provider);
-  return err;
 }
 
 /** `--file`: relative to the workspace when it is there, else to the current directory when it is there. */

@@ -51,8 +51,8 @@ const REFRESH_DEBOUNCE_MS = 300;
  * src/webview/protocol.ts; every message from the page is validated and anything else is logged and dropped.
  */
 export class BudgetPanel extends Disposable {
-  private panel: vscode.WebviewPanel | undefined;
-  private panelDisposables: vscode.Disposable[] = [];
+  /** The panel while it is open, with everything that listens to it. */
+  private open: OpenPanel | undefined;
   private ready = false;
   private viewState: PanelViewState = { ...DEFAULT_VIEW_STATE };
   private pendingReveal: string | undefined;
@@ -100,11 +100,15 @@ export class BudgetPanel extends Disposable {
       this.register(workspace.engine.onDidChange(() => this.scheduleRefresh()));
       this.scheduleRefresh();
     });
-    this.register({ dispose: () => this.disposePanel() });
+    this.register({ dispose: () => this.close() });
+  }
+
+  private get panel(): vscode.WebviewPanel | undefined {
+    return this.open?.panel;
   }
 
   get isOpen(): boolean {
-    return this.panel !== undefined;
+    return this.open !== undefined;
   }
 
   get state(): PanelViewState {
@@ -158,32 +162,31 @@ export class BudgetPanel extends Disposable {
   }
 
   private adopt(panel: vscode.WebviewPanel, state: PanelViewState): void {
-    this.disposePanel();
-    this.panel = panel;
-    this.ready = false;
+    this.close();
     this.viewState = state;
     this.timings = { openedAt: performance.now() };
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'agent-budget.svg');
     panel.webview.options = this.webviewOptions();
     panel.webview.html = this.html(panel.webview);
-    this.panelDisposables.push(
+    const open = new OpenPanel(panel, () => {
+      // Closed by the user (or replaced): what listened to it goes with it.
+      if (this.open === open) this.close();
+    });
+    open.listen(
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
       panel.onDidChangeViewState(() => panel.visible && this.scheduleRefresh()),
-      panel.onDidDispose(() => {
-        if (this.panel === panel) {
-          this.panel = undefined;
-          this.ready = false;
-          for (const d of this.panelDisposables.splice(0)) d.dispose();
-        }
-      }),
     );
+    this.open = open;
   }
 
-  private disposePanel(): void {
+  /** Closes the panel (when open) and stops what refreshes it. */
+  private close(): void {
     clearTimeout(this.refreshTimer);
-    for (const d of this.panelDisposables.splice(0)) d.dispose();
-    this.panel?.dispose();
-    this.panel = undefined;
+    this.refreshTimer = undefined;
+    this.ready = false;
+    const open = this.open;
+    this.open = undefined;
+    open?.dispose();
   }
 
   /** Every message from the page comes through here (and tests call it with hostile ones). */
@@ -329,6 +332,22 @@ export class BudgetPanel extends Disposable {
   <script nonce="${nonce}" src="${asset('webview.js')}"></script>
 </body>
 </html>`;
+  }
+}
+
+/** One open webview panel and what listens to it, disposed together: when the user closes it, or it is replaced. */
+class OpenPanel extends Disposable {
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    onClosed: () => void,
+  ) {
+    super();
+    this.register(panel);
+    this.register(panel.onDidDispose(onClosed));
+  }
+
+  listen(...subscriptions: vscode.Disposable[]): void {
+    for (const s of subscriptions) this.register(s);
   }
 }
 

@@ -1,10 +1,13 @@
 import * as vscode from 'vscode';
+import { errorKindOf, messageOf } from '../core/errors';
 import { formatUsd } from '../core/money';
+import { ProviderError } from '../core/providers/errors';
 import { MissingApiKeyError } from '../core/runner/runner';
 import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
-import { Commands, ContextKeys } from './ids';
+import { ContextKeys } from './ids';
+import { runNotice, type RunNotice } from './runNotice';
 import { RunOutputDocuments } from './runOutput';
 import type { RunEvent, RunInput, RunOptions, RunOutcome, WorkflowRunner } from './runnerContract';
 import type { Settings } from './settings';
@@ -55,6 +58,9 @@ export class RunSessions extends Disposable implements RunActivitySource {
   readonly onDidRunEvent = this.eventEmitter.event;
   private readonly finishedEmitter = this.register(new vscode.EventEmitter<RunOutcome>());
   readonly onDidFinishRun = this.finishedEmitter.event;
+  private readonly noticeEmitter = this.register(new vscode.EventEmitter<RunNotice>());
+  /** Every notice shown about a run that could not start or ended, with its buttons (tests read them). */
+  readonly onDidNotify = this.noticeEmitter.event;
   readonly outputs: RunOutputDocuments;
   private runnerPromise: Promise<WorkflowRunner> | undefined;
 
@@ -65,6 +71,14 @@ export class RunSessions extends Disposable implements RunActivitySource {
   ) {
     super();
     this.outputs = this.register(new RunOutputDocuments(host));
+    // The runner is made here, so it is disposed here (after the runs it carries were told to stop).
+    this.register({
+      dispose: () =>
+        void this.runnerPromise?.then(
+          (runner) => runner.dispose(),
+          () => undefined,
+        ),
+    });
     this.register({ dispose: () => this.live.forEach((_, run) => run.abort.abort()) });
   }
 
@@ -111,14 +125,11 @@ export class RunSessions extends Disposable implements RunActivitySource {
       return undefined;
     });
     if (!workspace) return false;
-    if (workspace.policyError) {
-      const first = workspace.policyError.issues[0];
-      void vscode.window
-        .showErrorMessage(
-          `Agent Budget: runs are stopped until .agent-budget/budget.json is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`,
-          'Open budget.json',
-        )
-        .then((choice) => choice && vscode.commands.executeCommand(Commands.editPolicy));
+    const policyError = workspace.policyError;
+    if (policyError) {
+      const first = policyError.issues[0];
+      const message = `runs are stopped until .agent-budget/budget.json is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`;
+      this.notify(runNotice({ refused: { errorKind: policyError.errorKind, message } }));
       return false;
     }
     return true;
@@ -253,18 +264,14 @@ export class RunSessions extends Disposable implements RunActivitySource {
       );
       this.outputs.finish(outcome);
       this.finishedEmitter.fire(outcome);
-      this.announce(outcome);
+      this.notify(runNotice({ outcome }));
       return outcome;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = messageOf(err);
       if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
-      const provider = err instanceof MissingApiKeyError ? err.provider : undefined;
-      void vscode.window
-        .showErrorMessage(
-          `Agent Budget: ${workflow} could not run: ${message}`,
-          ...keyActions(message, provider !== undefined),
-        )
-        .then((c) => runAction(c, provider));
+      // The key to set: the provider whose key is missing or was refused.
+      const provider = err instanceof MissingApiKeyError || err instanceof ProviderError ? err.provider : undefined;
+      this.notify(runNotice({ refused: { errorKind: errorKindOf(err), message, provider }, workflow }));
       return undefined;
     } finally {
       this.live.delete(live);
@@ -303,52 +310,20 @@ export class RunSessions extends Disposable implements RunActivitySource {
     this.progressEmitter.fire();
   }
 
-  private announce(outcome: RunOutcome): void {
-    const cost = formatUsd(outcome.costMicros);
-    const open = 'Open Output';
-    switch (outcome.status) {
-      case 'completed':
-        void vscode.window
-          .showInformationMessage(`Agent Budget: ${outcome.workflow} completed — ${cost}.`, open)
-          .then((c) => c && this.outputs.open(outcome.runId));
-        return;
-      case 'blocked':
-        void vscode.window
-          .showWarningMessage(
-            `Agent Budget: ${outcome.workflow} paused at a budget limit${outcome.blockedScope ? ` (${outcome.blockedScope})` : ''}: ${outcome.error ?? ''} Raise the limit or wait for the period to reset, then resume it.`,
-            'Edit Budget Policy',
-            'Open Budget Panel',
-          )
-          .then(
-            (c) =>
-              c &&
-              vscode.commands.executeCommand(c === 'Edit Budget Policy' ? Commands.editPolicy : Commands.openPanel),
-          );
-        return;
-      case 'cancelled':
-        void vscode.window.showInformationMessage(`Agent Budget: ${outcome.workflow} cancelled after ${cost}.`);
-        return;
-      case 'interrupted':
-      case 'paused':
-        void vscode.window
-          .showWarningMessage(
-            `Agent Budget: ${outcome.workflow} stopped (${outcome.status}) after ${cost}${outcome.error ? `: ${outcome.error}` : ''}. Resume it from the Runs view.`,
-            'Resume',
-          )
-          .then((c) => c && vscode.commands.executeCommand(Commands.resumeRun, outcome.runId));
-        return;
-      default:
-        void vscode.window
-          .showErrorMessage(
-            `Agent Budget: ${outcome.workflow} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`,
-            ...keyActions(outcome.error ?? '', outcome.errorKind === 'auth'),
-            open,
-          )
-          .then((c) => {
-            if (c === open) void this.outputs.open(outcome.runId);
-            else runAction(c);
-          });
-    }
+  /** Shows a notice; its buttons run their commands. */
+  private notify(notice: RunNotice): void {
+    const buttons = notice.actions.map((a) => a.title);
+    const shown =
+      notice.severity === 'error'
+        ? vscode.window.showErrorMessage(notice.message, ...buttons)
+        : notice.severity === 'warning'
+          ? vscode.window.showWarningMessage(notice.message, ...buttons)
+          : vscode.window.showInformationMessage(notice.message, ...buttons);
+    void shown.then((choice) => {
+      const picked = notice.actions.find((a) => a.title === choice);
+      if (picked) void vscode.commands.executeCommand(picked.command, ...picked.args);
+    });
+    this.noticeEmitter.fire(notice);
   }
 }
 
@@ -363,13 +338,4 @@ function progressMessage(live: LiveRun, event: RunEvent): string | undefined {
     default:
       return undefined;
   }
-}
-
-/** A missing or rejected key gets a button to set it. */
-function keyActions(message: string, isKeyProblem: boolean): string[] {
-  return isKeyProblem || /API key/i.test(message) ? ['Set API Key'] : [];
-}
-
-function runAction(choice: string | undefined, provider?: string): void {
-  if (choice === 'Set API Key') void vscode.commands.executeCommand(Commands.setApiKey, provider);
 }

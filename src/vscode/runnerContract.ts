@@ -11,5 +11,5 @@ export type {
   RunOutcome,
 } from '../core/runner/runner';
 
-/** The runner as run sessions use it (an interface, so tests could hand in another). */
-export type WorkflowRunner = Pick<Runner, 'listWorkflows' | 'start' | 'resume' | 'cancel' | 'active'>;
+/** The runner as run sessions use it (an interface, so tests could hand in another); whoever makes one disposes it. */
+export type WorkflowRunner = Pick<Runner, 'listWorkflows' | 'start' | 'resume' | 'cancel' | 'active' | 'dispose'>;

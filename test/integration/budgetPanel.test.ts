@@ -152,4 +152,30 @@ describe('Budget panel (real extension host)', () => {
     await posted;
     assert.equal(api.panel.state.tab, 'runs');
   });
+
+  it('closing the panel lets go of it: spend afterwards posts nothing, and it opens again and paints', async function () {
+    this.timeout(30_000);
+    assert.ok(api.panel.isOpen);
+    await closeAllEditors();
+    await waitFor('the panel to close', () => !api.panel.isOpen);
+    const posted: HostMessage[] = [];
+    const sub = api.panel.onDidPost((m) => posted.push(m));
+    try {
+      await spend(workspace, 0.01, 'panel-test', 'runCommand');
+      await new Promise((r) => setTimeout(r, 800)); // past the refresh debounce
+      assert.equal(await api.panel.refresh(), undefined, 'a closed panel computes no snapshot');
+    } finally {
+      sub.dispose();
+    }
+    assert.deepEqual(posted, [], 'the host posted to a closed panel');
+    const painted = new Promise((resolve) => {
+      const once = api.panel.onDidPaint((t) => {
+        once.dispose();
+        resolve(t);
+      });
+    });
+    await vscode.commands.executeCommand(Commands.openPanel);
+    assert.ok(api.panel.isOpen);
+    await painted;
+  });
 });

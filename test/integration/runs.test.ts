@@ -283,12 +283,22 @@ describe('Runs against a fake provider (real extension host)', function () {
     await api.apiKeys.clear('anthropic');
     try {
       const before = workspace.store.queries.listRuns({ limit: 1000 }).length;
+      const notices: Array<{ message: string; actions: Array<{ title: string; args: unknown[] }> }> = [];
+      const sub = api.runs.onDidNotify((n) => notices.push(n));
       await selectIn('src/invoice.ts', 'export');
       await vscode.commands.executeCommand(Commands.explainSelection);
+      sub.dispose();
       assert.equal(
         workspace.store.queries.listRuns({ limit: 1000 }).length,
         before,
         'a run was recorded without a key',
+      );
+      // The notice names the key and offers to set it, for that provider: decided by the error's kind.
+      assert.equal(notices.length, 1, JSON.stringify(notices));
+      assert.match(notices[0]!.message, /could not run: No Anthropic API key is set/);
+      assert.deepEqual(
+        notices[0]!.actions.map((a) => [a.title, ...a.args]),
+        [['Set API Key…', 'anthropic']],
       );
     } finally {
       await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');

@@ -17,6 +17,11 @@ async function main(): Promise<void> {
   policy.prices = { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10, maxOutputTokens: 4_000 } };
   const store = await WorkspaceStore.open({ dir: dir!, pollMs: 50, days: policyDays(policy), clock });
   const engine = new BudgetEngine(store, policy, clock);
+  // Start together: the test says "go" on stdin once every spender has opened the store (a slow start under load
+  // would otherwise let the first process take the whole cap before the second one exists).
+  process.stdout.write('ready\n');
+  await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  process.stdin.pause();
   let spent = 0;
   let calls = 0;
   for (;;) {

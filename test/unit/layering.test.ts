@@ -93,7 +93,9 @@ function violationsIn(layer: string): string[] {
   return problems;
 }
 
-describe('layering (CONVENTIONS.md §1)', () => {
+describe('layering (CONVENTIONS.md §1)', function () {
+  // Parsing every source file is CPU-bound: seconds on a busy machine, which is no failure of the layering.
+  this.timeout(30_000);
   it('src/core never imports vscode, src/vscode, src/cli or src/webview at run time', () => {
     assert.ok(sourceFiles(path.join(SRC, 'core')).length > 0, 'no files found under src/core');
     assert.deepEqual(violationsIn('core'), []);

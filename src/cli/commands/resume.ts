@@ -1,5 +1,5 @@
 import { CliError, type CliCommand } from '../context';
-import { asCliError, exitCodeOf, isTerminal, openRunner, printOutcome, withInterrupt } from '../runSupport';
+import { exitCodeOf, isTerminal, openRunner, printOutcome, withInterrupt } from '../runSupport';
 
 /**
  * `agent-budget resume <runId>`: continues an interrupted, blocked, paused, failed or cancelled run from its last
@@ -23,8 +23,6 @@ export const resumeCommand: CliCommand = {
       );
       printOutcome(ctx, outcome, isTerminal(ctx.stderr) && isTerminal(ctx.stdout));
       return exitCodeOf(outcome);
-    } catch (err) {
-      throw asCliError(err);
     } finally {
       await session.close();
     }

@@ -1,13 +1,5 @@
 import { CliError, ExitCode, type CliCommand, type CliContext } from '../context';
-import {
-  asCliError,
-  exitCodeOf,
-  isTerminal,
-  openRunner,
-  printOutcome,
-  resolveFileArg,
-  withInterrupt,
-} from '../runSupport';
+import { exitCodeOf, isTerminal, openRunner, printOutcome, resolveFileArg, withInterrupt } from '../runSupport';
 
 /**
  * `agent-budget run <workflow> [--input T] [--file F] [--model M] [--complex]`: runs a built-in or workspace workflow
@@ -46,8 +38,6 @@ export const runCommand: CliCommand = {
       );
       printOutcome(ctx, outcome, isTerminal(ctx.stderr) && isTerminal(ctx.stdout));
       return exitCodeOf(outcome);
-    } catch (err) {
-      throw asCliError(err);
     } finally {
       await session.close();
     }

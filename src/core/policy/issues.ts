@@ -1,3 +1,5 @@
+import { AgentBudgetError } from '../errors';
+
 /**
  * Problems found in a workspace file (budget policy, workflow, inventory). Each names the file, the path inside it
  * (`limits.task.hardTokens`, `rules[1].when.scope`), the 1-based line and column, and what is wrong in plain words.
@@ -31,7 +33,7 @@ export function formatIssue(issue: PolicyIssue): string {
  * A workspace file that cannot be used. Runs refuse to start on it rather than run without limits.
  * `issues` holds the errors (each with file, path, line, column); `warnings` what would only have been warned about.
  */
-export class PolicyError extends Error {
+export class PolicyError extends AgentBudgetError {
   override readonly name = 'PolicyError';
   constructor(
     readonly file: string,
@@ -39,7 +41,7 @@ export class PolicyError extends Error {
     readonly warnings: PolicyIssue[] = [],
   ) {
     const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-    super(`${file} is not valid (${count}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`);
+    super('config', `${file} is not valid (${count}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`);
   }
 }
 

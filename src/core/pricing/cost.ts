@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 import type { Micros } from '../money';
 import type { PriceOverride, PriceRates } from '../policy/types';
 import { promptTokens, type ProviderId, type TokenUsage } from '../usage';
@@ -53,7 +54,7 @@ export interface CallPrice {
   priceId: string;
 }
 
-export class UnknownModelError extends Error {
+export class UnknownModelError extends AgentBudgetError {
   override readonly name = 'UnknownModelError';
   constructor(
     readonly provider: ProviderId | undefined,
@@ -61,6 +62,7 @@ export class UnknownModelError extends Error {
     detail?: string,
   ) {
     super(
+      'config',
       `No price for ${provider ? `${provider} ` : ''}model "${model}"${detail ? ` (${detail})` : ''}. Agent Budget never prices a call at $0: ` +
         `add it under "prices" in .agent-budget/budget.json, e.g. "prices": { "${model}": { "provider": "${provider ?? 'openai'}", ` +
         `"inputPerMTok": 1, "outputPerMTok": 2 } } with the provider's rates in USD per million tokens.`,

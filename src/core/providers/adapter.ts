@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 import type { ProviderId, TokenUsage } from '../usage';
 import {
   describeProviderError,
@@ -65,10 +66,10 @@ export class StreamProgress {
 }
 
 /** Thrown by an adapter when its stream ended without the provider's final event. */
-export class StreamEndedEarly extends Error {
+export class StreamEndedEarly extends AgentBudgetError {
   override readonly name = 'StreamEndedEarly';
   constructor() {
-    super('the response stream ended before its final event');
+    super('provider', 'the response stream ended before its final event');
   }
 }
 

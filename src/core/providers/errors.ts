@@ -1,4 +1,6 @@
-import type { ProviderId, TokenUsage } from '../usage';
+import { AgentBudgetError, type ErrorKind } from '../errors';
+import type { CallFailure } from '../metering/failure';
+import { ZERO_USAGE, type ProviderId, type TokenUsage } from '../usage';
 import type { ToolCall } from './types';
 
 /**
@@ -65,7 +67,7 @@ export const API_KEY_ENV: Record<ProviderId, string> = {
   gemini: 'GEMINI_API_KEY',
 };
 
-export class ProviderError extends Error {
+export class ProviderError extends AgentBudgetError {
   override readonly name = 'ProviderError';
   readonly provider: ProviderId;
   readonly kind: ProviderErrorKind;
@@ -82,7 +84,7 @@ export class ProviderError extends Error {
   readonly mayHaveBilled: boolean;
 
   constructor(init: ProviderErrorInit) {
-    super(init.message, init.cause ? { cause: init.cause } : undefined);
+    super(errorKindOfProvider(init.kind), init.message, init.cause ? { cause: init.cause } : undefined);
     this.provider = init.provider;
     this.kind = init.kind;
     this.status = init.status;
@@ -119,6 +121,37 @@ export class ProviderError extends Error {
       mayHaveBilled: this.mayHaveBilled,
     };
   }
+}
+
+/**
+ * How a failed provider call ended, for the money rule (`failedCallCharge`): the adapters detect whether the request
+ * may have been billed (`mayHaveBilled`, a partial stream) and what usage had arrived; this reads it off the error.
+ * Anything else thrown from a call is taken as possibly billed: when we cannot tell, the ledger over-counts (the
+ * reservation, marked estimated) rather than under-counts.
+ */
+export function callFailureOf(err: unknown): CallFailure {
+  if (!(err instanceof ProviderError)) return { mayHaveBilled: true };
+  const partial = err.partial;
+  const usage = partial?.usage;
+  const failure: CallFailure = {
+    mayHaveBilled: err.mayHaveBilled || partial !== undefined,
+    requestId: err.requestId ?? null,
+  };
+  if (partial?.usageFinal && usage) failure.finalUsage = { ...ZERO_USAGE, ...usage };
+  if (usage) {
+    const sum = (...n: Array<number | undefined>) => n.reduce<number>((a, b) => a + (b ?? 0), 0);
+    failure.partial = {
+      inputTokens: sum(usage.input, usage.cacheRead, usage.cacheWrite5m, usage.cacheWrite1h),
+      outputTokens: sum(usage.output, usage.reasoning),
+    };
+  }
+  return failure;
+}
+
+/** What a front end decides on: the key refused, a wait asked for, a cancel, or any other provider failure. */
+function errorKindOfProvider(kind: ProviderErrorKind): ErrorKind {
+  if (kind === 'auth' || kind === 'rateLimit') return kind;
+  return kind === 'aborted' ? 'cancelled' : 'provider';
 }
 
 /** 408, 409, 429 and 5xx (incl. Anthropic 529) are worth another try; other 4xx are not. */

@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 import type { ProviderId, TokenUsage } from '../usage';
 
 /**
@@ -14,8 +15,11 @@ import type { ProviderId, TokenUsage } from '../usage';
  */
 
 /** A usage object that is not of the expected shape (`agent-budget cost` reports it as an input error). */
-export class UsageShapeError extends Error {
+export class UsageShapeError extends AgentBudgetError {
   override readonly name = 'UsageShapeError';
+  constructor(message: string) {
+    super('input', message);
+  }
 }
 
 export interface AnthropicUsageRaw {

@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 import type { Database } from './sqlite';
 
 /**
@@ -171,9 +172,11 @@ export function schemaVersion(db: Database): number {
 }
 
 /** A store written by a newer Agent Budget: not damage, so nothing is moved aside; the user updates instead. */
-export class NewerStoreError extends Error {
+export class NewerStoreError extends AgentBudgetError {
+  override readonly name = 'NewerStoreError';
   constructor(readonly found: number) {
     super(
+      'store',
       `The Agent Budget store was written by a newer version (schema ${found}; this version knows ${SCHEMA_VERSION}). ` +
         'Update the extension and the CLI; nothing was changed.',
     );

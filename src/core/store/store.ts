@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { systemClock, type Clock } from '../clock';
+import { estimatedEntry } from '../budget/ledgerRows';
 import { Emitter } from '../events';
 import { CURRENT_OWNER, processOwnerProbe, type OwnerProbe } from '../processIdentity';
 import { RecordApplier } from './apply';
@@ -14,7 +15,7 @@ import {
 } from './journal';
 import { FileLock } from './lock';
 import { StoreQueries } from './queries';
-import type { LedgerEntry, Reservation, RunState, StoreRecord, TaskState } from './records';
+import type { Reservation, RunState, StoreRecord, TaskState } from './records';
 import { migrate, NewerStoreError } from './schema';
 import { loadSqlite, type Database } from './sqlite';
 import { nodeStoreFs, type AppendHandle, type StoreFs } from './storeFs';
@@ -819,39 +820,8 @@ export class WorkspaceStore {
   }
 }
 
-/**
- * The charge for a call whose usage never arrived: the whole reservation (worst-case input and output), marked
- * estimated. Its id derives from the reservation, so two processes recovering the same one record it once.
- */
-export function estimatedEntry(r: Reservation, ts: number): LedgerEntry {
-  return {
-    id: `est-${r.id}`,
-    ts,
-    provider: r.provider,
-    model: r.model,
-    workflow: r.workflow,
-    runId: r.runId,
-    taskId: r.taskId,
-    task: r.task,
-    tool: null,
-    variant: r.variant ?? null,
-    usage: {
-      input: r.inputTokens,
-      output: r.outputTokens,
-      cacheRead: 0,
-      cacheWrite5m: 0,
-      cacheWrite1h: 0,
-      reasoning: 0,
-    },
-    costMicros: r.micros,
-    estimated: true,
-    requestId: null,
-    latencyMs: null,
-    reservationId: r.id,
-    reservedMicros: r.micros,
-    estimatedInputTokens: r.inputTokens,
-  };
-}
+// Built with the budget's other rows (src/core/budget/ledgerRows.ts); re-exported for the store's recovery.
+export { estimatedEntry };
 
 /** Thrown by catchUp when the journal it was reading was compacted away by another process. */
 class StoreOvertaken extends Error {

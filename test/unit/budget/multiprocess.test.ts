@@ -15,14 +15,24 @@ function spender(
   dir: string,
   dailyUsd: number,
   label: string,
+  go: Promise<void>,
+  ready: () => void,
 ): Promise<{ spent: number; calls: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, dir, String(dailyUsd), label, String(NOON)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    let announced = false;
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.startsWith('ready\n') && !announced) {
+        announced = true;
+        ready();
+        void go.then(() => child.stdin.end('go\n'));
+      }
+    });
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('exit', (code) => {
       const m = /spent (\d+) calls (\d+)/.exec(out);
@@ -42,7 +52,16 @@ describe('BudgetEngine across processes', function () {
     try {
       // $0.25 = 250,000 µ$; each call's worst case is 100 × 2 + 500 × 10 = 5,200 µ$: about 48 calls in all.
       const cap = 0.25;
-      const [a, b] = await Promise.all([spender(script, dir, cap, 'a'), spender(script, dir, cap, 'b')]);
+      let readyCount = 0;
+      let start!: () => void;
+      const go = new Promise<void>((resolve) => (start = resolve));
+      const ready = () => {
+        if (++readyCount === 2) start();
+      };
+      const [a, b] = await Promise.all([
+        spender(script, dir, cap, 'a', go, ready),
+        spender(script, dir, cap, 'b', go, ready),
+      ]);
       assert.ok(a.calls > 0 && b.calls > 0, `both processes got to spend (a ${a.calls}, b ${b.calls})`);
       const store = await WorkspaceStore.open({ dir, pollMs: 0, days: policyDays({ timeZone: 'UTC' }) });
       const today = '2026-11-22';

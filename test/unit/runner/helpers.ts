@@ -68,7 +68,14 @@ export async function openRunner(
 ): Promise<{ workspace: Workspace; runner: Runner; close(): Promise<void> }> {
   const workspace = await Workspace.open(folder, { pollMs: 0 });
   const runner = new Runner({ workspace, providers: access, approver, ...extra });
-  return { workspace, runner, close: () => workspace.close() };
+  return {
+    workspace,
+    runner,
+    close: () => {
+      runner.dispose();
+      return workspace.close();
+    },
+  };
 }
 
 export function ledgerOf(workspace: Workspace, runId?: string): LedgerEntry[] {

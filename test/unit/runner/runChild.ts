@@ -29,12 +29,14 @@ async function main(): Promise<void> {
   if (mode === 'cancel') {
     await runner.cancel(target!);
     process.stdout.write('cancelled\n');
+    runner.dispose();
     await workspace.close();
     return;
   }
   const outcome =
     mode === 'start' ? await runner.start(target!, { input }, { onEvent }) : await runner.resume(target!, { onEvent });
   process.stdout.write(`done ${outcome.status}\n`);
+  runner.dispose();
   await workspace.close();
 }
 

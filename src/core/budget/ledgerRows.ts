@@ -1,0 +1,129 @@
+import type { Micros } from '../money';
+import { priceWith } from '../pricing/cost';
+import { newId } from '../processIdentity';
+import type { LedgerEntry, Reservation } from '../store/records';
+import { ZERO_USAGE, type TokenUsage } from '../usage';
+import type { AdmissionDecision } from './admission';
+import type { Admission, AdmitRequest, SettleInput } from './types';
+
+/**
+ * Every row the budget writes is built here: the reservation an admission holds, the ledger entry that settles
+ * it (exact, or the reservation as estimated), a fixed tool charge, and the estimated charge of a reservation whose
+ * process died.
+ */
+
+/** The reservation holding a granted call's worst case in every scope it counts against. */
+export function reservationFor(
+  req: AdmitRequest,
+  decision: AdmissionDecision,
+  at: { ts: number; owner: string },
+): Reservation {
+  return {
+    id: newId(at.ts),
+    ts: at.ts,
+    owner: at.owner,
+    runId: req.runId,
+    taskId: req.taskId,
+    task: req.task,
+    workflow: req.workflow,
+    provider: req.provider,
+    model: decision.model,
+    micros: decision.micros,
+    tokens: decision.tokens,
+    inputTokens: req.inputTokens,
+    outputTokens: decision.maxOutputTokens,
+    scopes: decision.scopes.map((s) => s.key),
+    variant: req.promptVersion === undefined ? null : `${decision.model}@${req.promptVersion}`,
+  };
+}
+
+/**
+ * The ledger entry settling `admission` with what the provider reported — or, when nothing was (the stream died
+ * first), the whole reservation marked estimated, so the ledger never under-counts.
+ */
+export function entryFor(admission: Admission, input: SettleInput, now: number): LedgerEntry {
+  const r = admission.reservation;
+  const estimated = input.usage === undefined;
+  const usage = input.usage ?? reservedUsage(r);
+  return {
+    ...fromReservation(r),
+    id: newId(now),
+    ts: now,
+    tool: input.tool ?? null,
+    variant: input.variant ?? r.variant ?? null,
+    usage,
+    costMicros: estimated ? r.micros : priceWith(admission.price, usage).costMicros,
+    estimated,
+    requestId: input.requestId ?? null,
+    latencyMs: input.latencyMs ?? null,
+    ...(admission.price.origin !== 'table' ? { priceSource: admission.price.origin } : {}),
+  };
+}
+
+/**
+ * The charge for a call whose usage never arrived and whose process is gone: the whole reservation (worst-case
+ * input and output), marked estimated. Its id derives from the reservation, so two processes recovering the same
+ * one record it once.
+ */
+export function estimatedEntry(r: Reservation, ts: number): LedgerEntry {
+  return {
+    ...fromReservation(r),
+    id: `est-${r.id}`,
+    ts,
+    tool: null,
+    variant: r.variant ?? null,
+    usage: reservedUsage(r),
+    costMicros: r.micros,
+    estimated: true,
+    requestId: null,
+    latencyMs: null,
+  };
+}
+
+/** A fixed tool cost (policy `tools.costsUsd`): a ledger row of its own, with no reservation behind it. */
+export function toolChargeEntry(
+  args: { workflow: string; runId: string | null; taskId: string | null; task: string | null; tool: string },
+  micros: Micros,
+  now: number,
+): LedgerEntry {
+  return {
+    id: newId(now),
+    ts: now,
+    provider: 'tool',
+    model: args.tool,
+    workflow: args.workflow,
+    runId: args.runId,
+    taskId: args.taskId,
+    task: args.task,
+    tool: args.tool,
+    variant: null,
+    usage: { ...ZERO_USAGE },
+    costMicros: micros,
+    estimated: false,
+    requestId: null,
+    latencyMs: null,
+    reservationId: null,
+    reservedMicros: null,
+    estimatedInputTokens: null,
+  };
+}
+
+/** What a reservation held, as usage: its worst-case prompt and output. */
+function reservedUsage(r: Reservation): TokenUsage {
+  return { ...ZERO_USAGE, input: r.inputTokens, output: r.outputTokens };
+}
+
+/** The fields a settling entry takes from its reservation: who called what, and what was held. */
+function fromReservation(r: Reservation) {
+  return {
+    provider: r.provider,
+    model: r.model,
+    workflow: r.workflow,
+    runId: r.runId,
+    taskId: r.taskId,
+    task: r.task,
+    reservationId: r.id,
+    reservedMicros: r.micros,
+    estimatedInputTokens: r.inputTokens,
+  };
+}

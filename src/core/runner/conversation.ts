@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { renderTemplate } from '../policy/templates';
+import type { WorkflowDefinition } from '../policy/workflowTypes';
+import type { ChatMessage, ChatRequest, ContentPart, ToolCall, ToolSpec } from '../providers/types';
+import type { RunnerStep } from './builtins';
+import { stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
+
+/**
+ * A task's conversation and the request each of its calls sends: prompts rendered from the workflow's templates,
+ * the model's answers and the tools' results appended, the answer read back out. Whatever shapes what is sent to
+ * the provider (prompt-cache breakpoints, compaction) belongs here.
+ */
+
+/** A task's prompts for `step`, rendered now from the run's input and the finished steps' outputs. */
+export function renderPrompts(
+  state: RunCheckpointState,
+  step: RunnerStep,
+  item?: string,
+): { prompt: string; system?: string } {
+  const values = { ...state.input, stepOutputs: stepOutputs(state) };
+  const fill = (text: string) => {
+    const rendered = renderTemplate(text, values);
+    return item === undefined ? rendered : rendered.replace(/\{\{\s*item\s*\}\}/g, item);
+  };
+  const systemText = step.system ?? state.workflow.system;
+  return { prompt: fill(step.prompt), ...(systemText ? { system: fill(systemText) } : {}) };
+}
+
+/** The conversation a new task starts with: its rendered prompt. */
+export function openingMessages(prompt: string): ChatMessage[] {
+  return [{ role: 'user', content: [{ type: 'text', text: prompt }] }];
+}
+
+/** What the task's next call sends, before the budget clamps its output. */
+export function nextRequest(task: TaskCheckpoint, tools: ToolSpec[] | undefined): Omit<ChatRequest, 'maxOutputTokens'> {
+  return { model: task.model, system: task.system, messages: task.messages, tools };
+}
+
+/** The tool calls the task's last message asks for (none: the model has answered, or has not been asked yet). */
+export function requestedToolCalls(task: TaskCheckpoint): ToolCall[] {
+  const last = task.messages[task.messages.length - 1];
+  if (last?.role !== 'assistant') return [];
+  return last.content.flatMap((p) => (p.type === 'toolCall' ? [{ id: p.id, name: p.name, input: p.input }] : []));
+}
+
+/** Whether the model's last message is its answer (it asks for no tool). */
+export function hasAnswered(task: TaskCheckpoint): boolean {
+  return task.messages[task.messages.length - 1]?.role === 'assistant' && requestedToolCalls(task).length === 0;
+}
+
+/** Whether the model's last message asks for tools whose results are to be sent back. */
+export function awaitsToolResults(task: TaskCheckpoint): boolean {
+  return task.messages[task.messages.length - 1]?.role === 'assistant';
+}
+
+/** Whether the result of tool call `id` is in. */
+export function hasToolResult(task: TaskCheckpoint, id: string): boolean {
+  return task.toolResults.some((r) => r.type === 'toolResult' && r.callId === id);
+}
+
+/** Sends the results of the last message's tool calls back, as one message, once all are in. */
+export function sendToolResults(task: TaskCheckpoint): void {
+  task.messages.push({ role: 'user', content: task.toolResults });
+  task.toolResults = [];
+}
+
+/** The task's answer: its last message's text, or all its text when the last message had none. */
+export function answerOf(task: TaskCheckpoint): string {
+  const last = task.messages[task.messages.length - 1]!;
+  const text = textOf(last).trim();
+  if (text) return text;
+  return task.messages
+    .filter((m) => m.role === 'assistant')
+    .map(textOf)
+    .filter((t) => t.trim())
+    .join('\n\n');
+}
+
+/**
+ * A finished task keeps only its output in the checkpoint: later steps need nothing else, and dropping the
+ * conversation keeps every checkpoint of a long run small (the ledger keeps what each call cost).
+ */
+export function completeTask(task: TaskCheckpoint): void {
+  task.status = 'completed';
+  task.messages = [];
+  task.toolResults = [];
+  delete task.system;
+}
+
+/** The workflow's `version`, or a short hash of its prompts (a workspace file edited without a version still gets a new variant). */
+export function promptVersion(workflow: WorkflowDefinition): string {
+  if (workflow.version) return workflow.version;
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ system: workflow.system, steps: workflow.steps }))
+    .digest('hex');
+  return `sha-${hash.slice(0, 8)}`;
+}
+
+function textOf(message: ChatMessage): string {
+  return message.content
+    .filter((p): p is Extract<ContentPart, { type: 'text' }> => p.type === 'text')
+    .map((p) => p.text)
+    .join('');
+}

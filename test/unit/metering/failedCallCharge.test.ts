@@ -1,0 +1,113 @@
+// The money rule for a failed call (src/core/metering/failure.ts) and how a provider's error is read into its terms
+// (callFailureOf in src/core/providers/errors.ts), as tables: every row is a way a call can end short.
+import assert from 'node:assert/strict';
+import { failedCallCharge, type CallFailure, type FailedCallCharge } from '../../../src/core/metering';
+import { callFailureOf, ProviderError, type ProviderErrorInit } from '../../../src/core/providers/errors';
+import { ZERO_USAGE } from '../../../src/core/usage';
+
+const FINAL = { ...ZERO_USAGE, input: 120, output: 3 };
+
+describe('failedCallCharge: what a failed call costs', () => {
+  const rows: Array<[string, CallFailure, FailedCallCharge]> = [
+    [
+      'final usage arrived (a refusal that completed): exact',
+      { finalUsage: FINAL, mayHaveBilled: true },
+      { kind: 'exact', usage: FINAL },
+    ],
+    [
+      'final usage wins even when the request is said not to have billed',
+      { finalUsage: FINAL, mayHaveBilled: false },
+      { kind: 'exact', usage: FINAL },
+    ],
+    [
+      'aborted or timed out after the request left, no usage: estimated',
+      { mayHaveBilled: true },
+      { kind: 'estimated' },
+    ],
+    [
+      'cut mid-stream with prompt and output so far: estimated',
+      { mayHaveBilled: true, partial: { inputTokens: 900, outputTokens: 40 } },
+      { kind: 'estimated' },
+    ],
+    [
+      'tokens streamed prove it reached the provider, whatever the flag says',
+      { mayHaveBilled: false, partial: { outputTokens: 1 } },
+      { kind: 'estimated' },
+    ],
+    [
+      'prompt tokens reported at the stream start prove it too',
+      { mayHaveBilled: false, partial: { inputTokens: 30 } },
+      { kind: 'estimated' },
+    ],
+    ['an HTTP error before any output: released', { mayHaveBilled: false }, { kind: 'release' }],
+    [
+      'a partial that carries no tokens proves nothing: released',
+      { mayHaveBilled: false, partial: {} },
+      { kind: 'release' },
+    ],
+    ['cancelled before sending: released', { mayHaveBilled: false, requestId: null }, { kind: 'release' }],
+  ];
+  for (const [name, failure, expected] of rows) {
+    it(name, () => assert.deepEqual(failedCallCharge(failure), expected));
+  }
+});
+
+describe('callFailureOf: a provider error in the money rule’s terms', () => {
+  const error = (init: Omit<ProviderErrorInit, 'provider' | 'message'>) =>
+    new ProviderError({ provider: 'anthropic', message: 'x', requestId: 'req_1', ...init });
+  const rows: Array<[string, unknown, CallFailure, FailedCallCharge['kind']]> = [
+    [
+      'HTTP 400: never billed',
+      error({ kind: 'badRequest', status: 400 }),
+      { mayHaveBilled: false, requestId: 'req_1' },
+      'release',
+    ],
+    [
+      'HTTP 429: never billed',
+      error({ kind: 'rateLimit', status: 429 }),
+      { mayHaveBilled: false, requestId: 'req_1' },
+      'release',
+    ],
+    [
+      'connection refused (said not to have left)',
+      error({ kind: 'network', mayHaveBilled: false }),
+      { mayHaveBilled: false, requestId: 'req_1' },
+      'release',
+    ],
+    [
+      'timed out with no status: may have billed',
+      error({ kind: 'timeout' }),
+      { mayHaveBilled: true, requestId: 'req_1' },
+      'estimated',
+    ],
+    [
+      'aborted after the request left',
+      error({ kind: 'aborted', mayHaveBilled: true }),
+      { mayHaveBilled: true, requestId: 'req_1' },
+      'estimated',
+    ],
+    [
+      'stream cut after message_start: its prompt tokens are kept',
+      error({ kind: 'streamCut', partial: { text: 'Hal', toolCalls: [], usage: { input: 900, cacheRead: 100 } } }),
+      { mayHaveBilled: true, requestId: 'req_1', partial: { inputTokens: 1000, outputTokens: 0 } },
+      'estimated',
+    ],
+    [
+      'a refusal that reported its final usage: exact',
+      error({
+        kind: 'refused',
+        partial: { text: '', toolCalls: [], usage: { input: 120, output: 3 }, usageFinal: true },
+      }),
+      { mayHaveBilled: true, requestId: 'req_1', finalUsage: FINAL, partial: { inputTokens: 120, outputTokens: 3 } },
+      'exact',
+    ],
+    ['anything but a ProviderError: taken as possibly billed', new Error('boom'), { mayHaveBilled: true }, 'estimated'],
+  ];
+  for (const [name, err, expected, charge] of rows) {
+    it(`${name} → ${charge}`, () => {
+      const failure = callFailureOf(err);
+      assert.deepEqual(failure, expected);
+      assert.equal(failedCallCharge(failure).kind, charge);
+    });
+  }
+});
