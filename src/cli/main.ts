@@ -9,7 +9,15 @@ import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
 import { runsCommand } from './commands/runs';
 import { statusCommand } from './commands/status';
-import { CliError, ExitCode, parseCommandArgs, printJson, type CliCommand, type CliContext } from './context';
+import {
+  CliError,
+  ExitCode,
+  parseCommandArgs,
+  printJson,
+  trustsPolicy,
+  type CliCommand,
+  type CliContext,
+} from './context';
 
 /** Every command of the CLI contract; each lives in its own file under ./commands. */
 const COMMANDS: CliCommand[] = [
@@ -34,7 +42,8 @@ function usage(): string {
     'Commands:',
     ...lines,
     '',
-    'Global options: --workspace <dir> (default: current directory), --json, --help',
+    'Global options: --workspace <dir> (default: current directory), --json, --help,',
+    "  --trust-policy (or AGENT_BUDGET_TRUST_POLICY=1): let the repository's budget.json loosen your own policy",
     'Exit codes: 0 ok · 1 usage/config/input · 2 blocked by a budget · 3 run failed/interrupted · 4 provider/auth',
   ].join('\n');
 }
@@ -68,6 +77,7 @@ export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stde
       ...io,
       workspace: path.resolve(typeof values.workspace === 'string' ? values.workspace : process.cwd()),
       json,
+      trustPolicy: trustsPolicy(values['trust-policy'], io.env),
     };
     return await command.run(ctx, values, positionals);
   } catch (err) {
