@@ -1,3 +1,4 @@
+import path from 'node:path';
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/money';
 import { MissingApiKeyError } from '../core/runner/runner';
@@ -5,6 +6,7 @@ import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
 import { Commands, ContextKeys } from './ids';
+import { invalidPolicyFile } from './policyFiles';
 import { RunOutputDocuments } from './runOutput';
 import type { RunEvent, RunInput, RunOptions, RunOutcome, WorkflowRunner } from './runnerContract';
 import type { Settings } from './settings';
@@ -113,12 +115,13 @@ export class RunSessions extends Disposable implements RunActivitySource {
     if (!workspace) return false;
     if (workspace.policyError) {
       const first = workspace.policyError.issues[0];
+      const file = invalidPolicyFile(workspace.policyError); // budget.json, or the user's own user.json
       void vscode.window
         .showErrorMessage(
-          `Agent Budget: runs are stopped until .agent-budget/budget.json is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`,
-          'Open budget.json',
+          `Agent Budget: runs are stopped until ${file.label} is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`,
+          `Open ${path.basename(workspace.policyError.file)}`,
         )
-        .then((choice) => choice && vscode.commands.executeCommand(Commands.editPolicy));
+        .then((choice) => choice && vscode.commands.executeCommand(file.command));
       return false;
     }
     return true;
