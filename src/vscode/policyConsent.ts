@@ -114,7 +114,19 @@ export class PolicyConsent extends Disposable {
     if (!info?.hash || info.loosening.length === 0) return;
     if (this.memory.get(workspace.folder)?.hash === info.hash) return; // answered for this content
     const answer = await this.ask(workspace, 'This folder’s budget policy asks for more than your own limits allow');
-    if (answer) await this.answer(workspace, info.hash, answer);
+    if (answer) await this.record(workspace, info.hash, answer);
+  }
+
+  /**
+   * Records the user's answer to the folder's budget.json as it is now and applies it (what the modal's buttons
+   * do). False when there is nothing to answer (no workspace, or nothing loosens).
+   */
+  async decide(decision: 'allow' | 'decline'): Promise<boolean> {
+    const workspace = this.host.current;
+    const hash = workspace?.policyInfo?.hash;
+    if (!workspace || !hash || workspace.policyInfo.loosening.length === 0) return false;
+    await this.record(workspace, hash, decision);
+    return true;
   }
 
   private async review(): Promise<void> {
@@ -136,7 +148,7 @@ export class PolicyConsent extends Disposable {
           : 'You chose your own limits.'
         : 'You have not answered for this version of the file.';
     const answer = await this.ask(workspace, `Budget policy consent: ${now}`);
-    if (answer) await this.answer(workspace, info.hash, answer);
+    if (answer) await this.record(workspace, info.hash, answer);
   }
 
   private async ask(workspace: Workspace, message: string): Promise<'allow' | 'decline' | undefined> {
@@ -153,7 +165,7 @@ export class PolicyConsent extends Disposable {
     return choice === ALLOW ? 'allow' : choice === DECLINE ? 'decline' : undefined;
   }
 
-  private async answer(workspace: Workspace, hash: string, decision: 'allow' | 'decline'): Promise<void> {
+  private async record(workspace: Workspace, hash: string, decision: 'allow' | 'decline'): Promise<void> {
     await this.memory.set(workspace.folder, hash, decision);
     // The answer is read while the policy loads: reload so it applies (or stops applying) now.
     await workspace.reloadPolicy();
