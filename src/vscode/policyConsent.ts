@@ -157,11 +157,12 @@ export class PolicyConsent extends Disposable {
       `${path.basename(workspace.folder)}/.agent-budget/budget.json asks to:`,
       ...info.loosening.map(line),
       '',
-      'Allow applies these settings in this folder until the file changes. Your own limits ignore them. What the ' +
-        'file tightens applies either way.',
+      `${ALLOW} applies these settings here until the file changes; ${DECLINE} ignores them. What the file ` +
+        'tightens applies either way.',
       ...(info.heldByUser.length ? ['', heldText(info.heldByUser)] : []),
     ].join('\n');
-    const choice = await vscode.window.showWarningMessage(message, { modal: true, detail }, ALLOW, DECLINE);
+    // The safe answer first: it is the default button, what Enter picks.
+    const choice = await vscode.window.showWarningMessage(message, { modal: true, detail }, DECLINE, ALLOW);
     return choice === ALLOW ? 'allow' : choice === DECLINE ? 'decline' : undefined;
   }
 

@@ -11,11 +11,11 @@ export function policyChanges(before: BudgetPolicy, after: BudgetPolicy): string
   const out: string[] = [];
   const state = (p: BudgetPolicy, tool: ToolName): 'allow' | 'approve' | 'refuse' =>
     p.tools.allow.includes(tool) ? 'allow' : p.tools.approve.includes(tool) ? 'approve' : 'refuse';
-  const NOW = { allow: 'runs without asking', approve: 'asks first', refuse: 'is refused' };
+  const NOW = { allow: 'now runs without asking', approve: 'now asks first', refuse: 'is now refused' };
   const WAS = { allow: 'ran without asking', approve: 'asked first', refuse: 'was refused' };
   for (const tool of TOOL_NAMES) {
     const [was, now] = [state(before, tool), state(after, tool)];
-    if (was !== now) out.push(`${tool} now ${NOW[now]} (it ${WAS[was]})`);
+    if (was !== now) out.push(`${tool} ${NOW[now]} (it ${WAS[was]})`);
   }
   for (const provider of PROVIDERS) {
     const [was, now] = [before.providers[provider]?.baseUrl, after.providers[provider]?.baseUrl];
