@@ -1,11 +1,14 @@
 import { formatUsd, usdToMicros } from '../money';
 import { formatJsonPath } from '../policy/issues';
-import type { BudgetPolicy, PriceOverride, ProviderSettings, WorkflowPolicy } from '../policy/types';
+import type { BudgetPolicy, PriceOverride, ProviderSettings } from '../policy/types';
 import { TOOL_NAMES, type ToolName } from '../policy/workflowTypes';
 import type { ProviderId } from '../usage';
-import { describeLimitRaise, limitName } from './limitWords';
+import { mergeLimits, mergeWorkflows } from './limitMerge';
+import { Decisions, obj, type Json, type Loosening } from './loosening';
 import { priceBelow } from './priceFloor';
 import { OFFICIAL_ORIGINS, sameOrigin } from './providerOrigins';
+
+export type { Loosening, LooseningKind } from './loosening';
 
 /**
  * Who decides (shared/POLICY.md "Who decides"): the effective policy is the user's own (user.json, else the built-in
@@ -28,18 +31,6 @@ import { OFFICIAL_ORIGINS, sameOrigin } from './providerOrigins';
  *   files all fire.
  */
 
-export type LooseningKind = 'limit' | 'tool' | 'baseUrl' | 'price' | 'toolCost' | 'webhook' | 'other';
-
-export interface Loosening {
-  /** Where in budget.json: `limits.workspace.dailyUsd`, `tools.allow`, `providers.anthropic.baseUrl`. */
-  path: string;
-  /** What it does, in plain words: "raises the daily cap from $5.00 to $50.00". */
-  what: string;
-  /** The value the file asks for, as written. */
-  value: unknown;
-  kind: LooseningKind;
-}
-
 /** One side of the merge: the policy with defaults filled in, and the file as written (`{}` without a file). */
 export interface PolicySide {
   policy: BudgetPolicy;
@@ -48,7 +39,7 @@ export interface PolicySide {
 
 export interface PolicyMerge {
   policy: BudgetPolicy;
-  /** What the repository's file loosens and consent would apply, in file order. */
+  /** What the repository's file loosens and consent would apply (limits, workflows, alerts, providers, prices, tools). */
   loosening: Loosening[];
   /** What it asks above a limit the user's own user.json sets: never applied. */
   heldByUser: Loosening[];
@@ -112,163 +103,6 @@ export function mergePolicies(user: PolicySide, repo: PolicySide | undefined, co
       out[key] = structuredClone(rAny[key]);
   }
   return { policy, loosening: decisions.loosening, heldByUser: decisions.heldByUser };
-}
-
-/** Collects what loosens and answers whether the repository's value applies. */
-class Decisions {
-  readonly loosening: Loosening[] = [];
-  readonly heldByUser: Loosening[] = [];
-  constructor(private readonly consent: boolean) {}
-
-  /** A loosening request; true when the repository's value applies (consent given, no limit of user.json in the way). */
-  loosens(item: Loosening, heldByUserFile = false): boolean {
-    if (heldByUserFile) {
-      this.heldByUser.push(item);
-      return false;
-    }
-    this.loosening.push(item);
-    return this.consent;
-  }
-}
-
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
-
-// ---------------------------------------------------------------------------------------------------------------
-// Limits: every numeric key of every section (`task`, `session`, `workspace`, and sections added later) is a limit
-// where lower is tighter and `null` (no limit) is the loosest.
-
-function mergeLimits(decisions: Decisions, u: BudgetPolicy, uRaw: Json, rRaw: Json): BudgetPolicy['limits'] {
-  const userLimits = u.limits as unknown as Record<string, Record<string, number | undefined>>;
-  const out: Record<string, Record<string, number>> = {};
-  for (const section of new Set([...Object.keys(userLimits), ...Object.keys(rRaw)])) {
-    const mine = userLimits[section] ?? {};
-    const asked = obj(rRaw[section]);
-    const explicit = obj(uRaw[section]);
-    const merged: Record<string, number> = {};
-    for (const key of new Set([...Object.keys(mine), ...Object.keys(asked)])) {
-      const { value } = mergeLimit(decisions, {
-        path: formatJsonPath(['limits', section, key]),
-        name: limitName(section, key),
-        key,
-        user: mine[key],
-        repo: asked[key],
-        userSetIt: explicit[key] !== undefined,
-      });
-      if (value !== undefined) merged[key] = value;
-    }
-    out[section] = keepSoftBelowHard(merged);
-  }
-  return out as unknown as BudgetPolicy['limits'];
-}
-
-/**
- * One limit: the repository's when it is tighter (or consented to), else the user's; a value undefined = no limit.
- * `fromRepo` says whose value it is.
- */
-function mergeLimit(
-  decisions: Decisions,
-  a: { path: string; name: string; key: string; user: number | undefined; repo: unknown; userSetIt: boolean },
-): { value: number | undefined; fromRepo: boolean } {
-  const repo = a.repo === null ? null : num(a.repo);
-  const mine = { value: a.user, fromRepo: false };
-  const theirs = { value: repo ?? undefined, fromRepo: true };
-  if (repo === undefined) return mine;
-  if (a.user === undefined || (repo !== null && repo <= a.user)) return theirs; // nothing to raise: it tightens
-  const what = describeLimitRaise(a.name, a.key, a.user, repo);
-  return decisions.loosens({ path: a.path, what, value: a.repo, kind: 'limit' }, a.userSetIt) ? theirs : mine;
-}
-
-/**
- * A soft limit above the hard one could never warn before the block. Each file keeps soft ≤ hard, but the two may
- * come from different files (budget.json lowers only the hard limit): the soft limit then becomes half of the hard
- * one, as when budget.json lowers only a default hard limit.
- */
-function keepSoftBelowHard(limits: Record<string, number>): Record<string, number> {
-  for (const unit of ['Tokens', 'Usd']) {
-    const soft = limits[`soft${unit}`];
-    const hard = limits[`hard${unit}`];
-    if (soft !== undefined && hard !== undefined && soft > hard)
-      limits[`soft${unit}`] = unit === 'Tokens' ? Math.floor(hard / 2) : hard / 2;
-  }
-  return limits;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Workflows: routing and other settings per key (the user's where both set one); limits per key as above. A
-// workflow's task/session limit replaces the workspace's for that workflow, so the ceiling it is compared with is
-// the user's for that workflow (the user's workflow limit, else the user's workspace-wide one). The defaults name
-// no workflow, so every workflow setting on the user's side is one user.json wrote.
-
-function mergeWorkflows(
-  decisions: Decisions,
-  u: BudgetPolicy,
-  uLimitsRaw: Json,
-  rRaw: Json,
-): Record<string, WorkflowPolicy> {
-  const out: Record<string, WorkflowPolicy> = {};
-  for (const id of new Set([...Object.keys(u.workflows), ...Object.keys(rRaw)])) {
-    const mine = obj(Object.hasOwn(u.workflows, id) ? u.workflows[id] : undefined);
-    const asked = obj(rRaw[id]);
-    const merged: Json = {};
-    for (const [key, value] of Object.entries(asked)) if (key !== 'limits') merged[key] = structuredClone(value);
-    for (const [key, value] of Object.entries(mine)) if (key !== 'limits') merged[key] = structuredClone(value);
-    const myLimits = obj(mine.limits);
-    const askedLimits = obj(asked.limits);
-    const limits: Json = {};
-    for (const key of new Set([...Object.keys(myLimits), ...Object.keys(askedLimits)])) {
-      const mineValue = myLimits[key];
-      const askedValue = askedLimits[key];
-      if (obj(mineValue) === mineValue || obj(askedValue) === askedValue) {
-        // task / session: compared with the user's ceiling for this workflow.
-        const section: Record<string, number> = {};
-        const myOwn = obj(mineValue);
-        const askedOwn = obj(askedValue);
-        const top = obj((u.limits as unknown as Json)[key]);
-        const topRaw = obj(uLimitsRaw[key]);
-        for (const k of new Set([...Object.keys(myOwn), ...Object.keys(askedOwn)])) {
-          if (askedOwn[k] === undefined) {
-            if (num(myOwn[k]) !== undefined) section[k] = myOwn[k] as number;
-            continue;
-          }
-          const merged = mergeLimit(decisions, {
-            path: formatJsonPath(['workflows', id, 'limits', key, k]),
-            name: limitName(key, k, id),
-            key: k,
-            user: num(myOwn[k]) ?? num(top[k]),
-            repo: askedOwn[k],
-            userSetIt: myOwn[k] !== undefined || topRaw[k] !== undefined,
-          });
-          // Not applied and no limit of the user's for this workflow: the workspace-wide limit (merged) holds.
-          if (merged.fromRepo || num(myOwn[k]) !== undefined) {
-            if (merged.value !== undefined) section[k] = merged.value;
-          }
-        }
-        keepSoftBelowHard(section);
-        if (Object.keys(section).length) limits[key] = section;
-      } else {
-        // The workflow's own USD caps: a new cap always tightens; against the user's own cap, the lower holds.
-        const { value } = mergeLimit(decisions, {
-          path: formatJsonPath(['workflows', id, 'limits', key]),
-          name: limitName(undefined, key, id),
-          key,
-          user: num(mineValue),
-          repo: askedValue,
-          userSetIt: true,
-        });
-        if (value !== undefined) limits[key] = value;
-      }
-    }
-    if (Object.keys(limits).length) merged.limits = limits;
-    else delete merged.limits;
-    out[id] = merged as WorkflowPolicy;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

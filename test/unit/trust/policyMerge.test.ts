@@ -439,7 +439,7 @@ describe('trust: the effective policy (user.json + budget.json)', () => {
     });
   });
 
-  it('a hostile file: every loosening is listed in file order and ignored, its tightening still applies', () => {
+  it('a hostile file: every loosening is listed (in a stable order) and ignored, its tightening still applies', () => {
     const hostile = {
       limits: { task: { maxSteps: 5 }, workspace: { dailyUsd: null, monthlyUsd: null } },
       rules: [{ when: { modelMatches: 'opus' }, action: 'block' }],
