@@ -2,10 +2,10 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PolicyError, PolicyIssue } from '../core/policy/issues';
 import { parsePolicyText } from '../core/policy/load';
-import { policyChanges } from '../core/trust/policyChanges';
-import { userPolicyFile } from '../core/trust/userPolicyFile';
 import { parseWorkflowText } from '../core/policy/workflowFile';
 import { isWorkflowId, WORKFLOW_ID_RULE } from '../core/policy/workflowTypes';
+import { policyChanges } from '../core/trust/policyChanges';
+import { userPolicyFile } from '../core/trust/userPolicyFile';
 import { STATE_DIR, type Workspace } from '../core/workspace';
 import { Disposable } from './dispose';
 import { Commands } from './ids';
@@ -70,7 +70,7 @@ export function starterWorkflow(id: string): string {
 export class PolicyFiles extends Disposable {
   private readonly diagnostics = this.register(vscode.languages.createDiagnosticCollection('agent-budget'));
   private readonly changedEmitter = this.register(new vscode.EventEmitter<void>());
-  /** budget.json or a workflow file changed (after the policy was reloaded). */
+  /** budget.json, user.json or a workflow file changed (after the policy was reloaded). */
   readonly onDidChange = this.changedEmitter.event;
   private readonly typing = new Map<string, ReturnType<typeof setTimeout>>();
   /** user.json (AGENT_BUDGET_USER_POLICY, XDG_CONFIG_HOME, APPDATA: the same file the CLI reads). */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { PolicyConsent } from '../core/trust/effectivePolicy';
+import type { ConsentCheck } from '../core/trust/effectivePolicy';
 import { Workspace } from '../core/workspace';
 import { Disposable } from './dispose';
 import { ContextKeys } from './ids';
@@ -29,7 +29,7 @@ export class WorkspaceHost extends Disposable {
     private readonly settings: Settings,
     private readonly log: vscode.LogOutputChannel,
     /** The user's remembered answer to what budget.json loosens (policyConsent.ts); read on every policy load. */
-    private readonly consent: PolicyConsent,
+    private readonly consent: ConsentCheck,
   ) {
     super();
     this.folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;

@@ -20,7 +20,7 @@ export interface ConsentRequest {
  * The user's answer, already given (the CLI's `--trust-policy`, the extension's remembered choice): never asks
  * while loading, so loading never waits on a person.
  */
-export type PolicyConsent = (request: ConsentRequest) => boolean;
+export type ConsentCheck = (request: ConsentRequest) => boolean;
 
 /** The policy in force, with where it came from; `policy` is the merge, the LoadedPolicy fields are budget.json's. */
 export interface EffectivePolicy extends LoadedPolicy {
@@ -40,7 +40,7 @@ export interface EffectivePolicyOptions {
   /** The user's policy file; default userPolicyFile() (AGENT_BUDGET_USER_POLICY, XDG_CONFIG_HOME, APPDATA). */
   userFile?: string;
   /** Default: no consent (what loosens is ignored). */
-  consent?: PolicyConsent;
+  consent?: ConsentCheck;
   fs?: PolicyFileSystem;
 }
 
