@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadAndUnzipVSCode, runTests } from '@vscode/test-electron';
+import { isolatedUserConfig } from './vscode-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -62,6 +63,7 @@ async function main() {
       extensionTestsEnv: {
         AGENT_BUDGET_TEST_RESULTS: results,
         AGENT_BUDGET_TEST_SCAN_DIRS: [userDataDir, workspace].join(path.delimiter),
+        ...isolatedUserConfig(tmp), // the user's own policy (user.json) of this run, never the developer's
       },
     });
     if (!existsSync(results)) throw new Error(`VS Code exited (${exit}) without writing test results`);

@@ -11,6 +11,7 @@ import {
   ROOT,
   copyWorkspace,
   ensureCodeServer,
+  isolatedUserConfig,
   launchBrowser,
   sleep,
   startServer,
@@ -81,6 +82,8 @@ async function main() {
     env: {
       AGENT_BUDGET_TEST_RESULTS: resultsFile,
       AGENT_BUDGET_TEST_SCAN_DIRS: [serverDataDir, userDataDir, workspace].join(path.delimiter),
+      // The user's own policy (user.json) of this run, in its temp dir: a developer's real one never changes a test.
+      ...isolatedUserConfig(tmp),
     },
   });
   cleanups.push(async () => {

@@ -36,6 +36,12 @@ export interface VsCodeServer {
 }
 
 export function startServer(options: StartServerOptions): Promise<VsCodeServer>;
+/** Server environment for a user config folder under `dir` (user.json at AGENT_BUDGET_USER_POLICY). */
+export function isolatedUserConfig(dir: string): {
+  XDG_CONFIG_HOME: string;
+  APPDATA: string;
+  AGENT_BUDGET_USER_POLICY: string;
+};
 export function installExtension(vsix: string, dirs: { serverDataDir: string; userDataDir: string }): Promise<string>;
 export function launchBrowser(): Promise<Browser>;
 export function waitForWorkbench(page: Page, timeoutMs?: number): Promise<void>;

@@ -205,6 +205,20 @@ function answers(port) {
   });
 }
 
+/**
+ * The environment that gives a test server its own user config folder, so the extension reads user.json (the
+ * user's own budget policy) from `<dir>/user-config/agent-budget/user.json` and never the developer's real one.
+ * (npm start does not use it: there the developer's own policy is the point.)
+ */
+export function isolatedUserConfig(dir) {
+  const config = path.join(dir, 'user-config');
+  return {
+    XDG_CONFIG_HOME: config,
+    APPDATA: config,
+    AGENT_BUDGET_USER_POLICY: path.join(config, 'agent-budget', 'user.json'),
+  };
+}
+
 /** Servers this process started; killed synchronously if the process exits without stopping them. */
 const running = new Set();
 process.on('exit', () => {

@@ -1,6 +1,10 @@
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AgentBudgetError, type ErrorKind } from '../core/errors';
+import { PolicyError } from '../core/policy/issues';
+import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions } from '../core/trust/effectivePolicy';
+import { userPolicyFile } from '../core/trust/userPolicyFile';
 import { Workspace, type WorkspaceOptions } from '../core/workspace';
 
 /** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
@@ -56,6 +60,8 @@ export interface CliContext {
   workspace: string;
   /** `--json`: exactly one JSON document on stdout; progress and logs go to stderr. */
   json: boolean;
+  /** `--trust-policy` or AGENT_BUDGET_TRUST_POLICY=1: the repository's budget.json may also loosen the user's policy. */
+  trustPolicy: boolean;
   env: NodeJS.ProcessEnv;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
@@ -77,6 +83,7 @@ export interface CliCommand {
 export const GLOBAL_OPTIONS = {
   workspace: { type: 'string' },
   json: { type: 'boolean' },
+  'trust-policy': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
@@ -134,13 +141,64 @@ export function printJson(ctx: Pick<CliContext, 'stdout'>, value: unknown): void
   ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** `AGENT_BUDGET_TRUST_POLICY=1` (also `true`/`yes`) trusts the repository's policy like `--trust-policy`. */
+export function trustsPolicy(flag: unknown, env: NodeJS.ProcessEnv): boolean {
+  return flag === true || /^(1|true|yes)$/i.test(env.AGENT_BUDGET_TRUST_POLICY ?? '');
+}
+
+/** Which user.json and whether budget.json may loosen it, for this invocation. */
+function policyOptions(ctx: CliContext): Omit<EffectivePolicyOptions, 'fs'> {
+  return {
+    userFile: userPolicyFile({ env: ctx.env, platform: process.platform, home: os.homedir() }),
+    consent: () => ctx.trustPolicy,
+  };
+}
+
 /**
  * The workspace a command works on: `--workspace`, with the store where `AGENT_BUDGET_STATE_DIR` says (relative to
- * the workspace; the extension's `agentBudget.stateDirectory` setting) or in `.agent-budget/`.
+ * the workspace; the extension's `agentBudget.stateDirectory` setting) or in `.agent-budget/`; the policy is the
+ * user's merged with budget.json, and what budget.json loosens without `--trust-policy` is named on stderr.
  */
-export function openWorkspace(ctx: CliContext, options: Omit<WorkspaceOptions, 'stateDir'> = {}): Promise<Workspace> {
+export async function openWorkspace(
+  ctx: CliContext,
+  options: Omit<WorkspaceOptions, 'stateDir' | 'policy'> = {},
+): Promise<Workspace> {
   const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR
     ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR)
     : undefined;
-  return Workspace.open(ctx.workspace, { ...options, stateDir });
+  const workspace = await Workspace.open(ctx.workspace, { ...options, stateDir, policy: policyOptions(ctx) });
+  if (workspace.policyInfo) reportTrust(ctx, workspace.policyInfo);
+  return workspace;
+}
+
+/** The effective policy without opening the store (`cost`, `estimate` in a fresh checkout); CliError when invalid. */
+export async function loadPolicyFor(ctx: CliContext): Promise<EffectivePolicy> {
+  try {
+    const info = await loadEffectivePolicy(ctx.workspace, policyOptions(ctx));
+    reportTrust(ctx, info);
+    return info;
+  } catch (err) {
+    if (err instanceof PolicyError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** Names on stderr each setting of budget.json that loosens the user's policy and is ignored (CLI.md). */
+function reportTrust(ctx: CliContext, info: EffectivePolicy): void {
+  const file = path.relative(ctx.workspace, info.file) || info.file;
+  const lines = (items: EffectivePolicy['loosening']) => items.map((i) => `  ${i.path}: ${i.what}\n`).join('');
+  if (info.loosening.length && !info.consented) {
+    ctx.stderr.write(
+      `agent-budget: ignoring what ${file} loosens in your policy (pass --trust-policy, or set ` +
+        `AGENT_BUDGET_TRUST_POLICY=1, if you trust this repository); its tighter settings apply:\n${lines(info.loosening)}`,
+    );
+  } else if (info.loosening.length) {
+    ctx.stderr.write(`agent-budget: --trust-policy: ${file} loosens your policy as written:\n${lines(info.loosening)}`);
+  }
+  if (info.heldByUser.length) {
+    ctx.stderr.write(
+      `agent-budget: ignoring limits in ${file} above those your ${info.user.file} sets (edit it to raise them):\n` +
+        lines(info.heldByUser),
+    );
+  }
 }

@@ -17,6 +17,7 @@ import {
   exitCodeFor,
   parseCommandArgs,
   printJson,
+  trustsPolicy,
   type CliCommand,
   type CliContext,
 } from './context';
@@ -45,7 +46,8 @@ function usage(): string {
     'Commands:',
     ...lines,
     '',
-    'Global options: --workspace <dir> (default: current directory), --json, --help',
+    'Global options: --workspace <dir> (default: current directory), --json, --help,',
+    "  --trust-policy (or AGENT_BUDGET_TRUST_POLICY=1): let the repository's budget.json loosen your own policy",
     'Exit codes: 0 ok · 1 usage/config/input · 2 blocked by a budget · 3 run failed/interrupted · 4 provider/auth',
   ].join('\n');
 }
@@ -79,6 +81,7 @@ export async function main(argv: string[], io: Pick<CliContext, 'stdout' | 'stde
       ...io,
       workspace: path.resolve(typeof values.workspace === 'string' ? values.workspace : process.cwd()),
       json,
+      trustPolicy: trustsPolicy(values['trust-policy'], io.env),
     };
     await noticeStalePrices(ctx);
     return await command.run(ctx, values, positionals);

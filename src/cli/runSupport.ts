@@ -73,8 +73,8 @@ export class EnvProviderAccess implements ProviderAccess {
 
 /**
  * The CLI never prompts (it runs in CI, where no one can answer): a writing tool runs only when the policy's
- * `tools.allow` lists it — then the runner does not even ask. Anything else is refused here, with how to allow it;
- * the model is told and the run goes on.
+ * `tools.allow` lists it — the user's user.json, or budget.json with --trust-policy — and then the runner does not
+ * even ask. Anything else is refused here, with how to allow it; the model is told and the run goes on.
  */
 export class CliApprover implements Approver {
   constructor(private readonly stderr: NodeJS.WritableStream) {}
@@ -88,7 +88,8 @@ export class CliApprover implements Approver {
           : `use ${request.tool}`;
     this.stderr.write(
       `  refused ${request.summary}: the CLI does not ask for approval. To let workflows ${what} without asking, add ` +
-        `"${request.tool}" to tools.allow in .agent-budget/budget.json (and take it out of tools.approve).\n`,
+        `"${request.tool}" to tools.allow (and take it out of tools.approve) in your own user.json, or in ` +
+        `.agent-budget/budget.json and run with --trust-policy.\n`,
     );
     return false;
   }

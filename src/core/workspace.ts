@@ -2,9 +2,10 @@ import path from 'node:path';
 import { BudgetEngine, policyDays } from './budget/engine';
 import { systemClock, type Clock } from './clock';
 import { PolicyError } from './policy/issues';
-import { defaultPolicy, loadPolicy, type LoadedPolicy } from './policy/load';
+import { defaultPolicy } from './policy/load';
 import type { BudgetPolicy } from './policy/types';
 import { WorkspaceStore, type StoreOptions } from './store/store';
+import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions } from './trust/effectivePolicy';
 
 /** The folder of workspace files and machine state, relative to the workspace folder. */
 export const STATE_DIR = '.agent-budget';
@@ -17,6 +18,8 @@ export interface WorkspaceOptions {
   pollMs?: number;
   retentionDays?: number;
   log?: (line: string) => void;
+  /** The user's policy file (default userPolicyFile()) and the user's consent to what budget.json loosens. */
+  policy?: Omit<EffectivePolicyOptions, 'fs'>;
 }
 
 /**
@@ -29,16 +32,17 @@ export class Workspace {
     readonly folder: string,
     readonly store: WorkspaceStore,
     readonly engine: BudgetEngine,
-    private loaded: LoadedPolicy | undefined,
+    private loaded: EffectivePolicy | undefined,
     private error: PolicyError | undefined,
+    private readonly policyOptions: WorkspaceOptions['policy'],
   ) {}
 
   static async open(folder: string, options: WorkspaceOptions = {}): Promise<Workspace> {
     const clock = options.clock ?? systemClock;
-    let loaded: LoadedPolicy | undefined;
+    let loaded: EffectivePolicy | undefined;
     let error: PolicyError | undefined;
     try {
-      loaded = await loadPolicy(folder);
+      loaded = await loadEffectivePolicy(folder, options.policy);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       error = err;
@@ -55,7 +59,7 @@ export class Workspace {
     const store = await WorkspaceStore.open(storeOptions);
     const engine = new BudgetEngine(store, policy, clock);
     if (error) engine.setPolicyError(error);
-    return new Workspace(folder, store, engine, loaded, error);
+    return new Workspace(folder, store, engine, loaded, error, options.policy);
   }
 
   /** The policy in force (defaults when there is no file; the last valid one while the file is invalid). */
@@ -63,8 +67,8 @@ export class Workspace {
     return this.engine.currentPolicy;
   }
 
-  /** Where the policy came from, and its warnings (unknown keys…). */
-  get policyInfo(): LoadedPolicy | undefined {
+  /** Where the policy came from, its warnings (unknown keys…), and what budget.json loosens and whether it applies. */
+  get policyInfo(): EffectivePolicy | undefined {
     return this.loaded;
   }
 
@@ -73,10 +77,10 @@ export class Workspace {
     return this.error;
   }
 
-  /** Re-reads budget.json (the extension calls this when the file changes). */
+  /** Re-reads user.json and budget.json (the extension calls this when either changes, or consent does). */
   async reloadPolicy(): Promise<PolicyError | undefined> {
     try {
-      const loaded = await loadPolicy(this.folder);
+      const loaded = await loadEffectivePolicy(this.folder, this.policyOptions);
       // A new time zone moves day boundaries: the store re-keys its days before the engine counts in the new zone.
       await this.store.setDays(policyDays(loaded.policy));
       this.loaded = loaded;

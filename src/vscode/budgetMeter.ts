@@ -14,6 +14,7 @@ import {
 } from './budgetText';
 import { Disposable } from './dispose';
 import { Commands, METER_ID, METER_NAME } from './ids';
+import { invalidPolicyFile } from './policyFiles';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** What a running workflow shows in the meter: its current task and the tokens that task has used. */
@@ -147,16 +148,17 @@ export class BudgetMeter extends Disposable {
     let level: BudgetLevel = tight?.level ?? 'ok';
     let command: string = Commands.openPanel;
     if (invalid) {
+      const file = invalidPolicyFile(invalid); // budget.json, or the user's own user.json
       level = 'blocked';
-      command = Commands.editPolicy;
+      command = file.command;
       text = '$(error) Budget policy invalid';
-      md.push(`**Agent Budget: runs are stopped.** \`.agent-budget/budget.json\` is not valid:`, '');
+      md.push(`**Agent Budget: runs are stopped.** ${escape(file.label)} is not valid:`, '');
       for (const issue of invalid.issues.slice(0, 5))
         md.push(`- line ${issue.line}: ${escape(issue.path ? `${issue.path}: ` : '')}${escape(issue.message)}`);
       if (invalid.issues.length > 5) md.push(`- … and ${invalid.issues.length - 5} more`);
       md.push(
         '',
-        `[Open budget.json](command:${Commands.editPolicy}) · spend below is against the last valid policy.`,
+        `[Open ${escape(file.label)}](command:${file.command}) · spend below is against the last valid policy.`,
         '',
       );
     } else {

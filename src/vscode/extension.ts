@@ -5,6 +5,7 @@ import { ApprovalPrompts } from './approvals';
 import { BudgetMeter } from './budgetMeter';
 import { BudgetPanel } from './budgetPanel';
 import { Disposable } from './dispose';
+import { ConsentMemory, PolicyConsent } from './policyConsent';
 import { PolicyFiles } from './policyFiles';
 import { showStalePriceNotice } from './priceNotice';
 import { VsCodeProviderAccess } from './providerAccess';
@@ -14,6 +15,7 @@ import { createRunner } from './runnerFactory';
 import { RunSessions } from './runSessions';
 import { RunsTree } from './runsTree';
 import { Settings } from './settings';
+import { WorkflowOverrides } from './workflowOverrides';
 import { WorkspaceHost } from './workspaceHost';
 
 /** What `activate` returns: the live parts, for the integration tests and for other extensions. */
@@ -23,6 +25,10 @@ export interface AgentBudgetApi {
   /** The core workspace (store, policy, engine) once open. */
   readonly workspace: WorkspaceHost;
   readonly policyFiles: PolicyFiles;
+  /** What the user allowed budget.json to loosen, per folder and content (and the modal that asks). */
+  readonly policyConsent: PolicyConsent;
+  /** Built-in workflows the workspace's files replace (labels, notices). */
+  readonly workflowOverrides: WorkflowOverrides;
   readonly meter: BudgetMeter;
   readonly panel: BudgetPanel;
   readonly runsTree: RunsTree;
@@ -39,6 +45,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly settings: Settings;
   readonly workspace: WorkspaceHost;
   readonly policyFiles: PolicyFiles;
+  readonly policyConsent: PolicyConsent;
+  readonly workflowOverrides: WorkflowOverrides;
   readonly approvals: ApprovalPrompts;
   readonly runs: RunSessions;
   readonly meter: BudgetMeter;
@@ -50,8 +58,15 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     super();
     this.apiKeys = this.register(new ApiKeys(context.secrets));
     this.settings = this.register(new Settings(this.log));
-    this.workspace = this.register(new WorkspaceHost(this.settings, this.log));
+    // Consent is this machine's (globalState), read while the policy loads; the modal asks once the store is open.
+    const consentMemory = new ConsentMemory(context.globalState);
+    this.workspace = this.register(
+      new WorkspaceHost(this.settings, this.log, (request) => consentMemory.allows(request)),
+    );
     this.policyFiles = this.register(new PolicyFiles(this.workspace));
+    this.workflowOverrides = this.register(
+      new WorkflowOverrides(this.workspace, this.policyFiles, context.globalState),
+    );
     this.approvals = this.register(new ApprovalPrompts());
     const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);
     this.runs = this.register(
@@ -59,6 +74,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
         createRunner({ workspace, providers, approver: this.approvals }),
       ),
     );
+    this.policyConsent = this.register(new PolicyConsent(consentMemory, this.workspace, this.policyFiles, this.runs));
     this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));

@@ -17,6 +17,9 @@ export const Commands = {
   refreshRuns: 'agentBudget.refreshRuns',
   openPanel: 'agentBudget.openPanel',
   editPolicy: 'agentBudget.editPolicy',
+  /** The user's own policy (user.json), and the consent to what a folder's budget.json loosens (policyConsent.ts). */
+  editUserPolicy: 'agentBudget.editUserPolicy',
+  reviewPolicyConsent: 'agentBudget.reviewPolicyConsent',
   editWorkflow: 'agentBudget.editWorkflow',
   /** The reports engineer's export command (src/vscode/reports.ts); the panel calls it when it is registered. */
   exportSpend: 'agentBudget.exportSpend',
@@ -26,18 +29,30 @@ export const Commands = {
   markRunResult: 'agentBudget.markRunResult',
 } as const;
 
-/** The built-in workflows that have their own palette command, by command id. */
+/**
+ * The built-in workflows that have their own palette command, by command id. Each has a twin (`replacedCommand`,
+ * titled "… (workspace's <id>.json)" in package.json) that menus and the palette show instead while a workspace
+ * file replaces the built-in (context key `replacedKey`): a title cannot change at run time, so the label does by
+ * swapping commands.
+ */
 export const WorkflowCommands: ReadonlyArray<{
   command: string;
   workflow: string;
   input: 'file' | 'selection' | 'prompt';
+  replacedCommand: string;
+  replacedKey: string;
 }> = [
   { command: Commands.reviewFile, workflow: 'code-review', input: 'file' },
   { command: Commands.explainSelection, workflow: 'explain', input: 'selection' },
   { command: Commands.generateTests, workflow: 'test-gen', input: 'file' },
   { command: Commands.draftRequirements, workflow: 'draft-requirements', input: 'file' },
   { command: Commands.research, workflow: 'research', input: 'prompt' },
-];
+].map((w) => ({
+  ...w,
+  input: w.input as 'file' | 'selection' | 'prompt',
+  replacedCommand: `${w.command}.workspace`,
+  replacedKey: `${w.command}.replaced`,
+}));
 
 export const Views = {
   container: 'agentBudget',
@@ -77,6 +92,14 @@ export const RunContext = {
   /** Finished otherwise (cancelled). */
   finished: 'run.finished',
   group: 'group',
+} as const;
+
+/** Keys of the extension's globalState (this machine's, never the workspace's). */
+export const StateKeys = {
+  /** Folder → the answer to what its budget.json loosens, per content hash (policyConsent.ts). */
+  policyConsent: 'agentBudget.policyConsent',
+  /** Workflow files already announced as replacing a built-in, by content hash (workflowOverrides.ts). */
+  workflowNotices: 'agentBudget.workflowNotices',
 } as const;
 
 export const SecretKeys = {

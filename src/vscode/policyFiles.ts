@@ -1,9 +1,11 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { PolicyIssue } from '../core/policy/issues';
+import type { PolicyError, PolicyIssue } from '../core/policy/issues';
 import { parsePolicyText } from '../core/policy/load';
 import { parseWorkflowText } from '../core/policy/workflowFile';
 import { isWorkflowId, WORKFLOW_ID_RULE } from '../core/policy/workflowTypes';
+import { policyChanges } from '../core/trust/policyChanges';
+import { userPolicyFile } from '../core/trust/userPolicyFile';
 import { STATE_DIR, type Workspace } from '../core/workspace';
 import { Disposable } from './dispose';
 import { Commands } from './ids';
@@ -25,6 +27,27 @@ export const STARTER_POLICY = `{
 }
 `;
 
+/**
+ * What Edit User Budget Policy writes when there is no user.json yet: what it is for, how it meets a repository's
+ * budget.json, and the built-in defaults spelled out (as limits of your own: see the header).
+ */
+export const STARTER_USER_POLICY = `// Your own Agent Budget policy: it applies in every folder, in VS Code and in the agent-budget CLI.
+// A repository's .agent-budget/budget.json may always tighten it (lower limits, tools that ask first, rules).
+// What it loosens (higher caps, tools that run without asking, other endpoints, lower prices, webhooks) applies
+// only when you allow it for that folder: VS Code asks, the CLI takes --trust-policy.
+// A limit written here holds even then; delete a line to let a repository you trust raise that limit.
+// Same schema as budget.json. These are the built-in defaults; null switches a cap off.
+{
+  "limits": {
+    "task": { "softTokens": 50000, "hardTokens": 200000, "maxToolCalls": 50, "maxSteps": 25, "maxWallSeconds": 600 },
+    "session": { "softTokens": 250000, "hardTokens": 1000000 },
+    "workspace": { "dailyUsd": 5, "monthlyUsd": 50 }
+  },
+  "alerts": { "thresholdsPct": [50, 75, 90, 100] },
+  "tools": { "allow": ["readFile", "listFiles", "searchText"], "approve": ["writeFile", "editFile", "runCommand"] }
+}
+`;
+
 export function starterWorkflow(id: string): string {
   return `${JSON.stringify(
     {
@@ -38,21 +61,34 @@ export function starterWorkflow(id: string): string {
 }
 
 /**
- * The workspace's budget policy and workflow files: watches `.agent-budget/budget.json` and `workflows/*.json`,
- * reloads the policy when it changes (an invalid one stops runs and turns the meter red), publishes every located
- * problem as a diagnostic on the file (as you type, and for files on disk that are not open), and owns the
- * Edit Budget Policy / Edit Workflow… commands.
+ * The policy files: the workspace's `.agent-budget/budget.json` and `workflows/*.json`, and the user's own user.json
+ * (outside the workspace). Watches them, reloads the policy when budget.json or user.json changes (an invalid one
+ * stops runs and turns the meter red; a reload that changes tools, endpoints or alerts says what changed), publishes
+ * every located problem as a diagnostic on the file (as you type, and for files on disk that are not open), and
+ * owns the Edit Budget Policy / Edit User Budget Policy / Edit Workflow… commands.
  */
 export class PolicyFiles extends Disposable {
   private readonly diagnostics = this.register(vscode.languages.createDiagnosticCollection('agent-budget'));
   private readonly changedEmitter = this.register(new vscode.EventEmitter<void>());
-  /** budget.json or a workflow file changed (after the policy was reloaded). */
+  /** budget.json, user.json or a workflow file changed (after the policy was reloaded). */
   readonly onDidChange = this.changedEmitter.event;
   private readonly typing = new Map<string, ReturnType<typeof setTimeout>>();
+  /** user.json (AGENT_BUDGET_USER_POLICY, XDG_CONFIG_HOME, APPDATA: the same file the CLI reads). */
+  readonly userPolicyUri = vscode.Uri.file(userPolicyFile());
+  private userWatcher: vscode.Disposable | undefined;
 
   constructor(private readonly host: WorkspaceHost) {
     super();
     this.register(vscode.commands.registerCommand(Commands.editPolicy, () => this.editPolicy()));
+    this.register(vscode.commands.registerCommand(Commands.editUserPolicy, () => this.editUserPolicy()));
+    this.watchUserPolicy();
+    this.register({ dispose: () => this.userWatcher?.dispose() });
+    // Saves from this window arrive here even when the watcher cannot watch the folder (it did not exist yet).
+    this.register(
+      vscode.workspace.onDidSaveTextDocument((doc) => {
+        if (doc.uri.toString() === this.userPolicyUri.toString()) this.settle(doc.uri);
+      }),
+    );
     this.register(vscode.commands.registerCommand(Commands.editWorkflow, (id?: string) => this.editWorkflow(id)));
     const folder = host.folder;
     if (!folder) return;
@@ -86,7 +122,27 @@ export class PolicyFiles extends Disposable {
     return this.diagnostics.get(uri) ?? [];
   }
 
+  /** (Re)watches user.json's folder; again after Edit User Budget Policy creates it. */
+  private watchUserPolicy(): void {
+    this.userWatcher?.dispose();
+    const uri = this.userPolicyUri;
+    const watcher = vscode.workspace.createFileSystemWatcher(
+      new vscode.RelativePattern(vscode.Uri.joinPath(uri, '..'), path.basename(uri.fsPath)),
+    );
+    this.userWatcher = vscode.Disposable.from(
+      watcher,
+      watcher.onDidCreate((u) => this.settle(u)),
+      watcher.onDidChange((u) => this.settle(u)),
+      watcher.onDidDelete((u) => this.settle(u, true)),
+    );
+  }
+
+  private isUserPolicy(uri: vscode.Uri): boolean {
+    return uri.scheme === 'file' && uri.fsPath === this.userPolicyUri.fsPath;
+  }
+
   private isPolicyFile(uri: vscode.Uri): boolean {
+    if (this.isUserPolicy(uri)) return true;
     if (uri.scheme !== 'file' || !this.host.folder) return false;
     const rel = path.relative(path.join(this.host.folder, STATE_DIR), uri.fsPath).split(path.sep).join('/');
     return rel === 'budget.json' || /^workflows\/[^/]+\.json$/.test(rel);
@@ -114,7 +170,11 @@ export class PolicyFiles extends Disposable {
     // Squiggles first, then the policy: whoever reacts to the reload (the meter) sees diagnostics that agree with it.
     if (deleted) this.diagnostics.delete(uri);
     else await this.validateFile(uri);
-    if (uri.fsPath.endsWith(`${path.sep}budget.json`)) await workspace.reloadPolicy();
+    if (uri.fsPath.endsWith(`${path.sep}budget.json`) || this.isUserPolicy(uri)) {
+      const before = workspace.policy;
+      await workspace.reloadPolicy();
+      announce(policyChanges(before, workspace.policy));
+    }
     this.changedEmitter.fire();
   }
 
@@ -134,6 +194,7 @@ export class PolicyFiles extends Disposable {
   private async validateAll(): Promise<void> {
     const policy = this.policyUri;
     if (policy) await this.validateFile(policy);
+    await this.validateFile(this.userPolicyUri);
     if (!this.host.folder) return;
     const dir = vscode.Uri.file(path.join(this.host.folder, STATE_DIR, 'workflows'));
     const entries = await vscode.workspace.fs.readDirectory(dir).then(
@@ -162,9 +223,10 @@ export class PolicyFiles extends Disposable {
 
   private publish(uri: vscode.Uri, text: string): void {
     const file = uri.fsPath;
-    const issues: PolicyIssue[] = file.endsWith(`${path.sep}budget.json`)
-      ? parsePolicyText(text, file).issues
-      : parseWorkflowText(text, file, path.basename(file, '.json')).issues;
+    const issues: PolicyIssue[] =
+      file.endsWith(`${path.sep}budget.json`) || this.isUserPolicy(uri)
+        ? parsePolicyText(text, file).issues
+        : parseWorkflowText(text, file, path.basename(file, '.json')).issues;
     this.diagnostics.set(
       uri,
       issues.map((issue) => toDiagnostic(issue, text)),
@@ -175,6 +237,12 @@ export class PolicyFiles extends Disposable {
     const uri = this.policyUri;
     if (!uri) return noFolder();
     await createIfMissing(uri, STARTER_POLICY);
+    await vscode.window.showTextDocument(uri);
+  }
+
+  private async editUserPolicy(): Promise<void> {
+    const uri = this.userPolicyUri;
+    if (await createIfMissing(uri, STARTER_USER_POLICY)) this.watchUserPolicy();
     await vscode.window.showTextDocument(uri);
   }
 
@@ -222,13 +290,29 @@ export class PolicyFiles extends Disposable {
   }
 }
 
-async function createIfMissing(uri: vscode.Uri, content: string): Promise<void> {
+/** Which file an invalid policy is, and the command that opens it: the workspace's budget.json or user.json. */
+export function invalidPolicyFile(error: PolicyError): { label: string; command: string } {
+  return error.file.endsWith(path.join(STATE_DIR, 'budget.json'))
+    ? { label: `${STATE_DIR}/budget.json`, command: Commands.editPolicy }
+    : { label: `your ${path.basename(error.file)}`, command: Commands.editUserPolicy };
+}
+
+/** Writes `content` when there is no file; true when it did. */
+async function createIfMissing(uri: vscode.Uri, content: string): Promise<boolean> {
   try {
     await vscode.workspace.fs.stat(uri);
+    return false;
   } catch {
     await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
     await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(content));
+    return true;
   }
+}
+
+/** A reload that changed tools, endpoints or alerts says what changed (limits show in the meter). */
+function announce(changes: string[]): void {
+  if (changes.length === 0) return;
+  void vscode.window.showInformationMessage(`Agent Budget: the budget policy changed: ${changes.join('; ')}.`);
 }
 
 function noFolder(): void {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/money';
 import type { WorkflowDefinition } from '../core/policy/workflowTypes';
+import { builtinWorkflow } from '../core/runner/builtins';
 import type { RunStatus } from '../core/store/records';
 import { formatAgo } from './budgetText';
 import { Disposable } from './dispose';
@@ -35,11 +36,13 @@ export class RunCommands extends Disposable {
       ),
     );
     for (const w of WorkflowCommands) {
-      this.register(
-        vscode.commands.registerCommand(w.command, (uri?: unknown) =>
-          this.runBuiltIn(w.workflow, w.input, uri instanceof vscode.Uri ? uri : undefined),
-        ),
-      );
+      // The twin is the same command under the label menus show while a workspace file replaces the built-in.
+      for (const id of [w.command, w.replacedCommand])
+        this.register(
+          vscode.commands.registerCommand(id, (uri?: unknown) =>
+            this.runBuiltIn(w.workflow, w.input, uri instanceof vscode.Uri ? uri : undefined),
+          ),
+        );
     }
     this.register(vscode.commands.registerCommand(Commands.resumeRun, (arg?: unknown) => this.resume(runIdOf(arg))));
     this.register(vscode.commands.registerCommand(Commands.cancelRun, (arg?: unknown) => this.cancel(runIdOf(arg))));
@@ -240,8 +243,10 @@ export class RunCommands extends Disposable {
 }
 
 function workflowItem(w: WorkflowDefinition): vscode.QuickPickItem & { workflow: WorkflowDefinition } {
+  // A workspace file that takes a built-in's id runs instead of it: say whose it is.
+  const replaces = w.file !== undefined && builtinWorkflow(w.id) !== undefined;
   return {
-    label: w.title,
+    label: replaces ? `${w.title} (workspace's ${path.basename(w.file!)})` : w.title,
     description: w.id,
     detail:
       w.description ?? `${w.steps.length} step${w.steps.length === 1 ? '' : 's'}${w.model ? ` · ${w.model}` : ''}`,

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import * as vscode from 'vscode';
 import { errorKindOf, messageOf } from '../core/errors';
 import { formatUsd } from '../core/money';
@@ -7,6 +8,7 @@ import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
 import { ContextKeys } from './ids';
+import { invalidPolicyFile } from './policyFiles';
 import { runNotice, type RunNotice } from './runNotice';
 import { RunOutputDocuments } from './runOutput';
 import type { RunEvent, RunInput, RunOptions, RunOutcome, WorkflowRunner } from './runnerContract';
@@ -128,8 +130,13 @@ export class RunSessions extends Disposable implements RunActivitySource {
     const policyError = workspace.policyError;
     if (policyError) {
       const first = policyError.issues[0];
-      const message = `runs are stopped until .agent-budget/budget.json is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`;
-      this.notify(runNotice({ refused: { errorKind: policyError.errorKind, message } }));
+      const file = invalidPolicyFile(policyError); // budget.json, or the user's own user.json
+      const message = `runs are stopped until ${file.label} is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`;
+      const notice = runNotice({ refused: { errorKind: policyError.errorKind, message } });
+      this.notify({
+        ...notice,
+        actions: [{ title: `Open ${path.basename(policyError.file)}`, command: file.command, args: [] }],
+      });
       return false;
     }
     return true;

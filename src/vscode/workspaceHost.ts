@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { ConsentCheck } from '../core/trust/effectivePolicy';
 import { Workspace } from '../core/workspace';
 import { Disposable } from './dispose';
 import { ContextKeys } from './ids';
@@ -27,6 +28,8 @@ export class WorkspaceHost extends Disposable {
   constructor(
     private readonly settings: Settings,
     private readonly log: vscode.LogOutputChannel,
+    /** The user's remembered answer to what budget.json loosens (policyConsent.ts); read on every policy load. */
+    private readonly consent: ConsentCheck,
   ) {
     super();
     this.folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -58,7 +61,11 @@ export class WorkspaceHost extends Disposable {
     const started = performance.now();
     const stateDir = path.resolve(this.folder, this.settings.value.stateDirectory);
     try {
-      const workspace = await Workspace.open(this.folder, { stateDir, log: (line) => this.log.info(line) });
+      const workspace = await Workspace.open(this.folder, {
+        stateDir,
+        log: (line) => this.log.info(line),
+        policy: { consent: this.consent },
+      });
       this.openMs = performance.now() - started;
       this.log.info(`Store open in ${this.openMs.toFixed(0)} ms (${stateDir}).`);
       if (this.isDisposed) {

@@ -12,6 +12,7 @@ import type { Browser, Frame, Locator, Page } from 'playwright-core';
 import {
   ROOT,
   copyWorkspace,
+  isolatedUserConfig,
   launchBrowser,
   sleep,
   startServer,
@@ -32,7 +33,13 @@ export interface WorkbenchOptions {
    * Runs once the data dirs and the workspace copy exist, before the server starts (e.g. to install a .vsix, or to
    * write the workspace's .vscode/settings.json or seed its store).
    */
-  prepare?: (dirs: { serverDataDir: string; userDataDir: string; workspace: string }) => Promise<void> | void;
+  prepare?: (dirs: {
+    serverDataDir: string;
+    userDataDir: string;
+    workspace: string;
+    /** The user's own policy file of this suite (user.json; none until written). */
+    userPolicyFile: string;
+  }) => Promise<void> | void;
 }
 
 /** Quiet, deterministic user settings: no welcome page or telemetry notice covering the screenshots. */
@@ -50,6 +57,8 @@ export class Workbench {
     readonly server: VsCodeServer,
     /** The absolute path of this suite's copy of demo/. */
     readonly workspace: string,
+    /** The user's own policy file (user.json) the suite's server reads: a temp one, never the developer's. */
+    readonly userPolicyFile: string,
   ) {}
 
   get statusBar(): Locator {
@@ -291,15 +300,22 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
     mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
     // code-server keeps user settings on the server side, so the workbench reads this file.
     writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
-    await options.prepare?.({ serverDataDir, userDataDir, workspace });
+    const userConfig = isolatedUserConfig(tmp);
+    await options.prepare?.({
+      serverDataDir,
+      userDataDir,
+      workspace,
+      userPolicyFile: userConfig.AGENT_BUDGET_USER_POLICY,
+    });
     server = await startServer({
       extensionDevelopmentPath: options.developmentExtension === false ? undefined : ROOT,
       serverDataDir,
       userDataDir,
+      env: userConfig,
     });
     browser = await launchBrowser();
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const opened = new Workbench(page, server, workspace);
+    const opened = new Workbench(page, server, workspace, userConfig.AGENT_BUDGET_USER_POLICY);
     try {
       await page.goto(server.url(workspace));
       await waitForWorkbench(page);

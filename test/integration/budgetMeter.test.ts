@@ -11,7 +11,17 @@ import type { Workspace } from '../../src/core/workspace';
 import type { MeterState } from '../../src/vscode/budgetMeter';
 import type { AgentBudgetApi } from '../../src/vscode/extension';
 import { Commands, METER_ID } from '../../src/vscode/ids';
-import { activeApi, policyUri, readText, setCaps, spend, waitFor, writeText } from './helpers';
+import {
+  activeApi,
+  NO_USER_CAPS,
+  policyUri,
+  readText,
+  setCaps,
+  setUserPolicy,
+  spend,
+  waitFor,
+  writeText,
+} from './helpers';
 
 describe('Budget meter (real extension host)', () => {
   let api: AgentBudgetApi;
@@ -22,13 +32,15 @@ describe('Budget meter (real extension host)', () => {
     api = await activeApi();
     workspace = await api.workspace.ready;
     original = await readText(policyUri());
+    // The caps these tests set in budget.json go above the built-in $5 a day: the user's own policy has none.
+    await setUserPolicy(workspace, NO_USER_CAPS);
     await setCaps(workspace, { dailyUsd: 1000, weeklyUsd: 2000, monthlyUsd: 5000 });
     await spend(workspace, 1);
   });
 
   after(async () => {
     if (original !== undefined) await writeText(policyUri(), original);
-    await workspace.reloadPolicy();
+    await setUserPolicy(workspace, undefined);
   });
 
   /** Today's workspace spend in µ$, as the engine counts it. */

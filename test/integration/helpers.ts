@@ -83,6 +83,34 @@ export async function setCaps(
   assert.equal(error, undefined, error?.message);
 }
 
+/** The user's own policy file of this run (the harness points AGENT_BUDGET_USER_POLICY at a temp file). */
+export function userPolicyUri(): vscode.Uri {
+  const file = process.env.AGENT_BUDGET_USER_POLICY;
+  assert.ok(
+    file,
+    'the integration harness sets AGENT_BUDGET_USER_POLICY (scripts/vscode-server.mjs isolatedUserConfig)',
+  );
+  return vscode.Uri.file(file);
+}
+
+/**
+ * Writes the user's own user.json (undefined: removes it) and reloads the policy. Suites that need caps above the
+ * built-in defaults say so here — the user decided them — rather than in budget.json, which cannot raise them.
+ */
+export async function setUserPolicy(workspace: Workspace, policy: object | undefined): Promise<void> {
+  const uri = userPolicyUri();
+  if (policy === undefined) await vscode.workspace.fs.delete(uri).then(undefined, () => undefined);
+  else {
+    await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
+    await writeText(uri, JSON.stringify(policy, null, 2));
+  }
+  const error = await workspace.reloadPolicy();
+  assert.equal(error, undefined, error?.message);
+}
+
+/** The user sets no caps of their own: whatever budget.json caps is what holds. */
+export const NO_USER_CAPS = { limits: { workspace: { dailyUsd: null, weeklyUsd: null, monthlyUsd: null } } };
+
 /** Charges `usd` to the workspace as a fixed tool cost (the engine's own path for spend without a provider). */
 export async function spend(
   workspace: Workspace,

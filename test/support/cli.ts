@@ -12,6 +12,8 @@ export async function runCli(
   let err = '';
   stdout.on('data', (c: Buffer) => (out += c.toString()));
   stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(args, { stdout, stderr, env });
+  // The user's policy file of this test run (test/support/isolatedUserConfig.mjs), never the developer's own.
+  const isolated = { AGENT_BUDGET_USER_POLICY: process.env.AGENT_BUDGET_USER_POLICY };
+  const code = await main(args, { stdout, stderr, env: { ...isolated, ...env } });
   return { code, stdout: out, stderr: err };
 }

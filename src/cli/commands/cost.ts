@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatUsd, type Micros } from '../../core/money';
-import { PolicyError } from '../../core/policy/issues';
-import { loadPolicy } from '../../core/policy/load';
 import { priceCall, UnknownModelError, type PriceLineKind } from '../../core/pricing/cost';
 import { normalizeUsage, UsageShapeError } from '../../core/providers/normalize';
 import { PROVIDERS, type ProviderId } from '../../core/usage';
-import { CliError, ExitCode, printJson, type CliCommand } from '../context';
+import { CliError, ExitCode, loadPolicyFor, printJson, type CliCommand } from '../context';
 
 /**
  * `agent-budget cost --provider P --model M --usage <json or @file>`: prices one call from the provider's raw
@@ -58,13 +56,7 @@ export const costCommand: CliCommand = {
       throw err;
     }
 
-    let prices;
-    try {
-      prices = (await loadPolicy(ctx.workspace)).policy.prices;
-    } catch (err) {
-      if (err instanceof PolicyError) throw new CliError(err.message);
-      throw err;
-    }
+    const prices = (await loadPolicyFor(ctx)).policy.prices;
 
     let price;
     try {

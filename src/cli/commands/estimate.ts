@@ -2,11 +2,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PolicyError } from '../../core/policy/issues';
 import { loadInventory } from '../../core/policy/inventory';
-import { loadPolicy } from '../../core/policy/load';
 import { estimateInventory } from '../../core/report/estimate';
 import { renderEstimateMarkdown } from '../../core/report/render';
 import { STATE_DIR } from '../../core/workspace';
-import { CliError, ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
+import { CliError, ExitCode, loadPolicyFor, openWorkspace, printJson, type CliCommand } from '../context';
 
 /**
  * `agent-budget estimate --inventory F`: monthly forecast per workflow and in total from a workflow inventory
@@ -53,14 +52,7 @@ export const estimateCommand: CliCommand = {
         await workspace.close();
       }
     } else {
-      let policy;
-      try {
-        policy = (await loadPolicy(ctx.workspace)).policy;
-      } catch (err) {
-        if (err instanceof PolicyError) throw new CliError(err.message);
-        throw err;
-      }
-      estimate = estimateInventory(inventory, policy);
+      estimate = estimateInventory(inventory, (await loadPolicyFor(ctx)).policy);
     }
     if (ctx.json) printJson(ctx, estimate);
     else ctx.stdout.write(renderEstimateMarkdown(estimate, path.basename(file)));

@@ -59,6 +59,8 @@ export function defaultPolicy(): BudgetPolicy {
 
 export interface LoadedPolicy {
   policy: BudgetPolicy;
+  /** The file as written (plain JSON, comments gone; `{}` without a file): what it sets, before defaults fill in. */
+  raw: unknown;
   /** Unknown keys, duplicate keys and other things that do not stop the policy from working. */
   warnings: PolicyIssue[];
   source: 'file' | 'defaults';
@@ -80,21 +82,32 @@ export async function loadPolicy(
   try {
     text = await fs.readFile(file);
   } catch (err) {
-    if (isNotFound(err)) return { policy: defaultPolicy(), warnings: [], source: 'defaults', file };
+    if (isNotFound(err)) return { policy: defaultPolicy(), raw: {}, warnings: [], source: 'defaults', file };
     throw err;
   }
-  const { policy, issues } = parsePolicyText(text, file);
+  return { ...policyFromText(text, file), source: 'file', file };
+}
+
+/** The policy of a file's text, or PolicyError with every problem (file, path, line, column). */
+export function policyFromText(
+  text: string,
+  file: string,
+): { policy: BudgetPolicy; raw: unknown; warnings: PolicyIssue[] } {
+  const { policy, raw, issues } = parsePolicyText(text, file);
   const errors = issues.filter((i) => i.severity === 'error');
   const warnings = issues.filter((i) => i.severity === 'warning');
   if (!policy) throw new PolicyError(file, errors, warnings);
-  return { policy, warnings, source: 'file', file };
+  return { policy, raw, warnings };
 }
 
 /**
  * Validates policy text (also what the editor integration calls on unsaved text). `policy` is set exactly when
  * there is no error; `issues` holds errors and warnings, errors first, each in document order.
  */
-export function parsePolicyText(text: string, file: string): { policy?: BudgetPolicy; issues: PolicyIssue[] } {
+export function parsePolicyText(
+  text: string,
+  file: string,
+): { policy?: BudgetPolicy; raw?: unknown; issues: PolicyIssue[] } {
   const doc = new JsonDocument(file, text);
   if (doc.syntaxIssues.length) return { issues: doc.syntaxIssues };
   const semantic = checkPolicy(doc);
@@ -103,7 +116,9 @@ export function parsePolicyText(text: string, file: string): { policy?: BudgetPo
     ...doc.duplicateKeyWarnings(),
   ]);
   if (issues.some((i) => i.severity === 'error')) return { issues };
-  return { policy: buildPolicy(doc.value as RawPolicy), issues };
+  // Plain objects (the parser's have no prototype), so a key like "__proto__" stays an ordinary key downstream.
+  const raw = JSON.parse(JSON.stringify(doc.value)) as RawPolicy;
+  return { policy: buildPolicy(raw), raw, issues };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -123,9 +138,8 @@ interface RawPolicy {
 }
 
 function buildPolicy(raw: RawPolicy): BudgetPolicy {
-  // Plain objects (the parser's have no prototype) built with spreads/fromEntries, so a key like "__proto__"
-  // stays an ordinary key.
-  const plain = JSON.parse(JSON.stringify(raw)) as RawPolicy;
+  // A copy, so the policy shares no object with `raw` (built with spreads/fromEntries: "__proto__" stays a key).
+  const plain = structuredClone(raw);
   const policy = defaultPolicy();
   if (plain.timeZone !== undefined) policy.timeZone = plain.timeZone;
   policy.limits = {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { CURRENT_OWNER, newId } from '../../../src/core/processIdentity';
 import { Workspace } from '../../../src/core/workspace';
 import { runCli } from '../../support/cli';
+import { removeUserPolicy, writeUserPolicy } from '../../support/userPolicy';
 
 describe('agent-budget status', () => {
   let folder: string;
@@ -191,8 +192,9 @@ describe('agent-budget status', () => {
   });
 
   it('prints a table without --json, and says so when nothing is capped', async () => {
-    writePolicy({ limits: { workspace: { dailyUsd: null, monthlyUsd: null } } });
-    const none = await runCli(['status', '--workspace', folder]);
+    // Switching the default caps off is the user's own decision (user.json); budget.json alone cannot.
+    writeUserPolicy({ limits: { workspace: { dailyUsd: null, monthlyUsd: null } } });
+    const none = await runCli(['status', '--workspace', folder]).finally(removeUserPolicy);
     assert.equal(none.code, 0, none.stderr);
     assert.match(none.stdout, /No budget scope has a limit/);
     writePolicy({ limits: { workspace: { dailyUsd: 5 } } });

@@ -76,7 +76,11 @@ describe('CLI run and resume: alerts, policy warnings, resume hints, progress', 
       await before.close();
       fakes.anthropic.enqueue({ text: 'Fine.', usage: { input: 300, output: 12 } });
 
-      const res = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder, '--json'], env);
+      // The webhook is budget.json's: alerts go there only with the user's consent (here: the environment's).
+      const res = await runCli(['run', 'code-review', '--file', 'src/app.ts', '--workspace', ws.folder, '--json'], {
+        ...env,
+        AGENT_BUDGET_TRUST_POLICY: '1',
+      });
       assert.equal(res.code, 0, res.stderr);
       assert.equal(hook.received.length, 2, 'the 500 was retried before the CLI returned');
       const payload = JSON.parse(hook.received[1]!) as AlertPayload;

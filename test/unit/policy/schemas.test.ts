@@ -98,7 +98,11 @@ describe('policy: the JSON Schemas', () => {
     const byUrl = new Map<string, string[]>(
       pkg.contributes.jsonValidation.map((v: { url: string; fileMatch: string[] }) => [v.url, v.fileMatch]),
     );
-    assert.deepEqual(byUrl.get('./schemas/budget.schema.json'), ['**/.agent-budget/budget.json']);
+    // The user's own user.json (src/core/trust/userPolicyFile.ts) has the same schema as budget.json.
+    assert.deepEqual(byUrl.get('./schemas/budget.schema.json'), [
+      '**/.agent-budget/budget.json',
+      '**/agent-budget/user.json',
+    ]);
     assert.deepEqual(byUrl.get('./schemas/workflow.schema.json'), ['**/.agent-budget/workflows/*.json']);
     for (const url of byUrl.keys()) assert.ok(existsSync(join(ROOT, url)), url);
   });

@@ -175,7 +175,7 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
       prices: { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10 } },
     });
     const prompt = 'Review the merger plans in confidential.md';
-    const ws = await openWorkspace(env.folder);
+    const ws = await openWorkspace(env.folder, undefined, true);
     const seen: AlertPayload[] = [];
     const notifier = new AlertNotifier(ws, { ...FAST, onAlert: (_a, p) => seen.push(p) });
     try {
@@ -269,7 +269,7 @@ describe('AlertNotifier: engine alerts to the webhook', function () {
       alerts: { webhookUrl: url },
       prices: { 'test-model': { provider: 'openai', inputPerMTok: 2, outputPerMTok: 10 } },
     });
-    const ws = await openWorkspace(env.folder);
+    const ws = await openWorkspace(env.folder, undefined, true);
     const log: string[] = [];
     const notifier = new AlertNotifier(ws, { ...FAST, attempts: 2, log: (l) => log.push(l) });
     try {

@@ -15,8 +15,13 @@ export function tempFolder(policy?: unknown): { folder: string; cleanup: () => v
   return { folder, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-export async function openWorkspace(folder: string, now?: number): Promise<Workspace> {
-  return Workspace.open(folder, { pollMs: 0, clock: now === undefined ? undefined : { now: () => now } });
+/** `trustPolicy`: the user consented to what the folder's budget.json loosens (a webhook URL, caps above theirs). */
+export async function openWorkspace(folder: string, now?: number, trustPolicy = false): Promise<Workspace> {
+  return Workspace.open(folder, {
+    pollMs: 0,
+    clock: now === undefined ? undefined : { now: () => now },
+    policy: { consent: () => trustPolicy },
+  });
 }
 
 export function runRecord(id: string, workflow: string, createdAt: number, extra: Partial<RunState> = {}): StoreRecord {

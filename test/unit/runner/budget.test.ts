@@ -407,7 +407,7 @@ describe('Runner: budgets and limits', function () {
         ws.folder,
         fakeAccess({ anthropic: fake.baseUrl }),
         undefined,
-        { builtins: [SHELL] },
+        { builtins: [SHELL], trustPolicy: true },
       );
       try {
         const started = Date.now();

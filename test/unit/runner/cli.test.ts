@@ -285,8 +285,21 @@ describe('CLI: run, resume, runs', function () {
 
       writePolicy(writer.folder, { tools: { allow: ['writeFile'] } });
       script();
-      const allowed = await runCli(
+      const ignored = await runCli(
         ['run', 'scribe', '--input', 'x', '--workspace', writer.folder],
+        envFor(fakes, ['anthropic']),
+      );
+      assert.equal(ignored.code, 0, ignored.stderr);
+      assert.match(
+        ignored.stderr,
+        /ignoring what .*budget\.json loosens.*\n {2}tools\.allow: writeFile writes files without asking you/,
+      );
+      assert.match(ignored.stderr, /refused writeFile NOTES\.md/, "allowing a writing tool is the user's decision");
+      assert.throws(() => readFileSync(path.join(writer.folder, 'NOTES.md')));
+
+      script();
+      const allowed = await runCli(
+        ['run', 'scribe', '--input', 'x', '--workspace', writer.folder, '--trust-policy'],
         envFor(fakes, ['anthropic']),
       );
       assert.equal(allowed.code, 0, allowed.stderr);

@@ -248,7 +248,9 @@ describe('Runner: SIGKILL during each step, then resume', function () {
     }
 
     fake.enqueue({ text: 'I could not confirm the command finished.', usage: { input: 90, output: 10 } });
-    const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }), undefined, {
+      trustPolicy: true,
+    });
     try {
       const outcome = await runner.resume(runId);
       assert.equal(outcome.status, 'completed', outcome.error);

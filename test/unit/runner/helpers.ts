@@ -64,10 +64,12 @@ export async function openRunner(
   folder: string,
   access: ProviderAccess,
   approver: Approver = new ScriptedApprover(),
-  extra: { builtins?: RunnerWorkflow[] } = {},
+  extra: { builtins?: RunnerWorkflow[]; trustPolicy?: boolean } = {},
 ): Promise<{ workspace: Workspace; runner: Runner; close(): Promise<void> }> {
-  const workspace = await Workspace.open(folder, { pollMs: 0 });
-  const runner = new Runner({ workspace, providers: access, approver, ...extra });
+  const { trustPolicy, ...runnerOptions } = extra;
+  // trustPolicy: the user consented to what the test's budget.json loosens (tools.allow beyond reading, …).
+  const workspace = await Workspace.open(folder, { pollMs: 0, policy: { consent: () => trustPolicy === true } });
+  const runner = new Runner({ workspace, providers: access, approver, ...runnerOptions });
   return {
     workspace,
     runner,

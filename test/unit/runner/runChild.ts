@@ -8,7 +8,8 @@ import { Workspace } from '../../../src/core/workspace';
 
 async function main(): Promise<void> {
   const [folder, baseUrl, mode, target, input] = process.argv.slice(2);
-  const workspace = await Workspace.open(folder!, { pollMs: 0 });
+  // The tests' budget.json stands for one the user consented to (e.g. tools.allow: ["runCommand"]).
+  const workspace = await Workspace.open(folder!, { pollMs: 0, policy: { consent: () => true } });
   const runner = new Runner({
     workspace,
     providers: { adapter: async (provider) => createProviderAdapter({ provider, apiKey: 'test-key', baseUrl }) },

@@ -325,6 +325,7 @@ describe('Runner: tools in an agent loop, approvals', function () {
     const approver = new ScriptedApprover(() => true);
     const { runner, workspace, close } = await openRunner(folder, fakeAccess({ anthropic: fake.baseUrl }), approver, {
       builtins: [EDITOR],
+      trustPolicy: true,
     });
     try {
       const { events, onEvent } = collectEvents();
