@@ -71,6 +71,14 @@ export const bundles = [
   // OpenAI's o200k tokenizer (~2 MB of ranks) is its own file, required lazily beside the bundle that needs it
   // (src/core/providers/estimate.ts), so activation never loads it.
   { ...node, entryPoints: ['src/core/providers/o200k.ts'], outfile: 'dist/o200k.js' },
+  // node-postgres for the team ledger, likewise required lazily (src/core/team/postgresLedger.ts) and only when a
+  // team ledger is configured. Its optional native and Cloudflare back ends are never loaded.
+  {
+    ...node,
+    entryPoints: ['src/core/team/pgDriver.ts'],
+    outfile: 'dist/pgDriver.js',
+    external: ['vscode', 'pg-native', 'pg-cloudflare'],
+  },
   {
     bundle: true,
     platform: 'browser',
