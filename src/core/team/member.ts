@@ -45,7 +45,6 @@ export function teamMember(
 }
 
 function checked(member: string, source: string): string {
-  // eslint-disable-next-line no-control-regex
   if (member.length > MAX_MEMBER_LENGTH || /[\u0000-\u001f\u007f]/.test(member))
     throw new TeamMemberError(
       `${source} must be a printable identity of at most ${MAX_MEMBER_LENGTH} characters (e.g. your work email).`,
