@@ -75,6 +75,20 @@ describe('PostgresTeamLedger on a real PostgreSQL', function () {
     assert.equal(full.ok, false);
   });
 
+  it('admits exactly what fits when 200 reservations race over 40 connections', async () => {
+    const l = await ledger({ maxConnections: 40 });
+    await l.status({ member: 'ana@x.dev', at: NOON, team: {}, memberCaps: {} }); // schema first, then the race
+    const cap = 50 * 1_000;
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        l.admit(admitReq({ member: `m${i % 7}@x.dev`, micros: 1_000, team: { daily: cap } })),
+      ),
+    );
+    assert.equal(results.filter((r) => r.ok).length, 50);
+    const [daily] = await l.status({ member: 'ana@x.dev', at: NOON, team: { daily: cap }, memberCaps: {} });
+    assert.equal(daily!.held, cap);
+  });
+
   it('settle replaces the hold with the actual cost, once, however often the row is shipped', async () => {
     const l = await ledger();
     const req = admitReq({ micros: 900 });
