@@ -176,6 +176,10 @@ export class PostgresServer {
     this.stopped = false;
   }
 
+  get running(): boolean {
+    return !this.stopped;
+  }
+
   /** Stops the server (`fast` ends sessions cleanly; `immediate` is a crash-like stop) and keeps its data. */
   stopNow(mode: 'fast' | 'immediate' = 'fast'): void {
     if (this.stopped) return;
