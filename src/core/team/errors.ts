@@ -56,3 +56,16 @@ export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001';
 }
+
+/** An established connection the server or the network dropped (not a failure to connect). */
+export function isDroppedConnection(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  return (
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === '57P01' ||
+    code === '57P02' ||
+    (typeof e?.message === 'string' && /Connection terminated unexpectedly/i.test(e.message))
+  );
+}

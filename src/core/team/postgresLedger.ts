@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Pool as PgPool, PoolConfig } from 'pg';
 import type { Micros } from '../money';
-import { classifyTeamError, isRetryable } from './errors';
+import { classifyTeamError, isDroppedConnection, isRetryable } from './errors';
 import { migrate, type SqlClient } from './schema';
 import { capsArray, periodKeys, scopeUses, teamWindows } from './scopes';
 import type {
@@ -106,7 +106,7 @@ export class PostgresTeamLedger implements TeamLedger {
   }
 
   async settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult> {
-    return this.ship([{ ...row, reservationId }]);
+    return this.shipRows([{ ...row, reservationId }], false);
   }
 
   async release(reservationIds: readonly string[]): Promise<void> {
@@ -125,12 +125,16 @@ export class PostgresTeamLedger implements TeamLedger {
   }
 
   async ship(rows: readonly TeamLedgerRow[]): Promise<TeamShipResult> {
+    return this.shipRows(rows, true);
+  }
+
+  private async shipRows(rows: readonly TeamLedgerRow[], durable: boolean): Promise<TeamShipResult> {
     const total: TeamShipResult = { counted: 0, duplicates: 0, conflicts: [] };
     for (let i = 0; i < rows.length; i += this.shipBatch) {
       const batch = rows.slice(i, i + this.shipBatch).map((row) => this.wireRow(row));
       const [result] = await this.query<{ counted: number; duplicates: number; conflicts: string[] }>(
-        'SELECT * FROM agent_budget.ship($1::jsonb)',
-        [JSON.stringify(batch)],
+        'SELECT * FROM agent_budget.ship($1::jsonb, $2)',
+        [JSON.stringify(batch), durable],
       );
       total.counted += Number(result?.counted ?? 0);
       total.duplicates += Number(result?.duplicates ?? 0);
@@ -202,12 +206,19 @@ export class PostgresTeamLedger implements TeamLedger {
   /** Runs `text` after making sure the schema is current; network failures become TeamLedgerUnreachableError. */
   private async query<R extends Record<string, unknown>>(text: string, values: unknown[]): Promise<R[]> {
     await this.ensureSchema();
+    let reconnected = false;
     for (let attempt = 0; ; attempt++) {
       try {
         return (await this.pool.query<R>(text, values)).rows;
       } catch (err) {
         // Ordered locks make lock cycles impossible by design; this only keeps a surprise from failing a call.
         if (isRetryable(err) && attempt < DEADLOCK_RETRIES) continue;
+        // A pooled connection the server dropped (it restarted) fails once; every call here is safe to repeat
+        // (admit and settle by their ids, ship by row ids), so try once more on a fresh connection.
+        if (!reconnected && isDroppedConnection(err)) {
+          reconnected = true;
+          continue;
+        }
         throw classifyTeamError(err);
       }
     }

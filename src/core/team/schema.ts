@@ -16,6 +16,15 @@
  * retry under load (raising the tail latency) while ordered locks just queue for the ~0.1 ms a decision takes.
  * Lease times are read with clock_timestamp() after the locks are held, so a transaction that waited sees the time
  * it decides at, not the time it started.
+ *
+ * Durability: a transaction holding the hot `team.*` locks releases them only when it commits, so waiting for the
+ * WAL flush inside it (~1 ms on a typical disk) would put every flush of the team in a queue. Holds are soft state
+ * (leases that lapse anyway), so admit, renew, release and a call's own settle commit asynchronously: the locks go
+ * as soon as the decision is made. Money is hard state: a ledger row counts as shipped only once a *durable* ship
+ * (`ship(rows, true)`, what the outbox drain uses) has committed with a flush, which also covers every earlier
+ * asynchronous commit (the WAL is flushed in order). A server crash (not a clean stop) can therefore forget the
+ * holds of roughly the last 0.6 s (3 × wal_writer_delay) — an overshoot bounded by those holds — but never a cost:
+ * a settled row it forgot is still unmarked in the outbox and is shipped again.
  */
 
 export const TEAM_SCHEMA = 'agent_budget';
@@ -75,6 +84,12 @@ CREATE TABLE agent_budget.hold (
 );
 CREATE INDEX hold_key ON agent_budget.hold (key, expires_at) INCLUDE (micros);
 
+-- When each machine last shipped durably (see ship): for whoever wonders whose outbox is behind.
+CREATE TABLE agent_budget.machine (
+  machine text COLLATE "C" PRIMARY KEY,
+  last_ship_at timestamptz NOT NULL
+);
+
 -- The six counter keys of a member's call in a period, in the order of the caps arrays:
 -- team daily, weekly, monthly, then the member's daily, weekly, monthly.
 CREATE FUNCTION agent_budget.scope_keys(p_member text, p_day text, p_week text, p_month text)
@@ -113,6 +128,7 @@ BEGIN
   IF p_micros < 0 OR p_lease_ms <= 0 OR array_length(p_caps, 1) IS DISTINCT FROM 6 THEN
     RAISE EXCEPTION 'agent_budget.admit: bad arguments (micros %, lease %, caps %)', p_micros, p_lease_ms, p_caps;
   END IF;
+  PERFORM set_config('synchronous_commit', 'off', true); -- holds are soft state: see schema.ts
   PERFORM agent_budget.lock_counters(v_keys);
   v_now := clock_timestamp();
   v_expires := v_now + make_interval(secs => p_lease_ms / 1000.0);
@@ -144,7 +160,8 @@ $$;
 -- Ships ledger rows (a JSON array, see TeamLedgerRow): inserts the new ones, adds their cost to their six
 -- counters, and drops the holds of their reservations. Rows already shipped change nothing; a row whose id is
 -- known with another member or cost is reported as a conflict (two records with one id) and not counted twice.
-CREATE FUNCTION agent_budget.ship(p_rows jsonb)
+-- Durable: returns only once this and every earlier commit is flushed; else commits asynchronously (a settle).
+CREATE FUNCTION agent_budget.ship(p_rows jsonb, p_durable boolean)
 RETURNS TABLE (counted integer, duplicates integer, conflicts text[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -154,6 +171,17 @@ DECLARE
   v_reservations text[];
   v_hold_keys text[];
 BEGIN
+  IF p_durable THEN
+    -- A synchronous commit waits for the WAL to be flushed up to it only if the transaction wrote WAL; the flush
+    -- then also covers earlier asynchronous settles of these rows. So write even when nothing here is new: the
+    -- shipping machines' last ship time (one row per machine, so no contention between machines).
+    INSERT INTO agent_budget.machine AS m (machine, last_ship_at)
+    SELECT m, clock_timestamp() FROM (SELECT DISTINCT e ->> 'machine' AS m FROM jsonb_array_elements(p_rows) AS e) x
+    ORDER BY m
+    ON CONFLICT (machine) DO UPDATE SET last_ship_at = EXCLUDED.last_ship_at;
+  ELSE
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   WITH input AS (
     SELECT * FROM jsonb_to_recordset(p_rows) AS r(
       id text, "reservationId" text, member text, machine text, "tsMs" bigint, day text, week text, month text,
@@ -197,6 +225,7 @@ $$;
 CREATE FUNCTION agent_budget.release(p_reservations text[]) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE v_count integer;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   PERFORM agent_budget.lock_counters(
     ARRAY(SELECT DISTINCT h.key FROM agent_budget.hold h WHERE h.reservation_id = ANY (p_reservations)));
   DELETE FROM agent_budget.hold h WHERE h.reservation_id = ANY (p_reservations);
@@ -213,6 +242,7 @@ DECLARE
   v_now timestamptz;
   v_renewed text[];
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   PERFORM agent_budget.lock_counters(
     ARRAY(SELECT DISTINCT h.key FROM agent_budget.hold h WHERE h.reservation_id = ANY (p_reservations)));
   v_now := clock_timestamp();

@@ -108,14 +108,14 @@ export class TeamBudget {
 
   /**
    * The call was billed: `row` (already in the outbox: the local store is written first) replaces the hold. Online
-   * it ships now and is marked shipped; offline it counts against the allowance and waits in the outbox.
+   * every machine sees the cost at once; the row stays pending until `flush` ships it durably. Offline it counts
+   * against the allowance and waits in the outbox.
    */
   async settle(reservationId: string, row: TeamLedgerRow): Promise<void> {
     this.inFlight.delete(reservationId);
     if (!this.offline) {
       try {
         await this.options.ledger.settle(reservationId, row);
-        await this.options.outbox.markShipped([row.id]);
         return;
       } catch (err) {
         if (!(err instanceof TeamLedgerUnreachableError)) throw err;
@@ -162,6 +162,21 @@ export class TeamBudget {
   reconnect(): Promise<OfflineReconciliation | undefined> {
     this.reconnecting ??= this.tryReconnect().finally(() => (this.reconnecting = undefined));
     return this.reconnecting;
+  }
+
+  /**
+   * Ships the outbox durably and marks what the ledger has (settled rows are already counted: this only makes them
+   * crash-proof, so it can run every few seconds and at exit). Offline it does nothing; `reconnect` drains then.
+   */
+  async flush(): Promise<DrainResult | undefined> {
+    if (this.offline) return undefined;
+    try {
+      return await drainOutbox(this.options.ledger, this.options.outbox);
+    } catch (err) {
+      if (!(err instanceof TeamLedgerUnreachableError)) throw err;
+      this.goOffline();
+      return undefined;
+    }
   }
 
   /** The member's team scopes now; undefined while offline. */

@@ -15,13 +15,19 @@ export interface TeamLedger {
    * Throws TeamLedgerUnreachableError when the server cannot be reached (the caller falls back to its allowance).
    */
   admit(request: TeamAdmitRequest): Promise<TeamAdmitResult>;
-  /** Replaces the reservation's hold with the call's actual cost: `ship([row])` with the reservation id set. */
+  /**
+   * Replaces the reservation's hold with the call's actual cost, at once for every machine — but not durably: a
+   * server crash may forget it, so the row stays pending in the outbox until a `ship` has it.
+   */
   settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult>;
   /** Frees the holds of reservations whose calls were never billed. */
   release(reservationIds: readonly string[]): Promise<void>;
   /** Extends the leases of calls in flight; returns which were still live (the others already expired). */
   renew(reservationIds: readonly string[], leaseMs?: number): Promise<TeamRenewResult>;
-  /** Inserts ledger rows idempotently (by row id): a row shipped twice is counted once. */
+  /**
+   * Inserts ledger rows idempotently (by row id): a row shipped twice is counted once. Durable: when it returns, the
+   * rows (and every earlier settle) survive a server crash, so the outbox may mark them shipped.
+   */
   ship(rows: readonly TeamLedgerRow[]): Promise<TeamShipResult>;
   /** The member's team scopes now, with the caps the caller's policy sets. */
   status(request: TeamStatusRequest): Promise<TeamScopeUse[]>;

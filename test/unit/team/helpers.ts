@@ -59,14 +59,10 @@ export function row(over: Partial<TeamLedgerRow> = {}): TeamLedgerRow {
   };
 }
 
-/**
- * The local store's outbox as the tests need it: every settled row is appended first (store-first), shipped rows
- * are marked. `loseMarks` drops marks, as a crash between shipping and marking would.
- */
+/** The local store's outbox as the tests need it: every settled row is appended first (store-first), shipped rows are marked. */
 export class MemoryOutbox implements TeamOutbox {
   readonly rows: TeamLedgerRow[] = [];
   private readonly shipped = new Set<string>();
-  loseMarks = false;
 
   add(r: TeamLedgerRow): void {
     this.rows.push(r);
@@ -77,7 +73,7 @@ export class MemoryOutbox implements TeamOutbox {
   }
 
   markShipped(ids: readonly string[]): Promise<void> {
-    if (!this.loseMarks) for (const id of ids) this.shipped.add(id);
+    for (const id of ids) this.shipped.add(id);
     return Promise.resolve();
   }
 

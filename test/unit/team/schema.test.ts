@@ -41,7 +41,7 @@ describe('team database migrations', function () {
       await migrate(client as unknown as SqlClient),
       MIGRATIONS.map((m) => m.version),
     );
-    assert.deepEqual(await tables(client), ['counter', 'hold', 'ledger', 'schema_version']);
+    assert.deepEqual(await tables(client), ['counter', 'hold', 'ledger', 'machine', 'schema_version']);
     assert.equal(await schemaVersion(client as unknown as SqlClient), TEAM_SCHEMA_VERSION);
     assert.deepEqual(await migrate(client as unknown as SqlClient), [], 'nothing left to apply');
     const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM agent_budget.schema_version');
