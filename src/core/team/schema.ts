@@ -120,10 +120,11 @@ RETURNS TABLE (key text, used_micros bigint, held_micros bigint, cap_micros bigi
 LANGUAGE plpgsql AS $$
 DECLARE
   v_keys text[] := agent_budget.scope_keys(p_member, p_periods[1], p_periods[2], p_periods[3]);
+  v_used bigint[];
+  v_held bigint[];
   v_now timestamptz;
   v_expires timestamptz;
   v_ok boolean := true;
-  v_again boolean;
 BEGIN
   IF p_micros < 0 OR p_lease_ms <= 0 OR array_length(p_caps, 1) IS DISTINCT FROM 6 THEN
     RAISE EXCEPTION 'agent_budget.admit: bad arguments (micros %, lease %, caps %)', p_micros, p_lease_ms, p_caps;
@@ -133,27 +134,31 @@ BEGIN
   v_now := clock_timestamp();
   v_expires := v_now + make_interval(secs => p_lease_ms / 1000.0);
   DELETE FROM agent_budget.hold h WHERE h.key = ANY (v_keys) AND h.expires_at <= v_now;
+  -- Every hold left on these keys is live, and nobody can add one until we commit.
+  SELECT array_agg(coalesce(c.used_micros, 0) ORDER BY u.ord), array_agg(coalesce(s.held, 0) ORDER BY u.ord)
+    INTO v_used, v_held
+    FROM unnest(v_keys) WITH ORDINALITY AS u(k, ord)
+    LEFT JOIN agent_budget.counter c ON c.key = u.k
+    LEFT JOIN LATERAL (SELECT sum(h.micros)::bigint AS held FROM agent_budget.hold h WHERE h.key = u.k) s ON true;
   UPDATE agent_budget.hold h SET expires_at = v_expires
     WHERE h.reservation_id = p_reservation AND h.key = ANY (v_keys);
-  v_again := FOUND;
-  IF NOT v_again THEN
-    SELECT bool_and(u.cap IS NULL OR coalesce(c.used_micros, 0) + coalesce(s.held, 0) + p_micros <= u.cap)
-      INTO v_ok
-      FROM unnest(v_keys, p_caps) AS u(k, cap)
-      LEFT JOIN agent_budget.counter c ON c.key = u.k
-      LEFT JOIN LATERAL (SELECT sum(h.micros) AS held FROM agent_budget.hold h WHERE h.key = u.k) s ON true;
+  IF NOT FOUND THEN
+    FOR i IN 1..6 LOOP
+      IF p_caps[i] IS NOT NULL AND v_used[i] + v_held[i] + p_micros > p_caps[i] THEN
+        v_ok := false;
+      END IF;
+    END LOOP;
     IF v_ok THEN
       INSERT INTO agent_budget.hold (reservation_id, key, micros, member, machine, expires_at)
       SELECT p_reservation, k, p_micros, p_member, p_machine, v_expires FROM unnest(v_keys) AS k;
+      FOR i IN 1..6 LOOP
+        v_held[i] := v_held[i] + p_micros;
+      END LOOP;
     END IF;
   END IF;
   RETURN QUERY
-    SELECT u.k, coalesce(c.used_micros, 0)::bigint, coalesce(s.held, 0)::bigint, u.cap, v_ok,
-      (extract(epoch FROM v_expires) * 1000)::bigint
-    FROM unnest(v_keys, p_caps) WITH ORDINALITY AS u(k, cap, ord)
-    LEFT JOIN agent_budget.counter c ON c.key = u.k
-    LEFT JOIN LATERAL (SELECT sum(h.micros) AS held FROM agent_budget.hold h WHERE h.key = u.k) s ON true
-    ORDER BY u.ord;
+    SELECT v_keys[i], v_used[i], v_held[i], p_caps[i], v_ok, (extract(epoch FROM v_expires) * 1000)::bigint
+    FROM generate_series(1, 6) AS i;
 END
 $$;
 
