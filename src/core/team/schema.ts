@@ -175,6 +175,7 @@ DECLARE
   v_counted integer;
   v_reservations text[];
   v_hold_keys text[];
+  v_conflicts text[];
 BEGIN
   IF p_durable THEN
     -- A synchronous commit waits for the WAL to be flushed up to it only if the transaction wrote WAL; the flush
@@ -213,16 +214,16 @@ BEGIN
   v_reservations := ARRAY(SELECT DISTINCT r FROM jsonb_array_elements(p_rows) AS e,
     LATERAL (SELECT e ->> 'reservationId' AS r) x WHERE r IS NOT NULL);
   v_hold_keys := ARRAY(SELECT DISTINCT h.key FROM agent_budget.hold h WHERE h.reservation_id = ANY (v_reservations));
+  v_conflicts := ARRAY(
+    SELECT DISTINCT i.id FROM jsonb_to_recordset(p_rows) AS i(id text, member text, "costMicros" bigint)
+    JOIN agent_budget.ledger l ON l.id = i.id
+    WHERE l.member IS DISTINCT FROM i.member OR l.cost_micros IS DISTINCT FROM i."costMicros");
+  -- From here to the commit the team's counters are locked: only what must happen under them.
   PERFORM agent_budget.lock_counters(coalesce(v_keys, '{}') || v_hold_keys);
   UPDATE agent_budget.counter c SET used_micros = c.used_micros + u.total
     FROM unnest(v_keys, v_sums) AS u(k, total) WHERE c.key = u.k;
   DELETE FROM agent_budget.hold h WHERE h.reservation_id = ANY (v_reservations);
-  RETURN QUERY
-    SELECT v_counted, jsonb_array_length(p_rows) - v_counted,
-      coalesce(array_agg(DISTINCT i.id), '{}')
-    FROM jsonb_to_recordset(p_rows) AS i(id text, member text, "costMicros" bigint)
-    JOIN agent_budget.ledger l ON l.id = i.id
-    WHERE l.member IS DISTINCT FROM i.member OR l.cost_micros IS DISTINCT FROM i."costMicros";
+  RETURN QUERY SELECT v_counted, jsonb_array_length(p_rows) - v_counted, v_conflicts;
 END
 $$;
 
