@@ -39,6 +39,8 @@ function teamRow(member: string, costMicros: number, reservationId: string | nul
  * synchronous commit on), one fresh database per figure:
  * - admit + settle (two round trips: the time a call spends in the team ledger, the call itself excluded) from 32
  *   concurrent clients of one team, all contending for the same team counters; each client a member of its own;
+ *   beside it the same clients doing two `SELECT 1` (the floor this machine sets), and the calls per second one
+ *   team's counters take back to back (the hot rows' ceiling, for the scale plan);
  * - 200 reservations racing for a cap that fits 50: any µ$ held past the cap is overshoot;
  * - shipping 20,000 outbox rows in batches of 500, as after a long network cut.
  */
@@ -97,8 +99,25 @@ async function admitSettle(url: string): Promise<Figure[]> {
     }),
   );
   await pool.end();
+  // Closed loop, no call in between: how many calls a second one team's counters admit and settle, back to back.
+  const until = Date.now() + 3_000;
+  let pairs = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const member = `member-${c}@x.dev`;
+      while (Date.now() < until) {
+        const reservationId = newId();
+        await ledger.admit({ reservationId, member, machine: 'bench', micros: 50_000, at: NOW, ...caps });
+        await ledger.settle(reservationId, teamRow(member, 30_000, reservationId));
+        pairs++;
+      }
+    }),
+  );
+  const perSec = pairs / (Number(process.hrtime.bigint() - started) / 1e9);
   await ledger.close();
   return [
+    { key: 'team.callsPerSecOneTeam', value: perSec, unit: 'calls/s' },
     { key: 'team.admitSettleP50Ms', value: percentile(ours, 50), unit: 'ms' },
     { key: 'team.admitSettleP99Ms', value: percentile(ours, 99), unit: 'ms', target: '<= 5' },
     { key: 'team.twoRoundTripsP99Ms', value: percentile(floor, 99), unit: 'ms' },
