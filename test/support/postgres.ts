@@ -110,7 +110,10 @@ export class PostgresServer {
     ]);
     if (init.status !== 0) {
       server.remove();
-      throw new Error(`initdb failed (${init.status}): ${init.stderr || init.stdout}`);
+      const why = init.error
+        ? `${init.error.message} (running as root needs runuser, from util-linux)`
+        : init.stderr || init.stdout;
+      throw new Error(`initdb failed (${init.status}): ${why}`);
     }
     server.settings = {
       listen_addresses: '127.0.0.1',

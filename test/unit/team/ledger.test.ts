@@ -135,15 +135,17 @@ describe('PostgresTeamLedger on a real PostgreSQL', function () {
   });
 
   it('a hold whose lease runs out stops counting; a renewed one keeps counting; an expired one is not revived', async () => {
-    const l = await ledger({ leaseMs: 800 });
+    const l = await ledger({ leaseMs: 2_000 });
     const kept = admitReq({ micros: 500 });
     const lapsed = admitReq({ micros: 500 });
     assert.ok((await l.admit(kept)).ok);
     assert.ok((await l.admit(lapsed)).ok);
     assert.equal((await l.admit(admitReq({ micros: 1 }))).ok, false, 'full while both hold');
-    await sleep(400);
+    await sleep(1_000);
     assert.deepEqual(await l.renew([kept.reservationId]), { renewed: [kept.reservationId], expired: [] });
-    await sleep(600); // `lapsed` expired (1,000 ms > 800); `kept` was renewed at 400 ms, lives to 1,200 ms
+    // `lapsed` has expired (2,300 ms > 2,000); `kept` was renewed at 1,000 ms and lives to 3,000 ms (the margin
+    // keeps a slow machine from expiring it too).
+    await sleep(1_300);
     const renewLate = await l.renew([lapsed.reservationId]);
     assert.deepEqual(renewLate, { renewed: [], expired: [lapsed.reservationId] });
     const after = await l.admit(admitReq({ micros: 500 }));

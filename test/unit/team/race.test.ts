@@ -142,7 +142,7 @@ describe('team ledger across processes and machines', function () {
   it('a SIGKILLed process holding reservations blocks the team only until its leases run out', async () => {
     const url = await pg.database();
     const cap = 3 * WORST_CASE_MICROS; // the killed process holds all of it
-    const leaseMs = 1_500;
+    const leaseMs = 4_000; // long enough that its holds are surely live when the first admission below runs
     const holder = start(script, [
       'hold',
       url,
