@@ -56,7 +56,11 @@ function freePort(): Promise<number> {
 /** One PostgreSQL server of a test file or benchmark. */
 export class PostgresServer {
   private stopped = true;
-  private readonly onExit = () => this.stopNow('immediate');
+  /** A test process that dies without `stop()` still takes its server and data with it. */
+  private readonly onExit = () => {
+    this.stopNow('immediate');
+    this.remove();
+  };
 
   private constructor(
     private readonly bin: string,
