@@ -99,20 +99,25 @@ export class OfflineAllowance {
     return Math.max(0, o.allowance - o.spent - held);
   }
 
-  /** Holds `micros` if the allowance has that much left. */
-  admit(reservationId: string, micros: Micros): { ok: true } | { ok: false; message: string } {
+  /** Holds `micros`, or what is left if that is at least `minMicros` (the clamp, as online). */
+  admit(
+    reservationId: string,
+    micros: Micros,
+    minMicros: Micros = micros,
+  ): { ok: true; micros: Micros } | { ok: false; message: string } {
     const o = this.requireOutage();
     const left = this.left();
-    if (micros > left)
+    const take = Math.min(micros, left);
+    if (take < minMicros)
       return {
         ok: false,
         message:
-          `The team ledger is unreachable and this call's worst case (${formatUsd(micros)}) is more than the ` +
+          `The team ledger is unreachable and this call's worst case (${formatUsd(minMicros)}) is more than the ` +
           `${formatUsd(left)} offline allowance left${o.allowance === 0 ? ' (this machine has not reached the team ledger yet)' : ''}. ` +
           'It resumes when the ledger is back; check the network or AGENT_BUDGET_TEAM_DATABASE_URL.',
       };
-    o.holds.set(reservationId, micros);
-    return { ok: true };
+    o.holds.set(reservationId, take);
+    return { ok: true, micros: take };
   }
 
   /** A call admitted online whose hold can no longer be renewed: its worst case counts here, even past the allowance. */

@@ -82,27 +82,40 @@ export class PostgresTeamLedger implements TeamLedger {
 
   async admit(request: TeamAdmitRequest): Promise<TeamAdmitResult> {
     checkMicros(request.micros, 'micros');
+    const min = request.minMicros ?? request.micros;
+    checkMicros(min, 'minMicros');
+    if (min > request.micros) throw new TypeError(`team ledger: minMicros ${min} > micros ${request.micros}`);
     const windows = teamWindows(request.at, this.options.timeZone);
     const rows = await this.query<{
       key: string;
       used_micros: string;
       held_micros: string;
       admitted: boolean;
+      hold_micros: string | null;
       expires_at_ms: string;
-    }>('SELECT * FROM agent_budget.admit($1, $2, $3, $4, $5, $6, $7)', [
+    }>('SELECT * FROM agent_budget.admit($1, $2, $3, $4, $5, $6, $7, $8)', [
       request.reservationId,
       request.member,
       request.machine,
       periodKeys(windows),
       capsArray(request.team, request.memberCaps),
       request.micros,
+      min,
       Math.round(request.leaseMs ?? this.leaseMs),
     ]);
     const scopes = scopeUses(rows.map(use), request.team, request.memberCaps, windows);
-    if (rows[0]?.admitted) return { ok: true, scopes, expiresAt: Number(rows[0].expires_at_ms) };
-    const blocked = scopes.find((s) => s.limit !== undefined && s.used + s.held + request.micros > s.limit);
-    // The database said no, so some capped scope is over; find() can only miss if the caps changed in between.
-    return { ok: false, blocked: blocked ?? scopes[0]!, scopes };
+    const first = rows[0];
+    if (first?.admitted)
+      return { ok: true, micros: Number(first.hold_micros), scopes, expiresAt: Number(first.expires_at_ms) };
+    // The tightest capped scope is the one that refused (the database only says no when one is short of `min`).
+    let blocked = scopes[0]!;
+    let least = Infinity;
+    for (const s of scopes) {
+      if (s.limit === undefined) continue;
+      const room = s.limit - s.used - s.held;
+      if (room < least) [least, blocked] = [room, s];
+    }
+    return { ok: false, blocked, scopes };
   }
 
   async settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult> {

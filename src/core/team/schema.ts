@@ -109,14 +109,15 @@ CREATE FUNCTION agent_budget.lock_counters(p_keys text[]) RETURNS void LANGUAGE 
   ON CONFLICT (key) DO UPDATE SET used_micros = c.used_micros WHERE false
 $$;
 
--- Admission: drops expired holds, checks that every capped scope stays within its cap with p_micros more, and
--- holds p_micros on all six scopes only if all do. A retried call with the same reservation id renews and
--- reports the hold it already has instead of adding a second one.
+-- Admission: drops expired holds, then holds as much of p_micros as every capped scope has room for, but at least
+-- p_min_micros — or nothing, if some capped scope has less room than that (the engine's clamp, on the server: the
+-- call's output is then clamped to what was held). All six scopes get the same hold. A retried call with the same
+-- reservation id renews and reports the hold it already has instead of adding a second one.
 CREATE FUNCTION agent_budget.admit(
   p_reservation text, p_member text, p_machine text, p_periods text[], p_caps bigint[], p_micros bigint,
-  p_lease_ms integer)
+  p_min_micros bigint, p_lease_ms integer)
 RETURNS TABLE (key text, used_micros bigint, held_micros bigint, cap_micros bigint, admitted boolean,
-  expires_at_ms bigint)
+  hold_micros bigint, expires_at_ms bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_keys text[] := agent_budget.scope_keys(p_member, p_periods[1], p_periods[2], p_periods[3]);
@@ -124,10 +125,12 @@ DECLARE
   v_held bigint[];
   v_now timestamptz;
   v_expires timestamptz;
-  v_ok boolean := true;
+  v_take bigint;
 BEGIN
-  IF p_micros < 0 OR p_lease_ms <= 0 OR array_length(p_caps, 1) IS DISTINCT FROM 6 THEN
-    RAISE EXCEPTION 'agent_budget.admit: bad arguments (micros %, lease %, caps %)', p_micros, p_lease_ms, p_caps;
+  IF p_min_micros < 0 OR p_min_micros > p_micros OR p_lease_ms <= 0 OR array_length(p_caps, 1) IS DISTINCT FROM 6
+  THEN
+    RAISE EXCEPTION 'agent_budget.admit: bad arguments (micros %..%, lease %, caps %)', p_min_micros, p_micros,
+      p_lease_ms, p_caps;
   END IF;
   PERFORM set_config('synchronous_commit', 'off', true); -- holds are soft state: see schema.ts
   PERFORM agent_budget.lock_counters(v_keys);
@@ -140,24 +143,32 @@ BEGIN
     FROM unnest(v_keys) WITH ORDINALITY AS u(k, ord)
     LEFT JOIN agent_budget.counter c ON c.key = u.k
     LEFT JOIN LATERAL (SELECT sum(h.micros)::bigint AS held FROM agent_budget.hold h WHERE h.key = u.k) s ON true;
-  UPDATE agent_budget.hold h SET expires_at = v_expires
-    WHERE h.reservation_id = p_reservation AND h.key = ANY (v_keys);
-  IF NOT FOUND THEN
+  WITH renewed AS (
+    UPDATE agent_budget.hold h SET expires_at = v_expires
+    WHERE h.reservation_id = p_reservation AND h.key = ANY (v_keys)
+    RETURNING h.micros
+  )
+  SELECT max(micros) INTO v_take FROM renewed;
+  IF v_take IS NULL THEN
+    v_take := p_micros;
     FOR i IN 1..6 LOOP
-      IF p_caps[i] IS NOT NULL AND v_used[i] + v_held[i] + p_micros > p_caps[i] THEN
-        v_ok := false;
+      IF p_caps[i] IS NOT NULL THEN
+        v_take := least(v_take, greatest(p_caps[i] - v_used[i] - v_held[i], 0));
       END IF;
     END LOOP;
-    IF v_ok THEN
+    IF v_take >= p_min_micros THEN
       INSERT INTO agent_budget.hold (reservation_id, key, micros, member, machine, expires_at)
-      SELECT p_reservation, k, p_micros, p_member, p_machine, v_expires FROM unnest(v_keys) AS k;
+      SELECT p_reservation, k, v_take, p_member, p_machine, v_expires FROM unnest(v_keys) AS k;
       FOR i IN 1..6 LOOP
-        v_held[i] := v_held[i] + p_micros;
+        v_held[i] := v_held[i] + v_take;
       END LOOP;
+    ELSE
+      v_take := NULL;
     END IF;
   END IF;
   RETURN QUERY
-    SELECT v_keys[i], v_used[i], v_held[i], p_caps[i], v_ok, (extract(epoch FROM v_expires) * 1000)::bigint
+    SELECT v_keys[i], v_used[i], v_held[i], p_caps[i], v_take IS NOT NULL, v_take,
+      (extract(epoch FROM v_expires) * 1000)::bigint
     FROM generate_series(1, 6) AS i;
 END
 $$;

@@ -26,9 +26,10 @@ export interface TeamBudgetOptions {
   retryMs?: number;
 }
 
+/** `micros`: what is held for the call (the engine clamps the call's output to it). */
 export type TeamDecision =
-  | { ok: true; mode: 'online'; scopes: TeamScopeUse[] }
-  | { ok: true; mode: 'offline'; allowanceLeft: Micros }
+  | { ok: true; mode: 'online'; micros: Micros; scopes: TeamScopeUse[] }
+  | { ok: true; mode: 'offline'; micros: Micros; allowanceLeft: Micros }
   | { ok: false; mode: 'online'; blocked: TeamScopeUse; message: string }
   | { ok: false; mode: 'offline'; message: string };
 
@@ -71,12 +72,20 @@ export class TeamBudget {
       : undefined;
   }
 
-  /** Holds `micros` on the team scopes (or on the offline allowance) for the call with this reservation id. */
-  async admit(reservationId: string, micros: Micros, at = this.options.clock.now()): Promise<TeamDecision> {
-    if (this.offline && !this.mayRetry()) return this.admitOffline(reservationId, micros);
+  /**
+   * Holds `micros` on the team scopes (or on the offline allowance) for the call with this reservation id — or less,
+   * down to `minMicros`, when that is all a cap has room for.
+   */
+  async admit(
+    reservationId: string,
+    micros: Micros,
+    minMicros: Micros = micros,
+    at = this.options.clock.now(),
+  ): Promise<TeamDecision> {
+    if (this.offline && !this.mayRetry()) return this.admitOffline(reservationId, micros, minMicros);
     if (this.offline) {
       await this.reconnect();
-      if (this.offline) return this.admitOffline(reservationId, micros);
+      if (this.offline) return this.admitOffline(reservationId, micros, minMicros);
     }
     try {
       const result = await this.options.ledger.admit({
@@ -84,14 +93,15 @@ export class TeamBudget {
         member: this.options.member,
         machine: this.options.machine,
         micros,
+        minMicros,
         at,
         team: this.caps.team,
         memberCaps: this.caps.memberCaps,
       });
       this.allowance.observe(result.scopes);
       if (result.ok) {
-        this.inFlight.set(reservationId, micros);
-        return { ok: true, mode: 'online', scopes: result.scopes };
+        this.inFlight.set(reservationId, result.micros);
+        return { ok: true, mode: 'online', micros: result.micros, scopes: result.scopes };
       }
       return {
         ok: false,
@@ -102,7 +112,7 @@ export class TeamBudget {
     } catch (err) {
       if (!(err instanceof TeamLedgerUnreachableError)) throw err;
       this.goOffline();
-      return this.admitOffline(reservationId, micros);
+      return this.admitOffline(reservationId, micros, minMicros);
     }
   }
 
@@ -237,11 +247,11 @@ export class TeamBudget {
     );
   }
 
-  private admitOffline(reservationId: string, micros: Micros): TeamDecision {
-    const decision = this.allowance.admit(reservationId, micros);
+  private admitOffline(reservationId: string, micros: Micros, minMicros: Micros): TeamDecision {
+    const decision = this.allowance.admit(reservationId, micros, minMicros);
     this.changed.fire();
     return decision.ok
-      ? { ok: true, mode: 'offline', allowanceLeft: this.allowance.left() }
+      ? { ok: true, mode: 'offline', micros: decision.micros, allowanceLeft: this.allowance.left() }
       : { ok: false, mode: 'offline', message: decision.message };
   }
 }

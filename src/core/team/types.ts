@@ -45,8 +45,14 @@ export interface TeamAdmitRequest {
   member: string;
   /** Which machine or workspace holds it (shown to whoever wonders who holds the budget). */
   machine: string;
-  /** The worst case the call may cost. */
+  /** The worst case the call may cost: what is held when every capped scope has room for it. */
   micros: Micros;
+  /**
+   * The least worth holding (default: `micros`). When a capped scope has less room than `micros`, the ledger holds
+   * what is left if that is at least this much, and the caller clamps the call's output to the hold — the engine's
+   * clamp, done by the server in the same round trip.
+   */
+  minMicros?: Micros;
   /** Instant of the call (client clock) that picks the periods. */
   at: number;
   team: TeamCaps;
@@ -57,10 +63,18 @@ export interface TeamAdmitRequest {
 }
 
 export type TeamAdmitResult =
-  | { ok: true; scopes: TeamScopeUse[]; /** Server time the lease ends, ms since the epoch. */ expiresAt: number }
+  | {
+      ok: true;
+      /** What is held for the call: `micros`, or less (down to `minMicros`) when a cap left less room. */
+      micros: Micros;
+      scopes: TeamScopeUse[];
+      /** Server time the lease ends, ms since the epoch. */
+      expiresAt: number;
+    }
   | {
       ok: false;
-      /** The first capped scope the call would take past its cap. */ blocked: TeamScopeUse;
+      /** The capped scope with the least room: the one the call does not fit. */
+      blocked: TeamScopeUse;
       scopes: TeamScopeUse[];
     };
 

@@ -75,6 +75,23 @@ describe('PostgresTeamLedger on a real PostgreSQL', function () {
     assert.equal(full.ok, false);
   });
 
+  it('clamps a hold to the room a cap has left when the call accepts less, and refuses below the least', async () => {
+    const l = await ledger();
+    const caps = { team: { daily: 1_000, monthly: 5_000 }, memberCaps: { daily: 800 } };
+    const first = await l.admit(admitReq({ micros: 300, ...caps }));
+    assert.ok(first.ok && first.micros === 300, 'room for all of it');
+    // Room: team daily 700, member daily 500 → 500 of the 900 asked, the least acceptable being 200.
+    const clamped = await l.admit(admitReq({ micros: 900, minMicros: 200, ...caps }));
+    assert.ok(clamped.ok && clamped.micros === 500, `held ${clamped.ok ? clamped.micros : 'nothing'}`);
+    assert.equal(clamped.ok && clamped.scopes[0]!.held, 800);
+    const refused = await l.admit(admitReq({ micros: 900, minMicros: 1, ...caps }));
+    assert.ok(!refused.ok);
+    assert.equal(refused.blocked.scope, 'team.member.daily', 'the scope with no room left');
+    const bo = await l.admit(admitReq({ member: 'bo@x.dev', micros: 900, minMicros: 100, ...caps }));
+    assert.ok(bo.ok && bo.micros === 200, "bo gets the team's last 200");
+    await assert.rejects(l.admit(admitReq({ micros: 10, minMicros: 11 })), /minMicros 11 > micros 10/);
+  });
+
   it('admits exactly what fits when 200 reservations race over 40 connections', async () => {
     const l = await ledger({ maxConnections: 40 });
     await l.status({ member: 'ana@x.dev', at: NOON, team: {}, memberCaps: {} }); // schema first, then the race

@@ -39,7 +39,7 @@ describe('OfflineAllowance', () => {
     const a = new OfflineAllowance();
     a.observe([use({ limit: 2_000_000 })]); // allowance 200,000
     a.begin();
-    assert.ok(a.admit('r1', 120_000).ok);
+    assert.deepEqual(a.admit('r1', 120_000), { ok: true, micros: 120_000 });
     assert.equal(a.left(), 80_000);
     const refused = a.admit('r2', 80_001);
     assert.ok(!refused.ok && /\$0\.08 offline allowance left/.test(refused.message));
@@ -48,6 +48,15 @@ describe('OfflineAllowance', () => {
     assert.ok(a.admit('r3', 170_000).ok, 'exactly what is left');
     a.release('r3');
     assert.equal(a.left(), 170_000);
+  });
+
+  it('clamps an offline hold to what is left when the call accepts less', () => {
+    const a = new OfflineAllowance();
+    a.observe([use({ limit: 1_000_000 })]); // allowance 100,000
+    a.begin();
+    assert.deepEqual(a.admit('r1', 70_000), { ok: true, micros: 70_000 });
+    assert.deepEqual(a.admit('r2', 70_000, 20_000), { ok: true, micros: 30_000 });
+    assert.equal(a.admit('r3', 70_000, 1).ok, false);
   });
 
   it('counts holds adopted from the ledger even past the allowance, and then refuses everything', () => {
