@@ -74,6 +74,14 @@ export const bundles = [
   // The second price source (@pydantic/genai-prices, ~480 KB of data) likewise, required only for a model the
   // built-in table lacks (src/core/pricing/secondSource.ts).
   { ...node, entryPoints: ['src/core/pricing/genaiPrices.ts'], outfile: 'dist/genaiPrices.js' },
+  // node-postgres for the team ledger, likewise required lazily (src/core/team/postgresLedger.ts) and only when a
+  // team ledger is configured. Its optional native and Cloudflare back ends are never loaded.
+  {
+    ...node,
+    entryPoints: ['src/core/team/pgDriver.ts'],
+    outfile: 'dist/pgDriver.js',
+    external: ['vscode', 'pg-native', 'pg-cloudflare'],
+  },
   {
     bundle: true,
     platform: 'browser',

@@ -5,11 +5,13 @@ import { BENCH_TMP } from './storeSeed';
 import { budgetBenchmarks } from './budget.bench';
 import { runnerBenchmarks } from './runner.bench';
 import { storeBenchmarks } from './store.bench';
+import { teamBenchmarks } from './team.bench';
 
 const SUITES: Record<string, () => Promise<Figure[]>> = {
   store: storeBenchmarks,
   budget: budgetBenchmarks,
   runner: runnerBenchmarks,
+  team: teamBenchmarks,
 };
 
 async function main(): Promise<void> {

@@ -7,8 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Debian packages the real-VS Code tiers need (code-server's native modules, its search, the browser). */
-export const DEBIAN_PACKAGES = 'libkrb5-dev pkg-config build-essential ripgrep chromium';
+/**
+ * Debian packages the tests need: code-server's native modules, its search and the browser (the real-VS Code tiers),
+ * and PostgreSQL's server binaries (the team-ledger tests start their own server, test/support/postgres.ts).
+ */
+export const DEBIAN_PACKAGES = 'libkrb5-dev pkg-config build-essential ripgrep chromium postgresql';
 
 /** Runs `npm run <script> [-- args]` in the repository, output to this terminal; returns the exit code. */
 export function npmRun(script, args = []) {
