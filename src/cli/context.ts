@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { StateLocationError } from '../core/statePaths';
 import { Workspace, type WorkspaceOptions } from '../core/workspace';
 
 /** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
@@ -107,12 +108,24 @@ export function printJson(ctx: Pick<CliContext, 'stdout'>, value: unknown): void
 }
 
 /**
- * The workspace a command works on: `--workspace`, with the store where `AGENT_BUDGET_STATE_DIR` says (relative to
- * the workspace; the extension's `agentBudget.stateDirectory` setting) or in `.agent-budget/`.
+ * The workspace a command works on: `--workspace`, with the store in this workspace's per-user folder (the one the
+ * extension uses: statePaths.ts), or where `AGENT_BUDGET_STATE_DIR` says (relative to the workspace). The first
+ * time the per-user folder is used, what was imported from an older store is said on stderr.
  */
-export function openWorkspace(ctx: CliContext, options: Omit<WorkspaceOptions, 'stateDir'> = {}): Promise<Workspace> {
+export async function openWorkspace(
+  ctx: CliContext,
+  options: Omit<WorkspaceOptions, 'stateDir' | 'env'> = {},
+): Promise<Workspace> {
   const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR
     ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR)
     : undefined;
-  return Workspace.open(ctx.workspace, { ...options, stateDir });
+  let workspace: Workspace;
+  try {
+    workspace = await Workspace.open(ctx.workspace, { ...options, stateDir, env: ctx.env });
+  } catch (err) {
+    if (err instanceof StateLocationError) throw new CliError(err.message, ExitCode.usage);
+    throw err;
+  }
+  if (workspace.upgradeNote) ctx.stderr.write(`${workspace.upgradeNote}\n`);
+  return workspace;
 }

@@ -1,7 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli/main';
 
-/** Runs the CLI in-process with captured streams, as a terminal or CI job would see it. */
+/**
+ * Runs the CLI in-process with captured streams, as a terminal or CI job would see it. `env` is the whole
+ * environment the CLI sees, plus the test run's temporary state root (isolatedState.ts) unless `env` names one.
+ */
 export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
@@ -12,6 +15,10 @@ export async function runCli(
   let err = '';
   stdout.on('data', (c: Buffer) => (out += c.toString()));
   stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(args, { stdout, stderr, env });
+  const code = await main(args, {
+    stdout,
+    stderr,
+    env: { AGENT_BUDGET_STATE_HOME: process.env.AGENT_BUDGET_STATE_HOME, ...env },
+  });
   return { code, stdout: out, stderr: err };
 }
