@@ -176,9 +176,8 @@ describe('upgrade: an older store in .agent-budget/', () => {
       AGENT_BUDGET_STATE_DIR: '../elsewhere',
     });
     assert.doesNotMatch(named.stderr, /import/i);
-    assert.ok(
-      existsSync(path.join(base, 'elsewhere', 'journal-000001.log')) || existsSync(path.join(base, 'elsewhere')),
-    );
+    assert.ok(existsSync(path.join(base, 'elsewhere', '.gitignore')), 'the store is where the variable says');
+    assert.ok(!existsSync(stateDir()), 'and not in the per-user folder');
     const empty = path.join(base, 'empty');
     const r = await runCli(['status', '--json', '--workspace', empty], env);
     assert.equal(r.code, 0, r.stderr);
