@@ -21,6 +21,7 @@ import {
   type RunOutcome,
 } from '../core/runner/runner';
 import type { ProviderId } from '../core/usage';
+import { chooseEndpoint, EndpointError } from '../core/trust/origins';
 import type { Workspace } from '../core/workspace';
 import { CliError, ExitCode, openWorkspace, printJson, type CliContext } from './context';
 
@@ -38,11 +39,26 @@ const BASE_URL_ENV: Record<ProviderId, string> = {
   gemini: 'GEMINI_BASE_URL',
 };
 
-/** Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY; endpoints from *_BASE_URL, else the policy's `providers`. */
+/**
+ * Whether the user consented, for this invocation, to what the repository's budget.json loosens (CLI.md).
+ * H4a: the global `--trust-policy` flag sets the same, and a baseUrl from the user's own user.json counts as chosen.
+ */
+export function trustsRepositoryPolicy(env: NodeJS.ProcessEnv): boolean {
+  return env.AGENT_BUDGET_TRUST_POLICY === '1';
+}
+
+/**
+ * Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY, sent where `chooseEndpoint` allows: *_BASE_URL, else
+ * the policy's `providers` when the user chose it, else the provider's official host. A repository endpoint passed
+ * over is said once per provider through `notify` (stderr).
+ */
 export class EnvProviderAccess implements ProviderAccess {
+  private readonly told = new Set<string>();
+
   constructor(
     private readonly env: NodeJS.ProcessEnv,
     private readonly providers: () => ProviderSettingsMap,
+    private readonly notify: (text: string) => void = () => undefined,
   ) {}
 
   hasKey(provider: ProviderId): boolean {
@@ -59,10 +75,21 @@ export class EnvProviderAccess implements ProviderAccess {
       );
     }
     const settings = this.providers()[provider];
+    const endpoint = chooseEndpoint({
+      provider,
+      environment: { name: BASE_URL_ENV[provider], value: this.env[BASE_URL_ENV[provider]] ?? '' },
+      policy: settings?.baseUrl
+        ? { baseUrl: settings.baseUrl, chosenByUser: trustsRepositoryPolicy(this.env) }
+        : undefined,
+    });
+    if (endpoint.notice && !this.told.has(endpoint.notice)) {
+      this.told.add(endpoint.notice);
+      this.notify(endpoint.notice);
+    }
     return createProviderAdapter({
       provider,
       apiKey,
-      baseUrl: this.env[BASE_URL_ENV[provider]] || settings?.baseUrl,
+      baseUrl: endpoint.baseUrl,
       api: provider === 'openai' ? settings?.api : undefined,
     });
   }
@@ -129,7 +156,7 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
   });
   const runner = new Runner({
     workspace,
-    providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers),
+    providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers, (text) => progress.line(`  ${text}`)),
     approver: new CliApprover(ctx.stderr),
   });
   const close = async () => {
@@ -276,6 +303,7 @@ export function asCliError(err: unknown): unknown {
     err instanceof RunInputError ||
     err instanceof RunLookupError ||
     err instanceof MissingApiKeyError ||
+    err instanceof EndpointError ||
     err instanceof UnknownModelError
   ) {
     return new CliError(err.message, ExitCode.usage);

@@ -49,7 +49,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     super();
     this.apiKeys = this.register(new ApiKeys(context.secrets));
     this.settings = this.register(new Settings(this.log));
-    this.workspace = this.register(new WorkspaceHost(this.settings, this.log));
+    this.workspace = this.register(new WorkspaceHost(this.log));
     this.policyFiles = this.register(new PolicyFiles(this.workspace));
     this.approvals = this.register(new ApprovalPrompts());
     const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);

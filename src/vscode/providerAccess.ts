@@ -1,19 +1,26 @@
+import * as vscode from 'vscode';
 import { createProviderAdapter } from '../core/providers';
 import { PROVIDER_NAMES } from '../core/providers/errors';
 import { MissingApiKeyError } from '../core/runner/runner';
 import type { ProviderAdapter } from '../core/providers/types';
+import { chooseEndpoint } from '../core/trust/origins';
 import type { ProviderId } from '../core/usage';
 import type { Workspace } from '../core/workspace';
 import type { ApiKeys } from './apiKeys';
+import { SettingKeys } from './ids';
 import type { Settings } from './settings';
 import type { ProviderAccess } from './runnerContract';
 
 /**
  * Provider adapters for the runner, made at call time: the key from SecretStorage (asked on every adapter, so a key
- * set or cleared meanwhile applies to the next call and nothing caches it), the endpoint from the setting
- * `agentBudget.<provider>.baseUrl`, else the policy's `providers.<provider>.baseUrl`, else the SDK's default.
+ * set or cleared meanwhile applies to the next call and nothing caches it), the endpoint where `chooseEndpoint`
+ * allows: the user's setting `agentBudget.<provider>.baseUrl` (user settings only, see settings.ts), else the
+ * policy's `providers.<provider>.baseUrl` when the user chose it, else the provider's official host.
  */
 export class VsCodeProviderAccess implements ProviderAccess {
+  /** Notices already shown (a repository endpoint passed over), so each is said once per window. */
+  private readonly told = new Set<string>();
+
   constructor(
     private readonly keys: ApiKeys,
     private readonly settings: Settings,
@@ -35,10 +42,23 @@ export class VsCodeProviderAccess implements ProviderAccess {
     }
     const policy = this.workspace()?.policy.providers[provider];
     const s = this.settings.value;
+    const endpoint = chooseEndpoint({
+      provider,
+      userSetting: {
+        name: `Setting ${SettingKeys.section}.${SettingKeys.baseUrl(provider)}`,
+        value: s.baseUrls[provider] ?? '',
+      },
+      // H4a: chosenByUser is true for a baseUrl from the user's own policy or a repository file they consented to.
+      policy: policy?.baseUrl ? { baseUrl: policy.baseUrl, chosenByUser: false } : undefined,
+    });
+    if (endpoint.notice && !this.told.has(endpoint.notice)) {
+      this.told.add(endpoint.notice);
+      void vscode.window.showWarningMessage(`Agent Budget: ${endpoint.notice}`);
+    }
     return createProviderAdapter({
       provider,
       apiKey,
-      baseUrl: s.baseUrls[provider] ?? policy?.baseUrl,
+      baseUrl: endpoint.baseUrl,
       api: provider === 'openai' ? (s.openaiApi ?? policy?.api) : undefined,
     });
   }

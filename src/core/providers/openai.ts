@@ -36,6 +36,7 @@ import {
   type OpenAIResponsesUsageRaw,
 } from './normalize';
 import type { AttemptGuard } from './retry';
+import { OFFICIAL_BASE_URLS } from '../trust/origins';
 import type { TokenUsage } from '../usage';
 import type {
   ChatMessage,
@@ -47,7 +48,7 @@ import type {
   ToolCall,
 } from './types';
 
-export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+export const OPENAI_DEFAULT_BASE_URL = OFFICIAL_BASE_URLS.openai;
 
 /**
  * OpenAI (and OpenAI-compatible local servers: Ollama, LM Studio, vLLM) through the `openai` SDK, over Chat
@@ -68,7 +69,14 @@ export class OpenAIAdapter extends ProviderAdapterBase {
     this.client = new OpenAI({
       // Local servers need no key, but the SDK refuses an empty one.
       apiKey: config.apiKey || 'no-key',
+      // Nothing from the environment: OPENAI_ORG_ID / OPENAI_PROJECT_ID (headers meant for another account),
+      // OPENAI_ADMIN_KEY, OPENAI_BASE_URL and OPENAI_LOG are not read (the front ends decide: trust/origins.ts).
+      organization: null,
+      project: null,
+      adminAPIKey: null,
+      webhookSecret: null,
       baseURL: config.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      logLevel: 'warn',
       maxRetries: 0,
       timeout: SDK_TIMEOUT_MS,
       defaultHeaders: config.headers,

@@ -33,6 +33,7 @@ import {
   type TaskCheckpoint,
 } from './checkpoint';
 import { isWritingTool, ToolError, WorkspaceTools, type ToolLimits } from './tools';
+import { EndpointError } from '../trust/origins';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The API both front ends use (the VS Code UI and the CLI)
@@ -997,7 +998,13 @@ export class Runner {
           return new RunStop('failed', 'provider', err.message);
       }
     }
-    if (err instanceof MissingApiKeyError || err instanceof UnknownModelError || err instanceof PolicyError) {
+    // H4b: EndpointError (an endpoint the user set that may not receive a key, trust/origins.ts) is configuration too.
+    if (
+      err instanceof MissingApiKeyError ||
+      err instanceof EndpointError ||
+      err instanceof UnknownModelError ||
+      err instanceof PolicyError
+    ) {
       return new RunStop('failed', 'config', err.message);
     }
     return new RunStop('failed', 'internal', err instanceof Error ? err.message : String(err));

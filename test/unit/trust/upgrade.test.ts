@@ -114,10 +114,9 @@ describe('upgrade: an older store in .agent-budget/', () => {
       assert.equal(ws.store.dir, stateDir());
       assert.equal(ws.upgradeNote, undefined);
       assert.deepEqual(
-        ws.store.queries
-          .ledgerRows(0, Number.MAX_SAFE_INTEGER)
-          .next()
-          .value!.map((e) => [e.id, e.costMicros])
+        [...ws.store.queries.ledgerRows(0, Number.MAX_SAFE_INTEGER)]
+          .flat()
+          .map((e) => [e.id, e.costMicros])
           .sort(),
         [
           ['old-0', 1_000_000],
