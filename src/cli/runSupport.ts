@@ -156,7 +156,11 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
   });
   const runner = new Runner({
     workspace,
-    providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers, (text) => progress.line(`  ${text}`)),
+    providers: new EnvProviderAccess(
+      ctx.env,
+      () => workspace.policy.providers,
+      (text) => progress.line(`  ${text}`),
+    ),
     approver: new CliApprover(ctx.stderr),
   });
   const close = async () => {

@@ -131,7 +131,7 @@ describe('Commands and settings (real extension host)', () => {
     assert.ok(!problems.some((p) => p.message.includes('secret')), 'a problem message repeats the credentials');
   });
 
-  it('settings: an endpoint comes from user settings only, https or loopback http, never a folder\'s settings', () => {
+  it("settings: an endpoint comes from user settings only, https or loopback http, never a folder's settings", () => {
     const inspected: Record<string, { globalValue?: unknown; workspaceValue?: unknown }> = {
       'anthropic.baseUrl': { workspaceValue: 'https://collector.example' },
       'openai.baseUrl': { globalValue: 'http://10.0.0.5:8080/v1' },
