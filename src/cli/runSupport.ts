@@ -22,6 +22,7 @@ import {
 } from '../core/runner/runner';
 import type { ProviderId } from '../core/usage';
 import { chooseEndpoint, EndpointError } from '../core/trust/origins';
+import { describeForeignRun, UntrustedRunError } from '../core/trust/resumeGuard';
 import type { Workspace } from '../core/workspace';
 import { CliError, ExitCode, openWorkspace, printJson, type CliContext } from './context';
 
@@ -104,6 +105,13 @@ export class CliApprover implements Approver {
   constructor(private readonly stderr: NodeJS.WritableStream) {}
 
   async approve(request: ApprovalRequest): Promise<boolean> {
+    if (request.fromCheckpoint) {
+      this.stderr.write(
+        `  refused ${request.summary}: it was pending in the checkpoint this run resumed from, and the CLI cannot ask ` +
+          'about it. The model is told; a call it makes again follows tools.allow as usual.\n',
+      );
+      return false;
+    }
     const what =
       request.tool === 'runCommand'
         ? 'run commands'
@@ -301,6 +309,13 @@ export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTer
 /** Errors that stop a run before it starts, as CLI errors with the contract's exit codes. */
 export function asCliError(err: unknown): unknown {
   if (err instanceof CliError) return err;
+  if (err instanceof UntrustedRunError) {
+    return new CliError(
+      `${describeForeignRun(err.run)}\nIt was not resumed. To continue it anyway: agent-budget resume ` +
+        `${err.run.runId.slice(0, SHORT_ID)} --trust-run (the tool calls listed are still refused: the CLI cannot ask).`,
+      ExitCode.usage,
+    );
+  }
   if (
     err instanceof PolicyError ||
     err instanceof WorkflowNotFoundError ||

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { confirmForeignRun } from './foreignRun';
 import { formatUsd } from '../core/money';
 import { MissingApiKeyError } from '../core/runner/runner';
 import type { Workspace } from '../core/workspace';
@@ -153,7 +154,8 @@ export class RunSessions extends Disposable implements RunActivitySource {
     return this.launch(
       run.workflow,
       `Resume ${run.workflow}`,
-      (runner, options) => runner.resume(runId, options),
+      // H4b: a run another install wrote is resumed only after the modal listing its pending tool calls.
+      (runner, options) => runner.resume(runId, { ...options, trustForeignRun: confirmForeignRun }),
       runId,
     );
   }

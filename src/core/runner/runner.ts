@@ -34,6 +34,15 @@ import {
 } from './checkpoint';
 import { isWritingTool, ToolError, WorkspaceTools, type ToolLimits } from './tools';
 import { EndpointError } from '../trust/origins';
+// H4b: resume never executes what it did not witness.
+import {
+  approvalOnResume,
+  pendingToolCalls,
+  UntrustedRunError,
+  witnessed,
+  type ForeignRun,
+  type ForeignRunConsent,
+} from '../trust/resumeGuard';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The API both front ends use (the VS Code UI and the CLI)
@@ -82,6 +91,8 @@ export interface ApprovalRequest {
   before?: string;
   after?: string;
   command?: string;
+  /** H4b: the call was pending in the checkpoint the run resumed from (asked although tools.allow lists it). */
+  fromCheckpoint?: boolean;
 }
 
 /** Says yes or no to a tool call the policy lists in tools.approve. Anything but `true` is a no. */
@@ -128,6 +139,11 @@ export interface RunOptions {
   /** Aborting cancels the run: the stream in flight stops at once; finished steps and their output are kept. */
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
+  /**
+   * H4b: resume only. Asked (with the pending tool calls) before a run another install wrote is resumed; without it,
+   * or unless it says `true`, the resume throws UntrustedRunError (trust/resumeGuard.ts).
+   */
+  trustForeignRun?: ForeignRunConsent;
 }
 
 /** No API key for a provider. The CLI exits 1 naming the environment variable; the extension offers "Set API Key". */
@@ -174,6 +190,8 @@ interface RunData {
   blockedScope?: string;
   /** When a paused (rate-limited) run may be resumed (epoch ms). */
   resumeAfter?: number;
+  /** H4b: the install that started or last resumed the run (trust/installId.ts). */
+  install?: string;
 }
 
 /** How a run stopped short: thrown inside the runner, written once by `stop()`. */
@@ -199,6 +217,8 @@ class Execution {
   readonly segments = new Map<string, { base: number; start: number }>();
   /** Tasks created by this execution: they have used nothing before it, so their counters need no store query. */
   readonly fresh = new Set<string>();
+  /** H4b: tool calls the checkpoint held when the run resumed; they ask even when tools.allow lists the tool. */
+  readonly reapprove = new Set<string>();
   private readonly warned = new Set<string>();
   done!: Promise<RunOutcome>;
 
@@ -342,7 +362,7 @@ export class Runner {
       owner: this.store.ownerId,
       parentRunId: null,
       variant: `${first.model}@${state.promptVersion}`,
-      data: { provider: first.provider, model: first.model } satisfies RunData,
+      data: { provider: first.provider, model: first.model, install: this.workspace.installId } satisfies RunData,
     };
     const ex = new Execution(run, state, 0, options.onEvent, options.signal);
     ex.adapters.set(first.provider, adapter);
@@ -391,6 +411,16 @@ export class Runner {
     const ex = new Execution(runState, state, stored.seq, options.onEvent, options.signal);
     if (run.status === 'completed') return this.outcome(ex);
 
+    // ── H4b: resume never executes what it did not witness (trust/resumeGuard.ts) ──
+    const pending = pendingToolCalls(state);
+    if (!witnessed(run.data, this.workspace.installId)) {
+      const foreign: ForeignRun = { runId: id, workflow: run.workflow, title: run.title, owner: run.owner, pending };
+      if ((await options.trustForeignRun?.(foreign)) !== true)
+        throw new UntrustedRunError(foreign, 'It was not resumed: nobody confirmed it.');
+    }
+    for (const call of pending) if (approvalOnResume(call.tool)) ex.reapprove.add(call.callId);
+    // ── end H4b ──
+
     // In-flight markers: a call that had started when the process died.
     let crashedTwice: TaskCheckpoint | undefined;
     for (const task of allTasks(state)) {
@@ -407,7 +437,7 @@ export class Runner {
       owner: this.store.ownerId,
       updatedAt: now,
       rev: this.store.nextRev(),
-      data: { provider: data.provider, model: data.model } satisfies RunData,
+      data: { provider: data.provider, model: data.model, install: this.workspace.installId } satisfies RunData,
     };
     if (crashedTwice) {
       const step = crashedTwice.stepId;
@@ -822,8 +852,9 @@ export class Runner {
         throw new ToolError(`the tool "${call.name}" is not available in this step.`);
       planned = await this.tools.plan(call.name, call.input);
       ex.emit({ type: 'tool', runId: ex.runId, stepId: step.id, tool: planned.name, summary: planned.summary });
-      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks).
-      if (tools.approve.includes(planned.name)) {
+      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks). H4b: a call the checkpoint
+      // held when the run resumed asks too, although tools.allow lists it (it was approved, if ever, elsewhere).
+      if (tools.approve.includes(planned.name) || (ex.reapprove.has(call.id) && tools.allow.includes(planned.name))) {
         const approved = await this.ask(ex, {
           runId: ex.runId,
           tool: planned.name,
@@ -832,6 +863,7 @@ export class Runner {
           before: planned.before,
           after: planned.after,
           command: planned.command,
+          ...(ex.reapprove.has(call.id) ? { fromCheckpoint: true } : {}),
         });
         if (!approved) {
           const what = planned.name === 'runCommand' ? 'command' : isWritingTool(planned.name) ? 'change' : 'tool call';
@@ -1391,7 +1423,7 @@ function answerOf(task: TaskCheckpoint): string {
 
 function runData(run: RunState, extra: RunData): RunData {
   const data = (run.data ?? {}) as RunData;
-  const out: RunData = { provider: data.provider, model: data.model };
+  const out: RunData = { provider: data.provider, model: data.model, install: data.install };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
