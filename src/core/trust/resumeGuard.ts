@@ -60,11 +60,18 @@ export function pendingToolCalls(state: RunCheckpointState): PendingToolCall[] {
     const last = task.messages[task.messages.length - 1];
     if (last?.role !== 'assistant' || !Array.isArray(last.content)) continue;
     const done = new Set(
-      (Array.isArray(task.toolResults) ? task.toolResults : []).flatMap((r) => (r.type === 'toolResult' ? [r.callId] : [])),
+      (Array.isArray(task.toolResults) ? task.toolResults : []).flatMap((r) =>
+        r.type === 'toolResult' ? [r.callId] : [],
+      ),
     );
     for (const part of last.content) {
       if (part.type !== 'toolCall' || done.has(part.id) || task.toolInFlight === part.id) continue;
-      pending.push({ stepId: task.stepId, callId: part.id, tool: part.name, summary: describeCall(part.name, part.input) });
+      pending.push({
+        stepId: task.stepId,
+        callId: part.id,
+        tool: part.name,
+        summary: describeCall(part.name, part.input),
+      });
     }
   }
   return pending;
