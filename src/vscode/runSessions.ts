@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { confirmForeignRun } from './foreignRun';
 import { formatUsd } from '../core/money';
 import { MissingApiKeyError } from '../core/runner/runner';
+import { UntrustedRunError } from '../core/trust/resumeGuard';
 import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
@@ -258,6 +259,11 @@ export class RunSessions extends Disposable implements RunActivitySource {
       this.announce(outcome);
       return outcome;
     } catch (err) {
+      if (err instanceof UntrustedRunError) {
+        // H4b: the user said no to resuming a run another install wrote; nothing ran, nothing failed.
+        void vscode.window.showInformationMessage(`Agent Budget: ${workflow} was not resumed.`);
+        return undefined;
+      }
       const message = err instanceof Error ? err.message : String(err);
       if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
       const provider = err instanceof MissingApiKeyError ? err.provider : undefined;
