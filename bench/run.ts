@@ -1,5 +1,6 @@
 // `npm run bench`: measures, prints and writes bench/results.json. `npm run bench -- store` runs one suite.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { record, type Figure } from './results';
 import { BENCH_TMP } from './storeSeed';
 import { budgetBenchmarks } from './budget.bench';
@@ -16,6 +17,9 @@ const SUITES: Record<string, () => Promise<Figure[]>> = {
 
 async function main(): Promise<void> {
   mkdirSync(BENCH_TMP, { recursive: true });
+  // Machine state of the workspaces the benchmarks open: a fresh root of their own, never the user's.
+  process.env.AGENT_BUDGET_STATE_HOME = path.join(BENCH_TMP, 'state-home');
+  rmSync(process.env.AGENT_BUDGET_STATE_HOME, { recursive: true, force: true });
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   for (const [name, suite] of Object.entries(SUITES)) {
     if (only.length && !only.includes(name)) continue;

@@ -5,7 +5,8 @@
 //   npm start -- --fake-providers
 //                           local fake Anthropic, OpenAI and Gemini servers (test/fakes, the real wire formats)
 //                           instead of the real APIs: every workflow runs with any key, offline, for free
-// Settings, state and secrets persist under .vscode-test/start/ between runs (delete it for a fresh start).
+// Settings, secrets and Agent Budget's state (spend, runs: .vscode-test/start/state, the per-user state root of this
+// server) persist under .vscode-test/start/ between runs (delete it for a fresh start).
 // Edit code and reload the browser tab after `npm run build` (or run `npm run watch` beside it).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -63,6 +64,7 @@ try {
     userDataDir: path.join(data, 'user-data'),
     port,
     logFile: path.join(data, 'server.log'),
+    env: { AGENT_BUDGET_STATE_HOME: path.join(data, 'state') },
   });
 } catch (error) {
   console.error(

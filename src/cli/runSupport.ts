@@ -18,6 +18,7 @@ import {
   type RunOutcome,
 } from '../core/runner/runner';
 import type { ProviderId } from '../core/usage';
+import { chooseEndpoint } from '../core/trust/origins';
 import type { Workspace } from '../core/workspace';
 import { CliError, ExitCode, exitCodeFor, openWorkspace, printJson, type CliContext } from './context';
 
@@ -35,11 +36,18 @@ const BASE_URL_ENV: Record<ProviderId, string> = {
   gemini: 'GEMINI_BASE_URL',
 };
 
-/** Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY; endpoints from *_BASE_URL, else the policy's `providers`. */
+/**
+ * Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY, sent where `chooseEndpoint` allows: *_BASE_URL, else
+ * the policy's `providers` when the user chose it, else the provider's official host. A repository endpoint passed
+ * over is said once per provider through `notify` (stderr).
+ */
 export class EnvProviderAccess implements ProviderAccess {
+  private readonly told = new Set<string>();
+
   constructor(
     private readonly env: NodeJS.ProcessEnv,
     private readonly providers: () => ProviderSettingsMap,
+    private readonly notify: (text: string) => void = () => undefined,
   ) {}
 
   hasKey(provider: ProviderId): boolean {
@@ -62,10 +70,21 @@ export class EnvProviderAccess implements ProviderAccess {
       );
     }
     const settings = this.providers()[provider];
+    const endpoint = chooseEndpoint({
+      provider,
+      environment: { name: BASE_URL_ENV[provider], value: this.env[BASE_URL_ENV[provider]] ?? '' },
+      // The effective policy holds a repository's baseUrl only with the user's consent (--trust-policy), and the
+      // user's own user.json: either way the user chose it (trust/policyMerge.ts drops it otherwise).
+      policy: settings?.baseUrl ? { baseUrl: settings.baseUrl, chosenByUser: true } : undefined,
+    });
+    if (endpoint.notice && !this.told.has(endpoint.notice)) {
+      this.told.add(endpoint.notice);
+      this.notify(endpoint.notice);
+    }
     return createProviderAdapter({
       provider,
       apiKey,
-      baseUrl: this.env[BASE_URL_ENV[provider]] || settings?.baseUrl,
+      baseUrl: endpoint.baseUrl,
       api: provider === 'openai' ? settings?.api : undefined,
     });
   }
@@ -80,6 +99,13 @@ export class CliApprover implements Approver {
   constructor(private readonly stderr: NodeJS.WritableStream) {}
 
   async approve(request: ApprovalRequest): Promise<boolean> {
+    if (request.fromCheckpoint) {
+      this.stderr.write(
+        `  refused ${request.summary}: it was pending in the checkpoint this run resumed from, and the CLI cannot ask ` +
+          'about it. The model is told; a call it makes again follows tools.allow as usual.\n',
+      );
+      return false;
+    }
     const what =
       request.tool === 'runCommand'
         ? 'run commands'
@@ -133,7 +159,11 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
   });
   const runner = new Runner({
     workspace,
-    providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers),
+    providers: new EnvProviderAccess(
+      ctx.env,
+      () => workspace.policy.providers,
+      (text) => progress.line(`  ${text}`),
+    ),
     approver: new CliApprover(ctx.stderr),
   });
   const close = async () => {

@@ -32,7 +32,13 @@ export class ApprovalPrompts extends Disposable implements Approver {
     if (request.tool === 'runCommand') {
       const choice = await vscode.window.showWarningMessage(
         `An agent wants to run a command in this workspace.`,
-        { modal: true, detail: `${request.command ?? request.summary}\n\n${request.summary}` },
+        {
+          modal: true,
+          detail:
+            `${request.command ?? request.summary}\n\n${request.summary}` +
+            // H4b: asked again although tools.allow lists it: nobody here saw the model ask for it.
+            (request.fromCheckpoint ? '\n\nThe model asked for it before the run stopped; it has not run.' : ''),
+        },
         'Run Command',
       );
       return choice === 'Run Command';

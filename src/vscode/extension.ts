@@ -60,9 +60,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.settings = this.register(new Settings(this.log));
     // Consent is this machine's (globalState), read while the policy loads; the modal asks once the store is open.
     const consentMemory = new ConsentMemory(context.globalState);
-    this.workspace = this.register(
-      new WorkspaceHost(this.settings, this.log, (request) => consentMemory.allows(request)),
-    );
+    this.workspace = this.register(new WorkspaceHost(this.log, (request) => consentMemory.allows(request)));
     this.policyFiles = this.register(new PolicyFiles(this.workspace));
     this.workflowOverrides = this.register(
       new WorkflowOverrides(this.workspace, this.policyFiles, context.globalState),

@@ -69,7 +69,6 @@ export const METER_NAME = 'Agent Budget';
 /** Setting keys under `agentBudget.` (read them through settings.ts, never directly). */
 export const SettingKeys = {
   section: 'agentBudget',
-  stateDirectory: 'stateDirectory',
   baseUrl: (provider: string) => `${provider}.baseUrl`,
   openaiApi: 'openai.api',
   revealOutput: 'runs.revealOutput',

@@ -1,9 +1,11 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { errorKindOf, messageOf } from '../core/errors';
+import { confirmForeignRun } from './foreignRun';
 import { formatUsd } from '../core/money';
 import { ProviderError } from '../core/providers/errors';
 import { MissingApiKeyError } from '../core/runner/runner';
+import { UntrustedRunError } from '../core/trust/resumeGuard';
 import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
@@ -171,7 +173,8 @@ export class RunSessions extends Disposable implements RunActivitySource {
     return this.launch(
       run.workflow,
       `Resume ${run.workflow}`,
-      (runner, options) => runner.resume(runId, options),
+      // H4b: a run another install wrote is resumed only after the modal listing its pending tool calls.
+      (runner, options) => runner.resume(runId, { ...options, trustForeignRun: confirmForeignRun }),
       runId,
     );
   }
@@ -274,6 +277,11 @@ export class RunSessions extends Disposable implements RunActivitySource {
       this.notify(runNotice({ outcome }));
       return outcome;
     } catch (err) {
+      if (err instanceof UntrustedRunError) {
+        // The user said no to resuming a run another install wrote; nothing ran, nothing failed.
+        void vscode.window.showInformationMessage(`Agent Budget: ${workflow} was not resumed.`);
+        return undefined;
+      }
       const message = messageOf(err);
       if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
       // The key to set: the provider whose key is missing or was refused.

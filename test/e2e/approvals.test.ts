@@ -2,7 +2,7 @@
 // Apply writes it; a reading tool that budget.json lists under tools.approve asks with its own dialog (no empty
 // diff). The provider is a fake Anthropic server in this test process that answers with tool calls.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
 import { useWorkbench, type Workbench } from './workbench';
@@ -11,13 +11,9 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
   this.timeout(120_000);
   let fake: Running<FakeAnthropic>;
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
+    prepare: async ({ workspace, addUserSettings }) => {
       fake = await startFakeAnthropic();
-      mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(
-        path.join(workspace, '.vscode', 'settings.json'),
-        JSON.stringify({ 'agentBudget.anthropic.baseUrl': fake.url }, null, 2),
-      );
+      addUserSettings({ 'agentBudget.anthropic.baseUrl': fake.url });
       const policyFile = path.join(workspace, '.agent-budget', 'budget.json');
       const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { tools: { allow: string[]; approve: string[] } };
       policy.tools = {

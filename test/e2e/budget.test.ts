@@ -3,7 +3,6 @@
 // Runs view with a run to resume. The workspace's store is seeded before VS Code starts, and the later spend is
 // written by this test process: a separate process on the same store, exactly as the CLI is.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { newId } from '../../src/core/processIdentity';
 import type { LedgerEntry, RunState } from '../../src/core/store/records';
 import { WorkspaceStore } from '../../src/core/store/store';
@@ -130,8 +129,8 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
   let stateDir = '';
   let interruptedRun = '';
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
-      stateDir = path.join(workspace, '.agent-budget');
+    prepare: async (dirs) => {
+      stateDir = dirs.stateDir;
       interruptedRun = await seed(stateDir);
     },
   });

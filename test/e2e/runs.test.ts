@@ -4,7 +4,7 @@
 // (the server is killed, the run stops with its finished step kept), then the server comes back and the run is
 // resumed from the Runs view without redoing the finished step.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import path from 'node:path';
@@ -47,14 +47,10 @@ describe('Running workflows from the palette against a fake provider', function 
   this.timeout(120_000);
   let provider: KillableFake;
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
+    prepare: async ({ workspace, addUserSettings }) => {
       provider = new KillableFake(await freePort());
       await provider.start();
-      mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(
-        path.join(workspace, '.vscode', 'settings.json'),
-        JSON.stringify({ 'agentBudget.anthropic.baseUrl': provider.url }, null, 2),
-      );
+      addUserSettings({ 'agentBudget.anthropic.baseUrl': provider.url });
       // A two-step workspace workflow without step limits of its own: a cut call is charged its whole reservation,
       // which would use up a small step limit (the demo summarize's 6,000 tokens) and block the resume instead.
       writeFileSync(

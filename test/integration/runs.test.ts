@@ -40,7 +40,7 @@ describe('Runs against a fake provider (real extension host)', function () {
     originalPolicy = await readText(policyUri());
     await setCaps(workspace, { dailyUsd: 1000 });
     fake = await startFakeAnthropic();
-    await config().update('anthropic.baseUrl', fake.url, vscode.ConfigurationTarget.Workspace);
+    await config().update('anthropic.baseUrl', fake.url, vscode.ConfigurationTarget.Global);
     await config().update('runs.revealOutput', false, vscode.ConfigurationTarget.Workspace);
     await waitFor('the base URL setting', () => api.settings.value.baseUrls.anthropic === fake.url);
     await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
@@ -55,7 +55,7 @@ describe('Runs against a fake provider (real extension host)', function () {
   });
 
   after(async () => {
-    await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Workspace);
+    await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Global);
     await config().update('runs.revealOutput', undefined, vscode.ConfigurationTarget.Workspace);
     await api.apiKeys.clear('anthropic');
     await fake.close();

@@ -27,6 +27,7 @@ import {
 import { withEndpointMargin, type EstimateInput } from './estimate';
 import { mergeAnthropicStreamUsage, normalizeAnthropicUsage, type AnthropicUsageRaw } from './normalize';
 import type { AttemptGuard } from './retry';
+import { OFFICIAL_BASE_URLS } from '../trust/origins';
 import type {
   ChatMessage,
   ChatRequest,
@@ -37,7 +38,7 @@ import type {
   ToolCall,
 } from './types';
 
-export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+export const ANTHROPIC_DEFAULT_BASE_URL = OFFICIAL_BASE_URLS.anthropic;
 
 /**
  * Claude through @anthropic-ai/sdk's Messages API. Streaming reads the raw SSE events (not the SDK's
@@ -52,9 +53,15 @@ export class AnthropicAdapter extends ProviderAdapterBase {
     super(config, deps);
     this.client = new Anthropic({
       apiKey: config.apiKey,
-      // Always explicit: the SDK would otherwise read ANTHROPIC_BASE_URL itself, and the adapter's behaviour must
-      // depend on its config only (the CLI reads the environment into the config).
+      // Everything the SDK would otherwise read from the environment is explicit: the adapter's behaviour depends on
+      // its config only (the front ends decide the endpoint: trust/origins.ts). `authToken: null` keeps an
+      // ANTHROPIC_AUTH_TOKEN meant for another tool from riding along as a bearer token; ANTHROPIC_BASE_URL and
+      // ANTHROPIC_LOG (debug logs print requests) are not read. (ANTHROPIC_CUSTOM_HEADERS is still merged in by the
+      // SDK, to the endpoint chosen here only.)
+      authToken: null,
+      webhookKey: null,
       baseURL: config.baseUrl ?? ANTHROPIC_DEFAULT_BASE_URL,
+      logLevel: 'warn',
       maxRetries: 0,
       timeout: SDK_TIMEOUT_MS,
       defaultHeaders: config.headers,

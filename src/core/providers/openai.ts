@@ -36,6 +36,7 @@ import {
   type OpenAIResponsesUsageRaw,
 } from './normalize';
 import type { AttemptGuard } from './retry';
+import { OFFICIAL_BASE_URLS } from '../trust/origins';
 import type { TokenUsage } from '../usage';
 import type {
   ChatMessage,
@@ -47,7 +48,7 @@ import type {
   ToolCall,
 } from './types';
 
-export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+export const OPENAI_DEFAULT_BASE_URL = OFFICIAL_BASE_URLS.openai;
 
 /**
  * OpenAI (and OpenAI-compatible local servers: Ollama, LM Studio, vLLM) through the `openai` SDK, over Chat
@@ -69,7 +70,14 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       // A local server (Ollama, LM Studio, vLLM) needs no key, but the SDK's constructor refuses to go without one:
       // the placeholder satisfies it and `Authorization: null` (the SDK's way to omit a header) keeps it unsent.
       apiKey: config.apiKey || 'unused',
+      // Nothing from the environment: OPENAI_ORG_ID / OPENAI_PROJECT_ID (headers meant for another account),
+      // OPENAI_ADMIN_KEY, OPENAI_BASE_URL and OPENAI_LOG are not read (the front ends decide: trust/origins.ts).
+      organization: null,
+      project: null,
+      adminAPIKey: null,
+      webhookSecret: null,
       baseURL: config.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      logLevel: 'warn',
       maxRetries: 0,
       timeout: SDK_TIMEOUT_MS,
       defaultHeaders: config.apiKey ? config.headers : { ...config.headers, Authorization: null },

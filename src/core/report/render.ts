@@ -8,6 +8,7 @@ import {
   formatTokens,
   groupThousands,
   mdCell,
+  mdCode,
   mdTable,
   microsToUsdText,
 } from './format';
@@ -44,7 +45,7 @@ export function renderReportMarkdown(r: SpendReport): string {
   out.push(`# Agent Budget report — ${r.title}`);
   out.push('');
   out.push(
-    `**${mdCell(r.workspace)}** · ${r.fromDate} to ${r.toDate} (${r.timeZone}) · generated ${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC` +
+    `**${mdCell(r.workspace)}** · ${r.fromDate} to ${r.toDate} (${mdCell(r.timeZone)}) · generated ${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC` +
       (r.current ? ' · the period is still running' : ''),
   );
   out.push('');
@@ -206,7 +207,7 @@ export function renderReportMarkdown(r: SpendReport): string {
       mdTable(
         ['Day', 'Spend', 'Calls', 'Tokens', ''],
         spendDays.map((d) => [
-          d.key,
+          mdCell(d.key),
           money(d.micros),
           groupThousands(d.calls),
           formatTokens(d.tokens),
@@ -228,9 +229,9 @@ export function renderReportMarkdown(r: SpendReport): string {
       mdTable(
         ['Run', 'Workflow', 'Status', 'Spend', 'Tokens', 'Started'],
         r.top.runs.map((t) => [
-          `\`${t.runId.slice(0, 12)}\` ${mdCell(truncate(t.title, 40))}`,
+          `${mdCode(t.runId.slice(0, 12))} ${mdCell(truncate(t.title, 40))}`,
           mdCell(t.workflow),
-          t.status,
+          mdCell(t.status),
           money(t.micros),
           formatTokens(t.tokens),
           t.createdAt.slice(0, 16).replace('T', ' '),
@@ -354,7 +355,7 @@ export function renderReportMarkdown(r: SpendReport): string {
         mdTable(
           ['Variant', 'Runs', 'Per run', 'Tokens per run', 'Failed', 'Accepted', 'Per accepted'],
           v.variants.map((x) => [
-            `\`${x.variant}\``,
+            mdCode(x.variant),
             groupThousands(x.runs),
             formatUnitCost(x.costPerRunMicros),
             formatTokens(x.tokensPerRun),

@@ -24,6 +24,8 @@ export class Execution {
   readonly segments = new Map<string, { base: number; start: number }>();
   /** Tasks created by this execution: they have used nothing before it, so their counters need no store query. */
   readonly fresh = new Set<string>();
+  /** Tool calls the checkpoint held when the run resumed: they ask even when tools.allow lists the tool. */
+  readonly reapprove = new Set<string>();
   private readonly warned = new Set<string>();
   private readonly onEvent: ((e: RunEvent) => void) | undefined;
   done!: Promise<RunOutcome>;

@@ -1,3 +1,10 @@
+import {
+  approvalOnResume,
+  pendingToolCalls,
+  UntrustedRunError,
+  witnessed,
+  type ForeignRun,
+} from '../trust/resumeGuard';
 import { systemClock, type Clock } from '../clock';
 import { Meter } from '../metering/meter';
 import type { PolicyError } from '../policy/issues';
@@ -142,7 +149,7 @@ export class Runner {
         title: runTitle(workflow, prepared),
         owner: this.store.ownerId,
         variant: `${first.model}@${state.promptVersion}`,
-        data: { provider: first.provider, model: first.model },
+        data: { provider: first.provider, model: first.model, install: this.workspace.installId },
       },
       this.store,
       now,
@@ -195,6 +202,16 @@ export class Runner {
     const ex = new Execution(storedRun(run), state, stored.seq, this.store, this.clock, options);
     if (run.status === 'completed') return outcomeOf(ex, this.store.queries);
 
+    // Resume never executes what it did not witness (trust/resumeGuard.ts): a run another install wrote asks first,
+    // and the tool calls its checkpoint holds ask again even when tools.allow lists them.
+    const pending = pendingToolCalls(state);
+    if (!witnessed(run.data, this.workspace.installId)) {
+      const foreign: ForeignRun = { runId: id, workflow: run.workflow, title: run.title, owner: run.owner, pending };
+      if ((await options.trustForeignRun?.(foreign)) !== true)
+        throw new UntrustedRunError(foreign, 'It was not resumed: nobody confirmed it.');
+    }
+    for (const call of pending) if (approvalOnResume(call.tool)) ex.reapprove.add(call.callId);
+
     // In-flight markers: a call that had started when the process died.
     let crashedTwice: TaskCheckpoint | undefined;
     for (const task of allTasks(state)) {
@@ -206,7 +223,7 @@ export class Runner {
     const data = (run.data ?? {}) as RunData;
     ex.run = runInStatus(run, 'running', this.store, this.clock.now(), {
       owner: this.store.ownerId,
-      data: { provider: data.provider, model: data.model },
+      data: { provider: data.provider, model: data.model, install: this.workspace.installId },
     });
     if (crashedTwice) {
       const error = crashedTwiceError(crashedTwice);

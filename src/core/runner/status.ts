@@ -17,6 +17,8 @@ export interface RunData {
   blockedScope?: string;
   /** When a paused (rate-limited) run may be resumed (epoch ms). */
   resumeAfter?: number;
+  /** The install that started or last resumed the run (trust/installId.ts): resume asks when it is another one. */
+  install?: string;
 }
 
 /** Where new revisions come from (the store: `nextRev`). */
@@ -93,7 +95,7 @@ export function taskRecord(runId: string, task: TaskCheckpoint, revs: Revisions,
 /** The run's data with its provider and model kept, and what `extra` says (undefined fields dropped). */
 export function runData(run: RunState, extra: RunData): RunData {
   const data = (run.data ?? {}) as RunData;
-  const out: RunData = { provider: data.provider, model: data.model };
+  const out: RunData = { provider: data.provider, model: data.model, install: data.install };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }

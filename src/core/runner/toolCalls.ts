@@ -53,8 +53,10 @@ export class ToolCalls {
         throw new ToolError(`the tool "${call.name}" is not available in this step.`);
       planned = await this.tools.plan(call.name, call.input);
       ex.emit({ type: 'tool', runId: ex.runId, stepId: step.id, tool: planned.name, summary: planned.summary });
-      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks).
-      if (tools.approve.includes(planned.name)) {
+      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks). A call the checkpoint held
+      // when the run resumed asks too, although tools.allow lists it (it was approved, if ever, elsewhere).
+      const fromCheckpoint = ex.reapprove.has(call.id);
+      if (tools.approve.includes(planned.name) || (fromCheckpoint && tools.allow.includes(planned.name))) {
         const approved = await this.ask(ex, {
           runId: ex.runId,
           tool: planned.name,
@@ -63,6 +65,7 @@ export class ToolCalls {
           before: planned.before,
           after: planned.after,
           command: planned.command,
+          ...(fromCheckpoint ? { fromCheckpoint: true } : {}),
         });
         if (!approved) {
           const what = planned.name === 'runCommand' ? 'command' : isWritingTool(planned.name) ? 'change' : 'tool call';

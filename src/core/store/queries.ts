@@ -399,6 +399,16 @@ export class StoreQueries {
     );
   }
 
+  /** Every threshold alert already sent (carried into the per-user store when an older store is imported). */
+  firedAlerts(): Array<{ scope: string; periodKey: string; pct: number; ts: number }> {
+    return this.all('SELECT scope, period_key, pct, ts FROM alerts_fired ORDER BY ts').map((r) => ({
+      scope: String(r[0]),
+      periodKey: String(r[1]),
+      pct: Number(r[2]),
+      ts: Number(r[3]),
+    }));
+  }
+
   ledgerCount(): number {
     return Number(this.all('SELECT COUNT(*) FROM ledger')[0]?.[0] ?? 0);
   }
