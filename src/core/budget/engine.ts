@@ -73,6 +73,8 @@ export interface AdmitRequest {
   promptCaching?: 'none' | '5m' | '1h';
   /** Fewest output tokens worth a call (default 16); below this the call is blocked instead of starved. */
   minOutputTokens?: number;
+  /** Who makes the call: a proxy token's name (absent: our own workflows, `agent-budget`). Filed on the ledger row. */
+  client?: string;
 }
 
 export interface ScopeUse {
@@ -440,6 +442,7 @@ export class BudgetEngine {
         outputTokens: clamp.maxOutputTokens,
         scopes: scopes.map((s) => s.key),
         variant: req.promptVersion === undefined ? null : `${model}@${req.promptVersion}`,
+        ...(req.client === undefined ? {} : { client: req.client }),
       };
       const action = degraded ? 'degrade' : decision.action === 'degrade' ? 'warn' : decision.action;
       return {
@@ -722,6 +725,7 @@ export class BudgetEngine {
       reservationId: r.id,
       reservedMicros: r.micros,
       estimatedInputTokens: r.inputTokens,
+      ...(r.client === undefined ? {} : { client: r.client }),
     };
   }
 

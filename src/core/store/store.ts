@@ -428,6 +428,7 @@ export class WorkspaceStore {
       }
       this.db.run('DELETE FROM rollup_model WHERE calls = 0');
       this.db.run('DELETE FROM rollup_task WHERE calls = 0');
+      this.db.run('DELETE FROM rollup_client WHERE calls = 0');
       this.db.exec('COMMIT');
       this.log(
         `Agent Budget: day keys moved from time zone ${previous} to ${this.days.zone} (${moves.length} ledger rows).`,
@@ -850,6 +851,7 @@ export function estimatedEntry(r: Reservation, ts: number): LedgerEntry {
     reservationId: r.id,
     reservedMicros: r.micros,
     estimatedInputTokens: r.inputTokens,
+    ...(r.client === undefined ? {} : { client: r.client }),
   };
 }
 
