@@ -9,6 +9,7 @@ import type { BudgetPolicy, BudgetRule, RuleAction } from '../policy/types';
 import { priceWith, resolvePrice, type ResolvedPrice } from '../pricing/cost';
 import { newId } from '../processIdentity';
 import type { LedgerEntry, Reservation, StoreRecord } from '../store/records';
+import type { SpendFilter } from '../store/queries';
 import type { DayKeys, WorkspaceStore } from '../store/store';
 import { totalTokens, type ProviderId, type TokenUsage } from '../usage';
 
@@ -75,7 +76,21 @@ export interface AdmitRequest {
   minOutputTokens?: number;
   /** Who makes the call: a proxy token's name (absent: our own workflows, `agent-budget`). Filed on the ledger row. */
   client?: string;
+  /**
+   * The client's own caps (its proxy token's `dailyUsd` / `monthlyUsd`): the call also counts against
+   * `client.<name>.daily` and `client.<name>.monthly`, reserved with every other scope in the same transaction.
+   */
+  clientCaps?: ClientCaps;
 }
+
+/** A proxy client's USD caps (undefined = no cap of its own; the workspace caps still apply). */
+export interface ClientCaps {
+  dailyUsd?: number;
+  monthlyUsd?: number;
+}
+
+/** The periods a client scope has (a proxy token sets a daily and a monthly cap). */
+const CLIENT_PERIODS = ['daily', 'monthly'] as const satisfies readonly Period[];
 
 export interface ScopeUse {
   /** Scope name as in rules and `agent-budget status` (`task`, `session`, `workspace.daily`, `workflow.x.monthly`). */
@@ -493,7 +508,7 @@ export class BudgetEngine {
         );
       }
     }
-    const usdScopes = this.usdScopes(req.workflow, now);
+    const usdScopes = this.usdScopes(req.workflow, now, req.client, req.clientCaps);
     const rates = worstRates(price, req);
     for (const s of usdScopes) {
       if (s.limit === undefined) continue;
@@ -507,9 +522,12 @@ export class BudgetEngine {
         clampedBy = s.scope;
       }
       if (affordable < minOut) {
+        const raise = s.scope.startsWith('client.')
+          ? `give the client a higher cap (revoke its proxy token and create it again with a higher --${s.scope.endsWith('.daily') ? 'daily' : 'monthly'}-usd)`
+          : 'raise the cap in .agent-budget/budget.json and resume';
         throw new BudgetBlockedError(
           `${s.scope} cap reached: ${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}. ` +
-            `It resets ${s.resetsAt ? new Date(s.resetsAt).toISOString() : 'at the next period'}; or raise the cap in .agent-budget/budget.json and resume.`,
+            `It resets ${s.resetsAt ? new Date(s.resetsAt).toISOString() : 'at the next period'}; or ${raise}.`,
           s.scope,
           s.resetsAt,
         );
@@ -584,11 +602,11 @@ export class BudgetEngine {
   }
 
   /**
-   * Every USD scope a call of `workflow` at `now` counts against, with its cap (undefined = no cap). Uncapped
-   * workflow scopes are listed too, so a reservation names them: a cap added to budget.json while calls are in
-   * flight counts what they hold.
+   * Every USD scope a call of `workflow` (made by `client`, when a proxy client makes it) at `now` counts against,
+   * with its cap (undefined = no cap). Uncapped workflow scopes are listed too, so a reservation names them: a cap
+   * added to budget.json while calls are in flight counts what they hold.
    */
-  usdScopes(workflow: string, now: number): ScopeUse[] {
+  usdScopes(workflow: string, now: number, client?: string, clientCaps: ClientCaps = {}): ScopeUse[] {
     let limits = this.limits.get(workflow);
     if (!limits) {
       limits = effectiveLimits(this.policy, workflow);
@@ -598,19 +616,37 @@ export class BudgetEngine {
     for (const period of PERIODS) {
       const win = periodWindow(period, now, this.policy.timeZone);
       out.push(this.usdUse(`workspace.${period}`, win, undefined, limits.workspace[`${period}Usd`]));
-      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, workflow, limits.workflow[`${period}Usd`]));
+      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, { workflow }, limits.workflow[`${period}Usd`]));
     }
+    if (client !== undefined) out.push(...this.clientScopes(client, clientCaps, now));
     return out;
   }
 
-  private usdUse(scope: string, win: PeriodWindow, workflow: string | undefined, capUsd: number | undefined): ScopeUse {
+  /** A proxy client's own scopes (`client.<name>.daily|monthly`) at `now`, with its caps. */
+  private clientScopes(client: string, caps: ClientCaps, now: number): ScopeUse[] {
+    return CLIENT_PERIODS.map((period) =>
+      this.usdUse(
+        `client.${client}.${period}`,
+        periodWindow(period, now, this.policy.timeZone),
+        { client },
+        caps[`${period}Usd`],
+      ),
+    );
+  }
+
+  private usdUse(
+    scope: string,
+    win: PeriodWindow,
+    filter: SpendFilter | undefined,
+    capUsd: number | undefined,
+  ): ScopeUse {
     const key = `${scope}@${win.key}`;
     const c = this.counter(key, () => {
       const range = {
         fromDay: dayKey(win.startMs, this.policy.timeZone),
         toDay: dayKey(win.endMs - 1, this.policy.timeZone),
       };
-      return this.store.queries.totals(range, workflow === undefined ? undefined : { workflow }).costMicros;
+      return this.store.queries.totals(range, filter).costMicros;
     });
     const limit = capUsd === undefined ? undefined : usdToMicros(capUsd);
     return { scope, key, unit: 'usd', used: c.used, reserved: c.reserved, limit, soft: undefined, resetsAt: win.endMs };
@@ -662,7 +698,9 @@ export class BudgetEngine {
     // USD scopes by the entry's own time, as the rollups file it.
     for (const period of PERIODS) {
       const win = periodWindow(period, entry.ts, this.policy.timeZone);
-      for (const key of [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`]) {
+      const keys = [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`];
+      if (entry.client !== undefined) keys.push(`client.${entry.client}.${period}@${win.key}`);
+      for (const key of keys) {
         const c = this.counters.get(key);
         if (c) c.used += entry.costMicros;
       }
@@ -753,13 +791,21 @@ export class BudgetEngine {
   // -------------------------------------------------------------------------------------------------------------
   // Status
 
-  /** Every USD scope with a cap (workspace and per workflow), as the status bar and `agent-budget status` see them. */
-  status(now = this.clock.now()): Array<ScopeUse & { pct: number; level: BudgetLevel }> {
+  /**
+   * Every USD scope with a cap (workspace and per workflow, and each of `clients`' own caps), as the status bar and
+   * `agent-budget status` see them.
+   */
+  status(
+    now = this.clock.now(),
+    clients: Readonly<Record<string, ClientCaps>> = {},
+  ): Array<ScopeUse & { pct: number; level: BudgetLevel }> {
     const workflows = Object.keys(this.policy.workflows);
     const uses = new Map<string, ScopeUse>();
     for (const use of this.usdScopes('', now)) if (use.scope.startsWith('workspace.')) uses.set(use.key, use);
     for (const wf of workflows)
       for (const use of this.usdScopes(wf, now)) if (use.scope.startsWith('workflow.')) uses.set(use.key, use);
+    for (const [client, caps] of Object.entries(clients))
+      for (const use of this.clientScopes(client, caps, now)) uses.set(use.key, use);
     return [...uses.values()].filter((u) => u.limit !== undefined).map((u) => withLevel(u));
   }
 
@@ -782,7 +828,7 @@ export function withLevel(u: ScopeUse): ScopeUse & { pct: number; level: BudgetL
 
 /** A USD counter key or scope name (they share their prefix). */
 function isUsdKey(key: string): boolean {
-  return key.startsWith('workspace.') || key.startsWith('workflow.');
+  return key.startsWith('workspace.') || key.startsWith('workflow.') || key.startsWith('client.');
 }
 
 /** The most a call can cost: the prompt at its worst rate and the whole clamp as output, rounded up to the µ$. */
