@@ -4,6 +4,7 @@ import { costCommand } from './commands/cost';
 import { estimateCommand } from './commands/estimate';
 import { exportCommand } from './commands/export';
 import { markCommand } from './commands/mark';
+import { proxyCommand } from './commands/proxy';
 import { reportCommand } from './commands/report';
 import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
@@ -22,6 +23,7 @@ const COMMANDS: CliCommand[] = [
   estimateCommand,
   exportCommand,
   markCommand,
+  proxyCommand,
 ];
 
 function usage(): string {
