@@ -8,6 +8,7 @@ import {
   ProxyRequestError,
   tokenBound,
   type MeteredRequest,
+  type Searchable,
   type UsageReader,
 } from './wire';
 
@@ -79,6 +80,11 @@ class AnthropicUsage implements UsageReader {
     if (!isObject(json)) return;
     if (typeof json.id === 'string') this.responseId = json.id;
     if (isObject(json.usage)) this.usage = normalized(json.usage as AnthropicUsageRaw);
+  }
+
+  wants(name: string | null, raw: Searchable): boolean {
+    if (name !== null) return name === 'message_start' || name === 'message_delta';
+    return raw.includes('"message_start"') || raw.includes('"message_delta"');
   }
 
   event(_name: string | null, data: unknown): boolean {

@@ -6,7 +6,7 @@ import { resolvePrice, UnknownModelError, type ResolvedPrice } from '../pricing/
 import type { LedgerEntry } from '../store/records';
 import type { ProviderId } from '../usage';
 import { promptBound, tokenizerCount } from './sizing';
-import { JsonArrayReader, parseJson, SseReader } from './streams';
+import { JsonArrayReader, parseJson, SseReader, sseData } from './streams';
 import { clientCaps, type ProxyClient } from './tokens';
 import {
   neverSent,
@@ -252,7 +252,7 @@ class MeteredForward {
       res.on('close', () => {
         if (!res.writableFinished) this.abort();
       });
-      this.shutdown.addEventListener('abort', () => this.abort(), { once: true });
+      this.shutdown.addEventListener('abort', this.onShutdown, { once: true });
       const url = upstreamUrl(
         this.request.provider,
         this.endpoint.baseUrl,
@@ -267,6 +267,8 @@ class MeteredForward {
       upstream.end(this.payload);
     });
   }
+
+  private readonly onShutdown = () => this.abort();
 
   /** The client hung up, or the proxy is stopping: stop the upstream call and end the metered one. */
   private abort(): void {
@@ -326,7 +328,7 @@ class MeteredForward {
       const events = new SseReader();
       const take = (list: ReturnType<SseReader['push']>) => {
         for (const e of list) {
-          const keep = this.reader.event(e.event, e.data === '[DONE]' ? undefined : parseJson(e.data));
+          const keep = this.reader.wants(e.event, e.raw) ? this.reader.event(e.event, parseJson(sseData(e))) : true;
           if (transform && keep) write(e.raw);
         }
       };
@@ -335,7 +337,7 @@ class MeteredForward {
     } else if (ok && this.request.stream && this.request.provider === 'gemini') {
       const elements = new JsonArrayReader();
       const take = (list: string[]) => {
-        for (const text of list) this.reader.event(null, parseJson(text));
+        for (const text of list) if (this.reader.wants(null, text)) this.reader.event(null, parseJson(text));
       };
       feed = (chunk) => take(elements.push(chunk));
       finish = () => take(elements.end());
@@ -392,6 +394,7 @@ class MeteredForward {
   /** A call that answered 2xx and ended: its usage, or its reservation when the answer carried none. */
   private settle(): void {
     this.ended = true;
+    this.shutdown.removeEventListener('abort', this.onShutdown);
     const latencyMs = Date.now() - this.started;
     const requestId = this.requestId ?? this.reader.responseId ?? null;
     this.call
@@ -424,6 +427,7 @@ class MeteredForward {
   private end(failure: CallFailure): void {
     if (this.ended) return;
     this.ended = true;
+    this.shutdown.removeEventListener('abort', this.onShutdown);
     this.call
       .fail(failure)
       .then((entry) => this.reportEnd(entry))

@@ -10,6 +10,7 @@ import {
   singleAnswer,
   tokenBound,
   type MeteredRequest,
+  type Searchable,
   type UsageReader,
 } from './wire';
 
@@ -90,6 +91,11 @@ class GeminiUsage implements UsageReader {
     if (!isObject(json)) return;
     if (typeof json.responseId === 'string') this.responseId = json.responseId;
     if (isObject(json.usageMetadata)) this.usage = normalized(json.usageMetadata);
+  }
+
+  wants(_name: string | null, raw: Searchable): boolean {
+    // The first chunk (the prompt side, for a stream cut short) and the one with the finish reason (the whole usage).
+    return this.partialInputTokens === undefined || raw.includes('"finishReason"');
   }
 
   event(_name: string | null, data: unknown): boolean {

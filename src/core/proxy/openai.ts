@@ -14,6 +14,7 @@ import {
   singleAnswer,
   tokenBound,
   type MeteredRequest,
+  type Searchable,
   type UsageReader,
 } from './wire';
 
@@ -131,6 +132,11 @@ class ChatUsage implements UsageReader {
 
   constructor(private readonly hideUsageChunk: boolean) {}
 
+  wants(_name: string | null, raw: Searchable): boolean {
+    // Every chunk has `"usage":null` once usage is asked for; only the last has an object.
+    return raw.includes('"usage":{') || raw.includes('"usage": {');
+  }
+
   body(json: unknown): void {
     if (!isObject(json)) return;
     if (typeof json.id === 'string') this.responseId = json.id;
@@ -152,6 +158,11 @@ class ResponsesUsage implements UsageReader {
   partialInputTokens: number | undefined;
   responseId: string | undefined;
 
+  wants(name: string | null, raw: Searchable): boolean {
+    if (name !== null) return FINAL_EVENTS.includes(name);
+    return FINAL_EVENTS.some((type) => raw.includes(`"${type}"`));
+  }
+
   body(json: unknown): void {
     if (!isObject(json)) return;
     if (typeof json.id === 'string') this.responseId = json.id;
@@ -168,6 +179,9 @@ class ResponsesUsage implements UsageReader {
     return true;
   }
 }
+
+/** The Responses stream events that carry the response's usage. */
+const FINAL_EVENTS = ['response.completed', 'response.incomplete', 'response.failed'];
 
 function chatUsage(raw: Record<string, unknown>): TokenUsage | undefined {
   try {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Emitter } from '../events';
@@ -45,7 +46,10 @@ export class ProxyServer {
     private readonly options: ProxyServerOptions,
     private readonly meter: Meter,
     readonly port: number,
-  ) {}
+  ) {
+    // Every call in flight listens for the shutdown: hundreds at once are expected, not a leak.
+    setMaxListeners(0, this.shutdown.signal);
+  }
 
   /** Starts listening; rejects when the port is taken (with the port in the message). */
   static async start(options: ProxyServerOptions): Promise<ProxyServer> {

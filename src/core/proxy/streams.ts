@@ -6,60 +6,80 @@ import { StringDecoder } from 'node:string_decoder';
  * bytes themselves go to the client untouched.
  */
 
-/** One server-sent event: its `event:` name (null when absent), its `data:` lines joined, and its text as received. */
+/** One server-sent event, still bytes: its name is read at once, its data only when someone needs it. */
 export interface SseEvent {
+  /** The `event:` field (null when absent). */
   event: string | null;
-  data: string;
   /** The event's lines and the blank line that ended it, exactly as they arrived (for passing it on). */
-  raw: string;
+  raw: Buffer;
 }
 
-/** Splits an SSE byte stream into events (WHATWG rules: LF, CRLF or CR line ends; a blank line ends an event). */
+/**
+ * Splits an SSE byte stream into events at blank lines (LF LF or CRLF CRLF, as every provider writes them), in bytes:
+ * a long answer is thousands of events the proxy only passes on, so none is decoded unless asked (`data()`).
+ */
 export class SseReader {
-  private readonly decoder = new StringDecoder('utf8');
-  private buffer = '';
+  private rest: Buffer = Buffer.alloc(0);
+  /** The blank line this stream uses, once seen (a stream keeps to one: looking for both would rescan each chunk). */
+  private blank: '\n\n' | '\r\n\r\n' | undefined;
 
   /** The events completed by `chunk`. */
   push(chunk: Buffer): SseEvent[] {
-    this.buffer += this.decoder.write(chunk);
-    return this.drain();
+    const buffer = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
+    const events: SseEvent[] = [];
+    let start = 0;
+    for (;;) {
+      let at: number;
+      if (this.blank) at = buffer.indexOf(this.blank, start);
+      else {
+        const lf = buffer.indexOf('\n\n', start);
+        const crlf = buffer.indexOf('\r\n\r\n', start);
+        at = lf < 0 ? crlf : crlf < 0 ? lf : Math.min(lf, crlf);
+        if (at >= 0) this.blank = at === crlf ? '\r\n\r\n' : '\n\n';
+      }
+      if (at < 0) break;
+      const stop = at + this.blank!.length;
+      events.push(event(buffer.subarray(start, stop)));
+      start = stop;
+    }
+    // A copy: the chunk's memory is the socket's to reuse.
+    this.rest = Buffer.from(buffer.subarray(start));
+    return events;
   }
 
   /** Whatever is left at the end of the stream (an event without its closing blank line still counts). */
   end(): SseEvent[] {
-    this.buffer += this.decoder.end();
-    const events = this.drain();
-    if (this.buffer.trim() !== '') events.push(parseEvent(this.buffer));
-    this.buffer = '';
-    return events;
-  }
-
-  private drain(): SseEvent[] {
-    const events: SseEvent[] = [];
-    for (;;) {
-      const end = /\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n/.exec(this.buffer);
-      // A CR at the very end may be the first half of a CRLF: wait for the next chunk.
-      if (!end || (end[0] === '\r\r' && end.index + 2 === this.buffer.length)) return events;
-      const stop = end.index + end[0].length;
-      events.push(parseEvent(this.buffer.slice(0, stop)));
-      this.buffer = this.buffer.slice(stop);
-    }
+    const rest = this.rest;
+    this.rest = Buffer.alloc(0);
+    return rest.toString('utf8').trim() === '' ? [] : [event(rest)];
   }
 }
 
-function parseEvent(raw: string): SseEvent {
-  let event: string | null = null;
+function event(raw: Buffer): SseEvent {
+  let name: string | null = null;
+  if (raw.subarray(0, 6).toString('latin1') === 'event:') {
+    const eol = raw.indexOf('\n');
+    name = raw
+      .subarray(6, eol < 0 ? raw.length : eol)
+      .toString('utf8')
+      .replace(/\r$/, '')
+      .replace(/^ /, '');
+  }
+  return { event: name, raw };
+}
+
+/** The `data:` lines of an event, joined by newlines (WHATWG rules: a space after the colon is dropped). */
+export function sseData(e: SseEvent): string {
   const data: string[] = [];
-  for (const line of raw.split(/\r\n|\n|\r/)) {
-    if (line === '' || line.startsWith(':')) continue;
+  for (const line of e.raw.toString('utf8').split(/\r\n|\n|\r/)) {
+    if (!line.startsWith('data')) continue;
     const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
+    if (colon !== 4 && !(colon < 0 && line === 'data')) continue;
     let value = colon < 0 ? '' : line.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
+    data.push(value);
   }
-  return { event, data: data.join('\n'), raw };
+  return data.join('\n');
 }
 
 /**

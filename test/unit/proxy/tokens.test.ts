@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ClientNameError, ProxyTokens, TOKEN_PREFIX, TokenFileError } from '../../../src/core/proxy';
-import { JsonArrayReader, SseReader } from '../../../src/core/proxy/streams';
+import { JsonArrayReader, SseReader, sseData } from '../../../src/core/proxy/streams';
 
 describe('proxy tokens file', () => {
   let dir: string;
@@ -74,25 +74,31 @@ describe('proxy tokens file', () => {
 });
 
 describe('proxy stream readers', () => {
-  it('SSE: events split anywhere (mid-line, mid-character, CRLF), named or not, with their raw text', () => {
-    const text = 'event: a\r\ndata: {"x":"é"}\r\n\r\ndata: one\ndata: two\n\n: comment\n\ndata: [DONE]\n\n';
-    const bytes = Buffer.from(text, 'utf8');
-    for (const size of [1, 2, 3, 5, 7, 64]) {
-      const reader = new SseReader();
-      const events = [];
-      for (let i = 0; i < bytes.length; i += size) events.push(...reader.push(bytes.subarray(i, i + size)));
-      events.push(...reader.end());
-      assert.deepEqual(
-        events.map((e) => [e.event, e.data]),
-        [
-          ['a', '{"x":"é"}'],
-          [null, 'one\ntwo'],
-          [null, ''],
-          [null, '[DONE]'],
-        ],
-        `chunks of ${size}`,
-      );
-      assert.equal(events.map((e) => e.raw).join(''), text, 'the raw texts rebuild the stream exactly');
+  it('SSE: events split anywhere (mid-line, mid-character), LF or CRLF streams, named or not, with their raw bytes', () => {
+    const lf = 'event: a\ndata: {"x":"é"}\n\ndata: one\ndata: two\n\n: comment\n\ndata: [DONE]\n\n';
+    for (const text of [lf, lf.replace(/\n/g, '\r\n')]) {
+      const bytes = Buffer.from(text, 'utf8');
+      for (const size of [1, 2, 3, 5, 7, 64]) {
+        const reader = new SseReader();
+        const events = [];
+        for (let i = 0; i < bytes.length; i += size) events.push(...reader.push(bytes.subarray(i, i + size)));
+        events.push(...reader.end());
+        assert.deepEqual(
+          events.map((e) => [e.event, sseData(e)]),
+          [
+            ['a', '{"x":"é"}'],
+            [null, 'one\ntwo'],
+            [null, ''],
+            [null, '[DONE]'],
+          ],
+          `chunks of ${size}`,
+        );
+        assert.equal(
+          Buffer.concat(events.map((e) => e.raw)).toString('utf8'),
+          text,
+          'the raw bytes rebuild the stream',
+        );
+      }
     }
   });
 
