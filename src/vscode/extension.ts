@@ -4,6 +4,7 @@ import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
 import { BudgetMeter } from './budgetMeter';
 import { BudgetPanel } from './budgetPanel';
+import { BudgetProxy } from './budgetProxy';
 import { Disposable } from './dispose';
 import { PolicyFiles } from './policyFiles';
 import { VsCodeProviderAccess } from './providerAccess';
@@ -24,6 +25,8 @@ export interface AgentBudgetApi {
   readonly policyFiles: PolicyFiles;
   readonly meter: BudgetMeter;
   readonly panel: BudgetPanel;
+  /** The budget proxy (Start/Stop Budget Proxy). */
+  readonly proxy: BudgetProxy;
   readonly runsTree: RunsTree;
   readonly runs: RunSessions;
   readonly approvals: ApprovalPrompts;
@@ -40,6 +43,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly policyFiles: PolicyFiles;
   readonly approvals: ApprovalPrompts;
   readonly runs: RunSessions;
+  readonly proxy: BudgetProxy;
   readonly meter: BudgetMeter;
   readonly runsTree: RunsTree;
   readonly panel: BudgetPanel;
@@ -58,7 +62,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
         createRunner({ workspace, providers, approver: this.approvals }),
       ),
     );
-    this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
+    this.proxy = this.register(new BudgetProxy(context, this.workspace, this.apiKeys, this.settings, this.log));
+    this.meter = this.register(new BudgetMeter(this.workspace, this.runs, this.proxy));
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs));
@@ -76,7 +81,9 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
 
   async close(): Promise<void> {
     this.dispose();
-    // Flush and release the store's locks before the host exits (dispose alone cannot wait).
+    // Flush and release the store's locks before the host exits (dispose alone cannot wait); the proxy's calls cut
+    // by the dispose were queued ahead of the store's close.
+    await this.proxy.closing;
     await this.workspace.closing;
   }
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
+import { DEFAULT_PROXY_PORT } from '../core/proxy';
 import { STATE_DIR } from '../core/workspace';
 import { PROVIDERS, type ProviderId } from '../core/usage';
 import { Disposable } from './dispose';
@@ -19,6 +20,10 @@ export interface AgentBudgetSettings {
   openaiApi: 'chat' | 'responses' | undefined;
   /** Show the run output channel when a run starts. */
   revealOutput: boolean;
+  /** Start the budget proxy with the window (`agentBudget.proxy.autoStart`, machine scope). */
+  proxyAutoStart: boolean;
+  /** The budget proxy's port on 127.0.0.1 (`agentBudget.proxy.port`). */
+  proxyPort: number;
 }
 
 export interface SettingProblem {
@@ -84,7 +89,25 @@ export function readSettings(config: { get<T>(key: string): T | undefined }): {
     problems.push({ setting: id(SettingKeys.revealOutput), message: 'must be true or false; using true.' });
   }
 
-  return { settings: { stateDirectory, baseUrls, openaiApi, revealOutput }, problems };
+  const rawAuto = config.get<unknown>(SettingKeys.proxyAutoStart);
+  let proxyAutoStart = false;
+  if (typeof rawAuto === 'boolean') proxyAutoStart = rawAuto;
+  else if (rawAuto !== undefined && rawAuto !== null) {
+    problems.push({ setting: id(SettingKeys.proxyAutoStart), message: 'must be true or false; using false.' });
+  }
+
+  const rawPort = config.get<unknown>(SettingKeys.proxyPort);
+  let proxyPort = DEFAULT_PROXY_PORT;
+  if (typeof rawPort === 'number' && Number.isInteger(rawPort) && rawPort >= 1 && rawPort <= 65_535)
+    proxyPort = rawPort;
+  else if (rawPort !== undefined && rawPort !== null) {
+    problems.push({
+      setting: id(SettingKeys.proxyPort),
+      message: `must be a port number from 1 to 65535, got ${JSON.stringify(rawPort)}; using ${DEFAULT_PROXY_PORT}.`,
+    });
+  }
+
+  return { settings: { stateDirectory, baseUrls, openaiApi, revealOutput, proxyAutoStart, proxyPort }, problems };
 }
 
 function urlProblem(raw: unknown): string | undefined {

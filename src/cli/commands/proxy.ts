@@ -1,14 +1,13 @@
-import { formatUsd } from '../../core/money';
 import { API_KEY_ENV, PROVIDER_NAMES } from '../../core/providers/errors';
 import {
   ClientNameError,
   DEFAULT_BASE_URLS,
   DEFAULT_PROXY_PORT,
+  describeCall,
   ProxyServer,
   ProxyTokens,
   TOKEN_PREFIX,
   TokenFileError,
-  type ProxyCallEvent,
   type UpstreamEndpoint,
   type UpstreamResolver,
 } from '../../core/proxy';
@@ -213,15 +212,14 @@ async function serve(ctx: CliContext, values: Record<string, unknown>): Promise<
       throw new CliError((err as Error).message);
     }
     if (wanted === 0) upstreams = environmentUpstreams(ctx, workspace, proxy.port);
-    proxy.onDidCall((event) => ctx.stderr.write(`${callLine(event)}\n`));
+    proxy.onDidCall((event) => ctx.stderr.write(`${describeCall(event)}\n`));
     ctx.stdout.write(banner(proxy.url, workspace, upstreams.endpoints, tokens.list().length));
     await untilInterrupted();
     ctx.stderr.write(
       'Stopping: letting calls in flight finish (Ctrl+C again to cut them; they are charged as estimated)…\n',
     );
-    const again = untilInterrupted().then(() => proxy?.stop(0));
+    void untilInterrupted().then(() => proxy?.stop(0));
     await proxy.stop(10_000);
-    void again;
     ctx.stderr.write('Stopped. Every call is on the ledger.\n');
     return ExitCode.ok;
   } finally {
@@ -257,22 +255,6 @@ function banner(
     '',
   );
   return lines.join('\n');
-}
-
-function callLine(e: ProxyCallEvent): string {
-  const what = `${e.client} ${e.provider}${e.model ? ` ${e.model}` : ''}`;
-  switch (e.outcome) {
-    case 'settled':
-      return `${what}: ${formatUsd(e.costMicros)}`;
-    case 'estimated':
-      return `${what}: ${formatUsd(e.costMicros)} (estimated: no usage arrived)`;
-    case 'released':
-      return `${what}: not billed (HTTP ${e.status || 'none: the client left'})`;
-    case 'blocked':
-      return `${what}: blocked (402) — ${e.message ?? ''}`;
-    case 'refused':
-      return `${what}: refused (${e.status}) — ${e.message ?? ''}`;
-  }
 }
 
 /** Resolves on the next SIGINT or SIGTERM. */

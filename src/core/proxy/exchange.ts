@@ -2,6 +2,7 @@ import type http from 'node:http';
 import zlib from 'node:zlib';
 import { BudgetBlockedError, type AdmitRequest, type BudgetEngine } from '../budget/engine';
 import type { CallFailure, Meter, MeteredCall } from '../metering';
+import { formatUsd } from '../money';
 import { resolvePrice, UnknownModelError, type ResolvedPrice } from '../pricing/cost';
 import type { LedgerEntry } from '../store/records';
 import type { ProviderId } from '../usage';
@@ -67,6 +68,23 @@ export interface Incoming {
   url: URL;
   body: Buffer;
   client: ProxyClient;
+}
+
+/** One line for a log: who called what, and how it ended (the CLI's stderr, the editor's output channel). */
+export function describeCall(e: ProxyCallEvent): string {
+  const what = `${e.client} ${e.provider}${e.model ? ` ${e.model}` : ''}`;
+  switch (e.outcome) {
+    case 'settled':
+      return `${what}: ${formatUsd(e.costMicros)}`;
+    case 'estimated':
+      return `${what}: ${formatUsd(e.costMicros)} (estimated: no usage arrived)`;
+    case 'released':
+      return `${what}: not billed (HTTP ${e.status || 'none: the client left'})`;
+    case 'blocked':
+      return `${what}: blocked (402) — ${e.message ?? ''}`;
+    case 'refused':
+      return `${what}: refused (${e.status}) — ${e.message ?? ''}`;
+  }
 }
 
 /** Answers with the provider's error shape (unless the response already started: then the client sees a cut). */

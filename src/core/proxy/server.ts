@@ -99,16 +99,24 @@ export class ProxyServer {
   /**
    * Stops accepting requests and lets those in flight finish for up to `graceMs`; the rest are aborted upstream and
    * charged as estimated (or settled, when their usage had arrived). Resolves once every call is on the ledger.
+   * With `graceMs` 0 the aborts happen before this returns, so their ledger writes are queued ahead of anything the
+   * caller does next (closing the store).
    */
   stop(graceMs = 5_000): Promise<void> {
-    this.stopping ??= (async () => {
-      this.server.close();
-      this.server.closeIdleConnections();
-      if (this.inFlight.size > 0) {
+    if (this.stopping) {
+      if (graceMs <= 0) this.shutdown.abort(); // a second, impatient stop cuts the grace short
+      return this.stopping;
+    }
+    this.server.close();
+    this.server.closeIdleConnections();
+    if (graceMs <= 0) this.shutdown.abort();
+    this.stopping = (async () => {
+      if (this.inFlight.size > 0 && !this.shutdown.signal.aborted) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           Promise.allSettled([...this.inFlight]),
           new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+          new Promise<void>((resolve) => this.shutdown.signal.addEventListener('abort', () => resolve())),
         ]);
         clearTimeout(timer);
       }
