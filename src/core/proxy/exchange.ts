@@ -262,8 +262,9 @@ class MeteredForward {
     return new Promise<void>((resolve) => {
       this.done = resolve;
       const { req, res } = this.incoming;
-      // The client may have left while the call was admitted: nothing was sent, nothing is billed.
+      // The client may have left, or the proxy begun to stop, while the call was admitted: nothing is sent or billed.
       if (res.destroyed || req.socket.destroyed || this.shutdown.aborted) {
+        if (!res.destroyed) sendError(res, this.request.provider, 'upstream', 'The Agent Budget proxy is stopping.');
         this.end({ mayHaveBilled: false });
         return;
       }

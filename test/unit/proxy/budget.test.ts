@@ -184,6 +184,28 @@ describe('proxy: budget admission', function () {
     assert.equal(h.ledger().length, 0);
   });
 
+  it("a Responses call that continues a stored response reserves the model's context window (its prompt is not here)", async () => {
+    h = await startHarness();
+    h.fakes.openai.enqueue({ text: 'ok', usage: { input: 10, output: 5 } });
+    await h.openai.responses.create({
+      model: 'gpt-5-mini',
+      input: 'And then?',
+      previous_response_id: 'resp_earlier',
+      max_output_tokens: 100,
+    });
+    await h.calls(1);
+    assert.equal(h.ledger()[0]!.estimatedInputTokens, RATES['gpt-5-mini'].contextWindow);
+    await h.close();
+
+    // 400,000 prompt tokens at up to the cache-write rate cost more than a $0.50 cap: refused before it leaves.
+    h = await startHarness({ caps: { dailyUsd: 0.5 } });
+    await assert.rejects(
+      h.openai.responses.create({ model: 'gpt-5-mini', input: 'And then?', previous_response_id: 'resp_earlier' }),
+      (err: unknown) => err instanceof OpenAI.APIError && err.status === 402,
+    );
+    assert.equal(h.fakes.openai.requests.length, 0);
+  });
+
   it('50 concurrent streams against one cap, each billing its whole clamp: billed never exceeds the cap', async () => {
     const capUsd = 0.05;
     h = await startHarness({ caps: { dailyUsd: capUsd } });

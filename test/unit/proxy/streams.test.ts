@@ -107,6 +107,22 @@ describe('proxy: streams, hang-ups and upstream errors', function () {
     assert.equal(h.workspace.store.queries.openReservations().length, 0);
   });
 
+  it('stopping the proxy with no grace cuts a call in flight, and its charge is on the ledger when stop resolves', async () => {
+    const seen = await slowAnthropic();
+    const stream = h.anthropic.messages.stream(body);
+    await new Promise<void>((resolve) => stream.on('text', () => resolve()));
+    const finished = stream.finalMessage().then(
+      () => 'completed',
+      () => 'cut',
+    );
+    await h.proxy.stop(0);
+    assert.equal(h.ledger().length, 1, 'on the ledger as soon as stop resolves');
+    assert.equal(h.ledger()[0]!.estimated, true);
+    assert.equal(await finished, 'cut');
+    for (let i = 0; i < 50 && seen.closedAt === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(seen.closedAt > 0, 'the upstream request was aborted');
+  });
+
   it('an upstream that drops mid-stream: the client sees the cut, the call is charged as estimated', async () => {
     h.fakes.anthropic.enqueue({ text: 'a long answer that will not finish', cutAfterEvents: 4, cutMode: 'reset' });
     await assert.rejects(h.anthropic.messages.stream(body).finalMessage());
