@@ -4,6 +4,7 @@ import type { TokenUsage } from '../usage';
 import {
   collectTexts,
   isObject,
+  pick,
   promptShape,
   ProxyRequestError,
   tokenBound,
@@ -111,10 +112,4 @@ function normalized(raw: AnthropicUsageRaw): TokenUsage | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function pick(body: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of keys) if (body[key] !== undefined) out[key] = body[key];
-  return out;
 }

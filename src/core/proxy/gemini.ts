@@ -1,10 +1,10 @@
 import { withEndpointMargin } from '../providers/estimate';
 import { normalizeGeminiUsage, type GeminiUsageRaw } from '../providers/normalize';
 import type { TokenUsage } from '../usage';
-import { pick } from './anthropic';
 import {
   collectTexts,
   isObject,
+  pick,
   promptShape,
   ProxyRequestError,
   singleAnswer,

@@ -5,10 +5,10 @@ import {
   type OpenAIResponsesUsageRaw,
 } from '../providers/normalize';
 import type { TokenUsage } from '../usage';
-import { pick } from './anthropic';
 import {
   collectTexts,
   isObject,
+  pick,
   promptShape,
   ProxyRequestError,
   singleAnswer,

@@ -5,11 +5,12 @@ import { Emitter } from '../events';
 import { Meter } from '../metering';
 import type { ProviderId } from '../usage';
 import type { Workspace } from '../workspace';
-import { meteredExchange, sendError, type Incoming, type ProxyCallEvent } from './exchange';
+import { meteredExchange, type Incoming, type ProxyCallEvent } from './exchange';
 import { readApi } from './readApi';
 import { route, type Route } from './routes';
 import { TokenFileError, type ProxyClient, type ProxyTokens } from './tokens';
 import { openUpstream, requestHeaders, responseHeaders, upstreamUrl, type UpstreamResolver } from './upstream';
+import { sendError } from './wire';
 
 export const DEFAULT_PROXY_PORT = 8788;
 /** The proxy listens on the loopback interface only: it spends the user's money on behalf of whoever reaches it. */

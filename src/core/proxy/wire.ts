@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type { ProviderId, TokenUsage } from '../usage';
 
 /**
@@ -159,6 +160,22 @@ const GOOGLE_STATUS: Record<ProxyErrorKind, string> = {
   internal: 'INTERNAL',
 };
 
+/** Answers with the provider's error shape (unless the response already started: then the client sees a cut). */
+export function sendError(res: http.ServerResponse, provider: ProviderId, kind: ProxyErrorKind, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(errorBody(provider, kind, message));
+  res.writeHead(KIND_STATUS[kind], {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    // The answer is the proxy's own, not the provider's: say so to anyone reading headers.
+    'x-agent-budget': kind === 'budget' ? 'blocked' : 'refused',
+  });
+  res.end(text);
+}
+
 /** A request the proxy refuses before metering, with the error to answer. */
 export class ProxyRequestError extends Error {
   constructor(
@@ -237,4 +254,11 @@ export function promptShape(fields: Record<string, unknown>): PromptShape {
     parts: 0,
     hasTools: false,
   };
+}
+
+/** The fields of `body` named in `keys` that are set. */
+export function pick(body: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (body[key] !== undefined) out[key] = body[key];
+  return out;
 }
