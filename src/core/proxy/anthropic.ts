@@ -9,7 +9,6 @@ import {
   ProxyRequestError,
   tokenBound,
   type MeteredRequest,
-  type Searchable,
   type UsageReader,
 } from './wire';
 
@@ -83,10 +82,8 @@ class AnthropicUsage implements UsageReader {
     if (isObject(json.usage)) this.usage = normalized(json.usage as AnthropicUsageRaw);
   }
 
-  wants(name: string | null, raw: Searchable): boolean {
-    if (name !== null) return name === 'message_start' || name === 'message_delta';
-    return raw.includes('"message_start"') || raw.includes('"message_delta"');
-  }
+  // One marker, so a long answer is searched once per chunk: it also finds message_stop (a parse, nothing more).
+  readonly markers = ['"message_'];
 
   event(_name: string | null, data: unknown): boolean {
     if (!isObject(data)) return true;

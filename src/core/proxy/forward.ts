@@ -126,11 +126,15 @@ export class MeteredForward {
     let feed: (chunk: Buffer) => void = () => undefined;
     let finish: () => void = () => undefined;
     if (ok && sse) {
-      const events = new SseReader();
-      const take = (list: ReturnType<SseReader['push']>) => {
-        for (const e of list) {
-          const keep = this.reader.wants(e.event, e.raw) ? this.reader.event(e.event, parseJson(sseData(e))) : true;
-          if (transform && keep) write(e.raw);
+      const events = new SseReader(this.reader.markers);
+      const take = (parts: ReturnType<SseReader['push']>) => {
+        for (const part of parts) {
+          if (Buffer.isBuffer(part)) {
+            if (transform) write(part);
+            continue;
+          }
+          const keep = this.reader.event(part.event, parseJson(sseData(part)));
+          if (transform && keep) write(part.raw);
         }
       };
       feed = (chunk) => take(events.push(chunk));
@@ -138,7 +142,8 @@ export class MeteredForward {
     } else if (ok && this.request.stream && this.request.provider === 'gemini') {
       const elements = new JsonArrayReader();
       const take = (list: string[]) => {
-        for (const text of list) if (this.reader.wants(null, text)) this.reader.event(null, parseJson(text));
+        for (const text of list)
+          if (this.reader.markers.some((m) => text.includes(m))) this.reader.event(null, parseJson(text));
       };
       feed = (chunk) => take(elements.push(chunk));
       finish = () => take(elements.end());

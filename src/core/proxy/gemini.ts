@@ -10,7 +10,6 @@ import {
   singleAnswer,
   tokenBound,
   type MeteredRequest,
-  type Searchable,
   type UsageReader,
 } from './wire';
 
@@ -93,10 +92,9 @@ class GeminiUsage implements UsageReader {
     if (isObject(json.usageMetadata)) this.usage = normalized(json.usageMetadata);
   }
 
-  wants(_name: string | null, raw: Searchable): boolean {
-    // The first chunk (the prompt side, for a stream cut short) and the one with the finish reason (the whole usage).
-    return this.partialInputTokens === undefined || raw.includes('"finishReason"');
-  }
+  // Every chunk carries usage (the prompt side until the one with the finish reason, which has it whole); Gemini
+  // streams few, large chunks, so each is read.
+  readonly markers = ['"usageMetadata"'];
 
   event(_name: string | null, data: unknown): boolean {
     if (!isObject(data)) return true;

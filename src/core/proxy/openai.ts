@@ -14,7 +14,6 @@ import {
   singleAnswer,
   tokenBound,
   type MeteredRequest,
-  type Searchable,
   type UsageReader,
 } from './wire';
 
@@ -132,10 +131,8 @@ class ChatUsage implements UsageReader {
 
   constructor(private readonly hideUsageChunk: boolean) {}
 
-  wants(_name: string | null, raw: Searchable): boolean {
-    // Every chunk has `"usage":null` once usage is asked for; only the last has an object.
-    return raw.includes('"usage":{') || raw.includes('"usage": {');
-  }
+  // Every chunk has `"usage":null` once usage is asked for; only the last has an object.
+  readonly markers = ['"usage":{', '"usage": {'];
 
   body(json: unknown): void {
     if (!isObject(json)) return;
@@ -158,10 +155,7 @@ class ResponsesUsage implements UsageReader {
   partialInputTokens: number | undefined;
   responseId: string | undefined;
 
-  wants(name: string | null, raw: Searchable): boolean {
-    if (name !== null) return FINAL_EVENTS.includes(name);
-    return FINAL_EVENTS.some((type) => raw.includes(`"${type}"`));
-  }
+  readonly markers = FINAL_EVENTS.map((type) => `"${type}"`);
 
   body(json: unknown): void {
     if (!isObject(json)) return;

@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
  * bytes themselves go to the client untouched.
  */
 
-/** One server-sent event, still bytes: its name is read at once, its data only when someone needs it. */
+/** One server-sent event, still bytes: its name is read at once, its data only when someone needs it (`sseData`). */
 export interface SseEvent {
   /** The `event:` field (null when absent). */
   event: string | null;
@@ -15,43 +15,74 @@ export interface SseEvent {
 }
 
 /**
- * Splits an SSE byte stream into events at blank lines (LF LF or CRLF CRLF, as every provider writes them), in bytes:
- * a long answer is thousands of events the proxy only passes on, so none is decoded unless asked (`data()`).
+ * Reads an SSE byte stream for the few events that matter — those containing one of `markers` (the byte strings that
+ * mark a usage event) — without splitting the rest: a long answer is thousands of text events the proxy only passes
+ * on, and finding a marker is a native byte search where splitting each event costs as much as relaying it.
+ * `push` returns every complete byte of the stream, in order: spans of unmarked events as they came, and each marked
+ * event on its own (to parse, and to pass on or drop). Events end at a blank line (LF LF or CRLF CRLF, as every
+ * provider writes them).
  */
 export class SseReader {
   private rest: Buffer = Buffer.alloc(0);
   /** The blank line this stream uses, once seen (a stream keeps to one: looking for both would rescan each chunk). */
   private blank: '\n\n' | '\r\n\r\n' | undefined;
 
-  /** The events completed by `chunk`. */
-  push(chunk: Buffer): SseEvent[] {
+  constructor(private readonly markers: readonly string[]) {}
+
+  /** The stream's bytes completed by `chunk`: unmarked spans and marked events, in order. */
+  push(chunk: Buffer): Array<Buffer | SseEvent> {
     const buffer = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
-    const events: SseEvent[] = [];
-    let start = 0;
-    for (;;) {
-      let at: number;
-      if (this.blank) at = buffer.indexOf(this.blank, start);
-      else {
-        const lf = buffer.indexOf('\n\n', start);
-        const crlf = buffer.indexOf('\r\n\r\n', start);
-        at = lf < 0 ? crlf : crlf < 0 ? lf : Math.min(lf, crlf);
-        if (at >= 0) this.blank = at === crlf ? '\r\n\r\n' : '\n\n';
-      }
-      if (at < 0) break;
-      const stop = at + this.blank!.length;
-      events.push(event(buffer.subarray(start, stop)));
-      start = stop;
+    const blank = this.blankOf(buffer);
+    if (!blank) {
+      this.rest = Buffer.from(buffer);
+      return [];
     }
-    // A copy: the chunk's memory is the socket's to reuse.
-    this.rest = Buffer.from(buffer.subarray(start));
-    return events;
+    // Complete events end at the last blank line; what follows is kept for the next chunk (a copy: the chunk's
+    // memory is the socket's to reuse).
+    const last = buffer.lastIndexOf(blank);
+    const complete = last < 0 ? 0 : last + blank.length;
+    this.rest = Buffer.from(buffer.subarray(complete));
+    const out: Array<Buffer | SseEvent> = [];
+    let from = 0;
+    for (;;) {
+      const at = this.nextMarker(buffer, from, complete);
+      if (at < 0) break;
+      const before = buffer.lastIndexOf(blank, at);
+      const start = before < from ? from : before + blank.length;
+      const stop = buffer.indexOf(blank, at) + blank.length;
+      if (start > from) out.push(buffer.subarray(from, start));
+      out.push(event(buffer.subarray(start, stop)));
+      from = stop;
+    }
+    if (complete > from) out.push(buffer.subarray(from, complete));
+    return out;
   }
 
-  /** Whatever is left at the end of the stream (an event without its closing blank line still counts). */
-  end(): SseEvent[] {
+  /** The end of the stream: what is left (an event without its closing blank line still counts). */
+  end(): Array<Buffer | SseEvent> {
     const rest = this.rest;
     this.rest = Buffer.alloc(0);
-    return rest.toString('utf8').trim() === '' ? [] : [event(rest)];
+    if (rest.length === 0) return [];
+    return this.nextMarker(rest, 0, rest.length) >= 0 ? [event(rest)] : [rest];
+  }
+
+  private blankOf(buffer: Buffer): string | undefined {
+    if (!this.blank) {
+      const lf = buffer.indexOf('\n\n');
+      const crlf = buffer.indexOf('\r\n\r\n');
+      if (lf >= 0 || crlf >= 0) this.blank = crlf >= 0 && (lf < 0 || crlf < lf) ? '\r\n\r\n' : '\n\n';
+    }
+    return this.blank;
+  }
+
+  /** Where the first marker at or after `from` starts, if before `until`; -1 when none. */
+  private nextMarker(buffer: Buffer, from: number, until: number): number {
+    let first = -1;
+    for (const marker of this.markers) {
+      const at = buffer.indexOf(marker, from);
+      if (at >= 0 && at < until && (first < 0 || at < first)) first = at;
+    }
+    return first;
   }
 }
 

@@ -25,20 +25,15 @@ export interface PromptShape {
   hasTools: boolean;
 }
 
-/** An event's raw text or bytes: enough to look for a marker without decoding or parsing it. */
-export interface Searchable {
-  includes(text: string): boolean;
-}
-
 /** Reads a response's usage: the whole JSON body, or a stream one event at a time. */
 export interface UsageReader {
   /** A non-streamed response body. */
   body(json: unknown): void;
   /**
-   * Whether a streamed event (by its name and raw data) can carry what the reader needs: parsing every text delta
-   * of a long answer would cost more than passing it on, so only these are parsed. False positives are harmless.
+   * Byte strings found only in the streamed events that can carry what the reader needs (usage, the response id):
+   * only events containing one are parsed. A marker that also turns up in other events costs a parse, nothing more.
    */
-  wants(name: string | null, raw: Searchable): boolean;
+  readonly markers: readonly string[];
   /**
    * One streamed event (an SSE event's data, or one element of a streamed JSON array). Returns false when the
    * event must not reach the client (the usage chunk the proxy asked OpenAI for on the client's behalf).

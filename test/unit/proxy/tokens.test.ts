@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ClientNameError, ProxyTokens, TOKEN_PREFIX, TokenFileError } from '../../../src/core/proxy';
-import { JsonArrayReader, SseReader, sseData } from '../../../src/core/proxy/streams';
+import { JsonArrayReader, SseReader, sseData, type SseEvent } from '../../../src/core/proxy/streams';
 
 describe('proxy tokens file', () => {
   let dir: string;
@@ -74,30 +74,32 @@ describe('proxy tokens file', () => {
 });
 
 describe('proxy stream readers', () => {
-  it('SSE: events split anywhere (mid-line, mid-character), LF or CRLF streams, named or not, with their raw bytes', () => {
-    const lf = 'event: a\ndata: {"x":"é"}\n\ndata: one\ndata: two\n\n: comment\n\ndata: [DONE]\n\n';
+  it('SSE: finds the marked events wherever chunks split (mid-line, mid-character, mid-marker), LF or CRLF, and returns every byte in order', () => {
+    const lf =
+      'event: message_start\ndata: {"type":"message_start","x":"é"}\n\n' +
+      'event: delta\ndata: {"text":"one"}\n\n' +
+      ': comment\n\n' +
+      'data: {"type":"message_delta",\ndata: "more":1}\n\n' +
+      'data: {"text":"two"}\n\n' +
+      'data: [DONE]\n\n';
     for (const text of [lf, lf.replace(/\n/g, '\r\n')]) {
       const bytes = Buffer.from(text, 'utf8');
-      for (const size of [1, 2, 3, 5, 7, 64]) {
-        const reader = new SseReader();
-        const events = [];
-        for (let i = 0; i < bytes.length; i += size) events.push(...reader.push(bytes.subarray(i, i + size)));
-        events.push(...reader.end());
+      for (const size of [1, 2, 3, 5, 7, 64, 4096]) {
+        const reader = new SseReader(['"message_start"', '"message_delta"']);
+        const parts = [];
+        for (let i = 0; i < bytes.length; i += size) parts.push(...reader.push(bytes.subarray(i, i + size)));
+        parts.push(...reader.end());
+        const marked = parts.filter((p): p is SseEvent => !Buffer.isBuffer(p));
         assert.deepEqual(
-          events.map((e) => [e.event, sseData(e)]),
+          marked.map((e) => [e.event, sseData(e)]),
           [
-            ['a', '{"x":"é"}'],
-            [null, 'one\ntwo'],
-            [null, ''],
-            [null, '[DONE]'],
+            ['message_start', '{"type":"message_start","x":"é"}'],
+            [null, '{"type":"message_delta",\n"more":1}'],
           ],
           `chunks of ${size}`,
         );
-        assert.equal(
-          Buffer.concat(events.map((e) => e.raw)).toString('utf8'),
-          text,
-          'the raw bytes rebuild the stream',
-        );
+        const rebuilt = Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : p.raw))).toString('utf8');
+        assert.equal(rebuilt, text, `every byte, in order (chunks of ${size})`);
       }
     }
   });
