@@ -4,6 +4,7 @@ import path from 'node:path';
 import { record, type Figure } from './results';
 import { BENCH_TMP } from './storeSeed';
 import { budgetBenchmarks } from './budget.bench';
+import { proxyBenchmarks } from './proxy.bench';
 import { runnerBenchmarks } from './runner.bench';
 import { storeBenchmarks } from './store.bench';
 import { teamBenchmarks } from './team.bench';
@@ -13,6 +14,7 @@ const SUITES: Record<string, () => Promise<Figure[]>> = {
   budget: budgetBenchmarks,
   runner: runnerBenchmarks,
   team: teamBenchmarks,
+  proxy: proxyBenchmarks,
 };
 
 async function main(): Promise<void> {

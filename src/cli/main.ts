@@ -5,6 +5,7 @@ import { estimateCommand } from './commands/estimate';
 import { exportCommand } from './commands/export';
 import { markCommand } from './commands/mark';
 import { noticeStalePrices, pricesCommand } from './commands/prices';
+import { proxyCommand } from './commands/proxy';
 import { reportCommand } from './commands/report';
 import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
@@ -34,6 +35,7 @@ const COMMANDS: CliCommand[] = [
   estimateCommand,
   exportCommand,
   markCommand,
+  proxyCommand,
 ];
 
 function usage(): string {

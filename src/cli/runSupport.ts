@@ -30,7 +30,7 @@ import { CliError, ExitCode, exitCodeFor, openWorkspace, printJson, type CliCont
 /** How many characters of a run id the CLI shows; `resume` and `runs` accept any unique prefix. */
 export const SHORT_ID = 10;
 
-const BASE_URL_ENV: Record<ProviderId, string> = {
+export const BASE_URL_ENV: Record<ProviderId, string> = {
   anthropic: 'ANTHROPIC_BASE_URL',
   openai: 'OPENAI_BASE_URL',
   gemini: 'GEMINI_BASE_URL',

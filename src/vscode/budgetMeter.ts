@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { BudgetAlert, BudgetLevel } from '../core/budget/engine';
 import { formatUsd } from '../core/money';
 import { dayKey } from '../core/policy/periods';
+import { OWN_CLIENT } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
 import {
   formatLocalTime,
@@ -36,6 +37,13 @@ export interface RunActivitySource {
   /** The running step or its tokens changed (often: every streamed chunk). */
   readonly onDidProgress: vscode.Event<void>;
   activity(): RunActivity | undefined;
+}
+
+/** Whether the budget proxy serves in this window, and where (src/vscode/budgetProxy.ts). */
+export interface ProxyStatus {
+  /** The proxy's URL while it runs; undefined when stopped. */
+  readonly url: string | undefined;
+  readonly onDidChange: vscode.Event<void>;
 }
 
 /** The meter as it is drawn now: for tests and the API. */
@@ -82,6 +90,7 @@ export class BudgetMeter extends Disposable {
   constructor(
     private readonly host: WorkspaceHost,
     private readonly activity: RunActivitySource,
+    private readonly proxy?: ProxyStatus,
   ) {
     super();
     this.item.name = METER_NAME;
@@ -98,6 +107,7 @@ export class BudgetMeter extends Disposable {
     this.register({ dispose: () => clearTimeout(this.timer) });
     this.register(activity.onDidChangeActivity(() => this.schedule()));
     this.register(activity.onDidProgress(() => this.schedule()));
+    if (proxy) this.register(proxy.onDidChange(() => this.schedule()));
     const minute = setInterval(() => this.schedule(), 60_000);
     this.register({ dispose: () => clearInterval(minute) });
     host.whenOpen((workspace) => {
@@ -178,11 +188,27 @@ export class BudgetMeter extends Disposable {
       );
     }
     md.push(...scopeTable(scopes, now));
+    md.push(...this.proxyLines(workspace, now));
     md.push(
       '',
       `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`,
     );
     return { text, background: BACKGROUND[level], tooltip: md.join('\n'), command, level, scope: tight?.scope };
+  }
+
+  /** Proxied spend today by client (live: every settlement redraws), while the proxy runs or once it spent today. */
+  private proxyLines(workspace: Workspace, now: number): string[] {
+    const clients = workspace.store.queries
+      .breakdown('client', todayRange(workspace, now))
+      .filter((r) => r.key !== OWN_CLIENT && r.calls > 0);
+    const url = this.proxy?.url;
+    if (!url && clients.length === 0) return [];
+    const spend = clients.length
+      ? clients
+          .map((c) => `${escape(c.key)} ${formatUsd(c.costMicros)} (${c.calls} call${c.calls === 1 ? '' : 's'})`)
+          .join(' · ')
+      : 'no calls yet';
+    return ['', `**Budget proxy** ${url ? `on ${url}` : '(stopped)'} — today by client: ${spend}`];
   }
 
   private apply(state: MeterState): void {

@@ -4,6 +4,7 @@ import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
 import { BudgetMeter } from './budgetMeter';
 import { BudgetPanel } from './budgetPanel';
+import { BudgetProxy } from './budgetProxy';
 import { Disposable } from './dispose';
 import { ConsentMemory, PolicyConsent } from './policyConsent';
 import { PolicyFiles } from './policyFiles';
@@ -31,6 +32,8 @@ export interface AgentBudgetApi {
   readonly workflowOverrides: WorkflowOverrides;
   readonly meter: BudgetMeter;
   readonly panel: BudgetPanel;
+  /** The budget proxy (Start/Stop Budget Proxy). */
+  readonly proxy: BudgetProxy;
   readonly runsTree: RunsTree;
   readonly runs: RunSessions;
   readonly approvals: ApprovalPrompts;
@@ -49,6 +52,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly workflowOverrides: WorkflowOverrides;
   readonly approvals: ApprovalPrompts;
   readonly runs: RunSessions;
+  readonly proxy: BudgetProxy;
   readonly meter: BudgetMeter;
   readonly runsTree: RunsTree;
   readonly panel: BudgetPanel;
@@ -73,7 +77,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
       ),
     );
     this.policyConsent = this.register(new PolicyConsent(consentMemory, this.workspace, this.policyFiles, this.runs));
-    this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
+    this.proxy = this.register(new BudgetProxy(context, this.workspace, this.apiKeys, this.settings, this.log));
+    this.meter = this.register(new BudgetMeter(this.workspace, this.runs, this.proxy));
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs));
@@ -92,7 +97,9 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
 
   async close(): Promise<void> {
     this.dispose();
-    // Flush and release the store's locks before the host exits (dispose alone cannot wait).
+    // Flush and release the store's locks before the host exits (dispose alone cannot wait); the proxy's calls cut
+    // by the dispose were queued ahead of the store's close.
+    await this.proxy.closing;
     await this.workspace.closing;
   }
 }

@@ -27,6 +27,9 @@ export const Commands = {
   showMonthlyReport: 'agentBudget.showMonthlyReport',
   estimateWorkflowCost: 'agentBudget.estimateWorkflowCost',
   markRunResult: 'agentBudget.markRunResult',
+  /** The budget proxy (src/vscode/budgetProxy.ts). */
+  startProxy: 'agentBudget.startProxy',
+  stopProxy: 'agentBudget.stopProxy',
 } as const;
 
 /**
@@ -72,6 +75,8 @@ export const SettingKeys = {
   baseUrl: (provider: string) => `${provider}.baseUrl`,
   openaiApi: 'openai.api',
   revealOutput: 'runs.revealOutput',
+  proxyAutoStart: 'proxy.autoStart',
+  proxyPort: 'proxy.port',
 } as const;
 
 /** `when`-clause context keys the extension sets. */
@@ -80,6 +85,8 @@ export const ContextKeys = {
   running: 'agentBudget.running',
   /** The workspace store is open (spend can be shown). */
   ready: 'agentBudget.ready',
+  /** The budget proxy is serving in this window. */
+  proxyRunning: 'agentBudget.proxyRunning',
 } as const;
 
 /** Tree item context values (`viewItem` in package.json menus): one per status group, completed runs apart. */
@@ -103,6 +110,11 @@ export const StateKeys = {
 
 export const SecretKeys = {
   apiKey: (provider: string) => `agentBudget.apiKey.${provider}`,
+  /**
+   * The budget proxy's own client token (`vscode`) for one workspace store (by a hash of its folder): its terminals'
+   * key; the store's tokens file keeps only its hash.
+   */
+  proxyToken: (store: string) => `agentBudget.proxyToken.${store}`,
 } as const;
 
 /** The virtual-document scheme of approval diffs and run output. */

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { endpointProblem } from '../core/trust/origins';
+import { DEFAULT_PROXY_PORT } from '../core/proxy';
 import { PROVIDERS, type ProviderId } from '../core/usage';
 import { Disposable } from './dispose';
 import { SettingKeys } from './ids';
@@ -21,6 +22,10 @@ export interface AgentBudgetSettings {
   openaiApi: 'chat' | 'responses' | undefined;
   /** Show the run output channel when a run starts. */
   revealOutput: boolean;
+  /** Start the budget proxy with the window (`agentBudget.proxy.autoStart`, machine scope). */
+  proxyAutoStart: boolean;
+  /** The budget proxy's port on 127.0.0.1 (`agentBudget.proxy.port`). */
+  proxyPort: number;
 }
 
 export interface SettingProblem {
@@ -75,7 +80,25 @@ export function readSettings(config: {
     problems.push({ setting: id(SettingKeys.revealOutput), message: 'must be true or false; using true.' });
   }
 
-  return { settings: { baseUrls, openaiApi, revealOutput }, problems };
+  const rawAuto = config.get<unknown>(SettingKeys.proxyAutoStart);
+  let proxyAutoStart = false;
+  if (typeof rawAuto === 'boolean') proxyAutoStart = rawAuto;
+  else if (rawAuto !== undefined && rawAuto !== null) {
+    problems.push({ setting: id(SettingKeys.proxyAutoStart), message: 'must be true or false; using false.' });
+  }
+
+  const rawPort = config.get<unknown>(SettingKeys.proxyPort);
+  let proxyPort = DEFAULT_PROXY_PORT;
+  if (typeof rawPort === 'number' && Number.isInteger(rawPort) && rawPort >= 1 && rawPort <= 65_535)
+    proxyPort = rawPort;
+  else if (rawPort !== undefined && rawPort !== null) {
+    problems.push({
+      setting: id(SettingKeys.proxyPort),
+      message: `must be a port number from 1 to 65535, got ${JSON.stringify(rawPort)}; using ${DEFAULT_PROXY_PORT}.`,
+    });
+  }
+
+  return { settings: { baseUrls, openaiApi, revealOutput, proxyAutoStart, proxyPort }, problems };
 }
 
 function urlProblem(raw: unknown): string | undefined {

@@ -54,6 +54,7 @@ const DIMENSION_LABELS: Record<Dimension, string> = {
   provider: 'Provider',
   task: 'Task',
   tool: 'Tool',
+  client: 'Client',
 };
 const EMPTY_KEY: Record<Dimension, string> = {
   workflow: '(none)',
@@ -61,6 +62,7 @@ const EMPTY_KEY: Record<Dimension, string> = {
   provider: '(none)',
   task: '(outside a task)',
   tool: '(model calls)',
+  client: '(none)',
 };
 
 function initialState(): PanelViewState {

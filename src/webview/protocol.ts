@@ -12,7 +12,7 @@ export const TABS = ['overview', 'breakdown', 'runs', 'prices'] as const;
 export type TabId = (typeof TABS)[number];
 
 /** Dimensions of the breakdown tables. */
-export const DIMENSIONS = ['workflow', 'model', 'provider', 'task', 'tool'] as const;
+export const DIMENSIONS = ['workflow', 'model', 'provider', 'task', 'tool', 'client'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 export type Level = 'ok' | 'warn' | 'critical' | 'blocked';
@@ -49,7 +49,7 @@ export interface ScopeRow {
 
 /** One row of a breakdown table. */
 export interface BreakdownRow {
-  /** The workflow, model, provider, task or tool; '' = calls without one. */
+  /** The workflow, model, provider, task, tool or client (a budget-proxy token, or agent-budget); '' = calls without one. */
   key: string;
   /** Spend (µ$). */
   costMicros: number;

@@ -76,6 +76,7 @@ export class FakeAnthropic extends FakeProvider {
       reply.usage,
       JSON.stringify(x.body.messages ?? []).length + String(x.body.system ?? '').length,
       text.length + (reply.thinking?.length ?? 0),
+      { reply, body: x.body },
     );
     const stop =
       reply.stopReason === 'maxTokens'

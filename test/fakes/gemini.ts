@@ -77,7 +77,7 @@ export class FakeGemini extends FakeProvider {
   private plan(x: FakeExchange, reply: FakeMessageReply, model: string) {
     const prompt = JSON.stringify(x.body.contents ?? []) + JSON.stringify(x.body.systemInstruction ?? '');
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('gemini', lastUserText(x.body)));
-    const usage = completeUsage(reply.usage, prompt.length, text.length);
+    const usage = completeUsage(reply.usage, prompt.length, text.length, { reply, body: x.body });
     const finishReason =
       reply.stopReason === 'maxTokens' ? 'MAX_TOKENS' : reply.stopReason === 'refused' ? 'SAFETY' : 'STOP';
     return { text, usage, finishReason, model: reply.model ?? model, responseId: this.newId('resp') };

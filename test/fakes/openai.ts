@@ -80,7 +80,7 @@ export class FakeOpenAI extends FakeProvider {
       String(x.body.instructions ?? '');
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('openai', lastUserText(x.body)));
     const toolCalls = (reply.toolCalls ?? []).map((t) => ({ ...t, id: t.id ?? this.newId('call_') }));
-    const usage = completeUsage(reply.usage, prompt.length, text.length);
+    const usage = completeUsage(reply.usage, prompt.length, text.length, { reply, body: x.body });
     return { text, toolCalls, usage, model: reply.model ?? String(x.body.model ?? 'gpt-fake') };
   }
 

@@ -40,6 +40,11 @@ export interface FakeMessageReply {
   /** Sent verbatim as the provider's usage object instead of one built from `usage`. */
   rawUsage?: unknown;
   /**
+   * Bill exactly the request's output bound (`max_tokens` and its kin) as output, like a model that writes until its
+   * limit: the worst case a budget must have reserved for.
+   */
+  outputAtLimit?: boolean;
+  /**
    * OpenAI Chat Completions only: answer like a compatible server that ignores `stream_options.include_usage` and
    * reports no usage at all (no usage chunk, no `usage` field).
    */
@@ -312,12 +317,26 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-/** Fills the unspecified usage kinds: input ~ prompt characters / 4 (+10), output ~ reply characters / 4. */
+/** The output bound a request sent, in whichever field its API uses (undefined when none). */
+export function requestedMaxOutput(body: Record<string, unknown>): number | undefined {
+  const config = body.generationConfig as { maxOutputTokens?: unknown } | undefined;
+  for (const v of [body.max_tokens, body.max_completion_tokens, body.max_output_tokens, config?.maxOutputTokens])
+    if (typeof v === 'number') return v;
+  return undefined;
+}
+
+/**
+ * Fills the unspecified usage kinds: input ~ prompt characters / 4 (+10), output ~ reply characters / 4 (or the
+ * request's output bound, with `outputAtLimit`).
+ */
 export function completeUsage(
   partial: Partial<FakeUsage> | undefined,
   promptChars: number,
   replyChars: number,
+  atLimit?: { reply: FakeMessageReply; body: Record<string, unknown> },
 ): FakeUsage {
+  const limit = atLimit?.reply.outputAtLimit ? requestedMaxOutput(atLimit.body) : undefined;
+  if (limit !== undefined) partial = { ...partial, output: limit };
   return {
     input: partial?.input ?? Math.ceil(promptChars / 4) + 10,
     output: partial?.output ?? Math.max(1, Math.ceil(replyChars / 4)),

@@ -161,11 +161,14 @@ function clampOutput(
       clampedBy = s.scope;
     }
     if (affordable < minOut) {
+      const raise = s.scope.startsWith('client.')
+        ? `give the client a higher cap (revoke its proxy token and create it again with a higher --${s.scope.endsWith('.daily') ? 'daily' : 'monthly'}-usd)`
+        : 'raise the cap in .agent-budget/budget.json and resume';
       return {
         blocked: {
           message:
             `${s.scope} cap reached: ${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}. ` +
-            `It resets ${s.resetsAt ? new Date(s.resetsAt).toISOString() : 'at the next period'}; or raise the cap in .agent-budget/budget.json and resume.`,
+            `It resets ${s.resetsAt ? new Date(s.resetsAt).toISOString() : 'at the next period'}; or ${raise}.`,
           scope: s.scope,
           resetsAt: s.resetsAt,
         },

@@ -3,9 +3,10 @@ import { effectiveLimits } from '../policy/effective';
 import { PERIODS, dayKey, periodWindow, type PeriodWindow } from '../policy/periods';
 import type { BudgetPolicy } from '../policy/types';
 import type { LedgerEntry, Reservation, StoreRecord } from '../store/records';
+import type { SpendFilter } from '../store/queries';
 import type { WorkspaceStore } from '../store/store';
 import { totalTokens } from '../usage';
-import { isUsdKey, type ScopeUse, type TokenScopeSpec } from './types';
+import { CLIENT_PERIODS, isUsdKey, type ClientCaps, type ScopeUse, type TokenScopeSpec } from './types';
 
 interface Counter {
   used: number;
@@ -66,11 +67,11 @@ export class ScopeCounters {
   }
 
   /**
-   * Every USD scope a call of `workflow` at `now` counts against, with its cap (undefined = no cap). Uncapped
-   * workflow scopes are listed too, so a reservation names them: a cap added to budget.json while calls are in
-   * flight counts what they hold.
+   * Every USD scope a call of `workflow` (made by `client`, when a proxy client makes it) at `now` counts against,
+   * with its cap (undefined = no cap). Uncapped workflow scopes are listed too, so a reservation names them: a cap
+   * added to budget.json while calls are in flight counts what they hold.
    */
-  usdScopes(workflow: string, now: number): ScopeUse[] {
+  usdScopes(workflow: string, now: number, client?: string, clientCaps: ClientCaps = {}): ScopeUse[] {
     let limits = this.limits.get(workflow);
     if (!limits) {
       limits = effectiveLimits(this.policy, workflow);
@@ -80,9 +81,22 @@ export class ScopeCounters {
     for (const period of PERIODS) {
       const win = periodWindow(period, now, this.policy.timeZone);
       out.push(this.usdUse(`workspace.${period}`, win, undefined, limits.workspace[`${period}Usd`]));
-      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, workflow, limits.workflow[`${period}Usd`]));
+      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, { workflow }, limits.workflow[`${period}Usd`]));
     }
+    if (client !== undefined) out.push(...this.clientScopes(client, clientCaps, now));
     return out;
+  }
+
+  /** A proxy client's own scopes (`client.<name>.daily|monthly`) at `now`, with its caps. */
+  clientScopes(client: string, caps: ClientCaps, now: number): ScopeUse[] {
+    return CLIENT_PERIODS.map((period) =>
+      this.usdUse(
+        `client.${client}.${period}`,
+        periodWindow(period, now, this.policy.timeZone),
+        { client },
+        caps[`${period}Usd`],
+      ),
+    );
   }
 
   /** Keeps counters current with one record the store applied. */
@@ -154,14 +168,19 @@ export class ScopeCounters {
 
   private readonly loadTokens = (key: string): number => this.tokenInit.get(key)?.() ?? 0;
 
-  private usdUse(scope: string, win: PeriodWindow, workflow: string | undefined, capUsd: number | undefined): ScopeUse {
+  private usdUse(
+    scope: string,
+    win: PeriodWindow,
+    filter: SpendFilter | undefined,
+    capUsd: number | undefined,
+  ): ScopeUse {
     const key = `${scope}@${win.key}`;
     const c = this.counter(key, () => {
       const range = {
         fromDay: dayKey(win.startMs, this.policy.timeZone),
         toDay: dayKey(win.endMs - 1, this.policy.timeZone),
       };
-      return this.store.queries.totals(range, workflow === undefined ? undefined : { workflow }).costMicros;
+      return this.store.queries.totals(range, filter).costMicros;
     });
     const limit = capUsd === undefined ? undefined : usdToMicros(capUsd);
     return { scope, key, unit: 'usd', used: c.used, reserved: c.reserved, limit, soft: undefined, resetsAt: win.endMs };
@@ -177,7 +196,9 @@ export class ScopeCounters {
     // USD scopes by the entry's own time, as the rollups file it.
     for (const period of PERIODS) {
       const win = periodWindow(period, entry.ts, this.policy.timeZone);
-      for (const key of [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`]) {
+      const keys = [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`];
+      if (entry.client !== undefined) keys.push(`client.${entry.client}.${period}@${win.key}`);
+      for (const key of keys) {
         const c = this.counters.get(key);
         if (c) c.used += entry.costMicros;
       }

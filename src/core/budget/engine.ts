@@ -18,6 +18,7 @@ import {
   type Admission,
   type AdmitRequest,
   type BudgetAlert,
+  type ClientCaps,
   type ScopeUse,
   type SettleInput,
   type TokenScopeSpec,
@@ -32,6 +33,7 @@ export {
   type AdmitRequest,
   type BudgetAlert,
   type BudgetLevel,
+  type ClientCaps,
   type ScopeUse,
   type SettleInput,
   type TokenScopeSpec,
@@ -178,7 +180,7 @@ export class BudgetEngine {
       price: (model) => this.priceOf(req.provider, model, now, req.localEndpoint === true),
       scopes: {
         tokens: req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
-        usd: this.counters.usdScopes(req.workflow, now),
+        usd: this.counters.usdScopes(req.workflow, now, req.client, req.clientCaps),
       },
       rules: this.policy.rules,
     });
@@ -268,9 +270,15 @@ export class BudgetEngine {
     return this.counters.usdScopes(workflow, now);
   }
 
-  /** Every USD scope with a cap (workspace and per workflow), as the status bar and `agent-budget status` see them. */
-  status(now = this.clock.now()): ScopeWithLevel[] {
-    return budgetStatus(this.policy, (workflow) => this.usdScopes(workflow, now));
+  /**
+   * Every USD scope with a cap (workspace and per workflow, and each of `clients`' own caps), as the status bar and
+   * `agent-budget status` see them.
+   */
+  status(now = this.clock.now(), clients: Readonly<Record<string, ClientCaps>> = {}): ScopeWithLevel[] {
+    const clientUses = Object.entries(clients).flatMap(([client, caps]) =>
+      this.counters.clientScopes(client, caps, now),
+    );
+    return budgetStatus(this.policy, (workflow) => this.usdScopes(workflow, now), clientUses);
   }
 
   /** Use of a token scope by key (for a running task or session in the status bar). */

@@ -34,6 +34,7 @@ export function reservationFor(
     outputTokens: decision.maxOutputTokens,
     scopes: decision.scopes.map((s) => s.key),
     variant: req.promptVersion === undefined ? null : `${decision.model}@${req.promptVersion}`,
+    ...(req.client === undefined ? {} : { client: req.client }),
   };
 }
 
@@ -125,5 +126,6 @@ function fromReservation(r: Reservation) {
     reservationId: r.id,
     reservedMicros: r.micros,
     estimatedInputTokens: r.inputTokens,
+    ...(r.client === undefined ? {} : { client: r.client }),
   };
 }

@@ -1,4 +1,5 @@
 import { AgentBudgetError } from '../errors';
+import type { Period } from '../policy/periods';
 import type { RuleAction } from '../policy/types';
 import type { ResolvedPrice } from '../pricing/cost';
 import type { Reservation } from '../store/records';
@@ -52,7 +53,23 @@ export interface AdmitRequest {
   minOutputTokens?: number;
   /** The call goes to a loopback endpoint the user chose: a model no price list knows is free there (pricing). */
   localEndpoint?: boolean;
+  /** Who makes the call: a proxy token's name (absent: our own workflows, `agent-budget`). Filed on the ledger row. */
+  client?: string;
+  /**
+   * The client's own caps (its proxy token's `dailyUsd` / `monthlyUsd`): the call also counts against
+   * `client.<name>.daily` and `client.<name>.monthly`, reserved with every other scope in the same transaction.
+   */
+  clientCaps?: ClientCaps;
 }
+
+/** A proxy client's USD caps (undefined = no cap of its own; the workspace caps still apply). */
+export interface ClientCaps {
+  dailyUsd?: number;
+  monthlyUsd?: number;
+}
+
+/** The periods a client scope has (a proxy token sets a daily and a monthly cap). */
+export const CLIENT_PERIODS = ['daily', 'monthly'] as const satisfies readonly Period[];
 
 export interface ScopeUse {
   /** Scope name as in rules and `agent-budget status` (`task`, `session`, `workspace.daily`, `workflow.x.monthly`). */
@@ -128,5 +145,5 @@ export class BudgetBlockedError extends AgentBudgetError {
 
 /** A USD counter key or scope name (they share their prefix). */
 export function isUsdKey(key: string): boolean {
-  return key.startsWith('workspace.') || key.startsWith('workflow.');
+  return key.startsWith('workspace.') || key.startsWith('workflow.') || key.startsWith('client.');
 }

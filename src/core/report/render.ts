@@ -12,6 +12,7 @@ import {
   mdTable,
   microsToUsdText,
 } from './format';
+import { OWN_CLIENT } from '../store/records';
 import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
 
@@ -181,6 +182,13 @@ export function renderReportMarkdown(r: SpendReport): string {
     out.push('## By provider');
     out.push('');
     out.push(simpleTable('Provider', r.byProvider));
+    out.push('');
+  }
+  // Only our own workflows spent: a one-row table would say nothing.
+  if (r.byClient.some((c) => c.key !== OWN_CLIENT)) {
+    out.push('## By client');
+    out.push('');
+    out.push(simpleTable('Client', r.byClient));
     out.push('');
   }
 
@@ -491,6 +499,7 @@ export function renderReportCsv(r: SpendReport): string {
       add(section, x.key, { micros: x.micros, calls: x.calls, tokens: x.tokens, estimatedMicros: x.estimatedMicros });
   };
   rows('provider', r.byProvider);
+  rows('client', r.byClient);
   rows('day', r.byDay);
   rows('task', r.byTask);
   rows('tool', r.byTool);

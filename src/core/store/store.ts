@@ -429,6 +429,7 @@ export class WorkspaceStore {
       }
       this.db.run('DELETE FROM rollup_model WHERE calls = 0');
       this.db.run('DELETE FROM rollup_task WHERE calls = 0');
+      this.db.run('DELETE FROM rollup_client WHERE calls = 0');
       this.db.exec('COMMIT');
       this.log(
         `Agent Budget: day keys moved from time zone ${previous} to ${this.days.zone} (${moves.length} ledger rows).`,
