@@ -73,7 +73,7 @@ export async function storeBenchmarks(): Promise<Figure[]> {
   // each run includes the compactions its size triggers (their cost grows with the database; their frequency falls).
   const meanAppend = async (rows: number) => {
     const dir = await seededStore(rows);
-    const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false });
+    const store = await WorkspaceStore.open({ dir, pollMs: 0 });
     await sequentialAppends(store, 200);
     const costs = await sequentialAppends(store, 15_000);
     await store.close();

@@ -4,6 +4,7 @@ import { systemClock, type Clock } from './clock';
 import { PolicyError } from './policy/issues';
 import { defaultPolicy, loadPolicy, type LoadedPolicy } from './policy/load';
 import type { BudgetPolicy } from './policy/types';
+import { recoverAbandoned } from './runner/abandoned';
 import { WorkspaceStore, type StoreOptions } from './store/store';
 
 /** The folder of workspace files and machine state, relative to the workspace folder. */
@@ -50,6 +51,8 @@ export class Workspace {
       days: policyDays(policy),
       pollMs: options.pollMs,
       retentionDays: options.retentionDays,
+      // Work of dead processes is charged and interrupted on open and every 30 s (the runner's rule, not the store's).
+      onSweep: (store) => recoverAbandoned(store, clock),
       log: options.log,
     };
     const store = await WorkspaceStore.open(storeOptions);

@@ -656,9 +656,9 @@ export class BudgetEngine {
       const c = key ? this.counters.get(key) : undefined;
       if (c) c.used += tokens;
     }
-    // USD scopes by the entry's own time, as the rollups file it.
+    // USD scopes in the period the rollups file the entry in: where its reservation was held (a call across midnight).
     for (const period of PERIODS) {
-      const win = periodWindow(period, entry.ts, this.policy.timeZone);
+      const win = periodWindow(period, entry.heldAt ?? entry.ts, this.policy.timeZone);
       for (const key of [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`]) {
         const c = this.counters.get(key);
         if (c) c.used += entry.costMicros;
@@ -722,6 +722,7 @@ export class BudgetEngine {
       reservationId: r.id,
       reservedMicros: r.micros,
       estimatedInputTokens: r.inputTokens,
+      heldAt: r.ts,
     };
   }
 

@@ -16,6 +16,7 @@ import { newId } from '../processIdentity';
 import type { LedgerEntry, RunState, RunStatus, StoreRecord, TaskState } from '../store/records';
 import { PROVIDERS, totalTokens, ZERO_USAGE, type ProviderId, type TokenUsage } from '../usage';
 import type { Workspace } from '../workspace';
+import { recoverAbandoned } from './abandoned';
 import {
   BUILTIN_WORKFLOWS,
   DEFAULT_MODELS,
@@ -371,7 +372,7 @@ export class Runner {
 
   private async resumeClaimed(id: string, options: RunOptions): Promise<RunOutcome> {
     // A process that died since the store's last sweep: interrupt its runs and charge its open reservations now.
-    await this.store.recoverAbandoned();
+    await recoverAbandoned(this.store, this.clock);
     const run = this.store.queries.getRun(id)!;
     if (run.status === 'running' || run.status === 'pending') {
       throw new RunLookupError(

@@ -457,7 +457,7 @@ function runSummaryFrom(r: SqlValue[]): RunSummary {
 
 const LEDGER_COLUMNS = `id, ts, provider, model, workflow, run_id, task_id, task, tool, variant, input, output, cache_read,
   cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id, latency_ms, reservation_id,
-  reserved_micros, est_input`;
+  reserved_micros, est_input, held_at`;
 
 const str = (v: SqlValue | undefined) => (v === null || v === undefined ? null : String(v));
 const num = (v: SqlValue | undefined) => (v === null || v === undefined ? null : Number(v));
@@ -489,5 +489,6 @@ function ledgerFrom(r: SqlValue[]): LedgerEntry {
     reservationId: str(r[20]),
     reservedMicros: num(r[21]),
     estimatedInputTokens: num(r[22]),
+    ...(r[23] === null || r[23] === undefined ? {} : { heldAt: Number(r[23]) }),
   };
 }

@@ -157,6 +157,11 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
     what: 'the variant (model@prompt version) of a reserved call, for its estimated charge if it never settles',
     up: (db) => db.exec('ALTER TABLE reservations ADD COLUMN variant TEXT;'),
   },
+  {
+    to: 7,
+    what: 'when the reservation a ledger row settles was held: the period the row counts in (a call across midnight)',
+    up: (db) => db.exec('ALTER TABLE ledger ADD COLUMN held_at INTEGER;'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -48,7 +48,7 @@ function startWriter(
 
 /** Opens the store as a fresh process would and checks: every acknowledged id present exactly once, rollups = raw rows. */
 async function verify(dir: string, acked: Iterable<string>): Promise<{ rows: number }> {
-  const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false });
+  const store = await WorkspaceStore.open({ dir, pollMs: 0 });
   try {
     const ids = new Map<string, number>();
     let micros = 0;
