@@ -5,6 +5,7 @@ import { estimateCommand } from './commands/estimate';
 import { exportCommand } from './commands/export';
 import { markCommand } from './commands/mark';
 import { reportCommand } from './commands/report';
+import { reservationsCommand } from './commands/reservations';
 import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
 import { runsCommand } from './commands/runs';
@@ -22,6 +23,7 @@ const COMMANDS: CliCommand[] = [
   estimateCommand,
   exportCommand,
   markCommand,
+  reservationsCommand,
 ];
 
 function usage(): string {

@@ -17,6 +17,8 @@ export interface WorkspaceOptions {
   /** See StoreOptions.pollMs (0 in short-lived CLI commands that only read). */
   pollMs?: number;
   retentionDays?: number;
+  /** Charge and interrupt dead processes' work on open and every 30 s (default true; off to list it first). */
+  recover?: boolean;
   log?: (line: string) => void;
 }
 
@@ -52,7 +54,7 @@ export class Workspace {
       pollMs: options.pollMs,
       retentionDays: options.retentionDays,
       // Work of dead processes is charged and interrupted on open and every 30 s (the runner's rule, not the store's).
-      onSweep: (store) => recoverAbandoned(store, clock),
+      onSweep: options.recover === false ? undefined : (store) => recoverAbandoned(store, clock),
       log: options.log,
     };
     const store = await WorkspaceStore.open(storeOptions);

@@ -5,9 +5,13 @@ import { migrate, NewerStoreError } from './schema';
 import type { Database, SqlJsStatic } from './sqlite';
 import type { StoreFs } from './storeFs';
 
-/** damaged/ keeps at most this many files and bytes (the newest file always stays); older ones are dropped. */
-export const DAMAGED_MAX_FILES = 10;
-export const DAMAGED_MAX_BYTES = 512 * 1024 * 1024;
+/** How much damaged/ keeps: at most this many files and bytes (the newest file always stays); older ones go. */
+export interface DamagedLimits {
+  maxFiles: number;
+  maxBytes: number;
+}
+
+export const DAMAGED_LIMITS: DamagedLimits = { maxFiles: 10, maxBytes: 512 * 1024 * 1024 };
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
@@ -47,6 +51,7 @@ export class SnapshotFiles {
     private readonly fs: StoreFs,
     private readonly wallNow: () => number,
     private readonly log: (line: string) => void,
+    private readonly limits: DamagedLimits = DAMAGED_LIMITS,
   ) {}
 
   private file(name: string): string {
@@ -179,7 +184,7 @@ export class SnapshotFiles {
     return path.join(this.damagedDir(), `${stamp}-${name}`);
   }
 
-  /** Drops the oldest files of damaged/ beyond DAMAGED_MAX_FILES or DAMAGED_MAX_BYTES, and says so. */
+  /** Drops the oldest files of damaged/ beyond its limits, and says so. */
   private boundDamaged(problems: string[]): void {
     const dir = this.damagedDir();
     const files = this.fs
@@ -190,14 +195,14 @@ export class SnapshotFiles {
     const dropped: string[] = [];
     files.forEach((f, i) => {
       bytes += f.size;
-      if (i > 0 && (i >= DAMAGED_MAX_FILES || bytes > DAMAGED_MAX_BYTES)) {
+      if (i > 0 && (i >= this.limits.maxFiles || bytes > this.limits.maxBytes)) {
         this.removeQuietly(path.join(dir, f.name));
         dropped.push(f.name);
       }
     });
     if (dropped.length) {
       problems.push(
-        `damaged/ keeps at most ${DAMAGED_MAX_FILES} files and ${DAMAGED_MAX_BYTES / 2 ** 20} MiB: the ${dropped.length} ` +
+        `damaged/ keeps at most ${this.limits.maxFiles} files and ${Math.round(this.limits.maxBytes / 2 ** 20)} MiB: the ${dropped.length} ` +
           `oldest were deleted (${dropped.join(', ')})`,
       );
     }

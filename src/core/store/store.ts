@@ -12,7 +12,7 @@ import { StoreMemory, UTC_DAYS, type AppliedRecords, type DayKeys } from './memo
 import { emptyReport, loadState, type OpenReport } from './opening';
 import type { StoreQueries } from './queries';
 import type { LedgerEntry, Reservation, StoreRecord } from './records';
-import { SnapshotFiles } from './snapshotFiles';
+import { SnapshotFiles, type DamagedLimits } from './snapshotFiles';
 import { loadSqlite, type SqlJsStatic } from './sqlite';
 import { nodeStoreFs, type StoreFs } from './storeFs';
 import { WriteQueue } from './writeQueue';
@@ -46,6 +46,8 @@ export interface StoreOptions {
    * work abandoned by dead processes (runner/abandoned.ts): how that is billed is not the store's to decide.
    */
   onSweep?: (store: WorkspaceStore) => Promise<unknown>;
+  /** How much damaged/ keeps (default: see snapshotFiles.ts). */
+  damagedLimits?: DamagedLimits;
   /** The sql.js engine (tests inject one that fails). */
   engine?: Pick<SqlJsStatic, 'Database'>;
   log?: (line: string) => void;
@@ -134,7 +136,7 @@ export class WorkspaceStore {
     const lock = (name: string) => new FileLock(this.fs, this.file(name), this.owner, lockOwners, mono, wallNow);
     this.gate = new HealthGate(dir, this.fs, this.log);
     this.journals = new JournalFiles(dir, this.fs, this.owner, this.log);
-    this.snapshots = new SnapshotFiles(dir, this.fs, wallNow, this.log);
+    this.snapshots = new SnapshotFiles(dir, this.fs, wallNow, this.log, options.damagedLimits);
     this.maintenance = new Maintenance(
       dir,
       this.fs,
@@ -181,6 +183,12 @@ export class WorkspaceStore {
     this.fs.mkdir(dir);
     // A new state folder survives a power cut only once its parent's entry for it is on disk.
     if (fresh) await this.fs.syncDir(path.dirname(dir));
+    this.engine = this.options.engine ?? (await loadSqlite());
+    // Loaded before anything is written: a store that cannot load leaves the folder exactly as it was.
+    const { loaded, report, snapshotBytes } = await loadState(this.loadParts());
+    this.memory.install(loaded);
+    this.maintenance.loaded(snapshotBytes);
+    this.report = report;
     try {
       if (this.fs.kind(this.file('.gitignore')) === undefined) this.fs.writeFile(this.file('.gitignore'), GITIGNORE);
       this.liveness.beat();
@@ -188,11 +196,6 @@ export class WorkspaceStore {
       // A full disk: reads work, writes are refused until it takes them again.
       if (this.gate.fail(err) === err) throw err;
     }
-    this.engine = this.options.engine ?? (await loadSqlite());
-    const { loaded, report, snapshotBytes } = await loadState(this.loadParts());
-    this.memory.install(loaded);
-    this.maintenance.loaded(snapshotBytes);
-    this.report = report;
     await this.sweep();
     this.startTimers();
   }
