@@ -63,16 +63,17 @@ export class FileLock {
    * writer re-takes the lock between the waiter's polls, again and again.
    */
   async acquire(timeoutMs = 15_000): Promise<void> {
-    const deadline = this.mono.now() + timeoutMs;
+    // Waiting is timed on this process's own clock; `mono` (injectable) is for judging other processes' locks.
+    const deadline = performance.now() + timeoutMs;
     if (this.yieldedAt !== undefined) {
-      while (this.contended() && this.mono.now() - this.yieldedAt < HANDOFF_MS) await sleep(0.5);
+      while (this.contended() && performance.now() - this.yieldedAt < HANDOFF_MS) await sleep(0.5);
       this.yieldedAt = undefined;
     }
     let pause = 0.2;
     for (;;) {
       if (this.tryAcquire()) return;
       this.signalWaiting();
-      if (this.mono.now() > deadline) {
+      if (performance.now() > deadline) {
         const body = this.readBody();
         throw new Error(
           `Timed out waiting for ${this.path}${body ? ` (held by ${body.owner} since ${new Date(body.ts).toISOString()})` : ''}.`,
@@ -92,7 +93,7 @@ export class FileLock {
     try {
       this.fs.createExclusive(this.path, JSON.stringify(body));
       this.token = token;
-      this.acquiredAt = this.mono.now();
+      this.acquiredAt = performance.now();
       this.watched = undefined;
       if (this.fs.kind(this.want) !== undefined) this.fs.unlink(this.want); // waiters still waiting leave it again
       return true;
@@ -113,10 +114,10 @@ export class FileLock {
     const token = this.token;
     if (!token) return;
     this.token = undefined;
-    if (forWaiter) this.yieldedAt = this.mono.now();
+    if (forWaiter) this.yieldedAt = performance.now();
     // Only remove our own lock. A live owner's lock is never broken, but a process of another clock domain may
     // wrongly take us for dead after a long silence: check what we remove after a long hold.
-    if (this.mono.now() - this.acquiredAt < 5_000 || this.readBody()?.token === token) this.fs.unlink(this.path);
+    if (performance.now() - this.acquiredAt < 5_000 || this.readBody()?.token === token) this.fs.unlink(this.path);
   }
 
   private signalWaiting(): void {
