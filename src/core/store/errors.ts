@@ -46,6 +46,7 @@ const ERRNO_WORDS: Record<string, string> = {
   ENFILE: 'too many files are open',
   ELOOP: 'a symbolic link was refused',
   ENOENT: 'a file or folder disappeared',
+  ERELOAD: 'its state could not be rebuilt from disk after a failed write',
 };
 
 export function describeErrno(code: string): string {

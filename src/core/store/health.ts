@@ -31,11 +31,12 @@ export class HealthGate {
   }
 
   /**
-   * Trips the switch for a file-system error and returns what to reject the caller with; any other error (a lock
-   * timeout, a bug) is returned as it is and leaves the store healthy.
+   * Trips the switch for a file-system error (or any error, given `otherwise` as its code) and returns what to
+   * reject the caller with; any other error (a lock timeout, a bug) is returned as it is and leaves the store
+   * healthy.
    */
-  fail(err: unknown): unknown {
-    const code = errnoOf(err);
+  fail(err: unknown, otherwise?: string): unknown {
+    const code = errnoOf(err) ?? otherwise;
     if (!code) return err;
     const first = !this.failure;
     this.failure = new StoreUnavailableError(this.dir, code, { cause: err });

@@ -8,6 +8,9 @@ import type { StoreQueries } from './queries';
 import type { StoreRecord } from './records';
 import type { AppendHandle } from './storeFs';
 
+/** After a failed reload, how long writes are refused before the next attempt. */
+const RELOAD_RETRY_MS = 5_000;
+
 type Settle = { resolve: () => void; reject: (err: unknown) => void };
 type WriteOp = Settle & { kind: 'write'; build: (queries: StoreQueries) => StoreRecord[] };
 export type Op = WriteOp | (Settle & { kind: 'refresh' | 'compact' }) | (Settle & { kind: 'days'; days: DayKeys });
@@ -46,6 +49,7 @@ export class WriteQueue {
   private stale = false;
   /** When this process last looked for a waiter (performance.now()). */
   private askedAt = 0;
+  private reloadFailedAt = -Infinity;
 
   constructor(private readonly p: QueueParts) {}
 
@@ -115,9 +119,13 @@ export class WriteQueue {
     }
   }
 
-  /** Healthy, or a probe succeeded just now (and memory is rebuilt if a failure left it unsure). */
+  /**
+   * Healthy, or a probe succeeded just now (and memory is rebuilt if a failure left it unsure — at most every
+   * RELOAD_RETRY_MS: a load that failed, for memory say, is not retried on every write).
+   */
   private async writable(): Promise<boolean> {
     if (this.p.health.health.ok && !this.stale) return true;
+    if (this.stale && performance.now() - this.reloadFailedAt < RELOAD_RETRY_MS) return false;
     if (!(await this.p.health.ready())) return false;
     this.p.maintenance.retryNow();
     if (this.stale) {
@@ -125,11 +133,18 @@ export class WriteQueue {
         await this.p.reload();
         this.stale = false;
       } catch (err) {
-        this.p.health.fail(err);
+        this.reloadFailed(err);
         return false;
       }
     }
     return true;
+  }
+
+  private reloadFailed(err: unknown): void {
+    this.stale = true;
+    this.reloadFailedAt = performance.now();
+    this.p.health.fail(err, 'ERELOAD');
+    this.p.log(`Agent Budget: store reload failed: ${(err as Error).message}`);
   }
 
   /** Takes the lock unless held, and catches up unless nobody could have appended since the last time. */
@@ -154,9 +169,16 @@ export class WriteQueue {
   }
 
   private async writeBatch(ops: WriteOp[]): Promise<void> {
-    if (!(await this.writable().catch(() => false))) {
-      for (const op of ops)
-        op.reject(this.p.health.health.ok ? new Error('store unavailable') : this.p.health.health.error);
+    let writable: boolean;
+    try {
+      writable = await this.writable();
+    } catch (err) {
+      writable = false;
+      this.p.health.fail(err, 'EPROBE');
+    }
+    const health = this.p.health.health;
+    if (!writable || !health.ok) {
+      for (const op of ops) op.reject(health.ok ? new Error('The Agent Budget store is not writable.') : health.error);
       return;
     }
     try {
@@ -236,9 +258,7 @@ export class WriteQueue {
       await this.p.reload();
       this.stale = false;
     } catch (e) {
-      this.stale = true;
-      this.p.health.fail(e);
-      this.p.log(`Agent Budget: store reload failed: ${(e as Error).message}`);
+      this.reloadFailed(e);
     }
   }
 

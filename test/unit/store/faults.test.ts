@@ -7,6 +7,7 @@ import { ManualClock } from '../../../src/core/clock';
 import { defaultPolicy } from '../../../src/core/policy/load';
 import { StoreUnavailableError } from '../../../src/core/store/errors';
 import { crc32, snapshotName } from '../../../src/core/store/journal';
+import { loadSqlite } from '../../../src/core/store/sqlite';
 import type { LedgerEntry } from '../../../src/core/store/records';
 import { WorkspaceStore } from '../../../src/core/store/store';
 import { totalTokens } from '../../../src/core/usage';
@@ -219,6 +220,47 @@ describe('WorkspaceStore under disk faults (ENOSPC and EIO at every write and sy
     assert.equal(store.queries.openReservations().length, 1);
     await engine.release(admission);
     engine.dispose();
+    await store.close();
+  });
+
+  it('a rebuild that fails after a failed write (out of memory) fails closed too, and is not retried on every write', async () => {
+    const { dir } = await used();
+    const SQL = await loadSqlite();
+    let loads = 0;
+    let outOfMemory = false;
+    const engine = {
+      Database: class extends SQL.Database {
+        constructor(data?: ArrayLike<number> | Buffer | null) {
+          loads++;
+          if (outOfMemory) throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+          super(data);
+        }
+      },
+    };
+    const fs = new FaultyFs();
+    const store = await WorkspaceStore.open({ dir, fs, pollMs: 0, engine, log: () => undefined });
+    const kept = randomEntry(seededRandom(4), NOV1, { id: 'kept' });
+    await store.commit([{ k: 'ledger', entry: kept }]);
+    fs.arm(fs.trace.length + 1, 'EIO'); // the sync of the next append
+    outOfMemory = true;
+    await assert.rejects(
+      store.commit([{ k: 'ledger', entry: randomEntry(seededRandom(5), NOV1) }]),
+      StoreUnavailableError,
+    );
+    const attempts = loads;
+    fs.clear();
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(
+        store.commit([{ k: 'ledger', entry: randomEntry(seededRandom(6 + i), NOV1) }]),
+        (err: unknown) => {
+          assert.ok(err instanceof StoreUnavailableError);
+          assert.match(err.message, /could not be rebuilt from disk/);
+          return true;
+        },
+      );
+    }
+    assert.equal(loads, attempts, 'no reload per refused write');
+    assert.ok(store.queries.ledgerEntry('kept'), 'what was read stays readable');
     await store.close();
   });
 
