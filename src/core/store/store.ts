@@ -184,7 +184,8 @@ export class WorkspaceStore {
     // A new state folder survives a power cut only once its parent's entry for it is on disk.
     if (fresh) await this.fs.syncDir(path.dirname(dir));
     this.engine = this.options.engine ?? (await loadSqlite());
-    // Loaded before anything is written: a store that cannot load leaves the folder exactly as it was.
+    // Loaded before this process writes files of its own (.gitignore, heartbeat): a store that cannot load is left
+    // exactly as it was.
     const { loaded, report, snapshotBytes } = await loadState(this.loadParts());
     this.memory.install(loaded);
     this.maintenance.loaded(snapshotBytes);
