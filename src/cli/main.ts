@@ -7,6 +7,7 @@ import { markCommand } from './commands/mark';
 import { noticeStalePrices, pricesCommand } from './commands/prices';
 import { proxyCommand } from './commands/proxy';
 import { reportCommand } from './commands/report';
+import { reservationsCommand } from './commands/reservations';
 import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
 import { runsCommand } from './commands/runs';
@@ -36,6 +37,7 @@ const COMMANDS: CliCommand[] = [
   exportCommand,
   markCommand,
   proxyCommand,
+  reservationsCommand,
 ];
 
 function usage(): string {

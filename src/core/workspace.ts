@@ -6,6 +6,7 @@ import { importLegacySpend, locateMachineState, recordWorkspace } from './trust/
 import { defaultPolicy } from './policy/load';
 import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions } from './trust/effectivePolicy';
 import type { BudgetPolicy } from './policy/types';
+import { recoverAbandoned } from './runner/abandoned';
 import { WorkspaceStore, type StoreOptions } from './store/store';
 
 /** The repository's folder of policy files (`budget.json`, `workflows/`); machine state lives elsewhere. */
@@ -25,6 +26,8 @@ export interface WorkspaceOptions {
   /** See StoreOptions.pollMs (0 in short-lived CLI commands that only read). */
   pollMs?: number;
   retentionDays?: number;
+  /** Charge and interrupt dead processes' work on open and every 30 s (default true; off to list it first). */
+  recover?: boolean;
   log?: (line: string) => void;
 }
 
@@ -66,6 +69,8 @@ export class Workspace {
       days: policyDays(policy),
       pollMs: options.pollMs,
       retentionDays: options.retentionDays,
+      // Work of dead processes is charged and interrupted on open and every 30 s (the runner's rule, not the store's).
+      onSweep: options.recover === false ? undefined : (store) => recoverAbandoned(store, clock),
       log: options.log,
     };
     const store = await WorkspaceStore.open(storeOptions);

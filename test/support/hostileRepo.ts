@@ -59,7 +59,7 @@ export async function buildHostileRepo(base: string, endpoint: string): Promise<
       2,
     ),
   );
-  const store = await WorkspaceStore.open({ dir: state, pollMs: 0, recoverAbandoned: false, owner: 'attacker:1:x' });
+  const store = await WorkspaceStore.open({ dir: state, pollMs: 0, owner: 'attacker:1:x' });
   const planted = interruptedRunRecords({
     owner: 'attacker:1:x',
     calls: [{ name: 'runCommand', input: { command: `touch "${pwned}"` } }],

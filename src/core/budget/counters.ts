@@ -193,9 +193,9 @@ export class ScopeCounters {
       const c = key ? this.counters.get(key) : undefined;
       if (c) c.used += tokens;
     }
-    // USD scopes by the entry's own time, as the rollups file it.
+    // USD scopes in the period the rollups file the entry in: where its reservation was held (a call across midnight).
     for (const period of PERIODS) {
-      const win = periodWindow(period, entry.ts, this.policy.timeZone);
+      const win = periodWindow(period, entry.heldAt ?? entry.ts, this.policy.timeZone);
       const keys = [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`];
       if (entry.client !== undefined) keys.push(`client.${entry.client}.${period}@${win.key}`);
       for (const key of keys) {

@@ -304,7 +304,12 @@ export class BudgetEngine {
     entry: LedgerEntry,
     fired: (scope: string, periodKey: string, pct: number) => boolean,
   ): BudgetAlert[] {
-    return crossedThresholds(this.usdScopes(workflow, entry.ts), entry, this.policy.alerts.thresholdsPct, fired);
+    return crossedThresholds(
+      this.usdScopes(workflow, entry.heldAt ?? entry.ts),
+      entry,
+      this.policy.alerts.thresholdsPct,
+      fired,
+    );
   }
 
   /** Keeps counters current with every record the store applies (the benchmark drives it directly). */

@@ -126,6 +126,8 @@ function fromReservation(r: Reservation) {
     reservationId: r.id,
     reservedMicros: r.micros,
     estimatedInputTokens: r.inputTokens,
+    // The period the row counts in is the one its reservation was held in (a call in flight at midnight).
+    heldAt: r.ts,
     ...(r.client === undefined ? {} : { client: r.client }),
   };
 }

@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,13 +36,19 @@ interface TokenFile {
 }
 
 /** The tokens file cannot be used; the message says which file and what to do. */
-export class TokenFileError extends Error {
+export class TokenFileError extends AgentBudgetError {
   override readonly name = 'TokenFileError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('config', message, options);
+  }
 }
 
 /** A name or cap that cannot be a client's. */
-export class ClientNameError extends Error {
+export class ClientNameError extends AgentBudgetError {
   override readonly name = 'ClientNameError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('input', message, options);
+  }
 }
 
 export function clientCaps(client: ProxyClient): ClientCaps {

@@ -1,3 +1,4 @@
+import { recoverAbandoned } from './abandoned';
 import {
   approvalOnResume,
   pendingToolCalls,
@@ -183,7 +184,7 @@ export class Runner {
 
   private async resumeClaimed(id: string, options: RunOptions): Promise<RunOutcome> {
     // A process that died since the store's last sweep: interrupt its runs and charge its open reservations now.
-    await this.store.recoverAbandoned();
+    await recoverAbandoned(this.store, this.clock);
     const run = this.store.queries.getRun(id)!;
     if (run.status === 'running' || run.status === 'pending') {
       throw new RunLookupError(

@@ -170,16 +170,17 @@ export class RecordApplier {
 
   private insertLedger(e: LedgerEntry): boolean {
     const u = e.usage;
+    const day = this.dayKey(e.heldAt ?? e.ts);
     const inserted =
       this.run(
         `INSERT OR IGNORE INTO ledger (id, ts, day, provider, model, workflow, run_id, task_id, task, tool, variant,
            input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id,
-           latency_ms, reservation_id, reserved_micros, est_input, price_source, client)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           latency_ms, reservation_id, reserved_micros, est_input, price_source, client, held_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           e.id,
           e.ts,
-          this.dayKey(e.ts),
+          day,
           e.provider,
           e.model,
           e.workflow,
@@ -203,10 +204,11 @@ export class RecordApplier {
           e.estimatedInputTokens,
           e.priceSource ?? null,
           e.client ?? null,
+          e.heldAt ?? null,
         ],
       ) > 0;
     if (!inserted) return false;
-    this.addToRollups(e, this.dayKey(e.ts), 1);
+    this.addToRollups(e, day, 1);
     const tokens = totalTokens(u);
     if (e.runId) {
       this.run(

@@ -488,7 +488,7 @@ function runSummaryFrom(r: SqlValue[]): RunSummary {
 
 const LEDGER_COLUMNS = `id, ts, provider, model, workflow, run_id, task_id, task, tool, variant, input, output, cache_read,
   cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id, latency_ms, reservation_id,
-  reserved_micros, est_input, price_source, client`;
+  reserved_micros, est_input, price_source, client, held_at`;
 
 const str = (v: SqlValue | undefined) => (v === null || v === undefined ? null : String(v));
 const num = (v: SqlValue | undefined) => (v === null || v === undefined ? null : Number(v));
@@ -522,5 +522,6 @@ function ledgerFrom(r: SqlValue[]): LedgerEntry {
     estimatedInputTokens: num(r[22]),
     ...(str(r[23]) !== null ? { priceSource: str(r[23]) } : {}),
     ...(r[24] === null || r[24] === undefined ? {} : { client: String(r[24]) }),
+    ...(r[25] === null || r[25] === undefined ? {} : { heldAt: Number(r[25]) }),
   };
 }

@@ -72,6 +72,12 @@ export interface LedgerEntry {
    * our own workflows and for rows written before clients existed.
    */
   client?: string;
+  /**
+   * Epoch ms when the reservation this row settles was held. The row counts in that period (its day key, the
+   * engine's USD counters): a call in flight at midnight is charged to the day that admitted it. Absent on rows
+   * without a reservation and on rows written before it existed (they count at `ts`).
+   */
+  heldAt?: number;
 }
 
 export interface LedgerRecord {

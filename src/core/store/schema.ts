@@ -188,6 +188,11 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
           FROM rollup_model GROUP BY day;
       `),
   },
+  {
+    to: 9,
+    what: 'when the reservation a ledger row settles was held: the period the row counts in (a call across midnight)',
+    up: (db) => db.exec('ALTER TABLE ledger ADD COLUMN held_at INTEGER;'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -130,7 +130,7 @@ export async function importLegacySpend(
     let legacy: WorkspaceStore;
     try {
       for (const name of storeFiles) copyRegularFile(path.join(old, name), path.join(temp, name));
-      legacy = await WorkspaceStore.open({ dir: temp, pollMs: 0, recoverAbandoned: false });
+      legacy = await WorkspaceStore.open({ dir: temp, pollMs: 0 });
     } catch (err) {
       return refused(state, `reading it failed (${err instanceof Error ? err.message : String(err)})`);
     }

@@ -1,3 +1,4 @@
+import { recoverAbandoned } from '../../../src/core/runner/abandoned';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,7 +56,7 @@ describe('ledger: spend by client', () => {
 
   it("a dead process's reservation is charged as estimated under the reservation's client", async () => {
     const dir = path.join(root, 'state');
-    let store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false });
+    let store = await WorkspaceStore.open({ dir, pollMs: 0 });
     const reservation: Reservation = {
       id: 'res-1',
       ts: day,
@@ -77,6 +78,7 @@ describe('ledger: spend by client', () => {
     assert.equal(store.queries.openReservations()[0]?.client, 'claude-code');
     await store.close();
     store = await WorkspaceStore.open({ dir, pollMs: 0, probe: { isAlive: (o) => !o.includes('dead') } });
+    await recoverAbandoned(store);
     const row = store.queries.ledgerEntry('est-res-1');
     assert.equal(row?.client, 'claude-code');
     assert.equal(row?.estimated, true);

@@ -17,7 +17,6 @@ async function legacyStore(folder: string): Promise<void> {
   const store = await WorkspaceStore.open({
     dir: path.join(folder, '.agent-budget'),
     pollMs: 0,
-    recoverAbandoned: false,
   });
   const rand = seededRandom(7);
   const records: StoreRecord[] = [
