@@ -86,7 +86,7 @@ describe('CLI: agent-budget proxy', function () {
           cwd: ROOT,
           env: {
             PATH: process.env.PATH,
-            // This test run's own state root and user policy (test/support/isolatedState.ts, isolatedUserConfig.mjs).
+            // This test run's own state root and user policy (test/support/isolatedUser.mjs).
             AGENT_BUDGET_STATE_HOME: process.env.AGENT_BUDGET_STATE_HOME,
             AGENT_BUDGET_USER_POLICY: process.env.AGENT_BUDGET_USER_POLICY,
             ANTHROPIC_API_KEY: 'sk-ant-real',
