@@ -20,6 +20,7 @@ import {
   type BudgetAlert,
   type ScopeUse,
   type SettleInput,
+  type SpendScopeSpec,
   type TokenScopeSpec,
 } from './types';
 
@@ -34,6 +35,7 @@ export {
   type BudgetLevel,
   type ScopeUse,
   type SettleInput,
+  type SpendScopeSpec,
   type TokenScopeSpec,
 } from './types';
 
@@ -130,7 +132,7 @@ export class BudgetEngine {
    * not at all when the call is refused.
    */
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
-    this.counters.learn(req.tokenScopes);
+    this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const sized = await this.sizePrompt(req);
     return this.store.transact(() => {
       const admission = this.plan(sized);
@@ -173,12 +175,13 @@ export class BudgetEngine {
       );
     }
     const now = this.clock.now();
+    this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const result = decideAdmission({
       request: req,
       price: (model) => this.priceOf(req.provider, model, now, req.localEndpoint === true),
       scopes: {
         tokens: req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
-        usd: this.counters.usdScopes(req.workflow, now),
+        usd: [...this.counters.usdScopes(req.workflow, now), ...this.spendUses(req.spendScopes)],
       },
       rules: this.policy.rules,
     });
@@ -247,13 +250,17 @@ export class BudgetEngine {
       task: string | null;
       tool: string;
       usd: number;
+      /** The task's and run's dollar scopes (their hard limits hold against the charge too). */
+      spendScopes?: SpendScopeSpec[];
     },
     alsoCommit: readonly StoreRecord[] = [],
   ): Promise<LedgerEntry> {
     const now = this.clock.now();
     const entry = toolChargeEntry(args, usdToMicros(args.usd), now);
+    this.counters.learn(args.spendScopes ?? []);
     const alerts = await this.store.transact((q) => {
-      const blocked = toolChargeBlocked(this.usdScopes(args.workflow, now), entry.costMicros, args.tool);
+      const scopes = [...this.usdScopes(args.workflow, now), ...this.spendUses(args.spendScopes)];
+      const blocked = toolChargeBlocked(scopes, entry.costMicros, args.tool);
       if (blocked) throw BudgetBlockedError.of(blocked);
       const crossed = this.crossed(args.workflow, entry, q.alertFired.bind(q));
       const records: StoreRecord[] = [{ k: 'ledger', entry }, ...crossed.map((a) => alertRecord(a, now))];
@@ -276,6 +283,16 @@ export class BudgetEngine {
   /** Use of a token scope by key (for a running task or session in the status bar). */
   tokenStatus(spec: TokenScopeSpec): ScopeWithLevel {
     return withLevel(this.counters.tokenUse(spec));
+  }
+
+  /** Use of a task's or run's dollar scope (`task.usd`, `session.usd`). */
+  spendStatus(spec: SpendScopeSpec): ScopeWithLevel {
+    this.counters.learn([spec]);
+    return withLevel(this.counters.spendUse(spec));
+  }
+
+  private spendUses(specs: readonly SpendScopeSpec[] | undefined): ScopeUse[] {
+    return (specs ?? []).map((spec) => this.counters.spendUse(spec));
   }
 
   /** The price in force on the call's UTC day (a promotion's end or a price change applies from that day on). */

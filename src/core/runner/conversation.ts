@@ -11,24 +11,34 @@ import { stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './che
  * the provider (prompt-cache breakpoints, compaction) belongs here.
  */
 
-/** A task's prompts for `step`, rendered now from the run's input and the finished steps' outputs. */
+/** A task's prompts for `step` (its context block too), rendered now from the run's input and finished steps' outputs. */
 export function renderPrompts(
   state: RunCheckpointState,
   step: RunnerStep,
   item?: string,
-): { prompt: string; system?: string } {
+): { prompt: string; system?: string; context?: string } {
   const values = { ...state.input, stepOutputs: stepOutputs(state) };
   const fill = (text: string) => {
     const rendered = renderTemplate(text, values);
     return item === undefined ? rendered : rendered.replace(/\{\{\s*item\s*\}\}/g, item);
   };
   const systemText = step.system ?? state.workflow.system;
-  return { prompt: fill(step.prompt), ...(systemText ? { system: fill(systemText) } : {}) };
+  return {
+    prompt: fill(step.prompt),
+    ...(systemText ? { system: fill(systemText) } : {}),
+    ...(step.context ? { context: fill(step.context) } : {}),
+  };
 }
 
-/** The conversation a new task starts with: its rendered prompt. */
-export function openingMessages(prompt: string): ChatMessage[] {
-  return [{ role: 'user', content: [{ type: 'text', text: prompt }] }];
+/**
+ * The conversation a new task starts with: its rendered prompt, after its context block when the step has one (its
+ * own part, so a cache breakpoint can end the stable prefix there; the blank line keeps the two apart for providers
+ * that join a message's parts).
+ */
+export function openingMessages(prompt: string, context?: string): ChatMessage[] {
+  const parts: ContentPart[] = context ? [{ type: 'text', text: `${context}\n\n` }] : [];
+  parts.push({ type: 'text', text: prompt });
+  return [{ role: 'user', content: parts }];
 }
 
 /** What the task's next call sends, before the budget clamps its output. */

@@ -134,7 +134,8 @@ describe('agent-budget status', () => {
     const usage = (input: number, output: number) => ({
       usage: { input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
     });
-    // Settled: draft 1,000 + 600 tokens (8,000 µ$), review 500 + 100 (2,000 µ$). In flight: review 1,000 + 1,000 (12,000 µ$ held).
+    // Settled: draft 1,000 + 600 tokens (8,000 µ$), review 500 + 100 (2,000 µ$). In flight: review 1,000 + 1,000
+    // (12,500 µ$ held: OpenAI may write the prompt to its cache unasked, at 1.25× the input rate).
     await ws.engine.settle(await call(draftId, 'draft', 1_000, 600), usage(1_000, 600));
     await ws.engine.settle(await call(reviewId, 'review', 500, 100), usage(500, 100));
     await call(reviewId, 'review', 1_000, 1_000);
@@ -160,7 +161,7 @@ describe('agent-budget status', () => {
       pct: 4.2,
       level: 'ok',
       usedMicros: 10_000,
-      reservedMicros: 12_000,
+      reservedMicros: 12_500,
     });
     const tasks = scopes.filter((s) => s.scope === 'task');
     assert.deepEqual(
@@ -178,7 +179,7 @@ describe('agent-budget status', () => {
       reservedMicros: undefined,
     });
     const daily = scopes.find((s) => s.scope === 'workspace.daily')!;
-    assert.deepEqual([daily.usedMicros, daily.reservedMicros, daily.pct], [10_000, 12_000, 2.2]);
+    assert.deepEqual([daily.usedMicros, daily.reservedMicros, daily.pct], [10_000, 12_500, 2.3]);
 
     const table = await runCli(['status', '--workspace', folder]);
     assert.match(

@@ -143,7 +143,7 @@ describe('policy: loading .agent-budget/budget.json', () => {
     assert.equal(pct.message, 'must be a number between 0 and 1000, got 2000');
     assertAt(pct, text, '2000');
     const action = only(errors, 'rules[0].action');
-    assert.equal(action.message, 'must be one of "allow", "warn", "degrade", "block", got "deny"');
+    assert.equal(action.message, 'must be one of "allow", "warn", "degrade", "compact", "block", got "deny"');
     assertAt(action, text, '"deny"');
     const missing = only(errors, 'rules[1]');
     assert.equal(missing.message, 'missing required key "action"');
