@@ -188,7 +188,7 @@ describe('agent-budget status', () => {
         `task review \\(run ${runId.slice(0, 10)}\\)\\s+600 \\+ 2,000 in flight / 5,000 tokens\\s+52\\.0%\\s+warn`,
       ),
     );
-    assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.2%\s+ok/);
+    assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.3%\s+ok/);
   });
 
   it('prints a table without --json, and says so when nothing is capped', async () => {
