@@ -344,7 +344,8 @@ export function completeUsage(
   prompt: CacheUsage | number,
   replyChars: number,
 ): FakeUsage {
-  const billed = typeof prompt === 'number' ? { input: prompt, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 } : prompt;
+  const billed =
+    typeof prompt === 'number' ? { input: prompt, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 } : prompt;
   const scripted = scriptsPrompt(partial);
   return {
     input: partial?.input ?? billed.input,

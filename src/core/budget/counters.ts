@@ -157,7 +157,8 @@ export class ScopeCounters {
         continue;
       }
       c.reserved = 0;
-      for (const r of this.open.values()) if (r.scopes.includes(key)) c.reserved += isSpendKey(key) ? r.micros : r.tokens;
+      for (const r of this.open.values())
+        if (r.scopes.includes(key)) c.reserved += isSpendKey(key) ? r.micros : r.tokens;
     }
   }
 

@@ -1,5 +1,14 @@
 import type { ScopeRef } from './scopes';
-import type { BudgetPolicy, CachingPolicy, SessionLimits, TaskLimits, TokenLimits, UsdCaps, UsdLimits, WorkflowPolicy } from './types';
+import type {
+  BudgetPolicy,
+  CachingPolicy,
+  SessionLimits,
+  TaskLimits,
+  TokenLimits,
+  UsdCaps,
+  UsdLimits,
+  WorkflowPolicy,
+} from './types';
 
 /**
  * The limits and model choices that apply to one workflow: per-workflow overrides (`workflows.<id>`) over the
@@ -81,7 +90,8 @@ export function stepTaskLimits(task: TaskLimits, step: TaskLimits | undefined): 
   if (out.softTokens !== undefined && out.hardTokens !== undefined && out.softTokens > out.hardTokens) {
     out.softTokens = Math.floor(out.hardTokens / 2);
   }
-  if (out.softUsd !== undefined && out.hardUsd !== undefined && out.softUsd > out.hardUsd) out.softUsd = out.hardUsd / 2;
+  if (out.softUsd !== undefined && out.hardUsd !== undefined && out.softUsd > out.hardUsd)
+    out.softUsd = out.hardUsd / 2;
   return out;
 }
 
@@ -97,7 +107,8 @@ const TASK_LIMIT_KEYS = [
 
 /** The prompt caching a workflow's calls ask for: its own `caching`, else the policy's, else `auto`. */
 export function cachingOf(policy: Pick<BudgetPolicy, 'caching' | 'workflows'>, workflowId?: string): CachingPolicy {
-  const wf = workflowId !== undefined && Object.hasOwn(policy.workflows, workflowId) ? policy.workflows[workflowId] : undefined;
+  const wf =
+    workflowId !== undefined && Object.hasOwn(policy.workflows, workflowId) ? policy.workflows[workflowId] : undefined;
   return wf?.caching ?? policy.caching ?? 'auto';
 }
 

@@ -203,7 +203,13 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
     DEFAULT_POLICY.limits.session,
     'the built-in default',
   );
-  const taskUsd = checkSoftHardUsd(error, ['limits', 'task'], limits.task, DEFAULT_POLICY.limits.task, 'the built-in default');
+  const taskUsd = checkSoftHardUsd(
+    error,
+    ['limits', 'task'],
+    limits.task,
+    DEFAULT_POLICY.limits.task,
+    'the built-in default',
+  );
   const sessionUsd = checkSoftHardUsd(
     error,
     ['limits', 'session'],
@@ -325,12 +331,16 @@ function checkSoftHardUsd(
   if (!isObject(raw)) return inherited;
   const soft = raw.softUsd;
   const hard = raw.hardUsd;
-  const usable = (x: unknown) => x === undefined || x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
+  const usable = (x: unknown) =>
+    x === undefined || x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
   if (!usable(soft) || !usable(hard)) return inherited;
-  const result = overrideLimits({ ...inherited }, {
-    softUsd: soft as number | null | undefined,
-    hardUsd: hard as number | null | undefined,
-  });
+  const result = overrideLimits(
+    { ...inherited },
+    {
+      softUsd: soft as number | null | undefined,
+      hardUsd: hard as number | null | undefined,
+    },
+  );
   if (typeof soft === 'number' && result.hardUsd !== undefined && soft > result.hardUsd) {
     const from = typeof hard === 'number' ? '' : ` (from ${inheritedFrom})`;
     error([...segs, 'softUsd'], `must not be above hardUsd: ${soft} > ${result.hardUsd}${from}`);

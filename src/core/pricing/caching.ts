@@ -42,7 +42,11 @@ export const ANTHROPIC_CACHE_MINIMUMS: readonly CacheMinimum[] = [
   { pattern: /^claude-haiku-4-5/, tokens: 4_096, source: ANTHROPIC_TABLE_QUOTED },
   { pattern: /^claude-sonnet-4-6/, tokens: 2_048, source: ANTHROPIC_TABLE_QUOTED },
   { pattern: /^claude-(3-5-haiku|3-haiku|haiku-3)/, tokens: 2_048, source: ANTHROPIC_DOCS },
-  { pattern: /^claude-(opus-4-[018]|opus-4$|sonnet-4-[05]|sonnet-4$|sonnet-5(?!-5)|3-7-sonnet)/, tokens: 1_024, source: CREETA_2026 },
+  {
+    pattern: /^claude-(opus-4-[018]|opus-4$|sonnet-4-[05]|sonnet-4$|sonnet-5(?!-5)|3-7-sonnet)/,
+    tokens: 1_024,
+    source: CREETA_2026,
+  },
 ];
 export const ANTHROPIC_DEFAULT_MINIMUM = 1_024;
 
@@ -65,11 +69,16 @@ export const ANTHROPIC_LOOKBACK_BLOCKS = 20;
 
 /** The shortest prompt prefix `model` caches (tokens), with where the number comes from. */
 export function cacheMinimum(provider: ProviderId, model: string): { tokens: number; source: string } {
-  const id = model.trim().toLowerCase().replace(/^models\//, '');
+  const id = model
+    .trim()
+    .toLowerCase()
+    .replace(/^models\//, '');
   switch (provider) {
     case 'anthropic': {
       const hit = ANTHROPIC_CACHE_MINIMUMS.find((m) => m.pattern.test(id));
-      return hit ? { tokens: hit.tokens, source: hit.source } : { tokens: ANTHROPIC_DEFAULT_MINIMUM, source: ANTHROPIC_DOCS };
+      return hit
+        ? { tokens: hit.tokens, source: hit.source }
+        : { tokens: ANTHROPIC_DEFAULT_MINIMUM, source: ANTHROPIC_DOCS };
     }
     case 'gemini': {
       const hit = GEMINI_CACHE_MINIMUMS.find((m) => m.pattern.test(id));

@@ -75,7 +75,10 @@ export class AnthropicAdapter extends ProviderAdapterBase {
       messages: toAnthropicMessages(request.messages, cache),
       // A system prompt with a breakpoint is sent as a block, the only form that can carry one.
       ...(request.system
-        ? { system: 'cache_control' in systemMark ? [{ type: 'text', text: request.system, ...systemMark }] : request.system }
+        ? {
+            system:
+              'cache_control' in systemMark ? [{ type: 'text', text: request.system, ...systemMark }] : request.system,
+          }
         : {}),
       ...(tools.length
         ? {

@@ -104,7 +104,11 @@ export class PromptCalibration {
 }
 
 /** Sums samples by model (a run's calls, for its run record). */
-export function addSample(into: Record<string, PromptSample>, model: string, sample: Omit<PromptSample, 'calls'>): void {
+export function addSample(
+  into: Record<string, PromptSample>,
+  model: string,
+  sample: Omit<PromptSample, 'calls'>,
+): void {
   const s = (into[model] ??= { basis: 0, actual: 0, output: 0, calls: 0 });
   s.basis += sample.basis;
   s.actual += sample.actual;

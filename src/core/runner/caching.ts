@@ -47,7 +47,8 @@ export function promptCacheFor(
   const min = cacheMinimum('anthropic', ctx.model).tokens;
   const breakpoints: CacheBreakpoint[] = [];
   let prefix = 0;
-  for (const t of request.tools ?? []) prefix += ctx.tokens(t.name) + ctx.tokens(t.description) + ctx.tokens(JSON.stringify(t.inputSchema));
+  for (const t of request.tools ?? [])
+    prefix += ctx.tokens(t.name) + ctx.tokens(t.description) + ctx.tokens(JSON.stringify(t.inputSchema));
   if (request.system) prefix += ctx.tokens(request.system);
   if (prefix >= min) breakpoints.push(request.system ? { after: 'system' } : { after: 'tools' });
 
@@ -55,7 +56,8 @@ export function promptCacheFor(
   request.messages.forEach((m, index) => {
     m.content.forEach((part, i) => {
       prefix += partTokens(part, ctx.tokens);
-      if (index === 0 && i === 0 && ctx.contextPart && prefix >= min) breakpoints.push({ after: 'message', index, part: i });
+      if (index === 0 && i === 0 && ctx.contextPart && prefix >= min)
+        breakpoints.push({ after: 'message', index, part: i });
     });
     if (ctx.loop && index === last && prefix >= min) breakpoints.push({ after: 'message', index });
   });
@@ -63,7 +65,10 @@ export function promptCacheFor(
   return kept.length ? { cache: { ttl, breakpoints: kept }, promptCaching: ttl } : { promptCaching: 'none' };
 }
 
-function partTokens(part: ChatRequest['messages'][number]['content'][number], tokens: (text: string) => number): number {
+function partTokens(
+  part: ChatRequest['messages'][number]['content'][number],
+  tokens: (text: string) => number,
+): number {
   switch (part.type) {
     case 'text':
     case 'thinking':

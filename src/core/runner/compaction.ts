@@ -87,7 +87,10 @@ export class Compaction {
       }
       throw err; // a cancel or the wall-time limit stops the run as any call would
     }
-    const after = this.parts.estimates.prompt(task.provider, task.model, { model: task.model, messages: task.messages });
+    const after = this.parts.estimates.prompt(task.provider, task.model, {
+      model: task.model,
+      messages: task.messages,
+    });
     ex.warn(
       `${step.id}: compacted ${dropped.length} older messages (${why}) with ${model} (${chosen}): ` +
         `the next prompt is about ${after.tokens.toLocaleString('en-US')} tokens instead of ${before.toLocaleString('en-US')}.`,
@@ -132,9 +135,14 @@ const SUMMARY_SYSTEM =
 /** The summary call's conversation: the task, the summary so far, and the turns to fold in. */
 function summaryRequest(task: TaskCheckpoint, dropped: ChatMessage[]): ChatMessage[] {
   const opening = task.messages[0]!.content;
-  const own = opening.filter((_, i) => i < openingParts(task)).map(textOf).join('\n\n');
+  const own = opening
+    .filter((_, i) => i < openingParts(task))
+    .map(textOf)
+    .join('\n\n');
   const earlier = opening.slice(openingParts(task)).map(textOf).join('\n\n');
-  const turns = dropped.map((m) => `${m.role === 'assistant' ? 'AGENT' : 'TOOLS'}:\n${m.content.map(textOf).join('\n')}`);
+  const turns = dropped.map(
+    (m) => `${m.role === 'assistant' ? 'AGENT' : 'TOOLS'}:\n${m.content.map(textOf).join('\n')}`,
+  );
   const text =
     `The agent's task:\n<task>\n${own}\n</task>\n\n` +
     (earlier ? `Its earlier summary:\n<summary>\n${earlier}\n</summary>\n\n` : '') +

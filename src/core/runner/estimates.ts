@@ -1,4 +1,10 @@
-import { loadO200kCounter, REPLY_PRIMING_TOKENS, requestTexts, TOKENS_PER_MESSAGE, type EstimateInput } from '../providers/estimate';
+import {
+  loadO200kCounter,
+  REPLY_PRIMING_TOKENS,
+  requestTexts,
+  TOKENS_PER_MESSAGE,
+  type EstimateInput,
+} from '../providers/estimate';
 import { PromptCalibration, type PromptEstimate } from '../report/calibration';
 import type { ProviderId, TokenUsage } from '../usage';
 import { completionTokens, promptTokens } from '../usage';

@@ -80,7 +80,12 @@ export class ModelChoice {
    * the task's provider, else the cheapest model of that provider in the price table (budget.json's `prices` too) —
    * never one dearer than the task's own model. `why` says which, for the message.
    */
-  compactionModel(workflow: string, provider: ProviderId, taskModel: string, now: number): { model: string; why: string } {
+  compactionModel(
+    workflow: string,
+    provider: ProviderId,
+    taskModel: string,
+    now: number,
+  ): { model: string; why: string } {
     const policy = this.policy();
     const rate = (model: string) => {
       try {
@@ -103,7 +108,10 @@ export class ModelChoice {
     }
     return cheapest.model === taskModel
       ? { model: taskModel, why: `the step's own model, the cheapest of ${provider} in the price table` }
-      : { model: cheapest.model, why: `the cheapest ${provider} model in the price table; set workflows.${workflow}.degradeModel to choose` };
+      : {
+          model: cheapest.model,
+          why: `the cheapest ${provider} model in the price table; set workflows.${workflow}.degradeModel to choose`,
+        };
   }
 
   /** The provider the price table knows `model` under (throws UnknownModelError); remembered per policy. */

@@ -104,7 +104,11 @@ async function stepWorst(
   const hard = limits.hardTokens ?? effectiveLimits(policy, state.workflow.id).session.hardTokens;
   const bound =
     first && !loop
-      ? inputTokenBound({ model, system: rendered.system, messages: openingMessages(rendered.prompt, rendered.context) })
+      ? inputTokenBound({
+          model,
+          system: rendered.system,
+          messages: openingMessages(rendered.prompt, rendered.context),
+        })
       : hard;
   if (bound === undefined) return undefined;
   const policyCaching = cachingOf(policy, state.workflow.id);

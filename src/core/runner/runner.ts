@@ -89,11 +89,21 @@ export class Runner {
     const models = (this.models = new ModelChoice(policy, deps.providers));
     // The workspace's prompt calibration, from its recent runs' samples (report/calibration.ts).
     this.estimates = new PromptEstimates(
-      new PromptCalibration(() => queries().listRuns({ limit: 100 }).map((r) => (r.data as RunData | null)?.prompts)),
+      new PromptCalibration(() =>
+        queries()
+          .listRuns({ limit: 100 })
+          .map((r) => (r.data as RunData | null)?.prompts),
+      ),
     );
     const meter = new Meter(workspace.engine);
     const planner = new CallPlanner({ policy, limits, models, estimates: this.estimates });
-    const compaction = new Compaction({ meter, planner, models, estimates: this.estimates, now: () => this.clock.now() });
+    const compaction = new Compaction({
+      meter,
+      planner,
+      models,
+      estimates: this.estimates,
+      now: () => this.clock.now(),
+    });
     this.driver = new StepDriver({
       clock: this.clock,
       queries,

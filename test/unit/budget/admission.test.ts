@@ -149,7 +149,10 @@ describe('decideAdmission (pure)', () => {
     given.request.likely = { inputTokens: 1_000, outputTokens: 100 }; // 2,000 + 1,000 µ$ likely
     const warned = decideAdmission(given);
     assert.ok('admit' in warned);
-    assert.match(warned.admit.warnings.join(' '), /likely take task\.usd past its soft limit \(\$0\.01 used \+ about \$0\.0030 of \$0\.0120 soft\)/);
+    assert.match(
+      warned.admit.warnings.join(' '),
+      /likely take task\.usd past its soft limit \(\$0\.01 used \+ about \$0\.0030 of \$0\.0120 soft\)/,
+    );
     // 20,000 µ$ left: the 1,000-token prompt at 2 µ$ leaves 18,000 µ$ → 1,800 output tokens.
     assert.equal(warned.admit.maxOutputTokens, 1_800);
     assert.equal(warned.admit.clampedBy, 'task.usd');
