@@ -15,10 +15,12 @@ import type { CallPlan, CallPlanner, CallSpec } from './request';
  * turns and tool results are summarised by the workflow's cheap model (ModelChoice.compactionModel) and the loop
  * continues from the summary instead of re-sending everything.
  *
- * When: a rule says `"action": "compact"`; or the call will likely take the task or run past its soft token or
- * dollar limit; or its prompt would pass a hard limit — and there is enough to drop: the turns before the last
- * KEEP_TURNS add up to at least MIN_DROP_TOKENS and (except for a rule or a hard limit) half the prompt, so the
- * saving outweighs the summary and a loop past its soft limit compacts every few turns, not every turn.
+ * When: a rule says `"action": "compact"`, or the call will likely take the task or run past its soft token or
+ * dollar limit — and there is enough to drop: the turns before the last KEEP_TURNS add up to at least
+ * MIN_DROP_TOKENS and (except for a rule) half the prompt, so the saving outweighs the summary and a loop past its
+ * soft limit compacts every few turns, not every turn. Not at the hard limit itself: the summary reads what it
+ * drops, so it cannot make room for the very next call — compacting from the soft limit on is what keeps a long
+ * loop under its hard limit.
  *
  * What stays: the opening message (the step's context block and prompt, their cache prefix untouched), the summary
  * as a new last block of it (replacing an earlier summary), and the last KEEP_TURNS turns verbatim. The summary call
@@ -65,6 +67,7 @@ export class Compaction {
       request: { model, system: SUMMARY_SYSTEM, messages: summaryRequest(task, dropped) },
       taskName: 'compact',
       maxOutputTokens: SUMMARY_MAX_OUTPUT,
+      minOutputTokens: SUMMARY_MIN_OUTPUT,
       loop: false,
       contextBlock: false,
     });
@@ -98,15 +101,14 @@ export class Compaction {
     return true;
   }
 
-  /** Why to compact before `next`, or undefined: a rule, a soft limit the call reaches, a hard limit it would pass. */
+  /** Why to compact before `next`, or undefined: a rule, or a soft limit the call will likely reach. */
   private trigger(next: CallPlan, droppedTokens: number): string | undefined {
     let admission: Admission;
     try {
       admission = this.parts.meter.preview(next.admit);
     } catch (err) {
-      if (err instanceof BudgetBlockedError && RUN_SCOPES.includes(err.scope))
-        return `the next call would pass the ${err.scope} limit`;
-      return undefined;
+      if (err instanceof BudgetBlockedError) return undefined; // the call itself says why, when it is made
+      throw err;
     }
     if (admission.compact) return admission.compact;
     const soft = admission.softReached.find((s) => RUN_SCOPES.includes(s));
@@ -121,8 +123,10 @@ export const KEEP_TURNS = 2;
 /** Less than this to drop and a summary costs more than it saves. */
 export const MIN_DROP_TOKENS = 2_048;
 const SUMMARY_MAX_OUTPUT = 1_024;
+/** A summary cut shorter than this is not worth its call: the budget refuses it rather than starve it. */
+const SUMMARY_MIN_OUTPUT = 256;
 /** The scopes a task's conversation counts against: compacting it helps them. */
-const RUN_SCOPES = ['task', 'session', 'pool', 'task.usd', 'session.usd'];
+const RUN_SCOPES = ['task', 'session', 'task.usd', 'session.usd'];
 /** Opens the summary block, so a later compaction replaces it and the model knows what it reads. */
 export const SUMMARY_HEADER = '[Summary of the earlier turns of this task, written to save tokens]';
 

@@ -29,6 +29,8 @@ export interface CallSpec {
   /** The ledger's task name: the step id, or `compact`. */
   taskName: string;
   maxOutputTokens: number | undefined;
+  /** Fewest output tokens worth the call (default the budget's). */
+  minOutputTokens?: number;
   limits: TaskLimits;
   /** An agent loop's turn: the conversation so far is sent again next turn (a cache breakpoint pays). */
   loop: boolean;
@@ -86,6 +88,7 @@ export class CallPlanner {
         likely: { inputTokens: likely.tokens, outputTokens: estimates.output(model, spec.maxOutputTokens) },
         promptVersion: ex.state.promptVersion,
         maxOutputTokens: spec.maxOutputTokens,
+        ...(spec.minOutputTokens !== undefined ? { minOutputTokens: spec.minOutputTokens } : {}),
         tokenScopes: limits.tokenScopes(ex, step, task, spec.limits),
         spendScopes: limits.spendScopes(ex, task, spec.limits),
         degradeModel: models.degradeTarget(wf.id, provider),
