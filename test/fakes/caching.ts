@@ -1,5 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
+import { countTokens as cl100kTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import { encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { countTokens as p50kTokens } from 'gpt-tokenizer/encoding/p50k_base';
 import {
   ANTHROPIC_LOOKBACK_BLOCKS,
   ANTHROPIC_MAX_BREAKPOINTS,
@@ -13,7 +15,12 @@ import {
  * are hashed, and what a request reads from or writes to the cache comes back in the provider's own usage fields —
  * so the tests and the cost benchmark measure real savings, not assumed ones.
  *
- * - Anthropic: blocks in the order tools → system → messages (each ≈ a quarter of its JSON in tokens); a prefix is
+ * Each provider counts with a tokenizer of its own, as the real ones do: OpenAI with o200k (its own), the Anthropic
+ * fake with p50k (10–20 % more tokens than o200k, depending on the text, as Claude's tokenizer makes) and the Gemini
+ * fake with cl100k — other BPE vocabularies standing in for Claude's and Gemini's, so the runner's o200k-based
+ * estimate has to be calibrated against them (report/calibration.ts), as in real life.
+ *
+ * - Anthropic: blocks in the order tools → system → messages; a prefix is
  *   written only up to a `cache_control` breakpoint (at most 4) and only from the model's minimum on; a breakpoint
  *   reads the longest cached prefix ending at it or up to 20 blocks before it. Writes are `cache_creation_input_tokens`
  *   split by the breakpoint's `ttl` (5m, 1h), reads `cache_read_input_tokens`; a read renews the entry's life.
@@ -69,9 +76,32 @@ export class PromptCache {
   }
 }
 
-/** Tokens of a block the Anthropic and Gemini fakes bill: a quarter of its JSON, at least one. */
-export function blockTokens(block: unknown): number {
-  return Math.max(1, Math.ceil(JSON.stringify(block).length / 4));
+/** The text a block carries: its string values (and a tool's schema or input as JSON), not its keys or type tags. */
+function blockText(block: unknown): string {
+  if (typeof block === 'string') return block;
+  if (Array.isArray(block)) return block.map(blockText).join('\n');
+  if (block === null || typeof block !== 'object') return block === undefined ? '' : String(block);
+  return Object.entries(block as Record<string, unknown>)
+    .filter(([k]) => k !== 'type' && k !== 'role' && k !== 'id' && k !== 'tool_use_id' && k !== 'cache_control')
+    .map(([k, v]) => (k === 'input' || k === 'input_schema' || k === 'parameters' || k === 'args' ? JSON.stringify(v) : blockText(v)))
+    .join('\n');
+}
+
+/** Tokens of a block: its text in the provider's tokenizer, plus a few for the block's framing. */
+export function blockTokens(block: unknown, count: (text: string) => number): number {
+  return count(blockText(block)) + BLOCK_FRAMING;
+}
+
+const BLOCK_FRAMING = 3;
+const countCl100k = (text: string) => safeCount(cl100kTokens, text);
+const countP50k = (text: string) => safeCount(p50kTokens, text);
+
+function safeCount(count: (text: string) => number, text: string): number {
+  try {
+    return count(text);
+  } catch {
+    return Math.ceil(Buffer.byteLength(text, 'utf8') / 4);
+  }
 }
 
 /** What every prompt adds besides its blocks (role markers, formatting). */
@@ -97,7 +127,7 @@ function anthropicBlocks(body: Record<string, unknown>): Block[] {
     hash.update(`${kind}\0${JSON.stringify(plain)}\0`);
     blocks.push({
       hash: hash.copy().digest('hex'),
-      tokens: blockTokens(plain),
+      tokens: blockTokens(plain, countP50k),
       ...(cc ? { ttl: cc.ttl === '1h' ? '1h' : '5m' } : {}),
     });
   };
@@ -232,7 +262,7 @@ function geminiBlocks(body: Record<string, unknown>, model: string): Array<{ has
   const hash = createHash('sha256').update(`gemini\0${model}\0`);
   const add = (value: unknown) => {
     hash.update(`${JSON.stringify(value)}\0`);
-    out.push({ hash: hash.copy().digest('hex'), tokens: blockTokens(value) });
+    out.push({ hash: hash.copy().digest('hex'), tokens: blockTokens(value, countCl100k) });
   };
   if (body.systemInstruction !== undefined) add(body.systemInstruction);
   for (const t of asArray(body.tools)) add(t);

@@ -9,13 +9,7 @@ import { OpenAIAdapter } from '../../../src/core/providers/openai';
 import type { ChatRequest, PromptCacheRequest } from '../../../src/core/providers/types';
 import { startFakeAnthropic, startFakeGemini, startFakeOpenAI } from '../../fakes';
 import { fastDeps, READ_FILE_TOOL } from './helpers';
-
-/** A document of about `tokens` of the fakes' tokens (a quarter of the JSON each), deterministic. */
-function doc(tokens: number, seed = 'a'): string {
-  const words: string[] = [];
-  for (let i = 0; words.join(' ').length < tokens * 4; i++) words.push(`${seed}${(i * 7919) % 1000}`);
-  return words.join(' ');
-}
+import { prose } from '../../support/prose';
 
 const MINUTE = 60_000;
 
@@ -37,7 +31,7 @@ describe('prompt caching on the wire and in the fakes', function () {
     });
     afterEach(() => fake.close());
 
-    const SYSTEM = doc(1_500, 's');
+    const SYSTEM = prose(1_500, 's');
     const request = (cache?: PromptCacheRequest, question = 'What does it say?'): ChatRequest => ({
       model: 'claude-sonnet-5',
       maxOutputTokens: 100,
@@ -47,7 +41,7 @@ describe('prompt caching on the wire and in the fakes', function () {
         {
           role: 'user',
           content: [
-            { type: 'text', text: doc(2_000, 'f') },
+            { type: 'text', text: prose(2_000, 'f') },
             { type: 'text', text: question },
           ],
         },
@@ -132,7 +126,7 @@ describe('prompt caching on the wire and in the fakes', function () {
 
     it('a breakpoint finds a prefix cached up to 20 blocks before it, and five breakpoints are refused as the API does', async () => {
       const turns = (n: number): ChatRequest['messages'] => {
-        const out: ChatRequest['messages'] = [{ role: 'user', content: [{ type: 'text', text: doc(1_200, 'q') }] }];
+        const out: ChatRequest['messages'] = [{ role: 'user', content: [{ type: 'text', text: prose(1_200, 'q') }] }];
         for (let i = 0; i < n; i++) {
           out.push({
             role: 'assistant',
@@ -140,7 +134,7 @@ describe('prompt caching on the wire and in the fakes', function () {
           });
           out.push({
             role: 'user',
-            content: [{ type: 'toolResult', callId: `t${i}`, name: 'readFile', content: doc(100, `r${i}`) }],
+            content: [{ type: 'toolResult', callId: `t${i}`, name: 'readFile', content: prose(100, `r${i}`) }],
           });
         }
         return out;
@@ -207,8 +201,8 @@ describe('prompt caching on the wire and in the fakes', function () {
         const req = (question: string, key?: string): ChatRequest => ({
           model: 'gpt-4.1-mini',
           maxOutputTokens: 50,
-          system: doc(900, 's'),
-          messages: [{ role: 'user', content: [{ type: 'text', text: `${doc(900, 'd')}\n${question}` }] }],
+          system: prose(900, 's'),
+          messages: [{ role: 'user', content: [{ type: 'text', text: `${prose(900, 'd')}\n${question}` }] }],
           ...(key ? { cache: { ttl: '5m', breakpoints: [], key } } : {}),
         });
         const first = await adapter.chat(req('first?', 'run-1'));
@@ -236,7 +230,7 @@ describe('prompt caching on the wire and in the fakes', function () {
       const big: ChatRequest = {
         model: 'gpt-6.2-sol',
         maxOutputTokens: 50,
-        messages: [{ role: 'user', content: [{ type: 'text', text: doc(3_000) }] }],
+        messages: [{ role: 'user', content: [{ type: 'text', text: prose(3_000, 'big') }] }],
       };
       const first = await adapter.chat(big);
       assert.ok(first.usage!.cacheWrite5m >= 1_024);
@@ -268,7 +262,7 @@ describe('prompt caching on the wire and in the fakes', function () {
             {
               role: 'user',
               content: [
-                { type: 'text', text: doc(size, 'g') },
+                { type: 'text', text: prose(size, 'g') },
                 { type: 'text', text: question },
               ],
             },

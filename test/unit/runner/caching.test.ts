@@ -6,13 +6,7 @@ import { cacheSavings, modelProviderSpend } from '../../../src/core/report/cache
 import type { ChatRequest } from '../../../src/core/providers/types';
 import { startFakeAnthropic, startFakeOpenAI } from '../../fakes';
 import { fakeAccess, ledgerOf, openRunner, tempWorkspace, writePolicy } from './helpers';
-
-/** Text of about `tokens` fake tokens (a quarter of its JSON each). */
-function doc(tokens: number, seed: string): string {
-  const words: string[] = [];
-  for (let i = 0; words.join(' ').length < tokens * 4; i++) words.push(`${seed}${(i * 7919) % 997}`);
-  return words.join(' ');
-}
+import { prose } from '../../support/prose';
 
 const ctx = (over: Partial<CacheContext> = {}): CacheContext => ({
   caching: 'auto',
@@ -31,7 +25,7 @@ const conversation = (contextTokens: number, turns: number): Omit<ChatRequest, '
     {
       role: 'user',
       content: [
-        { type: 'text', text: doc(contextTokens, 'c') },
+        { type: 'text', text: prose(contextTokens, 'c') },
         { type: 'text', text: 'Do the task.' },
       ],
     },
@@ -43,10 +37,10 @@ const conversation = (contextTokens: number, turns: number): Omit<ChatRequest, '
     });
     messages.push({
       role: 'user',
-      content: [{ type: 'toolResult', callId: `t${i}`, name: 'readFile', content: doc(300, `r${i}`) }],
+      content: [{ type: 'toolResult', callId: `t${i}`, name: 'readFile', content: prose(300, `r${i}`) }],
     });
   }
-  return { model: 'claude-sonnet-5', system: doc(1_200, 's'), messages };
+  return { model: 'claude-sonnet-5', system: prose(1_200, 's'), messages };
 };
 
 describe('prompt caching: where the runner asks for it', () => {
@@ -98,12 +92,12 @@ describe('prompt caching: what runs pay', function () {
     id: 'dig',
     title: 'Dig',
     model: 'claude-sonnet-5',
-    system: doc(1_200, 'sys'),
+    system: prose(1_200, 'sys'),
     steps: [
       { id: 'dig', prompt: 'Read the files one by one, then answer.', tools: ['readFile'], maxOutputTokens: 300 },
     ],
   };
-  const FILES = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`src/f${i}.ts`, doc(1_500, `file${i}`)]));
+  const FILES = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`src/f${i}.ts`, prose(1_500, `file${i}`)]));
 
   async function runLoop(caching: 'auto' | 'off') {
     // Each of the six turns reads a 1,500-token file: the conversation re-sent each turn grows by it.
@@ -162,7 +156,7 @@ describe('prompt caching: what runs pay', function () {
 
   it('running a review twice on the same file reads the file back from the cache the second time', async () => {
     const fake = await startFakeAnthropic();
-    const ws = tempWorkspace({ 'src/big.ts': doc(3_000, 'code') });
+    const ws = tempWorkspace({ 'src/big.ts': prose(3_000, 'code') });
     writePolicy(ws.folder, { workflows: { 'code-review': { model: 'claude-sonnet-5' } } });
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
@@ -184,7 +178,7 @@ describe('prompt caching: what runs pay', function () {
 
   it('OpenAI calls of one run share its prompt_cache_key, and caching off sends none', async () => {
     const fake = await startFakeOpenAI();
-    const ws = tempWorkspace({ 'src/a.ts': doc(2_500, 'x') });
+    const ws = tempWorkspace({ 'src/a.ts': prose(2_500, 'x') });
     writePolicy(ws.folder, { workflows: { 'test-gen': { model: 'gpt-4.1-mini' } } });
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ openai: fake.baseUrl }));
     try {

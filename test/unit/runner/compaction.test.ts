@@ -6,12 +6,7 @@ import { readCheckpoint } from '../../../src/core/runner/checkpoint';
 import { SUMMARY_HEADER } from '../../../src/core/runner/compaction';
 import { startFakeAnthropic, type FakeAnthropic, type LoggedRequest, type Running } from '../../fakes';
 import { collectEvents, fakeAccess, ledgerOf, openRunner, tempWorkspace, writePolicy } from './helpers';
-
-function doc(tokens: number, seed: string): string {
-  const words: string[] = [];
-  for (let i = 0; words.join(' ').length < tokens * 4; i++) words.push(`${seed}${(i * 7919) % 997}`);
-  return words.join(' ');
-}
+import { prose } from '../../support/prose';
 
 const FILES = 10;
 const WORKFLOW = {
@@ -28,7 +23,10 @@ type Body = { model: string; system?: unknown; messages: Array<{ role: string; c
  * other) writes a summary naming the files it saw. Which turn comes next is the script's own count, so the same
  * work is done whatever the conversation looks like.
  */
-function agent(fake: FakeAnthropic): {
+function agent(
+  fake: FakeAnthropic,
+  files = FILES,
+): {
   mainRequests: () => Body[];
   summaries: () => Body[];
   order: Array<'main' | 'summary'>;
@@ -49,9 +47,9 @@ function agent(fake: FakeAnthropic): {
       };
     }
     main.push(body);
-    if (turn < FILES)
+    if (turn < files)
       return { toolCalls: [{ name: 'readFile', input: { path: `src/f${turn++}.ts` } }], usage: { output: 25 } };
-    return { text: 'All ten files read.', usage: { output: 40 } };
+    return { text: files === FILES ? 'All ten files read.' : `All ${files} files read.`, usage: { output: 40 } };
   };
   return { mainRequests: () => main, summaries: () => summaries, order };
 }
@@ -62,7 +60,7 @@ describe('Runner: COMPACT', function () {
   let ws: ReturnType<typeof tempWorkspace>;
   beforeEach(async () => {
     fake = await startFakeAnthropic();
-    const files = Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`src/f${i}.ts`, doc(1_200, `f${i}x`)]));
+    const files = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`src/f${i}.ts`, prose(1_200, `f${i}x`)]));
     ws = tempWorkspace({ ...files, '.agent-budget/workflows/dig.json': WORKFLOW });
   });
   afterEach(async () => {
@@ -192,7 +190,7 @@ describe('Runner: COMPACT', function () {
       assert.equal(script.order[callsBefore], 'main', 'the resumed loop calls the model before any new summary');
       const first = script.mainRequests()[mainBefore]!;
       assert.match(JSON.stringify(first.messages[0]), /Read so far/, 'resumed from the compacted state');
-      assert.ok(first.messages.length <= 7, `${first.messages.length} messages`);
+      assert.ok(first.messages.length < 1 + 2 * 7, `${first.messages.length} messages, not the whole conversation`);
       assert.equal(ledgerOf(workspace, runId).filter((r) => r.task === 'dig').length, FILES + 1);
     } finally {
       await close();
@@ -200,34 +198,44 @@ describe('Runner: COMPACT', function () {
   });
 
   it('compacting from the soft limit on keeps a long loop under a hard limit it would otherwise pass', async () => {
-    // Ten 1,200-token files re-sent every turn add up to about 75,000 tokens.
-    const hard = { caching: 'off', workflows: { dig: { degradeModel: 'claude-haiku-4-5' } } };
-    writePolicy(ws.folder, { ...hard, limits: { task: { softTokens: null, hardTokens: 50_000 } } });
-    agent(fake);
-    {
-      const { runner, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    // Sixteen 1,200-token files, each turn re-sending every file read so far: the whole conversation grows as the
+    // square of the turns; compacted, each turn stays short and each summary reads only what it drops.
+    const used = async (softTokens: number | null, hardTokens: number) => {
+      writePolicy(ws.folder, {
+        caching: 'off',
+        limits: { task: { softTokens, hardTokens } },
+        workflows: { dig: { degradeModel: 'claude-haiku-4-5' } },
+      });
+      fake.reset();
+      agent(fake, 16);
+      const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
       try {
         const outcome = await runner.start('dig', {});
-        assert.equal(outcome.status, 'blocked', 'without compaction the loop passes 50,000 tokens');
-        assert.equal(outcome.blockedScope, 'task');
+        const tokens = ledgerOf(workspace, outcome.runId).reduce(
+          (n, r) => n + r.usage.input + r.usage.output + r.usage.cacheRead + r.usage.reasoning,
+          0,
+        );
+        return { outcome, tokens };
       } finally {
         await close();
       }
-    }
-    writePolicy(ws.folder, { ...hard, limits: { task: { softTokens: 10_000, hardTokens: 50_000 } } });
-    fake.reset();
-    agent(fake);
-    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
-    try {
-      const outcome = await runner.start('dig', {});
-      assert.equal(outcome.status, 'completed', outcome.error);
-      assert.equal(outcome.output, 'All ten files read.');
-      const rows = ledgerOf(workspace, outcome.runId);
-      const used = rows.reduce((n, r) => n + r.usage.input + r.usage.output + r.usage.cacheRead + r.usage.reasoning, 0);
-      assert.ok(used <= 50_000, `${used} tokens, summaries included`);
-    } finally {
-      await close();
-    }
+    };
+    const full = await used(null, 10_000_000);
+    const compacted = await used(10_000, 10_000_000);
+    assert.equal(full.outcome.output, 'All 16 files read.');
+    assert.equal(compacted.outcome.output, 'All 16 files read.');
+    assert.ok(
+      compacted.tokens < full.tokens * 0.85,
+      `${compacted.tokens} vs ${full.tokens} tokens, summaries included`,
+    );
+    // A hard limit between the two: the whole conversation passes it, the compacted one finishes under it.
+    const hard = Math.round((compacted.tokens + full.tokens) / 2);
+    const blocked = await used(null, hard);
+    assert.equal(blocked.outcome.status, 'blocked');
+    assert.equal(blocked.outcome.blockedScope, 'task');
+    const done = await used(10_000, hard);
+    assert.equal(done.outcome.status, 'completed', done.outcome.error);
+    assert.ok(done.tokens <= hard);
   });
 
   it('a summary the budget refuses is not made: the turn goes on with the whole conversation', async () => {
