@@ -83,7 +83,9 @@ function blockText(block: unknown): string {
   if (block === null || typeof block !== 'object') return block === undefined ? '' : String(block);
   return Object.entries(block as Record<string, unknown>)
     .filter(([k]) => k !== 'type' && k !== 'role' && k !== 'id' && k !== 'tool_use_id' && k !== 'cache_control')
-    .map(([k, v]) => (k === 'input' || k === 'input_schema' || k === 'parameters' || k === 'args' ? JSON.stringify(v) : blockText(v)))
+    .map(([k, v]) =>
+      k === 'input' || k === 'input_schema' || k === 'parameters' || k === 'args' ? JSON.stringify(v) : blockText(v),
+    )
     .join('\n');
 }
 

@@ -1,5 +1,5 @@
 import { withLevel, type BudgetLevel } from '../../core/budget/engine';
-import { formatUsd } from '../../core/money';
+import { formatUsd, usdToMicros } from '../../core/money';
 import { effectiveLimits, stepTaskLimits } from '../../core/policy/effective';
 import type { RunnerStep } from '../../core/runner/builtins';
 import { readCheckpoint } from '../../core/runner/checkpoint';
@@ -72,6 +72,31 @@ export async function collectStatus(workspace: Workspace, now: number): Promise<
       level: use.level,
     };
   };
+  // A task's or run's dollar limit (`task.usd`, `session.usd`): a row of its own when the policy sets one.
+  const spendRow = (
+    scope: 'session.usd' | 'task.usd',
+    key: string,
+    used: number,
+    limits: { softUsd?: number; hardUsd?: number },
+    where: Pick<StatusScope, 'runId' | 'taskId' | 'step'>,
+  ): void => {
+    if (limits.hardUsd === undefined && limits.softUsd === undefined) return;
+    const reserved = open.reduce((sum, r) => sum + (r.scopes.includes(key) ? r.micros : 0), 0);
+    const limit = limits.hardUsd === undefined ? undefined : usdToMicros(limits.hardUsd);
+    const soft = limits.softUsd === undefined ? undefined : usdToMicros(limits.softUsd);
+    const use = withLevel({ scope, key, unit: 'usd', used, reserved, limit, soft });
+    scopes.push({
+      scope,
+      usedMicros: used,
+      limitMicros: limit ?? null,
+      usedTokens: null,
+      limitTokens: null,
+      pct: round1(use.pct),
+      level: use.level,
+      reservedMicros: reserved,
+      ...where,
+    });
+  };
   for (const run of q.listRuns({ status: ['running'] })) {
     const limits = effectiveLimits(workspace.policy, run.workflow);
     scopes.push({
@@ -82,6 +107,7 @@ export async function collectStatus(workspace: Workspace, now: number): Promise<
       ...tokenRow('session', `session@${run.id}`, run.tokens, limits.session),
       runId: run.id,
     });
+    spendRow('session.usd', `session.usd@${run.id}`, run.costMicros, limits.session, { runId: run.id });
     const steps = workflowSteps(q.checkpoint(run.id)?.state);
     for (const task of q.tasksOfRun(run.id)) {
       if (task.status !== 'running') continue;
@@ -94,6 +120,11 @@ export async function collectStatus(workspace: Workspace, now: number): Promise<
         usedMicros: tree.costMicros,
         limitMicros: null,
         ...tokenRow('task', `task@${task.id}`, tree.tokens, taskLimits),
+        runId: run.id,
+        taskId: task.id,
+        step: task.name,
+      });
+      spendRow('task.usd', `task.usd@${task.id}`, tree.costMicros, taskLimits, {
         runId: run.id,
         taskId: task.id,
         step: task.name,
@@ -138,13 +169,13 @@ export const statusCommand: CliCommand = {
       }
       const rows = scopes.map((s) => [
         s.taskId
-          ? `task ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
+          ? `${s.scope} ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
           : s.runId
-            ? `session ${s.runId.slice(0, SHORT_ID)}`
+            ? `${s.scope} ${s.runId.slice(0, SHORT_ID)}`
             : s.scope,
         s.usedTokens !== null
           ? `${s.usedTokens.toLocaleString('en-US')}${s.reservedTokens ? ` + ${s.reservedTokens.toLocaleString('en-US')} in flight` : ''} / ${s.limitTokens?.toLocaleString('en-US') ?? '∞'} tokens`
-          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${formatUsd(s.limitMicros ?? 0)}`,
+          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${s.limitMicros === null ? '∞' : formatUsd(s.limitMicros)}`,
         `${s.pct.toFixed(1)}%`,
         s.level,
         s.resetsAt ? `resets ${new Date(s.resetsAt).toLocaleString()}` : '',

@@ -191,6 +191,89 @@ describe('agent-budget status', () => {
     assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.3%\s+ok/);
   });
 
+  it('shows a running run’s and task’s dollar limits as session.usd and task.usd rows', async () => {
+    writePolicy({
+      timeZone: 'UTC',
+      limits: { workspace: { dailyUsd: 1 }, task: { softUsd: 0.001, hardUsd: 0.05 }, session: { hardUsd: 0.1 } },
+      prices: { 'test-model': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10 } },
+    });
+    const ws = await Workspace.open(folder, { pollMs: 0 });
+    const runId = newId();
+    const taskId = newId();
+    const at = Date.now();
+    await ws.store.commit([
+      {
+        k: 'run',
+        run: {
+          id: runId,
+          workflow: 'one',
+          status: 'running',
+          title: 't',
+          createdAt: at,
+          updatedAt: at,
+          rev: 1,
+          owner: CURRENT_OWNER,
+          parentRunId: null,
+          variant: null,
+          data: null,
+        },
+      },
+      {
+        k: 'task',
+        task: {
+          id: taskId,
+          runId,
+          name: 'only',
+          parentTaskId: null,
+          status: 'running',
+          createdAt: at,
+          updatedAt: at,
+          rev: 1,
+          data: null,
+        },
+      },
+    ]);
+    const spendScopes = [
+      { key: `task.usd@${taskId}`, kind: 'task.usd' as const, softMicros: 1_000, hardMicros: 50_000 },
+      { key: `session.usd@${runId}`, kind: 'session.usd' as const, hardMicros: 100_000 },
+    ];
+    const call = () =>
+      ws.engine.admit({
+        workflow: 'one',
+        runId,
+        taskId,
+        task: 'only',
+        provider: 'anthropic',
+        model: 'test-model',
+        inputTokens: 500,
+        maxOutputTokens: 200,
+        tokenScopes: [],
+        spendScopes,
+      });
+    // Settled 500 in + 100 out = 2,000 µ$; in flight 500 + 200 = 3,000 µ$ held.
+    await ws.engine.settle(await call(), {
+      usage: { input: 500, output: 100, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+    });
+    await call();
+    await ws.close();
+    const r = await runCli(['status', '--json', '--workspace', folder]);
+    assert.equal(r.code, 0, r.stderr);
+    const { scopes } = JSON.parse(r.stdout) as { scopes: Array<Record<string, unknown>> };
+    const row = (scope: string) => {
+      const s = scopes.find((x) => x.scope === scope)!;
+      return [s.usedMicros, s.reservedMicros, s.limitMicros, s.pct, s.level];
+    };
+    assert.deepEqual(row('session.usd'), [2_000, 3_000, 100_000, 5, 'ok']);
+    assert.deepEqual(row('task.usd'), [2_000, 3_000, 50_000, 10, 'warn'], 'past its soft limit');
+    const table = await runCli(['status', '--workspace', folder]);
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `task\\.usd only \\(run ${runId.slice(0, 10)}\\)\\s+\\$0\\.0020 \\+ \\$0\\.0030 in flight / \\$0\\.05\\s+10\\.0%\\s+warn`,
+      ),
+    );
+  });
+
   it('prints a table without --json, and says so when nothing is capped', async () => {
     writePolicy({ limits: { workspace: { dailyUsd: null, monthlyUsd: null } } });
     const none = await runCli(['status', '--workspace', folder]);
