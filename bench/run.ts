@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { record, type Figure } from './results';
 import { BENCH_TMP } from './storeSeed';
 import { budgetBenchmarks } from './budget.bench';
+import { costBenchmarks } from './cost.bench';
 import { runnerBenchmarks } from './runner.bench';
 import { storeBenchmarks } from './store.bench';
 
@@ -10,6 +11,7 @@ const SUITES: Record<string, () => Promise<Figure[]>> = {
   store: storeBenchmarks,
   budget: budgetBenchmarks,
   runner: runnerBenchmarks,
+  cost: costBenchmarks,
 };
 
 async function main(): Promise<void> {
