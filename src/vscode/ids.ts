@@ -58,6 +58,7 @@ export const SettingKeys = {
   baseUrl: (provider: string) => `${provider}.baseUrl`,
   openaiApi: 'openai.api',
   revealOutput: 'runs.revealOutput',
+  askAboveUsd: 'runs.askAboveUsd',
 } as const;
 
 /** `when`-clause context keys the extension sets. */

@@ -19,6 +19,8 @@ export interface AgentBudgetSettings {
   openaiApi: 'chat' | 'responses' | undefined;
   /** Show the run output channel when a run starts. */
   revealOutput: boolean;
+  /** Ask before a run whose worst case is above this many USD (the user's own setting); undefined = never ask. */
+  askAboveUsd: number | undefined;
 }
 
 export interface SettingProblem {
@@ -84,7 +86,20 @@ export function readSettings(config: { get<T>(key: string): T | undefined }): {
     problems.push({ setting: id(SettingKeys.revealOutput), message: 'must be true or false; using true.' });
   }
 
-  return { settings: { stateDirectory, baseUrls, openaiApi, revealOutput }, problems };
+  // An application-scoped setting: VS Code reads it from the user's settings only, so a repository's
+  // .vscode/settings.json cannot raise it to keep a dear run from asking.
+  const rawAsk = config.get<unknown>(SettingKeys.askAboveUsd);
+  let askAboveUsd: number | undefined;
+  if (typeof rawAsk === 'number' && Number.isFinite(rawAsk) && rawAsk >= 0) askAboveUsd = rawAsk;
+  else if (rawAsk !== undefined && rawAsk !== null && rawAsk !== '') {
+    askAboveUsd = 0;
+    problems.push({
+      setting: id(SettingKeys.askAboveUsd),
+      message: 'must be a dollar amount (0 or more); asking before every run until it is fixed.',
+    });
+  }
+
+  return { settings: { stateDirectory, baseUrls, openaiApi, revealOutput, askAboveUsd }, problems };
 }
 
 function urlProblem(raw: unknown): string | undefined {
