@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { promptCacheFor, type CacheContext } from '../../../src/core/runner/caching';
 import { cacheSavings, modelProviderSpend } from '../../../src/core/report/cacheSavings';
+import { renderReportMarkdown } from '../../../src/core/report/render';
+import { buildReport, currentMonth } from '../../../src/core/report/report';
 import type { ChatRequest } from '../../../src/core/providers/types';
 import { startFakeAnthropic, startFakeOpenAI } from '../../fakes';
 import { fakeAccess, ledgerOf, openRunner, tempWorkspace, writePolicy } from './helpers';
@@ -117,7 +119,13 @@ describe('prompt caching: what runs pay', function () {
         modelProviderSpend(workspace.store.queries, { fromDay: '2000-01-01', toDay: '2999-12-31' }),
         workspace.engine.currentPolicy,
       );
-      return { outcome, rows, bodies, savings };
+      const report = renderReportMarkdown(
+        buildReport(
+          { store: workspace.store, policy: workspace.engine.currentPolicy, folder: ws.folder },
+          { month: currentMonth(workspace.engine.currentPolicy) },
+        ),
+      );
+      return { outcome, rows, bodies, savings, report };
     } finally {
       await close();
       await fake.close();
@@ -151,6 +159,9 @@ describe('prompt caching: what runs pay', function () {
     for (const row of cached.rows)
       assert.ok(row.costMicros <= row.reservedMicros!, `${row.costMicros} ≤ ${row.reservedMicros}`);
     assert.ok(cached.savings.savedMicros > 0 && cached.savings.netMicros > 0, 'the cache-savings figure is real');
+    // The monthly report says so from the same ledger; with caching off it has no savings to show.
+    assert.match(cached.report, /Prompt caching saved \*\*\$0\.\d+\*\* against the uncached input rate/);
+    assert.doesNotMatch(plain.report, /Prompt caching saved/);
     assert.equal(plain.savings.savedMicros, 0);
   });
 
