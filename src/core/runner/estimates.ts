@@ -19,6 +19,8 @@ import { completionTokens, promptTokens } from '../usage';
  */
 export class PromptEstimates {
   private readonly counted = new Map<string, number>();
+  /** Characters the memo holds (tool results can be large: it is bounded by size, not only by count). */
+  private memoChars = 0;
   private counter: ((text: string) => number) | undefined;
 
   constructor(readonly calibration: PromptCalibration = new PromptCalibration()) {}
@@ -28,8 +30,12 @@ export class PromptEstimates {
     let n = this.counted.get(text);
     if (n === undefined) {
       n = this.tokenizer()(text);
-      if (this.counted.size >= MEMO_SIZE) this.counted.clear();
+      if (this.counted.size >= MEMO_SIZE || this.memoChars + text.length > MEMO_CHARS) {
+        this.counted.clear();
+        this.memoChars = 0;
+      }
       this.counted.set(text, n);
+      this.memoChars += text.length;
     }
     return n;
   }
@@ -73,5 +79,6 @@ export class PromptEstimates {
   }
 }
 
-/** Distinct texts remembered (a long loop's messages and tool results); beyond it the memo starts over. */
+/** Distinct texts remembered (a long loop's messages and tool results); beyond either bound the memo starts over. */
 const MEMO_SIZE = 4_096;
+const MEMO_CHARS = 8_000_000;

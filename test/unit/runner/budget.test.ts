@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
+import { prose } from '../../support/prose';
 import type { RunnerWorkflow, SubAgentPlan } from '../../../src/core/runner/builtins';
 import { readCheckpoint } from '../../../src/core/runner/checkpoint';
 import {
@@ -30,8 +31,9 @@ describe('Runner: budgets and limits', function () {
 
   it('a hard task limit clamps max_tokens, blocks the step that would pass it, and the run resumes once it is raised', async () => {
     writePolicy(ws.folder, { limits: { task: { softTokens: 50, hardTokens: 250 } } });
-    // Step one's long answer makes step two's prompt alone bigger than the task limit.
-    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    // Step one's long answer makes step two's prompt alone bigger than the task limit (in the provider's own count
+    // too, which the engine asks for before it blocks).
+    fake.enqueue({ text: prose(400, 'long'), usage: { input: 20, output: 200 } });
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     const held = reservationsOf(workspace);
     try {
@@ -75,7 +77,7 @@ describe('Runner: budgets and limits', function () {
 
   it('a run being resumed cannot be resumed a second time at once', async () => {
     writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
-    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    fake.enqueue({ text: prose(400, 'long'), usage: { input: 20, output: 200 } });
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       const blocked = await runner.start('chain', { input: 'x' });
