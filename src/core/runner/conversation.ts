@@ -6,9 +6,10 @@ import type { RunnerStep } from './builtins';
 import { stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
 
 /**
- * A task's conversation and the request each of its calls sends: prompts rendered from the workflow's templates,
- * the model's answers and the tools' results appended, the answer read back out. Whatever shapes what is sent to
- * the provider (prompt-cache breakpoints, compaction) belongs here.
+ * A task's conversation: prompts rendered from the workflow's templates (a step's context block first, the stable
+ * part a cache can hold), the model's answers and the tools' results appended, the answer read back out. What each
+ * call sends on top of it — prompt caching, the budget's view of it — is request.ts and caching.ts; summarising its
+ * older turns is compaction.ts.
  */
 
 /** A task's prompts for `step` (its context block too), rendered now from the run's input and finished steps' outputs. */

@@ -50,8 +50,9 @@ export { quoteText, type RunQuote } from './quote';
  * tool call so a run survives a crash, a reload, a budget block or a network failure and continues without redoing
  * finished work or paying twice. This file is a run's lifecycle — start, resume, cancel, and how it ends; its
  * rooms: the per-run state and its durable writes (execution.ts), the step driver (driver.ts), the metered LLM call
- * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation and request
- * (conversation.ts), model choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
+ * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation (conversation.ts), the request
+ * each call sends (request.ts, caching.ts, estimates.ts), compaction (compaction.ts), the quote (quote.ts), model
+ * choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
  */
 export class Runner {
   private readonly workspace: Workspace;
