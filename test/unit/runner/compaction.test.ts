@@ -141,7 +141,15 @@ describe('Runner: COMPACT', function () {
   it('without a soft limit or rule nothing is compacted, and the whole conversation is re-sent', async () => {
     writePolicy(ws.folder, { caching: 'off', limits: { task: { softTokens: null, hardTokens: 500_000 } } });
     const script = agent(fake);
-    const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    // Switching the default soft limit off loosens the user's policy: the user consents (trust/policyMerge.ts).
+    const { runner, workspace, close } = await openRunner(
+      ws.folder,
+      fakeAccess({ anthropic: fake.baseUrl }),
+      undefined,
+      {
+        trustPolicy: true,
+      },
+    );
     try {
       const outcome = await runner.start('dig', {});
       assert.equal(outcome.status, 'completed', outcome.error);
