@@ -5,6 +5,7 @@ import { record, type Figure } from './results';
 import { BENCH_TMP } from './storeSeed';
 import { budgetBenchmarks } from './budget.bench';
 import { proxyBenchmarks } from './proxy.bench';
+import { costBenchmarks } from './cost.bench';
 import { runnerBenchmarks } from './runner.bench';
 import { storeBenchmarks } from './store.bench';
 import { teamBenchmarks } from './team.bench';
@@ -15,6 +16,7 @@ const SUITES: Record<string, () => Promise<Figure[]>> = {
   runner: runnerBenchmarks,
   team: teamBenchmarks,
   proxy: proxyBenchmarks,
+  cost: costBenchmarks,
 };
 
 async function main(): Promise<void> {

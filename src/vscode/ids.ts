@@ -77,6 +77,7 @@ export const SettingKeys = {
   revealOutput: 'runs.revealOutput',
   proxyAutoStart: 'proxy.autoStart',
   proxyPort: 'proxy.port',
+  askAboveUsd: 'runs.askAboveUsd',
 } as const;
 
 /** `when`-clause context keys the extension sets. */

@@ -2,9 +2,9 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { errorKindOf, messageOf } from '../core/errors';
 import { confirmForeignRun } from './foreignRun';
-import { formatUsd } from '../core/money';
+import { formatUsd, usdToMicros } from '../core/money';
 import { ProviderError } from '../core/providers/errors';
-import { MissingApiKeyError } from '../core/runner/runner';
+import { MissingApiKeyError, quoteText, type RunQuote } from '../core/runner/runner';
 import { UntrustedRunError } from '../core/trust/resumeGuard';
 import type { Workspace } from '../core/workspace';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
@@ -67,6 +67,11 @@ export class RunSessions extends Disposable implements RunActivitySource {
   readonly onDidNotify = this.noticeEmitter.event;
   readonly outputs: RunOutputDocuments;
   private runnerPromise: Promise<WorkflowRunner> | undefined;
+  /** Tests answer the ask-first modal here instead of a person (undefined = ask the person). */
+  confirmForTests: ((message: string, quote: RunQuote) => boolean) | undefined;
+  private readonly quotedEmitter = this.register(new vscode.EventEmitter<{ workflow: string; quote: RunQuote }>());
+  /** The quote of each run about to start (shown in its notification; tests read it). */
+  readonly onDidQuote = this.quotedEmitter.event;
 
   constructor(
     private readonly host: WorkspaceHost,
@@ -144,10 +149,46 @@ export class RunSessions extends Disposable implements RunActivitySource {
     return true;
   }
 
-  start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
-    return this.launch(workflow, title, (runner, options) => runner.start(workflow, input, options)).then(
-      (begun) => begun?.finished,
+  /**
+   * Starts a run: its quote (what runs of the workflow usually cost here, and at most) goes in its progress
+   * notification, and a run whose worst case is above the user's `agentBudget.runs.askAboveUsd` asks first.
+   */
+  async start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
+    if (!(await this.canStart())) return undefined;
+    const quote = await this.quote(workflow, input);
+    if (quote && !(await this.confirm(title, quote))) return undefined;
+    const shown = quote ? `${title} — ${quoteText(quote)}` : title;
+    const begun = await this.launch(workflow, shown, (runner, options) => runner.start(workflow, input, options));
+    return begun?.finished;
+  }
+
+  /** The run's quote; undefined when it cannot be made (the start then says why, as it would without one). */
+  private async quote(workflow: string, input: RunInput): Promise<RunQuote | undefined> {
+    try {
+      const quote = await (await this.runner()).quote(workflow, input);
+      this.quotedEmitter.fire({ workflow, quote });
+      return quote;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether to start a run whose quote is `quote`: asks (a modal) when its worst case is above the user's threshold. */
+  private async confirm(title: string, quote: RunQuote): Promise<boolean> {
+    const threshold = this.settings.value.askAboveUsd;
+    if (threshold === undefined) return true;
+    const worst = quote.worstMicros;
+    if (worst !== null && worst <= usdToMicros(threshold)) return true;
+    const message =
+      `${title} could cost up to ${worst === null ? 'an unbounded amount (no limit bounds it)' : formatUsd(worst)}, ` +
+      `above ${formatUsd(usdToMicros(threshold))}, the amount you asked to be asked about (agentBudget.runs.askAboveUsd).`;
+    if (this.confirmForTests) return this.confirmForTests(message, quote);
+    const choice = await vscode.window.showWarningMessage(
+      message,
+      { modal: true, detail: `${quoteText(quote)}.` },
+      'Run',
     );
+    return choice === 'Run';
   }
 
   /** Resumes a run and follows it to its end; undefined when it was refused. */

@@ -26,6 +26,8 @@ export interface AgentBudgetSettings {
   proxyAutoStart: boolean;
   /** The budget proxy's port on 127.0.0.1 (`agentBudget.proxy.port`). */
   proxyPort: number;
+  /** Ask before a run whose worst case is above this many USD (the user's own setting); undefined = never ask. */
+  askAboveUsd: number | undefined;
 }
 
 export interface SettingProblem {
@@ -98,7 +100,20 @@ export function readSettings(config: {
     });
   }
 
-  return { settings: { baseUrls, openaiApi, revealOutput, proxyAutoStart, proxyPort }, problems };
+  // An application-scoped setting: VS Code reads it from the user's settings only, so a repository's
+  // .vscode/settings.json cannot raise it to keep a dear run from asking.
+  const rawAsk = config.get<unknown>(SettingKeys.askAboveUsd);
+  let askAboveUsd: number | undefined;
+  if (typeof rawAsk === 'number' && Number.isFinite(rawAsk) && rawAsk >= 0) askAboveUsd = rawAsk;
+  else if (rawAsk !== undefined && rawAsk !== null && rawAsk !== '') {
+    askAboveUsd = 0;
+    problems.push({
+      setting: id(SettingKeys.askAboveUsd),
+      message: 'must be a dollar amount (0 or more); asking before every run until it is fixed.',
+    });
+  }
+
+  return { settings: { baseUrls, openaiApi, revealOutput, proxyAutoStart, proxyPort, askAboveUsd }, problems };
 }
 
 function urlProblem(raw: unknown): string | undefined {

@@ -291,6 +291,10 @@ function overview(s: PanelSnapshot): TemplateResult {
                 <p>
                   Held ${formatUsd(est.reservedMicros)} for ${est.reservedCalls.toLocaleString()} calls that cost
                   ${formatUsd(est.actualMicros)}.
+                </p>
+                <p class="muted">
+                  Each call holds its worst case (its prompt's upper bound and its whole answer limit) until the
+                  provider reports what it used; the rest goes back to the budget at once.
                 </p>`
         }
       </div>
@@ -299,7 +303,12 @@ function overview(s: PanelSnapshot): TemplateResult {
         <p class="big">${formatUsd(s.cache.savedMicros)}</p>
         <p class="muted">
           ${formatTokens(s.cache.readTokens)} tokens read from cache, ${formatTokens(s.cache.writeTokens)}
-          written${s.cache.writePremiumMicros > 0 ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra)` : nothing}.
+          written${
+            s.cache.writePremiumMicros > 0
+              ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra:
+                  <span data-cache-net>${formatUsd(s.cache.savedMicros - s.cache.writePremiumMicros)} net</span>)`
+              : nothing
+          }.
         </p>
       </div>
     </section>

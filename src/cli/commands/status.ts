@@ -26,13 +26,13 @@ export const statusCommand: CliCommand = {
       }
       const rows = scopes.map((s) => [
         s.taskId
-          ? `task ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
+          ? `${s.scope} ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
           : s.runId
-            ? `session ${s.runId.slice(0, SHORT_ID)}`
+            ? `${s.scope} ${s.runId.slice(0, SHORT_ID)}`
             : s.scope,
         s.usedTokens !== null
           ? `${s.usedTokens.toLocaleString('en-US')}${s.reservedTokens ? ` + ${s.reservedTokens.toLocaleString('en-US')} in flight` : ''} / ${s.limitTokens?.toLocaleString('en-US') ?? '∞'} tokens`
-          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${formatUsd(s.limitMicros ?? 0)}`,
+          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${s.limitMicros === null ? '∞' : formatUsd(s.limitMicros)}`,
         `${s.pct.toFixed(1)}%`,
         s.level,
         s.resetsAt ? `resets ${new Date(s.resetsAt).toLocaleString()}` : '',

@@ -6,7 +6,15 @@ import type { LedgerEntry, Reservation, StoreRecord } from '../store/records';
 import type { SpendFilter } from '../store/queries';
 import type { WorkspaceStore } from '../store/store';
 import { totalTokens } from '../usage';
-import { CLIENT_PERIODS, isUsdKey, type ClientCaps, type ScopeUse, type TokenScopeSpec } from './types';
+import {
+  CLIENT_PERIODS,
+  isSpendKey,
+  isUsdKey,
+  type ClientCaps,
+  type ScopeUse,
+  type SpendScopeSpec,
+  type TokenScopeSpec,
+} from './types';
 
 interface Counter {
   used: number;
@@ -16,8 +24,9 @@ interface Counter {
 /**
  * What every scope has used and holds, kept current by every record the store applies (this process's and every
  * other window's and CLI's):
- * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) belong to one run in one process; their limits come
- *   with each request, their use is read once from the store for a resumed run (`initialUsed`);
+ * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) and dollar scopes of a task or run (`task.usd@<id>`,
+ *   `session.usd@<runId>`) belong to one run in one process; their limits come with each request, their use is read
+ *   once from the store for a resumed run (`initialUsed`);
  * - USD scopes (`workspace.<period>@<key>`, `workflow.<id>.<period>@<key>`) are shared by every process; each is
  *   loaded from the store's rollups on first use.
  * A counter's `reserved` is what the open reservations naming it hold.
@@ -25,7 +34,12 @@ interface Counter {
 export class ScopeCounters {
   private readonly counters = new Map<string, Counter>();
   private readonly open = new Map<string, Reservation>();
-  private readonly tokenInit = new Map<string, () => number>();
+  private readonly runScopeInit = new Map<string, () => number>();
+  /**
+   * A sub-agent's dollar scopes: its own `task.usd@<child>` → the parent's, which its charges count against too.
+   * Calls name every scope in their reservation; a fixed tool charge names none, so it is charged through this.
+   */
+  private readonly spendParents = new Map<string, string[]>();
   /** Effective limits by workflow for the current policy (merging overrides allocates; admissions are hot). */
   private readonly limits = new Map<string, ReturnType<typeof effectiveLimits>>();
 
@@ -47,14 +61,19 @@ export class ScopeCounters {
     this.limits.clear();
   }
 
-  /** Remembers how to read the use of token scopes this process has not counted yet (a resumed run's). */
-  learn(specs: readonly TokenScopeSpec[]): void {
+  /**
+   * Remembers how to read the use of token and dollar scopes this process has not counted yet (a resumed run's),
+   * and which parent task a sub-agent's dollars count against.
+   */
+  learn(specs: readonly (TokenScopeSpec | SpendScopeSpec)[]): void {
     for (const spec of specs)
-      if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
+      if (spec.initialUsed && !this.runScopeInit.has(spec.key)) this.runScopeInit.set(spec.key, spec.initialUsed);
+    const tasks = specs.filter((s) => s.kind === 'task.usd').map((s) => s.key);
+    if (tasks.length > 1) this.spendParents.set(tasks[0]!, tasks.slice(1));
   }
 
   tokenUse(spec: TokenScopeSpec): ScopeUse {
-    const c = this.counter(spec.key, this.loadTokens);
+    const c = this.counter(spec.key, this.loadRunScope);
     return {
       scope: spec.kind,
       key: spec.key,
@@ -63,6 +82,20 @@ export class ScopeCounters {
       reserved: c.reserved,
       limit: spec.hardTokens,
       soft: spec.softTokens,
+    };
+  }
+
+  /** A task's or run's dollars (µ$), with its limits. */
+  spendUse(spec: SpendScopeSpec): ScopeUse {
+    const c = this.counter(spec.key, this.loadRunScope);
+    return {
+      scope: spec.kind,
+      key: spec.key,
+      unit: 'usd',
+      used: c.used,
+      reserved: c.reserved,
+      limit: spec.hardMicros,
+      soft: spec.softMicros,
     };
   }
 
@@ -120,11 +153,7 @@ export class ScopeCounters {
             if (c) c.reserved -= isUsdKey(key) ? r.micros : r.tokens;
           }
         }
-        if (record.entry)
-          this.charge(
-            record.entry,
-            r?.scopes.filter((k) => !isUsdKey(k)),
-          );
+        if (record.entry) this.charge(record.entry, r?.scopes);
         return;
       }
       case 'ledger':
@@ -136,21 +165,22 @@ export class ScopeCounters {
   }
 
   /**
-   * The store rebuilt its memory from disk. USD counters are reloaded from the rollups on next use. Token counters
-   * stay: they count this process's own runs, whose settled calls are on disk (a rejected write can only have
-   * counted more, never less), and a task started here has no `initialUsed` to reload from. Their holds are
-   * recomputed from the reservations still open.
+   * The store rebuilt its memory from disk. The periods' USD counters are reloaded from the rollups on next use.
+   * Task and run counters (tokens and dollars) stay: they count this process's own runs, whose settled calls are on
+   * disk (a rejected write can only have counted more, never less), and a task started here has no `initialUsed` to
+   * reload from. Their holds are recomputed from the reservations still open.
    */
   reset(): void {
     this.open.clear();
     for (const r of this.store.queries.openReservations()) this.open.set(r.id, r);
     for (const [key, c] of this.counters) {
-      if (isUsdKey(key)) {
+      if (isUsdKey(key) && !isSpendKey(key)) {
         this.counters.delete(key);
         continue;
       }
       c.reserved = 0;
-      for (const r of this.open.values()) if (r.scopes.includes(key)) c.reserved += r.tokens;
+      for (const r of this.open.values())
+        if (r.scopes.includes(key)) c.reserved += isSpendKey(key) ? r.micros : r.tokens;
     }
   }
 
@@ -166,7 +196,7 @@ export class ScopeCounters {
     return c;
   }
 
-  private readonly loadTokens = (key: string): number => this.tokenInit.get(key)?.() ?? 0;
+  private readonly loadRunScope = (key: string): number => this.runScopeInit.get(key)?.() ?? 0;
 
   private usdUse(
     scope: string,
@@ -186,12 +216,25 @@ export class ScopeCounters {
     return { scope, key, unit: 'usd', used: c.used, reserved: c.reserved, limit, soft: undefined, resetsAt: win.endMs };
   }
 
-  private charge(entry: LedgerEntry, tokenKeys: string[] | undefined): void {
+  /**
+   * Counts a ledger row against the task and run scopes it names (`reserved`: the scopes of the reservation it
+   * settles; a fixed tool charge has none, so its task's, the task's parent's and its run's) and against the periods'
+   * USD scopes of its own time.
+   */
+  private charge(entry: LedgerEntry, reserved: string[] | undefined): void {
     const tokens = totalTokens(entry.usage);
-    const keys = tokenKeys ?? [entry.taskId ? `task@${entry.taskId}` : '', entry.runId ? `session@${entry.runId}` : ''];
+    const ownSpend = entry.taskId ? `task.usd@${entry.taskId}` : '';
+    const keys = reserved ?? [
+      entry.taskId ? `task@${entry.taskId}` : '',
+      entry.runId ? `session@${entry.runId}` : '',
+      ownSpend,
+      ...(this.spendParents.get(ownSpend) ?? []),
+      entry.runId ? `session.usd@${entry.runId}` : '',
+    ];
     for (const key of keys) {
       const c = key ? this.counters.get(key) : undefined;
-      if (c) c.used += tokens;
+      if (!c || (isUsdKey(key) && !isSpendKey(key))) continue;
+      c.used += isSpendKey(key) ? entry.costMicros : tokens;
     }
     // USD scopes in the period the rollups file the entry in: where its reservation was held (a call across midnight).
     for (const period of PERIODS) {

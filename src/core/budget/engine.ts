@@ -21,6 +21,7 @@ import {
   type ClientCaps,
   type ScopeUse,
   type SettleInput,
+  type SpendScopeSpec,
   type TokenScopeSpec,
 } from './types';
 
@@ -36,6 +37,7 @@ export {
   type ClientCaps,
   type ScopeUse,
   type SettleInput,
+  type SpendScopeSpec,
   type TokenScopeSpec,
 } from './types';
 
@@ -132,7 +134,7 @@ export class BudgetEngine {
    * not at all when the call is refused.
    */
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
-    this.counters.learn(req.tokenScopes);
+    this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const sized = await this.sizePrompt(req);
     return this.store.transact(() => {
       const admission = this.plan(sized);
@@ -175,12 +177,16 @@ export class BudgetEngine {
       );
     }
     const now = this.clock.now();
+    this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const result = decideAdmission({
       request: req,
       price: (model) => this.priceOf(req.provider, model, now, req.localEndpoint === true),
       scopes: {
         tokens: req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
-        usd: this.counters.usdScopes(req.workflow, now, req.client, req.clientCaps),
+        usd: [
+          ...this.counters.usdScopes(req.workflow, now, req.client, req.clientCaps),
+          ...this.spendUses(req.spendScopes),
+        ],
       },
       rules: this.policy.rules,
     });
@@ -249,13 +255,17 @@ export class BudgetEngine {
       task: string | null;
       tool: string;
       usd: number;
+      /** The task's and run's dollar scopes (their hard limits hold against the charge too). */
+      spendScopes?: SpendScopeSpec[];
     },
     alsoCommit: readonly StoreRecord[] = [],
   ): Promise<LedgerEntry> {
     const now = this.clock.now();
     const entry = toolChargeEntry(args, usdToMicros(args.usd), now);
+    this.counters.learn(args.spendScopes ?? []);
     const alerts = await this.store.transact((q) => {
-      const blocked = toolChargeBlocked(this.usdScopes(args.workflow, now), entry.costMicros, args.tool);
+      const scopes = [...this.usdScopes(args.workflow, now), ...this.spendUses(args.spendScopes)];
+      const blocked = toolChargeBlocked(scopes, entry.costMicros, args.tool);
       if (blocked) throw BudgetBlockedError.of(blocked);
       const crossed = this.crossed(args.workflow, entry, q.alertFired.bind(q));
       const records: StoreRecord[] = [{ k: 'ledger', entry }, ...crossed.map((a) => alertRecord(a, now))];
@@ -284,6 +294,16 @@ export class BudgetEngine {
   /** Use of a token scope by key (for a running task or session in the status bar). */
   tokenStatus(spec: TokenScopeSpec): ScopeWithLevel {
     return withLevel(this.counters.tokenUse(spec));
+  }
+
+  /** Use of a task's or run's dollar scope (`task.usd`, `session.usd`). */
+  spendStatus(spec: SpendScopeSpec): ScopeWithLevel {
+    this.counters.learn([spec]);
+    return withLevel(this.counters.spendUse(spec));
+  }
+
+  private spendUses(specs: readonly SpendScopeSpec[] | undefined): ScopeUse[] {
+    return (specs ?? []).map((spec) => this.counters.spendUse(spec));
   }
 
   /** The price in force on the call's UTC day (a promotion's end or a price change applies from that day on). */

@@ -57,6 +57,8 @@ export function entryFor(admission: Admission, input: SettleInput, now: number):
     estimated,
     requestId: input.requestId ?? null,
     latencyMs: input.latencyMs ?? null,
+    // The honest estimate shown to people (estimate vs actual), not the bound the reservation held.
+    estimatedInputTokens: admission.promptEstimate,
     ...(admission.price.origin !== 'table' ? { priceSource: admission.price.origin } : {}),
   };
 }

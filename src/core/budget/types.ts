@@ -21,6 +21,35 @@ export interface TokenScopeSpec {
   initialUsed?: () => number;
 }
 
+/**
+ * A dollar scope of one task or run (`task.usd@<taskId>`, `session.usd@<runId>`): POLICY.md "Dollar limits per run
+ * and per task". Counted like the workspace's caps, in µ$, but its limits come with each request, like a token scope.
+ */
+export interface SpendScopeSpec {
+  key: string;
+  /** The scope name rules and status use. */
+  kind: 'task.usd' | 'session.usd';
+  softMicros?: number;
+  hardMicros?: number;
+  /** µ$ already spent in this scope before this process saw it (a resumed run): read once. */
+  initialUsed?: () => number;
+}
+
+/** What a call will likely use (an honest estimate, not a bound): soft limits warn on it, never on the worst case. */
+export interface LikelyUse {
+  /** The prompt estimate shown to people: the tokenizer's count, or the calibrated one (report/calibration.ts). */
+  inputTokens: number;
+  /** The answer's likely length (at most the clamp). */
+  outputTokens: number;
+}
+
+/**
+ * The prompt caching a request asks for, as its worst case must price it: `none` (the provider may still cache on
+ * its own: OpenAI does, and bills a write at its write rate), `5m` or `1h` (Anthropic's cache life; a 1-hour request
+ * may also write 5-minute entries).
+ */
+export type PromptCaching = 'none' | '5m' | '1h';
+
 export interface AdmitRequest {
   workflow: string;
   runId: string | null;
@@ -43,12 +72,16 @@ export interface AdmitRequest {
   maxOutputTokens?: number;
   /** Token scopes (task, parents, pools, session) with their limits. */
   tokenScopes: TokenScopeSpec[];
+  /** Dollar scopes of the task (its own and a sub-agent's parent's) and of the run, with their limits. */
+  spendScopes?: SpendScopeSpec[];
+  /** The honest estimate of the call (soft limits, the ledger's prompt estimate); default the sized prompt, no output. */
+  likely?: LikelyUse;
   /** Where DEGRADE routes; undefined = none configured. */
   degradeModel?: string;
   /** The run's prompt version: the reservation records the variant `<model called>@<promptVersion>`. */
   promptVersion?: string;
   /** Prompt caching the request asks for: its writes bill above the input rate, so the worst case must use that rate. */
-  promptCaching?: 'none' | '5m' | '1h';
+  promptCaching?: PromptCaching;
   /** Fewest output tokens worth a call (default 16); below this the call is blocked instead of starved. */
   minOutputTokens?: number;
   /** The call goes to a loopback endpoint the user chose: a model no price list knows is free there (pricing). */
@@ -91,8 +124,14 @@ export interface Admission {
   model: string;
   /** The clamp to send as max_tokens. */
   maxOutputTokens: number;
-  /** The action the rules decided (never `block`: a block is an error). */
-  action: Exclude<RuleAction, 'block'>;
+  /** The action the rules decided (never `block`: a block is an error; `compact` comes in `compact`). */
+  action: Exclude<RuleAction, 'block' | 'compact'>;
+  /** A rule asks to compact the task's conversation before this call: why. */
+  compact?: string;
+  /** The prompt estimate the ledger records (the likely prompt, else the sized one). */
+  promptEstimate: number;
+  /** Scopes whose soft limit this call will likely reach or has passed (`task`, `session.usd`, …). */
+  softReached: string[];
   /** Human-readable notes: soft limits crossed, a degrade, a warn rule. */
   warnings: string[];
   /** What binds the clamp: `model`, `request`, or a scope name. */
@@ -143,7 +182,12 @@ export class BudgetBlockedError extends AgentBudgetError {
   }
 }
 
-/** A USD counter key or scope name (they share their prefix). */
+/** A USD counter key or scope name (they share their prefix): the periods' caps, and task and run dollars. */
 export function isUsdKey(key: string): boolean {
-  return key.startsWith('workspace.') || key.startsWith('workflow.') || key.startsWith('client.');
+  return key.startsWith('workspace.') || key.startsWith('workflow.') || key.startsWith('client.') || isSpendKey(key);
+}
+
+/** A task's or run's dollar scope: `task.usd`, `session.usd`, or one of their counter keys (`task.usd@<id>`). */
+export function isSpendKey(key: string): boolean {
+  return /^(task|session)\.usd(@|$)/.test(key);
 }

@@ -37,6 +37,14 @@ export interface MeteredCall {
 export class Meter {
   constructor(private readonly engine: BudgetEngine) {}
 
+  /**
+   * What the budget would decide for `request` now, reserving nothing (in memory, no write): the runner asks before
+   * a call whether to compact first. Throws BudgetBlockedError as `begin` would.
+   */
+  preview(request: AdmitRequest): Admission {
+    return this.engine.plan(request);
+  }
+
   /** Throws BudgetBlockedError when the budget says no (then nothing, `alsoCommit` included, is written). */
   async begin(request: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<MeteredCall> {
     const admission = await this.engine.admit(request, alsoCommit);

@@ -119,6 +119,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
           }
         : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+      ...cacheKey(request),
     };
   }
 
@@ -242,6 +243,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
           }
         : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+      ...cacheKey(request),
     };
   }
 
@@ -417,6 +419,15 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       };
     }
   }
+}
+
+/**
+ * OpenAI caches prompts of 1,024 tokens and more by itself; `prompt_cache_key` keeps the calls of one run (which
+ * share their prefix) on the same cache, so the automatic prefix cache hits. Nothing else is asked for: OpenAI has no
+ * breakpoints, and its cache life is its own.
+ */
+function cacheKey(request: ChatRequest): { prompt_cache_key?: string } {
+  return request.cache?.key ? { prompt_cache_key: request.cache.key } : {};
 }
 
 /** o1/o3/o4… and GPT-5 and later only accept `max_completion_tokens`. */

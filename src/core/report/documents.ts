@@ -1,4 +1,5 @@
 import { withLevel, type BudgetLevel, type ClientCaps } from '../budget/engine';
+import { usdToMicros } from '../money';
 import { effectiveLimits, stepTaskLimits } from '../policy/effective';
 import type { RunnerStep } from '../runner/builtins';
 import { readCheckpoint } from '../runner/checkpoint';
@@ -80,6 +81,31 @@ export function collectStatus(
       level: use.level,
     };
   };
+  // A task's or run's dollar limit (`task.usd`, `session.usd`): a row of its own when the policy sets one.
+  const spendRow = (
+    scope: 'session.usd' | 'task.usd',
+    key: string,
+    used: number,
+    limits: { softUsd?: number; hardUsd?: number },
+    where: Pick<StatusScope, 'runId' | 'taskId' | 'step'>,
+  ): void => {
+    if (limits.hardUsd === undefined && limits.softUsd === undefined) return;
+    const reserved = open.reduce((sum, r) => sum + (r.scopes.includes(key) ? r.micros : 0), 0);
+    const limit = limits.hardUsd === undefined ? undefined : usdToMicros(limits.hardUsd);
+    const soft = limits.softUsd === undefined ? undefined : usdToMicros(limits.softUsd);
+    const use = withLevel({ scope, key, unit: 'usd', used, reserved, limit, soft });
+    scopes.push({
+      scope,
+      usedMicros: used,
+      limitMicros: limit ?? null,
+      usedTokens: null,
+      limitTokens: null,
+      pct: round1(use.pct),
+      level: use.level,
+      reservedMicros: reserved,
+      ...where,
+    });
+  };
   for (const run of q.listRuns({ status: ['running'] })) {
     const limits = effectiveLimits(workspace.policy, run.workflow);
     scopes.push({
@@ -90,6 +116,7 @@ export function collectStatus(
       ...tokenRow('session', `session@${run.id}`, run.tokens, limits.session),
       runId: run.id,
     });
+    spendRow('session.usd', `session.usd@${run.id}`, run.costMicros, limits.session, { runId: run.id });
     const steps = workflowSteps(q.checkpoint(run.id)?.state);
     for (const task of q.tasksOfRun(run.id)) {
       if (task.status !== 'running') continue;
@@ -102,6 +129,11 @@ export function collectStatus(
         usedMicros: tree.costMicros,
         limitMicros: null,
         ...tokenRow('task', `task@${task.id}`, tree.tokens, taskLimits),
+        runId: run.id,
+        taskId: task.id,
+        step: task.name,
+      });
+      spendRow('task.usd', `task.usd@${task.id}`, tree.costMicros, taskLimits, {
         runId: run.id,
         taskId: task.id,
         step: task.name,

@@ -292,6 +292,15 @@ export function renderReportMarkdown(r: SpendReport): string {
       );
     }
     out.push('');
+    if (e.reservedCalls > 0) {
+      out.push(
+        'Prompt estimates are what each call was expected to bill (the tokenizer for OpenAI models, a per-model ' +
+          "calibration on this workspace's calls for the others). A reservation holds a call's worst case — its " +
+          "prompt's upper bound and its whole answer limit, at the dearest rate it may bill — until the provider " +
+          'reports its usage, then the rest goes back to the budget: that is what keeps a hard limit hard.',
+      );
+      out.push('');
+    }
   }
 
   // ROI

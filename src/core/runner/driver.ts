@@ -79,8 +79,9 @@ export class StepDriver {
     step: RunnerStep,
     sub: { parent?: TaskCheckpoint; item?: string },
   ): Promise<TaskCheckpoint> {
-    const { prompt, system } = renderPrompts(state, step, sub.item);
-    const { model, provider } = await this.parts.models.choose(state, step, `${system ?? ''}\n${prompt}`);
+    const { prompt, system, context } = renderPrompts(state, step, sub.item);
+    const text = `${system ?? ''}\n${context ?? ''}\n${prompt}`;
+    const { model, provider } = await this.parts.models.choose(state, step, text);
     const now = this.parts.clock.now();
     return {
       taskId: newId(now),
@@ -90,7 +91,8 @@ export class StepDriver {
       provider,
       model,
       ...(system !== undefined ? { system } : {}),
-      messages: openingMessages(prompt),
+      ...(context ? { contextBlock: true as const } : {}),
+      messages: openingMessages(prompt, context),
       toolResults: [],
       calls: 0,
       toolCalls: 0,

@@ -1,4 +1,5 @@
-import { BudgetBlockedError, type TokenScopeSpec } from '../budget/engine';
+import { BudgetBlockedError, type SpendScopeSpec, type TokenScopeSpec } from '../budget/engine';
+import { usdToMicros } from '../money';
 import type { Clock } from '../clock';
 import { effectiveLimits, stepTaskLimits } from '../policy/effective';
 import type { BudgetPolicy, TaskLimits } from '../policy/types';
@@ -66,6 +67,33 @@ export class StepLimits {
       softTokens: session.softTokens,
       hardTokens: session.hardTokens,
       initialUsed: () => q.runTotals(ex.runId).tokens,
+    });
+    return scopes;
+  }
+
+  /**
+   * The dollar scopes a task's call or tool charge counts against: the task (its tree, like its tokens), a
+   * sub-agent's parent, and the run. Each reads what it spent from the store the first time this process sees it.
+   */
+  spendScopes(ex: Execution, task: TaskCheckpoint, limits: TaskLimits): SpendScopeSpec[] {
+    const q = this.queries();
+    const micros = (usd: number | undefined) => (usd === undefined ? undefined : usdToMicros(usd));
+    const taskScope = (taskId: string, fresh: boolean): SpendScopeSpec => ({
+      key: `task.usd@${taskId}`,
+      kind: 'task.usd',
+      softMicros: micros(limits.softUsd),
+      hardMicros: micros(limits.hardUsd),
+      ...(fresh ? {} : { initialUsed: () => q.taskTreeTotals(taskId).costMicros }),
+    });
+    const scopes = [taskScope(task.taskId, ex.fresh.has(task.taskId))];
+    if (task.parentTaskId) scopes.push(taskScope(task.parentTaskId, false));
+    const session = effectiveLimits(this.policy(), ex.state.workflow.id).session;
+    scopes.push({
+      key: `session.usd@${ex.runId}`,
+      kind: 'session.usd',
+      softMicros: micros(session.softUsd),
+      hardMicros: micros(session.hardUsd),
+      initialUsed: () => q.runTotals(ex.runId).costMicros,
     });
     return scopes;
   }

@@ -21,14 +21,19 @@ import {
   type RunCheckpointState,
   type TaskCheckpoint,
 } from './checkpoint';
+import { PromptCalibration, readSamples } from '../report/calibration';
 import { promptVersion } from './conversation';
+import { Compaction } from './compaction';
 import { StepDriver } from './driver';
+import { PromptEstimates } from './estimates';
 import { RunLookupError } from './errors';
 import { Execution } from './execution';
 import { StepLimits } from './limits';
 import { ModelCall } from './modelCall';
 import { ModelChoice } from './models';
 import { outcomeOf } from './outcome';
+import { quoteRun, type RunQuote } from './quote';
+import { CallPlanner } from './request';
 import { runData, runInStatus, runRecord, startedRun, storedRun, taskInStatus, type RunData } from './status';
 import { crashedTwiceError, runStopOf } from './stop';
 import { ToolCalls } from './toolCalls';
@@ -46,14 +51,16 @@ export type {
   RunOutcome,
 } from './api';
 export { MissingApiKeyError, RunInputError, RunLookupError, WorkflowNotFoundError } from './errors';
+export { quoteText, type RunQuote } from './quote';
 
 /**
  * The durable workflow runner: runs workflows step by step through the budget, checkpointing after every call and
  * tool call so a run survives a crash, a reload, a budget block or a network failure and continues without redoing
  * finished work or paying twice. This file is a run's lifecycle — start, resume, cancel, and how it ends; its
  * rooms: the per-run state and its durable writes (execution.ts), the step driver (driver.ts), the metered LLM call
- * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation and request
- * (conversation.ts), model choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
+ * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation (conversation.ts), the request
+ * each call sends (request.ts, caching.ts, estimates.ts), compaction (compaction.ts), the quote (quote.ts), model
+ * choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
  */
 export class Runner {
   private readonly workspace: Workspace;
@@ -66,6 +73,9 @@ export class Runner {
   /** Runs being resumed (between the checks and `drive`), so a second resume in this process is refused. */
   private readonly claiming = new Set<string>();
   private readonly subscription: { dispose(): void };
+  private readonly models: ModelChoice;
+  /** The prompt estimates people see (quotes, warnings, the ledger's estimate), calibrated on this workspace. */
+  readonly estimates: PromptEstimates;
 
   constructor(deps: {
     workspace: Workspace;
@@ -85,14 +95,31 @@ export class Runner {
     const policy = () => workspace.engine.currentPolicy;
     const queries = () => workspace.store.queries;
     const limits = new StepLimits(policy, queries, this.clock);
-    const models = new ModelChoice(policy, deps.providers);
+    const models = (this.models = new ModelChoice(policy, deps.providers));
+    // The workspace's prompt calibration, from its recent runs' samples (report/calibration.ts).
+    this.estimates = new PromptEstimates(
+      new PromptCalibration(() =>
+        queries()
+          .listRuns({ limit: 100 })
+          .map((r) => (r.data as RunData | null)?.prompts),
+      ),
+    );
+    const meter = new Meter(workspace.engine);
+    const planner = new CallPlanner({ policy, limits, models, estimates: this.estimates });
+    const compaction = new Compaction({
+      meter,
+      planner,
+      models,
+      estimates: this.estimates,
+      now: () => this.clock.now(),
+    });
     this.driver = new StepDriver({
       clock: this.clock,
       queries,
       tools: this.tools,
       limits,
       models,
-      modelCall: new ModelCall(new Meter(workspace.engine), deps.providers, limits, models),
+      modelCall: new ModelCall(meter, deps.providers, limits, models, planner, this.estimates, compaction),
       toolCalls: new ToolCalls(workspace.engine, this.tools, deps.approver, limits),
     });
     // A run of ours marked cancelled by another window or `agent-budget` process: stop it like a local cancel (the
@@ -164,6 +191,30 @@ export class Runner {
     return this.drive(ex);
   }
 
+  /** What a run of `workflowId` on `input` would likely cost, and at most (quote.ts). Makes no call, records nothing. */
+  async quote(workflowId: string, input: RunInput): Promise<RunQuote> {
+    this.assertPolicy();
+    const workflow = await this.catalog.find(workflowId);
+    const prepared = await this.catalog.prepareInput(workflow, input);
+    const state: RunCheckpointState = {
+      v: CHECKPOINT_VERSION,
+      workflow,
+      promptVersion: promptVersion(workflow),
+      input: prepared,
+      steps: [],
+    };
+    const now = this.clock.now();
+    const engine = this.workspace.engine;
+    return quoteRun({
+      state,
+      policy: engine.currentPolicy,
+      models: this.models,
+      queries: this.store.queries,
+      caps: engine.usdScopes(workflow.id, now),
+      now,
+    });
+  }
+
   /**
    * Continues an interrupted, blocked, paused, failed or cancelled run from its checkpoint (`runId` may be a unique
    * prefix). A completed run resolves to its outcome without doing anything.
@@ -222,6 +273,7 @@ export class Runner {
       else if (task.inFlight.attempt >= 2) crashedTwice = task;
     }
     const data = (run.data ?? {}) as RunData;
+    Object.assign(ex.prompts, readSamples(data.prompts));
     ex.run = runInStatus(run, 'running', this.store, this.clock.now(), {
       owner: this.store.ownerId,
       data: { provider: data.provider, model: data.model, install: this.workspace.installId },
@@ -316,7 +368,9 @@ export class Runner {
   }
 
   private async finish(ex: Execution): Promise<void> {
-    ex.run = runInStatus(ex.run, 'completed', this.store, this.clock.now(), { data: runData(ex.run, {}) });
+    ex.run = runInStatus(ex.run, 'completed', this.store, this.clock.now(), {
+      data: runData(ex.run, { prompts: ex.prompts }),
+    });
     await ex.durably((records) => this.store.commit([runRecord(ex.run), ...records]));
     ex.emit({ type: 'runFinished', runId: ex.runId, status: 'completed' });
   }
@@ -339,6 +393,7 @@ export class Runner {
         errorKind: stop.errorKind,
         blockedScope: stop.scope,
         resumeAfter: stop.resumeAfter,
+        prompts: ex.prompts,
       }),
     });
     try {

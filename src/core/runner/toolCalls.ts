@@ -86,7 +86,7 @@ export class ToolCalls {
     // Waiting for the user counts as the step's time: past the deadline, block before the tool starts, not as it starts.
     this.limits.checkWallTime(ex, step, task, limits);
     const usd = tools.costsUsd[planned.name];
-    if (usd) await this.chargeOnce(ex, step, task, call, planned.name, usd);
+    if (usd) await this.chargeOnce(ex, step, task, call, planned.name, usd, limits);
     if (isWritingTool(planned.name)) {
       task.toolInFlight = call.id;
       await ex.commit();
@@ -126,10 +126,19 @@ export class ToolCalls {
     call: ToolCall,
     tool: ToolName,
     usd: number,
+    limits: TaskLimits,
   ): Promise<void> {
     if (task.toolCharged === call.id) return;
     task.toolCharged = call.id;
-    const charge = { workflow: ex.state.workflow.id, runId: ex.runId, taskId: task.taskId, task: step.id, tool, usd };
+    const charge = {
+      workflow: ex.state.workflow.id,
+      runId: ex.runId,
+      taskId: task.taskId,
+      task: step.id,
+      tool,
+      usd,
+      spendScopes: this.limits.spendScopes(ex, task, limits),
+    };
     try {
       const entry = await ex.durably((records) => this.engine.chargeTool(charge, records));
       ex.emitCharge(step.id, entry);

@@ -83,7 +83,10 @@ export class WorkflowCatalog {
 /** The run-input variables a workflow's prompts use. */
 function usedVariables(workflow: WorkflowDefinition): Set<TemplateVariable> {
   const used = new Set<TemplateVariable>();
-  const texts = [workflow.system ?? '', ...workflow.steps.flatMap((s) => [s.prompt, s.system ?? ''])];
+  const texts = [
+    workflow.system ?? '',
+    ...(workflow.steps as RunnerWorkflow['steps']).flatMap((s) => [s.context ?? '', s.prompt, s.system ?? '']),
+  ];
   for (const text of texts) {
     for (const ref of templateReferences(text)) if (ref.kind === 'variable') used.add(ref.name);
   }
