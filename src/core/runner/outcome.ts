@@ -21,11 +21,13 @@ export function outcomeOf(ex: Execution, q: StoreQueries): RunOutcome {
   });
   const lastOutput = [...steps].reverse().find((s) => s.output !== undefined)?.output;
   const status = run?.status ?? ex.run.status;
+  const totals = q.runTotals(ex.runId);
   return {
     runId: ex.runId,
     workflow: ex.run.workflow,
     status,
-    costMicros: q.runTotals(ex.runId).costMicros,
+    costMicros: totals.costMicros,
+    estimatedMicros: totals.estimatedMicros,
     tokens: {
       input: usage.input,
       output: usage.output,

@@ -20,24 +20,52 @@ describe('failedCallCharge: what a failed call costs', () => {
       { kind: 'exact', usage: FINAL },
     ],
     [
-      'aborted or timed out after the request left, no usage: estimated',
+      'aborted or timed out after the request left, nothing streamed: the whole reservation, estimated',
       { mayHaveBilled: true },
       { kind: 'estimated' },
     ],
     [
-      'cut mid-stream with prompt and output so far: estimated',
+      'cut mid-stream with prompt and output so far: the prompt, and the output +10 % + 16 tokens',
       { mayHaveBilled: true, partial: { inputTokens: 900, outputTokens: 40 } },
-      { kind: 'estimated' },
+      {
+        kind: 'estimated',
+        cut: { prompt: { input: 900, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 }, output: 60 },
+      },
+    ],
+    [
+      'output bytes bound the tokens when the provider reported none (OpenAI streams usage only at the end)',
+      { mayHaveBilled: true, partial: { outputBytes: 200 } },
+      { kind: 'estimated', cut: { output: 236 } },
+    ],
+    [
+      'the larger of the reported output tokens and the bytes',
+      { mayHaveBilled: true, partial: { outputTokens: 50, outputBytes: 30 } },
+      { kind: 'estimated', cut: { output: 71 } },
+    ],
+    [
+      "the provider's prompt split is kept (cache reads and writes bill at their own rates)",
+      {
+        mayHaveBilled: true,
+        partial: {
+          inputTokens: 1000,
+          outputBytes: 0,
+          inputUsage: { input: 100, cacheRead: 800, cacheWrite5m: 100, cacheWrite1h: 0 },
+        },
+      },
+      {
+        kind: 'estimated',
+        cut: { prompt: { input: 100, cacheRead: 800, cacheWrite5m: 100, cacheWrite1h: 0 }, output: 16 },
+      },
     ],
     [
       'tokens streamed prove it reached the provider, whatever the flag says',
       { mayHaveBilled: false, partial: { outputTokens: 1 } },
-      { kind: 'estimated' },
+      { kind: 'estimated', cut: { output: 18 } },
     ],
     [
       'prompt tokens reported at the stream start prove it too',
       { mayHaveBilled: false, partial: { inputTokens: 30 } },
-      { kind: 'estimated' },
+      { kind: 'estimated', cut: { prompt: { input: 30, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 }, output: 16 } },
     ],
     ['an HTTP error before any output: released', { mayHaveBilled: false }, { kind: 'release' }],
     [
@@ -89,7 +117,16 @@ describe('callFailureOf: a provider error in the money rule’s terms', () => {
     [
       'stream cut after message_start: its prompt tokens are kept',
       error({ kind: 'streamCut', partial: { text: 'Hal', toolCalls: [], usage: { input: 900, cacheRead: 100 } } }),
-      { mayHaveBilled: true, requestId: 'req_1', partial: { inputTokens: 1000, outputTokens: 0 } },
+      {
+        mayHaveBilled: true,
+        requestId: 'req_1',
+        partial: {
+          inputTokens: 1000,
+          outputTokens: 0,
+          outputBytes: 3,
+          inputUsage: { input: 900, cacheRead: 100, cacheWrite5m: 0, cacheWrite1h: 0 },
+        },
+      },
       'estimated',
     ],
     [
@@ -98,8 +135,31 @@ describe('callFailureOf: a provider error in the money rule’s terms', () => {
         kind: 'refused',
         partial: { text: '', toolCalls: [], usage: { input: 120, output: 3 }, usageFinal: true },
       }),
-      { mayHaveBilled: true, requestId: 'req_1', finalUsage: FINAL, partial: { inputTokens: 120, outputTokens: 3 } },
+      {
+        mayHaveBilled: true,
+        requestId: 'req_1',
+        finalUsage: FINAL,
+        partial: {
+          inputTokens: 120,
+          outputTokens: 3,
+          outputBytes: 0,
+          inputUsage: { input: 120, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 },
+        },
+      },
       'exact',
+    ],
+    [
+      'a cut OpenAI stream (no usage yet): the UTF-8 bytes of the text and the tool calls streamed',
+      error({
+        kind: 'streamCut',
+        partial: { text: 'héllo', toolCalls: [{ id: 't1', name: 'readFile', input: { path: 'a.ts' } }] },
+      }),
+      {
+        mayHaveBilled: true,
+        requestId: 'req_1',
+        partial: { inputTokens: 0, outputTokens: 0, outputBytes: 6 + 'readFile{"path":"a.ts"}'.length },
+      },
+      'estimated',
     ],
     ['anything but a ProviderError: taken as possibly billed', new Error('boom'), { mayHaveBilled: true }, 'estimated'],
   ];
