@@ -13,6 +13,7 @@ import { RunCommands } from './runCommands';
 import { createRunner } from './runnerFactory';
 import { RunSessions } from './runSessions';
 import { RunsTree } from './runsTree';
+import { RunViews } from './runView';
 import { Settings } from './settings';
 import { WorkspaceHost } from './workspaceHost';
 
@@ -27,6 +28,8 @@ export interface AgentBudgetApi {
   readonly panel: BudgetPanel;
   readonly runsTree: RunsTree;
   readonly runs: RunSessions;
+  /** The run views (one tab per run). */
+  readonly runViews: RunViews;
   readonly approvals: ApprovalPrompts;
   /** How long `activate()` took, and how long opening the store took after it (ms). */
   readonly timings: { activateMs: number; storeOpenMs(): number | undefined };
@@ -41,6 +44,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly policyFiles: PolicyFiles;
   readonly approvals: ApprovalPrompts;
   readonly runs: RunSessions;
+  readonly runViews: RunViews;
   readonly meter: BudgetMeter;
   readonly runsTree: RunsTree;
   readonly panel: BudgetPanel;
@@ -55,14 +59,19 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.approvals = this.register(new ApprovalPrompts());
     const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);
     this.runs = this.register(
-      new RunSessions(this.workspace, this.settings, (workspace: Workspace) =>
-        createRunner({ workspace, providers, approver: this.approvals }),
+      new RunSessions(
+        this.workspace,
+        (workspace: Workspace) => createRunner({ workspace, providers, approver: this.approvals }),
+        async (provider) => (await this.apiKeys.get(provider)) !== undefined,
       ),
+    );
+    this.runViews = this.register(
+      new RunViews(context.extensionUri, this.workspace, this.runs, this.settings, this.approvals, this.log),
     );
     this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
-    this.register(new RunCommands(this.workspace, this.runs));
+    this.register(new RunCommands(this.workspace, this.runs, this.runViews));
     const reports = this.register(
       new ReportCommands(
         () => this.workspace.current,

@@ -47,6 +47,9 @@ export const Views = {
 /** The budget panel's webview type (also the serializer's key in package.json `onWebviewPanel:`). */
 export const PANEL_VIEW_TYPE = 'agentBudget.panel';
 
+/** The run view's webview type (the serializer's key in package.json `onWebviewPanel:`). */
+export const RUN_VIEW_TYPE = 'agentBudget.run';
+
 /** The status-bar meter's id (persisted visibility) and name (what the status bar's context menu lists). */
 export const METER_ID = 'agentBudget.meter';
 export const METER_NAME = 'Agent Budget';
@@ -83,5 +86,5 @@ export const SecretKeys = {
   apiKey: (provider: string) => `agentBudget.apiKey.${provider}`,
 } as const;
 
-/** The virtual-document scheme of approval diffs and run output. */
+/** The virtual-document scheme of approval diffs. */
 export const URI_SCHEME = 'agent-budget';

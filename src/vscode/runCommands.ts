@@ -27,6 +27,7 @@ export class RunCommands extends Disposable {
   constructor(
     private readonly host: WorkspaceHost,
     private readonly sessions: RunSessions,
+    private readonly views: { open(runId: string): Promise<void> },
   ) {
     super();
     this.register(
@@ -212,8 +213,8 @@ export class RunCommands extends Disposable {
   }
 
   private async openOutput(runId: string | undefined): Promise<void> {
-    const id = runId ?? (await this.pickRun('Open the output of which run?', undefined));
-    if (id) await this.sessions.outputs.open(id);
+    const id = runId ?? (await this.pickRun('Open which run?', undefined));
+    if (id) await this.views.open(id);
   }
 
   private async pickRun(placeHolder: string, statuses: readonly RunStatus[] | undefined): Promise<string | undefined> {

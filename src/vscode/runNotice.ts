@@ -39,7 +39,7 @@ export function runNotice(end: RunEnd): RunNotice {
   const o = end.outcome;
   const cost = formatUsd(o.costMicros);
   const because = o.error ? `: ${o.error}` : '';
-  const openOutput = action('Open Output', Commands.openRunOutput, o.runId);
+  const openOutput = action('Open Run', Commands.openRunOutput, o.runId);
   switch (o.status) {
     case 'completed':
       return {

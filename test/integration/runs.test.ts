@@ -102,7 +102,7 @@ describe('Runs against a fake provider (real extension host)', function () {
     );
     assert.doesNotMatch(api.meter.redraw().text, /sync~spin/);
     // The output document has the streamed answer.
-    assert.match(api.runs.outputs.text(outcome.runId), /totals the invoice lines/);
+    assert.match(api.runViews.text(outcome.runId), /totals the invoice lines/);
     // The store and the Runs view know the run.
     assert.equal(workspace.store.queries.getRun(outcome.runId)?.status, 'completed');
     await waitFor('the run in the Runs view', () =>
@@ -234,7 +234,7 @@ describe('Runs against a fake provider (real extension host)', function () {
     const after = await resumed;
     assert.equal(after.runId, outcome.runId);
     assert.equal(after.status, 'completed', after.error);
-    assert.match(api.runs.outputs.text(outcome.runId), /Resumed answer/);
+    assert.match(api.runViews.text(outcome.runId), /Resumed answer/);
   });
 
   it('a stream cut mid-answer fails the run with its first step kept; Resume Run redoes only the cut step', async () => {
@@ -336,7 +336,7 @@ describe('Runs against a fake provider (real extension host)', function () {
       const outcome = (await api.runs.start('integration-writer', { input: 'the meeting' }))!;
       assert.ok(
         api.approvals.seen.length > seen,
-        `no approval was asked; the run said:\n${outcome && api.runs.outputs.text(outcome.runId)}\n${JSON.stringify(outcome)}`,
+        `no approval was asked; the run said:\n${outcome && api.runViews.text(outcome.runId)}\n${JSON.stringify(outcome)}`,
       );
       const request = api.approvals.seen.at(-1)!;
       assert.equal(request.tool, 'writeFile');

@@ -44,13 +44,13 @@ describe('runNotice', () => {
     assert.deepEqual(n.actions, []);
     assert.equal(n.message, 'Agent Budget: Your API key is fine; the file is missing.');
     const failed = runNotice({ outcome: outcome('failed', { error: 'API key rejected', errorKind: 'internal' }) });
-    assert.deepEqual(buttons(failed), [['Open Output', Commands.openRunOutput, 'run-1']]);
+    assert.deepEqual(buttons(failed), [['Open Run', Commands.openRunOutput, 'run-1']]);
   });
 
   it('a run that ended: by its status, and for a failure by its kind', () => {
     const done = runNotice({ outcome: outcome('completed') });
     assert.deepEqual([done.severity, done.message], ['information', 'Agent Budget: code-review completed — $1.25.']);
-    assert.deepEqual(buttons(done), [['Open Output', Commands.openRunOutput, 'run-1']]);
+    assert.deepEqual(buttons(done), [['Open Run', Commands.openRunOutput, 'run-1']]);
 
     const blocked = runNotice({
       outcome: outcome('blocked', {
@@ -79,7 +79,7 @@ describe('runNotice', () => {
 
     const failed = (errorKind: ErrorKind) =>
       buttons(runNotice({ outcome: outcome('failed', { errorKind, error: 'x' }) }));
-    const open = ['Open Output', Commands.openRunOutput, 'run-1'];
+    const open = ['Open Run', Commands.openRunOutput, 'run-1'];
     assert.deepEqual(failed('auth'), [['Set API Key…', Commands.setApiKey], open]);
     assert.deepEqual(failed('missingKey'), [['Set API Key…', Commands.setApiKey], open]);
     assert.deepEqual(failed('config'), [['Open budget.json', Commands.editPolicy], open]);
