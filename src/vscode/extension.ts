@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { Workspace } from '../core/workspace';
 import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
+import { BlockedRuns } from './blockedRuns';
 import { BudgetMeter } from './budgetMeter';
 import { BudgetPanel } from './budgetPanel';
 import { Disposable } from './dispose';
@@ -72,6 +73,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs, this.runViews));
+    this.register(new BlockedRuns(this.workspace, this.policyFiles.onDidChange));
     const reports = this.register(
       new ReportCommands(
         () => this.workspace.current,

@@ -349,7 +349,9 @@ export class RunSessions extends Disposable implements RunActivitySource {
         live.costMicros += event.costMicros;
         break;
       case 'warning':
-        void vscode.window.showWarningMessage(`Agent Budget (${live.workflow}): ${event.message}`);
+        // Shown in the run's view when it follows runs (no toast to pile up); as a toast otherwise.
+        if (!this.view?.followsRuns())
+          void vscode.window.showWarningMessage(`Agent Budget (${live.workflow}): ${event.message}`);
         return;
       default:
         return;

@@ -100,6 +100,8 @@ export interface RunOutcome {
    * from the provider's usage). Every front end labels a figure that includes it "estimated".
    */
   estimatedMicros?: number;
+  /** Added: when a blocked run's period resets, or a paused run may go on (epoch ms). */
+  resumeAfter?: number;
 }
 
 export interface RunOptions {

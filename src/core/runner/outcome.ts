@@ -40,6 +40,9 @@ export function outcomeOf(ex: Execution, q: StoreQueries): RunOutcome {
     ...(status !== 'completed' && data.error ? { error: data.error } : {}),
     ...(status !== 'completed' && data.errorKind ? { errorKind: data.errorKind } : {}),
     ...(status === 'blocked' && data.blockedScope ? { blockedScope: data.blockedScope } : {}),
+    ...((status === 'blocked' || status === 'paused') && data.resumeAfter !== undefined
+      ? { resumeAfter: data.resumeAfter }
+      : {}),
     title: run?.title ?? ex.run.title,
   };
 }
