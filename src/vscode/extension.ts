@@ -78,6 +78,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
       new ReportCommands(
         () => this.workspace.current,
         (line) => this.log.warn(line),
+        async () => (await this.runs.runner()).listWorkflows(),
       ),
     );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
