@@ -53,7 +53,9 @@ export function runViewModel(args: {
   const running = live?.running ?? false;
   const originalsDone = steps.length > 0 && steps.every((s) => s.status === 'completed') && !!state;
   const allStepsStarted = state ? state.steps.length >= state.workflow.steps.length : false;
-  const error = (run.data as { error?: unknown } | null)?.error;
+  const data = (run.data ?? {}) as { error?: unknown; resumeAfter?: unknown };
+  const error = data.error;
+  const stopped = !running && (run.status === 'blocked' || run.status === 'paused');
   const totals = q.runTotals(runId);
   return {
     runId,
@@ -65,6 +67,7 @@ export function runViewModel(args: {
     tokens: totals.tokens,
     createdAt: run.createdAt,
     error: !running && run.status !== 'completed' && typeof error === 'string' && error ? error : null,
+    resumeAfter: stopped && typeof data.resumeAfter === 'number' ? data.resumeAfter : null,
     steps,
     followUps,
     warnings: live?.warnings ?? [],

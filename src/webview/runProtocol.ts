@@ -50,6 +50,8 @@ export interface RunViewModel {
   createdAt: number;
   /** Why the run stopped short, if it did. */
   error: string | null;
+  /** A blocked run: when its period resets; a paused one: when it may go on (epoch ms, shown in local time). */
+  resumeAfter: number | null;
   /** Workflow steps in order; the last completed one is the answer. */
   steps: RunStepView[];
   /** Follow-up questions and their answers, in order. */

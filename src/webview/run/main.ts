@@ -117,6 +117,7 @@ function view(m: RunViewModel): TemplateResult {
       </div>
     </header>
     ${m.error ? html`<div class="banner error" role="alert"><span class="codicon codicon-error"></span> ${m.error}</div>` : nothing}
+    ${m.resumeAfter !== null ? html`<p class="muted">${resetLine(m.resumeAfter)}</p>` : nothing}
     ${problem ? html`<div class="banner error" role="alert">${problem}</div>` : nothing}
     ${m.warnings.map((w) => html`<div class="banner warning"><span class="codicon codicon-warning"></span> ${w}</div>`)}
     ${m.approval ? approvalView(m) : nothing}
@@ -183,6 +184,15 @@ function callLine(s: RunStepView): string {
   const calls = `${s.calls} call${s.calls === 1 ? '' : 's'}`;
   if (s.status === 'running' && s.calls === 0) return `${s.model} · streaming…`;
   return `${s.model} · ${calls} · ${formatTokens(s.tokens)} tokens · ${formatUsd(s.costMicros)}`;
+}
+
+/** "Resets at 00:00 (in 3 h), or raise the cap and resume now." in the reader's own clock. */
+function resetLine(at: number): string {
+  const ms = at - Date.now();
+  const time = new Date(at).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const when = ms < 86_400_000 ? time : `${new Date(at).toLocaleDateString(undefined, { weekday: 'short' })} ${time}`;
+  const inWords = ms < 3_600_000 ? `${Math.max(1, Math.round(ms / 60_000))} min` : `${Math.round(ms / 3_600_000)} h`;
+  return `Resumable at ${when} (in ${inWords}), or now once the limit is raised.`;
 }
 
 function costText(cost: number, estimated: number): string {
