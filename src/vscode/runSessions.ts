@@ -67,6 +67,8 @@ export class RunSessions extends Disposable implements RunActivitySource {
    * view has Cancel), and a completed run's toast is left out while its view is visible.
    */
   view: { followsRuns(): boolean; isVisible(runId: string): boolean } | undefined;
+  /** Tests answer the first-run key offer here instead of a person (undefined = ask the person). */
+  answerKeyOfferForTests: ((provider: ProviderId) => Promise<void> | void) | undefined;
 
   constructor(
     private readonly host: WorkspaceHost,
@@ -219,12 +221,18 @@ export class RunSessions extends Disposable implements RunActivitySource {
     // resume afterwards).
     const provider = begun.missingKey;
     const name = PROVIDER_NAMES[provider];
-    const choice = await vscode.window.showInformationMessage(
-      `Agent Budget: ${workflow} runs on ${name}, and no ${name} API key is set yet. Set one to run it (it is kept in VS Code's secret storage, never in a file).`,
-      'Set API Key…',
-    );
-    if (choice !== 'Set API Key…') return undefined;
-    await vscode.commands.executeCommand(Commands.setApiKey, provider);
+    const offer: RunNotice = {
+      severity: 'information',
+      message: `Agent Budget: ${workflow} runs on ${name}, and no ${name} API key is set yet. Set one to run it (it is kept in VS Code's secret storage, never in a file).`,
+      actions: [{ title: 'Set API Key…', command: Commands.setApiKey, args: [provider] }],
+    };
+    this.noticeEmitter.fire(offer);
+    if (this.answerKeyOfferForTests) await this.answerKeyOfferForTests(provider);
+    else {
+      const choice = await vscode.window.showInformationMessage(offer.message, 'Set API Key…');
+      if (choice !== 'Set API Key…') return undefined;
+      await vscode.commands.executeCommand(Commands.setApiKey, provider);
+    }
     if (!(await this.hasKey(provider))) return undefined;
     const again = await this.launchOnce(workflow, title, go, knownRunId);
     if (again && 'missingKey' in again) return undefined;

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
+import { saveScreenshot } from './screenshots';
 import { useWorkbench, type Workbench } from './workbench';
 
 describe('The run view: a rendered answer you can ask a follow-up of', function () {
@@ -98,6 +99,7 @@ describe('The run view: a rendered answer you can ask a follow-up of', function 
       'the follow-up answer',
       30_000,
     );
+    await saveScreenshot(wb, 'run-view');
     const sent = JSON.stringify(fake.generationRequests[before]!.body);
     assert.match(sent, /discount is applied after tax/, 'the review was part of the conversation');
     assert.match(sent, /Why is that a major issue\?/);
