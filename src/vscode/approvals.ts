@@ -76,7 +76,7 @@ export class ApprovalPrompts extends Disposable implements Approver {
   }
 
   /** Opens the diff of a proposed edit (before and after as read-only documents); dispose closes it. */
-  async openDiff(request: ApprovalRequest): Promise<{ dispose(): Promise<void> }> {
+  async openDiff(request: ApprovalRequest, options: { beside?: boolean } = {}): Promise<{ dispose(): Promise<void> }> {
     const n = ++this.next;
     const name = (request.path ?? 'file').replace(/^.*[\\/]/, '');
     const before = vscode.Uri.from({ scheme: `${URI_SCHEME}-approval`, path: `/${n}/before/${name}` });
@@ -88,9 +88,8 @@ export class ApprovalPrompts extends Disposable implements Approver {
       before,
       after,
       `Agent edit: ${request.path ?? name} (proposed)`,
-      {
-        preview: true,
-      },
+      // From the run view: beside it, keeping the question (and its Apply / Reject) in sight.
+      options.beside ? { preview: true, viewColumn: vscode.ViewColumn.Beside, preserveFocus: true } : { preview: true },
     );
     return {
       dispose: async () => {

@@ -230,7 +230,7 @@ export class RunViews extends Disposable implements InlineApprovals {
       case 'showDiff': {
         const pending = this.approvals.get(runId);
         if (!pending || pending.view.id !== request.id) throw new Error('That approval is no longer waiting.');
-        const diff = await this.prompts.openDiff(pending.request);
+        const diff = await this.prompts.openDiff(pending.request, { beside: true });
         // The diff goes when the question is answered.
         const answer = pending.answer;
         pending.answer = (yes) => {
