@@ -43,7 +43,7 @@ describe('The run view: a rendered answer you can ask a follow-up of', function 
   it('without a key, Review Current File offers Set API Key… first, then runs the review in the run view', async () => {
     const wb = workbench();
     fake.enqueue({
-      text: '## Needs changes\n\n- **major**: the discount is applied after tax.\n\n```ts\nconst total = subtotal * (1 - discount);\n```\n\n<img src=x onerror="document.title=1">',
+      text: '## Needs changes\n\n- **major**: the discount is applied after tax.\n\n```ts\nconst total = subtotal * (1 - discount);\n```',
       usage: { input: 1800, output: 420 },
       eventDelayMs: 150,
     });
@@ -64,9 +64,6 @@ describe('The run view: a rendered answer you can ask a follow-up of', function 
     assert.doesNotMatch(text, /\*\*major\*\*|## Needs/, 'Markdown is rendered, not shown as source');
     assert.match(text, /claude-haiku-4-5 · 1 call · 2,220 tokens · \$0\.\d+/);
     assert.equal(await frame.evaluate<number>('document.querySelectorAll(".answer strong").length'), 1);
-    // The model's HTML stays text: no <img> element, no handler ran.
-    assert.equal(await frame.evaluate<number>('document.querySelectorAll("img").length'), 0);
-    assert.match(text, /<img src=x/);
     // The code block has its actions.
     const actions = await frame.evaluate<string>(
       '[...document.querySelectorAll(".code-actions")].map((b) => b.innerText).join("|")',
@@ -108,6 +105,25 @@ describe('The run view: a rendered answer you can ask a follow-up of', function 
     const sideBar = await wb.openView('Agent Budget');
     await sideBar.locator('.monaco-list-row').filter({ hasText: 'code-review' }).first().waitFor();
     assert.equal(await sideBar.locator('.monaco-list-row').filter({ hasText: 'code-review' }).count(), 1);
+  });
+
+  it("a model's HTML and script links stay inert", async () => {
+    const wb = workbench();
+    const frame = await runView(wb, 'Why is that a major issue?');
+    fake.enqueue({
+      text: 'Try <img src=x onerror="document.title=1"> and [this](javascript:document.title=2) or <script>document.title=3</script>.',
+      usage: { input: 2400, output: 30 },
+    });
+    await wb.untilTrue(frame, '!document.querySelector("#follow-up-text").disabled', 'the follow-up box', 30_000);
+    await frame.locator('#follow-up-text').fill('Show me some HTML.');
+    await frame.locator('#follow-up-text').press('Enter');
+    await wb.untilTrue(frame, '/onerror/.test(document.body.innerText)', 'the answer', 30_000);
+    assert.equal(
+      await frame.evaluate<number>('document.querySelectorAll(".markdown img, .markdown script").length'),
+      0,
+    );
+    assert.equal(await frame.evaluate<number>('document.querySelectorAll(\'a[href^="javascript"]\').length'), 0);
+    assert.notEqual(await frame.evaluate<string>('document.title'), '1');
   });
 
   it('opening the run again reuses its tab; no new editor group appears', async () => {
