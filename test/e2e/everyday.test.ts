@@ -85,6 +85,30 @@ describe('Everyday defects a new user hits (issue 19)', function () {
     assert.match(sent, /export function total/, 'the review got invoice.ts');
     assert.doesNotMatch(sent, /Refunds go back to the card/, 'not the run view');
     assert.equal(await groups(wb), groupsBefore, 'no new editor group');
+    // No toast piles up for a run whose view is in sight: its progress is in the status bar, its end in the view.
+    await wb.page.waitForTimeout(1000);
+    assert.equal(await wb.notification(/completed|Review src\/invoice\.ts|Explain/).count(), 0);
+  });
+
+  it('sidebar runs tell apart: what they ran on, their cost, a time that moves, "1 call"', async () => {
+    const wb = workbench();
+    const sideBar = await wb.openView('Agent Budget');
+    const rows = sideBar.locator('.monaco-list-row').filter({ hasText: /^(explain|code-review)/ });
+    await rows.nth(1).waitFor({ state: 'visible', timeout: 10_000 });
+    const texts = await rows.allInnerTexts();
+    assert.ok(
+      texts.some((t) => /code-review[\s\S]*invoice\.ts · \$0\.\d+ · just now/.test(t)),
+      texts.join(' | '),
+    );
+    assert.ok(
+      texts.some((t) => /explain[\s\S]*selection in src\/invoice\.ts · \$0\.\d+/.test(t)),
+      texts.join(' | '),
+    );
+    await rows.filter({ hasText: 'code-review' }).first().hover();
+    const tooltip = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'tokens' }).first();
+    await tooltip.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await tooltip.innerText(), /· 1 call\b/);
+    await wb.openView('Explorer');
   });
 
   let panel: Frame;
