@@ -25,6 +25,11 @@ export interface CallFailure {
     outputBytes?: number;
     /** The provider's split of the prompt (cache reads and writes bill at other rates than plain input). */
     inputUsage?: PromptSplit;
+    /**
+     * The model may have reasoned without streaming it (OpenAI's reasoning models report those tokens only in the
+     * final usage): the output streamed bounds nothing, so the whole reservation is charged.
+     */
+    hiddenReasoning?: boolean;
   };
   requestId?: string | null;
 }
@@ -69,7 +74,7 @@ export function failedCallCharge(failure: CallFailure): FailedCallCharge {
   const p = failure.partial;
   const streamed = (p?.inputTokens ?? 0) > 0 || (p?.outputTokens ?? 0) > 0 || (p?.outputBytes ?? 0) > 0;
   if (!failure.mayHaveBilled && !streamed) return { kind: 'release' };
-  if (!p) return { kind: 'estimated' };
+  if (!p || p.hiddenReasoning) return { kind: 'estimated' };
   const seen = Math.max(p.outputTokens ?? 0, p.outputBytes ?? 0);
   // Integer arithmetic: 200 × 1.1 is 220.00000000000003 in floating point.
   const output = seen + Math.ceil((seen * CUT_OUTPUT_MARGIN.percent) / 100) + CUT_OUTPUT_MARGIN.tokens;

@@ -36,6 +36,10 @@ export interface PartialCallResult {
    * settled exactly instead of at its reservation.
    */
   usageFinal?: boolean;
+  /** UTF-8 bytes of output streamed besides `text` (thinking, tool-call arguments). */
+  otherOutputBytes?: number;
+  /** The model may have reasoned without streaming it: what streamed does not bound the output billed. */
+  hiddenReasoning?: boolean;
 }
 
 export interface ProviderErrorInit {
@@ -143,11 +147,13 @@ export function callFailureOf(err: unknown): CallFailure {
     // The output received, as UTF-8 bytes: an upper bound of its tokens, whatever the tokenizer.
     const outputBytes =
       Buffer.byteLength(partial.text, 'utf8') +
+      (partial.otherOutputBytes ?? 0) +
       partial.toolCalls.reduce((n, t) => n + Buffer.byteLength(t.name + JSON.stringify(t.input ?? {}), 'utf8'), 0);
     failure.partial = {
       inputTokens: sum(usage?.input, usage?.cacheRead, usage?.cacheWrite5m, usage?.cacheWrite1h),
       outputTokens: sum(usage?.output, usage?.reasoning),
       outputBytes,
+      ...(partial.hiddenReasoning ? { hiddenReasoning: true } : {}),
       ...(usage
         ? {
             inputUsage: {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { failedCallCharge, type CallFailure, type FailedCallCharge } from '../../../src/core/metering';
 import { callFailureOf, ProviderError, type ProviderErrorInit } from '../../../src/core/providers/errors';
+import { mayReasonUnseen } from '../../../src/core/providers/openai';
 import { ZERO_USAGE } from '../../../src/core/usage';
 
 const FINAL = { ...ZERO_USAGE, input: 120, output: 3 };
@@ -56,6 +57,11 @@ describe('failedCallCharge: what a failed call costs', () => {
         kind: 'estimated',
         cut: { prompt: { input: 100, cacheRead: 800, cacheWrite5m: 100, cacheWrite1h: 0 }, output: 16 },
       },
+    ],
+    [
+      'a model that reasons without streaming it (OpenAI o-series): what streamed bounds nothing, the reservation',
+      { mayHaveBilled: true, partial: { outputBytes: 40, hiddenReasoning: true } },
+      { kind: 'estimated' },
     ],
     [
       'tokens streamed prove it reached the provider, whatever the flag says',
@@ -161,6 +167,31 @@ describe('callFailureOf: a provider error in the money rule’s terms', () => {
       },
       'estimated',
     ],
+    [
+      'a cut Anthropic stream during thinking: the thinking streamed counts as output',
+      error({ kind: 'streamCut', partial: { text: '', toolCalls: [], otherOutputBytes: 500, usage: { input: 80 } } }),
+      {
+        mayHaveBilled: true,
+        requestId: 'req_1',
+        partial: {
+          inputTokens: 80,
+          outputTokens: 0,
+          outputBytes: 500,
+          inputUsage: { input: 80, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 },
+        },
+      },
+      'estimated',
+    ],
+    [
+      'a cut OpenAI reasoning model: flagged, so the reservation is charged',
+      error({ kind: 'streamCut', partial: { text: 'Hi', toolCalls: [], hiddenReasoning: true } }),
+      {
+        mayHaveBilled: true,
+        requestId: 'req_1',
+        partial: { inputTokens: 0, outputTokens: 0, outputBytes: 2, hiddenReasoning: true },
+      },
+      'estimated',
+    ],
     ['anything but a ProviderError: taken as possibly billed', new Error('boom'), { mayHaveBilled: true }, 'estimated'],
   ];
   for (const [name, err, expected, charge] of rows) {
@@ -170,4 +201,11 @@ describe('callFailureOf: a provider error in the money rule’s terms', () => {
       assert.equal(failedCallCharge(failure).kind, charge);
     });
   }
+});
+
+describe('which OpenAI models reason without streaming it (a cut of one is charged its reservation)', () => {
+  for (const model of ['o3', 'o4-mini', 'gpt-5', 'gpt-5-mini', 'openai/o1'])
+    it(`${model}: yes`, () => assert.equal(mayReasonUnseen(model), true));
+  for (const model of ['gpt-4.1-mini', 'gpt-4o', 'llama3.1:8b', 'qwen2.5-coder'])
+    it(`${model}: no`, () => assert.equal(mayReasonUnseen(model), false));
 });

@@ -243,6 +243,22 @@ describe('Meter: a metered call end to end', function () {
       );
     });
 
+    it('a stream cut while the model thinks is charged for the thinking that streamed', async () => {
+      // message_start, the thinking block's start, then 4 thinking deltas of 12 characters: cut there.
+      fake.enqueue({ thinking: 'Let me think about the totals first.', text: 'Answer', cutAfterEvents: 5 });
+      const a = adapter();
+      const cut = await meter.begin(request(a));
+      const err = (await a
+        .chat({ ...PROMPT, maxOutputTokens: cut.admission.maxOutputTokens })
+        .catch((e) => e)) as ProviderError;
+      assert.equal(err.partial?.text, '', 'no visible text had streamed');
+      const thinking = err.partial?.otherOutputBytes ?? 0;
+      assert.ok(thinking > 0, 'thinking had streamed');
+      const entry = await cut.fail(callFailureOf(err));
+      assert.equal(entry?.estimated, true);
+      assert.equal(entry?.usage.output, thinking + Math.ceil(thinking / 10) + 16);
+    });
+
     it('a stream cut after it began is charged what streamed plus the margin, as estimated; an HTTP error is released', async () => {
       fake.enqueue({ text: 'A long answer that never ends', cutAfterEvents: 5 }, { type: 'error', status: 400 });
       const a = adapter();
