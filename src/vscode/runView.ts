@@ -81,6 +81,8 @@ export class RunViews extends Disposable implements InlineApprovals {
     this.register(sessions.onDidChangeActivity(() => this.views.forEach((v) => v.schedule())));
     this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => this.views.forEach((v) => v.schedule())));
     host.whenOpen((workspace) => {
+      // Views restored before the store opened have nothing drawn yet.
+      this.views.forEach((v) => v.schedule());
       this.register(
         workspace.store.onDidApply(({ records }) => {
           for (const r of records) {

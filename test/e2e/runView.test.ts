@@ -138,11 +138,41 @@ describe('The run view: a rendered answer you can ask a follow-up of', function 
     assert.equal(await wb.page.locator('.editor-group-container').count(), groups);
   });
 
-  it('after a reload the view comes back with the run', async () => {
+  it('Cancel in the view stops a run mid-stream; the cut call is charged an estimate, said so, not its worst case', async () => {
+    const wb = workbench();
+    fake.enqueue({
+      text: 'The invoice module totals lines, then applies discounts, then tax. '.repeat(40),
+      usage: { input: 1800, output: 900 },
+      eventDelayMs: 200,
+    });
+    await openInvoice(wb);
+    await wb.runCommand('Agent Budget: Explain Selection');
+    const frame = await runView(wb, 'The invoice module totals lines');
+    await frame.locator('button[data-test="cancel"]').click();
+    await wb.untilTrue(
+      frame,
+      '/Cancelled/i.test(document.querySelector(".meta").innerText)',
+      'the run to stop',
+      30_000,
+    );
+    const meta = await frame.evaluate<string>('document.querySelector(".meta").innerText');
+    const [, cost, estimated] = /\$(\d+\.\d+) \(\$(\d+\.\d+) estimated\)/.exec(meta) ?? [];
+    assert.ok(cost && estimated, `the cost says what is estimated: ${meta}`);
+    // The worst case this call held is far more: 8,000 output tokens of claude-haiku-4-5 alone are $0.04.
+    assert.ok(Number(cost) < 0.005, `charged ${cost}, not the reservation`);
+    const toast = wb.notification(/explain cancelled after \$0\.\d+ \(estimated\)/);
+    await toast.first().waitFor({ state: 'visible', timeout: 10_000 });
+  });
+
+  it('after a reload the views come back with their runs', async () => {
     const wb = workbench();
     await wb.page.reload();
     await wb.page.locator('.part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
-    const frame = await runView(wb, 'Why is that a major issue?');
-    assert.match(await frame.evaluate<string>('document.body.innerText'), /Needs changes/);
+    // The tab in front shows its run again; the review's tab is restored behind it.
+    const frame = await runView(wb, 'The invoice module totals lines');
+    assert.match(await frame.evaluate<string>('document.body.innerText'), /Cancelled/i);
+    await runTabs(wb).first().click();
+    const review = await runView(wb, 'Why is that a major issue?');
+    assert.match(await review.evaluate<string>('document.body.innerText'), /Needs changes/);
   });
 });
