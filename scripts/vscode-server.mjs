@@ -470,3 +470,26 @@ function readdirNames(dir) {
     return [];
   }
 }
+
+/**
+ * Points the extension's provider endpoints at `urls` ({ anthropic, openai, gemini }; undefined clears them) in the
+ * server's Machine settings (`<user-data-dir>/Machine/settings.json`), where a remote window (code-server's is one)
+ * reads machine-scoped settings. The endpoints are `machine-overridable`: set in User settings, the window ignores
+ * them once any setting changes. Removes them from User settings, where an older `npm start` wrote them.
+ */
+export function writeEndpointSettings(userDataDir, urls, jsonc) {
+  const files = [path.join(userDataDir, 'Machine', 'settings.json'), path.join(userDataDir, 'User', 'settings.json')];
+  for (const [i, file] of files.entries()) {
+    if (i > 0 && !existsSync(file)) continue;
+    mkdirSync(path.dirname(file), { recursive: true });
+    let text = existsSync(file) ? readFileSync(file, 'utf8') : '{}';
+    for (const provider of ['anthropic', 'openai', 'gemini']) {
+      const value = i === 0 ? urls?.[provider] : undefined;
+      const edits = jsonc.modify(text, [`agentBudget.${provider}.baseUrl`], value, {
+        formattingOptions: { insertSpaces: true, tabSize: 2 },
+      });
+      text = jsonc.applyEdits(text, edits);
+    }
+    writeFileSync(file, text);
+  }
+}

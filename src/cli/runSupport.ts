@@ -280,7 +280,7 @@ export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTer
   const tokens = t.input + t.output + t.cacheRead + t.cacheWrite + t.reasoning;
   const short = outcome.runId.slice(0, SHORT_ID);
   ctx.stderr.write(
-    `■ ${outcome.status} · ${formatUsd(outcome.costMicros)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`,
+    `■ ${outcome.status} · ${costText(outcome)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`,
   );
   if (outcome.status !== 'completed') {
     if (outcome.error) ctx.stderr.write(`  ${outcome.error}\n`);
@@ -315,4 +315,12 @@ export async function withInterrupt<T>(go: (signal: AbortSignal) => Promise<T>):
 
 export function isTerminal(stream: NodeJS.WritableStream): boolean {
   return (stream as { isTTY?: boolean }).isTTY === true;
+}
+
+/** `$0.0021`, or `$0.0021 (of which $0.0004 estimated)` when a call's usage never arrived. */
+function costText(outcome: RunOutcome): string {
+  const estimated = outcome.estimatedMicros ?? 0;
+  return estimated > 0
+    ? `${formatUsd(outcome.costMicros)} (of which ${formatUsd(estimated)} estimated)`
+    : formatUsd(outcome.costMicros);
 }

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { Workspace } from '../core/workspace';
 import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
+import { BlockedRuns } from './blockedRuns';
 import { BudgetMeter } from './budgetMeter';
 import { BudgetPanel } from './budgetPanel';
 import { BudgetProxy } from './budgetProxy';
@@ -15,6 +16,7 @@ import { RunCommands } from './runCommands';
 import { createRunner } from './runnerFactory';
 import { RunSessions } from './runSessions';
 import { RunsTree } from './runsTree';
+import { RunViews } from './runView';
 import { Settings } from './settings';
 import { WorkflowOverrides } from './workflowOverrides';
 import { WorkspaceHost } from './workspaceHost';
@@ -36,6 +38,8 @@ export interface AgentBudgetApi {
   readonly proxy: BudgetProxy;
   readonly runsTree: RunsTree;
   readonly runs: RunSessions;
+  /** The run views (one tab per run). */
+  readonly runViews: RunViews;
   readonly approvals: ApprovalPrompts;
   /** How long `activate()` took, and how long opening the store took after it (ms). */
   readonly timings: { activateMs: number; storeOpenMs(): number | undefined };
@@ -53,6 +57,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly approvals: ApprovalPrompts;
   readonly runs: RunSessions;
   readonly proxy: BudgetProxy;
+  readonly runViews: RunViews;
   readonly meter: BudgetMeter;
   readonly runsTree: RunsTree;
   readonly panel: BudgetPanel;
@@ -72,20 +77,28 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.approvals = this.register(new ApprovalPrompts());
     const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);
     this.runs = this.register(
-      new RunSessions(this.workspace, this.settings, (workspace: Workspace) =>
-        createRunner({ workspace, providers, approver: this.approvals }),
+      new RunSessions(
+        this.workspace,
+        this.settings,
+        (workspace: Workspace) => createRunner({ workspace, providers, approver: this.approvals }),
+        async (provider) => (await this.apiKeys.get(provider)) !== undefined,
       ),
     );
     this.policyConsent = this.register(new PolicyConsent(consentMemory, this.workspace, this.policyFiles, this.runs));
     this.proxy = this.register(new BudgetProxy(context, this.workspace, this.apiKeys, this.settings, this.log));
     this.meter = this.register(new BudgetMeter(this.workspace, this.runs, this.proxy));
+    this.runViews = this.register(
+      new RunViews(context.extensionUri, this.workspace, this.runs, this.settings, this.approvals, this.log),
+    );
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
-    this.register(new RunCommands(this.workspace, this.runs));
+    this.register(new RunCommands(this.workspace, this.runs, this.runViews));
+    this.register(new BlockedRuns(this.workspace, this.policyFiles.onDidChange));
     const reports = this.register(
       new ReportCommands(
         () => this.workspace.current,
         (line) => this.log.warn(line),
+        async () => (await this.runs.runner()).listWorkflows(),
       ),
     );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));

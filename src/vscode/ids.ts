@@ -65,6 +65,9 @@ export const Views = {
 /** The budget panel's webview type (also the serializer's key in package.json `onWebviewPanel:`). */
 export const PANEL_VIEW_TYPE = 'agentBudget.panel';
 
+/** The run view's webview type (the serializer's key in package.json `onWebviewPanel:`). */
+export const RUN_VIEW_TYPE = 'agentBudget.run';
+
 /** The status-bar meter's id (persisted visibility) and name (what the status bar's context menu lists). */
 export const METER_ID = 'agentBudget.meter';
 export const METER_NAME = 'Agent Budget';
@@ -118,5 +121,5 @@ export const SecretKeys = {
   proxyToken: (store: string) => `agentBudget.proxyToken.${store}`,
 } as const;
 
-/** The virtual-document scheme of approval diffs and run output. */
+/** The virtual-document scheme of approval diffs. */
 export const URI_SCHEME = 'agent-budget';

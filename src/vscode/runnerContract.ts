@@ -14,5 +14,5 @@ export type {
 /** The runner as run sessions use it (an interface, so tests could hand in another); whoever makes one disposes it. */
 export type WorkflowRunner = Pick<
   Runner,
-  'listWorkflows' | 'start' | 'quote' | 'resume' | 'cancel' | 'active' | 'dispose'
+  'listWorkflows' | 'start' | 'quote' | 'resume' | 'continue' | 'cancel' | 'active' | 'dispose'
 >;

@@ -196,12 +196,7 @@ function view(): TemplateResult {
             <vscode-tab-panel>${overview(snapshot)}</vscode-tab-panel>
             <vscode-tab-header slot="header">Breakdown</vscode-tab-header>
             <vscode-tab-panel>${breakdowns(snapshot)}</vscode-tab-panel>
-            <vscode-tab-header slot="header"
-              >Runs
-              <vscode-badge variant="counter"
-                >${snapshot.runs.filter((r) => r.resumable).length}</vscode-badge
-              ></vscode-tab-header
-            >
+            <vscode-tab-header slot="header">Runs${toResumeBadge(snapshot)}</vscode-tab-header>
             <vscode-tab-panel>${runs(snapshot)}</vscode-tab-panel>
             <vscode-tab-header slot="header">Prices</vscode-tab-header>
             <vscode-tab-panel>${prices(snapshot)}</vscode-tab-panel>
@@ -422,10 +417,19 @@ function prices(s: PanelSnapshot): TemplateResult {
   </section>`;
 }
 
+/** "2 to resume" beside the Runs tab, and nothing at 0 (a bare "0" read as "no runs"). */
+function toResumeBadge(s: PanelSnapshot): TemplateResult | typeof nothing {
+  const n = s.runs.filter((r) => r.resumable).length;
+  return n > 0
+    ? html` <vscode-badge title="${n} run${n === 1 ? '' : 's'} to resume">${n} to resume</vscode-badge>`
+    : nothing;
+}
+
 function runs(s: PanelSnapshot): TemplateResult {
   if (s.runs.length === 0)
     return html`<p class="muted">
-      No runs yet. Run a workflow from the command palette: "Agent Budget: Run Workflow…".
+      No runs started ${RANGE_LABELS[s.range].toLowerCase()}. Run a workflow from the command palette: "Agent Budget:
+      Run Workflow…".
     </p>`;
   return html`<table class="runs">
     <thead>
@@ -447,14 +451,16 @@ function runs(s: PanelSnapshot): TemplateResult {
 function runRow(r: RunRow, canRun: boolean): TemplateResult {
   const key = (what: string) => `${what}:${r.id}`;
   return html`<tr data-run-id=${r.id} class=${r.id === highlighted ? 'highlight' : ''}>
-    <td>
+    <td class="run-name">
       <strong>${r.workflow}</strong>
-      <div class="muted title">${r.title}</div>
+      <div class="muted title" title=${r.title}>${r.title}</div>
     </td>
-    <td><span class="status status-${r.status}">${r.status}</span></td>
-    <td class="num">${formatUsd(r.costMicros)}</td>
-    <td class="num">${formatTokens(r.tokens)}</td>
-    <td>${formatTime(r.createdAt)}</td>
+    <td data-label="Status"><span class="status status-${r.status}">${r.status}</span></td>
+    <td class="num" data-label="Cost">
+      ${formatUsd(r.costMicros)}${r.estimatedMicros > 0 ? html` <span class="muted">(estimated)</span>` : nothing}
+    </td>
+    <td class="num" data-label="Tokens">${formatTokens(r.tokens)}</td>
+    <td data-label="Started">${formatTime(r.createdAt)}</td>
     <td class="actions">
       ${
         r.resumable

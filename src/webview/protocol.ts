@@ -99,6 +99,8 @@ export interface RunRow {
   costMicros: number;
   /** Tokens of the run. */
   tokens: number;
+  /** The part of `costMicros` charged from an estimate (a call cut short or lost) (µ$). */
+  estimatedMicros: number;
   /** Created (epoch ms). */
   createdAt: number;
   /** Last change (epoch ms). */
@@ -200,7 +202,7 @@ export interface PanelSnapshot {
     /** What the writes cost above the input rate (µ$). */
     writePremiumMicros: number;
   };
-  /** Recent runs, resumable ones first. */
+  /** The runs started in the range, resumable ones first. */
   runs: RunRow[];
   /** The price table in force today (UTC) with budget.json's overrides. */
   prices: {

@@ -135,12 +135,12 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
     },
   });
 
-  it('the meter shows today’s spend against the tightest cap, with every scope in its tooltip', async () => {
+  it('the meter shows the workspace’s spend against its tightest period cap, with every scope in its tooltip', async () => {
     const wb = workbench();
     const meter = wb.statusBarItem('Agent Budget');
     await meter.filter({ hasText: '$1.84 / $5.00 today' }).waitFor({ state: 'visible', timeout: 20_000 });
     await meter.hover();
-    const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'tightest' });
+    const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'the workspace' });
     await hover.first().waitFor({ state: 'visible' });
     const text = await hover.first().innerText();
     for (const label of ['today', 'this week', 'this month', 'code-review today', 'code-review this month'])

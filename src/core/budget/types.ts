@@ -1,5 +1,6 @@
 import { AgentBudgetError } from '../errors';
 import type { Period } from '../policy/periods';
+import type { CutEstimate } from '../metering/failure';
 import type { RuleAction } from '../policy/types';
 import type { ResolvedPrice } from '../pricing/cost';
 import type { Reservation } from '../store/records';
@@ -142,6 +143,11 @@ export interface Admission {
 export interface SettleInput {
   /** The provider's reported usage; undefined when it never arrived (stream cut, abort, crash). */
   usage?: TokenUsage;
+  /**
+   * Without `usage`: the estimate of a call cut short (src/core/metering/failure.ts), charged instead of the whole
+   * reservation — priced, capped at it, marked estimated.
+   */
+  cut?: CutEstimate;
   requestId?: string | null;
   latencyMs?: number | null;
   variant?: string | null;

@@ -76,8 +76,10 @@ class OpenCall implements MeteredCall {
       await this.engine.release(this.admission, alsoCommit);
       return undefined;
     }
-    const usage = charge.kind === 'exact' ? charge.usage : undefined;
-    return this.engine.settle(this.admission, { usage, requestId: failure.requestId ?? null }, alsoCommit);
+    const requestId = failure.requestId ?? null;
+    if (charge.kind === 'exact')
+      return this.engine.settle(this.admission, { usage: charge.usage, requestId }, alsoCommit);
+    return this.engine.settle(this.admission, { cut: charge.cut, requestId }, alsoCommit);
   }
 
   /**

@@ -168,9 +168,14 @@ export class AnthropicAdapter extends ProviderAdapterBase {
             block.text += d.text;
             progress.text += d.text;
             request.onText?.(d.text);
-          } else if (d.type === 'input_json_delta') block.text += d.partial_json;
-          else if (d.type === 'thinking_delta') block.text += d.thinking;
-          else if (d.type === 'signature_delta') block.signature = (block.signature ?? '') + d.signature;
+          } else if (d.type === 'input_json_delta') {
+            block.text += d.partial_json;
+            progress.otherOutputBytes += Buffer.byteLength(d.partial_json, 'utf8');
+          } else if (d.type === 'thinking_delta') {
+            // Thinking bills as output: a cut during it is charged for what streamed of it too.
+            block.text += d.thinking;
+            progress.otherOutputBytes += Buffer.byteLength(d.thinking, 'utf8');
+          } else if (d.type === 'signature_delta') block.signature = (block.signature ?? '') + d.signature;
           break;
         }
         case 'content_block_stop': {

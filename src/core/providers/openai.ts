@@ -90,6 +90,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   protected streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
+    progress.hiddenReasoning = mayReasonUnseen(request.model);
     return this.api === 'responses'
       ? this.responsesStream(request, guard, progress)
       : this.chatStream(request, guard, progress);
@@ -530,4 +531,12 @@ export function toResponsesInput(messages: ChatMessage[]): ResponseInputItem[] {
     }
   }
   return out;
+}
+
+/**
+ * OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 …) think before they write and stream none of it; their usage
+ * comes only at the end. A cut stream of one says nothing of the reasoning tokens billed (see failedCallCharge).
+ */
+export function mayReasonUnseen(model: string): boolean {
+  return /^(o\d|gpt-5|codex)/i.test(model.replace(/^openai\//i, ''));
 }

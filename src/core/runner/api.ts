@@ -98,6 +98,13 @@ export interface RunOutcome {
   errorKind?: RunErrorKind;
   /** Added: the run's title, as the runs list shows it. */
   title?: string;
+  /**
+   * Added: the part of `costMicros` that is estimated (a call cut short or lost, charged from what streamed, not
+   * from the provider's usage). Every front end labels a figure that includes it "estimated".
+   */
+  estimatedMicros?: number;
+  /** Added: when a blocked run's period resets, or a paused run may go on (epoch ms). */
+  resumeAfter?: number;
 }
 
 export interface RunOptions {

@@ -26,6 +26,7 @@ import { promptVersion } from './conversation';
 import { Compaction } from './compaction';
 import { StepDriver } from './driver';
 import { PromptEstimates } from './estimates';
+import { appendFollowUp } from './followUp';
 import { RunLookupError } from './errors';
 import { Execution } from './execution';
 import { StepLimits } from './limits';
@@ -312,6 +313,54 @@ export class Runner {
     );
     ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
     return this.drive(ex);
+  }
+
+  /**
+   * Continues a run whose steps have completed with a follow-up question (followUp.ts): one more step in the same
+   * run, under its budget scopes, checkpointed and resumable like any step. Resolves when the answer is in (or the
+   * run stopped short, like any run).
+   */
+  async continue(runId: string, text: string, options: RunOptions = {}): Promise<RunOutcome> {
+    this.assertPolicy();
+    await this.store.refresh();
+    const id = this.resolveRunId(runId);
+    if (this.running.has(id) || this.claiming.has(id))
+      throw new RunLookupError(`Run ${id} is already running in this window.`, 'conflict');
+    this.claiming.add(id);
+    try {
+      await recoverAbandoned(this.store, this.clock);
+      const run = this.store.queries.getRun(id)!;
+      if (run.status === 'running' || run.status === 'pending')
+        throw new RunLookupError(
+          `Run ${id} is running in another process (${run.owner}); wait for it to stop.`,
+          'conflict',
+        );
+      const stored = this.store.queries.checkpoint(id);
+      if (!stored) throw new RunLookupError(`Run ${id} has no checkpoint to continue from.`);
+      let state: RunCheckpointState;
+      try {
+        state = readCheckpoint(stored.state);
+      } catch (err) {
+        throw new RunLookupError(`Run ${id}: ${(err as Error).message}`, 'store');
+      }
+      const now = this.clock.now();
+      const task = appendFollowUp(state, text, { taskId: newId(now), now });
+      const ex = new Execution(storedRun(run), state, stored.seq, this.store, this.clock, options);
+      ex.run = runInStatus(run, 'running', this.store, now, { owner: this.store.ownerId, data: runData(run, {}) });
+      ex.fresh.add(task.taskId);
+      ex.queueTask(task);
+      await ex.durably((records) =>
+        this.store.transact((q) => {
+          if (q.getRun(id)?.rev !== run.rev)
+            throw new RunLookupError(`Run ${id} changed while continuing it (another window or process).`, 'conflict');
+          return { records: [runRecord(ex.run), ...records], result: undefined };
+        }),
+      );
+      ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
+      return await this.drive(ex);
+    } finally {
+      this.claiming.delete(id);
+    }
   }
 
   /**
