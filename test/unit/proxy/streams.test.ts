@@ -104,7 +104,7 @@ describe('proxy: streams, hang-ups and upstream errors', function () {
     // The cut-call rule (metering/failure.ts): the prompt and the output streamed so far, with a margin — more than
     // nothing, less than the worst case the call held.
     assert.ok(
-      row!.costMicros > 0 && row!.costMicros < row!.reservedMicros,
+      row!.costMicros > 0 && row!.costMicros < (row!.reservedMicros ?? 0),
       `charged ${row!.costMicros} of ${row!.reservedMicros} held`,
     );
     assert.equal(row!.client, 'test-client');
