@@ -3,8 +3,6 @@
 // quiet line; a follow-up typed at its bottom continues the same run (the model sees the review) and its answer
 // appears under the question; opening the run again reuses its tab; the view comes back after a reload.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
 import { saveScreenshot } from './screenshots';
@@ -14,13 +12,9 @@ describe('The run view: a rendered answer you can ask a follow-up of', function 
   this.timeout(120_000);
   let fake: Running<FakeAnthropic>;
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
+    prepare: async ({ addUserSettings }) => {
       fake = await startFakeAnthropic();
-      mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(
-        path.join(workspace, '.vscode', 'settings.json'),
-        JSON.stringify({ 'agentBudget.anthropic.baseUrl': fake.url }, null, 2),
-      );
+      addUserSettings({ 'agentBudget.anthropic.baseUrl': fake.url });
     },
   });
 
