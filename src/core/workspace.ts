@@ -8,6 +8,7 @@ import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions 
 import type { BudgetPolicy } from './policy/types';
 import { recoverAbandoned } from './runner/abandoned';
 import { WorkspaceStore, type StoreOptions } from './store/store';
+import { WorkspaceTeam, type WorkspaceTeamOptions } from './team/workspaceTeam';
 
 /** The repository's folder of policy files (`budget.json`, `workflows/`); machine state lives elsewhere. */
 export const STATE_DIR = POLICY_DIR;
@@ -29,6 +30,8 @@ export interface WorkspaceOptions {
   /** Charge and interrupt dead processes' work on open and every 30 s (default true; off to list it first). */
   recover?: boolean;
   log?: (line: string) => void;
+  /** The user's team ledger (connection string and member): every call also debits it (src/core/team). */
+  team?: Omit<WorkspaceTeamOptions, 'store' | 'folder' | 'policy' | 'committedTimeZone' | 'clock'>;
 }
 
 /**
@@ -48,6 +51,8 @@ export class Workspace {
     /** Said once, the first time the per-user folder is used: what was (or was not) imported from an older store. */
     readonly upgradeNote: string | undefined,
     private readonly policyOptions: WorkspaceOptions['policy'],
+    /** The team ledger this workspace debits, when the user configured one. */
+    readonly team: WorkspaceTeam | undefined,
   ) {}
 
   static async open(folder: string, options: WorkspaceOptions = {}): Promise<Workspace> {
@@ -81,7 +86,10 @@ export class Workspace {
     }
     const engine = new BudgetEngine(store, policy, clock);
     if (error) engine.setPolicyError(error);
-    return new Workspace(folder, store, engine, loaded, error, state.installId, upgradeNote, options.policy);
+    const team = options.team
+      ? new WorkspaceTeam({ ...options.team, store, folder, policy, committedTimeZone: committedZone(loaded), clock })
+      : undefined;
+    return new Workspace(folder, store, engine, loaded, error, state.installId, upgradeNote, options.policy, team);
   }
 
   /** The policy in force (defaults when there is no file; the last valid one while the file is invalid). */
@@ -108,6 +116,7 @@ export class Workspace {
       this.loaded = loaded;
       this.error = undefined;
       this.engine.setPolicy(loaded.policy);
+      this.team?.setPolicy(loaded.policy, committedZone(loaded));
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       this.error = err;
@@ -117,7 +126,17 @@ export class Workspace {
   }
 
   async close(): Promise<void> {
-    this.engine.dispose();
-    await this.store.close();
+    try {
+      await this.team?.close();
+    } finally {
+      this.engine.dispose();
+      await this.store.close();
+    }
   }
+}
+
+/** budget.json's own zone: the team's periods (never user.json's or the machine's; teamPolicy.ts). */
+function committedZone(loaded: EffectivePolicy | undefined): string | undefined {
+  const raw = loaded?.raw as { timeZone?: unknown } | undefined;
+  return typeof raw?.timeZone === 'string' ? raw.timeZone : undefined;
 }
