@@ -1,5 +1,6 @@
 import { BudgetEngine, policyDays } from './budget/engine';
 import { systemClock, type Clock } from './clock';
+import { Emitter } from './events';
 import { PolicyError } from './policy/issues';
 import { nodeStateSystem, POLICY_DIR, type Env } from './statePaths';
 import { importLegacySpend, locateMachineState, recordWorkspace } from './trust/machineState';
@@ -51,9 +52,49 @@ export class Workspace {
     /** Said once, the first time the per-user folder is used: what was (or was not) imported from an older store. */
     readonly upgradeNote: string | undefined,
     private readonly policyOptions: WorkspaceOptions['policy'],
-    /** The team ledger this workspace debits, when the user configured one. */
-    readonly team: WorkspaceTeam | undefined,
-  ) {}
+    private readonly clock: Clock,
+    private teamNow: WorkspaceTeam | undefined,
+  ) {
+    this.forwardTeam();
+  }
+
+  private readonly teamChanged = new Emitter<void>();
+  private teamSubscription: { dispose(): void } | undefined;
+  /** The team ledger was set, changed or dropped, or its state moved (online/offline, the scopes last read). */
+  readonly onDidChangeTeam = this.teamChanged.event;
+
+  /** The team ledger this workspace debits, when the user configured one. */
+  get team(): WorkspaceTeam | undefined {
+    return this.teamNow;
+  }
+
+  /**
+   * Sets, replaces or drops the team ledger (VS Code: the user ran *Set Team Database…*). Calls begun before keep
+   * the team they were admitted by; the old one ships its outbox and closes.
+   */
+  async setTeam(team: WorkspaceOptions['team']): Promise<void> {
+    const old = this.teamNow;
+    this.teamNow = team && this.makeTeam(team);
+    this.forwardTeam();
+    this.teamChanged.fire();
+    await old?.close();
+  }
+
+  private makeTeam(team: NonNullable<WorkspaceOptions['team']>): WorkspaceTeam {
+    return new WorkspaceTeam({
+      ...team,
+      store: this.store,
+      folder: this.folder,
+      policy: this.engine.currentPolicy,
+      committedTimeZone: committedZone(this.loaded),
+      clock: this.clock,
+    });
+  }
+
+  private forwardTeam(): void {
+    this.teamSubscription?.dispose();
+    this.teamSubscription = this.teamNow?.onDidChange(() => this.teamChanged.fire());
+  }
 
   static async open(folder: string, options: WorkspaceOptions = {}): Promise<Workspace> {
     const clock = options.clock ?? systemClock;
@@ -86,10 +127,20 @@ export class Workspace {
     }
     const engine = new BudgetEngine(store, policy, clock);
     if (error) engine.setPolicyError(error);
-    const team = options.team
-      ? new WorkspaceTeam({ ...options.team, store, folder, policy, committedTimeZone: committedZone(loaded), clock })
-      : undefined;
-    return new Workspace(folder, store, engine, loaded, error, state.installId, upgradeNote, options.policy, team);
+    const workspace = new Workspace(
+      folder,
+      store,
+      engine,
+      loaded,
+      error,
+      state.installId,
+      upgradeNote,
+      options.policy,
+      clock,
+      undefined,
+    );
+    if (options.team) await workspace.setTeam(options.team);
+    return workspace;
   }
 
   /** The policy in force (defaults when there is no file; the last valid one while the file is invalid). */
@@ -116,7 +167,7 @@ export class Workspace {
       this.loaded = loaded;
       this.error = undefined;
       this.engine.setPolicy(loaded.policy);
-      this.team?.setPolicy(loaded.policy, committedZone(loaded));
+      this.teamNow?.setPolicy(loaded.policy, committedZone(loaded));
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       this.error = err;
@@ -127,8 +178,10 @@ export class Workspace {
 
   async close(): Promise<void> {
     try {
-      await this.team?.close();
+      this.teamSubscription?.dispose();
+      await this.teamNow?.close();
     } finally {
+      this.teamChanged.dispose();
       this.engine.dispose();
       await this.store.close();
     }

@@ -53,8 +53,11 @@ export interface TeamGate {
 export class Meter {
   constructor(
     private readonly engine: BudgetEngine,
-    /** The team ledger, when one is configured: asked after the local admission, settled after the local row. */
-    private readonly team?: TeamGate,
+    /**
+     * The team ledger, when one is configured (asked per call: the user may set or change it while a window is
+     * open): asked after the local admission, settled after the local row.
+     */
+    private readonly teamGate: () => TeamGate | undefined = () => undefined,
   ) {}
 
   /**
@@ -68,17 +71,18 @@ export class Meter {
   /** Throws BudgetBlockedError when the budget says no (then nothing, `alsoCommit` included, is written). */
   async begin(request: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<MeteredCall> {
     const admission = await this.engine.admit(request, alsoCommit);
-    if (!this.team) return new OpenCall(this.engine, admission);
+    const team = this.teamGate();
+    if (!team) return new OpenCall(this.engine, admission);
     let admitted: Admission;
     try {
-      admitted = await this.team.admit(admission, request);
+      admitted = await team.admit(admission, request);
     } catch (err) {
       // The team said no (or cannot be asked): the call is not made, so its local hold goes. Should that write fail,
       // the reservation stays open and is charged as estimated later — never lost, so the team's answer is thrown.
       await this.engine.release(admission).catch(() => undefined);
       throw err;
     }
-    return new OpenCall(this.engine, admitted, this.team);
+    return new OpenCall(this.engine, admitted, team);
   }
 }
 

@@ -87,7 +87,7 @@ export class ProxyServer {
     ready.proxy = new ProxyServer(
       server,
       options,
-      options.meter ?? new Meter(options.workspace.engine, options.workspace.team?.gate),
+      options.meter ?? new Meter(options.workspace.engine, () => options.workspace.team?.gate),
       port,
     );
     return ready.proxy;

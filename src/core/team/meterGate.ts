@@ -5,6 +5,7 @@ import type { Micros } from '../money';
 import type { LedgerEntry } from '../store/records';
 import { teamRowOf } from './storeOutbox';
 import type { TeamBudget, TeamDecision } from './teamBudget';
+import type { TeamScopeUse } from './types';
 
 /** The fewest output tokens worth a call, as the local admission's default (AdmitRequest.minOutputTokens). */
 const MIN_OUTPUT_TOKENS = 16;
@@ -21,8 +22,8 @@ export class TeamMeterGate implements TeamGate {
     private readonly budget: TeamBudget,
     private readonly identity: { member: string; machine: string },
     private readonly hooks: {
-      /** An admission was decided by the ledger itself (not the offline allowance). */
-      online?: () => void;
+      /** An admission was decided by the ledger itself (not the offline allowance), which read these scopes. */
+      online?: (scopes: TeamScopeUse[]) => void;
       /** A settle landed (the workspace's team flushes the outbox behind it). */
       settled?: (entry: LedgerEntry, offline: boolean) => void;
       log?: (line: string) => void;
@@ -35,7 +36,7 @@ export class TeamMeterGate implements TeamGate {
     const minOut = Math.min(request.minOutputTokens ?? MIN_OUTPUT_TOKENS, admission.maxOutputTokens);
     const minMicros = Math.min(r.micros, worstCaseMicros(rates, r.inputTokens, minOut));
     const decision = await this.budget.admit(r.id, r.micros, minMicros, r.ts);
-    if (decision.mode === 'online') this.hooks.online?.();
+    if (decision.mode === 'online') this.hooks.online?.(decision.ok ? decision.scopes : []);
     if (!decision.ok) throw blocked(decision);
     if (decision.micros >= r.micros) return admission;
     // In 10⁻⁶ µ$, like the local clamp: what is held, minus the prompt at its worst rate, buys this much output.

@@ -1,14 +1,14 @@
-import { withLevel } from '../budget/status';
+import { withLevel, type ScopeWithLevel } from '../budget/status';
 import { formatUsd } from '../money';
 import type { StatusScope } from '../report/documents';
 import type { TeamReport, TeamScopeUse, TeamSpendRow } from './types';
 
-/** The capped team scopes as rows of `agent-budget status` (and the meter): held counts as in flight. */
-export function teamStatusRows(scopes: readonly TeamScopeUse[]): StatusScope[] {
+/** The capped team scopes with their levels, as the engine's scopes (held counts as reserved: calls in flight). */
+export function teamScopeLevels(scopes: readonly TeamScopeUse[]): ScopeWithLevel[] {
   return scopes
     .filter((s) => s.limit !== undefined)
-    .map((s) => {
-      const use = withLevel({
+    .map((s) =>
+      withLevel({
         scope: s.scope,
         key: s.key,
         unit: 'usd',
@@ -17,19 +17,23 @@ export function teamStatusRows(scopes: readonly TeamScopeUse[]): StatusScope[] {
         limit: s.limit,
         soft: undefined,
         resetsAt: s.resetsAt,
-      });
-      return {
-        scope: s.scope,
-        usedMicros: s.used,
-        limitMicros: s.limit ?? null,
-        usedTokens: null,
-        limitTokens: null,
-        pct: Math.round(use.pct * 10) / 10,
-        level: use.level,
-        reservedMicros: s.held,
-        resetsAt: new Date(s.resetsAt).toISOString(),
-      };
-    });
+      }),
+    );
+}
+
+/** The capped team scopes as rows of `agent-budget status`. */
+export function teamStatusRows(scopes: readonly TeamScopeUse[]): StatusScope[] {
+  return teamScopeLevels(scopes).map((s) => ({
+    scope: s.scope,
+    usedMicros: s.used,
+    limitMicros: s.limit ?? null,
+    usedTokens: null,
+    limitTokens: null,
+    pct: Math.round(s.pct * 10) / 10,
+    level: s.level,
+    reservedMicros: s.reserved,
+    resetsAt: new Date(s.resetsAt!).toISOString(),
+  }));
 }
 
 /** `agent-budget report --team` as Markdown: the team's spend by member, workflow, model and client. */

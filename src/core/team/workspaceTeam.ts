@@ -81,6 +81,10 @@ export class WorkspaceTeam {
   private readonly allowance: OfflineAllowance;
   private caps: ResolvedTeamCaps;
   private readonly zone: string;
+  private readonly clock: Clock;
+  private lastRead: { scopes: TeamScopeUse[]; at: number } | undefined;
+  /** Why the ledger refused the last reading (a wrong password, a missing database), until one succeeds. */
+  problem: string | undefined;
   private offlineSpent: Micros;
   /** This process reached the ledger: the allowance's reading is its own (else the saved one is kept as it was). */
   private sawLedger = false;
@@ -96,6 +100,7 @@ export class WorkspaceTeam {
 
   constructor(options: WorkspaceTeamOptions) {
     this.log = options.log ?? (() => undefined);
+    this.clock = options.clock;
     this.member = options.connection.member;
     const machine = options.machine ?? `${hostname()}/${path.basename(options.folder)}`;
     const identity = { member: this.member, machine };
@@ -123,7 +128,10 @@ export class WorkspaceTeam {
       allowance: this.allowance,
     });
     this.gate = new TeamMeterGate(this.budget, identity, {
-      online: () => (this.sawLedger = true),
+      online: (scopes) => {
+        this.sawLedger = true;
+        if (scopes.length) this.seen(scopes);
+      },
       settled: (entry, offline) => {
         if (offline) this.offlineSpent += entry.costMicros;
         this.flushSoon();
@@ -151,6 +159,16 @@ export class WorkspaceTeam {
     this.renewal.unref?.();
   }
 
+  /** The member's team scopes as last read from the ledger (by a status or an admission), with when. */
+  get latest(): { scopes: TeamScopeUse[]; at: number } | undefined {
+    return this.lastRead;
+  }
+
+  private seen(scopes: TeamScopeUse[]): void {
+    this.lastRead = { scopes, at: this.clock.now() };
+    this.changed.fire();
+  }
+
   /** The team's period zone (budget.json's `timeZone`, else UTC). */
   get timeZone(): string {
     return this.zone;
@@ -174,8 +192,20 @@ export class WorkspaceTeam {
   /** The member's team scopes now, after shipping the outbox (or trying the ledger again when it was offline). */
   async status(): Promise<TeamStatus> {
     await this.flush();
-    const scopes = await this.budget.status();
-    if (scopes) this.sawLedger = true;
+    let scopes: TeamScopeUse[] | undefined;
+    try {
+      scopes = await this.budget.status();
+      this.problem = undefined;
+    } catch (err) {
+      // Not a network cut (that is the offline allowance's): the ledger refuses us. Said until it works again.
+      this.problem = (err as Error).message;
+      this.changed.fire();
+      throw err;
+    }
+    if (scopes) {
+      this.sawLedger = true;
+      this.seen(scopes);
+    }
     return { member: this.member, tier: this.caps.tier, scopes, offlineLine: this.budget.meterLine() };
   }
 

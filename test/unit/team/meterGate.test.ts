@@ -60,7 +60,7 @@ describe('Meter with a team gate: the local admission first, then the team ledge
       team: { connection: { url, member: name }, machine: name },
     });
     open.push(workspace);
-    return { workspace, meter: new Meter(workspace.engine, workspace.team!.gate) };
+    return { workspace, meter: new Meter(workspace.engine, () => workspace.team?.gate) };
   }
 
   /** One call that bills every token it was allowed (the worst case). */
