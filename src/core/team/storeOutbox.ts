@@ -19,6 +19,8 @@ export const OUTBOX_LAG_MS = 10 * 60_000;
 
 /** What the cursor file keeps across processes: shipping progress, and what the offline allowance last knew. */
 interface OutboxState {
+  /** When this workspace joined the team ledger: rows stamped earlier are not the team's (absent: ship all). */
+  since?: number;
   /** The newest `ts` of a shipped row: rows older than this minus the lag are all shipped. */
   watermark: number;
   /** Ids shipped within the lag window, with their `ts` (pruned as the watermark moves). */
@@ -70,7 +72,8 @@ export class StoreOutbox implements TeamOutbox {
 
   pending(limit: number): Promise<TeamLedgerRow[]> {
     const out: TeamLedgerRow[] = [];
-    for (const page of this.store.queries.ledgerRows(this.state.watermark - OUTBOX_LAG_MS, Number.MAX_SAFE_INTEGER)) {
+    const from = Math.max(this.state.since ?? Number.MIN_SAFE_INTEGER, this.state.watermark - OUTBOX_LAG_MS);
+    for (const page of this.store.queries.ledgerRows(from, Number.MAX_SAFE_INTEGER)) {
       for (const entry of page) {
         if (Object.hasOwn(this.state.recent, entry.id)) continue;
         out.push(teamRowOf(entry, this.identity));
@@ -99,7 +102,7 @@ export class StoreOutbox implements TeamOutbox {
       if (lstatSync(this.file).isSymbolicLink()) throw new Error(`${this.file} is a symbolic link`);
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { watermark: now, recent: {} };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { since: now, watermark: now, recent: {} };
       return this.restart(err);
     }
     try {
@@ -110,6 +113,7 @@ export class StoreOutbox implements TeamOutbox {
       for (const [id, ts] of Object.entries(v.recent)) if (Number.isSafeInteger(ts)) recent[id] = ts;
       const remaining = v.lastSeen?.remainingMicros;
       return {
+        ...(Number.isSafeInteger(v.since) ? { since: v.since } : {}),
         watermark: v.watermark!,
         recent,
         ...(remaining === null || Number.isSafeInteger(remaining) ? { lastSeen: { remainingMicros: remaining! } } : {}),
