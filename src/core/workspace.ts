@@ -58,6 +58,7 @@ export class Workspace {
     this.forwardTeam();
   }
 
+  private teamOptions: WorkspaceOptions['team'];
   private readonly teamChanged = new Emitter<void>();
   private teamSubscription: { dispose(): void } | undefined;
   /** The team ledger was set, changed or dropped, or its state moved (online/offline, the scopes last read). */
@@ -74,6 +75,7 @@ export class Workspace {
    */
   async setTeam(team: WorkspaceOptions['team']): Promise<void> {
     const old = this.teamNow;
+    this.teamOptions = team;
     this.teamNow = team && this.makeTeam(team);
     this.forwardTeam();
     this.teamChanged.fire();
@@ -167,7 +169,9 @@ export class Workspace {
       this.loaded = loaded;
       this.error = undefined;
       this.engine.setPolicy(loaded.policy);
-      this.teamNow?.setPolicy(loaded.policy, committedZone(loaded));
+      // The team's periods are keyed in its zone from the ledger's start: a new committed zone makes a new one.
+      if (this.teamNow && !this.teamNow.setPolicy(loaded.policy, committedZone(loaded)))
+        await this.setTeam(this.teamOptions);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       this.error = err;

@@ -182,11 +182,17 @@ export class WorkspaceTeam {
     return this.budget.meterLine();
   }
 
-  /** budget.json or user.json changed: the new caps apply from the next admission. */
-  setPolicy(policy: BudgetPolicy, committedTimeZone: string | undefined): void {
-    this.caps = resolveTeamCaps(teamPolicyOf(policy, committedTimeZone), this.member);
+  /**
+   * budget.json or user.json changed: the new caps apply from the next admission. False when the team's zone
+   * changed, which this ledger cannot follow (the Workspace then makes a new one).
+   */
+  setPolicy(policy: BudgetPolicy, committedTimeZone: string | undefined): boolean {
+    const team = teamPolicyOf(policy, committedTimeZone);
+    if (teamTimeZone(team) !== this.zone) return false;
+    this.caps = resolveTeamCaps(team, this.member);
     this.budget.setCaps(this.caps);
     this.changed.fire();
+    return true;
   }
 
   /** The member's team scopes now, after shipping the outbox (or trying the ledger again when it was offline). */

@@ -52,12 +52,12 @@ describe('Meter with a team gate: the local admission first, then the team ledge
     rmSync(states, { recursive: true, force: true });
   });
 
-  async function member(url: string, name: string): Promise<{ workspace: Workspace; meter: Meter }> {
+  async function member(url: string, name: string, leaseMs?: number): Promise<{ workspace: Workspace; meter: Meter }> {
     const workspace = await Workspace.open(ws.folder, {
       stateDir: path.join(states, name),
       clock: new ManualClock(NOON),
       pollMs: 0,
-      team: { connection: { url, member: name }, machine: name },
+      team: { connection: { url, member: name }, machine: name, leaseMs },
     });
     open.push(workspace);
     return { workspace, meter: new Meter(workspace.engine, () => workspace.team?.gate) };
@@ -137,5 +137,45 @@ describe('Meter with a team gate: the local admission first, then the team ledge
     await ana.workspace.team!.flush();
     held = (await ana.workspace.team!.status()).scopes!.find((s) => s.scope === 'team.daily')!;
     assert.deepEqual([held.used, held.held], [5_200, 0]);
+  });
+
+  it('a budget.json change applies from the next call; a new team time zone makes a new ledger connection', async () => {
+    const url = await pg.database();
+    writePolicy(ws.folder, policy({ limits: { team: { dailyUsd: 1 } } }));
+    const ana = await member(url, 'ana@x.dev');
+    await spend(ana.meter);
+    // 300 µ$ left: less than the prompt and 16 output tokens (410 µ$).
+    writePolicy(ws.folder, policy({ limits: { team: { dailyUsd: 0.0055 } } }));
+    assert.equal(await ana.workspace.reloadPolicy(), undefined);
+    await assert.rejects(ana.meter.begin(REQUEST), (err: BudgetBlockedError) => err.scope === 'team.daily');
+    const before = ana.workspace.team;
+    writePolicy(ws.folder, { ...policy({ limits: { team: { dailyUsd: 1 } } }), timeZone: 'Asia/Tokyo' });
+    assert.equal(await ana.workspace.reloadPolicy(), undefined);
+    assert.notEqual(ana.workspace.team, before);
+    assert.equal(ana.workspace.team?.timeZone, 'Asia/Tokyo');
+    assert.equal(await spend(ana.meter), 5_200);
+  });
+
+  it('a team database that refuses the connection fails the call with what to fix, holding nothing locally', async () => {
+    writePolicy(ws.folder, policy({ limits: { team: { dailyUsd: 1 } } }));
+    const ana = await member(`${pg.server().url('no_such_database')}`, 'ana@x.dev');
+    await assert.rejects(ana.meter.begin(REQUEST), (err: Error) => {
+      assert.equal(err.name, 'TeamLedgerConfigError');
+      assert.match(err.message, /Check AGENT_BUDGET_TEAM_DATABASE_URL/);
+      return true;
+    });
+    assert.deepEqual(ana.workspace.store.queries.openReservations(), []);
+    assert.equal(ana.workspace.store.queries.ledgerCount(), 0);
+  });
+
+  it('a long call keeps its team hold: the lease is renewed while it runs', async () => {
+    const url = await pg.database();
+    writePolicy(ws.folder, policy({ limits: { team: { dailyUsd: 1 } } }));
+    const ana = await member(url, 'ana@x.dev', 2_000);
+    const call = await ana.meter.begin(REQUEST);
+    await new Promise((r) => setTimeout(r, 4_500)); // more than twice the lease
+    const daily = (await ana.workspace.team!.status()).scopes!.find((s) => s.scope === 'team.daily')!;
+    assert.equal(daily.held, 5_250, 'the hold outlived its first lease');
+    await call.settle({ usage: { ...ZERO_USAGE, input: 100, output: 500 } });
   });
 });
