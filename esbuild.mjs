@@ -116,8 +116,9 @@ export const bundles = [
     ...node,
     entryPoints: ['test/integration/index.ts'],
     outfile: 'out/test/integration/index.js',
-    // mocha stays a runtime require from node_modules: its reporters and loaders do not survive bundling.
-    external: ['vscode', 'mocha'],
+    // mocha stays a runtime require from node_modules: its reporters and loaders do not survive bundling; so does
+    // node-postgres (the team ledger test's server helper), whose optional native back end cannot be bundled.
+    external: ['vscode', 'mocha', 'pg'],
     plugins: [integrationTests, problemMatcher],
   },
 ];

@@ -5,6 +5,8 @@ import { AgentBudgetError, type ErrorKind } from '../core/errors';
 import { PolicyError } from '../core/policy/issues';
 import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions } from '../core/trust/effectivePolicy';
 import { userPolicyFile } from '../core/trust/userPolicyFile';
+import { setsTeamCaps } from '../core/policy/teamPolicy';
+import { teamConnectionFromEnv } from '../core/team/env';
 import { Workspace, type WorkspaceOptions } from '../core/workspace';
 
 /** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
@@ -162,18 +164,25 @@ function policyOptions(ctx: CliContext): Omit<EffectivePolicyOptions, 'fs'> {
  */
 export async function openWorkspace(
   ctx: CliContext,
-  options: Omit<WorkspaceOptions, 'stateDir' | 'policy' | 'env'> = {},
+  options: Omit<WorkspaceOptions, 'stateDir' | 'policy' | 'env' | 'team'> = {},
 ): Promise<Workspace> {
   const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR
     ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR)
     : undefined;
+  const connection = teamConnectionFromEnv(ctx.env, ctx.workspace);
   const workspace = await Workspace.open(ctx.workspace, {
     ...options,
     stateDir,
     env: ctx.env,
     policy: policyOptions(ctx),
+    team: connection && { connection, log: (line) => ctx.stderr.write(`agent-budget: ${line}\n`) },
   });
   if (workspace.upgradeNote) ctx.stderr.write(`${workspace.upgradeNote}\n`);
+  if (!connection && setsTeamCaps(workspace.policy))
+    ctx.stderr.write(
+      'agent-budget: the policy sets team caps (limits.team, team.tiers) but no team ledger is configured, so they ' +
+        'are ignored here: set AGENT_BUDGET_TEAM_DATABASE_URL (and AGENT_BUDGET_TEAM_MEMBER) to debit it.\n',
+    );
   if (workspace.policyInfo) reportTrust(ctx, workspace.policyInfo);
   return workspace;
 }

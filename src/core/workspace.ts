@@ -1,5 +1,6 @@
 import { BudgetEngine, policyDays } from './budget/engine';
 import { systemClock, type Clock } from './clock';
+import { Emitter } from './events';
 import { PolicyError } from './policy/issues';
 import { nodeStateSystem, POLICY_DIR, type Env } from './statePaths';
 import { importLegacySpend, locateMachineState, recordWorkspace } from './trust/machineState';
@@ -8,6 +9,7 @@ import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions 
 import type { BudgetPolicy } from './policy/types';
 import { recoverAbandoned } from './runner/abandoned';
 import { WorkspaceStore, type StoreOptions } from './store/store';
+import { WorkspaceTeam, type WorkspaceTeamOptions } from './team/workspaceTeam';
 
 /** The repository's folder of policy files (`budget.json`, `workflows/`); machine state lives elsewhere. */
 export const STATE_DIR = POLICY_DIR;
@@ -29,6 +31,8 @@ export interface WorkspaceOptions {
   /** Charge and interrupt dead processes' work on open and every 30 s (default true; off to list it first). */
   recover?: boolean;
   log?: (line: string) => void;
+  /** The user's team ledger (connection string and member): every call also debits it (src/core/team). */
+  team?: Omit<WorkspaceTeamOptions, 'store' | 'folder' | 'policy' | 'committedTimeZone' | 'clock'>;
 }
 
 /**
@@ -48,7 +52,51 @@ export class Workspace {
     /** Said once, the first time the per-user folder is used: what was (or was not) imported from an older store. */
     readonly upgradeNote: string | undefined,
     private readonly policyOptions: WorkspaceOptions['policy'],
-  ) {}
+    private readonly clock: Clock,
+    private teamNow: WorkspaceTeam | undefined,
+  ) {
+    this.forwardTeam();
+  }
+
+  private teamOptions: WorkspaceOptions['team'];
+  private readonly teamChanged = new Emitter<void>();
+  private teamSubscription: { dispose(): void } | undefined;
+  /** The team ledger was set, changed or dropped, or its state moved (online/offline, the scopes last read). */
+  readonly onDidChangeTeam = this.teamChanged.event;
+
+  /** The team ledger this workspace debits, when the user configured one. */
+  get team(): WorkspaceTeam | undefined {
+    return this.teamNow;
+  }
+
+  /**
+   * Sets, replaces or drops the team ledger (VS Code: the user ran *Set Team Database…*). Calls begun before keep
+   * the team they were admitted by; the old one ships its outbox and closes.
+   */
+  async setTeam(team: WorkspaceOptions['team']): Promise<void> {
+    const old = this.teamNow;
+    this.teamOptions = team;
+    this.teamNow = team && this.makeTeam(team);
+    this.forwardTeam();
+    this.teamChanged.fire();
+    await old?.close();
+  }
+
+  private makeTeam(team: NonNullable<WorkspaceOptions['team']>): WorkspaceTeam {
+    return new WorkspaceTeam({
+      ...team,
+      store: this.store,
+      folder: this.folder,
+      policy: this.engine.currentPolicy,
+      committedTimeZone: committedZone(this.loaded),
+      clock: this.clock,
+    });
+  }
+
+  private forwardTeam(): void {
+    this.teamSubscription?.dispose();
+    this.teamSubscription = this.teamNow?.onDidChange(() => this.teamChanged.fire());
+  }
 
   static async open(folder: string, options: WorkspaceOptions = {}): Promise<Workspace> {
     const clock = options.clock ?? systemClock;
@@ -81,7 +129,20 @@ export class Workspace {
     }
     const engine = new BudgetEngine(store, policy, clock);
     if (error) engine.setPolicyError(error);
-    return new Workspace(folder, store, engine, loaded, error, state.installId, upgradeNote, options.policy);
+    const workspace = new Workspace(
+      folder,
+      store,
+      engine,
+      loaded,
+      error,
+      state.installId,
+      upgradeNote,
+      options.policy,
+      clock,
+      undefined,
+    );
+    if (options.team) await workspace.setTeam(options.team);
+    return workspace;
   }
 
   /** The policy in force (defaults when there is no file; the last valid one while the file is invalid). */
@@ -108,6 +169,9 @@ export class Workspace {
       this.loaded = loaded;
       this.error = undefined;
       this.engine.setPolicy(loaded.policy);
+      // The team's periods are keyed in its zone from the ledger's start: a new committed zone makes a new one.
+      if (this.teamNow && !this.teamNow.setPolicy(loaded.policy, committedZone(loaded)))
+        await this.setTeam(this.teamOptions);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       this.error = err;
@@ -117,7 +181,19 @@ export class Workspace {
   }
 
   async close(): Promise<void> {
-    this.engine.dispose();
-    await this.store.close();
+    try {
+      this.teamSubscription?.dispose();
+      await this.teamNow?.close();
+    } finally {
+      this.teamChanged.dispose();
+      this.engine.dispose();
+      await this.store.close();
+    }
   }
+}
+
+/** budget.json's own zone: the team's periods (never user.json's or the machine's; teamPolicy.ts). */
+function committedZone(loaded: EffectivePolicy | undefined): string | undefined {
+  const raw = loaded?.raw as { timeZone?: unknown } | undefined;
+  return typeof raw?.timeZone === 'string' ? raw.timeZone : undefined;
 }

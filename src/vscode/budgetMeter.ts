@@ -2,7 +2,9 @@ import * as vscode from 'vscode';
 import type { BudgetAlert, BudgetLevel } from '../core/budget/engine';
 import { formatUsd } from '../core/money';
 import { dayKey } from '../core/policy/periods';
+import { setsTeamCaps } from '../core/policy/teamPolicy';
 import { OWN_CLIENT } from '../core/store/records';
+import { teamScopeLevels } from '../core/team/teamStatus';
 import type { Workspace } from '../core/workspace';
 import {
   formatLocalTime,
@@ -112,10 +114,16 @@ export class BudgetMeter extends Disposable {
     this.register(activity.onDidChangeActivity(() => this.schedule()));
     this.register(activity.onDidProgress(() => this.schedule()));
     if (proxy) this.register(proxy.onDidChange(() => this.schedule()));
-    const minute = setInterval(() => this.schedule(), 60_000);
+    const minute = setInterval(() => {
+      void this.readTeam();
+      this.schedule();
+    }, 60_000);
     this.register({ dispose: () => clearInterval(minute) });
     host.whenOpen((workspace) => {
       this.register(workspace.engine.onDidChange(() => this.schedule()));
+      // The team's spend moves on other machines too: read it on open, when the team ledger changes, every minute.
+      this.register(workspace.onDidChangeTeam(() => this.schedule()));
+      void this.readTeam();
       this.register(workspace.engine.onAlert((alert) => this.alert(alert)));
       this.redraw();
     });
@@ -129,6 +137,18 @@ export class BudgetMeter extends Disposable {
         scope: undefined,
       });
     });
+  }
+
+  /** Reads the member's team scopes from the team ledger (the meter redraws when they arrive). */
+  readTeam(): Promise<void> {
+    const team = this.host.current?.team;
+    // A failure is shown from the team's own state (offline line, or the ledger's refusal): nothing to add here.
+    return team
+      ? team.status().then(
+          () => undefined,
+          () => undefined,
+        )
+      : Promise.resolve();
   }
 
   /** What the meter shows now. */
@@ -152,7 +172,9 @@ export class BudgetMeter extends Disposable {
 
   private compute(workspace: Workspace): MeterState {
     const now = Date.now();
-    const scopes = workspace.engine.status(now);
+    const team = workspace.team;
+    // The team's scopes as last read count like the workspace's: the tightest scope may be a team scope.
+    const scopes = [...workspace.engine.status(now), ...(team?.latest ? teamScopeLevels(team.latest.scopes) : [])];
     // One stable figure: the workspace's tightest period cap; the colour is the worst of every scope.
     const primary = workspaceScope(scopes);
     const tight = tightestScope(scopes);
@@ -198,6 +220,8 @@ export class BudgetMeter extends Disposable {
     }
     md.push(...scopeTable(scopes, now));
     md.push(...this.proxyLines(workspace, now));
+    md.push(...teamLines(workspace));
+    if (team?.offlineLine && !invalid) text = `${text} · team offline`;
     md.push(
       '',
       `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`,
@@ -232,7 +256,7 @@ export class BudgetMeter extends Disposable {
     this.item.text = state.text;
     this.item.backgroundColor = state.background ? new vscode.ThemeColor(state.background) : undefined;
     const tooltip = new vscode.MarkdownString(state.tooltip, true);
-    tooltip.isTrusted = { enabledCommands: [Commands.openPanel, Commands.editPolicy] };
+    tooltip.isTrusted = { enabledCommands: [Commands.openPanel, Commands.editPolicy, Commands.setTeamDatabase] };
     this.item.tooltip = tooltip;
     this.item.command = state.command;
     // The aria label starts with the item's name, so screen readers (and the e2e tests) can tell it apart.
@@ -252,6 +276,23 @@ export class BudgetMeter extends Disposable {
           : vscode.window.showInformationMessage;
     void show(text, 'Open Budget Panel').then((choice) => choice && vscode.commands.executeCommand(Commands.openPanel));
   }
+}
+
+/** The team ledger in the tooltip: who this window debits as, and whether the ledger answers. */
+function teamLines(workspace: Workspace): string[] {
+  const team = workspace.team;
+  if (!team)
+    return setsTeamCaps(workspace.policy)
+      ? [
+          '',
+          `**Team ledger** — not set: the team caps in budget.json are ignored in this window. [Set Team Database…](command:${Commands.setTeamDatabase})`,
+        ]
+      : [];
+  const lines = ['', `**Team ledger** — as ${escape(team.member)}${team.tier ? ` (tier ${escape(team.tier)})` : ''}`];
+  if (team.offlineLine) lines.push('', `$(warning) ${escape(team.offlineLine)}`);
+  else if (team.problem) lines.push('', `$(error) ${escape(team.problem)}`);
+  else if (!team.latest) lines.push('', 'reading the team ledger…');
+  return lines;
 }
 
 function scopeTable(scopes: Array<ScopeStatus>, now: number): string[] {

@@ -21,6 +21,8 @@ export function scopeLabel(scope: string): string {
   const period = PERIOD_WORDS[scope.slice(dot + 1)];
   if (!period) return scope;
   if (scope.startsWith('workspace.')) return period;
+  if (scope.startsWith('team.member.')) return `your team cap ${period}`;
+  if (scope.startsWith('team.')) return `team ${period}`;
   if (scope.startsWith('workflow.')) return `${scope.slice('workflow.'.length, dot)} ${period}`;
   return scope;
 }

@@ -18,6 +18,7 @@ import { RunSessions } from './runSessions';
 import { RunsTree } from './runsTree';
 import { RunViews } from './runView';
 import { Settings } from './settings';
+import { TeamDatabase } from './teamDatabase';
 import { WorkflowOverrides } from './workflowOverrides';
 import { WorkspaceHost } from './workspaceHost';
 
@@ -25,6 +26,8 @@ import { WorkspaceHost } from './workspaceHost';
 export interface AgentBudgetApi {
   readonly apiKeys: ApiKeys;
   readonly settings: Settings;
+  /** The team ledger's connection string (SecretStorage, *Set Team Database…*). */
+  readonly teamDatabase: TeamDatabase;
   /** The core workspace (store, policy, engine) once open. */
   readonly workspace: WorkspaceHost;
   readonly policyFiles: PolicyFiles;
@@ -50,6 +53,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly log = this.register(vscode.window.createOutputChannel('Agent Budget', { log: true }));
   readonly apiKeys: ApiKeys;
   readonly settings: Settings;
+  readonly teamDatabase: TeamDatabase;
   readonly workspace: WorkspaceHost;
   readonly policyFiles: PolicyFiles;
   readonly policyConsent: PolicyConsent;
@@ -69,7 +73,10 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.settings = this.register(new Settings(this.log));
     // Consent is this machine's (globalState), read while the policy loads; the modal asks once the store is open.
     const consentMemory = new ConsentMemory(context.globalState);
-    this.workspace = this.register(new WorkspaceHost(this.log, (request) => consentMemory.allows(request)));
+    this.teamDatabase = this.register(new TeamDatabase(context.secrets));
+    this.workspace = this.register(
+      new WorkspaceHost(this.log, (request) => consentMemory.allows(request), this.teamDatabase),
+    );
     this.policyFiles = this.register(new PolicyFiles(this.workspace));
     this.workflowOverrides = this.register(
       new WorkflowOverrides(this.workspace, this.policyFiles, context.globalState),

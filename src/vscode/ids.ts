@@ -4,6 +4,8 @@ export const EXTENSION_ID = 'agent-budget.agent-budget';
 export const Commands = {
   setApiKey: 'agentBudget.setApiKey',
   clearApiKey: 'agentBudget.clearApiKey',
+  /** The team ledger's connection string, in SecretStorage (teamDatabase.ts). */
+  setTeamDatabase: 'agentBudget.setTeamDatabase',
   runWorkflow: 'agentBudget.runWorkflow',
   reviewFile: 'agentBudget.reviewFile',
   explainSelection: 'agentBudget.explainSelection',
@@ -114,6 +116,8 @@ export const StateKeys = {
 
 export const SecretKeys = {
   apiKey: (provider: string) => `agentBudget.apiKey.${provider}`,
+  /** The team ledger's PostgreSQL connection string (teamDatabase.ts): the user's, for every workspace. */
+  teamDatabase: 'agentBudget.teamDatabaseUrl',
   /**
    * The budget proxy's own client token (`vscode`) for one workspace store (by a hash of its folder): its terminals'
    * key; the store's tokens file keeps only its hash.

@@ -3,6 +3,7 @@ import type { ConsentCheck } from '../core/trust/effectivePolicy';
 import { Workspace } from '../core/workspace';
 import { Disposable } from './dispose';
 import { ContextKeys } from './ids';
+import type { TeamDatabase } from './teamDatabase';
 
 /**
  * The core Workspace (store, policy, budget engine) of the first workspace folder, as the rest of the extension
@@ -27,11 +28,37 @@ export class WorkspaceHost extends Disposable {
     private readonly log: vscode.LogOutputChannel,
     /** The user's remembered answer to what budget.json loosens (policyConsent.ts); read on every policy load. */
     private readonly consent: ConsentCheck,
+    /** The user's team database (SecretStorage), when set: the workspace debits the team ledger too. */
+    private readonly teamDatabase?: TeamDatabase,
   ) {
     super();
     this.folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     this.ready = this.open();
     this.ready.catch(() => undefined); // reported in open(); callers that await it see the error themselves
+    if (teamDatabase)
+      this.register(
+        teamDatabase.onDidChange(() => {
+          const workspace = this.opened;
+          if (workspace) void this.teamOptions().then((team) => workspace.setTeam(team));
+        }),
+      );
+  }
+
+  /**
+   * The team ledger's options for Workspace.open / setTeam; undefined (and said once) when none is set or it cannot
+   * be used (no member identity): runs then go on under the local budget alone.
+   */
+  private async teamOptions() {
+    if (!this.teamDatabase || !this.folder) return undefined;
+    try {
+      const connection = await this.teamDatabase.connection(this.folder);
+      return connection && { connection, log: (line: string) => this.log.info(line) };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn(`Team database not used: ${message}`);
+      void vscode.window.showWarningMessage(`Agent Budget: the team database is not used: ${message}`);
+      return undefined;
+    }
   }
 
   /** The open workspace, or undefined while opening (or when there is no folder). */
@@ -50,6 +77,7 @@ export class WorkspaceHost extends Disposable {
       const workspace = await Workspace.open(this.folder, {
         log: (line) => this.log.info(line),
         policy: { consent: this.consent },
+        team: await this.teamOptions(),
       });
       stateDir = workspace.store.dir;
       this.openMs = performance.now() - started;

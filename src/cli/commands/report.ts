@@ -1,6 +1,7 @@
 import { renderReportCsv, renderReportMarkdown } from '../../core/report/render';
 import { buildReport, currentMonth, type ReportPeriod } from '../../core/report/report';
-import { today } from '../../core/report/days';
+import { daysToMs, isDayKey, isMonthKey, monthDays, today } from '../../core/report/days';
+import { renderTeamReportMarkdown } from '../../core/team/teamStatus';
 import { CliError, ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
 
 /**
@@ -13,12 +14,13 @@ export const reportCommand: CliCommand = {
   name: 'report',
   summary: 'spend report for a month or a date range (Markdown, --json or --csv)',
   usage:
-    'agent-budget report [--month YYYY-MM | --from YYYY-MM-DD [--to YYYY-MM-DD]] [--csv] [--workspace <dir>] [--json]',
+    'agent-budget report [--month YYYY-MM | --from YYYY-MM-DD [--to YYYY-MM-DD]] [--csv | --team] [--workspace <dir>] [--json]',
   options: {
     month: { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
     csv: { type: 'boolean' },
+    team: { type: 'boolean' },
   },
   async run(ctx, values) {
     if (values.csv === true && ctx.json)
@@ -32,6 +34,31 @@ export const reportCommand: CliCommand = {
         );
       }
       const now = Date.now();
+      if (values.team === true) {
+        const team = workspace.team;
+        if (!team)
+          throw new CliError(
+            '--team reads the team ledger: set AGENT_BUDGET_TEAM_DATABASE_URL (a PostgreSQL connection string) first.',
+          );
+        if (values.csv === true)
+          throw new CliError(`--team gives Markdown or --json, not --csv.\nUsage: ${reportCommand.usage}`);
+        const period = reportPeriod(values, { timeZone: team.timeZone }, now);
+        const days =
+          'month' in period
+            ? isMonthKey(period.month)
+              ? monthDays(period.month)
+              : undefined
+            : { fromDay: period.from, toDay: period.to };
+        if (!days || !isDayKey(days.fromDay) || !isDayKey(days.toDay) || days.toDay < days.fromDay)
+          throw new CliError(`not a month (YYYY-MM) or a range of days (YYYY-MM-DD).\nUsage: ${reportCommand.usage}`);
+        const report = await team.report(daysToMs(days, team.timeZone));
+        if (ctx.json) printJson(ctx, { ...report, timeZone: team.timeZone, from: days.fromDay, to: days.toDay });
+        else
+          ctx.stdout.write(
+            renderTeamReportMarkdown(report, 'month' in period ? period.month : `${days.fromDay} – ${days.toDay}`),
+          );
+        return ExitCode.ok;
+      }
       const period = reportPeriod(values, workspace.policy, now);
       let report;
       try {

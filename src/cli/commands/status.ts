@@ -1,6 +1,7 @@
 import { formatUsd } from '../../core/money';
 import { clientCaps, ProxyTokens, TokenFileError } from '../../core/proxy/tokens';
 import { collectStatus } from '../../core/report/documents';
+import { teamStatusRows } from '../../core/team/teamStatus';
 import { ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
 import { SHORT_ID } from '../runSupport';
 
@@ -16,10 +17,23 @@ export const statusCommand: CliCommand = {
       if (workspace.policyError)
         ctx.stderr.write(`${workspace.policyError.message}\nRuns are refused until it is fixed.\n`);
       const scopes = collectStatus(workspace, Date.now(), proxyClients(workspace.store.dir, ctx.stderr));
+      const team = workspace.team && (await workspace.team.status());
+      if (team?.scopes) scopes.push(...teamStatusRows(team.scopes));
+      const teamInfo = team && {
+        member: team.member,
+        tier: team.tier ?? null,
+        online: team.scopes !== undefined,
+        offline: team.offlineLine ?? null,
+      };
       if (ctx.json) {
-        printJson(ctx, { scopes });
+        printJson(ctx, teamInfo ? { scopes, team: teamInfo } : { scopes });
         return ExitCode.ok;
       }
+      if (teamInfo)
+        ctx.stdout.write(
+          `team: ${teamInfo.member}${teamInfo.tier ? ` (tier ${teamInfo.tier})` : ''}` +
+            `${teamInfo.offline ? ` — ${teamInfo.offline}` : ''}\n`,
+        );
       if (scopes.length === 0) {
         ctx.stdout.write('No budget scope has a limit (set limits in .agent-budget/budget.json).\n');
         return ExitCode.ok;

@@ -283,7 +283,7 @@ function softLimits(scopes: readonly ScopeUse[], likely: Likely): { warnings: st
 }
 
 /** The most a call can cost: the prompt at its worst rate and the whole clamp as output, rounded up to the µ$. */
-function worstCaseMicros(
+export function worstCaseMicros(
   rates: { promptUnits: bigint; outputUnits: bigint },
   inputTokens: number,
   maxOutputTokens: number,

@@ -1,5 +1,5 @@
 // The metered-call seam: every paid call is begun here and ended exactly once (see meter.ts).
-export { Meter, type CallResult, type MeteredCall } from './meter';
+export { Meter, type CallResult, type MeteredCall, type TeamGate } from './meter';
 export {
   CUT_OUTPUT_MARGIN,
   failedCallCharge,

@@ -28,6 +28,22 @@ export interface MeteredCall {
 }
 
 /**
+ * The team ledger's side of a call (src/core/team/meterGate.ts implements it), asked after the local admission
+ * succeeded: the local store stays the first place every record lands, the team ledger is asked second.
+ */
+export interface TeamGate {
+  /**
+   * Holds the call's worst case on the team scopes. Returns the admission to use: the same, or with its output
+   * clamped to what the team ledger could hold. Throws BudgetBlockedError naming the team scope that is short.
+   */
+  admit(admission: Admission, request: AdmitRequest): Promise<Admission>;
+  /** The call was billed (its ledger row is in the local store): the team hold becomes its cost. Never throws. */
+  settle(admission: Admission, entry: LedgerEntry): Promise<void>;
+  /** The call was never billed: frees the team hold. Never throws. */
+  release(admission: Admission): Promise<void>;
+}
+
+/**
  * The one way a paid call is metered (AGENTS.md, "How the code is written"): `begin` sizes the prompt, admits and
  * reserves the worst case durably — with `alsoCommit`, the caller's checkpoint marking the call in flight, in the
  * same write — and the call then ends exactly once. A call that never ends (the process died) keeps its reservation
@@ -35,7 +51,14 @@ export interface MeteredCall {
  * meter through this.
  */
 export class Meter {
-  constructor(private readonly engine: BudgetEngine) {}
+  constructor(
+    private readonly engine: BudgetEngine,
+    /**
+     * The team ledger, when one is configured (asked per call: the user may set or change it while a window is
+     * open): asked after the local admission, settled after the local row.
+     */
+    private readonly teamGate: () => TeamGate | undefined = () => undefined,
+  ) {}
 
   /**
    * What the budget would decide for `request` now, reserving nothing (in memory, no write): the runner asks before
@@ -48,7 +71,18 @@ export class Meter {
   /** Throws BudgetBlockedError when the budget says no (then nothing, `alsoCommit` included, is written). */
   async begin(request: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<MeteredCall> {
     const admission = await this.engine.admit(request, alsoCommit);
-    return new OpenCall(this.engine, admission);
+    const team = this.teamGate();
+    if (!team) return new OpenCall(this.engine, admission);
+    let admitted: Admission;
+    try {
+      admitted = await team.admit(admission, request);
+    } catch (err) {
+      // The team said no (or cannot be asked): the call is not made, so its local hold goes. Should that write fail,
+      // the reservation stays open and is charged as estimated later — never lost, so the team's answer is thrown.
+      await this.engine.release(admission).catch(() => undefined);
+      throw err;
+    }
+    return new OpenCall(this.engine, admitted, team);
   }
 }
 
@@ -58,15 +92,18 @@ class OpenCall implements MeteredCall {
   constructor(
     private readonly engine: BudgetEngine,
     readonly admission: Admission,
+    private readonly team?: TeamGate,
   ) {}
 
   async settle(result: CallResult, alsoCommit: readonly StoreRecord[] = []): Promise<LedgerEntry> {
     this.end('settled');
-    return this.engine.settle(
+    const entry = await this.engine.settle(
       this.admission,
       { usage: result.usage, requestId: result.requestId ?? null, latencyMs: result.latencyMs ?? null },
       alsoCommit,
     );
+    await this.team?.settle(this.admission, entry);
+    return entry;
   }
 
   async fail(failure: CallFailure, alsoCommit: readonly StoreRecord[] = []): Promise<LedgerEntry | undefined> {
@@ -74,12 +111,14 @@ class OpenCall implements MeteredCall {
     const charge = failedCallCharge(failure);
     if (charge.kind === 'release') {
       await this.engine.release(this.admission, alsoCommit);
+      await this.team?.release(this.admission);
       return undefined;
     }
     const requestId = failure.requestId ?? null;
-    if (charge.kind === 'exact')
-      return this.engine.settle(this.admission, { usage: charge.usage, requestId }, alsoCommit);
-    return this.engine.settle(this.admission, { cut: charge.cut, requestId }, alsoCommit);
+    const input = charge.kind === 'exact' ? { usage: charge.usage, requestId } : { cut: charge.cut, requestId };
+    const entry = await this.engine.settle(this.admission, input, alsoCommit);
+    await this.team?.settle(this.admission, entry);
+    return entry;
   }
 
   /**

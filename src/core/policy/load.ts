@@ -7,6 +7,7 @@ import { JsonDocument, preferSemantic, show, sortIssues } from './jsonDocument';
 import { modelMatchProblem } from './modelMatch';
 import { isValidTimeZone } from './periods';
 import { closest, scopeNameProblem } from './scopes';
+import { checkTeamSection } from './teamPolicy';
 import { validateBudgetFile } from './schemas';
 import type { BudgetPolicy, SessionLimits, TaskLimits, TokenLimits, UsdCaps, UsdLimits } from './types';
 import { isToolName, isWorkflowId, WORKFLOW_ID_RULE, type ToolName } from './workflowTypes';
@@ -127,7 +128,13 @@ export function parsePolicyText(
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
 interface RawPolicy {
   timeZone?: string;
-  limits?: { task?: Nullable<TaskLimits>; session?: Nullable<SessionLimits>; workspace?: Nullable<UsdCaps> };
+  limits?: {
+    task?: Nullable<TaskLimits>;
+    session?: Nullable<SessionLimits>;
+    workspace?: Nullable<UsdCaps>;
+    team?: UsdCaps;
+  };
+  team?: BudgetPolicy['team'];
   caching?: BudgetPolicy['caching'];
   workflows?: BudgetPolicy['workflows'];
   rules?: BudgetPolicy['rules'];
@@ -147,7 +154,9 @@ function buildPolicy(raw: RawPolicy): BudgetPolicy {
     task: overrideLimits(policy.limits.task, plain.limits?.task),
     session: overrideLimits(policy.limits.session, plain.limits?.session),
     workspace: overrideLimits(policy.limits.workspace as TokenLimits & UsdCaps, plain.limits?.workspace),
+    ...(plain.limits?.team ? { team: plain.limits.team } : {}),
   };
+  if (plain.team) policy.team = plain.team;
   if (plain.caching !== undefined) policy.caching = plain.caching;
   if (plain.workflows) policy.workflows = plain.workflows;
   if (plain.rules) policy.rules = plain.rules;
@@ -300,6 +309,7 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
   }
 
   for (const p of degradeModelProblems(v)) error(p.path, p.message);
+  out.push(...checkTeamSection(doc));
 
   for (const [id] of entries(isObject(v.value) ? v.value.workflows : undefined)) {
     if (!isWorkflowId(id))

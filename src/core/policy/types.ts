@@ -1,4 +1,5 @@
 import type { ProviderId } from '../usage';
+import type { TeamSection } from './teamPolicy';
 import type { ToolName } from './workflowTypes';
 
 /**
@@ -14,7 +15,11 @@ export interface BudgetPolicy {
     task: TaskLimits;
     session: SessionLimits;
     workspace: UsdCaps;
+    /** The whole team's caps (a team ledger's; teamPolicy.ts). */
+    team?: UsdCaps;
   };
+  /** Members' team caps by tier (teamPolicy.ts). */
+  team?: TeamSection;
   /** Prompt caching for every workflow (a workflow's own `caching` replaces it); undefined = `auto`. */
   caching?: CachingPolicy;
   workflows: Record<string, WorkflowPolicy>;

@@ -84,7 +84,12 @@ export class ProxyServer {
       });
     });
     const { port } = server.address() as AddressInfo;
-    ready.proxy = new ProxyServer(server, options, options.meter ?? new Meter(options.workspace.engine), port);
+    ready.proxy = new ProxyServer(
+      server,
+      options,
+      options.meter ?? new Meter(options.workspace.engine, () => options.workspace.team?.gate),
+      port,
+    );
     return ready.proxy;
   }
 

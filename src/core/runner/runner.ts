@@ -105,7 +105,7 @@ export class Runner {
           .map((r) => (r.data as RunData | null)?.prompts),
       ),
     );
-    const meter = new Meter(workspace.engine);
+    const meter = new Meter(workspace.engine, () => workspace.team?.gate);
     const planner = new CallPlanner({ policy, limits, models, estimates: this.estimates });
     const compaction = new Compaction({
       meter,

@@ -17,18 +17,20 @@ export function teamConnectionFromEnv(
 ): TeamConnection | undefined {
   const url = env.AGENT_BUDGET_TEAM_DATABASE_URL?.trim();
   if (!url) return undefined;
+  const problem = teamDatabaseUrlProblem(url);
+  if (problem) throw new TeamLedgerConfigError(`AGENT_BUDGET_TEAM_DATABASE_URL ${problem}`);
+  return { url, member: teamMember(env, cwd, gitEmail) };
+}
+
+/** What is wrong with a team database URL, if anything (never quoting it: it may carry a password). */
+export function teamDatabaseUrlProblem(url: string): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new TeamLedgerConfigError(
-      'AGENT_BUDGET_TEAM_DATABASE_URL is not a URL: use postgres://user:password@host:5432/database',
-    );
+    return 'is not a URL: use postgres://user:password@host:5432/database';
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
-    // The URL may carry a password: name the scheme only.
-    throw new TeamLedgerConfigError(
-      `AGENT_BUDGET_TEAM_DATABASE_URL must start with postgres:// or postgresql:// (it starts with ${parsed.protocol}//)`,
-    );
-  return { url, member: teamMember(env, cwd, gitEmail) };
+    return `must start with postgres:// or postgresql:// (it starts with ${parsed.protocol}//)`;
+  return undefined;
 }

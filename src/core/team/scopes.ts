@@ -1,5 +1,6 @@
 import { formatUsd, usdToMicros, type Micros } from '../money';
 import { PERIODS, periodWindow, type Period, type PeriodWindow } from '../policy/periods';
+import { DEFAULT_TIER } from '../policy/teamPolicy';
 import type { UsdCaps } from '../policy/types';
 import type { TeamCaps, TeamScopeUse } from './types';
 
@@ -20,8 +21,7 @@ export interface TeamPolicy {
   timeZone?: string;
 }
 
-/** Members the policy does not list get this tier when the policy defines it (e.g. "everyone $20 a day"). */
-export const DEFAULT_TIER = 'default';
+export { DEFAULT_TIER };
 
 export interface ResolvedTeamCaps {
   team: TeamCaps;

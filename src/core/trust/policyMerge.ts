@@ -1,5 +1,6 @@
 import { formatUsd, usdToMicros } from '../money';
 import { formatJsonPath } from '../policy/issues';
+import { mergeTeamSections } from '../policy/teamPolicy';
 import type { BudgetPolicy, PriceOverride, ProviderSettings } from '../policy/types';
 import { TOOL_NAMES, type ToolName } from '../policy/workflowTypes';
 import type { ProviderId } from '../usage';
@@ -50,6 +51,7 @@ const LOOSENING_KEYS = ['hooks'] as const;
 
 /** Top-level keys merged one by one below; any other key (one added later) follows the generic rule. */
 const MERGED_KEYS = new Set([
+  'team',
   'timeZone',
   'limits',
   'workflows',
@@ -84,6 +86,8 @@ export function mergePolicies(user: PolicySide, repo: PolicySide | undefined, co
       workflows: { ...structuredClone(r.value.workflows), ...structuredClone(u.value.workflows) },
     },
   };
+  const team = mergeTeamSections(u.team, r.team);
+  if (team) policy.team = team;
   const timeZone = uRaw.timeZone !== undefined ? u.timeZone : r.timeZone;
   if (timeZone === undefined) delete policy.timeZone;
   else policy.timeZone = timeZone;
