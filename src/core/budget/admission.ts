@@ -2,7 +2,7 @@ import type { Micros } from '../money';
 import { modelMatches } from '../policy/modelMatch';
 import type { BudgetRule, RuleAction } from '../policy/types';
 import type { ResolvedPrice } from '../pricing/cost';
-import { isUsdKey, type Admission, type AdmitRequest, type BlockedReason, type ScopeUse } from './types';
+import { isSpendKey, isUsdKey, type Admission, type AdmitRequest, type BlockedReason, type ScopeUse } from './types';
 
 /**
  * The admission decision, as a pure function of what it is given (synchronous, in memory: the engine calls it
@@ -161,6 +161,16 @@ function clampOutput(
       clampedBy = s.scope;
     }
     if (affordable < minOut) {
+      if (isSpendKey(s.scope)) {
+        return {
+          blocked: {
+            message:
+              `${s.scope} limit reached: ${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}. ` +
+              "Raise the step's subAgents.budget.maxUsd in its workflow file (or its share or pool) and resume.",
+            scope: s.scope,
+          },
+        };
+      }
       return {
         blocked: {
           message:

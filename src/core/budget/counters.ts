@@ -5,7 +5,7 @@ import type { BudgetPolicy } from '../policy/types';
 import type { LedgerEntry, Reservation, StoreRecord } from '../store/records';
 import type { WorkspaceStore } from '../store/store';
 import { totalTokens } from '../usage';
-import { isUsdKey, type ScopeUse, type TokenScopeSpec } from './types';
+import { isSpendKey, isUsdKey, type ScopeUse, type SpendScopeSpec, type TokenScopeSpec } from './types';
 
 interface Counter {
   used: number;
@@ -15,8 +15,9 @@ interface Counter {
 /**
  * What every scope has used and holds, kept current by every record the store applies (this process's and every
  * other window's and CLI's):
- * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) belong to one run in one process; their limits come
- *   with each request, their use is read once from the store for a resumed run (`initialUsed`);
+ * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) and dollar scopes of a run (`task.usd@<id>`,
+ *   `pool.usd@<id>`) belong to one run in one process; their limits come with each request, their use is read once
+ *   from the store for a resumed run (`initialUsed`);
  * - USD scopes (`workspace.<period>@<key>`, `workflow.<id>.<period>@<key>`) are shared by every process; each is
  *   loaded from the store's rollups on first use.
  * A counter's `reserved` is what the open reservations naming it hold.
@@ -25,6 +26,11 @@ export class ScopeCounters {
   private readonly counters = new Map<string, Counter>();
   private readonly open = new Map<string, Reservation>();
   private readonly tokenInit = new Map<string, () => number>();
+  /**
+   * A task's dollar scopes above its own (`task.usd@<task>` → its parents' and pools'): a call names them all in its
+   * reservation, but a fixed tool charge names none, so it is counted against them through this.
+   */
+  private readonly spendParents = new Map<string, string[]>();
   /** Effective limits by workflow for the current policy (merging overrides allocates; admissions are hot). */
   private readonly limits = new Map<string, ReturnType<typeof effectiveLimits>>();
 
@@ -46,10 +52,32 @@ export class ScopeCounters {
     this.limits.clear();
   }
 
-  /** Remembers how to read the use of token scopes this process has not counted yet (a resumed run's). */
-  learn(specs: readonly TokenScopeSpec[]): void {
-    for (const spec of specs)
+  /**
+   * Remembers how to read the use of token and dollar scopes this process has not counted yet (a resumed run's), and
+   * which dollar scopes a task's charges count against (`spend`: the task's own first).
+   */
+  learn(specs: readonly TokenScopeSpec[], spend: readonly SpendScopeSpec[] = []): void {
+    for (const spec of [...specs, ...spend])
       if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
+    if (spend.length > 1)
+      this.spendParents.set(
+        spend[0]!.key,
+        spend.slice(1).map((s) => s.key),
+      );
+  }
+
+  /** A task's or pool's dollars (µ$), with its limits. */
+  spendUse(spec: SpendScopeSpec): ScopeUse {
+    const c = this.counter(spec.key, this.loadTokens);
+    return {
+      scope: spec.kind,
+      key: spec.key,
+      unit: 'usd',
+      used: c.used,
+      reserved: c.reserved,
+      limit: spec.hardMicros,
+      soft: spec.softMicros,
+    };
   }
 
   tokenUse(spec: TokenScopeSpec): ScopeUse {
@@ -106,11 +134,7 @@ export class ScopeCounters {
             if (c) c.reserved -= isUsdKey(key) ? r.micros : r.tokens;
           }
         }
-        if (record.entry)
-          this.charge(
-            record.entry,
-            r?.scopes.filter((k) => !isUsdKey(k)),
-          );
+        if (record.entry) this.charge(record.entry, r?.scopes);
         return;
       }
       case 'ledger':
@@ -131,12 +155,13 @@ export class ScopeCounters {
     this.open.clear();
     for (const r of this.store.queries.openReservations()) this.open.set(r.id, r);
     for (const [key, c] of this.counters) {
-      if (isUsdKey(key)) {
+      if (isUsdKey(key) && !isSpendKey(key)) {
         this.counters.delete(key);
         continue;
       }
       c.reserved = 0;
-      for (const r of this.open.values()) if (r.scopes.includes(key)) c.reserved += r.tokens;
+      for (const r of this.open.values())
+        if (r.scopes.includes(key)) c.reserved += isSpendKey(key) ? r.micros : r.tokens;
     }
   }
 
@@ -167,12 +192,24 @@ export class ScopeCounters {
     return { scope, key, unit: 'usd', used: c.used, reserved: c.reserved, limit, soft: undefined, resetsAt: win.endMs };
   }
 
-  private charge(entry: LedgerEntry, tokenKeys: string[] | undefined): void {
+  /**
+   * Counts a ledger row against the run's token and dollar scopes it names (`reserved`: the scopes of the
+   * reservation it settles; a fixed tool charge has none, so its task's, the task's dollar parents' and its run's)
+   * and against the periods' USD scopes of its own time.
+   */
+  private charge(entry: LedgerEntry, reserved: string[] | undefined): void {
     const tokens = totalTokens(entry.usage);
-    const keys = tokenKeys ?? [entry.taskId ? `task@${entry.taskId}` : '', entry.runId ? `session@${entry.runId}` : ''];
+    const ownSpend = entry.taskId ? `task.usd@${entry.taskId}` : '';
+    const keys = reserved ?? [
+      entry.taskId ? `task@${entry.taskId}` : '',
+      entry.runId ? `session@${entry.runId}` : '',
+      ownSpend,
+      ...(this.spendParents.get(ownSpend) ?? []),
+    ];
     for (const key of keys) {
       const c = key ? this.counters.get(key) : undefined;
-      if (c) c.used += tokens;
+      if (!c || (isUsdKey(key) && !isSpendKey(key))) continue;
+      c.used += isSpendKey(key) ? entry.costMicros : tokens;
     }
     // USD scopes by the entry's own time, as the rollups file it.
     for (const period of PERIODS) {

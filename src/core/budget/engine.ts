@@ -20,6 +20,7 @@ import {
   type BudgetAlert,
   type ScopeUse,
   type SettleInput,
+  type SpendScopeSpec,
   type TokenScopeSpec,
 } from './types';
 
@@ -34,6 +35,7 @@ export {
   type BudgetLevel,
   type ScopeUse,
   type SettleInput,
+  type SpendScopeSpec,
   type TokenScopeSpec,
 } from './types';
 
@@ -130,7 +132,7 @@ export class BudgetEngine {
    * not at all when the call is refused.
    */
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
-    this.counters.learn(req.tokenScopes);
+    this.counters.learn(req.tokenScopes, req.spendScopes);
     const sized = await this.sizePrompt(req);
     return this.store.transact(() => {
       const admission = this.plan(sized);
@@ -178,7 +180,7 @@ export class BudgetEngine {
       price: (model) => this.priceOf(req.provider, model, now, req.localEndpoint === true),
       scopes: {
         tokens: req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
-        usd: this.counters.usdScopes(req.workflow, now),
+        usd: [...this.counters.usdScopes(req.workflow, now), ...this.spendUses(req.spendScopes)],
       },
       rules: this.policy.rules,
     });
@@ -247,13 +249,18 @@ export class BudgetEngine {
       task: string | null;
       tool: string;
       usd: number;
+      /** The task's dollar scopes (its own first, then its parents' and pools'): their limits hold against it too. */
+      spendScopes?: SpendScopeSpec[];
     },
     alsoCommit: readonly StoreRecord[] = [],
   ): Promise<LedgerEntry> {
     const now = this.clock.now();
-    const entry = toolChargeEntry(args, usdToMicros(args.usd), now);
+    const { spendScopes, ...charge } = args;
+    const entry = toolChargeEntry(charge, usdToMicros(args.usd), now);
+    this.counters.learn([], spendScopes);
     const alerts = await this.store.transact((q) => {
-      const blocked = toolChargeBlocked(this.usdScopes(args.workflow, now), entry.costMicros, args.tool);
+      const scopes = [...this.usdScopes(args.workflow, now), ...this.spendUses(spendScopes)];
+      const blocked = toolChargeBlocked(scopes, entry.costMicros, args.tool);
       if (blocked) throw BudgetBlockedError.of(blocked);
       const crossed = this.crossed(args.workflow, entry, q.alertFired.bind(q));
       const records: StoreRecord[] = [{ k: 'ledger', entry }, ...crossed.map((a) => alertRecord(a, now))];
@@ -271,6 +278,10 @@ export class BudgetEngine {
   /** Every USD scope with a cap (workspace and per workflow), as the status bar and `agent-budget status` see them. */
   status(now = this.clock.now()): ScopeWithLevel[] {
     return budgetStatus(this.policy, (workflow) => this.usdScopes(workflow, now));
+  }
+
+  private spendUses(specs: readonly SpendScopeSpec[] | undefined): ScopeUse[] {
+    return (specs ?? []).map((spec) => this.counters.spendUse(spec));
   }
 
   /** Use of a token scope by key (for a running task or session in the status bar). */

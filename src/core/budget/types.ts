@@ -20,6 +20,21 @@ export interface TokenScopeSpec {
   initialUsed?: () => number;
 }
 
+/**
+ * A dollar scope of one task or one sub-agent pool of a run (`task.usd@<taskId>`, `pool.usd@<taskId>`): counted in
+ * µ$ like the workspace's caps, but its limits come with each request, like a token scope (sub-agents' `maxUsd`
+ * and their shares and pools of it).
+ */
+export interface SpendScopeSpec {
+  key: string;
+  /** The scope name rules, messages and status use. */
+  kind: 'task.usd' | 'pool.usd';
+  softMicros?: number;
+  hardMicros?: number;
+  /** µ$ already spent in this scope before this process saw it (a resumed run): read once. */
+  initialUsed?: () => number;
+}
+
 export interface AdmitRequest {
   workflow: string;
   runId: string | null;
@@ -42,6 +57,8 @@ export interface AdmitRequest {
   maxOutputTokens?: number;
   /** Token scopes (task, parents, pools, session) with their limits. */
   tokenScopes: TokenScopeSpec[];
+  /** Dollar scopes of the task, its parents and their pools, with their limits (the first is the task's own). */
+  spendScopes?: SpendScopeSpec[];
   /** Where DEGRADE routes; undefined = none configured. */
   degradeModel?: string;
   /** The run's prompt version: the reservation records the variant `<model called>@<promptVersion>`. */
@@ -126,7 +143,12 @@ export class BudgetBlockedError extends AgentBudgetError {
   }
 }
 
-/** A USD counter key or scope name (they share their prefix). */
+/** A USD counter key or scope name (they share their prefix): the periods' caps, and tasks' and pools' dollars. */
 export function isUsdKey(key: string): boolean {
-  return key.startsWith('workspace.') || key.startsWith('workflow.');
+  return key.startsWith('workspace.') || key.startsWith('workflow.') || isSpendKey(key);
+}
+
+/** A task's or pool's dollar scope of one run: `task.usd`, `pool.usd`, or one of their counter keys. */
+export function isSpendKey(key: string): boolean {
+  return /^(task|pool)\.usd(@|$)/.test(key);
 }

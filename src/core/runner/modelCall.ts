@@ -68,6 +68,7 @@ export class ModelCall {
             promptVersion: ex.state.promptVersion,
             maxOutputTokens: step.maxOutputTokens,
             tokenScopes: this.limits.tokenScopes(ex, step, task, limits),
+            spendScopes: this.limits.spendScopes(task),
             degradeModel: this.models.degradeTarget(wf.id, task.provider),
             localEndpoint,
           },

@@ -86,6 +86,7 @@ export class Runner {
       models,
       modelCall: new ModelCall(new Meter(workspace.engine), deps.providers, limits, models),
       toolCalls: new ToolCalls(workspace.engine, this.tools, deps.approver, limits),
+      readAllowed: () => policy().tools.allow.includes('readFile'),
     });
     // A run of ours marked cancelled by another window or `agent-budget` process: stop it like a local cancel (the
     // stream in flight stops at once). Remote records arrive with the store's poll or our own next write.

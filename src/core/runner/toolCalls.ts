@@ -126,7 +126,15 @@ export class ToolCalls {
   ): Promise<void> {
     if (task.toolCharged === call.id) return;
     task.toolCharged = call.id;
-    const charge = { workflow: ex.state.workflow.id, runId: ex.runId, taskId: task.taskId, task: step.id, tool, usd };
+    const charge = {
+      workflow: ex.state.workflow.id,
+      runId: ex.runId,
+      taskId: task.taskId,
+      task: step.id,
+      tool,
+      usd,
+      spendScopes: this.limits.spendScopes(task),
+    };
     try {
       const entry = await ex.durably((records) => this.engine.chargeTool(charge, records));
       ex.emitCharge(step.id, entry);
