@@ -328,6 +328,8 @@ export function describeExpected(schema: SchemaNode): string {
   else what = main.join(' or ') || 'a valid value';
   if (schema.minimum !== undefined && schema.maximum !== undefined)
     what += ` between ${schema.minimum} and ${schema.maximum}`;
+  else if (schema.exclusiveMinimum !== undefined && schema.maximum !== undefined)
+    what += ` above ${schema.exclusiveMinimum} and at most ${schema.maximum}`;
   else if (schema.exclusiveMinimum !== undefined) what += ` > ${schema.exclusiveMinimum}`;
   else if (schema.minimum !== undefined) what += ` ≥ ${schema.minimum}`;
   else if (schema.maximum !== undefined) what += ` ≤ ${schema.maximum}`;
