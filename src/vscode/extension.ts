@@ -3,6 +3,7 @@ import type { Workspace } from '../core/workspace';
 import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
 import { BudgetMeter } from './budgetMeter';
+import { HookPrompts } from './budgetHooks';
 import { BudgetPanel } from './budgetPanel';
 import { Disposable } from './dispose';
 import { ConsentMemory, PolicyConsent } from './policyConsent';
@@ -86,6 +87,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
       ),
     );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
+    const hooks = this.register(new HookPrompts((line) => this.log.warn(line)));
+    this.workspace.whenOpen((workspace) => hooks.attach(workspace));
     this.workspace.whenOpen(() => void showStalePriceNotice(context.globalState));
     const activateMs = performance.now() - started;
     this.timings = { activateMs, storeOpenMs: () => this.workspace.openMs };

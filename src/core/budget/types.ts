@@ -109,6 +109,26 @@ export interface SettleInput {
   tool?: string | null;
 }
 
+/**
+ * A decision other than a plain allow, as hooks follow it (src/core/hooks): a call that goes ahead with a warning
+ * or on the degrade model, or one the budget refused.
+ */
+export interface BudgetDecision {
+  action: 'warn' | 'degrade' | 'block';
+  workflow: string;
+  runId: string | null;
+  /** The task's name (step id). */
+  task: string | null;
+  /** The model asked for (a degrade: the one called instead is in the messages). */
+  model: string;
+  /** What the budget said: the warnings, or the block's message. */
+  messages: string[];
+  /** The scope that blocked, or the call's tightest scope (most of its limit used or held); none for a bare rule. */
+  scope?: ScopeUse;
+  /** When a blocking period resets. */
+  resetsAt?: number;
+}
+
 export interface BudgetAlert {
   scope: string;
   periodKey: string;

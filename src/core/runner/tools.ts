@@ -80,7 +80,7 @@ export interface PlannedTool {
 const SKIP_DIRS = new Set(['.git', 'node_modules', '.agent-budget']);
 
 /** Environment variables a command run by an agent never sees (it could print them into the conversation). */
-const SECRET_ENV = ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY'];
+export const SECRET_ENV = ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY'];
 
 export const TOOL_SPECS: Record<ToolName, ToolSpec> = {
   readFile: {
