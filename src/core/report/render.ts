@@ -11,6 +11,7 @@ import {
   mdTable,
   microsToUsdText,
 } from './format';
+import { experimentsMarkdown } from './experiments';
 import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
 
@@ -372,6 +373,7 @@ export function renderReportMarkdown(r: SpendReport): string {
     );
     out.push('');
   }
+  out.push(...experimentsMarkdown(r.experiments));
 
   return `${out.join('\n').trimEnd()}\n`;
 }

@@ -2,6 +2,7 @@ import type { RunStatus, RunState, StoreRecord, TaskState } from '../store/recor
 import type { ProviderId } from '../usage';
 import type { RunErrorKind } from './api';
 import type { TaskCheckpoint } from './checkpoint';
+import type { ExperimentMark } from './experiments';
 
 /**
  * Every run and task status change the runner writes is built here: a run started, claimed by a resume, finished,
@@ -17,6 +18,8 @@ export interface RunData {
   blockedScope?: string;
   /** When a paused (rate-limited) run may be resumed (epoch ms). */
   resumeAfter?: number;
+  /** The experiment that assigned the run its variant (runner/experiments.ts), kept for the run's life. */
+  experiment?: ExperimentMark;
 }
 
 /** Where new revisions come from (the store: `nextRev`). */
@@ -94,6 +97,7 @@ export function taskRecord(runId: string, task: TaskCheckpoint, revs: Revisions,
 export function runData(run: RunState, extra: RunData): RunData {
   const data = (run.data ?? {}) as RunData;
   const out: RunData = { provider: data.provider, model: data.model };
+  if (data.experiment) out.experiment = data.experiment;
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
