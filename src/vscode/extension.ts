@@ -9,6 +9,7 @@ import { Disposable } from './dispose';
 import { ConsentMemory, PolicyConsent } from './policyConsent';
 import { PolicyFiles } from './policyFiles';
 import { showStalePriceNotice } from './priceNotice';
+import { PromoteVariant } from './promoteVariant';
 import { VsCodeProviderAccess } from './providerAccess';
 import { ReportCommands } from './reports';
 import { RunCommands } from './runCommands';
@@ -80,6 +81,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs));
+    this.register(new PromoteVariant(this.workspace));
     const reports = this.register(
       new ReportCommands(
         () => this.workspace.current,

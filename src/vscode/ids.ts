@@ -27,6 +27,8 @@ export const Commands = {
   showMonthlyReport: 'agentBudget.showMonthlyReport',
   estimateWorkflowCost: 'agentBudget.estimateWorkflowCost',
   markRunResult: 'agentBudget.markRunResult',
+  /** Writes an experiment's winning variant into the workflow's routing (src/vscode/promoteVariant.ts). */
+  promoteVariant: 'agentBudget.promoteVariant',
 } as const;
 
 /**
@@ -92,6 +94,8 @@ export const RunContext = {
   /** Finished otherwise (cancelled). */
   finished: 'run.finished',
   group: 'group',
+  /** A step or sub-agent under its run (no menu of its own: its run's apply). */
+  task: 'task',
 } as const;
 
 /** Keys of the extension's globalState (this machine's, never the workspace's). */

@@ -166,7 +166,8 @@ function clampOutput(
           blocked: {
             message:
               `${s.scope} limit reached: ${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}. ` +
-              "Raise the step's subAgents.budget.maxUsd in its workflow file (or its share or pool) and resume.",
+              "It is a fan-out's subAgents.budget.maxUsd (or its share or pool of it), fixed in the workflow the run started " +
+              'with: raise it in the workflow file for new runs.',
             scope: s.scope,
           },
         };
