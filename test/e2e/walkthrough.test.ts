@@ -6,7 +6,7 @@ import { useWorkbench } from './workbench';
 
 const STEPS = [
   'Set an API key',
-  'Run a workflow on the current file',
+  'Review the current file',
   'Read the meter',
   'Open the budget panel',
   'Set a cap',
@@ -28,8 +28,7 @@ describe('First-run walkthrough', function () {
 
     const step = page.locator('.getting-started-step').filter({ hasText: 'Set an API key' });
     await step.click();
-    const isDone = () =>
-      step.evaluate((el) => !!el.querySelector('.codicon-pass-filled, .complete'), undefined);
+    const isDone = () => step.evaluate((el) => !!el.querySelector('.codicon-pass-filled, .complete'), undefined);
     assert.equal(await isDone(), false, 'not done before a key is set');
     await step.getByRole('button', { name: 'Set API Key' }).click();
     await wb.waitForQuickInput('Set the API key for…');
