@@ -102,7 +102,7 @@ export class BudgetHooks {
     // A warning repeats on every call while a scope is past its soft limit: once per run (or caller) and scope.
     const key = `${d.action}|${d.runId ?? ''}|${d.scope?.key ?? d.messages.join('|')}`;
     if (this.fired.has(key)) return;
-    this.fired.add(key);
+    this.remember(key);
     this.dispatch(decisionEvent(d, this.source.folder, this.clock.now()));
   }
 
@@ -110,7 +110,7 @@ export class BudgetHooks {
     if (!STOPPED.has(run.status)) return;
     const key = `run|${run.id}|${run.rev}`;
     if (this.fired.has(key)) return;
-    this.fired.add(key);
+    this.remember(key);
     const data = (run.data ?? {}) as { error?: string; blockedScope?: string };
     const stopped = {
       id: run.id,
@@ -128,6 +128,12 @@ export class BudgetHooks {
       this.dispatch(runEvent('onBlock', stopped, this.source.folder, now, figures));
     }
     this.dispatch(runEvent('onRunFinished', stopped, this.source.folder, now));
+  }
+
+  /** What fired, so it fires once; bounded for a window open for weeks (an old run's key is never asked again). */
+  private remember(key: string): void {
+    if (this.fired.size >= 10_000) this.fired.clear();
+    this.fired.add(key);
   }
 
   private dispatch(event: HookEvent): void {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { ProviderError } from '../../../src/core/providers/errors';
 import { experimentResults } from '../../../src/core/report/experiments';
 import { formatUnitCost } from '../../../src/core/report/format';
 import { renderReportMarkdown } from '../../../src/core/report/render';
@@ -162,6 +161,30 @@ describe('Experiments: deterministic assignment, recorded variants, intervals', 
       await close();
     }
   });
-});
 
-export type { ProviderError };
+  it('a prompt version the workflow does not have stops the run before it starts, naming where it was asked for', async () => {
+    ws = tempWorkspace({ '.agent-budget/workflows/review.json': REVIEW });
+    writePolicy(ws.folder, { workflows: { review: { model: 'claude-haiku-4-5', promptVersion: 'v9' } } });
+    const provider = new MemoryProvider('anthropic');
+    const { runner, workspace, close } = await openRunner(ws.folder, memoryAccess({ anthropic: provider }));
+    try {
+      await assert.rejects(
+        runner.start('review', { input: 'x' }),
+        (err: Error & { errorKind?: string }) =>
+          err.errorKind === 'config' &&
+          /workflows\.review\.promptVersion asks for prompt version "v9" of the workflow "review", which has "v1", "v2"/.test(
+            err.message,
+          ),
+      );
+      assert.equal(workspace.store.queries.listRuns().length, 0, 'no run recorded');
+      writePolicy(ws!.folder, { workflows: { review: { model: 'claude-haiku-4-5', promptVersion: 'v2' } } });
+      assert.equal(await workspace.reloadPolicy(), undefined);
+      provider.enqueue({ text: 'ok', usage: { input: 10, output: 5 } });
+      const done = await runner.start('review', { input: 'x' });
+      assert.equal(workspace.store.queries.getRun(done.runId)!.variant, 'claude-haiku-4-5@v2');
+      assert.match(JSON.stringify(provider.requests[0]!.messages), /Review strictly x/);
+    } finally {
+      await close();
+    }
+  });
+});

@@ -7,7 +7,6 @@ import { bundleChild } from '../../support/childBundle';
 import { collectEvents, fakeAccess, ledgerOf, openRunner, tempWorkspace, writePolicy } from './helpers';
 import { promptOfBody, RacingProvider, startPromptAnthropic, type PromptAnthropic } from './promptFakes';
 import type { FakeReply, Running } from '../../fakes';
-import type { ProviderAdapter } from '../../../src/core/providers/types';
 
 /** A workflow file: a plan, then sub-agents that each list parts of their item and fan out over those parts. */
 const AUDIT = {
@@ -404,5 +403,3 @@ describe('Runner: sub-agents in workflow files', function () {
     }
   });
 });
-
-export type { ProviderAdapter };
