@@ -5,6 +5,7 @@ import { degradeModelProblems } from '../pricing/degrade';
 import { PolicyError, type PolicyIssue } from './issues';
 import { JsonDocument, preferSemantic, show, sortIssues } from './jsonDocument';
 import { modelMatchProblem } from './modelMatch';
+import { experimentProblems, hookProblems } from './automationChecks';
 import { isValidTimeZone } from './periods';
 import { closest, scopeNameProblem } from './scopes';
 import { validateBudgetFile } from './schemas';
@@ -301,24 +302,7 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
 
   for (const p of degradeModelProblems(v)) error(p.path, p.message);
 
-  for (const [event, hooks] of entries(v.hooks)) {
-    const list = Array.isArray(hooks) ? hooks.map((h, i) => [[event, i], h] as const) : [[[event], hooks] as const];
-    for (const [segs, hook] of list) {
-      if (!isObject(hook)) continue;
-      const at = ['hooks', ...segs];
-      if (hook.command === undefined && hook.url === undefined)
-        error(at, 'needs a "command" (run with the event on its stdin) or a "url" (a webhook)');
-      if (hook.command !== undefined && hook.url !== undefined)
-        error(at, 'has both "command" and "url"; a hook is one or the other (write two hooks in a list)');
-      if (hook.url === undefined || hook.command !== undefined) {
-        if (typeof hook.command === 'string' && hook.command.trim() === '')
-          error([...at, 'command'], 'must be a command to run, got an empty string');
-      } else if (hook.timeoutSeconds !== undefined) {
-        error([...at, 'timeoutSeconds'], 'applies to a command; a webhook is retried like budget alerts');
-      }
-      if (typeof hook.url === 'string') checkUrl(error, [...at, 'url'], hook.url);
-    }
-  }
+  out.push(...hookProblems(v.hooks, doc, (segs, url) => checkUrl(error, segs, url)));
   out.push(...experimentProblems(v.experiments, doc));
 
   for (const [id] of entries(isObject(v.value) ? v.value.workflows : undefined)) {
@@ -364,41 +348,6 @@ function checkUrl(error: (segs: Segs, message: string) => void, segs: Segs, url:
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
     error(segs, `must be an http:// or https:// URL, got ${show(url)}`);
   }
-}
-
-/** Experiments: ids, a split per variant summing to 100, distinct variants. */
-function experimentProblems(experiments: unknown, doc: JsonDocument): PolicyIssue[] {
-  const out: PolicyIssue[] = [];
-  const error = (segs: Segs, message: string, at: 'value' | 'key' = 'value') =>
-    out.push(doc.issueAt('error', segs, message, at));
-  for (const [id, exp] of entries(experiments)) {
-    if (!isWorkflowId(id)) error(['experiments', id], `"${id}" is not a workflow id: use ${WORKFLOW_ID_RULE}`, 'key');
-    if (!isObject(exp) || !Array.isArray(exp.variants)) continue;
-    const variants = exp.variants as unknown[];
-    const keys = variants.map((x) => (isObject(x) ? `${String(x.model ?? '')}@${String(x.promptVersion ?? '')}` : ''));
-    keys.forEach((key, i) => {
-      const first = keys.indexOf(key);
-      if (first < i) error(['experiments', id, 'variants', i], `is the same variant as variants[${first}]`);
-    });
-    variants.forEach((x, i) => {
-      if (isObject(x) && x.model === undefined && x.promptVersion === undefined)
-        error(['experiments', id, 'variants', i], 'needs a "model", a "promptVersion", or both');
-    });
-    if (Array.isArray(exp.split)) {
-      const split = exp.split as unknown[];
-      if (split.length !== variants.length)
-        error(
-          ['experiments', id, 'split'],
-          `has ${split.length} shares for ${variants.length} variants; give one per variant`,
-        );
-      else if (split.every((x) => typeof x === 'number')) {
-        const sum = (split as number[]).reduce((a, b) => a + b, 0);
-        if (Math.abs(sum - 100) > 1e-9)
-          error(['experiments', id, 'split'], `must add up to 100 (percent of runs), got ${sum}`);
-      }
-    }
-  }
-  return out;
 }
 
 function deepFreeze<T>(value: T): T {
