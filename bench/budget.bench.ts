@@ -22,7 +22,7 @@ export async function budgetBenchmarks(): Promise<Figure[]> {
   policy.prices = {
     'bench-model': { provider: 'anthropic', inputPerMTok: 3, outputPerMTok: 15, maxOutputTokens: 8_000 },
   };
-  const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false, days: policyDays(policy) });
+  const store = await WorkspaceStore.open({ dir, pollMs: 0, days: policyDays(policy) });
   const engine = new BudgetEngine(store, policy, systemClock);
   const request = (i: number): AdmitRequest => ({
     workflow: 'code-review',

@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const dir = path.join(BENCH_TMP, `store-${rows}`, '.agent-budget');
   await loadSqlite(); // the engine loads once per process, at activation; not part of opening a store
   const t0 = performance.now();
-  const store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false });
+  const store = await WorkspaceStore.open({ dir, pollMs: 0 });
   const openMs = performance.now() - t0;
   const month = { fromDay: '2026-11-01', toDay: '2026-11-30' };
   const runs: number[] = [];

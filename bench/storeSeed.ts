@@ -58,7 +58,6 @@ export async function seededStore(rows: number, journalRows = 0): Promise<string
     const store = await WorkspaceStore.open({
       dir,
       pollMs: 0,
-      recoverAbandoned: false,
       compactAfterBytes: Number.MAX_SAFE_INTEGER,
     });
     const rand = seededRandom(42);

@@ -5,14 +5,15 @@
 //   npm start -- --fake-providers
 //                           local fake Anthropic, OpenAI and Gemini servers (test/fakes, the real wire formats)
 //                           instead of the real APIs: every workflow runs with any key, offline, for free
-// Settings, state and secrets persist under .vscode-test/start/ between runs (delete it for a fresh start).
+// Settings, secrets and Agent Budget's state (spend, runs: .vscode-test/start/state, the per-user state root of this
+// server) persist under .vscode-test/start/ between runs (delete it for a fresh start).
 // Edit code and reload the browser tab after `npm run build` (or run `npm run watch` beside it).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { ensureDependencies, npmRun, ROOT } from './project.mjs';
-import { ensureCodeServer, startServer } from './vscode-server.mjs';
+import { ensureCodeServer, startServer, writeEndpointSettings } from './vscode-server.mjs';
 
 await ensureDependencies();
 // Imported only now: on a fresh clone node_modules appears in ensureDependencies.
@@ -53,7 +54,7 @@ if (!existsSync(settings)) {
 
 const fakes = fakeProviders ? await startFakes() : undefined;
 // The endpoint settings point at the fakes for this run only: a later plain `npm start` talks to the real APIs.
-setEndpoints(fakes?.urls);
+writeEndpointSettings(path.join(data, 'user-data'), fakes?.urls, jsonc);
 
 let server;
 try {
@@ -63,6 +64,7 @@ try {
     userDataDir: path.join(data, 'user-data'),
     port,
     logFile: path.join(data, 'server.log'),
+    env: { AGENT_BUDGET_STATE_HOME: path.join(data, 'state') },
   });
 } catch (error) {
   console.error(
@@ -116,16 +118,4 @@ async function startFakes() {
     child.once('exit', (code) => reject(new Error(`the fake providers exited (${code}) before they listened`)));
   });
   return { child, urls: JSON.parse(first) };
-}
-
-/** Sets (or, with no urls, removes) the three endpoint settings in this start's user settings, keeping the rest. */
-function setEndpoints(urls) {
-  let text = readFileSync(settings, 'utf8');
-  for (const provider of ['anthropic', 'openai', 'gemini']) {
-    const edits = jsonc.modify(text, [`agentBudget.${provider}.baseUrl`], urls?.[provider], {
-      formattingOptions: { insertSpaces: true, tabSize: 2 },
-    });
-    text = jsonc.applyEdits(text, edits);
-  }
-  writeFileSync(settings, text);
 }

@@ -49,3 +49,12 @@ export function trustWorkspace(page: Page, timeoutMs?: number, signal?: AbortSig
 export function tempDir(prefix: string): Promise<string>;
 export function copyWorkspace(parent: string, source?: string, name?: string): string;
 export function newestMtime(paths: string[]): number;
+/**
+ * Points the provider endpoints at `urls` in the server's Machine settings (where a remote window reads
+ * machine-scoped settings), and removes them from User settings. `jsonc` is jsonc-parser.
+ */
+export function writeEndpointSettings(
+  userDataDir: string,
+  urls: Partial<Record<'anthropic' | 'openai' | 'gemini', string>> | undefined,
+  jsonc: typeof import('jsonc-parser'),
+): void;

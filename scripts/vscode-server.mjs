@@ -232,7 +232,9 @@ process.on('exit', () => {
 /**
  * Starts VS Code's server (not code-server's CLI, which rejects the extension-development flags).
  * The server ignores --extensionDevelopmentPath; the workbench takes it from the URL payload (see `url`).
- * The extension host inherits the server's environment, so `env` reaches the code under test.
+ * The extension host inherits the server's environment, so `env` reaches the code under test. Agent Budget's
+ * per-user state root (AGENT_BUDGET_STATE_HOME) is `<serverDataDir>/agent-budget-state` unless `env` names one:
+ * a harness never reads or writes the developer's real state.
  *
  * @param {{ extensionDevelopmentPath?: string, serverDataDir: string, userDataDir: string,
  *           env?: Record<string, string>, port?: number, logFile?: string, timeoutMs?: number,
@@ -272,7 +274,11 @@ export async function startServer(options) {
       ...(workspaceTrust ? [] : ['--disable-workspace-trust']),
     ],
     // Its own process group, so stop() also ends the extension host and the pty/file-watcher helpers it forks.
-    { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } },
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, AGENT_BUDGET_STATE_HOME: path.join(serverDataDir, 'agent-budget-state'), ...env },
+    },
   );
   closeSync(out);
   running.add(child.pid);
@@ -422,8 +428,8 @@ export async function tempDir(prefix) {
 
 /**
  * Copies a workspace (by default demo/) into `parent/<name>` so the tests never write into the repository. Only
- * what a clone has: the spend, runs and locks `npm start` leaves in demo/.agent-budget/ stay behind, so every
- * suite starts from the demo as committed.
+ * what a clone has: a store an older version left in demo/.agent-budget/ stays behind, so every suite starts from
+ * the demo as committed.
  */
 export function copyWorkspace(parent, source = path.join(ROOT, 'demo'), name = path.basename(source)) {
   const target = path.join(parent, name);
@@ -462,5 +468,28 @@ function readdirNames(dir) {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/**
+ * Points the extension's provider endpoints at `urls` ({ anthropic, openai, gemini }; undefined clears them) in the
+ * server's Machine settings (`<user-data-dir>/Machine/settings.json`), where a remote window (code-server's is one)
+ * reads machine-scoped settings. The endpoints are `machine-overridable`: set in User settings, the window ignores
+ * them once any setting changes. Removes them from User settings, where an older `npm start` wrote them.
+ */
+export function writeEndpointSettings(userDataDir, urls, jsonc) {
+  const files = [path.join(userDataDir, 'Machine', 'settings.json'), path.join(userDataDir, 'User', 'settings.json')];
+  for (const [i, file] of files.entries()) {
+    if (i > 0 && !existsSync(file)) continue;
+    mkdirSync(path.dirname(file), { recursive: true });
+    let text = existsSync(file) ? readFileSync(file, 'utf8') : '{}';
+    for (const provider of ['anthropic', 'openai', 'gemini']) {
+      const value = i === 0 ? urls?.[provider] : undefined;
+      const edits = jsonc.modify(text, [`agentBudget.${provider}.baseUrl`], value, {
+        formattingOptions: { insertSpaces: true, tabSize: 2 },
+      });
+      text = jsonc.applyEdits(text, edits);
+    }
+    writeFileSync(file, text);
   }
 }

@@ -155,18 +155,25 @@ function policyOptions(ctx: CliContext): Omit<EffectivePolicyOptions, 'fs'> {
 }
 
 /**
- * The workspace a command works on: `--workspace`, with the store where `AGENT_BUDGET_STATE_DIR` says (relative to
- * the workspace; the extension's `agentBudget.stateDirectory` setting) or in `.agent-budget/`; the policy is the
+ * The workspace a command works on: `--workspace`, with the store in this workspace's per-user folder (the one the
+ * extension uses: statePaths.ts), or where `AGENT_BUDGET_STATE_DIR` says (relative to the workspace). The first
+ * time the per-user folder is used, what was imported from an older store is said on stderr. The policy is the
  * user's merged with budget.json, and what budget.json loosens without `--trust-policy` is named on stderr.
  */
 export async function openWorkspace(
   ctx: CliContext,
-  options: Omit<WorkspaceOptions, 'stateDir' | 'policy'> = {},
+  options: Omit<WorkspaceOptions, 'stateDir' | 'policy' | 'env'> = {},
 ): Promise<Workspace> {
   const stateDir = ctx.env.AGENT_BUDGET_STATE_DIR
     ? path.resolve(ctx.workspace, ctx.env.AGENT_BUDGET_STATE_DIR)
     : undefined;
-  const workspace = await Workspace.open(ctx.workspace, { ...options, stateDir, policy: policyOptions(ctx) });
+  const workspace = await Workspace.open(ctx.workspace, {
+    ...options,
+    stateDir,
+    env: ctx.env,
+    policy: policyOptions(ctx),
+  });
+  if (workspace.upgradeNote) ctx.stderr.write(`${workspace.upgradeNote}\n`);
   if (workspace.policyInfo) reportTrust(ctx, workspace.policyInfo);
   return workspace;
 }

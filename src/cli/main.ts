@@ -5,7 +5,9 @@ import { estimateCommand } from './commands/estimate';
 import { exportCommand } from './commands/export';
 import { markCommand } from './commands/mark';
 import { noticeStalePrices, pricesCommand } from './commands/prices';
+import { proxyCommand } from './commands/proxy';
 import { reportCommand } from './commands/report';
+import { reservationsCommand } from './commands/reservations';
 import { resumeCommand } from './commands/resume';
 import { runCommand } from './commands/run';
 import { runsCommand } from './commands/runs';
@@ -34,6 +36,8 @@ const COMMANDS: CliCommand[] = [
   estimateCommand,
   exportCommand,
   markCommand,
+  proxyCommand,
+  reservationsCommand,
 ];
 
 function usage(): string {

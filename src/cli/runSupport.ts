@@ -19,6 +19,7 @@ import {
   type RunOutcome,
 } from '../core/runner/runner';
 import type { ProviderId } from '../core/usage';
+import { chooseEndpoint } from '../core/trust/origins';
 import type { Workspace } from '../core/workspace';
 import { CliError, ExitCode, exitCodeFor, openWorkspace, printJson, type CliContext } from './context';
 
@@ -30,17 +31,24 @@ import { CliError, ExitCode, exitCodeFor, openWorkspace, printJson, type CliCont
 /** How many characters of a run id the CLI shows; `resume` and `runs` accept any unique prefix. */
 export const SHORT_ID = 10;
 
-const BASE_URL_ENV: Record<ProviderId, string> = {
+export const BASE_URL_ENV: Record<ProviderId, string> = {
   anthropic: 'ANTHROPIC_BASE_URL',
   openai: 'OPENAI_BASE_URL',
   gemini: 'GEMINI_BASE_URL',
 };
 
-/** Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY; endpoints from *_BASE_URL, else the policy's `providers`. */
+/**
+ * Keys from ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY, sent where `chooseEndpoint` allows: *_BASE_URL, else
+ * the policy's `providers` when the user chose it, else the provider's official host. A repository endpoint passed
+ * over is said once per provider through `notify` (stderr).
+ */
 export class EnvProviderAccess implements ProviderAccess {
+  private readonly told = new Set<string>();
+
   constructor(
     private readonly env: NodeJS.ProcessEnv,
     private readonly providers: () => ProviderSettingsMap,
+    private readonly notify: (text: string) => void = () => undefined,
   ) {}
 
   hasKey(provider: ProviderId): boolean {
@@ -63,10 +71,21 @@ export class EnvProviderAccess implements ProviderAccess {
       );
     }
     const settings = this.providers()[provider];
+    const endpoint = chooseEndpoint({
+      provider,
+      environment: { name: BASE_URL_ENV[provider], value: this.env[BASE_URL_ENV[provider]] ?? '' },
+      // The effective policy holds a repository's baseUrl only with the user's consent (--trust-policy), and the
+      // user's own user.json: either way the user chose it (trust/policyMerge.ts drops it otherwise).
+      policy: settings?.baseUrl ? { baseUrl: settings.baseUrl, chosenByUser: true } : undefined,
+    });
+    if (endpoint.notice && !this.told.has(endpoint.notice)) {
+      this.told.add(endpoint.notice);
+      this.notify(endpoint.notice);
+    }
     return createProviderAdapter({
       provider,
       apiKey,
-      baseUrl: this.env[BASE_URL_ENV[provider]] || settings?.baseUrl,
+      baseUrl: endpoint.baseUrl,
       api: provider === 'openai' ? settings?.api : undefined,
     });
   }
@@ -81,6 +100,13 @@ export class CliApprover implements Approver {
   constructor(private readonly stderr: NodeJS.WritableStream) {}
 
   async approve(request: ApprovalRequest): Promise<boolean> {
+    if (request.fromCheckpoint) {
+      this.stderr.write(
+        `  refused ${request.summary}: it was pending in the checkpoint this run resumed from, and the CLI cannot ask ` +
+          'about it. The model is told; a call it makes again follows tools.allow as usual.\n',
+      );
+      return false;
+    }
     const what =
       request.tool === 'runCommand'
         ? 'run commands'
@@ -151,7 +177,11 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
   });
   const runner = new Runner({
     workspace,
-    providers: new EnvProviderAccess(ctx.env, () => workspace.policy.providers),
+    providers: new EnvProviderAccess(
+      ctx.env,
+      () => workspace.policy.providers,
+      (text) => progress.line(`  ${text}`),
+    ),
     approver: new CliApprover(ctx.stderr),
   });
   const close = async () => {
@@ -269,7 +299,7 @@ export function printOutcome(ctx: CliContext, outcome: RunOutcome, streamedToTer
   const tokens = t.input + t.output + t.cacheRead + t.cacheWrite + t.reasoning;
   const short = outcome.runId.slice(0, SHORT_ID);
   ctx.stderr.write(
-    `■ ${outcome.status} · ${formatUsd(outcome.costMicros)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`,
+    `■ ${outcome.status} · ${costText(outcome)} · ${tokens.toLocaleString('en-US')} tokens · run ${short}\n`,
   );
   if (outcome.status !== 'completed') {
     if (outcome.error) ctx.stderr.write(`  ${outcome.error}\n`);
@@ -304,4 +334,12 @@ export async function withInterrupt<T>(go: (signal: AbortSignal) => Promise<T>):
 
 export function isTerminal(stream: NodeJS.WritableStream): boolean {
   return (stream as { isTTY?: boolean }).isTTY === true;
+}
+
+/** `$0.0021`, or `$0.0021 (of which $0.0004 estimated)` when a call's usage never arrived. */
+function costText(outcome: RunOutcome): string {
+  const estimated = outcome.estimatedMicros ?? 0;
+  return estimated > 0
+    ? `${formatUsd(outcome.costMicros)} (of which ${formatUsd(estimated)} estimated)`
+    : formatUsd(outcome.costMicros);
 }

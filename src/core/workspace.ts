@@ -1,25 +1,34 @@
-import path from 'node:path';
 import { BudgetEngine, policyDays } from './budget/engine';
 import { systemClock, type Clock } from './clock';
 import { PolicyError } from './policy/issues';
+import { nodeStateSystem, POLICY_DIR, type Env } from './statePaths';
+import { importLegacySpend, locateMachineState, recordWorkspace } from './trust/machineState';
 import { defaultPolicy } from './policy/load';
-import type { BudgetPolicy } from './policy/types';
-import { WorkspaceStore, type StoreOptions } from './store/store';
 import { loadEffectivePolicy, type EffectivePolicy, type EffectivePolicyOptions } from './trust/effectivePolicy';
+import type { BudgetPolicy } from './policy/types';
+import { recoverAbandoned } from './runner/abandoned';
+import { WorkspaceStore, type StoreOptions } from './store/store';
 
-/** The folder of workspace files and machine state, relative to the workspace folder. */
-export const STATE_DIR = '.agent-budget';
+/** The repository's folder of policy files (`budget.json`, `workflows/`); machine state lives elsewhere. */
+export const STATE_DIR = POLICY_DIR;
 
 export interface WorkspaceOptions {
-  /** Where the store lives; default `<workspace>/.agent-budget` (policy and workflows are always read from there). */
+  /**
+   * Where the store lives. Default: this workspace's folder in the per-user state root (statePaths.ts), never the
+   * repository (policy and workflows are always read from `<workspace>/.agent-budget/`).
+   */
   stateDir?: string;
+  /** The environment that places the per-user state root (AGENT_BUDGET_STATE_HOME…); default process.env. */
+  env?: Env;
+  /** The user's policy file (default userPolicyFile()) and the user's consent to what budget.json loosens. */
+  policy?: Omit<EffectivePolicyOptions, 'fs'>;
   clock?: Clock;
   /** See StoreOptions.pollMs (0 in short-lived CLI commands that only read). */
   pollMs?: number;
   retentionDays?: number;
+  /** Charge and interrupt dead processes' work on open and every 30 s (default true; off to list it first). */
+  recover?: boolean;
   log?: (line: string) => void;
-  /** The user's policy file (default userPolicyFile()) and the user's consent to what budget.json loosens. */
-  policy?: Omit<EffectivePolicyOptions, 'fs'>;
 }
 
 /**
@@ -34,6 +43,10 @@ export class Workspace {
     readonly engine: BudgetEngine,
     private loaded: EffectivePolicy | undefined,
     private error: PolicyError | undefined,
+    /** This install (installId.ts): runs record it, and resuming a run that names another one asks first. */
+    readonly installId: string,
+    /** Said once, the first time the per-user folder is used: what was (or was not) imported from an older store. */
+    readonly upgradeNote: string | undefined,
     private readonly policyOptions: WorkspaceOptions['policy'],
   ) {}
 
@@ -48,18 +61,27 @@ export class Workspace {
       error = err;
     }
     const policy = loaded?.policy ?? defaultPolicy();
+    const sys = nodeStateSystem(options.env);
+    const state = locateMachineState(folder, sys, options.stateDir);
     const storeOptions: StoreOptions = {
-      dir: options.stateDir ?? path.join(folder, STATE_DIR),
+      dir: state.dir,
       clock,
       days: policyDays(policy),
       pollMs: options.pollMs,
       retentionDays: options.retentionDays,
+      // Work of dead processes is charged and interrupted on open and every 30 s (the runner's rule, not the store's).
+      onSweep: options.recover === false ? undefined : (store) => recoverAbandoned(store, clock),
       log: options.log,
     };
     const store = await WorkspaceStore.open(storeOptions);
+    let upgradeNote: string | undefined;
+    if (state.fresh) {
+      upgradeNote = await importLegacySpend(folder, state, store);
+      recordWorkspace(state, folder, sys);
+    }
     const engine = new BudgetEngine(store, policy, clock);
     if (error) engine.setPolicyError(error);
-    return new Workspace(folder, store, engine, loaded, error, options.policy);
+    return new Workspace(folder, store, engine, loaded, error, state.installId, upgradeNote, options.policy);
   }
 
   /** The policy in force (defaults when there is no file; the last valid one while the file is invalid). */

@@ -4,10 +4,19 @@ import { URI_SCHEME } from './ids';
 import type { ApprovalRequest, Approver } from './runnerContract';
 
 /**
- * Asks the user before an agent writes, edits or runs anything the policy does not allow outright: edits open a
- * diff of the file before and after (two read-only virtual documents), then a modal asks Apply / Reject; a command
- * shows in the modal itself. Anything but an explicit yes is a no (closing the dialog, a dialog the workbench
- * refuses to show).
+ * Where an approval can be asked instead of a modal: the run's own view, when it is open (src/vscode/runView.ts).
+ * Returns undefined when it cannot ask (no view of that run), and the modal asks instead.
+ */
+export interface InlineApprovals {
+  ask(request: ApprovalRequest): Promise<boolean> | undefined;
+}
+
+/**
+ * Asks the user before an agent writes, edits or runs anything the policy does not allow outright: in the run's
+ * view when it is open (Apply / Reject there, the diff one click away), else edits open a diff of the file before
+ * and after (two read-only virtual documents), then a modal asks Apply / Reject; a command shows in the modal
+ * itself. Anything but an explicit yes is a no (closing the dialog or the view, a dialog the workbench refuses to
+ * show).
  */
 export class ApprovalPrompts extends Disposable implements Approver {
   private readonly documents = new Map<string, string>();
@@ -16,6 +25,8 @@ export class ApprovalPrompts extends Disposable implements Approver {
   answerForTests: ((request: ApprovalRequest) => boolean) | undefined;
   /** Every request seen (tests read it). */
   readonly seen: ApprovalRequest[] = [];
+  /** The run view, once it exists. */
+  inline: InlineApprovals | undefined;
 
   constructor() {
     super();
@@ -29,10 +40,18 @@ export class ApprovalPrompts extends Disposable implements Approver {
   async approve(request: ApprovalRequest): Promise<boolean> {
     this.seen.push(request);
     if (this.answerForTests) return this.answerForTests(request);
+    const inView = this.inline?.ask(request);
+    if (inView) return inView.catch(() => false);
     if (request.tool === 'runCommand') {
       const choice = await vscode.window.showWarningMessage(
         `An agent wants to run a command in this workspace.`,
-        { modal: true, detail: `${request.command ?? request.summary}\n\n${request.summary}` },
+        {
+          modal: true,
+          detail:
+            `${request.command ?? request.summary}\n\n${request.summary}` +
+            // H4b: asked again although tools.allow lists it: nobody here saw the model ask for it.
+            (request.fromCheckpoint ? '\n\nThe model asked for it before the run stopped; it has not run.' : ''),
+        },
         'Run Command',
       );
       return choice === 'Run Command';
@@ -49,31 +68,42 @@ export class ApprovalPrompts extends Disposable implements Approver {
       );
       return choice === 'Allow';
     }
+    const diff = await this.openDiff(request);
+    try {
+      const choice = await vscode.window.showWarningMessage(
+        `Apply the agent's ${request.tool === 'writeFile' && !request.before ? 'new file' : 'edit'} to ${request.path ?? 'the file'}?`,
+        { modal: true, detail: `${request.summary}\n\nThe diff is open in the editor.` },
+        'Apply',
+      );
+      return choice === 'Apply';
+    } finally {
+      await diff.dispose();
+    }
+  }
+
+  /** Opens the diff of a proposed edit (before and after as read-only documents); dispose closes it. */
+  async openDiff(request: ApprovalRequest, options: { beside?: boolean } = {}): Promise<{ dispose(): Promise<void> }> {
     const n = ++this.next;
     const name = (request.path ?? 'file').replace(/^.*[\\/]/, '');
     const before = vscode.Uri.from({ scheme: `${URI_SCHEME}-approval`, path: `/${n}/before/${name}` });
     const after = vscode.Uri.from({ scheme: `${URI_SCHEME}-approval`, path: `/${n}/after/${name}` });
     this.documents.set(before.toString(), request.before ?? '');
     this.documents.set(after.toString(), request.after ?? '');
-    try {
-      await vscode.commands.executeCommand(
-        'vscode.diff',
-        before,
-        after,
-        `Agent edit: ${request.path ?? name} (proposed)`,
-        { preview: true },
-      );
-      const choice = await vscode.window.showWarningMessage(
-        `Apply the agent's ${request.tool === 'writeFile' && !request.before ? 'new file' : 'edit'} to ${request.path ?? name}?`,
-        { modal: true, detail: `${request.summary}\n\nThe diff is open in the editor.` },
-        'Apply',
-      );
-      return choice === 'Apply';
-    } finally {
-      this.documents.delete(before.toString());
-      this.documents.delete(after.toString());
-      await closeTabsOf(after);
-    }
+    await vscode.commands.executeCommand(
+      'vscode.diff',
+      before,
+      after,
+      `Agent edit: ${request.path ?? name} (proposed)`,
+      // From the run view: beside it, keeping the question (and its Apply / Reject) in sight.
+      options.beside ? { preview: true, viewColumn: vscode.ViewColumn.Beside, preserveFocus: true } : { preview: true },
+    );
+    return {
+      dispose: async () => {
+        this.documents.delete(before.toString());
+        this.documents.delete(after.toString());
+        await closeTabsOf(after);
+      },
+    };
   }
 }
 

@@ -2,14 +2,17 @@ import * as vscode from 'vscode';
 import type { BudgetAlert, BudgetLevel } from '../core/budget/engine';
 import { formatUsd } from '../core/money';
 import { dayKey } from '../core/policy/periods';
+import { OWN_CLIENT } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
 import {
   formatLocalTime,
-  formatTokens,
   LEVEL_WORDS,
+  meterFigure,
+  runFigure,
   scopeLabel,
-  scopeText,
   tightestScope,
+  workspaceScope,
+  worstLevel,
   type ScopeStatus,
 } from './budgetText';
 import { Disposable } from './dispose';
@@ -38,6 +41,13 @@ export interface RunActivitySource {
   activity(): RunActivity | undefined;
 }
 
+/** Whether the budget proxy serves in this window, and where (src/vscode/budgetProxy.ts). */
+export interface ProxyStatus {
+  /** The proxy's URL while it runs; undefined when stopped. */
+  readonly url: string | undefined;
+  readonly onDidChange: vscode.Event<void>;
+}
+
 /** The meter as it is drawn now: for tests and the API. */
 export interface MeterState {
   text: string;
@@ -62,12 +72,14 @@ const BACKGROUND: Record<BudgetLevel, string | undefined> = {
 const REDRAW_DEBOUNCE_MS = 120;
 
 /**
- * The status-bar budget meter: always visible, it shows the tightest USD scope (`$(pulse) $1.84 / $5.00 today`),
- * and the running task's tokens while a run is active ("~" while a reply streams: estimated until its call
- * settles); warning colour at 75 % (or a soft limit), error colour at 90 % and when blocked; a Markdown tooltip lists every scope with its use, limit and local reset time. It redraws
- * on every engine change — spend here, in another window or from the CLI (the store tails the shared journal) —
- * and once a minute (a period can roll over with no spend at all). Click: the budget panel, or budget.json when
- * the policy is invalid.
+ * The status-bar budget meter: always visible, it holds one figure still — the workspace's spend against its
+ * tightest period cap (`$(pulse) $1.84 / $5.00 today`), with what running calls hold beside it as held (`· +$0.02
+ * held`), never counted as spent — and, while a run is active, that run's workflow and tokens so far in front ("~"
+ * while a reply streams; "starting" before any). Its colour is the worst level of any scope (warning at 75 % or a
+ * soft limit, error at 90 % and when blocked); the Markdown tooltip names that scope and lists every scope with
+ * its spend, held money, limit and local reset time. It redraws on every engine change — spend here, in another
+ * window or from the CLI (the store tails the shared journal) — and once a minute (a period can roll over with no
+ * spend at all). Click: the budget panel, or budget.json when the policy is invalid.
  */
 export class BudgetMeter extends Disposable {
   private readonly item = this.register(
@@ -82,6 +94,7 @@ export class BudgetMeter extends Disposable {
   constructor(
     private readonly host: WorkspaceHost,
     private readonly activity: RunActivitySource,
+    private readonly proxy?: ProxyStatus,
   ) {
     super();
     this.item.name = METER_NAME;
@@ -98,6 +111,7 @@ export class BudgetMeter extends Disposable {
     this.register({ dispose: () => clearTimeout(this.timer) });
     this.register(activity.onDidChangeActivity(() => this.schedule()));
     this.register(activity.onDidProgress(() => this.schedule()));
+    if (proxy) this.register(proxy.onDidChange(() => this.schedule()));
     const minute = setInterval(() => this.schedule(), 60_000);
     this.register({ dispose: () => clearInterval(minute) });
     host.whenOpen((workspace) => {
@@ -139,13 +153,15 @@ export class BudgetMeter extends Disposable {
   private compute(workspace: Workspace): MeterState {
     const now = Date.now();
     const scopes = workspace.engine.status(now);
+    // One stable figure: the workspace's tightest period cap; the colour is the worst of every scope.
+    const primary = workspaceScope(scopes);
     const tight = tightestScope(scopes);
     const run = this.activity.activity();
     const invalid = workspace.policyError;
 
     const md: string[] = [];
     let text: string;
-    let level: BudgetLevel = tight?.level ?? 'ok';
+    let level: BudgetLevel = worstLevel(scopes);
     let command: string = Commands.openPanel;
     if (invalid) {
       const file = invalidPolicyFile(invalid); // budget.json, or the user's own user.json
@@ -162,27 +178,53 @@ export class BudgetMeter extends Disposable {
         '',
       );
     } else {
-      text = tight
-        ? `$(pulse) ${scopeText(tight)}`
+      text = primary
+        ? `$(pulse) ${meterFigure(primary)}`
         : `$(pulse) ${formatUsd(workspace.store.queries.totals(todayRange(workspace, now)).costMicros)} today`;
       md.push(
-        `**Agent Budget** — ${tight ? `tightest: ${scopeLabel(tight.scope)} at ${tight.pct.toFixed(0)}%` : 'no USD caps set'}`,
+        `**Agent Budget** — ${primary ? `the workspace: ${scopeLabel(primary.scope)} at ${primary.pct.toFixed(0)}%` : 'no workspace USD cap set'}` +
+          (tight && tight !== primary && tight.level !== 'ok'
+            ? `; tightest: ${escape(scopeLabel(tight.scope))} at ${tight.pct.toFixed(0)}%`
+            : ''),
         '',
       );
     }
     if (run) {
-      text = `$(sync~spin) ${run.workflow}: ${run.estimated ? '~' : ''}${formatTokens(run.tokens)} tok · ${text.replace(/^\$\([^)]+\) /, '')}`;
+      text = `$(sync~spin) ${runFigure(run)} · ${text.replace(/^\$\([^)]+\) /, '')}`;
       md.push(
         `**Running:** ${escape(run.workflow)} — step ${escape(run.step)}, ${run.estimated ? 'about ' : ''}${run.tokens.toLocaleString('en-US')} tokens so far${run.estimated ? ' (the reply is still streaming)' : ''}${run.active > 1 ? ` (${run.active} runs active)` : ''}`,
         '',
       );
     }
     md.push(...scopeTable(scopes, now));
+    md.push(...this.proxyLines(workspace, now));
     md.push(
       '',
       `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`,
     );
-    return { text, background: BACKGROUND[level], tooltip: md.join('\n'), command, level, scope: tight?.scope };
+    return {
+      text,
+      background: BACKGROUND[level],
+      tooltip: md.join('\n'),
+      command,
+      level,
+      scope: primary?.scope,
+    };
+  }
+
+  /** Proxied spend today by client (live: every settlement redraws), while the proxy runs or once it spent today. */
+  private proxyLines(workspace: Workspace, now: number): string[] {
+    const clients = workspace.store.queries
+      .breakdown('client', todayRange(workspace, now))
+      .filter((r) => r.key !== OWN_CLIENT && r.calls > 0);
+    const url = this.proxy?.url;
+    if (!url && clients.length === 0) return [];
+    const spend = clients.length
+      ? clients
+          .map((c) => `${escape(c.key)} ${formatUsd(c.costMicros)} (${c.calls} call${c.calls === 1 ? '' : 's'})`)
+          .join(' · ')
+      : 'no calls yet';
+    return ['', `**Budget proxy** ${url ? `on ${url}` : '(stopped)'} — today by client: ${spend}`];
   }
 
   private apply(state: MeterState): void {
@@ -214,11 +256,11 @@ export class BudgetMeter extends Disposable {
 
 function scopeTable(scopes: Array<ScopeStatus>, now: number): string[] {
   if (scopes.length === 0) return ['No USD caps are set (`limits.workspace` in budget.json).'];
-  const rows = ['| scope | used | limit | | resets |', '|:--|--:|--:|--:|:--|'];
+  const rows = ['| scope | spent | held | limit | | resets |', '|:--|--:|--:|--:|--:|:--|'];
   for (const s of [...scopes].sort((a, b) => b.pct - a.pct)) {
     const flag = s.level === 'ok' ? '' : ` $(${s.level === 'warn' ? 'warning' : 'error'})`;
     rows.push(
-      `| ${escape(scopeLabel(s.scope))} | ${formatUsd(s.used + s.reserved)} | ${s.limit === undefined ? '—' : formatUsd(s.limit)} | ${s.pct.toFixed(0)}%${flag} | ${s.resetsAt ? formatLocalTime(s.resetsAt, now) : ''} |`,
+      `| ${escape(scopeLabel(s.scope))} | ${formatUsd(s.used)} | ${s.reserved > 0 ? formatUsd(s.reserved) : ''} | ${s.limit === undefined ? '—' : formatUsd(s.limit)} | ${s.pct.toFixed(0)}%${flag} | ${s.resetsAt ? formatLocalTime(s.resetsAt, now) : ''} |`,
     );
   }
   return rows;

@@ -53,6 +53,42 @@ export function tightestScope<T extends ScopeStatus>(scopes: readonly T[]): T | 
   return best;
 }
 
+/**
+ * The meter's one primary scope: the workspace's tightest period cap (daily, weekly, monthly), so the figure does
+ * not jump between workflows' caps as runs come and go; undefined when the workspace has no USD cap.
+ */
+export function workspaceScope<T extends ScopeStatus>(scopes: readonly T[]): T | undefined {
+  return tightestScope(scopes.filter((s) => /^workspace\.(daily|weekly|monthly)$/.test(s.scope)));
+}
+
+/** The worst level of any scope: the meter's colour (its tooltip names the scope). */
+export function worstLevel(scopes: readonly ScopeStatus[]): BudgetLevel {
+  const order: BudgetLevel[] = ['ok', 'warn', 'critical', 'blocked'];
+  return scopes.reduce<BudgetLevel>(
+    (worst, s) => (order.indexOf(s.level) > order.indexOf(worst) ? s.level : worst),
+    'ok',
+  );
+}
+
+/**
+ * The meter's figure for a scope: what is spent against the cap, and what running calls hold beside it as held,
+ * never as spent: `$0.03 / $5.00 today`, `$0.03 / $5.00 today · +$0.02 held`.
+ */
+export function meterFigure(s: ScopeStatus): string {
+  const spent =
+    s.limit === undefined
+      ? `${formatUsd(s.used)} ${scopeLabel(s.scope)}`
+      : `${formatUsd(s.used)} / ${formatUsd(s.limit)} ${scopeLabel(s.scope)}`;
+  return s.reserved > 0 ? `${spent} · +${formatUsd(s.reserved)} held` : spent;
+}
+
+/** A running run's part of the meter: its workflow and tokens so far ("~" while a reply streams), never "0 tok". */
+export function runFigure(run: { workflow: string; tokens: number; estimated: boolean }): string {
+  return run.tokens > 0
+    ? `${run.workflow}: ${run.estimated ? '~' : ''}${formatTokens(run.tokens)} tok`
+    : `${run.workflow}: starting`;
+}
+
 /** `$1.84 / $5.00 today` (used includes what running calls hold). */
 export function scopeText(s: ScopeStatus): string {
   const used = formatUsd(s.used + s.reserved);
@@ -94,3 +130,39 @@ export const LEVEL_WORDS: Record<BudgetLevel, string> = {
   critical: 'critical',
   blocked: 'blocked',
 };
+
+/** The fields of a run its one-line description reads. */
+export interface RunLine {
+  workflow: string;
+  title: string;
+  costMicros: number;
+  estimatedMicros: number;
+  status: string;
+  updatedAt: number;
+}
+
+/**
+ * How runs tell apart at a glance: what they ran on, their cost ("estimated" when part of it is) and how long ago
+ * (redrawn every minute): "invoice.ts · $0.0020 · 7 min ago".
+ */
+export function runDescription(
+  run: Pick<RunLine, 'workflow' | 'title' | 'costMicros' | 'estimatedMicros' | 'status' | 'updatedAt'>,
+  active: boolean,
+  now = Date.now(),
+): string {
+  const when = run.status === 'running' || active ? 'running' : formatAgo(run.updatedAt, now);
+  return [inputSummary(run), costWithEstimate(run), when].filter(Boolean).join(' · ');
+}
+
+/** The run's input in a few words: its title without the workflow's verb ("Review src/a.ts" → "a.ts"). */
+export function inputSummary(run: Pick<RunLine, 'workflow' | 'title'>): string | undefined {
+  if (!run.title || run.title === run.workflow) return undefined;
+  const words = run.title.replace(/^(Review|Explain|Tests for|Research|Requirements from|Draft)\s+/i, '');
+  const file = /^[^\s]*[\\/]([^\\/\s]+)(\s.*)?$/.exec(words);
+  const short = file ? `${file[1]}${file[2] ?? ''}` : words;
+  return short.length > 40 ? `${short.slice(0, 39)}…` : short;
+}
+
+export function costWithEstimate(run: Pick<RunLine, 'costMicros' | 'estimatedMicros'>): string {
+  return run.estimatedMicros > 0 ? `${formatUsd(run.costMicros)} (estimated)` : formatUsd(run.costMicros);
+}

@@ -2,9 +2,11 @@ import * as vscode from 'vscode';
 import type { Workspace } from '../core/workspace';
 import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
+import { BlockedRuns } from './blockedRuns';
 import { BudgetMeter } from './budgetMeter';
 import { HookPrompts } from './budgetHooks';
 import { BudgetPanel } from './budgetPanel';
+import { BudgetProxy } from './budgetProxy';
 import { Disposable } from './dispose';
 import { ConsentMemory, PolicyConsent } from './policyConsent';
 import { PolicyFiles } from './policyFiles';
@@ -16,6 +18,7 @@ import { RunCommands } from './runCommands';
 import { createRunner } from './runnerFactory';
 import { RunSessions } from './runSessions';
 import { RunsTree } from './runsTree';
+import { RunViews } from './runView';
 import { Settings } from './settings';
 import { WorkflowOverrides } from './workflowOverrides';
 import { WorkspaceHost } from './workspaceHost';
@@ -33,8 +36,12 @@ export interface AgentBudgetApi {
   readonly workflowOverrides: WorkflowOverrides;
   readonly meter: BudgetMeter;
   readonly panel: BudgetPanel;
+  /** The budget proxy (Start/Stop Budget Proxy). */
+  readonly proxy: BudgetProxy;
   readonly runsTree: RunsTree;
   readonly runs: RunSessions;
+  /** The run views (one tab per run). */
+  readonly runViews: RunViews;
   readonly approvals: ApprovalPrompts;
   /** How long `activate()` took, and how long opening the store took after it (ms). */
   readonly timings: { activateMs: number; storeOpenMs(): number | undefined };
@@ -51,6 +58,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
   readonly workflowOverrides: WorkflowOverrides;
   readonly approvals: ApprovalPrompts;
   readonly runs: RunSessions;
+  readonly proxy: BudgetProxy;
+  readonly runViews: RunViews;
   readonly meter: BudgetMeter;
   readonly runsTree: RunsTree;
   readonly panel: BudgetPanel;
@@ -62,9 +71,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.settings = this.register(new Settings(this.log));
     // Consent is this machine's (globalState), read while the policy loads; the modal asks once the store is open.
     const consentMemory = new ConsentMemory(context.globalState);
-    this.workspace = this.register(
-      new WorkspaceHost(this.settings, this.log, (request) => consentMemory.allows(request)),
-    );
+    this.workspace = this.register(new WorkspaceHost(this.log, (request) => consentMemory.allows(request)));
     this.policyFiles = this.register(new PolicyFiles(this.workspace));
     this.workflowOverrides = this.register(
       new WorkflowOverrides(this.workspace, this.policyFiles, context.globalState),
@@ -72,20 +79,29 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.approvals = this.register(new ApprovalPrompts());
     const providers = new VsCodeProviderAccess(this.apiKeys, this.settings, () => this.workspace.current);
     this.runs = this.register(
-      new RunSessions(this.workspace, this.settings, (workspace: Workspace) =>
-        createRunner({ workspace, providers, approver: this.approvals }),
+      new RunSessions(
+        this.workspace,
+        this.settings,
+        (workspace: Workspace) => createRunner({ workspace, providers, approver: this.approvals }),
+        async (provider) => (await this.apiKeys.get(provider)) !== undefined,
       ),
     );
     this.policyConsent = this.register(new PolicyConsent(consentMemory, this.workspace, this.policyFiles, this.runs));
-    this.meter = this.register(new BudgetMeter(this.workspace, this.runs));
+    this.proxy = this.register(new BudgetProxy(context, this.workspace, this.apiKeys, this.settings, this.log));
+    this.meter = this.register(new BudgetMeter(this.workspace, this.runs, this.proxy));
+    this.runViews = this.register(
+      new RunViews(context.extensionUri, this.workspace, this.runs, this.settings, this.approvals, this.log),
+    );
     this.runsTree = this.register(new RunsTree(this.workspace, this.runs));
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
-    this.register(new RunCommands(this.workspace, this.runs));
+    this.register(new RunCommands(this.workspace, this.runs, this.runViews));
+    this.register(new BlockedRuns(this.workspace, this.policyFiles.onDidChange));
     this.register(new PromoteVariant(this.workspace));
     const reports = this.register(
       new ReportCommands(
         () => this.workspace.current,
         (line) => this.log.warn(line),
+        async () => (await this.runs.runner()).listWorkflows(),
       ),
     );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
@@ -99,7 +115,9 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
 
   async close(): Promise<void> {
     this.dispose();
-    // Flush and release the store's locks before the host exits (dispose alone cannot wait).
+    // Flush and release the store's locks before the host exits (dispose alone cannot wait); the proxy's calls cut
+    // by the dispose were queued ahead of the store's close.
+    await this.proxy.closing;
     await this.workspace.closing;
   }
 }

@@ -29,6 +29,9 @@ export const Commands = {
   markRunResult: 'agentBudget.markRunResult',
   /** Writes an experiment's winning variant into the workflow's routing (src/vscode/promoteVariant.ts). */
   promoteVariant: 'agentBudget.promoteVariant',
+  /** The budget proxy (src/vscode/budgetProxy.ts). */
+  startProxy: 'agentBudget.startProxy',
+  stopProxy: 'agentBudget.stopProxy',
 } as const;
 
 /**
@@ -64,6 +67,9 @@ export const Views = {
 /** The budget panel's webview type (also the serializer's key in package.json `onWebviewPanel:`). */
 export const PANEL_VIEW_TYPE = 'agentBudget.panel';
 
+/** The run view's webview type (the serializer's key in package.json `onWebviewPanel:`). */
+export const RUN_VIEW_TYPE = 'agentBudget.run';
+
 /** The status-bar meter's id (persisted visibility) and name (what the status bar's context menu lists). */
 export const METER_ID = 'agentBudget.meter';
 export const METER_NAME = 'Agent Budget';
@@ -71,10 +77,12 @@ export const METER_NAME = 'Agent Budget';
 /** Setting keys under `agentBudget.` (read them through settings.ts, never directly). */
 export const SettingKeys = {
   section: 'agentBudget',
-  stateDirectory: 'stateDirectory',
   baseUrl: (provider: string) => `${provider}.baseUrl`,
   openaiApi: 'openai.api',
   revealOutput: 'runs.revealOutput',
+  proxyAutoStart: 'proxy.autoStart',
+  proxyPort: 'proxy.port',
+  askAboveUsd: 'runs.askAboveUsd',
 } as const;
 
 /** `when`-clause context keys the extension sets. */
@@ -83,6 +91,8 @@ export const ContextKeys = {
   running: 'agentBudget.running',
   /** The workspace store is open (spend can be shown). */
   ready: 'agentBudget.ready',
+  /** The budget proxy is serving in this window. */
+  proxyRunning: 'agentBudget.proxyRunning',
 } as const;
 
 /** Tree item context values (`viewItem` in package.json menus): one per status group, completed runs apart. */
@@ -108,7 +118,12 @@ export const StateKeys = {
 
 export const SecretKeys = {
   apiKey: (provider: string) => `agentBudget.apiKey.${provider}`,
+  /**
+   * The budget proxy's own client token (`vscode`) for one workspace store (by a hash of its folder): its terminals'
+   * key; the store's tokens file keeps only its hash.
+   */
+  proxyToken: (store: string) => `agentBudget.proxyToken.${store}`,
 } as const;
 
-/** The virtual-document scheme of approval diffs and run output. */
+/** The virtual-document scheme of approval diffs. */
 export const URI_SCHEME = 'agent-budget';

@@ -133,7 +133,11 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
   };
 
   const active = new Set(input.activeRuns);
-  const listed = q.listRuns({ limit: 200 });
+  // The range picker applies here too: the runs started in the range (by the budget's calendar).
+  const listed = q.listRuns({ limit: 500 }).filter((r) => {
+    const day = dayKey(r.createdAt, tz);
+    return day >= days.fromDay && day <= days.toDay;
+  });
   const runs: RunRow[] = listed
     .map((r) => ({
       id: r.id,
@@ -142,6 +146,7 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
       status: r.status,
       costMicros: r.costMicros,
       tokens: r.tokens,
+      estimatedMicros: r.estimatedMicros,
       createdAt: r.createdAt,
       updatedAt: r.updatedAt,
       resumable: RESUMABLE.includes(r.status) && !active.has(r.id),

@@ -11,6 +11,8 @@ import { Disposable } from './dispose';
 import { Commands } from './ids';
 import type { WorkspaceHost } from './workspaceHost';
 
+const DIAGNOSTIC_SOURCE = 'Agent Budget';
+
 /** What Edit Budget Policy writes when there is no budget.json yet: the defaults, spelled out, to edit. */
 export const STARTER_POLICY = `{
   "limits": {
@@ -76,6 +78,8 @@ export class PolicyFiles extends Disposable {
   /** user.json (AGENT_BUDGET_USER_POLICY, XDG_CONFIG_HOME, APPDATA: the same file the CLI reads). */
   readonly userPolicyUri = vscode.Uri.file(userPolicyFile());
   private userWatcher: vscode.Disposable | undefined;
+  /** Every problem our validation found per file, before those another source already shows are left out. */
+  private readonly found = new Map<string, vscode.Diagnostic[]>();
 
   constructor(private readonly host: WorkspaceHost) {
     super();
@@ -104,6 +108,11 @@ export class PolicyFiles extends Disposable {
       vscode.workspace.onDidCloseTextDocument((doc) => this.isPolicyFile(doc.uri) && void this.validateFile(doc.uri)),
     );
     this.register({ dispose: () => this.typing.forEach((t) => clearTimeout(t)) });
+    this.register(
+      vscode.languages.onDidChangeDiagnostics((e) => {
+        for (const uri of e.uris) if (this.found.has(uri.toString())) this.showOnce(uri);
+      }),
+    );
     host.whenOpen(() => void this.validateAll());
   }
 
@@ -168,8 +177,10 @@ export class PolicyFiles extends Disposable {
     const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
     if (!workspace) return;
     // Squiggles first, then the policy: whoever reacts to the reload (the meter) sees diagnostics that agree with it.
-    if (deleted) this.diagnostics.delete(uri);
-    else await this.validateFile(uri);
+    if (deleted) {
+      this.found.delete(uri.toString());
+      this.diagnostics.delete(uri);
+    } else await this.validateFile(uri);
     if (uri.fsPath.endsWith(`${path.sep}budget.json`) || this.isUserPolicy(uri)) {
       const before = workspace.policy;
       await workspace.reloadPolicy();
@@ -214,6 +225,7 @@ export class PolicyFiles extends Disposable {
       try {
         text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
       } catch {
+        this.found.delete(uri.toString());
         this.diagnostics.delete(uri);
         return;
       }
@@ -227,10 +239,30 @@ export class PolicyFiles extends Disposable {
       file.endsWith(`${path.sep}budget.json`) || this.isUserPolicy(uri)
         ? parsePolicyText(text, file).issues
         : parseWorkflowText(text, file, path.basename(file, '.json')).issues;
-    this.diagnostics.set(
-      uri,
+    this.found.set(
+      uri.toString(),
       issues.map((issue) => toDiagnostic(issue, text)),
     );
+    this.showOnce(uri);
+  }
+
+  /**
+   * Sets our diagnostics of `uri`, leaving out any on a line where another source (the JSON language service,
+   * checking the same file against the schema package.json contributes) already reports a problem: one mistake
+   * shows once in Problems. Ours come back when the other goes (this runs again on every change of diagnostics).
+   */
+  private showOnce(uri: vscode.Uri): void {
+    const ours = this.found.get(uri.toString());
+    if (!ours) return;
+    const others = vscode.languages
+      .getDiagnostics(uri)
+      .filter((d) => d.source !== DIAGNOSTIC_SOURCE && d.severity <= vscode.DiagnosticSeverity.Warning);
+    const shown = ours.filter(
+      (d) => !others.some((o) => o.range.start.line <= d.range.end.line && d.range.start.line <= o.range.end.line),
+    );
+    const current = this.diagnostics.get(uri) ?? [];
+    if (current.length === shown.length && current.every((d, i) => d === shown[i])) return;
+    this.diagnostics.set(uri, shown);
   }
 
   private async editPolicy(): Promise<void> {
@@ -335,7 +367,7 @@ export function toDiagnostic(issue: PolicyIssue, text: string): vscode.Diagnosti
     issue.path ? `${issue.path}: ${issue.message}` : issue.message,
     issue.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
   );
-  diagnostic.source = 'Agent Budget';
+  diagnostic.source = DIAGNOSTIC_SOURCE;
   return diagnostic;
 }
 

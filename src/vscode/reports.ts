@@ -1,5 +1,7 @@
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
@@ -13,14 +15,26 @@ import { exportLedger, type ExportFormat } from '../core/report/export';
 import { renderEstimateMarkdown, renderReportMarkdown } from '../core/report/render';
 import { buildReport, type ReportPeriod } from '../core/report/report';
 import type { RunResult } from '../core/store/records';
-import type { Workspace } from '../core/workspace';
+import { DEFAULT_MODELS } from '../core/runner/builtins';
+import { STATE_DIR, type Workspace } from '../core/workspace';
+import type { WorkflowDefinition } from '../core/policy/workflowTypes';
 import { RANGES, type RangeId } from '../webview/protocol';
 import { Disposable } from './dispose';
 import { Commands } from './ids';
 import { rangeDays } from './panelSnapshot';
+import { inventoryTemplate } from './inventoryTemplate';
 import { runIdOf } from './runsTree';
 
 /** Read-only documents of rendered reports (no "save changes?" on close; Save As still works). */
+/** The inventory "Estimate Workflow Cost…" makes from the workspace, in `.agent-budget/`. */
+const INVENTORY_FILE = 'inventory.json';
+
+/** Where an export is offered: Downloads when there is one, else the home folder. */
+function exportFolder(): string {
+  const downloads = path.join(os.homedir(), 'Downloads');
+  return existsSync(downloads) ? downloads : os.homedir();
+}
+
 const REPORT_SCHEME = 'agent-budget-report';
 
 /** What the panel passes to the export command: a format, and its range id (see webview/protocol.ts RangeId). */
@@ -43,6 +57,8 @@ export class ReportCommands extends Disposable {
   constructor(
     private readonly workspace: () => Workspace | undefined,
     private readonly log: (line: string) => void = () => undefined,
+    /** The workflows runs can use (the runner's catalog), for the inventory made from this workspace. */
+    private readonly workflows?: () => Promise<{ workflows: WorkflowDefinition[] }>,
   ) {
     super();
     this.register(
@@ -151,16 +167,7 @@ export class ReportCommands extends Disposable {
   private async estimate(arg: unknown): Promise<void> {
     const ws = this.requireWorkspace();
     let file = arg instanceof vscode.Uri ? arg.fsPath : typeof arg === 'string' ? arg : undefined;
-    if (!file) {
-      const picked = await vscode.window.showOpenDialog({
-        title: 'Agent Budget: choose a workflow inventory',
-        openLabel: 'Estimate',
-        canSelectMany: false,
-        defaultUri: vscode.Uri.file(ws.folder),
-        filters: { 'Workflow inventory (JSON)': ['json', 'jsonc'] },
-      });
-      file = picked?.[0]?.fsPath;
-    }
+    file ??= await this.pickInventory(ws);
     if (!file) return;
     try {
       const { inventory } = await loadInventory(file);
@@ -179,6 +186,65 @@ export class ReportCommands extends Disposable {
       const choice = await vscode.window.showErrorMessage(`Agent Budget: ${err.message}`, open);
       if (choice === open) await vscode.window.showTextDocument(vscode.Uri.file(file));
     }
+  }
+
+  /**
+   * Which inventory to estimate: one made now from the workspace's workflows and history (written to
+   * `.agent-budget/inventory.json`, opened beside to edit), an inventory already there, or a file elsewhere.
+   */
+  private async pickInventory(ws: Workspace): Promise<string | undefined> {
+    const own = path.join(ws.folder, STATE_DIR, INVENTORY_FILE);
+    type Item = vscode.QuickPickItem & { go: () => Promise<string | undefined> };
+    const items: Item[] = [];
+    if (existsSync(own))
+      items.push({
+        label: `$(file) ${STATE_DIR}/${INVENTORY_FILE}`,
+        description: 'the inventory made before (edit it to change the plan)',
+        go: async () => own,
+      });
+    items.push(
+      {
+        label: '$(add) Make an inventory from this workspace',
+        description: existsSync(own) ? 'replaces the one above' : undefined,
+        detail:
+          "Every workflow here, with its last 30 days' runs and tokens per run (a guess to edit where it never ran).",
+        go: () => this.writeInventory(ws, own),
+      },
+      {
+        label: '$(folder-opened) Choose an inventory file…',
+        go: async () =>
+          (
+            await vscode.window.showOpenDialog({
+              title: 'Agent Budget: choose a workflow inventory',
+              openLabel: 'Estimate',
+              canSelectMany: false,
+              defaultUri: vscode.Uri.file(ws.folder),
+              filters: { 'Workflow inventory (JSON)': ['json', 'jsonc'] },
+            })
+          )?.[0]?.fsPath,
+      },
+    );
+    const picked = await vscode.window.showQuickPick(items, {
+      placeHolder: 'Estimate the monthly cost of which workflows?',
+      matchOnDetail: true,
+    });
+    return picked?.go();
+  }
+
+  private async writeInventory(ws: Workspace, file: string): Promise<string | undefined> {
+    if (!this.workflows) throw new Error('The workflows are not available in this window.');
+    const { workflows } = await this.workflows();
+    const inventory = inventoryTemplate({
+      workflows,
+      queries: ws.store.queries,
+      now: Date.now(),
+      timeZone: ws.policy.timeZone,
+      defaultModel: DEFAULT_MODELS.anthropic,
+    });
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(inventory, null, 2)}\n`);
+    await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: false, preserveFocus: true });
+    return file;
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -200,7 +266,8 @@ export class ReportCommands extends Disposable {
     const target = await vscode.window.showSaveDialog({
       title: 'Agent Budget: export spend',
       saveLabel: 'Export',
-      defaultUri: vscode.Uri.file(path.join(ws.folder, suggested)),
+      // Outside the workspace: an export is for someone else (finance), not a file to commit by mistake.
+      defaultUri: vscode.Uri.file(path.join(exportFolder(), suggested)),
       filters:
         format === 'csv'
           ? { CSV: ['csv'] }
@@ -254,13 +321,18 @@ export class ReportCommands extends Disposable {
     if (rows === undefined) return;
     const open = 'Open';
     const reveal = 'Reveal in File Explorer';
-    const choice = await vscode.window.showInformationMessage(
-      `Agent Budget: exported ${rows.toLocaleString()} ledger row(s)${range ? ` from ${range.fromDay} to ${range.toDay}` : ''} to ${path.basename(file)}.`,
-      open,
-      reveal,
-    );
-    if (choice === open) await vscode.commands.executeCommand('vscode.open', target);
-    if (choice === reveal) await vscode.commands.executeCommand('revealFileInOS', target);
+    // Not awaited: the export is done when the file is written, not when this notification is dismissed (the panel's
+    // Export button waits on this command).
+    void vscode.window
+      .showInformationMessage(
+        `Agent Budget: exported ${rows.toLocaleString()} ledger row${rows === 1 ? '' : 's'}${range ? ` from ${range.fromDay} to ${range.toDay}` : ''} to ${file}.`,
+        open,
+        reveal,
+      )
+      .then(async (choice) => {
+        if (choice === open) await vscode.commands.executeCommand('vscode.open', target);
+        if (choice === reveal) await vscode.commands.executeCommand('revealFileInOS', target);
+      });
   }
 
   // -------------------------------------------------------------------------------------------------------------

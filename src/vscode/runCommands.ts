@@ -28,6 +28,7 @@ export class RunCommands extends Disposable {
   constructor(
     private readonly host: WorkspaceHost,
     private readonly sessions: RunSessions,
+    private readonly views: { open(runId: string): Promise<void> },
   ) {
     super();
     this.register(
@@ -110,7 +111,7 @@ export class RunCommands extends Disposable {
     workflow: WorkflowDefinition,
     preferred: InputSource,
   ): Promise<{ input: RunInput; title: string } | undefined> {
-    const editor = vscode.window.activeTextEditor;
+    const editor = workingEditor();
     const hasSelection = !!editor && !editor.selection.isEmpty;
     const options: Array<vscode.QuickPickItem & { source: InputSource }> = [];
     if (hasSelection)
@@ -138,8 +139,8 @@ export class RunCommands extends Disposable {
     uri: vscode.Uri | undefined,
     label: string,
   ): Promise<{ input: RunInput; title: string } | undefined> {
-    let document = uri ? await vscode.workspace.openTextDocument(uri) : vscode.window.activeTextEditor?.document;
-    const editor = vscode.window.activeTextEditor;
+    const editor = workingEditor();
+    let document = uri ? await vscode.workspace.openTextDocument(uri) : editor?.document;
     if (source === 'selection') {
       const selection = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : undefined;
       if (!selection) {
@@ -165,7 +166,7 @@ export class RunCommands extends Disposable {
       }
     }
     if (source === 'file') {
-      if (!document || document.uri.scheme === 'output') {
+      if (!document || !isWorkFile(document)) {
         void vscode.window.showInformationMessage(
           `Agent Budget: open the file to use first (${label} works on the active file).`,
         );
@@ -215,8 +216,8 @@ export class RunCommands extends Disposable {
   }
 
   private async openOutput(runId: string | undefined): Promise<void> {
-    const id = runId ?? (await this.pickRun('Open the output of which run?', undefined));
-    if (id) await this.sessions.outputs.open(id);
+    const id = runId ?? (await this.pickRun('Open which run?', undefined));
+    if (id) await this.views.open(id);
   }
 
   private async pickRun(placeHolder: string, statuses: readonly RunStatus[] | undefined): Promise<string | undefined> {
@@ -258,7 +259,23 @@ function defaultSource(w: WorkflowDefinition): InputSource {
   const uses = w.steps.map((s) => s.prompt).join(' ');
   if (uses.includes('{{selection}}')) return 'selection';
   if (uses.includes('{{fileContent}}') || uses.includes('{{file}}')) return 'file';
-  return vscode.window.activeTextEditor && !vscode.window.activeTextEditor.selection.isEmpty ? 'selection' : 'prompt';
+  const editor = workingEditor();
+  return editor && !editor.selection.isEmpty ? 'selection' : 'prompt';
+}
+
+/**
+ * The editor a run works on: the active one when it shows a file of the user's, else the file editor in sight —
+ * never a run's view, a report, an approval diff or an output channel (the run view is a webview: while it has
+ * focus there is no active text editor at all).
+ */
+function workingEditor(): vscode.TextEditor | undefined {
+  const active = vscode.window.activeTextEditor;
+  if (active && isWorkFile(active.document)) return active;
+  return vscode.window.visibleTextEditors.find((e) => isWorkFile(e.document));
+}
+
+function isWorkFile(doc: vscode.TextDocument): boolean {
+  return doc.uri.scheme === 'file' || doc.uri.scheme === 'untitled' || doc.uri.scheme === 'vscode-remote';
 }
 
 function relative(doc: vscode.TextDocument): string {

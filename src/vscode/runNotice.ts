@@ -4,6 +4,7 @@
 import type { ErrorKind } from '../core/errors';
 import { formatUsd } from '../core/money';
 import type { ProviderId } from '../core/usage';
+import { capName } from './budgetText';
 import { Commands } from './ids';
 import type { RunOutcome } from './runnerContract';
 
@@ -27,7 +28,7 @@ export type RunEnd =
   | { refused: { errorKind: ErrorKind; message: string; provider?: ProviderId }; workflow?: string };
 
 /** The one mapping of a run's end to what the user sees and can do about it. */
-export function runNotice(end: RunEnd): RunNotice {
+export function runNotice(end: RunEnd, now = Date.now()): RunNotice {
   if ('refused' in end) {
     const { errorKind, message, provider } = end.refused;
     return {
@@ -37,9 +38,10 @@ export function runNotice(end: RunEnd): RunNotice {
     };
   }
   const o = end.outcome;
-  const cost = formatUsd(o.costMicros);
+  const cost = costText(o);
   const because = o.error ? `: ${o.error}` : '';
-  const openOutput = action('Open Output', Commands.openRunOutput, o.runId);
+  const openOutput = action('Open Run', Commands.openRunOutput, o.runId);
+  const resume = action('Resume', Commands.resumeRun, o.runId);
   switch (o.status) {
     case 'completed':
       return {
@@ -47,14 +49,20 @@ export function runNotice(end: RunEnd): RunNotice {
         message: `Agent Budget: ${o.workflow} completed — ${cost}.`,
         actions: [openOutput],
       };
-    case 'blocked':
+    case 'blocked': {
+      // Said in the user's own words and clock: the cap by name, the reset in local time (the core's message has
+      // the exact figures and an ISO time for logs and the CLI: it stays in the run view).
+      const cap = o.blockedScope ? capName(o.blockedScope) : 'a budget limit';
+      const next =
+        o.resumeAfter !== undefined
+          ? ` It resets at ${formatReset(o.resumeAfter, now)}; resume it then, or raise the cap in budget.json and resume it now.`
+          : ' Raise the cap in budget.json, then resume it.';
       return {
         severity: 'warning',
-        message:
-          `Agent Budget: ${o.workflow} paused at a budget limit${o.blockedScope ? ` (${o.blockedScope})` : ''}: ${o.error ?? ''} ` +
-          'Raise the limit or wait for the period to reset, then resume it.',
-        actions: fixes('budget', {}),
+        message: `Agent Budget: ${o.workflow} is paused at ${cap} after ${cost}.${next}`,
+        actions: [resume, action('Open budget.json', Commands.editPolicy)],
       };
+    }
     case 'cancelled':
       return { severity: 'information', message: `Agent Budget: ${o.workflow} cancelled after ${cost}.`, actions: [] };
     case 'interrupted':
@@ -62,7 +70,7 @@ export function runNotice(end: RunEnd): RunNotice {
       return {
         severity: 'warning',
         message: `Agent Budget: ${o.workflow} stopped (${o.status}) after ${cost}${because}. Resume it from the Runs view.`,
-        actions: [action('Resume', Commands.resumeRun, o.runId)],
+        actions: [resume],
       };
     default:
       return {
@@ -73,12 +81,43 @@ export function runNotice(end: RunEnd): RunNotice {
   }
 }
 
+/** A run's cost, "estimated" said when part of it is (a call cut short is charged an estimate). */
+export function costText(o: Pick<RunOutcome, 'costMicros' | 'estimatedMicros'>): string {
+  const estimated = o.estimatedMicros ?? 0;
+  if (estimated <= 0) return formatUsd(o.costMicros);
+  return estimated === o.costMicros
+    ? `${formatUsd(o.costMicros)} (estimated)`
+    : `${formatUsd(o.costMicros)} (${formatUsd(estimated)} of it estimated)`;
+}
+
+/** A reset time in the user's local time, with how far off it is: "00:00 (in 3 h)", "Mon 09:00 (in 2 days)". */
+export function formatReset(at: number, now: number): string {
+  const d = new Date(at);
+  const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const when = at - now < 86_400_000 ? time : `${d.toLocaleDateString(undefined, { weekday: 'short' })} ${time}`;
+  return `${when} (${inWords(at - now)})`;
+}
+
+function inWords(ms: number): string {
+  if (ms <= 60_000) return 'in a minute';
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 60) return `in ${minutes} min`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours < 48) return `in ${hours} h`;
+  return `in ${Math.round(ms / 86_400_000)} days`;
+}
+
 /** The buttons that fix a failure of `kind`: set the key, open the policy, look at the budgets, or resume. */
 function fixes(kind: ErrorKind, ids: { runId?: string; provider?: ProviderId }): NoticeAction[] {
   switch (kind) {
     case 'auth':
     case 'missingKey':
-      return [action('Set API Key…', Commands.setApiKey, ...(ids.provider ? [ids.provider] : []))];
+      // A run that stopped on it (a later step's provider) resumes once the key is set; one that never started
+      // has nothing to resume.
+      return [
+        action('Set API Key…', Commands.setApiKey, ...(ids.provider ? [ids.provider] : [])),
+        ...(ids.runId ? [action('Resume', Commands.resumeRun, ids.runId)] : []),
+      ];
     case 'config':
       return [action('Open budget.json', Commands.editPolicy)];
     case 'budget':

@@ -1,18 +1,21 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { errorKindOf, messageOf } from '../core/errors';
-import { formatUsd } from '../core/money';
+import { confirmForeignRun } from './foreignRun';
+import { formatUsd, usdToMicros } from '../core/money';
 import { ProviderError } from '../core/providers/errors';
-import { MissingApiKeyError } from '../core/runner/runner';
+import { MissingApiKeyError, quoteText, type RunQuote } from '../core/runner/runner';
+import { UntrustedRunError } from '../core/trust/resumeGuard';
+import type { ProviderId } from '../core/usage';
 import type { Workspace } from '../core/workspace';
+import { PROVIDER_NAMES } from '../core/providers/errors';
+import type { Settings } from './settings';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
-import { ContextKeys } from './ids';
+import { Commands, ContextKeys } from './ids';
 import { invalidPolicyFile } from './policyFiles';
 import { runNotice, type RunNotice } from './runNotice';
-import { RunOutputDocuments } from './runOutput';
 import type { RunEvent, RunInput, RunOptions, RunOutcome, WorkflowRunner } from './runnerContract';
-import type { Settings } from './settings';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** Why runs do not start in Restricted Mode, in the words every run command uses. */
@@ -63,16 +66,28 @@ export class RunSessions extends Disposable implements RunActivitySource {
   private readonly noticeEmitter = this.register(new vscode.EventEmitter<RunNotice>());
   /** Every notice shown about a run that could not start or ended, with its buttons (tests read them). */
   readonly onDidNotify = this.noticeEmitter.event;
-  readonly outputs: RunOutputDocuments;
   private runnerPromise: Promise<WorkflowRunner> | undefined;
+  /** Tests answer the ask-first modal here instead of a person (undefined = ask the person). */
+  confirmForTests: ((message: string, quote: RunQuote) => boolean) | undefined;
+  private readonly quotedEmitter = this.register(new vscode.EventEmitter<{ workflow: string; quote: RunQuote }>());
+  /** The quote of each run about to start (shown in its notification; tests read it). */
+  readonly onDidQuote = this.quotedEmitter.event;
+  /**
+   * Whether runs show in the run view (set by it): then a run's progress goes to the status bar, not a toast (the
+   * view has Cancel), and a completed run's toast is left out while its view is visible.
+   */
+  view: { followsRuns(): boolean; isVisible(runId: string): boolean } | undefined;
+  /** Tests answer the first-run key offer here instead of a person (undefined = ask the person). */
+  answerKeyOfferForTests: ((provider: ProviderId) => Promise<void> | void) | undefined;
 
   constructor(
     private readonly host: WorkspaceHost,
     private readonly settings: Settings,
     private readonly createRunner: (workspace: Workspace) => WorkflowRunner,
+    /** Whether a provider's key is set now (after offering to set one, before running again). */
+    private readonly hasKey: (provider: ProviderId) => Promise<boolean> = async () => false,
   ) {
     super();
-    this.outputs = this.register(new RunOutputDocuments(host));
     // The runner is made here, so it is disposed here (after the runs it carries were told to stop).
     this.register({
       dispose: () =>
@@ -142,9 +157,68 @@ export class RunSessions extends Disposable implements RunActivitySource {
     return true;
   }
 
-  start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
-    return this.launch(workflow, title, (runner, options) => runner.start(workflow, input, options)).then(
-      (begun) => begun?.finished,
+  /**
+   * Starts a run: its quote (what runs of the workflow usually cost here, and at most) goes in its progress
+   * notification, and a run whose worst case is above the user's `agentBudget.runs.askAboveUsd` asks first.
+   */
+  async start(workflow: string, input: RunInput, title = workflow): Promise<RunOutcome | undefined> {
+    if (!(await this.canStart())) return undefined;
+    const quote = await this.quote(workflow, input);
+    if (quote && !(await this.confirm(title, quote))) return undefined;
+    const shown = quote ? `${title} — ${quoteText(quote)}` : title;
+    const begun = await this.launch(workflow, shown, (runner, options) => runner.start(workflow, input, options));
+    return begun?.finished;
+  }
+
+  /** The run's quote; undefined when it cannot be made (the start then says why, as it would without one). */
+  private async quote(workflow: string, input: RunInput): Promise<RunQuote | undefined> {
+    try {
+      const quote = await (await this.runner()).quote(workflow, input);
+      this.quotedEmitter.fire({ workflow, quote });
+      return quote;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether to start a run whose quote is `quote`: asks (a modal) when its worst case is above the user's threshold. */
+  private async confirm(title: string, quote: RunQuote): Promise<boolean> {
+    const threshold = this.settings.value.askAboveUsd;
+    if (threshold === undefined) return true;
+    const worst = quote.worstMicros;
+    if (worst !== null && worst <= usdToMicros(threshold)) return true;
+    const message =
+      `${title} could cost up to ${worst === null ? 'an unbounded amount (no limit bounds it)' : formatUsd(worst)}, ` +
+      `above ${formatUsd(usdToMicros(threshold))}, the amount you asked to be asked about (agentBudget.runs.askAboveUsd).`;
+    if (this.confirmForTests) return this.confirmForTests(message, quote);
+    const choice = await vscode.window.showWarningMessage(
+      message,
+      { modal: true, detail: `${quoteText(quote)}.` },
+      'Run',
+    );
+    return choice === 'Run';
+  }
+
+  /**
+   * Continues a completed run with a follow-up question (one more step of the same run); resolves as soon as it is
+   * under way, undefined when it was refused (a notification says why).
+   */
+  async beginFollowUp(runId: string, text: string): Promise<Begun | undefined> {
+    const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
+    const run = workspace?.store.queries.getRun(runId);
+    if (!run) {
+      void vscode.window.showErrorMessage(`Agent Budget: there is no run ${runId} in this workspace.`);
+      return undefined;
+    }
+    if (this.active().includes(runId)) {
+      void vscode.window.showInformationMessage(`Agent Budget: ${run.workflow} is still running; ask when it is done.`);
+      return undefined;
+    }
+    return this.launch(
+      run.workflow,
+      `Follow-up on ${run.workflow}`,
+      (runner, options) => runner.continue(runId, text, options),
+      runId,
     );
   }
 
@@ -171,7 +245,8 @@ export class RunSessions extends Disposable implements RunActivitySource {
     return this.launch(
       run.workflow,
       `Resume ${run.workflow}`,
-      (runner, options) => runner.resume(runId, options),
+      // H4b: a run another install wrote is resumed only after the modal listing its pending tool calls.
+      (runner, options) => runner.resume(runId, { ...options, trustForeignRun: confirmForeignRun }),
       runId,
     );
   }
@@ -193,6 +268,36 @@ export class RunSessions extends Disposable implements RunActivitySource {
     go: (runner: WorkflowRunner, options: RunOptions) => Promise<RunOutcome>,
     knownRunId?: string,
   ): Promise<Begun | undefined> {
+    const begun = await this.launchOnce(workflow, title, go, knownRunId);
+    if (!begun || !('missingKey' in begun)) return begun;
+    // The first step's provider has no key: nothing was recorded. Offer to set it, then run (no failed run to
+    // resume afterwards).
+    const provider = begun.missingKey;
+    const name = PROVIDER_NAMES[provider];
+    const offer: RunNotice = {
+      severity: 'information',
+      message: `Agent Budget: ${workflow} runs on ${name}, and no ${name} API key is set yet. Set one to run it (it is kept in VS Code's secret storage, never in a file).`,
+      actions: [{ title: 'Set API Key…', command: Commands.setApiKey, args: [provider] }],
+    };
+    this.noticeEmitter.fire(offer);
+    if (this.answerKeyOfferForTests) await this.answerKeyOfferForTests(provider);
+    else {
+      const choice = await vscode.window.showInformationMessage(offer.message, 'Set API Key…');
+      if (choice !== 'Set API Key…') return undefined;
+      await vscode.commands.executeCommand(Commands.setApiKey, provider);
+    }
+    if (!(await this.hasKey(provider))) return undefined;
+    const again = await this.launchOnce(workflow, title, go, knownRunId);
+    if (again && 'missingKey' in again) return undefined;
+    return again;
+  }
+
+  private async launchOnce(
+    workflow: string,
+    title: string,
+    go: (runner: WorkflowRunner, options: RunOptions) => Promise<RunOutcome>,
+    knownRunId?: string,
+  ): Promise<Begun | { missingKey: ProviderId } | undefined> {
     if (!(await this.canStart())) return undefined;
     let runner: WorkflowRunner;
     try {
@@ -216,28 +321,18 @@ export class RunSessions extends Disposable implements RunActivitySource {
     this.live.set(live, true);
     void vscode.commands.executeCommand('setContext', ContextKeys.running, true);
     this.activityEmitter.fire();
-    let revealed = false;
-    const reveal = (runId: string) => {
-      if (revealed || !this.settings.value.revealOutput) return;
-      revealed = true;
-      void this.outputs.open(runId, { preserveFocus: true, beside: true });
-    };
-    if (knownRunId) {
-      this.outputs.begin(knownRunId, workflow, title);
-      reveal(knownRunId);
-    }
     let started!: (value: true) => void;
     const runStarted = new Promise<true>((resolve) => (started = resolve));
+    let missingKey: ProviderId | undefined;
     const finished = this.follow(
       live,
       title,
       (options) => go(runner, options),
-      (runId) => {
-        reveal(runId);
-        started(true);
-      },
+      () => started(true),
+      (provider) => (missingKey = provider),
     );
     const underWay = await Promise.race([runStarted, finished.then((outcome) => outcome !== undefined)]);
+    if (missingKey) return { missingKey };
     return underWay ? { finished } : undefined;
   }
 
@@ -246,38 +341,49 @@ export class RunSessions extends Disposable implements RunActivitySource {
     title: string,
     go: (options: RunOptions) => Promise<RunOutcome>,
     onStarted: (runId: string) => void,
+    onMissingKey: (provider: ProviderId) => void,
   ): Promise<RunOutcome | undefined> {
     const workflow = live.workflow;
     try {
       const outcome = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Agent Budget: ${title}`, cancellable: true },
+        {
+          location: this.view?.followsRuns() ? vscode.ProgressLocation.Window : vscode.ProgressLocation.Notification,
+          title: `Agent Budget: ${title}`,
+          cancellable: true,
+        },
         async (progress, token) => {
           token.onCancellationRequested(() => live.abort.abort());
           return go({
             signal: live.abort.signal,
             onEvent: (event) => {
               this.observe(live, event);
-              if (event.type === 'runStarted') {
-                this.outputs.begin(event.runId, event.workflow, event.title);
-                onStarted(event.runId);
-              }
-              this.outputs.append(event);
+              this.eventEmitter.fire(event);
+              if (event.type === 'runStarted') onStarted(event.runId);
               const message = progressMessage(live, event);
               if (message) progress.report({ message });
-              this.eventEmitter.fire(event);
             },
           });
         },
       );
-      this.outputs.finish(outcome);
       this.finishedEmitter.fire(outcome);
-      this.notify(runNotice({ outcome }));
+      // A completed run whose view is in sight needs no toast saying so (the others still get theirs).
+      if (!(outcome.status === 'completed' && this.view?.isVisible(outcome.runId))) this.notify(runNotice({ outcome }));
       return outcome;
     } catch (err) {
+      if (err instanceof UntrustedRunError) {
+        // The user said no to resuming a run another install wrote; nothing ran, nothing failed.
+        void vscode.window.showInformationMessage(`Agent Budget: ${workflow} was not resumed.`);
+        return undefined;
+      }
       const message = messageOf(err);
-      if (live.runId) this.outputs.append({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
+      if (live.runId)
+        this.eventEmitter.fire({ type: 'runFinished', runId: live.runId, status: 'failed', error: message });
       // The key to set: the provider whose key is missing or was refused.
       const provider = err instanceof MissingApiKeyError || err instanceof ProviderError ? err.provider : undefined;
+      if (err instanceof MissingApiKeyError && !live.runId) {
+        onMissingKey(err.provider);
+        return undefined;
+      }
       this.notify(runNotice({ refused: { errorKind: errorKindOf(err), message, provider }, workflow }));
       return undefined;
     } finally {
@@ -309,7 +415,9 @@ export class RunSessions extends Disposable implements RunActivitySource {
         live.costMicros += event.costMicros;
         break;
       case 'warning':
-        void vscode.window.showWarningMessage(`Agent Budget (${live.workflow}): ${event.message}`);
+        // Shown in the run's view when it follows runs (no toast to pile up); as a toast otherwise.
+        if (!this.view?.followsRuns())
+          void vscode.window.showWarningMessage(`Agent Budget (${live.workflow}): ${event.message}`);
         return;
       default:
         return;

@@ -12,4 +12,7 @@ export type {
 } from '../core/runner/runner';
 
 /** The runner as run sessions use it (an interface, so tests could hand in another); whoever makes one disposes it. */
-export type WorkflowRunner = Pick<Runner, 'listWorkflows' | 'start' | 'resume' | 'cancel' | 'active' | 'dispose'>;
+export type WorkflowRunner = Pick<
+  Runner,
+  'listWorkflows' | 'start' | 'quote' | 'resume' | 'continue' | 'cancel' | 'active' | 'dispose'
+>;

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { formatUsd } from '../core/money';
 import type { RunSummary, StoreQueries } from '../core/store/queries';
 import type { RunStatus } from '../core/store/records';
-import { formatAgo, formatTokens } from './budgetText';
+import { costWithEstimate, formatTokens, inputSummary, runDescription } from './budgetText';
 import { Disposable } from './dispose';
 import { Commands, RunContext, Views } from './ids';
 import { RESUMABLE } from './panelSnapshot';
@@ -113,6 +113,9 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     this.register(vscode.commands.registerCommand(Commands.refreshRuns, () => this.refresh()));
     this.register({ dispose: () => clearTimeout(this.timer) });
     this.register(activeRuns.onDidChangeActivity(() => this.schedule()));
+    // "3 min ago" moves on without any new record.
+    const minute = setInterval(() => this.schedule(), 60_000);
+    this.register({ dispose: () => clearInterval(minute) });
     host.whenOpen((workspace) => {
       this.register(
         workspace.store.onDidApply(({ records }) => {
@@ -181,7 +184,7 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     // Expandable into its steps and sub-agents, each with its cost (a step's includes its sub-agents').
     const item = new vscode.TreeItem(run.workflow, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = `run:${run.id}`;
-    item.description = `${formatUsd(run.costMicros)} · ${run.status === 'running' || active ? 'running' : formatAgo(run.updatedAt)}`;
+    item.description = runDescription(run, active);
     const [icon, color] = STATUS_ICON[run.status] ?? ['circle-outline', undefined];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     item.contextValue = contextOf(run.status);
@@ -189,7 +192,9 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     const md = new vscode.MarkdownString();
     md.appendMarkdown(`**${escape(run.workflow)}** — ${run.status}\n\n`);
     if (run.title && run.title !== run.workflow) md.appendMarkdown(`${escape(run.title)}\n\n`);
-    md.appendMarkdown(`${formatUsd(run.costMicros)} · ${formatTokens(run.tokens)} tokens · ${run.calls} calls\n\n`);
+    md.appendMarkdown(
+      `${costWithEstimate(run)} · ${formatTokens(run.tokens)} tokens · ${run.calls} call${run.calls === 1 ? '' : 's'}\n\n`,
+    );
     md.appendMarkdown(
       `Started ${new Date(run.createdAt).toLocaleString()}, last change ${new Date(run.updatedAt).toLocaleString()}\n\n`,
     );
@@ -198,7 +203,9 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     md.supportThemeIcons = true;
     item.tooltip = md;
     item.command = { command: Commands.openRunOutput, title: 'Open Output', arguments: [run.id] };
-    item.accessibilityInformation = { label: `${run.workflow}, ${run.status}, ${formatUsd(run.costMicros)}` };
+    item.accessibilityInformation = {
+      label: `${run.workflow}, ${inputSummary(run) ?? ''}, ${run.status}, ${costWithEstimate(run)}`,
+    };
     return item;
   }
 }

@@ -1,6 +1,6 @@
-import path from 'node:path';
 import * as vscode from 'vscode';
-import { STATE_DIR } from '../core/workspace';
+import { endpointProblem } from '../core/trust/origins';
+import { DEFAULT_PROXY_PORT } from '../core/proxy';
 import { PROVIDERS, type ProviderId } from '../core/usage';
 import { Disposable } from './dispose';
 import { SettingKeys } from './ids';
@@ -8,17 +8,26 @@ import { SettingKeys } from './ids';
 /**
  * The extension's settings, typed and validated in one place. A bad value never reaches the code that uses it:
  * it is replaced by a safe fallback and the user is told once, in plain words, which setting and why.
- * API keys are not settings (SecretStorage only, see apiKeys.ts).
+ * API keys are not settings (SecretStorage only, see apiKeys.ts). Where machine state lives is not a setting either:
+ * a folder's settings could point it anywhere, and the CLI must find the same folder (statePaths.ts;
+ * AGENT_BUDGET_STATE_HOME in the environment moves it for both).
  */
 export interface AgentBudgetSettings {
-  /** Where the store lives, relative to the workspace folder (`agentBudget.stateDirectory`). */
-  stateDirectory: string;
-  /** Per-provider endpoint overrides; undefined = the policy's `providers.<p>.baseUrl`, else the SDK's default. */
+  /**
+   * Per-provider endpoint overrides from the user's own settings (never a folder's: an endpoint receives the API
+   * key); undefined = the policy's `providers.<p>.baseUrl` when the user chose it, else the official host.
+   */
   baseUrls: Record<ProviderId, string | undefined>;
   /** OpenAI API flavour; undefined = the policy's `providers.openai.api`, else `chat`. */
   openaiApi: 'chat' | 'responses' | undefined;
   /** Show the run output channel when a run starts. */
   revealOutput: boolean;
+  /** Start the budget proxy with the window (`agentBudget.proxy.autoStart`, machine scope). */
+  proxyAutoStart: boolean;
+  /** The budget proxy's port on 127.0.0.1 (`agentBudget.proxy.port`). */
+  proxyPort: number;
+  /** Ask before a run whose worst case is above this many USD (the user's own setting); undefined = never ask. */
+  askAboveUsd: number | undefined;
 }
 
 export interface SettingProblem {
@@ -29,33 +38,22 @@ export interface SettingProblem {
 }
 
 /** Reads and validates every setting from `config` (a WorkspaceConfiguration or a plain getter, for tests). */
-export function readSettings(config: { get<T>(key: string): T | undefined }): {
+export function readSettings(config: {
+  get<T>(key: string): T | undefined;
+  inspect?<T>(key: string): { globalValue?: T } | undefined;
+}): {
   settings: AgentBudgetSettings;
   problems: SettingProblem[];
 } {
   const problems: SettingProblem[] = [];
   const id = (key: string) => `${SettingKeys.section}.${key}`;
 
-  let stateDirectory = STATE_DIR;
-  const rawDir = config.get<unknown>(SettingKeys.stateDirectory);
-  if (rawDir !== undefined && rawDir !== null && rawDir !== '') {
-    if (typeof rawDir !== 'string') {
-      problems.push({
-        setting: id(SettingKeys.stateDirectory),
-        message: `must be a folder path; using "${STATE_DIR}".`,
-      });
-    } else if (path.isAbsolute(rawDir) || path.normalize(rawDir).split(/[\\/]/)[0] === '..') {
-      problems.push({
-        setting: id(SettingKeys.stateDirectory),
-        message: `"${rawDir}" must be a folder inside the workspace (a relative path without ".."); using "${STATE_DIR}".`,
-      });
-    } else stateDirectory = path.normalize(rawDir);
-  }
-
   const baseUrls = {} as Record<ProviderId, string | undefined>;
   for (const provider of PROVIDERS) {
     const key = SettingKeys.baseUrl(provider);
-    const raw = config.get<unknown>(key);
+    // The user's value only: a repository's .vscode/settings.json must not choose where the key goes. (The
+    // settings are application-scoped as well, so VS Code itself ignores them in a folder's settings.)
+    const raw = config.inspect ? config.inspect<unknown>(key)?.globalValue : config.get<unknown>(key);
     baseUrls[provider] = undefined;
     if (raw === undefined || raw === null || raw === '') continue;
     const problem = urlProblem(raw);
@@ -84,21 +82,43 @@ export function readSettings(config: { get<T>(key: string): T | undefined }): {
     problems.push({ setting: id(SettingKeys.revealOutput), message: 'must be true or false; using true.' });
   }
 
-  return { settings: { stateDirectory, baseUrls, openaiApi, revealOutput }, problems };
+  const rawAuto = config.get<unknown>(SettingKeys.proxyAutoStart);
+  let proxyAutoStart = false;
+  if (typeof rawAuto === 'boolean') proxyAutoStart = rawAuto;
+  else if (rawAuto !== undefined && rawAuto !== null) {
+    problems.push({ setting: id(SettingKeys.proxyAutoStart), message: 'must be true or false; using false.' });
+  }
+
+  const rawPort = config.get<unknown>(SettingKeys.proxyPort);
+  let proxyPort = DEFAULT_PROXY_PORT;
+  if (typeof rawPort === 'number' && Number.isInteger(rawPort) && rawPort >= 1 && rawPort <= 65_535)
+    proxyPort = rawPort;
+  else if (rawPort !== undefined && rawPort !== null) {
+    problems.push({
+      setting: id(SettingKeys.proxyPort),
+      message: `must be a port number from 1 to 65535, got ${JSON.stringify(rawPort)}; using ${DEFAULT_PROXY_PORT}.`,
+    });
+  }
+
+  // An application-scoped setting: VS Code reads it from the user's settings only, so a repository's
+  // .vscode/settings.json cannot raise it to keep a dear run from asking.
+  const rawAsk = config.get<unknown>(SettingKeys.askAboveUsd);
+  let askAboveUsd: number | undefined;
+  if (typeof rawAsk === 'number' && Number.isFinite(rawAsk) && rawAsk >= 0) askAboveUsd = rawAsk;
+  else if (rawAsk !== undefined && rawAsk !== null && rawAsk !== '') {
+    askAboveUsd = 0;
+    problems.push({
+      setting: id(SettingKeys.askAboveUsd),
+      message: 'must be a dollar amount (0 or more); asking before every run until it is fixed.',
+    });
+  }
+
+  return { settings: { baseUrls, openaiApi, revealOutput, proxyAutoStart, proxyPort, askAboveUsd }, problems };
 }
 
 function urlProblem(raw: unknown): string | undefined {
   if (typeof raw !== 'string') return 'must be a URL string';
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return `"${raw}" is not a URL`;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${raw}" must start with http:// or https://`;
-  if (url.username || url.password)
-    return 'must not contain credentials (API keys go through "Agent Budget: Set API Key…")';
-  return undefined;
+  return endpointProblem(raw);
 }
 
 /** The live settings: re-read and re-validated on every change of `agentBudget.*`. */

@@ -1,10 +1,8 @@
-import path from 'node:path';
 import * as vscode from 'vscode';
 import type { ConsentCheck } from '../core/trust/effectivePolicy';
 import { Workspace } from '../core/workspace';
 import { Disposable } from './dispose';
 import { ContextKeys } from './ids';
-import type { Settings } from './settings';
 
 /**
  * The core Workspace (store, policy, budget engine) of the first workspace folder, as the rest of the extension
@@ -26,7 +24,6 @@ export class WorkspaceHost extends Disposable {
   closing: Promise<void> | undefined;
 
   constructor(
-    private readonly settings: Settings,
     private readonly log: vscode.LogOutputChannel,
     /** The user's remembered answer to what budget.json loosens (policyConsent.ts); read on every policy load. */
     private readonly consent: ConsentCheck,
@@ -35,18 +32,6 @@ export class WorkspaceHost extends Disposable {
     this.folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     this.ready = this.open();
     this.ready.catch(() => undefined); // reported in open(); callers that await it see the error themselves
-    this.register(
-      settings.onDidChange((s) => {
-        if (this.opened && this.folder && path.resolve(this.folder, s.stateDirectory) !== this.opened.store.dir) {
-          void vscode.window
-            .showInformationMessage(
-              'Agent Budget: the state directory changed. Reload the window to use it.',
-              'Reload Window',
-            )
-            .then((choice) => choice && vscode.commands.executeCommand('workbench.action.reloadWindow'));
-        }
-      }),
-    );
   }
 
   /** The open workspace, or undefined while opening (or when there is no folder). */
@@ -59,13 +44,14 @@ export class WorkspaceHost extends Disposable {
     // Let activate() return and the workbench paint first.
     await new Promise((resolve) => setTimeout(resolve, 0));
     const started = performance.now();
-    const stateDir = path.resolve(this.folder, this.settings.value.stateDirectory);
+    let stateDir = 'the per-user state folder';
     try {
+      // The store is in this workspace's per-user folder (statePaths.ts), which the CLI computes the same way.
       const workspace = await Workspace.open(this.folder, {
-        stateDir,
         log: (line) => this.log.info(line),
         policy: { consent: this.consent },
       });
+      stateDir = workspace.store.dir;
       this.openMs = performance.now() - started;
       this.log.info(`Store open in ${this.openMs.toFixed(0)} ms (${stateDir}).`);
       if (this.isDisposed) {
@@ -74,6 +60,10 @@ export class WorkspaceHost extends Disposable {
       }
       this.opened = workspace;
       this.register({ dispose: () => (this.closing = workspace.close().catch(() => undefined)) });
+      if (workspace.upgradeNote) {
+        this.log.info(workspace.upgradeNote);
+        void vscode.window.showInformationMessage(`Agent Budget: ${workspace.upgradeNote}`);
+      }
       // A damaged store was recovered around: say so once, with what the store did.
       if (workspace.store.report.problem) {
         this.log.warn(workspace.store.report.problem);

@@ -55,6 +55,7 @@ const DIMENSION_LABELS: Record<Dimension, string> = {
   provider: 'Provider',
   task: 'Task',
   tool: 'Tool',
+  client: 'Client',
 };
 const EMPTY_KEY: Record<Dimension, string> = {
   workflow: '(none)',
@@ -62,6 +63,7 @@ const EMPTY_KEY: Record<Dimension, string> = {
   provider: '(none)',
   task: '(outside a task)',
   tool: '(model calls)',
+  client: '(none)',
 };
 
 function initialState(): PanelViewState {
@@ -195,12 +197,7 @@ function view(): TemplateResult {
             <vscode-tab-panel>${overview(snapshot)}</vscode-tab-panel>
             <vscode-tab-header slot="header">Breakdown</vscode-tab-header>
             <vscode-tab-panel>${breakdowns(snapshot)}</vscode-tab-panel>
-            <vscode-tab-header slot="header"
-              >Runs
-              <vscode-badge variant="counter"
-                >${snapshot.runs.filter((r) => r.resumable).length}</vscode-badge
-              ></vscode-tab-header
-            >
+            <vscode-tab-header slot="header">Runs${toResumeBadge(snapshot)}</vscode-tab-header>
             <vscode-tab-panel
               >${runs(snapshot)} ${experimentsSection(snapshot, (k, r) => void act(k, r), busy)}</vscode-tab-panel
             >
@@ -292,6 +289,10 @@ function overview(s: PanelSnapshot): TemplateResult {
                 <p>
                   Held ${formatUsd(est.reservedMicros)} for ${est.reservedCalls.toLocaleString()} calls that cost
                   ${formatUsd(est.actualMicros)}.
+                </p>
+                <p class="muted">
+                  Each call holds its worst case (its prompt's upper bound and its whole answer limit) until the
+                  provider reports what it used; the rest goes back to the budget at once.
                 </p>`
         }
       </div>
@@ -300,7 +301,12 @@ function overview(s: PanelSnapshot): TemplateResult {
         <p class="big">${formatUsd(s.cache.savedMicros)}</p>
         <p class="muted">
           ${formatTokens(s.cache.readTokens)} tokens read from cache, ${formatTokens(s.cache.writeTokens)}
-          written${s.cache.writePremiumMicros > 0 ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra)` : nothing}.
+          written${
+            s.cache.writePremiumMicros > 0
+              ? html` (writes cost ${formatUsd(s.cache.writePremiumMicros)} extra:
+                  <span data-cache-net>${formatUsd(s.cache.savedMicros - s.cache.writePremiumMicros)} net</span>)`
+              : nothing
+          }.
         </p>
       </div>
     </section>
@@ -414,10 +420,19 @@ function prices(s: PanelSnapshot): TemplateResult {
   </section>`;
 }
 
+/** "2 to resume" beside the Runs tab, and nothing at 0 (a bare "0" read as "no runs"). */
+function toResumeBadge(s: PanelSnapshot): TemplateResult | typeof nothing {
+  const n = s.runs.filter((r) => r.resumable).length;
+  return n > 0
+    ? html` <vscode-badge title="${n} run${n === 1 ? '' : 's'} to resume">${n} to resume</vscode-badge>`
+    : nothing;
+}
+
 function runs(s: PanelSnapshot): TemplateResult {
   if (s.runs.length === 0)
     return html`<p class="muted">
-      No runs yet. Run a workflow from the command palette: "Agent Budget: Run Workflow…".
+      No runs started ${RANGE_LABELS[s.range].toLowerCase()}. Run a workflow from the command palette: "Agent Budget:
+      Run Workflow…".
     </p>`;
   return html`<table class="runs">
     <thead>
@@ -439,14 +454,16 @@ function runs(s: PanelSnapshot): TemplateResult {
 function runRow(r: RunRow, canRun: boolean): TemplateResult {
   const key = (what: string) => `${what}:${r.id}`;
   return html`<tr data-run-id=${r.id} class=${r.id === highlighted ? 'highlight' : ''}>
-    <td>
+    <td class="run-name">
       <strong>${r.workflow}</strong>
-      <div class="muted title">${r.title}</div>
+      <div class="muted title" title=${r.title}>${r.title}</div>
     </td>
-    <td><span class="status status-${r.status}">${r.status}</span></td>
-    <td class="num">${formatUsd(r.costMicros)}</td>
-    <td class="num">${formatTokens(r.tokens)}</td>
-    <td>${formatTime(r.createdAt)}</td>
+    <td data-label="Status"><span class="status status-${r.status}">${r.status}</span></td>
+    <td class="num" data-label="Cost">
+      ${formatUsd(r.costMicros)}${r.estimatedMicros > 0 ? html` <span class="muted">(estimated)</span>` : nothing}
+    </td>
+    <td class="num" data-label="Tokens">${formatTokens(r.tokens)}</td>
+    <td data-label="Started">${formatTime(r.createdAt)}</td>
     <td class="actions">
       ${
         r.resumable

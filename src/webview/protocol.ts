@@ -12,7 +12,7 @@ export const TABS = ['overview', 'breakdown', 'runs', 'prices'] as const;
 export type TabId = (typeof TABS)[number];
 
 /** Dimensions of the breakdown tables. */
-export const DIMENSIONS = ['workflow', 'model', 'provider', 'task', 'tool'] as const;
+export const DIMENSIONS = ['workflow', 'model', 'provider', 'task', 'tool', 'client'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 export type Level = 'ok' | 'warn' | 'critical' | 'blocked';
@@ -49,7 +49,7 @@ export interface ScopeRow {
 
 /** One row of a breakdown table. */
 export interface BreakdownRow {
-  /** The workflow, model, provider, task or tool; '' = calls without one. */
+  /** The workflow, model, provider, task, tool or client (a budget-proxy token, or agent-budget); '' = calls without one. */
   key: string;
   /** Spend (µ$). */
   costMicros: number;
@@ -99,6 +99,8 @@ export interface RunRow {
   costMicros: number;
   /** Tokens of the run. */
   tokens: number;
+  /** The part of `costMicros` charged from an estimate (a call cut short or lost) (µ$). */
+  estimatedMicros: number;
   /** Created (epoch ms). */
   createdAt: number;
   /** Last change (epoch ms). */
@@ -242,7 +244,7 @@ export interface PanelSnapshot {
     /** What the writes cost above the input rate (µ$). */
     writePremiumMicros: number;
   };
-  /** Recent runs, resumable ones first. */
+  /** The runs started in the range, resumable ones first. */
   runs: RunRow[];
   /** The policy's experiments, over all the runs each assigned. */
   experiments: ExperimentRow[];

@@ -1,8 +1,9 @@
-// Approvals as a user meets them: an agent's new file opens as a diff with a modal Apply / Cancel, and only an
-// Apply writes it; a reading tool that budget.json lists under tools.approve asks with its own dialog (no empty
-// diff). The provider is a fake Anthropic server in this test process that answers with tool calls.
+// Approvals as a user meets them, in the run's view: an agent's new file asks Apply / Reject there with its diff
+// one click away, and only an Apply writes it; a reading tool that budget.json lists under tools.approve asks too
+// (no empty diff), and Reject keeps the file from the model. The provider is a fake Anthropic server in this test
+// process that answers with tool calls. (Without a run view — runs.revealOutput off — a modal asks instead.)
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
 import { useWorkbench, type Workbench } from './workbench';
@@ -11,13 +12,9 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
   this.timeout(120_000);
   let fake: Running<FakeAnthropic>;
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
+    prepare: async ({ workspace, addUserSettings }) => {
       fake = await startFakeAnthropic();
-      mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(
-        path.join(workspace, '.vscode', 'settings.json'),
-        JSON.stringify({ 'agentBudget.anthropic.baseUrl': fake.url }, null, 2),
-      );
+      addUserSettings({ 'agentBudget.anthropic.baseUrl': fake.url });
       const policyFile = path.join(workspace, '.agent-budget', 'budget.json');
       const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { tools: { allow: string[]; approve: string[] } };
       policy.tools = {
@@ -60,13 +57,11 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
     await wb.page.keyboard.press('Enter');
   }
 
-  const dialog = (wb: Workbench) => wb.page.locator('.monaco-dialog-box');
-
   it('the key is set from the palette', async () => {
     await workbench().setApiKey('Anthropic', 'sk-ant-e2e-fake-key-0123456789');
   });
 
-  it('a new file shows as a diff; Apply writes it', async () => {
+  it('a new file asks in the run view, its diff one click away; Apply writes it', async () => {
     const wb = workbench();
     fake.enqueue(
       {
@@ -77,21 +72,23 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
       { text: 'Wrote TODO.md.', usage: { input: 360, output: 10 } },
     );
     await runScribe(wb, 'write a TODO list');
-    const ask = dialog(wb).filter({ hasText: "Apply the agent's new file to TODO.md?" });
-    await ask.waitFor({ state: 'visible', timeout: 30_000 });
-    // The diff is open behind the dialog, with the proposed content.
+    const view = await wb.frameShowing('The agent asks to use writeFile', 30_000);
+    assert.match(await view.evaluate<string>('document.querySelector(".approval").innerText'), /TODO\.md/);
+    await view.locator('button[data-test="diff"]').click();
+    // The diff opens, with the proposed content.
     await wb.page
       .locator('.tabs-container .tab')
       .filter({ hasText: 'Agent edit: TODO.md (proposed)' })
       .first()
       .waitFor({ state: 'visible' });
     assert.ok(!existsSync(path.join(wb.workspace, 'TODO.md')), 'nothing is written before the answer');
-    await ask.getByRole('button', { name: 'Apply', exact: true }).click();
-    await wb.notification(/scribe completed/).waitFor({ state: 'visible', timeout: 30_000 });
+    const again = await wb.frameShowing('The agent asks to use writeFile');
+    await again.locator('button[data-test="apply"]').click();
+    await wb.frameShowing('Wrote TODO.md.', 30_000);
     assert.equal(readFileSync(path.join(wb.workspace, 'TODO.md'), 'utf8'), '# TODO\n\n- fix the discount\n');
   });
 
-  it('a reading tool listed under tools.approve asks with its own dialog; Cancel keeps the file from the model', async () => {
+  it('a reading tool listed under tools.approve asks in the run view too; Reject keeps the file from the model', async () => {
     const wb = workbench();
     fake.enqueue(
       {
@@ -103,11 +100,10 @@ describe('Approvals: the agent asks before it writes, and before tools the polic
     );
     const before = fake.generationRequests.length;
     await runScribe(wb, 'summarize the notes');
-    const ask = dialog(wb).filter({ hasText: 'An agent wants to use readFile in this workspace.' });
-    await ask.waitFor({ state: 'visible', timeout: 30_000 });
-    assert.match(await ask.innerText(), /notes\.md/);
-    assert.match(await ask.innerText(), /tools\.approve/);
-    await ask.getByRole('button', { name: 'Cancel', exact: true }).click();
+    const view = await wb.frameShowing('The agent asks to use readFile', 30_000);
+    assert.match(await view.evaluate<string>('document.querySelector(".approval").innerText'), /notes\.md/);
+    assert.equal(await view.locator('button[data-test="diff"]').count(), 0, 'nothing to diff for a read');
+    await view.locator('button[data-test="reject"]').click();
     // The model was told no (its second call carries the answer), and got nothing of the file.
     const deadline = Date.now() + 30_000;
     while (fake.generationRequests.length < before + 2 && Date.now() < deadline)

@@ -3,7 +3,6 @@
 // Runs view with a run to resume. The workspace's store is seeded before VS Code starts, and the later spend is
 // written by this test process: a separate process on the same store, exactly as the CLI is.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { newId } from '../../src/core/processIdentity';
 import type { LedgerEntry, RunState } from '../../src/core/store/records';
 import { WorkspaceStore } from '../../src/core/store/store';
@@ -130,18 +129,18 @@ describe('Budget at a glance: meter, panel and Runs view', function () {
   let stateDir = '';
   let interruptedRun = '';
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
-      stateDir = path.join(workspace, '.agent-budget');
+    prepare: async (dirs) => {
+      stateDir = dirs.stateDir;
       interruptedRun = await seed(stateDir);
     },
   });
 
-  it('the meter shows today’s spend against the tightest cap, with every scope in its tooltip', async () => {
+  it('the meter shows the workspace’s spend against its tightest period cap, with every scope in its tooltip', async () => {
     const wb = workbench();
     const meter = wb.statusBarItem('Agent Budget');
     await meter.filter({ hasText: '$1.84 / $5.00 today' }).waitFor({ state: 'visible', timeout: 20_000 });
     await meter.hover();
-    const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'tightest' });
+    const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'the workspace' });
     await hover.first().waitFor({ state: 'visible' });
     const text = await hover.first().innerText();
     for (const label of ['today', 'this week', 'this month', 'code-review today', 'code-review this month'])

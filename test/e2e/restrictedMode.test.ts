@@ -2,7 +2,6 @@
 // activates and shows the meter (spend and budgets stay visible), but no workflow runs: the run commands say why
 // and how to trust the folder, and the Runs view says the same.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { newId } from '../../src/core/processIdentity';
 import { WorkspaceStore } from '../../src/core/store/store';
 import { useWorkbench } from './workbench';
@@ -49,7 +48,7 @@ describe('Agent Budget in Restricted Mode', function () {
     this.timeout(90_000);
     const wb = workbench();
     // A run to resume, written by this process as the CLI would (after the test above: the Runs view is not empty now).
-    const store = await WorkspaceStore.open({ dir: path.join(wb.workspace, '.agent-budget'), pollMs: 0 });
+    const store = await WorkspaceStore.open({ dir: wb.stateDir, pollMs: 0 });
     const now = Date.now();
     const runId = newId(now - 60_000);
     try {

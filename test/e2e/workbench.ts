@@ -21,6 +21,7 @@ import {
   waitForWorkbench,
   type VsCodeServer,
 } from '../../scripts/vscode-server.mjs';
+import { nodeStateSystem, workspaceStateDir } from '../../src/core/statePaths';
 
 export const ARTIFACTS = path.join(ROOT, '.e2e-artifacts');
 
@@ -31,15 +32,21 @@ export interface WorkbenchOptions {
   developmentExtension?: boolean;
   /**
    * Runs once the data dirs and the workspace copy exist, before the server starts (e.g. to install a .vsix, or to
-   * write the workspace's .vscode/settings.json or seed its store).
+   * write the workspace's files or seed its store in `stateDir`, the folder the extension will open).
    */
-  prepare?: (dirs: {
-    serverDataDir: string;
-    userDataDir: string;
-    workspace: string;
-    /** The user's own policy file of this suite (user.json; none until written). */
-    userPolicyFile: string;
-  }) => Promise<void> | void;
+  prepare?: (dirs: PreparedDirs) => Promise<void> | void;
+}
+
+export interface PreparedDirs {
+  serverDataDir: string;
+  userDataDir: string;
+  workspace: string;
+  /** The user's own policy file of this suite (user.json; none until written). */
+  userPolicyFile: string;
+  /** The workspace's machine state folder under this suite's own state root (statePaths.ts). */
+  stateDir: string;
+  /** Adds user settings (the endpoint settings are user settings only: a folder's settings cannot set them). */
+  addUserSettings(values: Record<string, unknown>): void;
 }
 
 /** Quiet, deterministic user settings: no welcome page or telemetry notice covering the screenshots. */
@@ -59,6 +66,8 @@ export class Workbench {
     readonly workspace: string,
     /** The user's own policy file (user.json) the suite's server reads: a temp one, never the developer's. */
     readonly userPolicyFile: string,
+    /** Where the extension keeps this workspace's store (the suite's own per-user state root). */
+    readonly stateDir: string,
   ) {}
 
   get statusBar(): Locator {
@@ -297,25 +306,37 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
     const workspace = copyWorkspace(tmp);
     const serverDataDir = path.join(tmp, 'server-data');
     const userDataDir = path.join(tmp, 'user-data');
+    // This suite's per-user state root: the extension host inherits it from the server's environment.
+    const stateEnv = { AGENT_BUDGET_STATE_HOME: path.join(tmp, 'state-home') };
+    const stateDir = workspaceStateDir(workspace, nodeStateSystem(stateEnv));
     mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
     // code-server keeps user settings on the server side, so the workbench reads this file.
-    writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
+    const settingsFile = path.join(userDataDir, 'User', 'settings.json');
+    let userSettings: Record<string, unknown> = { ...USER_SETTINGS };
+    const writeSettings = () => writeFileSync(settingsFile, JSON.stringify(userSettings, null, 2));
+    writeSettings();
+    const addUserSettings = (values: Record<string, unknown>) => {
+      userSettings = { ...userSettings, ...values };
+      writeSettings();
+    };
     const userConfig = isolatedUserConfig(tmp);
     await options.prepare?.({
       serverDataDir,
       userDataDir,
       workspace,
       userPolicyFile: userConfig.AGENT_BUDGET_USER_POLICY,
+      stateDir,
+      addUserSettings,
     });
     server = await startServer({
       extensionDevelopmentPath: options.developmentExtension === false ? undefined : ROOT,
       serverDataDir,
       userDataDir,
-      env: userConfig,
+      env: { ...userConfig, ...stateEnv },
     });
     browser = await launchBrowser();
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const opened = new Workbench(page, server, workspace, userConfig.AGENT_BUDGET_USER_POLICY);
+    const opened = new Workbench(page, server, workspace, userConfig.AGENT_BUDGET_USER_POLICY, stateDir);
     try {
       await page.goto(server.url(workspace));
       await waitForWorkbench(page);

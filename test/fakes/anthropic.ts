@@ -1,9 +1,11 @@
 import type http from 'node:http';
+import { anthropicBreakpointError, anthropicCacheUsage, anthropicPromptTokens } from './caching';
 import {
   FakeProvider,
   chunkText,
   completeUsage,
   defaultReplyText,
+  scriptsPrompt,
   sleep,
   type FakeErrorReply,
   type FakeExchange,
@@ -14,7 +16,8 @@ import {
 /**
  * Speaks the Anthropic Messages API as @anthropic-ai/sdk expects it: `POST /v1/messages` (JSON, or SSE with
  * `event: message_start` … `message_stop` when `stream: true`), `POST /v1/messages/count_tokens`, a
- * `request-id` header, and `{"type": "error", "error": {"type", "message"}}` bodies.
+ * `request-id` header, and `{"type": "error", "error": {"type", "message"}}` bodies. Prompts are billed with the
+ * prompt cache as Anthropic bills it (caching.ts): `cache_control` breakpoints, minimums, 5-minute and 1-hour lives.
  */
 export class FakeAnthropic extends FakeProvider {
   protected requestKey(req: http.IncomingMessage): string | undefined {
@@ -41,12 +44,14 @@ export class FakeAnthropic extends FakeProvider {
     if (path === '/v1/messages/count_tokens') {
       const scripted = this.nextCount();
       if (typeof scripted === 'object') return this.error(x, scripted);
-      const n = scripted ?? Math.ceil(JSON.stringify(x.body.messages ?? []).length / 4) + 8;
+      const n = scripted ?? anthropicPromptTokens(x.body);
       return x.json(200, { input_tokens: n }, { 'request-id': this.newId('req_') });
     }
-    const reply = this.nextReply() ?? {};
+    const reply = this.nextReply(x.request) ?? {};
     if (reply.type === 'hang') return;
     if (reply.type === 'error') return this.error(x, reply);
+    const tooMany = anthropicBreakpointError(x.body);
+    if (tooMany) return this.error(x, { type: 'error', status: 400, message: tooMany });
     if (reply.delayMs) await sleep(reply.delayMs);
     if (x.body.stream === true) return this.stream(x, reply);
     return this.message(x, reply);
@@ -74,8 +79,9 @@ export class FakeAnthropic extends FakeProvider {
     const toolCalls = (reply.toolCalls ?? []).map((t) => ({ ...t, id: t.id ?? this.newId('toolu_') }));
     const usage = completeUsage(
       reply.usage,
-      JSON.stringify(x.body.messages ?? []).length + String(x.body.system ?? '').length,
+      scriptsPrompt(reply.usage) ? anthropicPromptTokens(x.body) : anthropicCacheUsage(this.cache, x.body),
       text.length + (reply.thinking?.length ?? 0),
+      { reply, body: x.body },
     );
     const stop =
       reply.stopReason === 'maxTokens'

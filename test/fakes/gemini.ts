@@ -1,9 +1,11 @@
 import type http from 'node:http';
+import { geminiCacheUsage, geminiPromptTokens } from './caching';
 import {
   FakeProvider,
   chunkText,
   completeUsage,
   defaultReplyText,
+  scriptsPrompt,
   sleep,
   type FakeErrorReply,
   type FakeExchange,
@@ -55,10 +57,10 @@ export class FakeGemini extends FakeProvider {
     if (method === 'countTokens') {
       const scripted = this.nextCount();
       if (typeof scripted === 'object') return this.error(x, scripted);
-      const n = scripted ?? Math.ceil(JSON.stringify(x.body.contents ?? []).length / 4) + 4;
+      const n = scripted ?? geminiPromptTokens(x.body, model!);
       return x.json(200, { totalTokens: n, promptTokensDetails: [{ modality: 'TEXT', tokenCount: n }] });
     }
-    const reply = this.nextReply() ?? {};
+    const reply = this.nextReply(x.request) ?? {};
     if (reply.type === 'hang') return;
     if (reply.type === 'error') return this.error(x, reply);
     if (reply.delayMs) await sleep(reply.delayMs);
@@ -75,9 +77,13 @@ export class FakeGemini extends FakeProvider {
   }
 
   private plan(x: FakeExchange, reply: FakeMessageReply, model: string) {
-    const prompt = JSON.stringify(x.body.contents ?? []) + JSON.stringify(x.body.systemInstruction ?? '');
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('gemini', lastUserText(x.body)));
-    const usage = completeUsage(reply.usage, prompt.length, text.length);
+    const usage = completeUsage(
+      reply.usage,
+      scriptsPrompt(reply.usage) ? geminiPromptTokens(x.body, model) : geminiCacheUsage(this.cache, x.body, model),
+      text.length,
+      { reply, body: x.body },
+    );
     const finishReason =
       reply.stopReason === 'maxTokens' ? 'MAX_TOKENS' : reply.stopReason === 'refused' ? 'SAFETY' : 'STOP';
     return { text, usage, finishReason, model: reply.model ?? model, responseId: this.newId('resp') };

@@ -1,9 +1,11 @@
 import type http from 'node:http';
+import { openaiCacheUsage, openaiPromptTokens } from './caching';
 import {
   FakeProvider,
   chunkText,
   completeUsage,
   defaultReplyText,
+  scriptsPrompt,
   sleep,
   type FakeErrorReply,
   type FakeExchange,
@@ -16,7 +18,8 @@ import {
  * - `POST /v1/chat/completions`: JSON, or `data:` chunks ending in `data: [DONE]`; the usage chunk (empty
  *   `choices`) is sent only when the request has `stream_options.include_usage`, as the real API does (and never
  *   with `omitUsage`, like a compatible server that ignores it);
- * - usage reports cache writes (`cache_write_tokens`, inside the prompt count) as GPT-5.6 and later do;
+ * - prompts are counted with o200k and cached by themselves as OpenAI does (caching.ts): `cached_tokens` for reads
+ *   and, for GPT-5.6 and later, `cache_write_tokens` for writes (both inside the prompt count);
  * - `POST /v1/responses`: JSON, or named SSE events (`response.created` … `response.completed`);
  * - an `x-request-id` header, and `{"error": {"message", "type", "code"}}` bodies.
  */
@@ -52,7 +55,7 @@ export class FakeOpenAI extends FakeProvider {
         'invalid_api_key',
       );
     }
-    const reply = this.nextReply() ?? {};
+    const reply = this.nextReply(x.request) ?? {};
     if (reply.type === 'hang') return;
     if (reply.type === 'error') return this.error(x, reply);
     if (reply.delayMs) await sleep(reply.delayMs);
@@ -74,13 +77,15 @@ export class FakeOpenAI extends FakeProvider {
     send();
   }
 
-  private plan(x: FakeExchange, reply: FakeMessageReply, api: 'chat' | 'responses') {
-    const prompt =
-      JSON.stringify(api === 'chat' ? (x.body.messages ?? []) : (x.body.input ?? '')) +
-      String(x.body.instructions ?? '');
+  private plan(x: FakeExchange, reply: FakeMessageReply) {
     const text = reply.text ?? (reply.toolCalls?.length ? '' : defaultReplyText('openai', lastUserText(x.body)));
     const toolCalls = (reply.toolCalls ?? []).map((t) => ({ ...t, id: t.id ?? this.newId('call_') }));
-    const usage = completeUsage(reply.usage, prompt.length, text.length);
+    const usage = completeUsage(
+      reply.usage,
+      scriptsPrompt(reply.usage) ? openaiPromptTokens(x.body) : openaiCacheUsage(this.cache, x.body),
+      text.length,
+      { reply, body: x.body },
+    );
     return { text, toolCalls, usage, model: reply.model ?? String(x.body.model ?? 'gpt-fake') };
   }
 
@@ -94,7 +99,7 @@ export class FakeOpenAI extends FakeProvider {
   }
 
   private chat(x: FakeExchange, reply: FakeMessageReply): void {
-    const p = this.plan(x, reply, 'chat');
+    const p = this.plan(x, reply);
     const message: Record<string, unknown> = {
       role: 'assistant',
       content: reply.stopReason === 'refused' ? null : p.text || null,
@@ -127,7 +132,7 @@ export class FakeOpenAI extends FakeProvider {
   }
 
   private async chatStream(x: FakeExchange, reply: FakeMessageReply): Promise<void> {
-    const p = this.plan(x, reply, 'chat');
+    const p = this.plan(x, reply);
     const id = this.newId('chatcmpl-');
     const sse = x.sse(reply, { 'x-request-id': this.newId('req_') }, (e) => [
       null,
@@ -239,7 +244,7 @@ export class FakeOpenAI extends FakeProvider {
   }
 
   private responses(x: FakeExchange, reply: FakeMessageReply): void {
-    const p = this.plan(x, reply, 'responses');
+    const p = this.plan(x, reply);
     const output = this.responseOutput(p, reply, { msg: this.newId('msg_'), rs: this.newId('rs_') });
     const status = reply.stopReason === 'maxTokens' ? 'incomplete' : 'completed';
     x.json(
@@ -253,7 +258,7 @@ export class FakeOpenAI extends FakeProvider {
   }
 
   private async responsesStream(x: FakeExchange, reply: FakeMessageReply): Promise<void> {
-    const p = this.plan(x, reply, 'responses');
+    const p = this.plan(x, reply);
     const id = this.newId('resp_');
     const ids = { msg: this.newId('msg_'), rs: this.newId('rs_') };
     const sse = x.sse(reply, { 'x-request-id': this.newId('req_') }, (e) => [

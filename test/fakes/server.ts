@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PromptCache, type CacheUsage } from './caching';
 
 /**
  * The shared plumbing of the fake provider servers: a scripted reply queue, a request log, SSE writing with
@@ -39,6 +40,11 @@ export interface FakeMessageReply {
   usage?: Partial<FakeUsage>;
   /** Sent verbatim as the provider's usage object instead of one built from `usage`. */
   rawUsage?: unknown;
+  /**
+   * Bill exactly the request's output bound (`max_tokens` and its kin) as output, like a model that writes until its
+   * limit: the worst case a budget must have reserved for.
+   */
+  outputAtLimit?: boolean;
   /**
    * OpenAI Chat Completions only: answer like a compatible server that ignores `stream_options.include_usage` and
    * reports no usage at all (no usage chunk, no `usage` field).
@@ -105,7 +111,12 @@ const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key'];
 export interface FakeOptions {
   /** When set, requests must carry this key (else the provider's auth error). */
   apiKey?: string;
+  /** The fake's clock, for cache lives (default Date.now): a test moves it instead of waiting. */
+  now?: () => number;
 }
+
+/** Answers a generation request when nothing is queued (a scripted model: the benchmark's agent, its summariser). */
+export type FakeResponder = (request: LoggedRequest) => FakeReply | undefined;
 
 export abstract class FakeProvider {
   readonly requests: LoggedRequest[] = [];
@@ -115,8 +126,14 @@ export abstract class FakeProvider {
   private idCounter = 0;
   /** Set by the server once listening: the URL to give the SDK. */
   baseUrl = '';
+  /** The provider's prompt cache (caching.ts): what requests wrote, read by later ones. */
+  readonly cache: PromptCache;
+  /** Answers generation requests when the queue is empty; default: the deterministic reply. */
+  responder: FakeResponder | undefined;
 
-  constructor(protected readonly options: FakeOptions = {}) {}
+  constructor(protected readonly options: FakeOptions = {}) {
+    this.cache = new PromptCache(options.now ?? Date.now);
+  }
 
   /** Queues replies, answered in order; an empty queue answers with `defaultReply`. */
   enqueue(...replies: FakeReply[]): this {
@@ -143,10 +160,11 @@ export abstract class FakeProvider {
     this.requests.length = 0;
     this.replies.length = 0;
     this.counts.length = 0;
+    this.cache.clear();
   }
 
-  protected nextReply(): FakeReply | undefined {
-    return this.replies.shift();
+  protected nextReply(request: LoggedRequest): FakeReply | undefined {
+    return this.replies.shift() ?? this.responder?.(request);
   }
 
   protected nextCount(): FakeCountReply | undefined {
@@ -312,18 +330,45 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-/** Fills the unspecified usage kinds: input ~ prompt characters / 4 (+10), output ~ reply characters / 4. */
+/** The output bound a request sent, in whichever field its API uses (undefined when none). */
+export function requestedMaxOutput(body: Record<string, unknown>): number | undefined {
+  const config = body.generationConfig as { maxOutputTokens?: unknown } | undefined;
+  for (const v of [body.max_tokens, body.max_completion_tokens, body.max_output_tokens, config?.maxOutputTokens])
+    if (typeof v === 'number') return v;
+  return undefined;
+}
+
+/** Whether a scripted reply gives the prompt side of its usage itself (then the prompt cache is not consulted). */
+export function scriptsPrompt(partial: Partial<FakeUsage> | undefined): boolean {
+  return (
+    partial?.input !== undefined ||
+    partial?.cacheRead !== undefined ||
+    partial?.cacheWrite5m !== undefined ||
+    partial?.cacheWrite1h !== undefined
+  );
+}
+
+/**
+ * The reply's usage: what the script gives, else the prompt as the provider's cache billed it (`prompt`, from
+ * caching.ts; or `promptTokens` as plain input when scripted) and output ~ reply characters / 4.
+ */
 export function completeUsage(
   partial: Partial<FakeUsage> | undefined,
-  promptChars: number,
+  prompt: CacheUsage | number,
   replyChars: number,
+  atLimit?: { reply: FakeMessageReply; body: Record<string, unknown> },
 ): FakeUsage {
+  const limit = atLimit?.reply.outputAtLimit ? requestedMaxOutput(atLimit.body) : undefined;
+  if (limit !== undefined) partial = { ...partial, output: limit };
+  const billed =
+    typeof prompt === 'number' ? { input: prompt, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 } : prompt;
+  const scripted = scriptsPrompt(partial);
   return {
-    input: partial?.input ?? Math.ceil(promptChars / 4) + 10,
+    input: partial?.input ?? billed.input,
     output: partial?.output ?? Math.max(1, Math.ceil(replyChars / 4)),
-    cacheRead: partial?.cacheRead ?? 0,
-    cacheWrite5m: partial?.cacheWrite5m ?? 0,
-    cacheWrite1h: partial?.cacheWrite1h ?? 0,
+    cacheRead: scripted ? (partial?.cacheRead ?? 0) : billed.cacheRead,
+    cacheWrite5m: scripted ? (partial?.cacheWrite5m ?? 0) : billed.cacheWrite5m,
+    cacheWrite1h: scripted ? (partial?.cacheWrite1h ?? 0) : billed.cacheWrite1h,
     reasoning: partial?.reasoning ?? 0,
   };
 }

@@ -88,22 +88,24 @@ describe('Budget meter (real extension host)', () => {
     assert.match(state.tooltip, /\$\(error\)/);
   });
 
-  it('shows the tightest of several scopes, workflow scopes by name, and lists every scope with its reset time', async () => {
+  it("holds the workspace's figure while a workflow's cap is fuller, and lists every scope with its reset time", async () => {
     const used = usedToday();
     const today = dayKey(Date.now(), 'UTC');
     const ownUse = workspace.store.queries.totals(
       { fromDay: today, toDay: today },
       { workflow: 'integration' },
     ).costMicros;
-    // Daily at 10 %, monthly at most 20 %, the "integration" workflow's own daily cap at 50 %: the workflow wins.
+    // Daily at 10 %, monthly at most 20 %, the "integration" workflow's own daily cap at 50 %.
     await setCaps(
       workspace,
       { dailyUsd: (used * 10) / 1e6, monthlyUsd: (used * 5) / 1e6 },
       { workflows: { integration: { limits: { dailyUsd: (ownUse * 2) / 1e6 } } } },
     );
     const state = api.meter.redraw();
-    assert.equal(state.scope, 'workflow.integration.daily');
-    assert.match(state.text, / integration today$/);
+    // The figure is the workspace's (its tighter period, the month); the workflow's cap is in the tooltip.
+    assert.equal(state.scope, 'workspace.monthly');
+    assert.match(state.text, / this month$/);
+    assert.doesNotMatch(state.text, /integration/);
     // One tooltip row per scope: used, limit, percentage and a local reset time.
     for (const label of ['today', 'this month', 'integration today'])
       assert.match(state.tooltip, new RegExp(`\\| ${label} \\|`));

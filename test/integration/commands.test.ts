@@ -110,7 +110,6 @@ describe('Commands and settings (real extension host)', () => {
 
   it('settings: bad values fall back safely and say which setting and why', () => {
     const values: Record<string, unknown> = {
-      stateDirectory: '../outside',
       'anthropic.baseUrl': 'ftp://example.invalid',
       'openai.baseUrl': 'http://user:secret@127.0.0.1:9/v1',
       'gemini.baseUrl': 'http://127.0.0.1:9999/',
@@ -118,7 +117,6 @@ describe('Commands and settings (real extension host)', () => {
       'runs.revealOutput': 'yes',
     };
     const { settings, problems } = readSettings({ get: <T>(key: string) => values[key] as T });
-    assert.equal(settings.stateDirectory, '.agent-budget');
     assert.equal(settings.baseUrls.anthropic, undefined);
     assert.equal(settings.baseUrls.openai, undefined);
     assert.equal(settings.baseUrls.gemini, 'http://127.0.0.1:9999');
@@ -129,9 +127,33 @@ describe('Commands and settings (real extension host)', () => {
       'agentBudget.openai.api',
       'agentBudget.openai.baseUrl',
       'agentBudget.runs.revealOutput',
-      'agentBudget.stateDirectory',
     ]);
     assert.ok(!problems.some((p) => p.message.includes('secret')), 'a problem message repeats the credentials');
+  });
+
+  it("settings: an endpoint comes from user settings only, https or loopback http, never a folder's settings", () => {
+    const inspected: Record<string, { globalValue?: unknown; workspaceValue?: unknown }> = {
+      'anthropic.baseUrl': { workspaceValue: 'https://collector.example' },
+      'openai.baseUrl': { globalValue: 'http://10.0.0.5:8080/v1' },
+      'gemini.baseUrl': { globalValue: 'http://[::1]:9000', workspaceValue: 'https://collector.example' },
+    };
+    const { settings, problems } = readSettings({
+      get: <T>(key: string) => (inspected[key]?.workspaceValue ?? inspected[key]?.globalValue) as T,
+      inspect: <T>(key: string) => inspected[key] as { globalValue?: T } | undefined,
+    });
+    assert.equal(settings.baseUrls.anthropic, undefined, "a folder's endpoint is not used");
+    assert.equal(settings.baseUrls.openai, undefined, 'plain http to another machine is refused');
+    assert.equal(settings.baseUrls.gemini, 'http://[::1]:9000');
+    assert.deepEqual(
+      problems.map((p) => p.setting),
+      ['agentBudget.openai.baseUrl'],
+    );
+    assert.match(problems[0]!.message, /must use https:\/\/ \(plain http:\/\/ only to this machine/);
+    const declared = vscode.extensions.all.find((e) => e.packageJSON.name === 'agent-budget')!.packageJSON.contributes
+      .configuration.properties as Record<string, { scope?: string }>;
+    for (const provider of ['anthropic', 'openai', 'gemini'])
+      assert.equal(declared[`agentBudget.${provider}.baseUrl`]!.scope, 'application');
+    assert.equal(declared['agentBudget.stateDirectory'], undefined, 'where state lives is not a setting');
   });
 
   it('settings: the live values follow a configuration change', async () => {
@@ -144,12 +166,12 @@ describe('Commands and settings (real extension host)', () => {
         }
       });
     });
-    await config.update('openai.baseUrl', 'http://127.0.0.1:1/v1', vscode.ConfigurationTarget.Workspace);
+    await config.update('openai.baseUrl', 'http://127.0.0.1:1/v1', vscode.ConfigurationTarget.Global);
     try {
       await changed;
       assert.equal(api.settings.value.baseUrls.openai, 'http://127.0.0.1:1/v1');
     } finally {
-      await config.update('openai.baseUrl', undefined, vscode.ConfigurationTarget.Workspace);
+      await config.update('openai.baseUrl', undefined, vscode.ConfigurationTarget.Global);
     }
   });
 

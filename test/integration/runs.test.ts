@@ -40,7 +40,7 @@ describe('Runs against a fake provider (real extension host)', function () {
     originalPolicy = await readText(policyUri());
     await setCaps(workspace, { dailyUsd: 1000 });
     fake = await startFakeAnthropic();
-    await config().update('anthropic.baseUrl', fake.url, vscode.ConfigurationTarget.Workspace);
+    await config().update('anthropic.baseUrl', fake.url, vscode.ConfigurationTarget.Global);
     await config().update('runs.revealOutput', false, vscode.ConfigurationTarget.Workspace);
     await waitFor('the base URL setting', () => api.settings.value.baseUrls.anthropic === fake.url);
     await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
@@ -55,7 +55,7 @@ describe('Runs against a fake provider (real extension host)', function () {
   });
 
   after(async () => {
-    await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Workspace);
+    await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Global);
     await config().update('runs.revealOutput', undefined, vscode.ConfigurationTarget.Workspace);
     await api.apiKeys.clear('anthropic');
     await fake.close();
@@ -102,7 +102,7 @@ describe('Runs against a fake provider (real extension host)', function () {
     );
     assert.doesNotMatch(api.meter.redraw().text, /sync~spin/);
     // The output document has the streamed answer.
-    assert.match(api.runs.outputs.text(outcome.runId), /totals the invoice lines/);
+    assert.match(api.runViews.text(outcome.runId), /totals the invoice lines/);
     // The store and the Runs view know the run.
     assert.equal(workspace.store.queries.getRun(outcome.runId)?.status, 'completed');
     await waitFor('the run in the Runs view', () =>
@@ -234,7 +234,7 @@ describe('Runs against a fake provider (real extension host)', function () {
     const after = await resumed;
     assert.equal(after.runId, outcome.runId);
     assert.equal(after.status, 'completed', after.error);
-    assert.match(api.runs.outputs.text(outcome.runId), /Resumed answer/);
+    assert.match(api.runViews.text(outcome.runId), /Resumed answer/);
   });
 
   it('a stream cut mid-answer fails the run with its first step kept; Resume Run redoes only the cut step', async () => {
@@ -279,28 +279,32 @@ describe('Runs against a fake provider (real extension host)', function () {
     await vscode.workspace.fs.delete(workflowUri);
   });
 
-  it('a run needing a provider without a key fails to start and names what to do', async () => {
+  it('a run needing a provider without a key offers Set API Key… first, records nothing, then runs once it is set', async () => {
     await api.apiKeys.clear('anthropic');
+    const before = workspace.store.queries.listRuns({ limit: 1000 }).length;
+    const notices: Array<{ message: string; actions: Array<{ title: string; args: unknown[] }> }> = [];
+    const sub = api.runs.onDidNotify((n) => notices.push(n));
+    let recordedWhenOffered = -1;
+    api.runs.answerKeyOfferForTests = async () => {
+      recordedWhenOffered = workspace.store.queries.listRuns({ limit: 1000 }).length;
+      await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
+    };
     try {
-      const before = workspace.store.queries.listRuns({ limit: 1000 }).length;
-      const notices: Array<{ message: string; actions: Array<{ title: string; args: unknown[] }> }> = [];
-      const sub = api.runs.onDidNotify((n) => notices.push(n));
+      fake.enqueue({ text: 'It exports the invoice helpers.', usage: { input: 200, output: 10 } });
       await selectIn('src/invoice.ts', 'export');
-      await vscode.commands.executeCommand(Commands.explainSelection);
-      sub.dispose();
-      assert.equal(
-        workspace.store.queries.listRuns({ limit: 1000 }).length,
-        before,
-        'a run was recorded without a key',
-      );
-      // The notice names the key and offers to set it, for that provider: decided by the error's kind.
-      assert.equal(notices.length, 1, JSON.stringify(notices));
-      assert.match(notices[0]!.message, /could not run: No Anthropic API key is set/);
+      const outcome = await api.runs.start('explain', { input: 'export', selection: 'export' });
+      assert.equal(recordedWhenOffered, before, 'no run was recorded before the key was set');
+      // The offer names the key to set, for that provider (decided by the error's kind), and nothing failed.
+      assert.match(notices[0]!.message, /explain runs on Anthropic, and no Anthropic API key is set yet/);
       assert.deepEqual(
         notices[0]!.actions.map((a) => [a.title, ...a.args]),
         [['Set API Key…', 'anthropic']],
       );
+      assert.equal(outcome?.status, 'completed', outcome?.error);
+      assert.ok(!notices.some((n) => /could not run|resume/i.test(n.message)), JSON.stringify(notices));
     } finally {
+      sub.dispose();
+      api.runs.answerKeyOfferForTests = undefined;
       await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
     }
   });
@@ -336,7 +340,7 @@ describe('Runs against a fake provider (real extension host)', function () {
       const outcome = (await api.runs.start('integration-writer', { input: 'the meeting' }))!;
       assert.ok(
         api.approvals.seen.length > seen,
-        `no approval was asked; the run said:\n${outcome && api.runs.outputs.text(outcome.runId)}\n${JSON.stringify(outcome)}`,
+        `no approval was asked; the run said:\n${outcome && api.runViews.text(outcome.runId)}\n${JSON.stringify(outcome)}`,
       );
       const request = api.approvals.seen.at(-1)!;
       assert.equal(request.tool, 'writeFile');

@@ -102,7 +102,8 @@ describe('Runs view (real extension host)', () => {
     const item = (key: string) => api.runsTree.getTreeItem(all.find((n) => n.kind === 'run' && n.run.id === ids[key])!);
     const done = item('done');
     assert.equal(done.label, 'tree-done');
-    assert.match(String(done.description), /^\$0\.12 · (just now|\d+ min ago)$/);
+    // What it ran on (its title), its cost and how long ago: runs of one workflow tell apart.
+    assert.match(String(done.description), /^tree-done of tree test · \$0\.12 · (just now|\d+ min ago)$/);
     assert.equal(done.contextValue, RunContext.completed);
     assert.equal(item('cancelled').contextValue, RunContext.finished);
     assert.equal(item('blocked').contextValue, RunContext.resumable);
@@ -146,14 +147,20 @@ describe('Runs view (real extension host)', () => {
     assert.match(api.runsTree.view.badge?.tooltip ?? 'none', /run(s)? to resume|none/);
   });
 
-  it('Open output opens the run as a read-only document', async () => {
+  it('Open opens the run in its view, and opening it again reuses the tab', async () => {
     await vscode.commands.executeCommand(Commands.openRunOutput, { kind: 'run', run: { id: ids.blocked } });
-    const doc = await waitFor('the output document', () =>
-      vscode.window.visibleTextEditors.map((e) => e.document).find((d) => d.uri.scheme === 'agent-budget'),
-    );
-    assert.match(doc.getText(), /# tree-blocked/);
-    assert.match(doc.getText(), /\*\*blocked\*\*/);
-    assert.match(doc.getText(), /\$0\.05/);
+    await waitFor('the run view', () => api.runViews.isOpen(ids.blocked) || undefined);
+    const model = api.runViews.model(ids.blocked)!;
+    assert.equal(model.status, 'blocked');
+    assert.equal(model.costMicros, 50_000);
+    assert.equal(model.canResume, true);
+    const tabs = () =>
+      vscode.window.tabGroups.all
+        .flatMap((g) => g.tabs)
+        .filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('agentBudget.run'));
+    const count = tabs().length;
+    await vscode.commands.executeCommand(Commands.openRunOutput, ids.blocked);
+    assert.equal(tabs().length, count, 'one tab per run');
   });
 
   it('Reveal in panel opens the panel on the runs tab', async function () {

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     setInterval(() => undefined, 60_000); // in flight until killed
     return;
   }
-  const store = await WorkspaceStore.open({ dir: dir!, pollMs: 0, days: UTC_DAYS, recoverAbandoned: false });
+  const store = await WorkspaceStore.open({ dir: dir!, pollMs: 0, days: UTC_DAYS });
   for (let i = 0; ; i++) {
     const reservationId = newId();
     const decision = await admit(reservationId);

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * The user's own policy (user.json) of this test run: the temporary file test/support/isolatedUserConfig.mjs points
+ * The user's own policy (user.json) of this test run: the temporary file test/support/isolatedUser.mjs points
  * AGENT_BUDGET_USER_POLICY at. Every test that writes it removes it afterwards (removeUserPolicy in afterEach), so
  * the next test starts from the built-in defaults again.
  */

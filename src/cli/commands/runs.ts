@@ -1,4 +1,5 @@
 import { formatUsd } from '../../core/money';
+import { runsDocument } from '../../core/report/documents';
 import { RUN_STATUSES, type RunStatus } from '../../core/store/records';
 import { CliError, ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
 import { SHORT_ID } from '../runSupport';
@@ -29,20 +30,9 @@ export const runsCommand: CliCommand = {
     const workspace = await openWorkspace(ctx, { pollMs: 0 });
     try {
       if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
-      const runs = workspace.store.queries.listRuns({ status, limit });
+      const runs = runsDocument(workspace, { status, limit });
       if (ctx.json) {
-        printJson(
-          ctx,
-          runs.map((r) => ({
-            runId: r.id,
-            workflow: r.workflow,
-            status: r.status,
-            createdAt: new Date(r.createdAt).toISOString(),
-            updatedAt: new Date(r.updatedAt).toISOString(),
-            costMicros: r.costMicros,
-            title: r.title,
-          })),
-        );
+        printJson(ctx, runs);
         return ExitCode.ok;
       }
       if (runs.length === 0) {
@@ -54,11 +44,11 @@ export const runsCommand: CliCommand = {
       const rows = [
         ['RUN', 'STATUS', 'WORKFLOW', 'COST', 'UPDATED', 'TITLE'],
         ...runs.map((r) => [
-          r.id.slice(0, SHORT_ID),
+          r.runId.slice(0, SHORT_ID),
           r.status,
           r.workflow,
           formatUsd(r.costMicros),
-          localTime(r.updatedAt),
+          localTime(Date.parse(r.updatedAt)),
           r.title,
         ]),
       ];

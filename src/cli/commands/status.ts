@@ -1,120 +1,8 @@
-import { withLevel, type BudgetLevel } from '../../core/budget/engine';
 import { formatUsd } from '../../core/money';
-import { effectiveLimits, stepTaskLimits } from '../../core/policy/effective';
-import type { RunnerStep } from '../../core/runner/builtins';
-import { readCheckpoint } from '../../core/runner/checkpoint';
-import type { Workspace } from '../../core/workspace';
+import { clientCaps, ProxyTokens, TokenFileError } from '../../core/proxy/tokens';
+import { collectStatus } from '../../core/report/documents';
 import { ExitCode, openWorkspace, printJson, type CliCommand } from '../context';
 import { SHORT_ID } from '../runSupport';
-
-/**
- * One row of `agent-budget status --json` (CLI.md), plus reservedMicros/reservedTokens (in flight: counted in pct
- * and level, not in used), resetsAt, and runId/taskId/step for the token scopes of running runs.
- */
-export interface StatusScope {
-  scope: string;
-  usedMicros: number | null;
-  limitMicros: number | null;
-  usedTokens: number | null;
-  limitTokens: number | null;
-  pct: number;
-  level: BudgetLevel;
-  reservedMicros?: number;
-  reservedTokens?: number;
-  resetsAt?: string;
-  runId?: string;
-  taskId?: string;
-  step?: string;
-}
-
-/**
- * Every active budget scope as the status bar sees it: the capped USD scopes of the workspace and of each
- * workflow for the current periods, and the session and running tasks of each running run. Each row's used amount
- * is what has settled; calls in flight are `reserved…` and count toward pct and level, as the engine admits them.
- * Runs refused by an invalid budget.json are reported on stderr, with the scopes of the defaults.
- */
-export async function collectStatus(workspace: Workspace, now: number): Promise<StatusScope[]> {
-  const scopes: StatusScope[] = workspace.engine.status(now).map((s) => ({
-    scope: s.scope,
-    usedMicros: s.used,
-    limitMicros: s.limit ?? null,
-    usedTokens: null,
-    limitTokens: null,
-    pct: round1(s.pct),
-    level: s.level,
-    reservedMicros: s.reserved,
-    resetsAt: s.resetsAt === undefined ? undefined : new Date(s.resetsAt).toISOString(),
-  }));
-  const q = workspace.store.queries;
-  const open = q.openReservations();
-  const reservedTokens = (key: string) => open.reduce((sum, r) => sum + (r.scopes.includes(key) ? r.tokens : 0), 0);
-  const tokenRow = (
-    scope: 'session' | 'task',
-    key: string,
-    used: number,
-    limits: { softTokens?: number; hardTokens?: number },
-  ) => {
-    const reserved = reservedTokens(key);
-    const use = withLevel({
-      scope,
-      key,
-      unit: 'tokens',
-      used,
-      reserved,
-      limit: limits.hardTokens,
-      soft: limits.softTokens,
-    });
-    return {
-      usedTokens: used,
-      limitTokens: limits.hardTokens ?? null,
-      reservedTokens: reserved,
-      pct: round1(use.pct),
-      level: use.level,
-    };
-  };
-  for (const run of q.listRuns({ status: ['running'] })) {
-    const limits = effectiveLimits(workspace.policy, run.workflow);
-    scopes.push({
-      scope: 'session',
-      usedMicros: run.costMicros,
-      limitMicros: null,
-      reservedMicros: open.reduce((sum, r) => sum + (r.runId === run.id ? r.micros : 0), 0),
-      ...tokenRow('session', `session@${run.id}`, run.tokens, limits.session),
-      runId: run.id,
-    });
-    const steps = workflowSteps(q.checkpoint(run.id)?.state);
-    for (const task of q.tasksOfRun(run.id)) {
-      if (task.status !== 'running') continue;
-      // The step's limits tighten the policy's (a sub-agent's share or pool of its parent is not shown here).
-      const taskLimits = stepTaskLimits(limits.task, steps.find((st) => st.id === task.name)?.limits);
-      // A task's scope holds its sub-agents' calls too: its use is its whole tree's.
-      const tree = q.taskTreeTotals(task.id);
-      scopes.push({
-        scope: 'task',
-        usedMicros: tree.costMicros,
-        limitMicros: null,
-        ...tokenRow('task', `task@${task.id}`, tree.tokens, taskLimits),
-        runId: run.id,
-        taskId: task.id,
-        step: task.name,
-      });
-    }
-  }
-  return scopes;
-}
-
-/** The steps of the workflow a run started with, from its checkpoint (none when it cannot be read). */
-function workflowSteps(state: unknown): RunnerStep[] {
-  try {
-    return readCheckpoint(state).workflow.steps;
-  } catch {
-    return [];
-  }
-}
-
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
-}
 
 export const statusCommand: CliCommand = {
   name: 'status',
@@ -127,7 +15,7 @@ export const statusCommand: CliCommand = {
       if (workspace.store.report.problem) ctx.stderr.write(`${workspace.store.report.problem}\n`);
       if (workspace.policyError)
         ctx.stderr.write(`${workspace.policyError.message}\nRuns are refused until it is fixed.\n`);
-      const scopes = await collectStatus(workspace, Date.now());
+      const scopes = collectStatus(workspace, Date.now(), proxyClients(workspace.store.dir, ctx.stderr));
       if (ctx.json) {
         printJson(ctx, { scopes });
         return ExitCode.ok;
@@ -138,13 +26,13 @@ export const statusCommand: CliCommand = {
       }
       const rows = scopes.map((s) => [
         s.taskId
-          ? `task ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
+          ? `${s.scope} ${s.step} (run ${s.runId!.slice(0, SHORT_ID)})`
           : s.runId
-            ? `session ${s.runId.slice(0, SHORT_ID)}`
+            ? `${s.scope} ${s.runId.slice(0, SHORT_ID)}`
             : s.scope,
         s.usedTokens !== null
           ? `${s.usedTokens.toLocaleString('en-US')}${s.reservedTokens ? ` + ${s.reservedTokens.toLocaleString('en-US')} in flight` : ''} / ${s.limitTokens?.toLocaleString('en-US') ?? '∞'} tokens`
-          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${formatUsd(s.limitMicros ?? 0)}`,
+          : `${formatUsd(s.usedMicros ?? 0)}${s.reservedMicros ? ` + ${formatUsd(s.reservedMicros)} in flight` : ''} / ${s.limitMicros === null ? '∞' : formatUsd(s.limitMicros)}`,
         `${s.pct.toFixed(1)}%`,
         s.level,
         s.resetsAt ? `resets ${new Date(s.resetsAt).toLocaleString()}` : '',
@@ -163,3 +51,18 @@ export const statusCommand: CliCommand = {
     }
   },
 };
+
+/** The proxy's clients with their caps, for their scopes' rows (a damaged tokens file is said, not fatal here). */
+function proxyClients(stateDir: string, stderr: NodeJS.WritableStream): Record<string, ReturnType<typeof clientCaps>> {
+  try {
+    return Object.fromEntries(
+      ProxyTokens.in(stateDir)
+        .list()
+        .map((c) => [c.name, clientCaps(c)]),
+    );
+  } catch (err) {
+    if (!(err instanceof TokenFileError)) throw err;
+    stderr.write(`${err.message}\n`);
+    return {};
+  }
+}

@@ -14,7 +14,7 @@ export interface AdmissionInputs {
   request: AdmitRequest;
   /** The price of a model under the request's provider (throws UnknownModelError for an unpriced one). */
   price: (model: string) => ResolvedPrice;
-  /** The request's token scopes and the workflow's USD scopes, as the counters hold them now. */
+  /** The request's token scopes, and its USD scopes (the workflow's caps, the task's and run's dollars) as the counters hold them now. */
   scopes: { tokens: ScopeUse[]; usd: ScopeUse[] };
   rules: readonly BudgetRule[];
 }
@@ -31,7 +31,8 @@ export interface AdmissionDecision extends Omit<Admission, 'reservation'> {
 
 export type AdmissionResult = { admit: AdmissionDecision } | { blocked: BlockedReason };
 
-const ACTION_RANK: Record<RuleAction, number> = { allow: 0, warn: 1, degrade: 2, block: 3 };
+/** How strict each action is; `compact` does not compete: it is asked for beside whatever else applies. */
+const ACTION_RANK: Record<Exclude<RuleAction, 'compact'>, number> = { allow: 0, warn: 1, degrade: 2, block: 3 };
 
 /**
  * Admits the request or says why not. A cap that cannot pay for the requested model may still pay for the workflow's
@@ -59,8 +60,9 @@ export function decideAdmission({
     }
     const micros = worstCaseMicros(worstRates(price, req), req.inputTokens, clamp.maxOutputTokens);
     const tokens = req.inputTokens + clamp.maxOutputTokens;
+    const likely = likelyUse(req, price, clamp.maxOutputTokens);
     const scopes = [...uses.tokens, ...uses.usd];
-    const decision = evaluateRules(rules, req.workflow, model, scopes, micros, tokens);
+    const decision = evaluateRules(rules, req.workflow, model, scopes, { micros, tokens }, likely);
     if (decision.action === 'block') {
       return {
         blocked: {
@@ -84,13 +86,17 @@ export function decideAdmission({
     } else if (decision.action === 'warn') {
       warnings.push(`Warning rule: ${decision.reason}.`);
     }
-    warnings.push(...softLimitWarnings(scopes, micros, tokens));
+    const soft = softLimits(scopes, likely);
+    warnings.push(...soft.warnings);
     const action = degraded ? 'degrade' : decision.action === 'degrade' ? 'warn' : decision.action;
     return {
       admit: {
         model,
         maxOutputTokens: clamp.maxOutputTokens,
         action,
+        ...(decision.compact ? { compact: decision.compact } : {}),
+        promptEstimate: likely.inputTokens,
+        softReached: soft.reached,
         warnings,
         clampedBy: clamp.clampedBy,
         price,
@@ -161,25 +167,23 @@ function clampOutput(
       clampedBy = s.scope;
     }
     if (affordable < minOut) {
-      if (isSpendKey(s.scope)) {
-        return {
-          blocked: {
-            message:
-              `${s.scope} limit reached: ${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}. ` +
-              "It is a fan-out's subAgents.budget.maxUsd (or its share or pool of it), fixed in the workflow the run started " +
-              'with: raise it in the workflow file for new runs.',
-            scope: s.scope,
-          },
-        };
-      }
+      const spent = `${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}`;
+      const raise = s.scope.startsWith('client.')
+        ? `give the client a higher cap (revoke its proxy token and create it again with a higher --${s.scope.endsWith('.daily') ? 'daily' : 'monthly'}-usd)`
+        : 'raise the cap in .agent-budget/budget.json and resume';
       return {
-        blocked: {
-          message:
-            `${s.scope} cap reached: ${fmt(s.used + s.reserved)} of ${fmt(s.limit)} spent or held, not enough for a call to ${model}. ` +
-            `It resets ${s.resetsAt ? new Date(s.resetsAt).toISOString() : 'at the next period'}; or raise the cap in .agent-budget/budget.json and resume.`,
-          scope: s.scope,
-          resetsAt: s.resetsAt,
-        },
+        blocked: isSpendKey(s.scope)
+          ? {
+              message: `${s.scope} limit reached: ${spent}. ${raiseSpend(s.scope)}`,
+              scope: s.scope,
+            }
+          : {
+              message:
+                `${s.scope} cap reached: ${spent}. ` +
+                `It resets ${s.resetsAt ? new Date(s.resetsAt).toISOString() : 'at the next period'}; or ${raise}.`,
+              scope: s.scope,
+              resetsAt: s.resetsAt,
+            },
       };
     }
   }
@@ -196,10 +200,14 @@ function evaluateRules(
   workflow: string,
   model: string,
   scopes: ScopeUse[],
-  worstMicros: number,
-  worstTokens: number,
-): { action: RuleAction; reason: string; resetsAt?: number } {
-  let best: { action: RuleAction; reason: string; resetsAt?: number } = { action: 'allow', reason: '' };
+  worst: { micros: number; tokens: number },
+  likely: Likely,
+): { action: Exclude<RuleAction, 'compact'>; reason: string; resetsAt?: number; compact?: string } {
+  let best: { action: Exclude<RuleAction, 'compact'>; reason: string; resetsAt?: number } = {
+    action: 'allow',
+    reason: '',
+  };
+  let compact: string | undefined;
   rules.forEach((rule, index) => {
     const w = rule.when;
     if (w.workflow !== undefined && w.workflow !== workflow) return;
@@ -215,33 +223,61 @@ function evaluateRules(
     if (w.scope !== undefined) {
       const scope = scopes.find((s) => s.scope === w.scope);
       if (!scope || scope.limit === undefined || scope.limit <= 0) return;
-      const pct =
-        ((scope.used + scope.reserved + (scope.unit === 'usd' ? worstMicros : worstTokens)) / scope.limit) * 100;
+      // Compacting is a saving, asked for on what is likely; the other actions guard the worst case.
+      const call = rule.action === 'compact' ? likely : worst;
+      const held = rule.action === 'compact' ? scope.used : scope.used + scope.reserved;
+      const pct = ((held + (scope.unit === 'usd' ? call.micros : call.tokens)) / scope.limit) * 100;
       if (pct < (w.atLeastPct ?? 0)) return;
       resetsAt = scope.resetsAt;
       pctText = ` — ${w.scope} would be at ${pct.toFixed(0)}%`;
     }
-    if (ACTION_RANK[rule.action] > ACTION_RANK[best.action]) {
-      best = { action: rule.action, reason: `rules[${index}] (${describeRule(rule)})${pctText}`, resetsAt };
-    }
+    const reason = `rules[${index}] (${describeRule(rule)})${pctText}`;
+    if (rule.action === 'compact') compact ??= reason;
+    else if (ACTION_RANK[rule.action] > ACTION_RANK[best.action]) best = { action: rule.action, reason, resetsAt };
   });
-  return best;
+  return compact ? { ...best, compact } : best;
 }
 
-function softLimitWarnings(scopes: readonly ScopeUse[], micros: Micros, tokens: number): string[] {
+/** What the call will likely use, in tokens and µ$: never its worst case. */
+interface Likely {
+  inputTokens: number;
+  tokens: number;
+  micros: Micros;
+}
+
+/**
+ * The request's honest estimate (or, for a caller that has none, its sized prompt and no output), the output capped
+ * by the clamp, priced at the uncached input and output rates (what a call without cache hits bills).
+ */
+function likelyUse(req: AdmitRequest, price: ResolvedPrice, maxOutputTokens: number): Likely {
+  const inputTokens = Math.min(req.likely?.inputTokens ?? req.inputTokens, req.inputTokens);
+  const outputTokens = Math.min(req.likely?.outputTokens ?? 0, maxOutputTokens);
+  const tier = price.above && inputTokens > price.above.tokens ? price.above : price.base;
+  const units =
+    BigInt(inputTokens) * BigInt(Math.round(tier.inputPerMTok * 1e6)) +
+    BigInt(outputTokens) * BigInt(Math.round(tier.outputPerMTok * 1e6));
+  return { inputTokens, tokens: inputTokens + outputTokens, micros: Number((units + 999_999n) / 1_000_000n) };
+}
+
+/**
+ * Soft limits warn on what is spent and what this call will likely add — never on a worst case (the clamp, the
+ * prompt's byte bound, other calls' holds), which would warn on a 39-line file.
+ */
+function softLimits(scopes: readonly ScopeUse[], likely: Likely): { warnings: string[]; reached: string[] } {
   const warnings: string[] = [];
+  const reached: string[] = [];
   for (const s of scopes) {
-    const cost = s.unit === 'usd' ? micros : tokens;
-    if (s.soft !== undefined && s.used + s.reserved + cost >= s.soft) {
-      const held = s.used + s.reserved;
-      warnings.push(
-        held >= s.soft
-          ? `${s.scope} is past its soft limit (${show(s, held)} of ${show(s, s.soft)} soft).`
-          : `this call may take ${s.scope} past its soft limit (${show(s, held)} used or held + up to ${show(s, cost)} of ${show(s, s.soft)} soft).`,
-      );
-    }
+    if (s.soft === undefined) continue;
+    const call = s.unit === 'usd' ? likely.micros : likely.tokens;
+    if (s.used + call < s.soft) continue;
+    reached.push(s.scope);
+    warnings.push(
+      s.used >= s.soft
+        ? `${s.scope} is past its soft limit (${show(s, s.used)} of ${show(s, s.soft)} soft).`
+        : `this call will likely take ${s.scope} past its soft limit (${show(s, s.used)} used + about ${show(s, call)} of ${show(s, s.soft)} soft).`,
+    );
   }
-  return warnings;
+  return { warnings, reached };
 }
 
 /** The most a call can cost: the prompt at its worst rate and the whole clamp as output, rounded up to the µ$. */
@@ -255,21 +291,37 @@ function worstCaseMicros(
 }
 
 /**
- * Per-token prompt and output rates of the worst case, in 10⁻⁶ µ$: the prompt as uncached input (or at the cache
- * write rate the request asks for — writes bill above input), output (reasoning included) at the output rate.
- * When the estimate is within 10 % of an `above` threshold the higher tier is assumed: a prompt a little larger
- * than estimated would bill the whole call there.
+ * Per-token prompt and output rates of the worst case, in 10⁻⁶ µ$: output (reasoning included) at the output rate,
+ * and every prompt token at the dearest rate it may bill at — uncached input, a cache read, or a cache write the
+ * request may cause (writes bill above input: Anthropic's 5-minute and 1-hour writes when asked for, OpenAI's
+ * automatic writes always, since it caches unasked). When the estimate is within 10 % of an `above` threshold the
+ * higher tier is assumed: a prompt a little larger than estimated would bill the whole call there.
  */
-function worstRates(price: ResolvedPrice, req: AdmitRequest): { promptUnits: bigint; outputUnits: bigint } {
+export function worstRates(
+  price: ResolvedPrice,
+  req: Pick<AdmitRequest, 'inputTokens' | 'promptCaching'>,
+): { promptUnits: bigint; outputUnits: bigint } {
   const tier = price.above && req.inputTokens * 1.1 > price.above.tokens ? price.above : price.base;
-  const promptRate =
-    req.promptCaching === '5m'
-      ? tier.cacheWrite5mPerMTok
-      : req.promptCaching === '1h'
-        ? tier.cacheWrite1hPerMTok
-        : tier.inputPerMTok;
+  const caching = req.promptCaching ?? 'none';
+  const rates = [tier.inputPerMTok, tier.cacheReadPerMTok];
+  if (caching !== 'none' || price.provider === 'openai') rates.push(tier.cacheWrite5mPerMTok);
+  if (caching === '1h') rates.push(tier.cacheWrite1hPerMTok);
   // Round rates up so the affordable output never exceeds what the cap pays for.
-  return { promptUnits: BigInt(Math.ceil(promptRate * 1e6)), outputUnits: BigInt(Math.ceil(tier.outputPerMTok * 1e6)) };
+  return {
+    promptUnits: BigInt(Math.ceil(Math.max(...rates) * 1e6)),
+    outputUnits: BigInt(Math.ceil(tier.outputPerMTok * 1e6)),
+  };
+}
+
+/** Where a run's dollar limit is set: the policy's limits, or (a sub-agent's) the workflow's fan-out. */
+function raiseSpend(scope: string): string {
+  const fanOut =
+    "a fan-out's subAgents.budget.maxUsd (or its share or pool of it) is fixed in the workflow the run started with: " +
+    'raise it in the workflow file for new runs.';
+  if (scope === 'pool.usd') return `It is ${fanOut}`;
+  if (scope === 'session.usd')
+    return "Raise limits.session.hardUsd in .agent-budget/budget.json (or the workflow's limits) and resume.";
+  return `Raise limits.task.hardUsd in .agent-budget/budget.json (or the workflow's limits) and resume; for a sub-agent, ${fanOut}`;
 }
 
 function fmt(micros: Micros): string {

@@ -3,9 +3,18 @@ import { effectiveLimits } from '../policy/effective';
 import { PERIODS, dayKey, periodWindow, type PeriodWindow } from '../policy/periods';
 import type { BudgetPolicy } from '../policy/types';
 import type { LedgerEntry, Reservation, StoreRecord } from '../store/records';
+import type { SpendFilter } from '../store/queries';
 import type { WorkspaceStore } from '../store/store';
 import { totalTokens } from '../usage';
-import { isSpendKey, isUsdKey, type ScopeUse, type SpendScopeSpec, type TokenScopeSpec } from './types';
+import {
+  CLIENT_PERIODS,
+  isSpendKey,
+  isUsdKey,
+  type ClientCaps,
+  type ScopeUse,
+  type SpendScopeSpec,
+  type TokenScopeSpec,
+} from './types';
 
 interface Counter {
   used: number;
@@ -15,9 +24,9 @@ interface Counter {
 /**
  * What every scope has used and holds, kept current by every record the store applies (this process's and every
  * other window's and CLI's):
- * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) and dollar scopes of a run (`task.usd@<id>`,
- *   `pool.usd@<id>`) belong to one run in one process; their limits come with each request, their use is read once
- *   from the store for a resumed run (`initialUsed`);
+ * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) and dollar scopes of a task, sub-agent pool or run
+ *   (`task.usd@<id>`, `pool.usd@<id>`, `session.usd@<runId>`) belong to one run in one process; their limits come
+ *   with each request, their use is read once from the store for a resumed run (`initialUsed`);
  * - USD scopes (`workspace.<period>@<key>`, `workflow.<id>.<period>@<key>`) are shared by every process; each is
  *   loaded from the store's rollups on first use.
  * A counter's `reserved` is what the open reservations naming it hold.
@@ -25,10 +34,10 @@ interface Counter {
 export class ScopeCounters {
   private readonly counters = new Map<string, Counter>();
   private readonly open = new Map<string, Reservation>();
-  private readonly tokenInit = new Map<string, () => number>();
+  private readonly runScopeInit = new Map<string, () => number>();
   /**
-   * A task's dollar scopes above its own (`task.usd@<task>` → its parents' and pools'): a call names them all in its
-   * reservation, but a fixed tool charge names none, so it is counted against them through this.
+   * A task's dollar scopes above its own (`task.usd@<task>` → its parents' and their pools'): calls name every scope
+   * in their reservation, but a fixed tool charge names none, so it is charged through this.
    */
   private readonly spendParents = new Map<string, string[]>();
   /** Effective limits by workflow for the current policy (merging overrides allocates; admissions are hot). */
@@ -53,35 +62,19 @@ export class ScopeCounters {
   }
 
   /**
-   * Remembers how to read the use of token and dollar scopes this process has not counted yet (a resumed run's), and
-   * which dollar scopes a task's charges count against (`spend`: the task's own first).
+   * Remembers how to read the use of token and dollar scopes this process has not counted yet (a resumed run's),
+   * and which dollar scopes above a task (its parents' and their pools', in a fan-out) its charges count against:
+   * the first `task.usd` spec is the task's own.
    */
-  learn(specs: readonly TokenScopeSpec[], spend: readonly SpendScopeSpec[] = []): void {
-    for (const spec of [...specs, ...spend])
-      if (spec.initialUsed && !this.tokenInit.has(spec.key)) this.tokenInit.set(spec.key, spec.initialUsed);
-    if (spend.length > 1)
-      this.spendParents.set(
-        spend[0]!.key,
-        spend.slice(1).map((s) => s.key),
-      );
-  }
-
-  /** A task's or pool's dollars (µ$), with its limits. */
-  spendUse(spec: SpendScopeSpec): ScopeUse {
-    const c = this.counter(spec.key, this.loadTokens);
-    return {
-      scope: spec.kind,
-      key: spec.key,
-      unit: 'usd',
-      used: c.used,
-      reserved: c.reserved,
-      limit: spec.hardMicros,
-      soft: spec.softMicros,
-    };
+  learn(specs: readonly (TokenScopeSpec | SpendScopeSpec)[]): void {
+    for (const spec of specs)
+      if (spec.initialUsed && !this.runScopeInit.has(spec.key)) this.runScopeInit.set(spec.key, spec.initialUsed);
+    const spend = specs.filter((s) => s.kind === 'task.usd' || s.kind === 'pool.usd').map((s) => s.key);
+    if (spend.length > 1 && spend[0]!.startsWith('task.usd@')) this.spendParents.set(spend[0]!, spend.slice(1));
   }
 
   tokenUse(spec: TokenScopeSpec): ScopeUse {
-    const c = this.counter(spec.key, this.loadTokens);
+    const c = this.counter(spec.key, this.loadRunScope);
     return {
       scope: spec.kind,
       key: spec.key,
@@ -93,12 +86,26 @@ export class ScopeCounters {
     };
   }
 
+  /** A task's or run's dollars (µ$), with its limits. */
+  spendUse(spec: SpendScopeSpec): ScopeUse {
+    const c = this.counter(spec.key, this.loadRunScope);
+    return {
+      scope: spec.kind,
+      key: spec.key,
+      unit: 'usd',
+      used: c.used,
+      reserved: c.reserved,
+      limit: spec.hardMicros,
+      soft: spec.softMicros,
+    };
+  }
+
   /**
-   * Every USD scope a call of `workflow` at `now` counts against, with its cap (undefined = no cap). Uncapped
-   * workflow scopes are listed too, so a reservation names them: a cap added to budget.json while calls are in
-   * flight counts what they hold.
+   * Every USD scope a call of `workflow` (made by `client`, when a proxy client makes it) at `now` counts against,
+   * with its cap (undefined = no cap). Uncapped workflow scopes are listed too, so a reservation names them: a cap
+   * added to budget.json while calls are in flight counts what they hold.
    */
-  usdScopes(workflow: string, now: number): ScopeUse[] {
+  usdScopes(workflow: string, now: number, client?: string, clientCaps: ClientCaps = {}): ScopeUse[] {
     let limits = this.limits.get(workflow);
     if (!limits) {
       limits = effectiveLimits(this.policy, workflow);
@@ -108,9 +115,22 @@ export class ScopeCounters {
     for (const period of PERIODS) {
       const win = periodWindow(period, now, this.policy.timeZone);
       out.push(this.usdUse(`workspace.${period}`, win, undefined, limits.workspace[`${period}Usd`]));
-      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, workflow, limits.workflow[`${period}Usd`]));
+      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, { workflow }, limits.workflow[`${period}Usd`]));
     }
+    if (client !== undefined) out.push(...this.clientScopes(client, clientCaps, now));
     return out;
+  }
+
+  /** A proxy client's own scopes (`client.<name>.daily|monthly`) at `now`, with its caps. */
+  clientScopes(client: string, caps: ClientCaps, now: number): ScopeUse[] {
+    return CLIENT_PERIODS.map((period) =>
+      this.usdUse(
+        `client.${client}.${period}`,
+        periodWindow(period, now, this.policy.timeZone),
+        { client },
+        caps[`${period}Usd`],
+      ),
+    );
   }
 
   /** Keeps counters current with one record the store applied. */
@@ -146,10 +166,10 @@ export class ScopeCounters {
   }
 
   /**
-   * The store rebuilt its memory from disk. USD counters are reloaded from the rollups on next use. Token counters
-   * stay: they count this process's own runs, whose settled calls are on disk (a rejected write can only have
-   * counted more, never less), and a task started here has no `initialUsed` to reload from. Their holds are
-   * recomputed from the reservations still open.
+   * The store rebuilt its memory from disk. The periods' USD counters are reloaded from the rollups on next use.
+   * Task and run counters (tokens and dollars) stay: they count this process's own runs, whose settled calls are on
+   * disk (a rejected write can only have counted more, never less), and a task started here has no `initialUsed` to
+   * reload from. Their holds are recomputed from the reservations still open.
    */
   reset(): void {
     this.open.clear();
@@ -177,25 +197,30 @@ export class ScopeCounters {
     return c;
   }
 
-  private readonly loadTokens = (key: string): number => this.tokenInit.get(key)?.() ?? 0;
+  private readonly loadRunScope = (key: string): number => this.runScopeInit.get(key)?.() ?? 0;
 
-  private usdUse(scope: string, win: PeriodWindow, workflow: string | undefined, capUsd: number | undefined): ScopeUse {
+  private usdUse(
+    scope: string,
+    win: PeriodWindow,
+    filter: SpendFilter | undefined,
+    capUsd: number | undefined,
+  ): ScopeUse {
     const key = `${scope}@${win.key}`;
     const c = this.counter(key, () => {
       const range = {
         fromDay: dayKey(win.startMs, this.policy.timeZone),
         toDay: dayKey(win.endMs - 1, this.policy.timeZone),
       };
-      return this.store.queries.totals(range, workflow === undefined ? undefined : { workflow }).costMicros;
+      return this.store.queries.totals(range, filter).costMicros;
     });
     const limit = capUsd === undefined ? undefined : usdToMicros(capUsd);
     return { scope, key, unit: 'usd', used: c.used, reserved: c.reserved, limit, soft: undefined, resetsAt: win.endMs };
   }
 
   /**
-   * Counts a ledger row against the run's token and dollar scopes it names (`reserved`: the scopes of the
-   * reservation it settles; a fixed tool charge has none, so its task's, the task's dollar parents' and its run's)
-   * and against the periods' USD scopes of its own time.
+   * Counts a ledger row against the task, pool and run scopes it names (`reserved`: the scopes of the reservation it
+   * settles; a fixed tool charge has none, so its task's, the task's dollar parents' and its run's) and against the
+   * periods' USD scopes of its own time.
    */
   private charge(entry: LedgerEntry, reserved: string[] | undefined): void {
     const tokens = totalTokens(entry.usage);
@@ -205,16 +230,19 @@ export class ScopeCounters {
       entry.runId ? `session@${entry.runId}` : '',
       ownSpend,
       ...(this.spendParents.get(ownSpend) ?? []),
+      entry.runId ? `session.usd@${entry.runId}` : '',
     ];
     for (const key of keys) {
       const c = key ? this.counters.get(key) : undefined;
       if (!c || (isUsdKey(key) && !isSpendKey(key))) continue;
       c.used += isSpendKey(key) ? entry.costMicros : tokens;
     }
-    // USD scopes by the entry's own time, as the rollups file it.
+    // USD scopes in the period the rollups file the entry in: where its reservation was held (a call across midnight).
     for (const period of PERIODS) {
-      const win = periodWindow(period, entry.ts, this.policy.timeZone);
-      for (const key of [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`]) {
+      const win = periodWindow(period, entry.heldAt ?? entry.ts, this.policy.timeZone);
+      const keys = [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`];
+      if (entry.client !== undefined) keys.push(`client.${entry.client}.${period}@${win.key}`);
+      for (const key of keys) {
         const c = this.counters.get(key);
         if (c) c.used += entry.costMicros;
       }

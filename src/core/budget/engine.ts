@@ -19,6 +19,7 @@ import {
   type AdmitRequest,
   type BudgetAlert,
   type BudgetDecision,
+  type ClientCaps,
   type ScopeUse,
   type SettleInput,
   type SpendScopeSpec,
@@ -35,6 +36,7 @@ export {
   type BudgetAlert,
   type BudgetDecision,
   type BudgetLevel,
+  type ClientCaps,
   type ScopeUse,
   type SettleInput,
   type SpendScopeSpec,
@@ -138,7 +140,7 @@ export class BudgetEngine {
    * not at all when the call is refused.
    */
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
-    this.counters.learn(req.tokenScopes, req.spendScopes);
+    this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const sized = await this.sizePrompt(req);
     let admission: Admission;
     try {
@@ -157,7 +159,10 @@ export class BudgetEngine {
 
   /** Tells hooks of a decision, with the figures of the scope that made it (or the call's tightest). */
   private decide(
-    req: Pick<AdmitRequest, 'workflow' | 'runId' | 'task' | 'model' | 'tokenScopes' | 'spendScopes'>,
+    req: Pick<
+      AdmitRequest,
+      'workflow' | 'runId' | 'task' | 'model' | 'tokenScopes' | 'spendScopes' | 'client' | 'clientCaps'
+    >,
     action: BudgetDecision['action'],
     messages: string[],
     scopeName?: string,
@@ -165,7 +170,7 @@ export class BudgetEngine {
   ): void {
     const uses = [
       ...req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
-      ...this.usdScopes(req.workflow, this.clock.now()),
+      ...this.counters.usdScopes(req.workflow, this.clock.now(), req.client, req.clientCaps),
       ...this.spendUses(req.spendScopes),
     ].filter((u) => u.limit !== undefined && u.limit > 0);
     const fill = (u: ScopeUse) => (u.used + u.reserved) / u.limit!;
@@ -211,12 +216,16 @@ export class BudgetEngine {
       );
     }
     const now = this.clock.now();
+    this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const result = decideAdmission({
       request: req,
       price: (model) => this.priceOf(req.provider, model, now, req.localEndpoint === true),
       scopes: {
         tokens: req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
-        usd: [...this.counters.usdScopes(req.workflow, now), ...this.spendUses(req.spendScopes)],
+        usd: [
+          ...this.counters.usdScopes(req.workflow, now, req.client, req.clientCaps),
+          ...this.spendUses(req.spendScopes),
+        ],
       },
       rules: this.policy.rules,
     });
@@ -285,20 +294,19 @@ export class BudgetEngine {
       task: string | null;
       tool: string;
       usd: number;
-      /** The task's dollar scopes (its own first, then its parents' and pools'): their limits hold against it too. */
+      /** The task's and run's dollar scopes (its own first, then its parents' and pools'): their limits hold too. */
       spendScopes?: SpendScopeSpec[];
     },
     alsoCommit: readonly StoreRecord[] = [],
   ): Promise<LedgerEntry> {
     const now = this.clock.now();
-    const { spendScopes, ...charge } = args;
-    const entry = toolChargeEntry(charge, usdToMicros(args.usd), now);
-    this.counters.learn([], spendScopes);
+    const entry = toolChargeEntry(args, usdToMicros(args.usd), now);
+    this.counters.learn(args.spendScopes ?? []);
     const alerts = await this.store.transact((q) => {
-      const scopes = [...this.usdScopes(args.workflow, now), ...this.spendUses(spendScopes)];
+      const scopes = [...this.usdScopes(args.workflow, now), ...this.spendUses(args.spendScopes)];
       const blocked = toolChargeBlocked(scopes, entry.costMicros, args.tool);
       if (blocked) {
-        const { workflow, runId, task, tool } = args;
+        const { workflow, runId, task, tool, spendScopes } = args;
         const req = { workflow, runId, task, model: tool, tokenScopes: [], spendScopes };
         this.decide(req, 'block', [blocked.message], blocked.scope, blocked.resetsAt);
         throw BudgetBlockedError.of(blocked);
@@ -316,18 +324,30 @@ export class BudgetEngine {
     return this.counters.usdScopes(workflow, now);
   }
 
-  /** Every USD scope with a cap (workspace and per workflow), as the status bar and `agent-budget status` see them. */
-  status(now = this.clock.now()): ScopeWithLevel[] {
-    return budgetStatus(this.policy, (workflow) => this.usdScopes(workflow, now));
-  }
-
-  private spendUses(specs: readonly SpendScopeSpec[] | undefined): ScopeUse[] {
-    return (specs ?? []).map((spec) => this.counters.spendUse(spec));
+  /**
+   * Every USD scope with a cap (workspace and per workflow, and each of `clients`' own caps), as the status bar and
+   * `agent-budget status` see them.
+   */
+  status(now = this.clock.now(), clients: Readonly<Record<string, ClientCaps>> = {}): ScopeWithLevel[] {
+    const clientUses = Object.entries(clients).flatMap(([client, caps]) =>
+      this.counters.clientScopes(client, caps, now),
+    );
+    return budgetStatus(this.policy, (workflow) => this.usdScopes(workflow, now), clientUses);
   }
 
   /** Use of a token scope by key (for a running task or session in the status bar). */
   tokenStatus(spec: TokenScopeSpec): ScopeWithLevel {
     return withLevel(this.counters.tokenUse(spec));
+  }
+
+  /** Use of a task's or run's dollar scope (`task.usd`, `session.usd`). */
+  spendStatus(spec: SpendScopeSpec): ScopeWithLevel {
+    this.counters.learn([spec]);
+    return withLevel(this.counters.spendUse(spec));
+  }
+
+  private spendUses(specs: readonly SpendScopeSpec[] | undefined): ScopeUse[] {
+    return (specs ?? []).map((spec) => this.counters.spendUse(spec));
   }
 
   /** The price in force on the call's UTC day (a promotion's end or a price change applies from that day on). */
@@ -348,7 +368,12 @@ export class BudgetEngine {
     entry: LedgerEntry,
     fired: (scope: string, periodKey: string, pct: number) => boolean,
   ): BudgetAlert[] {
-    return crossedThresholds(this.usdScopes(workflow, entry.ts), entry, this.policy.alerts.thresholdsPct, fired);
+    return crossedThresholds(
+      this.usdScopes(workflow, entry.heldAt ?? entry.ts),
+      entry,
+      this.policy.alerts.thresholdsPct,
+      fired,
+    );
   }
 
   /** Keeps counters current with every record the store applies (the benchmark drives it directly). */

@@ -1,3 +1,4 @@
+import type { CutEstimate } from '../metering/failure';
 import type { Micros } from '../money';
 import { priceWith } from '../pricing/cost';
 import { newId } from '../processIdentity';
@@ -34,6 +35,7 @@ export function reservationFor(
     outputTokens: decision.maxOutputTokens,
     scopes: decision.scopes.map((s) => s.key),
     variant: req.promptVersion === undefined ? null : `${decision.model}@${req.promptVersion}`,
+    ...(req.client === undefined ? {} : { client: req.client }),
   };
 }
 
@@ -44,7 +46,9 @@ export function reservationFor(
 export function entryFor(admission: Admission, input: SettleInput, now: number): LedgerEntry {
   const r = admission.reservation;
   const estimated = input.usage === undefined;
-  const usage = input.usage ?? reservedUsage(r);
+  const usage = input.usage ?? (input.cut ? cutUsage(r, input.cut) : reservedUsage(r));
+  // An estimate never charges more than the reservation held (the worst case the budget admitted).
+  const estimatedMicros = input.cut ? Math.min(r.micros, priceWith(admission.price, usage).costMicros) : r.micros;
   return {
     ...fromReservation(r),
     id: newId(now),
@@ -52,10 +56,12 @@ export function entryFor(admission: Admission, input: SettleInput, now: number):
     tool: input.tool ?? null,
     variant: input.variant ?? r.variant ?? null,
     usage,
-    costMicros: estimated ? r.micros : priceWith(admission.price, usage).costMicros,
+    costMicros: estimated ? estimatedMicros : priceWith(admission.price, usage).costMicros,
     estimated,
     requestId: input.requestId ?? null,
     latencyMs: input.latencyMs ?? null,
+    // The honest estimate shown to people (estimate vs actual), not the bound the reservation held.
+    estimatedInputTokens: admission.promptEstimate,
     ...(admission.price.origin !== 'table' ? { priceSource: admission.price.origin } : {}),
   };
 }
@@ -113,6 +119,15 @@ function reservedUsage(r: Reservation): TokenUsage {
   return { ...ZERO_USAGE, input: r.inputTokens, output: r.outputTokens };
 }
 
+/**
+ * A cut call's estimated usage: the prompt as the provider counted it (else the reservation's prompt count) and the
+ * output streamed plus its margin, never more output than the call was allowed.
+ */
+function cutUsage(r: Reservation, cut: CutEstimate): TokenUsage {
+  const prompt = cut.prompt ?? { input: r.inputTokens, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 };
+  return { ...ZERO_USAGE, ...prompt, output: Math.min(cut.output, r.outputTokens) };
+}
+
 /** The fields a settling entry takes from its reservation: who called what, and what was held. */
 function fromReservation(r: Reservation) {
   return {
@@ -125,5 +140,8 @@ function fromReservation(r: Reservation) {
     reservationId: r.id,
     reservedMicros: r.micros,
     estimatedInputTokens: r.inputTokens,
+    // The period the row counts in is the one its reservation was held in (a call in flight at midnight).
+    heldAt: r.ts,
+    ...(r.client === undefined ? {} : { client: r.client }),
   };
 }

@@ -8,8 +8,11 @@ export type ScopeWithLevel = ScopeUse & { pct: number; level: BudgetLevel };
 export function budgetStatus(
   policy: Pick<BudgetPolicy, 'workflows'>,
   usdScopes: (workflow: string) => ScopeUse[],
+  /** Proxy clients' own scopes (`client.<name>.daily|monthly`), listed when capped. */
+  clientUses: readonly ScopeUse[] = [],
 ): ScopeWithLevel[] {
   const uses = new Map<string, ScopeUse>();
+  for (const use of clientUses) uses.set(use.key, use);
   for (const use of usdScopes('')) if (use.scope.startsWith('workspace.')) uses.set(use.key, use);
   for (const wf of Object.keys(policy.workflows))
     for (const use of usdScopes(wf)) if (use.scope.startsWith('workflow.')) uses.set(use.key, use);

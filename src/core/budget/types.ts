@@ -1,4 +1,6 @@
 import { AgentBudgetError } from '../errors';
+import type { Period } from '../policy/periods';
+import type { CutEstimate } from '../metering/failure';
 import type { RuleAction } from '../policy/types';
 import type { ResolvedPrice } from '../pricing/cost';
 import type { Reservation } from '../store/records';
@@ -21,19 +23,35 @@ export interface TokenScopeSpec {
 }
 
 /**
- * A dollar scope of one task or one sub-agent pool of a run (`task.usd@<taskId>`, `pool.usd@<taskId>`): counted in
- * µ$ like the workspace's caps, but its limits come with each request, like a token scope (sub-agents' `maxUsd`
- * and their shares and pools of it).
+ * A dollar scope of one task or run, or of one sub-agent pool (`task.usd@<taskId>`, `session.usd@<runId>`,
+ * `pool.usd@<taskId>`): POLICY.md "Dollar limits per run and per task", and a fan-out's `subAgents.budget.maxUsd`
+ * (its shares and pools). Counted like the workspace's caps, in µ$, but its limits come with each request, like a
+ * token scope.
  */
 export interface SpendScopeSpec {
   key: string;
   /** The scope name rules, messages and status use. */
-  kind: 'task.usd' | 'pool.usd';
+  kind: 'task.usd' | 'session.usd' | 'pool.usd';
   softMicros?: number;
   hardMicros?: number;
   /** µ$ already spent in this scope before this process saw it (a resumed run): read once. */
   initialUsed?: () => number;
 }
+
+/** What a call will likely use (an honest estimate, not a bound): soft limits warn on it, never on the worst case. */
+export interface LikelyUse {
+  /** The prompt estimate shown to people: the tokenizer's count, or the calibrated one (report/calibration.ts). */
+  inputTokens: number;
+  /** The answer's likely length (at most the clamp). */
+  outputTokens: number;
+}
+
+/**
+ * The prompt caching a request asks for, as its worst case must price it: `none` (the provider may still cache on
+ * its own: OpenAI does, and bills a write at its write rate), `5m` or `1h` (Anthropic's cache life; a 1-hour request
+ * may also write 5-minute entries).
+ */
+export type PromptCaching = 'none' | '5m' | '1h';
 
 export interface AdmitRequest {
   workflow: string;
@@ -57,19 +75,39 @@ export interface AdmitRequest {
   maxOutputTokens?: number;
   /** Token scopes (task, parents, pools, session) with their limits. */
   tokenScopes: TokenScopeSpec[];
-  /** Dollar scopes of the task, its parents and their pools, with their limits (the first is the task's own). */
+  /**
+   * Dollar scopes of the task (its own first, then its parents' and their pools') and of the run, with their limits.
+   */
   spendScopes?: SpendScopeSpec[];
+  /** The honest estimate of the call (soft limits, the ledger's prompt estimate); default the sized prompt, no output. */
+  likely?: LikelyUse;
   /** Where DEGRADE routes; undefined = none configured. */
   degradeModel?: string;
   /** The run's prompt version: the reservation records the variant `<model called>@<promptVersion>`. */
   promptVersion?: string;
   /** Prompt caching the request asks for: its writes bill above the input rate, so the worst case must use that rate. */
-  promptCaching?: 'none' | '5m' | '1h';
+  promptCaching?: PromptCaching;
   /** Fewest output tokens worth a call (default 16); below this the call is blocked instead of starved. */
   minOutputTokens?: number;
   /** The call goes to a loopback endpoint the user chose: a model no price list knows is free there (pricing). */
   localEndpoint?: boolean;
+  /** Who makes the call: a proxy token's name (absent: our own workflows, `agent-budget`). Filed on the ledger row. */
+  client?: string;
+  /**
+   * The client's own caps (its proxy token's `dailyUsd` / `monthlyUsd`): the call also counts against
+   * `client.<name>.daily` and `client.<name>.monthly`, reserved with every other scope in the same transaction.
+   */
+  clientCaps?: ClientCaps;
 }
+
+/** A proxy client's USD caps (undefined = no cap of its own; the workspace caps still apply). */
+export interface ClientCaps {
+  dailyUsd?: number;
+  monthlyUsd?: number;
+}
+
+/** The periods a client scope has (a proxy token sets a daily and a monthly cap). */
+export const CLIENT_PERIODS = ['daily', 'monthly'] as const satisfies readonly Period[];
 
 export interface ScopeUse {
   /** Scope name as in rules and `agent-budget status` (`task`, `session`, `workspace.daily`, `workflow.x.monthly`). */
@@ -91,8 +129,14 @@ export interface Admission {
   model: string;
   /** The clamp to send as max_tokens. */
   maxOutputTokens: number;
-  /** The action the rules decided (never `block`: a block is an error). */
-  action: Exclude<RuleAction, 'block'>;
+  /** The action the rules decided (never `block`: a block is an error; `compact` comes in `compact`). */
+  action: Exclude<RuleAction, 'block' | 'compact'>;
+  /** A rule asks to compact the task's conversation before this call: why. */
+  compact?: string;
+  /** The prompt estimate the ledger records (the likely prompt, else the sized one). */
+  promptEstimate: number;
+  /** Scopes whose soft limit this call will likely reach or has passed (`task`, `session.usd`, …). */
+  softReached: string[];
   /** Human-readable notes: soft limits crossed, a degrade, a warn rule. */
   warnings: string[];
   /** What binds the clamp: `model`, `request`, or a scope name. */
@@ -103,6 +147,11 @@ export interface Admission {
 export interface SettleInput {
   /** The provider's reported usage; undefined when it never arrived (stream cut, abort, crash). */
   usage?: TokenUsage;
+  /**
+   * Without `usage`: the estimate of a call cut short (src/core/metering/failure.ts), charged instead of the whole
+   * reservation — priced, capped at it, marked estimated.
+   */
+  cut?: CutEstimate;
   requestId?: string | null;
   latencyMs?: number | null;
   variant?: string | null;
@@ -163,12 +212,15 @@ export class BudgetBlockedError extends AgentBudgetError {
   }
 }
 
-/** A USD counter key or scope name (they share their prefix): the periods' caps, and tasks' and pools' dollars. */
+/** A USD counter key or scope name (they share their prefix): the periods' caps, and task, pool and run dollars. */
 export function isUsdKey(key: string): boolean {
-  return key.startsWith('workspace.') || key.startsWith('workflow.') || isSpendKey(key);
+  return key.startsWith('workspace.') || key.startsWith('workflow.') || key.startsWith('client.') || isSpendKey(key);
 }
 
-/** A task's or pool's dollar scope of one run: `task.usd`, `pool.usd`, or one of their counter keys. */
+/**
+ * A task's, sub-agent pool's or run's dollar scope: `task.usd`, `pool.usd`, `session.usd`, or one of their counter
+ * keys (`task.usd@<id>`).
+ */
 export function isSpendKey(key: string): boolean {
-  return /^(task|pool)\.usd(@|$)/.test(key);
+  return /^(task|pool|session)\.usd(@|$)/.test(key);
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { SECRET_ENV } from '../runner/tools';
+import { commandEnvironment } from '../trust/commandEnv';
 
 /** How a hook command ended. */
 export interface HookCommandResult {
@@ -17,7 +17,7 @@ const OUTPUT_BYTES = 4_000;
 
 /**
  * Runs a hook's command line through the platform shell in `cwd`, with `input` (the event as JSON) on its stdin,
- * without the provider API keys in its environment (as the runCommand tool runs commands), and stops it — on
+ * with only the allow-listed environment the runCommand tool gives commands (trust/commandEnv.ts), and stops it — on
  * POSIX its whole process group — at `timeoutMs`. Never throws: a hook that fails only says so.
  *
  * On Windows the timeout ends the shell (`cmd.exe`), not processes it started (no process groups there without a
@@ -29,8 +29,8 @@ export function runHookCommand(
   options: { cwd: string; timeoutMs: number; signal?: AbortSignal },
 ): Promise<HookCommandResult> {
   return new Promise((resolve) => {
-    const env = { ...process.env };
-    for (const name of SECRET_ENV) delete env[name];
+    // The runCommand tool's allow-listed environment: no key, token or cloud credential reaches a hook.
+    const env = commandEnvironment(process.env);
     let child;
     try {
       child = spawn(command, {

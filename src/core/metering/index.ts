@@ -1,3 +1,10 @@
 // The metered-call seam: every paid call is begun here and ended exactly once (see meter.ts).
 export { Meter, type CallResult, type MeteredCall } from './meter';
-export { failedCallCharge, type CallFailure, type FailedCallCharge } from './failure';
+export {
+  CUT_OUTPUT_MARGIN,
+  failedCallCharge,
+  type CallFailure,
+  type CutEstimate,
+  type FailedCallCharge,
+  type PromptSplit,
+} from './failure';

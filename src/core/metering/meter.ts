@@ -37,6 +37,14 @@ export interface MeteredCall {
 export class Meter {
   constructor(private readonly engine: BudgetEngine) {}
 
+  /**
+   * What the budget would decide for `request` now, reserving nothing (in memory, no write): the runner asks before
+   * a call whether to compact first. Throws BudgetBlockedError as `begin` would.
+   */
+  preview(request: AdmitRequest): Admission {
+    return this.engine.plan(request);
+  }
+
   /** Throws BudgetBlockedError when the budget says no (then nothing, `alsoCommit` included, is written). */
   async begin(request: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<MeteredCall> {
     const admission = await this.engine.admit(request, alsoCommit);
@@ -68,8 +76,10 @@ class OpenCall implements MeteredCall {
       await this.engine.release(this.admission, alsoCommit);
       return undefined;
     }
-    const usage = charge.kind === 'exact' ? charge.usage : undefined;
-    return this.engine.settle(this.admission, { usage, requestId: failure.requestId ?? null }, alsoCommit);
+    const requestId = failure.requestId ?? null;
+    if (charge.kind === 'exact')
+      return this.engine.settle(this.admission, { usage: charge.usage, requestId }, alsoCommit);
+    return this.engine.settle(this.admission, { cut: charge.cut, requestId }, alsoCommit);
   }
 
   /**

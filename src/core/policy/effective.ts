@@ -1,5 +1,14 @@
 import type { ScopeRef } from './scopes';
-import type { BudgetPolicy, TaskLimits, TokenLimits, UsdCaps, WorkflowPolicy } from './types';
+import type {
+  BudgetPolicy,
+  CachingPolicy,
+  SessionLimits,
+  TaskLimits,
+  TokenLimits,
+  UsdCaps,
+  UsdLimits,
+  WorkflowPolicy,
+} from './types';
 
 /**
  * The limits and model choices that apply to one workflow: per-workflow overrides (`workflows.<id>`) over the
@@ -10,7 +19,7 @@ export interface EffectiveLimits {
   /** Limits of each task (step) of the workflow. */
   task: TaskLimits;
   /** Limits of each run (session) of the workflow. */
-  session: TokenLimits;
+  session: SessionLimits;
   /** USD caps on this workflow's own spend (`workflows.<id>.limits.*Usd`); empty when none are set. */
   workflow: UsdCaps;
   /** USD caps on all spend of the workspace (`limits.workspace`). */
@@ -21,10 +30,10 @@ type LimitOverride<T> = { [K in keyof T]?: T[K] | null };
 
 /**
  * `over` replaces `base` key by key; `null` removes a limit (only the policy file's top-level limits may say null).
- * A soft token limit inherited from `base` that is above a hard limit set in `over` could never warn before the
- * block, so it becomes half of that hard limit. (An explicit soft above its hard limit is a policy error instead.)
+ * A soft limit (tokens or dollars) inherited from `base` that is above a hard limit set in `over` could never warn
+ * before the block, so it becomes half of that hard limit. (An explicit soft above its hard limit is a policy error.)
  */
-export function overrideLimits<T extends TokenLimits>(base: T, over: LimitOverride<T> | undefined): T {
+export function overrideLimits<T extends TokenLimits & UsdLimits>(base: T, over: LimitOverride<T> | undefined): T {
   const out = { ...base };
   if (!over) return out;
   for (const key of Object.keys(over) as (keyof T)[]) {
@@ -39,6 +48,14 @@ export function overrideLimits<T extends TokenLimits>(base: T, over: LimitOverri
     out.softTokens > over.hardTokens
   ) {
     out.softTokens = Math.floor(over.hardTokens / 2);
+  }
+  if (
+    typeof over.hardUsd === 'number' &&
+    over.softUsd === undefined &&
+    out.softUsd !== undefined &&
+    out.softUsd > over.hardUsd
+  ) {
+    out.softUsd = over.hardUsd / 2;
   }
   return out;
 }
@@ -64,7 +81,7 @@ export function effectiveLimits(policy: BudgetPolicy, workflowId?: string): Effe
 export function stepTaskLimits(task: TaskLimits, step: TaskLimits | undefined): TaskLimits {
   if (!step) return { ...task };
   const out: TaskLimits = { ...task };
-  for (const key of ['softTokens', 'hardTokens', 'maxToolCalls', 'maxSteps', 'maxWallSeconds'] as const) {
+  for (const key of TASK_LIMIT_KEYS) {
     const s = step[key];
     if (s === undefined) continue;
     const t = task[key];
@@ -73,7 +90,26 @@ export function stepTaskLimits(task: TaskLimits, step: TaskLimits | undefined): 
   if (out.softTokens !== undefined && out.hardTokens !== undefined && out.softTokens > out.hardTokens) {
     out.softTokens = Math.floor(out.hardTokens / 2);
   }
+  if (out.softUsd !== undefined && out.hardUsd !== undefined && out.softUsd > out.hardUsd)
+    out.softUsd = out.hardUsd / 2;
   return out;
+}
+
+const TASK_LIMIT_KEYS = [
+  'softTokens',
+  'hardTokens',
+  'softUsd',
+  'hardUsd',
+  'maxToolCalls',
+  'maxSteps',
+  'maxWallSeconds',
+] as const;
+
+/** The prompt caching a workflow's calls ask for: its own `caching`, else the policy's, else `auto`. */
+export function cachingOf(policy: Pick<BudgetPolicy, 'caching' | 'workflows'>, workflowId?: string): CachingPolicy {
+  const wf =
+    workflowId !== undefined && Object.hasOwn(policy.workflows, workflowId) ? policy.workflows[workflowId] : undefined;
+  return wf?.caching ?? policy.caching ?? 'auto';
 }
 
 /** The USD cap (in USD, as written) of a period scope; undefined for task/session or when no cap is set. */
@@ -81,6 +117,8 @@ export function usdCap(policy: BudgetPolicy, scope: ScopeRef): number | undefine
   switch (scope.kind) {
     case 'task':
     case 'session':
+    case 'task.usd':
+    case 'session.usd':
       return undefined;
     case 'workspace':
       return policy.limits.workspace[`${scope.period}Usd`];

@@ -14,9 +14,11 @@ import {
   type BudgetPolicy,
   type HookEventName,
   type HookSpec,
+  type SessionLimits,
   type TaskLimits,
   type TokenLimits,
   type UsdCaps,
+  type UsdLimits,
 } from './types';
 import { isToolName, isWorkflowId, WORKFLOW_ID_RULE, type ToolName } from './workflowTypes';
 
@@ -138,7 +140,8 @@ export function parsePolicyText(
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
 interface RawPolicy {
   timeZone?: string;
-  limits?: { task?: Nullable<TaskLimits>; session?: Nullable<TokenLimits>; workspace?: Nullable<UsdCaps> };
+  limits?: { task?: Nullable<TaskLimits>; session?: Nullable<SessionLimits>; workspace?: Nullable<UsdCaps> };
+  caching?: BudgetPolicy['caching'];
   workflows?: BudgetPolicy['workflows'];
   rules?: BudgetPolicy['rules'];
   alerts?: Partial<BudgetPolicy['alerts']>;
@@ -160,6 +163,7 @@ function buildPolicy(raw: RawPolicy): BudgetPolicy {
     session: overrideLimits(policy.limits.session, plain.limits?.session),
     workspace: overrideLimits(policy.limits.workspace as TokenLimits & UsdCaps, plain.limits?.workspace),
   };
+  if (plain.caching !== undefined) policy.caching = plain.caching;
   if (plain.workflows) policy.workflows = plain.workflows;
   if (plain.rules) policy.rules = plain.rules;
   if (plain.alerts?.thresholdsPct) policy.alerts.thresholdsPct = plain.alerts.thresholdsPct;
@@ -234,6 +238,20 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
     DEFAULT_POLICY.limits.session,
     'the built-in default',
   );
+  const taskUsd = checkSoftHardUsd(
+    error,
+    ['limits', 'task'],
+    limits.task,
+    DEFAULT_POLICY.limits.task,
+    'the built-in default',
+  );
+  const sessionUsd = checkSoftHardUsd(
+    error,
+    ['limits', 'session'],
+    limits.session,
+    DEFAULT_POLICY.limits.session,
+    'the built-in default',
+  );
 
   for (const [id, wf] of entries(v.workflows)) {
     if (!isWorkflowId(id)) {
@@ -243,6 +261,8 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
     const wfLimits = isObject(wf.limits) ? wf.limits : {};
     checkSoftHard(error, ['workflows', id, 'limits', 'task'], wfLimits.task, task, 'limits.task');
     checkSoftHard(error, ['workflows', id, 'limits', 'session'], wfLimits.session, session, 'limits.session');
+    checkSoftHardUsd(error, ['workflows', id, 'limits', 'task'], wfLimits.task, taskUsd, 'limits.task');
+    checkSoftHardUsd(error, ['workflows', id, 'limits', 'session'], wfLimits.session, sessionUsd, 'limits.session');
     if (isObject(wf.complexity) && wf.complexModel === undefined) {
       warn(['workflows', id, 'complexity'], 'has no effect without "complexModel" in this workflow');
     }
@@ -334,6 +354,34 @@ function checkSoftHard(
   if (typeof soft === 'number' && result.hardTokens !== undefined && soft > result.hardTokens) {
     const from = typeof hard === 'number' ? '' : ` (from ${inheritedFrom})`;
     error([...segs, 'softTokens'], `must not be above hardTokens: ${soft} > ${result.hardTokens}${from}`);
+  }
+  return result;
+}
+
+/** The same for `softUsd` ≤ `hardUsd` (dollars, any non-negative number). */
+function checkSoftHardUsd(
+  error: (segs: Segs, message: string) => void,
+  segs: Segs,
+  raw: unknown,
+  inherited: UsdLimits,
+  inheritedFrom: string,
+): UsdLimits {
+  if (!isObject(raw)) return inherited;
+  const soft = raw.softUsd;
+  const hard = raw.hardUsd;
+  const usable = (x: unknown) =>
+    x === undefined || x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
+  if (!usable(soft) || !usable(hard)) return inherited;
+  const result = overrideLimits(
+    { ...inherited },
+    {
+      softUsd: soft as number | null | undefined,
+      hardUsd: hard as number | null | undefined,
+    },
+  );
+  if (typeof soft === 'number' && result.hardUsd !== undefined && soft > result.hardUsd) {
+    const from = typeof hard === 'number' ? '' : ` (from ${inheritedFrom})`;
+    error([...segs, 'softUsd'], `must not be above hardUsd: ${soft} > ${result.hardUsd}${from}`);
   }
   return result;
 }

@@ -3,13 +3,16 @@ import { WORKFLOW_ID_RULE, isWorkflowId } from './workflowTypes';
 
 /**
  * Scope names, as written in rules and printed by `agent-budget status` (POLICY.md):
- * `task`, `session`, `workflow.<id>.daily|weekly|monthly`, `workspace.daily|weekly|monthly`.
+ * `task`, `session` (their tokens), `task.usd`, `session.usd` (their dollars), `workflow.<id>.daily|weekly|monthly`,
+ * `workspace.daily|weekly|monthly`.
  * A workflow id may contain dots (`workflow.team.review.daily`): the name splits on its first and last dot, and
  * `workflow.` plus a period suffix is never part of an id, so every name has exactly one reading.
  */
 export type ScopeRef =
   | { kind: 'task' }
   | { kind: 'session' }
+  | { kind: 'task.usd' }
+  | { kind: 'session.usd' }
   | { kind: 'workflow'; workflowId: string; period: Period }
   | { kind: 'workspace'; period: Period };
 
@@ -22,8 +25,9 @@ function isPeriod(s: string): s is Period {
 /** Why `name` is not a scope name, in plain words (with a suggestion where one is likely); undefined when it is. */
 export function scopeNameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string') return 'must be a scope name (a string)';
-  if (name === 'task' || name === 'session') return undefined;
-  const use = 'use "task", "session", "workspace.daily|weekly|monthly" or "workflow.<id>.daily|weekly|monthly"';
+  if (RUN_SCOPES.includes(name)) return undefined;
+  const use =
+    'use "task", "session", "task.usd", "session.usd", "workspace.daily|weekly|monthly" or "workflow.<id>.daily|weekly|monthly"';
   const first = name.indexOf('.');
   const last = name.lastIndexOf('.');
   const head = first < 0 ? name : name.slice(0, first);
@@ -47,6 +51,10 @@ export function scopeNameProblem(name: unknown): string | undefined {
     }
     return undefined;
   }
+  if (head === 'task' || head === 'session') {
+    const near = closest(name, RUN_SCOPES);
+    return `"${name}" is not a scope name; ${use}${near ? ` (did you mean "${near}"?)` : ''}`;
+  }
   const near = first < 0 ? closest(name, ['task', 'session']) : closest(head, ['workspace', 'workflow']);
   const fix = near === undefined ? undefined : first < 0 ? near : `${near}${name.slice(first)}`;
   return `"${name}" is not a scope name; ${use}${fix ? ` (did you mean "${fix}"?)` : ''}`;
@@ -54,7 +62,7 @@ export function scopeNameProblem(name: unknown): string | undefined {
 
 /** Parses a scope name; undefined when it is not one (see scopeNameProblem for why). */
 export function parseScope(name: string): ScopeRef | undefined {
-  if (name === 'task' || name === 'session') return { kind: name };
+  if (name === 'task' || name === 'session' || name === 'task.usd' || name === 'session.usd') return { kind: name };
   if (scopeNameProblem(name) !== undefined) return undefined;
   const first = name.indexOf('.');
   const last = name.lastIndexOf('.');
@@ -67,6 +75,8 @@ export function formatScope(scope: ScopeRef): string {
   switch (scope.kind) {
     case 'task':
     case 'session':
+    case 'task.usd':
+    case 'session.usd':
       return scope.kind;
     case 'workspace':
       return `workspace.${scope.period}`;
@@ -75,7 +85,10 @@ export function formatScope(scope: ScopeRef): string {
   }
 }
 
-/** The period of a USD scope; undefined for task and session (they last as long as the task or run). */
+/** The scopes that last as long as a task or a run: their tokens, and their dollars. */
+const RUN_SCOPES = ['task', 'session', 'task.usd', 'session.usd'];
+
+/** The period of a USD scope; undefined for task and session scopes (they last as long as the task or run). */
 export function scopePeriod(scope: ScopeRef): Period | undefined {
   return scope.kind === 'workflow' || scope.kind === 'workspace' ? scope.period : undefined;
 }

@@ -12,9 +12,11 @@ export interface BudgetPolicy {
   timeZone?: string;
   limits: {
     task: TaskLimits;
-    session: TokenLimits;
+    session: SessionLimits;
     workspace: UsdCaps;
   };
+  /** Prompt caching for every workflow (a workflow's own `caching` replaces it); undefined = `auto`. */
+  caching?: CachingPolicy;
   workflows: Record<string, WorkflowPolicy>;
   rules: BudgetRule[];
   alerts: { thresholdsPct: number[]; webhookUrl?: string };
@@ -58,7 +60,16 @@ export interface TokenLimits {
   hardTokens?: number;
 }
 
-export interface TaskLimits extends TokenLimits {
+/** A task's or a run's spend in USD, as written (`hardUsd` is never exceeded, `softUsd` warns). */
+export interface UsdLimits {
+  softUsd?: number;
+  hardUsd?: number;
+}
+
+/** Limits of each run (session) of a workflow: tokens and dollars. */
+export interface SessionLimits extends TokenLimits, UsdLimits {}
+
+export interface TaskLimits extends TokenLimits, UsdLimits {
   maxToolCalls?: number;
   maxSteps?: number;
   maxWallSeconds?: number;
@@ -70,8 +81,18 @@ export interface UsdCaps {
   monthlyUsd?: number;
 }
 
+/**
+ * Prompt caching (POLICY.md "Caching"): `auto` asks each provider to cache the stable prefix where it pays (Anthropic
+ * breakpoints with a 5-minute life, OpenAI's cache key), `5m` and `1h` choose Anthropic's cache life, `off` asks for
+ * none. A repository may set it: it never loosens a budget, because the reservation prices a cache write at its rate.
+ */
+export type CachingPolicy = 'auto' | 'off' | '5m' | '1h';
+export const CACHING_POLICIES: readonly CachingPolicy[] = ['auto', 'off', '5m', '1h'];
+
 export interface WorkflowPolicy {
-  limits?: { task?: TaskLimits; session?: TokenLimits } & UsdCaps;
+  limits?: { task?: TaskLimits; session?: SessionLimits } & UsdCaps;
+  /** Prompt caching for this workflow's calls (over the top-level `caching`). */
+  caching?: CachingPolicy;
   model?: string;
   /** The prompt version of the workflow to run (a name in its `versions`, or its own `version`). */
   promptVersion?: string;
@@ -80,11 +101,18 @@ export interface WorkflowPolicy {
   complexity?: { inputTokensAbove?: number; keywords?: string[] };
 }
 
-export type RuleAction = 'allow' | 'warn' | 'degrade' | 'block';
+/**
+ * `compact`: before the call, summarise the task's older turns and tool results with the workflow's cheap model and
+ * continue from the summary (an agent loop with turns to summarise; otherwise it acts as `warn`).
+ */
+export type RuleAction = 'allow' | 'warn' | 'degrade' | 'compact' | 'block';
 
 export interface BudgetRule {
   when: {
-    /** `task`, `session`, `workflow.<id>.daily|weekly|monthly`, `workspace.daily|weekly|monthly`. */
+    /**
+     * `task`, `session` (tokens), `task.usd`, `session.usd` (dollars), `workflow.<id>.daily|weekly|monthly`,
+     * `workspace.daily|weekly|monthly`.
+     */
     scope?: string;
     /** Percent of the scope's limit (0–1000) in use, counting the call's worst case; omitted = 0. Needs `scope`. */
     atLeastPct?: number;

@@ -50,6 +50,13 @@ export class StreamProgress {
   toolCalls: ToolCall[] = [];
   usage?: Partial<TokenUsage>;
   usageRaw?: unknown;
+  /** UTF-8 bytes of output streamed besides `text`: thinking, tool-call arguments as they arrive. */
+  otherOutputBytes = 0;
+  /**
+   * The model may reason before it writes without streaming its reasoning (OpenAI's reasoning models): what streamed
+   * then says nothing of the output billed, so a cut is charged the whole reservation.
+   */
+  hiddenReasoning = false;
   /** Any event arrived (from then on a failure is never retried). */
   started = false;
   /** The provider's final event arrived. */
@@ -61,6 +68,8 @@ export class StreamProgress {
       toolCalls: this.toolCalls.map((t) => ({ ...t })),
       ...(this.usage ? { usage: { ...this.usage } } : {}),
       ...(this.usageRaw !== undefined ? { usageRaw: this.usageRaw } : {}),
+      ...(this.otherOutputBytes > 0 ? { otherOutputBytes: this.otherOutputBytes } : {}),
+      ...(this.hiddenReasoning ? { hiddenReasoning: true } : {}),
     };
   }
 }

@@ -27,17 +27,20 @@ import {
 import { withEndpointMargin, type EstimateInput } from './estimate';
 import { mergeAnthropicStreamUsage, normalizeAnthropicUsage, type AnthropicUsageRaw } from './normalize';
 import type { AttemptGuard } from './retry';
+import { OFFICIAL_BASE_URLS } from '../trust/origins';
 import type {
+  CacheBreakpoint,
   ChatMessage,
   ChatRequest,
   ContentPart,
+  PromptCacheRequest,
   ProviderConfig,
   StopReason,
   TokenEstimate,
   ToolCall,
 } from './types';
 
-export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+export const ANTHROPIC_DEFAULT_BASE_URL = OFFICIAL_BASE_URLS.anthropic;
 
 /**
  * Claude through @anthropic-ai/sdk's Messages API. Streaming reads the raw SSE events (not the SDK's
@@ -52,9 +55,15 @@ export class AnthropicAdapter extends ProviderAdapterBase {
     super(config, deps);
     this.client = new Anthropic({
       apiKey: config.apiKey,
-      // Always explicit: the SDK would otherwise read ANTHROPIC_BASE_URL itself, and the adapter's behaviour must
-      // depend on its config only (the CLI reads the environment into the config).
+      // Everything the SDK would otherwise read from the environment is explicit: the adapter's behaviour depends on
+      // its config only (the front ends decide the endpoint: trust/origins.ts). `authToken: null` keeps an
+      // ANTHROPIC_AUTH_TOKEN meant for another tool from riding along as a bearer token; ANTHROPIC_BASE_URL and
+      // ANTHROPIC_LOG (debug logs print requests) are not read. (ANTHROPIC_CUSTOM_HEADERS is still merged in by the
+      // SDK, to the endpoint chosen here only.)
+      authToken: null,
+      webhookKey: null,
       baseURL: config.baseUrl ?? ANTHROPIC_DEFAULT_BASE_URL,
+      logLevel: 'warn',
       maxRetries: 0,
       timeout: SDK_TIMEOUT_MS,
       defaultHeaders: config.headers,
@@ -62,17 +71,29 @@ export class AnthropicAdapter extends ProviderAdapterBase {
   }
 
   private params(request: EstimateInput & { maxOutputTokens?: number }): MessageCreateParamsBase {
+    const cache = request.cache;
+    const mark = (after: CacheBreakpoint['after']) =>
+      cache?.breakpoints.some((b) => b.after === after) ? { cache_control: cacheControl(cache) } : {};
+    const tools = request.tools ?? [];
+    const systemMark = mark('system');
     return {
       model: request.model,
       max_tokens: request.maxOutputTokens ?? 1,
-      messages: toAnthropicMessages(request.messages),
-      ...(request.system ? { system: request.system } : {}),
-      ...(request.tools?.length
+      messages: toAnthropicMessages(request.messages, cache),
+      // A system prompt with a breakpoint is sent as a block, the only form that can carry one.
+      ...(request.system
         ? {
-            tools: request.tools.map((t) => ({
+            system:
+              'cache_control' in systemMark ? [{ type: 'text', text: request.system, ...systemMark }] : request.system,
+          }
+        : {}),
+      ...(tools.length
+        ? {
+            tools: tools.map((t, i) => ({
               name: t.name,
               description: t.description,
               input_schema: t.inputSchema as never,
+              ...(i === tools.length - 1 ? mark('tools') : {}),
             })),
           }
         : {}),
@@ -147,9 +168,14 @@ export class AnthropicAdapter extends ProviderAdapterBase {
             block.text += d.text;
             progress.text += d.text;
             request.onText?.(d.text);
-          } else if (d.type === 'input_json_delta') block.text += d.partial_json;
-          else if (d.type === 'thinking_delta') block.text += d.thinking;
-          else if (d.type === 'signature_delta') block.signature = (block.signature ?? '') + d.signature;
+          } else if (d.type === 'input_json_delta') {
+            block.text += d.partial_json;
+            progress.otherOutputBytes += Buffer.byteLength(d.partial_json, 'utf8');
+          } else if (d.type === 'thinking_delta') {
+            // Thinking bills as output: a cut during it is charged for what streamed of it too.
+            block.text += d.thinking;
+            progress.otherOutputBytes += Buffer.byteLength(d.thinking, 'utf8');
+          } else if (d.type === 'signature_delta') block.signature = (block.signature ?? '') + d.signature;
           break;
         }
         case 'content_block_stop': {
@@ -318,10 +344,21 @@ function mapStop(stop: AnthropicStopReason | null): StopReason {
   }
 }
 
-export function toAnthropicMessages(messages: ChatMessage[]): MessageParam[] {
-  return messages.map((m) => {
+/** `{type: 'ephemeral'}` for Anthropic's default 5-minute life, with `ttl: '1h'` for the hour. */
+function cacheControl(cache: PromptCacheRequest): { type: 'ephemeral'; ttl?: '1h' } {
+  return cache.ttl === '1h' ? { type: 'ephemeral', ttl: '1h' } : { type: 'ephemeral' };
+}
+
+/**
+ * Our conversation as Anthropic messages, with `cache_control` on the blocks where `cache` puts a breakpoint: on the
+ * block made from the named part, else (a part the API cannot take, an empty text) on the message's last block.
+ */
+export function toAnthropicMessages(messages: ChatMessage[], cache?: PromptCacheRequest): MessageParam[] {
+  return messages.map((m, index) => {
     const blocks: ContentBlockParam[] = [];
-    for (const part of m.content) {
+    const fromPart = new Map<number, ContentBlockParam>();
+    m.content.forEach((part, i) => {
+      const before = blocks.length;
       switch (part.type) {
         case 'text':
           // The API rejects empty text blocks.
@@ -349,11 +386,23 @@ export function toAnthropicMessages(messages: ChatMessage[]): MessageParam[] {
           else if (part.signature) blocks.push({ type: 'thinking', thinking: part.text, signature: part.signature });
           break;
       }
-    }
+      if (blocks.length > before) fromPart.set(i, blocks[blocks.length - 1]!);
+    });
     // Tool results must open the user turn that answers the tool calls.
     blocks.sort((a, b) => Number(b.type === 'tool_result') - Number(a.type === 'tool_result'));
+    for (const b of cache?.breakpoints ?? []) {
+      if (b.after !== 'message' || b.index !== index) continue;
+      // Thinking blocks cannot carry cache_control; the last block that can is marked.
+      const named = b.part === undefined ? undefined : fromPart.get(b.part);
+      const target = named && cacheable(named) ? named : [...blocks].reverse().find(cacheable);
+      if (target) (target as { cache_control?: unknown }).cache_control = cacheControl(cache!);
+    }
     return { role: m.role, content: blocks };
   });
+}
+
+function cacheable(block: ContentBlockParam): boolean {
+  return block.type !== 'thinking' && block.type !== 'redacted_thinking';
 }
 
 function fromAnthropicContent(content: ContentBlock[]): ContentPart[] {

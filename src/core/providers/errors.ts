@@ -36,6 +36,10 @@ export interface PartialCallResult {
    * settled exactly instead of at its reservation.
    */
   usageFinal?: boolean;
+  /** UTF-8 bytes of output streamed besides `text` (thinking, tool-call arguments). */
+  otherOutputBytes?: number;
+  /** The model may have reasoned without streaming it: what streamed does not bound the output billed. */
+  hiddenReasoning?: boolean;
 }
 
 export interface ProviderErrorInit {
@@ -138,11 +142,28 @@ export function callFailureOf(err: unknown): CallFailure {
     requestId: err.requestId ?? null,
   };
   if (partial?.usageFinal && usage) failure.finalUsage = { ...ZERO_USAGE, ...usage };
-  if (usage) {
+  if (partial) {
     const sum = (...n: Array<number | undefined>) => n.reduce<number>((a, b) => a + (b ?? 0), 0);
+    // The output received, as UTF-8 bytes: an upper bound of its tokens, whatever the tokenizer.
+    const outputBytes =
+      Buffer.byteLength(partial.text, 'utf8') +
+      (partial.otherOutputBytes ?? 0) +
+      partial.toolCalls.reduce((n, t) => n + Buffer.byteLength(t.name + JSON.stringify(t.input ?? {}), 'utf8'), 0);
     failure.partial = {
-      inputTokens: sum(usage.input, usage.cacheRead, usage.cacheWrite5m, usage.cacheWrite1h),
-      outputTokens: sum(usage.output, usage.reasoning),
+      inputTokens: sum(usage?.input, usage?.cacheRead, usage?.cacheWrite5m, usage?.cacheWrite1h),
+      outputTokens: sum(usage?.output, usage?.reasoning),
+      outputBytes,
+      ...(partial.hiddenReasoning ? { hiddenReasoning: true } : {}),
+      ...(usage
+        ? {
+            inputUsage: {
+              input: usage.input ?? 0,
+              cacheRead: usage.cacheRead ?? 0,
+              cacheWrite5m: usage.cacheWrite5m ?? 0,
+              cacheWrite1h: usage.cacheWrite1h ?? 0,
+            },
+          }
+        : {}),
     };
   }
   return failure;
@@ -240,7 +261,7 @@ export function describeProviderError(f: ErrorFacts): string {
     case 'aborted':
       return `The ${name} call was cancelled.`;
     case 'streamCut':
-      return `The ${name} response stream ended before its final event. The partial answer is kept and the call is charged at its reserved (estimated) cost; resume the run to retry the step.`;
+      return `The ${name} response stream ended before its final event. The partial answer is kept and the call is charged an estimate from what streamed (marked estimated); resume the run to retry the step.`;
   }
 }
 

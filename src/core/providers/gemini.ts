@@ -25,6 +25,7 @@ import {
 import { withEndpointMargin, type EstimateInput } from './estimate';
 import { normalizeGeminiUsage, type GeminiUsageRaw } from './normalize';
 import type { AttemptGuard } from './retry';
+import { OFFICIAL_BASE_URLS } from '../trust/origins';
 import type {
   ChatMessage,
   ChatRequest,
@@ -35,7 +36,7 @@ import type {
   ToolCall,
 } from './types';
 
-export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
+export const GEMINI_DEFAULT_BASE_URL = OFFICIAL_BASE_URLS.gemini;
 
 /** Ids we invent for function calls that came without one (Gemini 2.x); never sent back as Gemini ids. */
 const LOCAL_CALL_ID = 'gcall_';
@@ -58,8 +59,12 @@ export class GeminiAdapter extends ProviderAdapterBase {
   /** Made on first use: the SDK warns on the console when constructed without a key (a keyless estimate). */
   private get client(): GoogleGenAI {
     this.sdk ??= new GoogleGenAI({
-      apiKey: this.config.apiKey,
-      // Explicit, so GOOGLE_GENAI_USE_VERTEXAI in the environment cannot switch the backend under us.
+      // Always a string: without one the SDK takes GOOGLE_API_KEY / GEMINI_API_KEY from the environment, or with
+      // none of them Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS) as a bearer token.
+      apiKey: this.config.apiKey ?? '',
+      // Explicit, so GOOGLE_GENAI_USE_VERTEXAI / _ENTERPRISE in the environment cannot switch the backend (and its
+      // GOOGLE_CLOUD_PROJECT / LOCATION, only used by Vertex) under us; an explicit baseUrl below means
+      // GOOGLE_GEMINI_BASE_URL is not read.
       vertexai: false,
       httpOptions: {
         baseUrl: this.config.baseUrl ?? GEMINI_DEFAULT_BASE_URL,

@@ -36,6 +36,7 @@ import {
   type OpenAIResponsesUsageRaw,
 } from './normalize';
 import type { AttemptGuard } from './retry';
+import { OFFICIAL_BASE_URLS } from '../trust/origins';
 import type { TokenUsage } from '../usage';
 import type {
   ChatMessage,
@@ -47,7 +48,7 @@ import type {
   ToolCall,
 } from './types';
 
-export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+export const OPENAI_DEFAULT_BASE_URL = OFFICIAL_BASE_URLS.openai;
 
 /**
  * OpenAI (and OpenAI-compatible local servers: Ollama, LM Studio, vLLM) through the `openai` SDK, over Chat
@@ -69,7 +70,14 @@ export class OpenAIAdapter extends ProviderAdapterBase {
       // A local server (Ollama, LM Studio, vLLM) needs no key, but the SDK's constructor refuses to go without one:
       // the placeholder satisfies it and `Authorization: null` (the SDK's way to omit a header) keeps it unsent.
       apiKey: config.apiKey || 'unused',
+      // Nothing from the environment: OPENAI_ORG_ID / OPENAI_PROJECT_ID (headers meant for another account),
+      // OPENAI_ADMIN_KEY, OPENAI_BASE_URL and OPENAI_LOG are not read (the front ends decide: trust/origins.ts).
+      organization: null,
+      project: null,
+      adminAPIKey: null,
+      webhookSecret: null,
       baseURL: config.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      logLevel: 'warn',
       maxRetries: 0,
       timeout: SDK_TIMEOUT_MS,
       defaultHeaders: config.apiKey ? config.headers : { ...config.headers, Authorization: null },
@@ -82,6 +90,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 
   protected streamOnce(request: ChatRequest, guard: AttemptGuard, progress: StreamProgress): Promise<AttemptResult> {
+    progress.hiddenReasoning = mayReasonUnseen(request.model);
     return this.api === 'responses'
       ? this.responsesStream(request, guard, progress)
       : this.chatStream(request, guard, progress);
@@ -111,6 +120,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
           }
         : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+      ...cacheKey(request),
     };
   }
 
@@ -234,6 +244,7 @@ export class OpenAIAdapter extends ProviderAdapterBase {
           }
         : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+      ...cacheKey(request),
     };
   }
 
@@ -411,6 +422,15 @@ export class OpenAIAdapter extends ProviderAdapterBase {
   }
 }
 
+/**
+ * OpenAI caches prompts of 1,024 tokens and more by itself; `prompt_cache_key` keeps the calls of one run (which
+ * share their prefix) on the same cache, so the automatic prefix cache hits. Nothing else is asked for: OpenAI has no
+ * breakpoints, and its cache life is its own.
+ */
+function cacheKey(request: ChatRequest): { prompt_cache_key?: string } {
+  return request.cache?.key ? { prompt_cache_key: request.cache.key } : {};
+}
+
 /** o1/o3/o4… and GPT-5 and later only accept `max_completion_tokens`. */
 export function usesMaxCompletionTokens(model: string): boolean {
   return /^(o\d|gpt-(5|6|7|8|9))/i.test(model);
@@ -511,4 +531,12 @@ export function toResponsesInput(messages: ChatMessage[]): ResponseInputItem[] {
     }
   }
   return out;
+}
+
+/**
+ * OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 …) think before they write and stream none of it; their usage
+ * comes only at the end. A cut stream of one says nothing of the reasoning tokens billed (see failedCallCharge).
+ */
+export function mayReasonUnseen(model: string): boolean {
+  return /^(o\d|gpt-5|codex)/i.test(model.replace(/^openai\//i, ''));
 }

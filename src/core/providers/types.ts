@@ -31,11 +31,32 @@ export interface ToolSpec {
   inputSchema: Record<string, unknown>;
 }
 
+/** Where a cached prefix ends: after the tools, after the system prompt, or after a block of a message. */
+export type CacheBreakpoint =
+  | { after: 'tools' }
+  | { after: 'system' }
+  /** After part `part` of message `index` (default: its last part). */
+  | { after: 'message'; index: number; part?: number };
+
+/**
+ * The prompt caching a request asks for (src/core/runner/caching.ts decides it; each adapter speaks it its way):
+ * Anthropic `cache_control` breakpoints with a life, OpenAI's `prompt_cache_key`. Gemini caches implicitly.
+ */
+export interface PromptCacheRequest {
+  ttl: '5m' | '1h';
+  /** Anthropic: at most 4, in prompt order. */
+  breakpoints: CacheBreakpoint[];
+  /** OpenAI: requests with the same key and prefix land on the same cache. */
+  key?: string;
+}
+
 export interface ChatRequest {
   model: string;
   system?: string;
   messages: ChatMessage[];
   tools?: ToolSpec[];
+  /** Prompt caching to ask for; absent: none asked (OpenAI and Gemini may still cache by themselves). */
+  cache?: PromptCacheRequest;
   /** The clamp the budget engine computed; the adapter always sends it (max_tokens / max_output_tokens / maxOutputTokens). */
   maxOutputTokens: number;
   temperature?: number;

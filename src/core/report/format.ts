@@ -66,13 +66,20 @@ export function formatPct(pct: number): string {
 // ---------------------------------------------------------------------------------------------------------------
 // CSV (RFC 4180)
 
+/** What a spreadsheet runs as a formula when a cell starts with it (OWASP "CSV injection"), fullwidth forms too. */
+const FORMULA_START = /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/;
+const PLAIN_NUMBER = /^-?\d+(\.\d+)?$/;
+
 /**
  * One CSV field: quoted when it holds a quote, comma, CR or LF (or starts/ends with a space, which some readers
- * trim), with quotes doubled. null/undefined are empty fields; numbers are written as they are.
+ * trim), with quotes doubled. null/undefined are empty fields; numbers are written as they are. Text from run data
+ * (a workflow id, a model name, a task) that starts like a formula gets a leading `'`, so opening the export in a
+ * spreadsheet never runs it; numbers, and text that is a plain negative number (`-1.500000`), stay numeric.
  */
 export function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
-  const s = typeof value === 'string' ? value : String(value);
+  let s = typeof value === 'string' ? value : String(value);
+  if (typeof value === 'string' && FORMULA_START.test(s) && !PLAIN_NUMBER.test(s)) s = `'${s}`;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -84,13 +91,28 @@ export function csvRow(values: ReadonlyArray<string | number | boolean | null | 
 // ---------------------------------------------------------------------------------------------------------------
 // Markdown
 
-/** Text safe inside a Markdown table cell: pipes escaped, line breaks and markup characters neutralized. */
+/**
+ * Text from run data (workflow ids, titles, model names, file names) made inert in Markdown, in a table cell or a
+ * line: pipes escaped, line breaks joined, and every character that starts markup escaped — emphasis, code, HTML,
+ * links and images, headings, math (`$`, which VS Code's preview renders), strikethrough, entities — and `:` and
+ * `www.`, so no text becomes a link by itself.
+ */
 export function mdCell(text: string): string {
   return text
     .replace(/\\/g, '\\\\')
     .replace(/\|/g, '\\|')
-    .replace(/[*_`<>[\]]/g, (c) => `\\${c}`)
-    .replace(/\r?\n/g, ' ');
+    .replace(/[*_`<>[\]()#!$~&:]/g, (c) => `\\${c}`)
+    .replace(/\b(www)\./gi, '$1\\.')
+    .replace(/\r\n|\r|\n/g, ' ');
+}
+
+/** Run data as inline code (a run id, a variant): any backticks in it cannot end the span early, pipes stay in the cell. */
+export function mdCode(text: string): string {
+  const flat = text.replace(/\r\n|\r|\n/g, ' ').replace(/\|/g, '\\|');
+  const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longest + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${flat}${pad}${fence}`;
 }
 
 export type Align = 'left' | 'right';

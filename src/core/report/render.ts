@@ -8,10 +8,12 @@ import {
   formatTokens,
   groupThousands,
   mdCell,
+  mdCode,
   mdTable,
   microsToUsdText,
 } from './format';
 import { experimentsMarkdown } from './experiments';
+import { OWN_CLIENT } from '../store/records';
 import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
 
@@ -45,7 +47,7 @@ export function renderReportMarkdown(r: SpendReport): string {
   out.push(`# Agent Budget report — ${r.title}`);
   out.push('');
   out.push(
-    `**${mdCell(r.workspace)}** · ${r.fromDate} to ${r.toDate} (${r.timeZone}) · generated ${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC` +
+    `**${mdCell(r.workspace)}** · ${r.fromDate} to ${r.toDate} (${mdCell(r.timeZone)}) · generated ${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC` +
       (r.current ? ' · the period is still running' : ''),
   );
   out.push('');
@@ -183,6 +185,13 @@ export function renderReportMarkdown(r: SpendReport): string {
     out.push(simpleTable('Provider', r.byProvider));
     out.push('');
   }
+  // Only our own workflows spent: a one-row table would say nothing.
+  if (r.byClient.some((c) => c.key !== OWN_CLIENT)) {
+    out.push('## By client');
+    out.push('');
+    out.push(simpleTable('Client', r.byClient));
+    out.push('');
+  }
 
   if (r.byTask.length > 0) {
     out.push('## By task');
@@ -207,7 +216,7 @@ export function renderReportMarkdown(r: SpendReport): string {
       mdTable(
         ['Day', 'Spend', 'Calls', 'Tokens', ''],
         spendDays.map((d) => [
-          d.key,
+          mdCell(d.key),
           money(d.micros),
           groupThousands(d.calls),
           formatTokens(d.tokens),
@@ -229,9 +238,9 @@ export function renderReportMarkdown(r: SpendReport): string {
       mdTable(
         ['Run', 'Workflow', 'Status', 'Spend', 'Tokens', 'Started'],
         r.top.runs.map((t) => [
-          `\`${t.runId.slice(0, 12)}\` ${mdCell(truncate(t.title, 40))}`,
+          `${mdCode(t.runId.slice(0, 12))} ${mdCell(truncate(t.title, 40))}`,
           mdCell(t.workflow),
-          t.status,
+          mdCell(t.status),
           money(t.micros),
           formatTokens(t.tokens),
           t.createdAt.slice(0, 16).replace('T', ' '),
@@ -284,6 +293,15 @@ export function renderReportMarkdown(r: SpendReport): string {
       );
     }
     out.push('');
+    if (e.reservedCalls > 0) {
+      out.push(
+        'Prompt estimates are what each call was expected to bill (the tokenizer for OpenAI models, a per-model ' +
+          "calibration on this workspace's calls for the others). A reservation holds a call's worst case — its " +
+          "prompt's upper bound and its whole answer limit, at the dearest rate it may bill — until the provider " +
+          'reports its usage, then the rest goes back to the budget: that is what keeps a hard limit hard.',
+      );
+      out.push('');
+    }
   }
 
   // ROI
@@ -355,7 +373,7 @@ export function renderReportMarkdown(r: SpendReport): string {
         mdTable(
           ['Variant', 'Runs', 'Per run', 'Tokens per run', 'Failed', 'Accepted', 'Per accepted'],
           v.variants.map((x) => [
-            `\`${x.variant}\``,
+            mdCode(x.variant),
             groupThousands(x.runs),
             formatUnitCost(x.costPerRunMicros),
             formatTokens(x.tokensPerRun),
@@ -492,6 +510,7 @@ export function renderReportCsv(r: SpendReport): string {
       add(section, x.key, { micros: x.micros, calls: x.calls, tokens: x.tokens, estimatedMicros: x.estimatedMicros });
   };
   rows('provider', r.byProvider);
+  rows('client', r.byClient);
   rows('day', r.byDay);
   rows('task', r.byTask);
   rows('tool', r.byTool);

@@ -185,6 +185,8 @@ export interface SpendReport {
   byWorkflow: WorkflowReportRow[];
   byModel: ModelReportRow[];
   byProvider: ReportRow[];
+  /** Who made the calls: each proxy client by its token's name, and `agent-budget` for our own workflows. */
+  byClient: ReportRow[];
   /** Every day of the range, zeros included, in date order. */
   byDay: ReportRow[];
   byTask: ReportRow[];
@@ -324,6 +326,7 @@ export function buildReport(source: ReportSource, period: ReportPeriod, options:
     byWorkflow,
     byModel,
     byProvider,
+    byClient: q.breakdown('client', days).map(row),
     byDay,
     byTask: q
       .breakdown('task', days)

@@ -1,3 +1,4 @@
+import type { ForeignRunConsent } from '../trust/resumeGuard';
 import type { ErrorKind } from '../errors';
 import type { ToolName } from '../policy/workflowTypes';
 import type { ProviderAdapter } from '../providers/types';
@@ -50,6 +51,8 @@ export interface ApprovalRequest {
   before?: string;
   after?: string;
   command?: string;
+  /** The call was pending in the checkpoint the run resumed from (asked although tools.allow lists it). */
+  fromCheckpoint?: boolean;
 }
 
 /** Says yes or no to a tool call the policy lists in tools.approve. Anything but `true` is a no. */
@@ -95,10 +98,22 @@ export interface RunOutcome {
   errorKind?: RunErrorKind;
   /** Added: the run's title, as the runs list shows it. */
   title?: string;
+  /**
+   * Added: the part of `costMicros` that is estimated (a call cut short or lost, charged from what streamed, not
+   * from the provider's usage). Every front end labels a figure that includes it "estimated".
+   */
+  estimatedMicros?: number;
+  /** Added: when a blocked run's period resets, or a paused run may go on (epoch ms). */
+  resumeAfter?: number;
 }
 
 export interface RunOptions {
   /** Aborting cancels the run: the stream in flight stops at once; finished steps and their output are kept. */
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
+  /**
+   * Resume only. Asked (with the pending tool calls) before a run another install wrote is resumed; without it, or
+   * unless it says `true`, the resume throws UntrustedRunError (trust/resumeGuard.ts).
+   */
+  trustForeignRun?: ForeignRunConsent;
 }

@@ -36,6 +36,10 @@ export interface TaskCheckpoint {
   model: string;
   /** The rendered system prompt. */
   system?: string;
+  /** The opening message starts with the step's context block (runner/caching.ts). */
+  contextBlock?: true;
+  /** How many times older turns were summarised (compaction.ts); the summary is the opening message's last block. */
+  compactions?: number;
   /** The conversation so far; starts with the rendered prompt. Emptied when the task completes (its output stays). */
   messages: ChatMessage[];
   /** Results of the last assistant message's tool calls, as they finish; sent back as one message when all are in. */

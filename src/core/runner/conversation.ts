@@ -6,20 +6,21 @@ import type { RunnerStep } from './builtins';
 import { stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
 
 /**
- * A task's conversation and the request each of its calls sends: prompts rendered from the workflow's templates,
- * the model's answers and the tools' results appended, the answer read back out. Whatever shapes what is sent to
- * the provider (prompt-cache breakpoints, compaction) belongs here.
+ * A task's conversation: prompts rendered from the workflow's templates (a step's context block first, the stable
+ * part a cache can hold), the model's answers and the tools' results appended, the answer read back out. What each
+ * call sends on top of it — prompt caching, the budget's view of it — is request.ts and caching.ts; summarising its
+ * older turns is compaction.ts.
  */
 
 /**
- * A task's prompts for `step`, rendered now from the run's input and the finished steps' outputs — a sub-agent's
- * with its item and the outputs it sees (its own finished steps over the enclosing ones').
+ * A task's prompts for `step` (its context block too), rendered now from the run's input and the finished steps'
+ * outputs — a sub-agent's with its item and the outputs it sees (its own finished steps over the enclosing ones').
  */
 export function renderPrompts(
   state: RunCheckpointState,
   step: RunnerStep,
   sub: { item?: string; itemContent?: string; outputs?: Record<string, string> } = {},
-): { prompt: string; system?: string } {
+): { prompt: string; system?: string; context?: string } {
   const values = {
     ...state.input,
     stepOutputs: sub.outputs ?? stepOutputs(state),
@@ -28,12 +29,22 @@ export function renderPrompts(
   };
   const fill = (text: string) => renderTemplate(text, values);
   const systemText = step.system ?? state.workflow.system;
-  return { prompt: fill(step.prompt), ...(systemText ? { system: fill(systemText) } : {}) };
+  return {
+    prompt: fill(step.prompt),
+    ...(systemText ? { system: fill(systemText) } : {}),
+    ...(step.context ? { context: fill(step.context) } : {}),
+  };
 }
 
-/** The conversation a new task starts with: its rendered prompt. */
-export function openingMessages(prompt: string): ChatMessage[] {
-  return [{ role: 'user', content: [{ type: 'text', text: prompt }] }];
+/**
+ * The conversation a new task starts with: its rendered prompt, after its context block when the step has one (its
+ * own part, so a cache breakpoint can end the stable prefix there; the blank line keeps the two apart for providers
+ * that join a message's parts).
+ */
+export function openingMessages(prompt: string, context?: string): ChatMessage[] {
+  const parts: ContentPart[] = context ? [{ type: 'text', text: `${context}\n\n` }] : [];
+  parts.push({ type: 'text', text: prompt });
+  return [{ role: 'user', content: parts }];
 }
 
 /** What the task's next call sends, before the budget clamps its output. */

@@ -120,8 +120,9 @@ export class StepDriver {
     },
   ): Promise<TaskCheckpoint> {
     const render = sub.child ? { ...sub.render, ...sub.child } : sub.render;
-    const { prompt, system } = renderPrompts(state, step, render);
-    const { model, provider } = await this.parts.models.choose(state, step, `${system ?? ''}\n${prompt}`);
+    const { prompt, system, context } = renderPrompts(state, step, render);
+    const text = `${system ?? ''}\n${context ?? ''}\n${prompt}`;
+    const { model, provider } = await this.parts.models.choose(state, step, text);
     const now = this.parts.clock.now();
     return {
       taskId: newId(now),
@@ -131,7 +132,8 @@ export class StepDriver {
       provider,
       model,
       ...(system !== undefined ? { system } : {}),
-      messages: openingMessages(prompt),
+      ...(context ? { contextBlock: true as const } : {}),
+      messages: openingMessages(prompt, context),
       toolResults: [],
       calls: 0,
       toolCalls: 0,

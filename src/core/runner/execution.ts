@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import type { ProviderAdapter } from '../providers/types';
+import { addSample, type PromptSample } from '../report/calibration';
 import type { LedgerEntry, RunState, StoreRecord } from '../store/records';
 import type { WorkspaceStore } from '../store/store';
 import { totalTokens, type ProviderId } from '../usage';
@@ -26,7 +27,11 @@ export class Execution {
   readonly fresh = new Set<string>();
   /** How many flows of this run run beside the first right now (sub-agents running concurrently; see checkpointRecord). */
   concurrent = 0;
+  /** Tool calls the checkpoint held when the run resumed: they ask even when tools.allow lists the tool. */
+  readonly reapprove = new Set<string>();
   private readonly warned = new Set<string>();
+  /** The run's calls by model — prompt basis, billed prompt, output — kept with the run for the calibration. */
+  readonly prompts: Record<string, PromptSample> = {};
   private readonly onEvent: ((e: RunEvent) => void) | undefined;
   done!: Promise<RunOutcome>;
 
@@ -75,6 +80,11 @@ export class Execution {
       tokens: totalTokens(entry.usage),
       estimated: entry.estimated,
     });
+  }
+
+  /** A settled call's prompt sample (runner/estimates.ts), for the run record. */
+  samplePrompt(model: string, sample: Omit<PromptSample, 'calls'>): void {
+    addSample(this.prompts, model, sample);
   }
 
   /** `task`'s status as it is now goes out with the next durable write. */

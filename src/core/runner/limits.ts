@@ -80,29 +80,38 @@ export class StepLimits {
   }
 
   /**
-   * The dollar scopes a task's call or tool charge counts against (the task's own first): every fan-out above it
-   * with `maxUsd`, each sub-agent's share of what its fan-out has left, and the sub-agents' pools of it.
+   * The dollar scopes a task's call or tool charge counts against (the task's own first): the task (its tree, like
+   * its tokens) under its step's `limits.task` dollars, every task above it with a limit (a fan-out's step limits and
+   * its `subAgents.budget.maxUsd`; a sub-agent's share of what its fan-out has left), the sub-agents' pools of it, and
+   * the run. Each reads what it spent from the store the first time this process sees it.
    */
-  spendScopes(task: TaskCheckpoint): SpendScopeSpec[] {
+  spendScopes(ex: Execution, task: TaskCheckpoint, limits: TaskLimits): SpendScopeSpec[] {
     const q = this.queries();
+    const micros = (usd: number | undefined) => (usd === undefined ? undefined : usdToMicros(usd));
     const scopes: SpendScopeSpec[] = [];
-    const used = (id: string) => () => q.taskTreeTotals(id).costMicros;
     for (const node of lineage(task)) {
-      const own = maxUsdMicros(placementOf(node)?.step);
-      const parent = placementOf(node)?.parent;
+      const at = placementOf(node);
+      const own = node === task ? limits : at?.ownsLimits ? this.of(ex, at.step) : {};
+      let hard = minDefined(micros(own.hardUsd), maxUsdMicros(at?.step));
+      const parent = at?.parent;
       const parentStep = parent ? placementOf(parent)?.step : undefined;
       const budget = parentStep?.subAgents?.budget;
       const parentMax = maxUsdMicros(parentStep);
-      let hard = own;
       if (budget?.share !== undefined && node.shareFromMicros !== undefined && parentMax !== undefined)
         hard = minDefined(hard, Math.floor(budget.share * Math.max(0, parentMax - node.shareFromMicros)));
-      if (hard !== undefined)
-        scopes.push({
+      const soft = micros(own.softUsd);
+      // The task's own key even without a limit of its own: the engine counts a tool charge through it.
+      if (node === task || hard !== undefined || soft !== undefined) {
+        const spec: SpendScopeSpec = {
           key: `task.usd@${node.taskId}`,
           kind: 'task.usd',
+          softMicros: soft,
           hardMicros: hard,
-          initialUsed: used(node.taskId),
-        });
+        };
+        if (node !== task || !ex.fresh.has(task.taskId))
+          spec.initialUsed = () => q.taskTreeTotals(node.taskId).costMicros;
+        scopes.push(spec);
+      }
       if (parent && budget?.pool !== undefined && parent.poolFromMicros !== undefined && parentMax !== undefined) {
         const parentId = parent.taskId;
         scopes.push({
@@ -113,9 +122,14 @@ export class StepLimits {
         });
       }
     }
-    // The task's own key first, even without a limit of its own: the engine counts a tool charge through it.
-    if (scopes.length > 0 && scopes[0]!.key !== `task.usd@${task.taskId}`)
-      scopes.unshift({ key: `task.usd@${task.taskId}`, kind: 'task.usd', initialUsed: used(task.taskId) });
+    const session = effectiveLimits(this.policy(), ex.state.workflow.id).session;
+    scopes.push({
+      key: `session.usd@${ex.runId}`,
+      kind: 'session.usd',
+      softMicros: micros(session.softUsd),
+      hardMicros: micros(session.hardUsd),
+      initialUsed: () => q.runTotals(ex.runId).costMicros,
+    });
     return unique(scopes);
   }
 

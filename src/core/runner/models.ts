@@ -1,6 +1,7 @@
 import { degradeModel, routeModel } from '../policy/effective';
 import type { BudgetPolicy } from '../policy/types';
-import { modelInfo, UnknownModelError } from '../pricing/cost';
+import { modelInfo, resolvePrice, UnknownModelError } from '../pricing/cost';
+import { BUILT_IN_PRICES } from '../pricing/prices';
 import { estimateByHeuristic } from '../providers/estimate';
 import { PROVIDERS, type ProviderId } from '../usage';
 import type { ProviderAccess } from './api';
@@ -72,6 +73,45 @@ export class ModelChoice {
   foreignDegrade(workflow: string, provider: ProviderId): string | undefined {
     const degrade = degradeModel(this.policy(), workflow);
     return degrade && !this.degradeTarget(workflow, provider) ? degrade : undefined;
+  }
+
+  /**
+   * The model that summarises a task's older turns (compaction.ts): the workflow's degradeModel when it is one of
+   * the task's provider, else the cheapest model of that provider in the price table (budget.json's `prices` too) —
+   * never one dearer than the task's own model. `why` says which, for the message.
+   */
+  compactionModel(
+    workflow: string,
+    provider: ProviderId,
+    taskModel: string,
+    now: number,
+  ): { model: string; why: string } {
+    const policy = this.policy();
+    const rate = (model: string) => {
+      try {
+        const base = resolvePrice(provider, model, policy.prices, { at: now }).base;
+        return base.inputPerMTok * 4 + base.outputPerMTok; // a summary reads about four times what it writes
+      } catch {
+        return Number.POSITIVE_INFINITY;
+      }
+    };
+    const own = rate(taskModel);
+    const degrade = this.degradeTarget(workflow, provider);
+    if (degrade && rate(degrade) <= own) return { model: degrade, why: `workflows.${workflow}.degradeModel` };
+    let cheapest = { model: taskModel, rate: own };
+    const ids = Object.entries({ ...BUILT_IN_PRICES, ...policy.prices })
+      .filter(([, p]) => p.provider === provider)
+      .map(([id]) => id);
+    for (const id of ids) {
+      const r = rate(id);
+      if (r < cheapest.rate) cheapest = { model: id, rate: r };
+    }
+    return cheapest.model === taskModel
+      ? { model: taskModel, why: `the step's own model, the cheapest of ${provider} in the price table` }
+      : {
+          model: cheapest.model,
+          why: `the cheapest ${provider} model in the price table; set workflows.${workflow}.degradeModel to choose`,
+        };
   }
 
   /** The provider the price table knows `model` under (throws UnknownModelError); remembered per policy. */

@@ -21,11 +21,13 @@ export function outcomeOf(ex: Execution, q: StoreQueries): RunOutcome {
   });
   const lastOutput = [...steps].reverse().find((s) => s.output !== undefined)?.output;
   const status = run?.status ?? ex.run.status;
+  const totals = q.runTotals(ex.runId);
   return {
     runId: ex.runId,
     workflow: ex.run.workflow,
     status,
-    costMicros: q.runTotals(ex.runId).costMicros,
+    costMicros: totals.costMicros,
+    estimatedMicros: totals.estimatedMicros,
     tokens: {
       input: usage.input,
       output: usage.output,
@@ -38,6 +40,9 @@ export function outcomeOf(ex: Execution, q: StoreQueries): RunOutcome {
     ...(status !== 'completed' && data.error ? { error: data.error } : {}),
     ...(status !== 'completed' && data.errorKind ? { errorKind: data.errorKind } : {}),
     ...(status === 'blocked' && data.blockedScope ? { blockedScope: data.blockedScope } : {}),
+    ...((status === 'blocked' || status === 'paused') && data.resumeAfter !== undefined
+      ? { resumeAfter: data.resumeAfter }
+      : {}),
     title: run?.title ?? ex.run.title,
   };
 }

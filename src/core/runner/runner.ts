@@ -1,3 +1,11 @@
+import { recoverAbandoned } from './abandoned';
+import {
+  approvalOnResume,
+  pendingToolCalls,
+  UntrustedRunError,
+  witnessed,
+  type ForeignRun,
+} from '../trust/resumeGuard';
 import { systemClock, type Clock } from '../clock';
 import { Meter } from '../metering/meter';
 import type { PolicyError } from '../policy/issues';
@@ -13,14 +21,20 @@ import {
   type RunCheckpointState,
   type TaskCheckpoint,
 } from './checkpoint';
+import { PromptCalibration, readSamples } from '../report/calibration';
 import { promptVersion } from './conversation';
+import { Compaction } from './compaction';
 import { StepDriver } from './driver';
+import { PromptEstimates } from './estimates';
+import { appendFollowUp } from './followUp';
 import { RunLookupError } from './errors';
 import { Execution } from './execution';
 import { StepLimits } from './limits';
 import { ModelCall } from './modelCall';
 import { ModelChoice } from './models';
 import { outcomeOf } from './outcome';
+import { quoteRun, type RunQuote } from './quote';
+import { CallPlanner } from './request';
 import { runData, runInStatus, runRecord, startedRun, storedRun, taskInStatus, type RunData } from './status';
 import { assignVariant, withPromptVersion, type AssignedVariant } from './experiments';
 import { crashedTwiceError, runStopOf } from './stop';
@@ -39,14 +53,16 @@ export type {
   RunOutcome,
 } from './api';
 export { MissingApiKeyError, RunInputError, RunLookupError, WorkflowNotFoundError } from './errors';
+export { quoteText, type RunQuote } from './quote';
 
 /**
  * The durable workflow runner: runs workflows step by step through the budget, checkpointing after every call and
  * tool call so a run survives a crash, a reload, a budget block or a network failure and continues without redoing
  * finished work or paying twice. This file is a run's lifecycle — start, resume, cancel, and how it ends; its
  * rooms: the per-run state and its durable writes (execution.ts), the step driver (driver.ts), the metered LLM call
- * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation and request
- * (conversation.ts), model choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
+ * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation (conversation.ts), the request
+ * each call sends (request.ts, caching.ts, estimates.ts), compaction (compaction.ts), the quote (quote.ts), model
+ * choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
  */
 export class Runner {
   private readonly workspace: Workspace;
@@ -59,6 +75,9 @@ export class Runner {
   /** Runs being resumed (between the checks and `drive`), so a second resume in this process is refused. */
   private readonly claiming = new Set<string>();
   private readonly subscription: { dispose(): void };
+  private readonly models: ModelChoice;
+  /** The prompt estimates people see (quotes, warnings, the ledger's estimate), calibrated on this workspace. */
+  readonly estimates: PromptEstimates;
 
   constructor(deps: {
     workspace: Workspace;
@@ -78,14 +97,31 @@ export class Runner {
     const policy = () => workspace.engine.currentPolicy;
     const queries = () => workspace.store.queries;
     const limits = new StepLimits(policy, queries, this.clock);
-    const models = new ModelChoice(policy, deps.providers);
+    const models = (this.models = new ModelChoice(policy, deps.providers));
+    // The workspace's prompt calibration, from its recent runs' samples (report/calibration.ts).
+    this.estimates = new PromptEstimates(
+      new PromptCalibration(() =>
+        queries()
+          .listRuns({ limit: 100 })
+          .map((r) => (r.data as RunData | null)?.prompts),
+      ),
+    );
+    const meter = new Meter(workspace.engine);
+    const planner = new CallPlanner({ policy, limits, models, estimates: this.estimates });
+    const compaction = new Compaction({
+      meter,
+      planner,
+      models,
+      estimates: this.estimates,
+      now: () => this.clock.now(),
+    });
     this.driver = new StepDriver({
       clock: this.clock,
       queries,
       tools: this.tools,
       limits,
       models,
-      modelCall: new ModelCall(new Meter(workspace.engine), deps.providers, limits, models),
+      modelCall: new ModelCall(meter, deps.providers, limits, models, planner, this.estimates, compaction),
       toolCalls: new ToolCalls(workspace.engine, this.tools, deps.approver, limits),
       readAllowed: () => policy().tools.allow.includes('readFile'),
     });
@@ -147,7 +183,7 @@ export class Runner {
         title: runTitle(workflow, prepared),
         owner: this.store.ownerId,
         variant: `${first.model}@${state.promptVersion}`,
-        data: { provider: first.provider, model: first.model, ...experiment },
+        data: { provider: first.provider, model: first.model, install: this.workspace.installId, ...experiment },
       },
       this.store,
       now,
@@ -159,6 +195,30 @@ export class Runner {
     await ex.durably((records) => this.store.commit([runRecord(run), ...records]));
     ex.emit({ type: 'runStarted', runId: run.id, workflow: workflow.id, title: run.title });
     return this.drive(ex);
+  }
+
+  /** What a run of `workflowId` on `input` would likely cost, and at most (quote.ts). Makes no call, records nothing. */
+  async quote(workflowId: string, input: RunInput): Promise<RunQuote> {
+    this.assertPolicy();
+    const workflow = await this.catalog.find(workflowId);
+    const prepared = await this.catalog.prepareInput(workflow, input);
+    const state: RunCheckpointState = {
+      v: CHECKPOINT_VERSION,
+      workflow,
+      promptVersion: promptVersion(workflow),
+      input: prepared,
+      steps: [],
+    };
+    const now = this.clock.now();
+    const engine = this.workspace.engine;
+    return quoteRun({
+      state,
+      policy: engine.currentPolicy,
+      models: this.models,
+      queries: this.store.queries,
+      caps: engine.usdScopes(workflow.id, now),
+      now,
+    });
   }
 
   /**
@@ -210,7 +270,7 @@ export class Runner {
 
   private async resumeClaimed(id: string, options: RunOptions): Promise<RunOutcome> {
     // A process that died since the store's last sweep: interrupt its runs and charge its open reservations now.
-    await this.store.recoverAbandoned();
+    await recoverAbandoned(this.store, this.clock);
     const run = this.store.queries.getRun(id)!;
     if (run.status === 'running' || run.status === 'pending') {
       throw new RunLookupError(
@@ -229,6 +289,16 @@ export class Runner {
     const ex = new Execution(storedRun(run), state, stored.seq, this.store, this.clock, options);
     if (run.status === 'completed') return outcomeOf(ex, this.store.queries);
 
+    // Resume never executes what it did not witness (trust/resumeGuard.ts): a run another install wrote asks first,
+    // and the tool calls its checkpoint holds ask again even when tools.allow lists them.
+    const pending = pendingToolCalls(state);
+    if (!witnessed(run.data, this.workspace.installId)) {
+      const foreign: ForeignRun = { runId: id, workflow: run.workflow, title: run.title, owner: run.owner, pending };
+      if ((await options.trustForeignRun?.(foreign)) !== true)
+        throw new UntrustedRunError(foreign, 'It was not resumed: nobody confirmed it.');
+    }
+    for (const call of pending) if (approvalOnResume(call.tool)) ex.reapprove.add(call.callId);
+
     // In-flight markers: a call that had started when the process died.
     let crashedTwice: TaskCheckpoint | undefined;
     for (const task of allTasks(state)) {
@@ -237,9 +307,11 @@ export class Runner {
         task.inFlight = undefined; // stopped cleanly after it: a fresh call
       else if (task.inFlight.attempt >= 2) crashedTwice = task;
     }
+    const data = (run.data ?? {}) as RunData;
+    Object.assign(ex.prompts, readSamples(data.prompts));
     ex.run = runInStatus(run, 'running', this.store, this.clock.now(), {
       owner: this.store.ownerId,
-      data: runData(run, {}),
+      data: runData(run, { install: this.workspace.installId }),
     });
     if (crashedTwice) {
       const error = crashedTwiceError(crashedTwice);
@@ -275,6 +347,54 @@ export class Runner {
     );
     ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
     return this.drive(ex);
+  }
+
+  /**
+   * Continues a run whose steps have completed with a follow-up question (followUp.ts): one more step in the same
+   * run, under its budget scopes, checkpointed and resumable like any step. Resolves when the answer is in (or the
+   * run stopped short, like any run).
+   */
+  async continue(runId: string, text: string, options: RunOptions = {}): Promise<RunOutcome> {
+    this.assertPolicy();
+    await this.store.refresh();
+    const id = this.resolveRunId(runId);
+    if (this.running.has(id) || this.claiming.has(id))
+      throw new RunLookupError(`Run ${id} is already running in this window.`, 'conflict');
+    this.claiming.add(id);
+    try {
+      await recoverAbandoned(this.store, this.clock);
+      const run = this.store.queries.getRun(id)!;
+      if (run.status === 'running' || run.status === 'pending')
+        throw new RunLookupError(
+          `Run ${id} is running in another process (${run.owner}); wait for it to stop.`,
+          'conflict',
+        );
+      const stored = this.store.queries.checkpoint(id);
+      if (!stored) throw new RunLookupError(`Run ${id} has no checkpoint to continue from.`);
+      let state: RunCheckpointState;
+      try {
+        state = readCheckpoint(stored.state);
+      } catch (err) {
+        throw new RunLookupError(`Run ${id}: ${(err as Error).message}`, 'store');
+      }
+      const now = this.clock.now();
+      const task = appendFollowUp(state, text, { taskId: newId(now), now });
+      const ex = new Execution(storedRun(run), state, stored.seq, this.store, this.clock, options);
+      ex.run = runInStatus(run, 'running', this.store, now, { owner: this.store.ownerId, data: runData(run, {}) });
+      ex.fresh.add(task.taskId);
+      ex.queueTask(task);
+      await ex.durably((records) =>
+        this.store.transact((q) => {
+          if (q.getRun(id)?.rev !== run.rev)
+            throw new RunLookupError(`Run ${id} changed while continuing it (another window or process).`, 'conflict');
+          return { records: [runRecord(ex.run), ...records], result: undefined };
+        }),
+      );
+      ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
+      return await this.drive(ex);
+    } finally {
+      this.claiming.delete(id);
+    }
   }
 
   /**
@@ -331,7 +451,9 @@ export class Runner {
   }
 
   private async finish(ex: Execution): Promise<void> {
-    ex.run = runInStatus(ex.run, 'completed', this.store, this.clock.now(), { data: runData(ex.run, {}) });
+    ex.run = runInStatus(ex.run, 'completed', this.store, this.clock.now(), {
+      data: runData(ex.run, { prompts: ex.prompts }),
+    });
     await ex.durably((records) => this.store.commit([runRecord(ex.run), ...records]));
     ex.emit({ type: 'runFinished', runId: ex.runId, status: 'completed' });
   }
@@ -354,6 +476,7 @@ export class Runner {
         errorKind: stop.errorKind,
         blockedScope: stop.scope,
         resumeAfter: stop.resumeAfter,
+        prompts: ex.prompts,
       }),
     });
     try {

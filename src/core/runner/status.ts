@@ -1,4 +1,5 @@
 import type { RunStatus, RunState, StoreRecord, TaskState } from '../store/records';
+import type { PromptSample } from '../report/calibration';
 import type { ProviderId } from '../usage';
 import type { RunErrorKind } from './api';
 import type { TaskCheckpoint } from './checkpoint';
@@ -20,6 +21,10 @@ export interface RunData {
   resumeAfter?: number;
   /** The experiment that assigned the run its variant (runner/experiments.ts), kept for the run's life. */
   experiment?: ExperimentMark;
+  /** The install that started or last resumed the run (trust/installId.ts): resume asks when it is another one. */
+  install?: string;
+  /** Its calls' prompt samples by model (report/calibration.ts), written when it stops or finishes. */
+  prompts?: Record<string, PromptSample>;
 }
 
 /** Where new revisions come from (the store: `nextRev`). */
@@ -93,11 +98,12 @@ export function taskRecord(runId: string, task: TaskCheckpoint, revs: Revisions,
   return { k: 'task', task: state };
 }
 
-/** The run's data with its provider and model kept, and what `extra` says (undefined fields dropped). */
+/** The run's data with its provider and model kept, and what `extra` says (undefined fields and no samples dropped). */
 export function runData(run: RunState, extra: RunData): RunData {
   const data = (run.data ?? {}) as RunData;
-  const out: RunData = { provider: data.provider, model: data.model };
+  const out: RunData = { provider: data.provider, model: data.model, install: data.install };
   if (data.experiment) out.experiment = data.experiment;
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  if (out.prompts && Object.keys(out.prompts).length === 0) delete out.prompts;
   return out;
 }

@@ -13,7 +13,7 @@ export interface RunStop {
   message: string;
   /** The scope that blocked (a budget stop). */
   scope?: string;
-  /** When a paused run may be resumed (the provider's retry-after). */
+  /** When a paused run may be resumed (the provider's retry-after), or a blocked one's period resets. */
   resumeAfter?: number;
 }
 
@@ -31,7 +31,10 @@ export function runStopOf(err: unknown, now: number): RunStop {
     errorKind,
     message: errorKind === 'cancelled' ? 'Cancelled.' : messageOf(err),
   };
-  if (err instanceof BudgetBlockedError) stop.scope = err.scope;
+  if (err instanceof BudgetBlockedError) {
+    stop.scope = err.scope;
+    if (err.resetsAt !== undefined) stop.resumeAfter = err.resetsAt;
+  }
   if (err instanceof ProviderError && errorKind === 'rateLimit' && err.retryAfterMs !== undefined)
     stop.resumeAfter = now + err.retryAfterMs;
   return stop;

@@ -53,8 +53,10 @@ export class ToolCalls {
         throw new ToolError(`the tool "${call.name}" is not available in this step.`);
       planned = await this.tools.plan(call.name, call.input);
       ex.emit({ type: 'tool', runId: ex.runId, stepId: step.id, tool: planned.name, summary: planned.summary });
-      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks).
-      if (tools.approve.includes(planned.name)) {
+      // `approve` wins over `allow`, as in the policy loader (a tool in both lists asks). A call the checkpoint held
+      // when the run resumed asks too, although tools.allow lists it (it was approved, if ever, elsewhere).
+      const fromCheckpoint = ex.reapprove.has(call.id);
+      if (tools.approve.includes(planned.name) || (fromCheckpoint && tools.allow.includes(planned.name))) {
         const approved = await this.ask(ex, {
           runId: ex.runId,
           tool: planned.name,
@@ -63,6 +65,7 @@ export class ToolCalls {
           before: planned.before,
           after: planned.after,
           command: planned.command,
+          ...(fromCheckpoint ? { fromCheckpoint: true } : {}),
         });
         if (!approved) {
           const what = planned.name === 'runCommand' ? 'command' : isWritingTool(planned.name) ? 'change' : 'tool call';
@@ -83,7 +86,7 @@ export class ToolCalls {
     // Waiting for the user counts as the step's time: past the deadline, block before the tool starts, not as it starts.
     this.limits.checkWallTime(ex, step, task, limits);
     const usd = tools.costsUsd[planned.name];
-    if (usd) await this.chargeOnce(ex, step, task, call, planned.name, usd);
+    if (usd) await this.chargeOnce(ex, step, task, call, planned.name, usd, limits);
     if (isWritingTool(planned.name)) {
       task.toolInFlight = call.id;
       await ex.commit();
@@ -123,6 +126,7 @@ export class ToolCalls {
     call: ToolCall,
     tool: ToolName,
     usd: number,
+    limits: TaskLimits,
   ): Promise<void> {
     if (task.toolCharged === call.id) return;
     task.toolCharged = call.id;
@@ -133,7 +137,7 @@ export class ToolCalls {
       task: step.id,
       tool,
       usd,
-      spendScopes: this.limits.spendScopes(task),
+      spendScopes: this.limits.spendScopes(ex, task, limits),
     };
     try {
       const entry = await ex.durably((records) => this.engine.chargeTool(charge, records));

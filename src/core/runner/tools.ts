@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { promises as fs, type Dirent } from 'node:fs';
+import { constants, promises as fs, type Dirent } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ToolName } from '../policy/workflowTypes';
 import type { ToolSpec } from '../providers/types';
 import { globToRegExp } from './glob';
+import { commandEnvironment } from '../trust/commandEnv';
+import { foldName, isSkippedFolder, protectedPathReason } from '../trust/protectedPaths';
 
 /**
  * The tools of agent-loop steps, confined to the workspace folder.
@@ -12,12 +15,18 @@ import { globToRegExp } from './glob';
  * Confinement: every path is resolved against the workspace folder and then through the file system's real path
  * (fs.realpath), so `../`, absolute paths elsewhere, and symbolic links (or links in a parent folder) that lead
  * outside are all refused, as is a dangling link (writing through it would create its target wherever it points).
- * Writes into `.git/` and into the store's state folder (`.agent-budget/` or wherever the store lives) are refused
- * too: an agent must not rewrite history, budgets or the ledger. Reads of `.git/` and of git's plain-text credential
- * store (`.git-credentials`) are refused: `.git/config` can hold a token in a remote URL, and whatever a tool reads
- * goes to the provider. (`.env` files stay readable: reading one is an ordinary debugging step, and a workspace
- * that wants otherwise can take readFile out of tools.allow.) The listing and search walkers never descend into
- * `.git`, `node_modules` or `.agent-budget` and never follow symbolic links to folders.
+ * Names that agents may not write (`.git`, `.agent-budget`, `.vscode`, `.github/workflows`, `.husky`, `.envrc`…) or
+ * read (`.git`, `.git-credentials`) are refused as the file systems compare names — without case, trailing dots,
+ * invisible characters, Windows short names or device names (trust/protectedPaths.ts) — and so is the store's
+ * state folder if it is inside the workspace. (`.env` files stay readable: reading one is an ordinary debugging
+ * step, and a workspace that wants otherwise can take readFile out of tools.allow.) The listing and search walkers
+ * never descend into `.git`, `node_modules` or `.agent-budget` and never follow symbolic links to folders.
+ *
+ * Between approval and execution the user may look at a diff for minutes, so what was approved is checked again
+ * when it runs: the path is resolved again (a symbolic link swapped in meanwhile is refused), the file is opened
+ * without following a final link (O_NOFOLLOW where the platform has it) and the open file must be the one the
+ * resolved path names before anything is truncated or written. Nothing is read unbounded before approval: the
+ * diff shows at most `previewBytes` of an existing file.
  *
  * Tools never decide approval: `plan()` validates a call and describes it (with the file's text before and after
  * for edits); the runner asks the Approver and only then calls `execute()`.
@@ -51,6 +60,8 @@ export interface ToolLimits {
   commandTimeoutMs: number;
   /** Output of one `runCommand` kept (stdout and stderr together); the middle is cut beyond this. */
   commandOutputBytes: number;
+  /** Most of an existing file read before approval (the diff of writeFile; editFile works on files up to this). */
+  previewBytes: number;
 }
 
 export const DEFAULT_TOOL_LIMITS: ToolLimits = {
@@ -61,6 +72,7 @@ export const DEFAULT_TOOL_LIMITS: ToolLimits = {
   searchRegexMs: 2_000,
   commandTimeoutMs: 120_000,
   commandOutputBytes: 32_000,
+  previewBytes: 1_000_000,
 };
 
 /** What a validated tool call will do. */
@@ -77,10 +89,8 @@ export interface PlannedTool {
   execute(signal?: AbortSignal): Promise<string>;
 }
 
-const SKIP_DIRS = new Set(['.git', 'node_modules', '.agent-budget']);
-
-/** Environment variables a command run by an agent never sees (it could print them into the conversation). */
-export const SECRET_ENV = ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY'];
+/** Opening without following a final symbolic link, where the platform can (not on Windows: realpath checks there). */
+const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
 
 export const TOOL_SPECS: Record<ToolName, ToolSpec> = {
   readFile: {
@@ -158,16 +168,21 @@ export const TOOL_SPECS: Record<ToolName, ToolSpec> = {
 export class WorkspaceTools {
   private realRootPromise: Promise<string> | undefined;
   private readonly limits: ToolLimits;
-  /** Absolute folders no tool may write into (besides `.git/`). */
-  private readonly protectedDirs: string[];
+  /** The store's state folder: no tool reads or writes it (it is normally outside the workspace anyway). */
+  private readonly stateDir: string | undefined;
+  /** Whose naming rules apply (trust/protectedPaths.ts); the running platform's. */
+  private readonly platform = process.platform;
 
   constructor(
     readonly root: string,
     options: { stateDir?: string; limits?: Partial<ToolLimits> } = {},
   ) {
     this.limits = { ...DEFAULT_TOOL_LIMITS, ...options.limits };
-    this.protectedDirs = [path.join(root, '.agent-budget'), path.join(root, '.git')];
-    if (options.stateDir) this.protectedDirs.push(path.resolve(options.stateDir));
+    this.stateDir = options.stateDir ? path.resolve(options.stateDir) : undefined;
+  }
+
+  private inside(root: string, p: string): boolean {
+    return this.platform === 'win32' || this.platform === 'darwin' ? isInsideFolded(root, p) : isInside(root, p);
   }
 
   specs(names: readonly ToolName[]): ToolSpec[] {
@@ -186,8 +201,15 @@ export class WorkspaceTools {
   async resolve(p: unknown, purpose: 'read' | 'write'): Promise<{ real: string; relative: string }> {
     if (typeof p !== 'string' || p.trim() === '') throw new ToolError('"path" must be a non-empty string.');
     if (p.includes('\0')) throw new ToolError('the path contains a NUL character.');
-    const realRoot = await this.realRoot();
     const absolute = path.resolve(this.root, p);
+    // The names as given (`.GIT/config`, `GIT~1\hooks`), then again as the file system resolved them below.
+    const given = protectedPathReason(
+      path.isAbsolute(p) ? path.relative(this.root, absolute) : p,
+      purpose,
+      this.platform,
+    );
+    if (given) throw new ToolError(`"${p}" ${given}`);
+    const realRoot = await this.realRoot();
     if (!isInside(this.root, absolute) && !isInside(realRoot, absolute)) {
       throw new ToolError(`"${p}" is outside the workspace folder; tools only reach files inside it.`);
     }
@@ -215,22 +237,14 @@ export class WorkspaceTools {
     if (!isInside(realRoot, target)) {
       throw new ToolError(`"${p}" leads outside the workspace folder through a symbolic link; refused.`);
     }
-    if (purpose === 'write') {
-      for (const dir of this.protectedDirs) {
-        const realDir = await fs.realpath(dir).catch(() => dir);
-        if (isInside(realDir, target) || isInside(dir, target)) {
-          throw new ToolError(
-            `"${p}" is inside ${path.relative(this.root, dir) || dir}/, which agents may not change.`,
-          );
-        }
-      }
+    if (this.stateDir) {
+      const realDir = await fs.realpath(this.stateDir).catch(() => this.stateDir!);
+      if (this.inside(realDir, target) || this.inside(this.stateDir, target))
+        throw new ToolError(`"${p}" is inside Agent Budget's state folder, which agents may not use.`);
     }
     const relative = toPosix(path.relative(realRoot, target)) || '.';
-    if (purpose === 'read' && holdsCredentials(relative)) {
-      throw new ToolError(
-        `"${p}" may hold credentials (git keeps remote URLs with tokens there); agents may not read it.`,
-      );
-    }
+    const resolved = protectedPathReason(relative, purpose, this.platform);
+    if (resolved) throw new ToolError(`"${p}" ${resolved}`);
     return { real: target, relative };
   }
 
@@ -268,7 +282,12 @@ export class WorkspaceTools {
           name,
           summary: `readFile ${relative}${start || end ? `:${start ?? 1}-${end ?? ''}` : ''}`,
           path: relative,
-          execute: () => this.readFile(real, relative, start, end),
+          execute: async () => {
+            // Resolved again: the path may have become a link elsewhere while a `tools.approve` dialog was open.
+            const now = await this.resolve(input.path, 'read');
+            if (now.real !== real) throw new ToolError(`${relative} changed (a symbolic link) since it was proposed.`);
+            return this.readFile(real, relative, start, end);
+          },
         };
       }
       case 'listFiles': {
@@ -313,16 +332,23 @@ export class WorkspaceTools {
         if (typeof input.content !== 'string') throw new ToolError('"content" must be a string.');
         const content = input.content;
         const { real, relative } = await this.resolve(input.path, 'write');
-        const before = await readIfExists(real);
+        const existing = await this.preview(real, relative);
+        const before =
+          existing === undefined
+            ? undefined
+            : (existing.text ??
+              `[${relative} has ${existing.size.toLocaleString('en-US')} bytes: too large to show; writeFile replaces all of it]`);
         return {
           name,
-          summary: `writeFile ${relative} (${before === undefined ? 'new file, ' : ''}${content.length.toLocaleString('en-US')} characters)`,
+          summary: `writeFile ${relative} (${existing === undefined ? 'new file, ' : ''}${content.length.toLocaleString('en-US')} characters)`,
           path: relative,
           before,
           after: content,
           execute: async () => {
-            await fs.mkdir(path.dirname(real), { recursive: true });
-            await fs.writeFile(real, content, 'utf8');
+            await this.writeApproved(input.path, real, relative, existing ? 'replace' : 'create', async (file) => {
+              await file.truncate(0);
+              await writeAt0(file, content);
+            });
             return `Wrote ${relative} (${Buffer.byteLength(content)} bytes).`;
           },
         };
@@ -332,8 +358,15 @@ export class WorkspaceTools {
           throw new ToolError('"oldText" must be a non-empty string.');
         if (typeof input.newText !== 'string') throw new ToolError('"newText" must be a string.');
         const { real, relative } = await this.resolve(input.path, 'write');
-        const before = await readIfExists(real);
-        if (before === undefined) throw new ToolError(`${relative} does not exist; use writeFile to create it.`);
+        const existing = await this.preview(real, relative);
+        if (existing === undefined) throw new ToolError(`${relative} does not exist; use writeFile to create it.`);
+        const before = existing.text;
+        if (before === undefined) {
+          throw new ToolError(
+            `${relative} has ${existing.size.toLocaleString('en-US')} bytes; editFile works on files up to ` +
+              `${this.limits.previewBytes.toLocaleString('en-US')} bytes.`,
+          );
+        }
         const at = before.indexOf(input.oldText);
         if (at < 0)
           throw new ToolError(`oldText was not found in ${relative}; read the file and copy the text exactly.`);
@@ -350,10 +383,14 @@ export class WorkspaceTools {
           before,
           after,
           execute: async () => {
-            // The file may have changed while the user looked at the diff: apply only to the text they approved.
-            const now = await readIfExists(real);
-            if (now !== before) throw new ToolError(`${relative} changed since the edit was proposed; read it again.`);
-            await fs.writeFile(real, after, 'utf8');
+            await this.writeApproved(input.path, real, relative, 'replace', async (file) => {
+              // The file may have changed while the user looked at the diff: apply only to the text they approved.
+              const now = await readBounded(file, this.limits.previewBytes);
+              if (now !== before)
+                throw new ToolError(`${relative} changed since the edit was proposed; read it again.`);
+              await file.truncate(0);
+              await writeAt0(file, after);
+            });
             return `Edited ${relative}.`;
           },
         };
@@ -374,18 +411,97 @@ export class WorkspaceTools {
     }
   }
 
+  /**
+   * An existing file's text for the approval's diff, read through a handle that did not follow a link and never more
+   * than `previewBytes` (`text` undefined beyond that, or for a binary file); undefined when there is no file.
+   */
+  private async preview(real: string, relative: string): Promise<{ size: number; text?: string } | undefined> {
+    let file: FileHandle;
+    try {
+      file = await fs.open(real, constants.O_RDONLY | NO_FOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      if (code === 'EISDIR') throw new ToolError('that path is a folder.');
+      if (code === 'ELOOP') throw new ToolError(`${relative} is a symbolic link; refused.`);
+      throw new ToolError(`cannot read ${relative}: ${code}`);
+    }
+    try {
+      const st = await file.stat();
+      if (st.isDirectory()) throw new ToolError('that path is a folder.');
+      if (!st.isFile()) throw new ToolError(`${relative} is not a regular file.`);
+      const buf =
+        st.size > this.limits.previewBytes ? undefined : await readBounded(file, this.limits.previewBytes, 'buffer');
+      if (buf === undefined || buf.subarray(0, 8000).includes(0)) return { size: st.size };
+      return { size: buf.length, text: buf.toString('utf8') };
+    } finally {
+      await file.close();
+    }
+  }
+
+  /**
+   * Writes what was approved, checked again now: the path must still resolve where it did and be allowed, the file
+   * is opened without following a final link (a new file exclusively: it must still not exist), and the open file
+   * must be the one the path names before `write` changes it. A parent folder swapped for a link would make the
+   * open file another one than the path now names; then nothing is written (at worst, with `create`, an empty file
+   * was made where the link led).
+   */
+  private async writeApproved(
+    p: unknown,
+    planned: string,
+    relative: string,
+    mode: 'create' | 'replace',
+    write: (file: FileHandle) => Promise<void>,
+  ): Promise<void> {
+    const changed = () =>
+      new ToolError(
+        `${relative} changed since it was approved (a symbolic link or a folder was swapped in); nothing was written.`,
+      );
+    const now = await this.resolve(p, 'write');
+    if (now.real !== planned) throw changed();
+    if (mode === 'create') {
+      await fs.mkdir(path.dirname(planned), { recursive: true });
+      if ((await fs.realpath(path.dirname(planned))) !== path.dirname(planned)) throw changed();
+    }
+    const flags = mode === 'create' ? constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL : constants.O_RDWR;
+    let file: FileHandle;
+    try {
+      file = await fs.open(planned, flags | NO_FOLLOW, 0o666);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new ToolError(`${relative} was created meanwhile; read it and try again.`);
+      if (code === 'ENOENT') throw new ToolError(`${relative} was removed meanwhile; nothing was written.`);
+      if (code === 'ELOOP') throw changed();
+      if (code === 'EISDIR') throw new ToolError('that path is a folder.');
+      throw new ToolError(`cannot write ${relative}: ${code}`);
+    }
+    try {
+      const opened = await file.stat();
+      const named = await fs.realpath(planned).catch(() => undefined);
+      const there = named === planned ? await fs.stat(planned).catch(() => undefined) : undefined;
+      if (!opened.isFile() || !there || there.ino !== opened.ino || there.dev !== opened.dev) throw changed();
+      await write(file);
+    } finally {
+      await file.close();
+    }
+  }
+
   private async readFile(real: string, relative: string, start?: number, end?: number): Promise<string> {
     let text: string;
+    let file: FileHandle | undefined;
     try {
-      const size = (await fs.stat(real)).size;
-      if (size > 20 * this.limits.readBytes) {
+      file = await fs.open(real, constants.O_RDONLY | NO_FOLLOW);
+      const st = await file.stat();
+      if (st.isDirectory()) throw new ToolError(`${relative} is a folder; use listFiles.`);
+      const max = 20 * this.limits.readBytes;
+      const read = st.size > max ? undefined : await readBounded(file, max, 'buffer');
+      if (read === undefined) {
         throw new ToolError(
-          `${relative} is ${Math.round(size / 1_000_000)} MB, too large to read; search it with searchText instead.`,
+          `${relative} is ${Math.round(st.size / 1_000_000)} MB, too large to read; search it with searchText instead.`,
         );
       }
-      const buf = await fs.readFile(real);
-      if (buf.subarray(0, 8000).includes(0)) throw new ToolError(`${relative} is a binary file.`);
-      text = buf.toString('utf8');
+      if (read.subarray(0, 8000).includes(0)) throw new ToolError(`${relative} is a binary file.`);
+      text = read.toString('utf8');
     } catch (err) {
       if (err instanceof ToolError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
@@ -394,8 +510,12 @@ export class WorkspaceTools {
           ? `${relative} does not exist.`
           : code === 'EISDIR'
             ? `${relative} is a folder; use listFiles.`
-            : `cannot read ${relative}: ${code}`,
+            : code === 'ELOOP'
+              ? `${relative} is a symbolic link now; refused.`
+              : `cannot read ${relative}: ${code}`,
       );
+    } finally {
+      await file?.close();
     }
     if (start !== undefined || end !== undefined) {
       const lines = text.split('\n');
@@ -424,7 +544,7 @@ export class WorkspaceTools {
       for (const e of entries) {
         const rel = dir ? `${dir}/${e.name}` : e.name;
         if (e.isDirectory()) {
-          if (!SKIP_DIRS.has(e.name)) stack.push(rel);
+          if (!isSkippedFolder(e.name)) stack.push(rel);
         } else if (e.isFile() || e.isSymbolicLink()) {
           files.push(rel);
         }
@@ -484,19 +604,18 @@ export class WorkspaceTools {
 
   /**
    * Runs `command` through the platform shell (so pipes and `&&` work as the user would expect — which is exactly
-   * why it only runs after approval or an explicit `tools.allow` in the policy), in the workspace folder, without
-   * the provider API keys in its environment, in its own process group so a timeout or a cancel kills everything
+   * why it only runs after approval or an explicit `tools.allow` in the policy), in the workspace folder, with an
+   * allow-listed environment (no keys, tokens or credentials), in its own process group so a timeout or a cancel kills everything
    * it started. Output beyond the cap keeps its head and tail.
    */
   private runCommand(command: string, signal?: AbortSignal): Promise<string> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ToolError('cancelled before the command started.'));
-      const env = { ...process.env };
-      for (const name of SECRET_ENV) delete env[name];
       const child = spawn(command, {
         cwd: this.root,
         shell: true,
-        env,
+        // Only what builds and tests need, by name: no key, token or cloud credential (trust/commandEnv.ts).
+        env: commandEnvironment(process.env),
         detached: process.platform !== 'win32',
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -678,15 +797,14 @@ class CappedOutput {
   }
 }
 
+/** isInside, without case where the file system ignores it (Windows, macOS). */
+function isInsideFolded(root: string, p: string): boolean {
+  return isInside(foldName(root), foldName(p)) || isInside(root.toLowerCase(), p.toLowerCase());
+}
+
 function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
   return rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
-}
-
-/** Whether a workspace-relative path is inside a `.git` folder or is git's credential store. */
-function holdsCredentials(relative: string): boolean {
-  const parts = relative.split('/');
-  return parts.includes('.git') || parts[parts.length - 1] === '.git-credentials';
 }
 
 function toPosix(p: string): string {
@@ -700,14 +818,29 @@ function optionalLine(v: unknown, name: string): number | undefined {
   return v;
 }
 
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new ToolError('that path is a folder.');
-    throw err;
+/** Reads an open file from its start, at most `max` bytes: undefined when it holds more. */
+async function readBounded(file: FileHandle, max: number): Promise<string | undefined>;
+async function readBounded(file: FileHandle, max: number, as: 'buffer'): Promise<Buffer | undefined>;
+async function readBounded(file: FileHandle, max: number, as?: 'buffer'): Promise<string | Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(256 * 1024, max + 1 - total));
+    const { bytesRead } = await file.read(chunk, 0, chunk.length, total);
+    if (bytesRead === 0) break;
+    chunks.push(chunk.subarray(0, bytesRead));
+    total += bytesRead;
+    if (total > max) return undefined;
   }
+  const out = Buffer.concat(chunks, total);
+  return as === 'buffer' ? out : out.toString('utf8');
+}
+
+/** Writes `text` from the start of an open file (the handle's own position may be anywhere). */
+async function writeAt0(file: FileHandle, text: string): Promise<void> {
+  const buf = Buffer.from(text, 'utf8');
+  let done = 0;
+  while (done < buf.length) done += (await file.write(buf, done, buf.length - done, done)).bytesWritten;
 }
 
 function oneLine(text: string, max: number): string {

@@ -83,9 +83,9 @@ export class WorkflowCatalog {
 /** The run-input variables a workflow's prompts use (its sub-agents' steps included). */
 function usedVariables(workflow: WorkflowDefinition): Set<TemplateVariable> {
   const used = new Set<TemplateVariable>();
-  const prompts = (steps: WorkflowDefinition['steps']): string[] =>
-    steps.flatMap((s) => [s.prompt, s.system ?? '', ...prompts(s.subAgents?.steps ?? [])]);
-  const texts = [workflow.system ?? '', ...prompts(workflow.steps)];
+  const prompts = (steps: RunnerWorkflow['steps']): string[] =>
+    steps.flatMap((s) => [s.context ?? '', s.prompt, s.system ?? '', ...prompts(s.subAgents?.steps ?? [])]);
+  const texts = [workflow.system ?? '', ...prompts(workflow.steps as RunnerWorkflow['steps'])];
   for (const text of texts) {
     for (const ref of templateReferences(text)) if (ref.kind === 'variable') used.add(ref.name);
   }

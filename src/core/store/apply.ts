@@ -1,5 +1,5 @@
 import { promptTokens, totalTokens } from '../usage';
-import type { LedgerEntry, StoreRecord } from './records';
+import { OWN_CLIENT, type LedgerEntry, type StoreRecord } from './records';
 import type { Database, SqlValue, Statement } from './sqlite';
 
 /**
@@ -100,8 +100,8 @@ export class RecordApplier {
         return (
           this.run(
             `INSERT OR IGNORE INTO reservations (id, ts, owner, run_id, task_id, task, workflow, provider, model, micros,
-               tokens, input_tokens, output_tokens, scopes, variant, status, closed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)`,
+               tokens, input_tokens, output_tokens, scopes, variant, client, status, closed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)`,
             [
               r.id,
               r.ts,
@@ -118,6 +118,7 @@ export class RecordApplier {
               r.outputTokens,
               JSON.stringify(r.scopes),
               r.variant ?? null,
+              r.client ?? null,
             ],
           ) > 0
         );
@@ -169,16 +170,17 @@ export class RecordApplier {
 
   private insertLedger(e: LedgerEntry): boolean {
     const u = e.usage;
+    const day = this.dayKey(e.heldAt ?? e.ts);
     const inserted =
       this.run(
         `INSERT OR IGNORE INTO ledger (id, ts, day, provider, model, workflow, run_id, task_id, task, tool, variant,
            input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id,
-           latency_ms, reservation_id, reserved_micros, est_input, price_source)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           latency_ms, reservation_id, reserved_micros, est_input, price_source, client, held_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           e.id,
           e.ts,
-          this.dayKey(e.ts),
+          day,
           e.provider,
           e.model,
           e.workflow,
@@ -201,10 +203,12 @@ export class RecordApplier {
           e.reservedMicros,
           e.estimatedInputTokens,
           e.priceSource ?? null,
+          e.client ?? null,
+          e.heldAt ?? null,
         ],
       ) > 0;
     if (!inserted) return false;
-    this.addToRollups(e, this.dayKey(e.ts), 1);
+    this.addToRollups(e, day, 1);
     const tokens = totalTokens(u);
     if (e.runId) {
       this.run(
@@ -248,8 +252,21 @@ export class RecordApplier {
       s(hasReserve ? e.reservedMicros! : 0),
       s(hasReserve ? e.costMicros : 0),
     ];
-    this.run(ROLLUP_UPSERT('rollup_model', 'model, provider'), [day, e.workflow, e.model, e.provider, ...sums]);
-    this.run(ROLLUP_UPSERT('rollup_task', 'task, tool'), [day, e.workflow, e.task ?? '', e.tool ?? '', ...sums]);
+    this.run(ROLLUP_UPSERT('rollup_model', ['workflow', 'model', 'provider']), [
+      day,
+      e.workflow,
+      e.model,
+      e.provider,
+      ...sums,
+    ]);
+    this.run(ROLLUP_UPSERT('rollup_task', ['workflow', 'task', 'tool']), [
+      day,
+      e.workflow,
+      e.task ?? '',
+      e.tool ?? '',
+      ...sums,
+    ]);
+    this.run(ROLLUP_UPSERT('rollup_client', ['client']), [day, e.client ?? OWN_CLIENT, ...sums]);
   }
 }
 
@@ -272,12 +289,13 @@ const ROLLUP_SUMS = [
 ];
 
 const upserts = new Map<string, string>();
-function ROLLUP_UPSERT(table: string, keys: string): string {
+function ROLLUP_UPSERT(table: string, keys: readonly string[]): string {
   let sql = upserts.get(table);
   if (!sql) {
+    const columns = ['day', ...keys, ...ROLLUP_SUMS];
     sql =
-      `INSERT INTO ${table} (day, workflow, ${keys}, ${ROLLUP_SUMS.join(', ')}) ` +
-      `VALUES (?, ?, ?, ?, ${ROLLUP_SUMS.map(() => '?').join(', ')}) ` +
+      `INSERT INTO ${table} (${columns.join(', ')}) ` +
+      `VALUES (${columns.map(() => '?').join(', ')}) ` +
       `ON CONFLICT DO UPDATE SET ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
     upserts.set(table, sql);
   }

@@ -3,8 +3,16 @@ import type { Checkpoint, LedgerEntry, Reservation, RunResult, RunState, RunStat
 import type { Database, SqlValue, Statement } from './sqlite';
 
 /** The dimensions spend can be broken down by; each is a column of the daily rollup. */
-export type SpendDimension = 'workflow' | 'model' | 'provider' | 'task' | 'tool' | 'day';
-export const SPEND_DIMENSIONS: readonly SpendDimension[] = ['workflow', 'model', 'provider', 'task', 'tool', 'day'];
+export type SpendDimension = 'workflow' | 'model' | 'provider' | 'task' | 'tool' | 'client' | 'day';
+export const SPEND_DIMENSIONS: readonly SpendDimension[] = [
+  'workflow',
+  'model',
+  'provider',
+  'task',
+  'tool',
+  'client',
+  'day',
+];
 
 /** A date range of day keys (`YYYY-MM-DD` in the store's time zone), both ends inclusive. */
 export interface DayRange {
@@ -16,6 +24,8 @@ export interface SpendFilter {
   workflow?: string;
   model?: string;
   provider?: string;
+  /** Who made the calls: a proxy token's name, or `agent-budget` (cannot be combined with the other filters). */
+  client?: string;
 }
 
 export interface SpendTotals {
@@ -116,10 +126,17 @@ export class StoreQueries {
   }
 
   /**
-   * Which rollup answers: `rollup_model` (day × workflow × model × provider) or `rollup_task` (day × workflow ×
-   * task × tool). Task and tool spend cannot be narrowed to a model or provider.
+   * Which rollup answers: `rollup_model` (day × workflow × model × provider), `rollup_task` (day × workflow ×
+   * task × tool) or `rollup_client` (day × client). Task and tool spend cannot be narrowed to a model or provider,
+   * and client spend to anything but days.
    */
   private table(dimensions: SpendDimension[], filter: SpendFilter = {}): string {
+    if (dimensions.includes('client') || filter.client !== undefined) {
+      const other = dimensions.some((d) => d !== 'client' && d !== 'day');
+      if (other || filter.workflow !== undefined || filter.model !== undefined || filter.provider !== undefined)
+        throw new Error('Spend by client can only be combined with days.');
+      return 'rollup_client';
+    }
     if (!dimensions.some((d) => d === 'task' || d === 'tool')) return 'rollup_model';
     if (
       dimensions.some((d) => d === 'model' || d === 'provider') ||
@@ -134,7 +151,7 @@ export class StoreQueries {
   private where(range: DayRange, filter: SpendFilter = {}): { sql: string; params: SqlValue[] } {
     const parts = ['day >= ?', 'day <= ?'];
     const params: SqlValue[] = [range.fromDay, range.toDay];
-    for (const key of ['workflow', 'model', 'provider'] as const) {
+    for (const key of ['workflow', 'model', 'provider', 'client'] as const) {
       if (filter[key] !== undefined) {
         parts.push(`${key} = ?`);
         params.push(filter[key]!);
@@ -143,10 +160,13 @@ export class StoreQueries {
     return { sql: parts.join(' AND '), params };
   }
 
-  /** Spend in a day range, optionally for one workflow / model / provider. */
+  /** Spend in a day range, optionally for one workflow / model / provider, or one client. */
   totals(range: DayRange, filter?: SpendFilter): SpendTotals {
     const w = this.where(range, filter);
-    return totalsFrom(this.all(`SELECT ${TOTAL_COLUMNS} FROM rollup_model WHERE ${w.sql}`, w.params)[0] ?? [], 0);
+    return totalsFrom(
+      this.all(`SELECT ${TOTAL_COLUMNS} FROM ${this.table([], filter)} WHERE ${w.sql}`, w.params)[0] ?? [],
+      0,
+    );
   }
 
   /**
@@ -311,7 +331,7 @@ export class StoreQueries {
   openReservations(): Reservation[] {
     return this.all(
       `SELECT id, ts, owner, run_id, task_id, task, workflow, provider, model, micros, tokens, input_tokens, output_tokens,
-              scopes, variant
+              scopes, variant, client
        FROM reservations WHERE status = 'open' ORDER BY ts`,
     ).map((r) => ({
       id: String(r[0]),
@@ -329,6 +349,7 @@ export class StoreQueries {
       outputTokens: Number(r[12]),
       scopes: JSON.parse(String(r[13])) as string[],
       variant: str(r[14]),
+      ...(r[15] === null || r[15] === undefined ? {} : { client: String(r[15]) }),
     }));
   }
 
@@ -399,6 +420,16 @@ export class StoreQueries {
     );
   }
 
+  /** Every threshold alert already sent (carried into the per-user store when an older store is imported). */
+  firedAlerts(): Array<{ scope: string; periodKey: string; pct: number; ts: number }> {
+    return this.all('SELECT scope, period_key, pct, ts FROM alerts_fired ORDER BY ts').map((r) => ({
+      scope: String(r[0]),
+      periodKey: String(r[1]),
+      pct: Number(r[2]),
+      ts: Number(r[3]),
+    }));
+  }
+
   ledgerCount(): number {
     return Number(this.all('SELECT COUNT(*) FROM ledger')[0]?.[0] ?? 0);
   }
@@ -457,7 +488,7 @@ function runSummaryFrom(r: SqlValue[]): RunSummary {
 
 const LEDGER_COLUMNS = `id, ts, provider, model, workflow, run_id, task_id, task, tool, variant, input, output, cache_read,
   cache_write_5m, cache_write_1h, reasoning, cost_micros, estimated, request_id, latency_ms, reservation_id,
-  reserved_micros, est_input, price_source`;
+  reserved_micros, est_input, price_source, client, held_at`;
 
 const str = (v: SqlValue | undefined) => (v === null || v === undefined ? null : String(v));
 const num = (v: SqlValue | undefined) => (v === null || v === undefined ? null : Number(v));
@@ -490,5 +521,7 @@ function ledgerFrom(r: SqlValue[]): LedgerEntry {
     reservedMicros: num(r[21]),
     estimatedInputTokens: num(r[22]),
     ...(str(r[23]) !== null ? { priceSource: str(r[23]) } : {}),
+    ...(r[24] === null || r[24] === undefined ? {} : { client: String(r[24]) }),
+    ...(r[25] === null || r[25] === undefined ? {} : { heldAt: Number(r[25]) }),
   };
 }

@@ -30,6 +30,9 @@ export const RUN_STATUSES: readonly RunStatus[] = [
   'cancelled',
 ];
 
+/** The client name of calls made by our own workflows (proxied calls carry their token's name). */
+export const OWN_CLIENT = 'agent-budget';
+
 /** One billed call (or one fixed tool charge) in the usage ledger. */
 export interface LedgerEntry {
   id: string;
@@ -64,6 +67,17 @@ export interface LedgerEntry {
    * (the second source) or `local` (a model on the user's own loopback endpoint, $0). Absent or null: the table.
    */
   priceSource?: string | null;
+  /**
+   * Who made the call: a proxy token's name for calls through the budget proxy; absent (read as `agent-budget`) for
+   * our own workflows and for rows written before clients existed.
+   */
+  client?: string;
+  /**
+   * Epoch ms when the reservation this row settles was held. The row counts in that period (its day key, the
+   * engine's USD counters): a call in flight at midnight is charged to the day that admitted it. Absent on rows
+   * without a reservation and on rows written before it existed (they count at `ts`).
+   */
+  heldAt?: number;
 }
 
 export interface LedgerRecord {
@@ -147,6 +161,8 @@ export interface Reservation {
   scopes: string[];
   /** The call's variant (`model@promptVersion`), carried into the estimated charge of a call that never settles. */
   variant?: string | null;
+  /** Who made the call (a proxy token's name), carried into the estimated charge of a call that never settles. */
+  client?: string;
 }
 
 export interface ReserveRecord {

@@ -163,6 +163,36 @@ export const MIGRATIONS: ReadonlyArray<{ to: number; what: string; up: (db: Data
     what: "where a call's rates came from when not the built-in table (policy, genai-prices, local)",
     up: (db) => db.exec('ALTER TABLE ledger ADD COLUMN price_source TEXT;'),
   },
+  {
+    to: 8,
+    what: 'who made each call (client: a proxy token, or agent-budget for our workflows) and spend by day × client',
+    // Every row before this version is our own workflows' (the proxy did not exist): the new rollup starts from
+    // rollup_model, which also still counts archived rows.
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE ledger ADD COLUMN client TEXT;
+        ALTER TABLE reservations ADD COLUMN client TEXT;
+        CREATE TABLE rollup_client (
+          day TEXT NOT NULL, client TEXT NOT NULL,
+          calls INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+          cache_write_5m INTEGER NOT NULL, cache_write_1h INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+          cost_micros INTEGER NOT NULL, estimated_micros INTEGER NOT NULL, est_calls INTEGER NOT NULL,
+          est_input INTEGER NOT NULL, est_actual_input INTEGER NOT NULL, reserved_calls INTEGER NOT NULL,
+          reserved_micros INTEGER NOT NULL, reserved_actual_micros INTEGER NOT NULL,
+          PRIMARY KEY (day, client)) WITHOUT ROWID;
+        INSERT INTO rollup_client
+          SELECT day, 'agent-budget', SUM(calls), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m),
+                 SUM(cache_write_1h), SUM(reasoning), SUM(cost_micros), SUM(estimated_micros), SUM(est_calls),
+                 SUM(est_input), SUM(est_actual_input), SUM(reserved_calls), SUM(reserved_micros),
+                 SUM(reserved_actual_micros)
+          FROM rollup_model GROUP BY day;
+      `),
+  },
+  {
+    to: 9,
+    what: 'when the reservation a ledger row settles was held: the period the row counts in (a call across midnight)',
+    up: (db) => db.exec('ALTER TABLE ledger ADD COLUMN held_at INTEGER;'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -25,4 +25,4 @@ export function loadSqlite(): Promise<SqlJsStatic> {
   return engine;
 }
 
-export type { Database, SqlValue, Statement } from 'sql.js';
+export type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { PLATFORM_DURABILITY, type DurabilityPlan } from './durability';
 
 /**
  * The file operations the store needs, injected so tests can fail a sync or a rename on purpose. The default is
@@ -8,16 +9,25 @@ import * as fs from 'node:fs';
  * but ~1.5 ms through fs/promises (each call is a thread-pool round trip, FileHandle more so). Only the fsync —
  * the one slow call, and the one that concurrent writers batch behind — stays asynchronous, as do whole-file reads
  * and writes of snapshots.
+ *
+ * Links: no operation follows a symbolic link. A state folder may come from a cloned repository, and a link there
+ * (`journal-999999.log -> ~/.zshrc`) must never be read or written through: files open with O_NOFOLLOW (ELOOP on a
+ * link), or after an lstat where the platform has no O_NOFOLLOW (Windows); stats are lstats; mkdir refuses a link.
  */
 export interface StoreFs {
+  /** Creates the folder (and missing parents); throws ELOOP when `path` is a symbolic link. */
   mkdir(path: string): void;
   readdir(path: string): string[];
+  /** What is at `path` itself (never what a link points to); undefined when nothing is. */
+  kind(path: string): 'file' | 'directory' | 'symlink' | 'other' | undefined;
   /** Whole file (snapshots, journals at open). */
   readFile(path: string): Promise<Buffer>;
   /** `length` bytes at `position` (fewer at end of file): the tail of a journal. */
   readRange(path: string, position: number, length: number): Buffer;
   writeFile(path: string, data: Uint8Array | string): void;
-  /** Creates `path` with `data` only if it does not exist; throws EEXIST otherwise. */
+  /** Writes `data` at the start of the file without truncating or syncing it (creating it if missing): a heartbeat. */
+  overwrite(path: string, data: Uint8Array): void;
+  /** Creates `path` with `data` only if it does not exist; throws EEXIST otherwise. A failed write leaves no file. */
   createExclusive(path: string, data: string): void;
   size(path: string): number | undefined;
   mtimeMs(path: string): number | undefined;
@@ -26,7 +36,7 @@ export interface StoreFs {
   /** Removes a file; missing is fine. */
   unlink(path: string): void;
   openAppend(path: string): AppendHandle;
-  /** fsync of a directory, so a rename or a new file in it survives a power cut. */
+  /** Makes a create or rename in the folder survive a power cut, where the platform can (see durability.ts). */
   syncDir(path: string): Promise<void>;
   /** Writes a whole file durably: write, fsync, close. */
   writeFileDurable(path: string, data: Uint8Array): Promise<void>;
@@ -36,8 +46,10 @@ export interface StoreFs {
 export interface AppendHandle {
   /** Appends all of `data` (O_APPEND: atomic position with respect to other processes). */
   append(data: Uint8Array): void;
-  /** fdatasync: when it resolves, what was appended survives a power cut. */
+  /** The sync of durability.ts: when it resolves, what was appended survives a power cut. */
   datasync(): Promise<void>;
+  /** Cuts the file back to `size` bytes (a partial append under the lock, taken back). */
+  truncate(size: number): void;
   close(): void;
 }
 
@@ -55,106 +67,164 @@ function writeAll(fd: number, data: Uint8Array): void {
   while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done);
 }
 
-function fsyncPromise(fd: number, dataOnly: boolean): Promise<void> {
+function syncPromise(fd: number, kind: 'fdatasync' | 'fsync'): Promise<void> {
   return new Promise((resolve, reject) =>
-    (dataOnly ? fs.fdatasync : fs.fsync)(fd, (err) => (err ? reject(err) : resolve())),
+    (kind === 'fdatasync' ? fs.fdatasync : fs.fsync)(fd, (err) => (err ? reject(err) : resolve())),
   );
 }
 
-export const nodeStoreFs: StoreFs = {
-  mkdir: (path) => void fs.mkdirSync(path, { recursive: true }),
-  readdir: (path) => fs.readdirSync(path),
-  // One read of the whole size: fs/promises.readFile reads in 512 KiB thread-pool round trips, several times
-  // slower for a 200 MB snapshot.
-  async readFile(path) {
-    const fd = fs.openSync(path, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const buf = Buffer.allocUnsafe(size);
-      let done = 0;
-      while (done < size) {
-        const n = await new Promise<number>((resolve, reject) =>
-          fs.read(fd, buf, done, size - done, done, (err, bytes) => (err ? reject(err) : resolve(bytes))),
-        );
-        if (n === 0) break;
-        done += n;
+const C = fs.constants;
+// Windows has no O_NOFOLLOW (undefined here): openNoFollow lstats first there.
+const NOFOLLOW = C.O_NOFOLLOW ?? 0;
+
+export function symlinkRefused(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ELOOP: refusing to follow the symbolic link ${path}`), {
+    code: 'ELOOP',
+    errno: -40,
+    path,
+  });
+}
+
+function openNoFollow(path: string, flags: number): number {
+  if (!NOFOLLOW && fs.lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw symlinkRefused(path);
+  return fs.openSync(path, flags | NOFOLLOW);
+}
+
+const READ = C.O_RDONLY;
+const APPEND = C.O_WRONLY | C.O_APPEND | C.O_CREAT;
+const TRUNCATE = C.O_WRONLY | C.O_CREAT | C.O_TRUNC;
+const IN_PLACE = C.O_WRONLY | C.O_CREAT;
+const EXCLUSIVE = C.O_WRONLY | C.O_CREAT | C.O_EXCL;
+
+/** Node's file system, syncing as `plan` says (the platform's own plan by default; tests pass another). */
+export function createNodeStoreFs(plan: DurabilityPlan = PLATFORM_DURABILITY): StoreFs {
+  return {
+    mkdir(path) {
+      const kind = fs.lstatSync(path, { throwIfNoEntry: false });
+      if (kind?.isSymbolicLink()) throw symlinkRefused(path);
+      if (!kind) fs.mkdirSync(path, { recursive: true });
+    },
+    readdir: (path) => fs.readdirSync(path),
+    kind(path) {
+      const s = fs.lstatSync(path, { throwIfNoEntry: false });
+      if (!s) return undefined;
+      return s.isSymbolicLink() ? 'symlink' : s.isDirectory() ? 'directory' : s.isFile() ? 'file' : 'other';
+    },
+    // One read of the whole size: fs/promises.readFile reads in 512 KiB thread-pool round trips, several times
+    // slower for a 200 MB snapshot.
+    async readFile(path) {
+      const fd = openNoFollow(path, READ);
+      try {
+        const size = fs.fstatSync(fd).size;
+        const buf = Buffer.allocUnsafe(size);
+        let done = 0;
+        while (done < size) {
+          const n = await new Promise<number>((resolve, reject) =>
+            fs.read(fd, buf, done, size - done, done, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+          );
+          if (n === 0) break;
+          done += n;
+        }
+        return buf.subarray(0, done);
+      } finally {
+        fs.closeSync(fd);
       }
-      return buf.subarray(0, done);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-  readRange(path, position, length) {
-    const fd = fs.openSync(path, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(length);
-      let read = 0;
-      while (read < length) {
-        const n = fs.readSync(fd, buf, read, length - read, position + read);
-        if (n === 0) break;
-        read += n;
+    },
+    readRange(path, position, length) {
+      const fd = openNoFollow(path, READ);
+      try {
+        const buf = Buffer.allocUnsafe(length);
+        let read = 0;
+        while (read < length) {
+          const n = fs.readSync(fd, buf, read, length - read, position + read);
+          if (n === 0) break;
+          read += n;
+        }
+        return buf.subarray(0, read);
+      } finally {
+        fs.closeSync(fd);
       }
-      return buf.subarray(0, read);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-  writeFile: (path, data) => fs.writeFileSync(path, data),
-  createExclusive(path, data) {
-    const fd = fs.openSync(path, 'wx');
-    try {
-      fs.writeSync(fd, data);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-  // No ENOENT exception for a missing file: the write path asks after the next journal generation every time.
-  size: (path) => fs.statSync(path, { throwIfNoEntry: false })?.size,
-  mtimeMs: (path) => fs.statSync(path, { throwIfNoEntry: false })?.mtimeMs,
-  rename: (from, to) => fs.renameSync(from, to),
-  link: (existing, newPath) => fs.linkSync(existing, newPath),
-  unlink: (path) => void missingIsUndefined(() => fs.unlinkSync(path)),
-  openAppend(path) {
-    const fd = fs.openSync(path, 'a');
-    return {
-      append: (data) => writeAll(fd, data),
-      datasync: () => fsyncPromise(fd, true),
-      close: () => fs.closeSync(fd),
-    };
-  },
-  async syncDir(path) {
-    // Windows has no fsync of a directory: FlushFileBuffers on a directory handle fails (EPERM; nodejs/node#3879).
-    // There a new or renamed name is as durable as NTFS's metadata journal makes it (the file's own data is synced);
-    // on Linux and macOS the fsync below is what makes it survive a power cut.
-    if (process.platform === 'win32') return;
-    const fd = fs.openSync(path, 'r');
-    try {
-      await fsyncPromise(fd, false);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-  async writeFileDurable(path, data) {
-    const fd = fs.openSync(path, 'w');
-    try {
-      let done = 0;
-      while (done < data.length) {
-        done += await new Promise<number>((resolve, reject) =>
-          fs.write(fd, data, done, data.length - done, null, (err, written) => (err ? reject(err) : resolve(written))),
-        );
+    },
+    writeFile(path, data) {
+      const fd = openNoFollow(path, TRUNCATE);
+      try {
+        writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      } finally {
+        fs.closeSync(fd);
       }
-      await fsyncPromise(fd, false);
-    } finally {
+    },
+    overwrite(path, data) {
+      const fd = openNoFollow(path, IN_PLACE);
+      try {
+        let done = 0;
+        while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, done);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    createExclusive(path, data) {
+      const fd = openNoFollow(path, EXCLUSIVE);
+      try {
+        writeAll(fd, Buffer.from(data));
+      } catch (err) {
+        // Ours (O_EXCL): a lock file without its body would read as a lock whose owner cannot be judged.
+        fs.closeSync(fd);
+        missingIsUndefined(() => fs.unlinkSync(path));
+        throw err;
+      }
       fs.closeSync(fd);
-    }
-  },
-  watch(path, onChange) {
-    try {
-      const watcher = fs.watch(path, { persistent: false }, () => onChange());
-      watcher.on('error', () => undefined);
-      return watcher;
-    } catch {
-      return { close() {} };
-    }
-  },
-};
+    },
+    // No ENOENT exception for a missing file: the write path asks after the next journal generation every time.
+    size: (path) => fs.lstatSync(path, { throwIfNoEntry: false })?.size,
+    mtimeMs: (path) => fs.lstatSync(path, { throwIfNoEntry: false })?.mtimeMs,
+    rename: (from, to) => fs.renameSync(from, to),
+    link: (existing, newPath) => fs.linkSync(existing, newPath),
+    unlink: (path) => void missingIsUndefined(() => fs.unlinkSync(path)),
+    openAppend(path) {
+      const fd = openNoFollow(path, APPEND);
+      return {
+        append: (data) => writeAll(fd, data),
+        datasync: () => syncPromise(fd, plan.journalSync),
+        truncate: (size) => fs.ftruncateSync(fd, size),
+        close: () => fs.closeSync(fd),
+      };
+    },
+    async syncDir(path) {
+      // Windows refuses fsync on a folder (EPERM): see durability.ts for what that leaves to NTFS.
+      if (!plan.syncFolders) return;
+      const fd = openNoFollow(path, READ | (C.O_DIRECTORY ?? 0));
+      try {
+        await syncPromise(fd, 'fsync');
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    async writeFileDurable(path, data) {
+      const fd = openNoFollow(path, TRUNCATE);
+      try {
+        let done = 0;
+        while (done < data.length) {
+          done += await new Promise<number>((resolve, reject) =>
+            fs.write(fd, data, done, data.length - done, null, (err, written) =>
+              err ? reject(err) : resolve(written),
+            ),
+          );
+        }
+        await syncPromise(fd, 'fsync');
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    watch(path, onChange) {
+      try {
+        const watcher = fs.watch(path, { persistent: false }, () => onChange());
+        watcher.on('error', () => undefined);
+        return watcher;
+      } catch {
+        return { close() {} };
+      }
+    },
+  };
+}
+
+export const nodeStoreFs: StoreFs = createNodeStoreFs();

@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 /**
  * Why a team-ledger call failed, in the two kinds the caller acts on differently: the server cannot be reached
  * (admissions fall back to the offline allowance; the outbox waits) or it refused us (a wrong URL, password or
@@ -5,13 +6,19 @@
  */
 
 /** The server cannot be reached now: network down, server stopped or restarting, a timeout. */
-export class TeamLedgerUnreachableError extends Error {
+export class TeamLedgerUnreachableError extends AgentBudgetError {
   override readonly name = 'TeamLedgerUnreachableError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('store', message, options);
+  }
 }
 
 /** The server answered but refuses: the connection string, credentials or database are wrong. */
-export class TeamLedgerConfigError extends Error {
+export class TeamLedgerConfigError extends AgentBudgetError {
   override readonly name = 'TeamLedgerConfigError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('config', message, options);
+  }
 }
 
 const NETWORK_CODES = new Set([

@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 import { execFileSync } from 'node:child_process';
 
 /**
@@ -5,8 +6,11 @@ import { execFileSync } from 'node:child_process';
  * (run in the workspace folder, so a per-repository identity counts). Compared and stored lower-cased and trimmed,
  * so `Ana@X.dev` and `ana@x.dev` are one member.
  */
-export class TeamMemberError extends Error {
+export class TeamMemberError extends AgentBudgetError {
   override readonly name = 'TeamMemberError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('config', message, options);
+  }
 }
 
 const MAX_MEMBER_LENGTH = 254;

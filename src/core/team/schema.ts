@@ -1,3 +1,4 @@
+import { AgentBudgetError } from '../errors';
 /**
  * The team database: schema `agent_budget`, created and upgraded by forward-only numbered migrations.
  *
@@ -301,8 +302,11 @@ export interface SqlClient {
   ): Promise<{ rows: R[] }>;
 }
 
-export class TeamSchemaTooNewError extends Error {
+export class TeamSchemaTooNewError extends AgentBudgetError {
   override readonly name = 'TeamSchemaTooNewError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('config', message, options);
+  }
 }
 
 /** The schema version of the database (0 when it has none yet). */

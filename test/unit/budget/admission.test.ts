@@ -100,13 +100,85 @@ describe('decideAdmission (pure)', () => {
     assert.match(degrade.admit.warnings.join('\n'), /has no degradeModel/);
   });
 
-  it('warns when a call may cross a soft limit, and leaves its inputs as they were', () => {
+  it('warns when a call will likely cross a soft limit, and leaves its inputs as they were', () => {
     const given = inputs({ scopes: { tokens: [tokens(40_000, 100_000, 42_000)], usd: [] } });
+    given.request.likely = { inputTokens: 900, outputTokens: 1_500 };
     const before = structuredClone({ request: given.request, scopes: given.scopes });
     const result = decideAdmission(given);
     assert.ok('admit' in result);
-    assert.match(result.admit.warnings.join('\n'), /may take task past its soft limit/);
+    assert.match(
+      result.admit.warnings.join('\n'),
+      /will likely take task past its soft limit \(40000 tokens used \+ about 2400 tokens of 42000 tokens soft\)/,
+    );
+    assert.deepEqual(result.admit.softReached, ['task']);
+    assert.equal(result.admit.promptEstimate, 900);
     assert.deepEqual({ request: given.request, scopes: given.scopes }, before);
+  });
+
+  it('never warns on the worst case: a small prompt whose clamp and byte bound would pass the soft limit is quiet', () => {
+    // The new user's first review: nothing used, a 39-line file (a 3,675-token byte bound, about 950 tokens likely)
+    // and a 2,500-token clamp against a 6,000-token soft limit. Its worst case (6,175) is past it; what it will
+    // likely use is not.
+    const given = inputs({ scopes: { tokens: [tokens(0, 12_000, 6_000)], usd: [usd(0, 5_000_000)] } });
+    given.request.inputTokens = 3_675;
+    given.request.maxOutputTokens = 2_500;
+    given.request.likely = { inputTokens: 950, outputTokens: 1_000 };
+    const result = decideAdmission(given);
+    assert.ok('admit' in result);
+    assert.equal(result.admit.tokens, 6_175, 'the reservation still holds the worst case');
+    assert.deepEqual(result.admit.warnings, []);
+    assert.deepEqual(result.admit.softReached, []);
+    // Without an estimate, the sized prompt is what it goes by (never the clamp).
+    delete given.request.likely;
+    const bare = decideAdmission(given);
+    assert.ok('admit' in bare);
+    assert.deepEqual(bare.admit.warnings, []);
+  });
+
+  it('a soft dollar limit warns on the likely cost, and a hard one clamps and blocks like a cap, naming its key', () => {
+    const spend = (used: number, limit: number | undefined, soft?: number): ScopeUse => ({
+      scope: 'task.usd',
+      key: 'task.usd@t',
+      unit: 'usd',
+      used,
+      reserved: 0,
+      limit,
+      soft,
+    });
+    const given = inputs({ scopes: { tokens: [], usd: [spend(10_000, 30_000, 12_000)] } });
+    given.request.likely = { inputTokens: 1_000, outputTokens: 100 }; // 2,000 + 1,000 µ$ likely
+    const warned = decideAdmission(given);
+    assert.ok('admit' in warned);
+    assert.match(
+      warned.admit.warnings.join(' '),
+      /likely take task\.usd past its soft limit \(\$0\.01 used \+ about \$0\.0030 of \$0\.0120 soft\)/,
+    );
+    // 20,000 µ$ left: the 1,000-token prompt at 2 µ$ leaves 18,000 µ$ → 1,800 output tokens.
+    assert.equal(warned.admit.maxOutputTokens, 1_800);
+    assert.equal(warned.admit.clampedBy, 'task.usd');
+    const blocked = decideAdmission(inputs({ scopes: { tokens: [], usd: [spend(29_000, 30_000)] } }));
+    assert.ok('blocked' in blocked);
+    assert.equal(blocked.blocked.scope, 'task.usd');
+    assert.equal(blocked.blocked.resetsAt, undefined);
+    assert.match(blocked.blocked.message, /task\.usd limit reached: .*Raise limits\.task\.hardUsd/);
+  });
+
+  it('a compact rule is asked for beside the strictest action, on what the call will likely use', () => {
+    const rules: BudgetRule[] = [
+      { when: { scope: 'task', atLeastPct: 50 }, action: 'compact' },
+      { when: {}, action: 'warn' },
+    ];
+    const given = inputs({ scopes: { tokens: [tokens(40_000, 100_000)], usd: [] }, rules });
+    // Worst case 43,000 (43 %), likely 40,000 + 2,000 = 42 %: no compaction yet.
+    given.request.likely = { inputTokens: 1_000, outputTokens: 1_000 };
+    const quiet = decideAdmission(given);
+    assert.ok('admit' in quiet && quiet.admit.compact === undefined && quiet.admit.action === 'warn');
+    const near = inputs({ scopes: { tokens: [tokens(49_000, 100_000)], usd: [] }, rules });
+    near.request.likely = { inputTokens: 1_000, outputTokens: 500 };
+    const asked = decideAdmission(near);
+    assert.ok('admit' in asked);
+    assert.match(asked.admit.compact ?? '', /rules\[0\] \(task ≥ 50% → compact\) — task would be at 51%/);
+    assert.equal(asked.admit.action, 'warn', 'the other rules still decide the action');
   });
 
   it('a fixed tool charge is refused only by a cap it would exceed', () => {

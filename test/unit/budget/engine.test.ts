@@ -216,10 +216,11 @@ describe('BudgetEngine', () => {
     assert.deepEqual(a.warnings, []);
     await engine.settle(a, { usage: usage(1_000, 500) });
     const b = await engine.admit(request({ tokenScopes: scopes, maxOutputTokens: 500, inputTokens: 1_000 }));
-    // Not past it yet: this call may take it there (what it says must add up).
+    // Not past it yet: this call will likely take it there (what it says must add up: no estimate given, so the
+    // sized prompt and no output; never the clamp).
     assert.match(
       b.warnings.join(' '),
-      /this call may take task past its soft limit \(1500 tokens used or held \+ up to 1500 tokens of 2000 tokens soft\)/,
+      /this call will likely take task past its soft limit \(1500 tokens used \+ about 1000 tokens of 2000 tokens soft\)/,
     );
     await engine.settle(b, { usage: usage(1_000, 500) });
     // 3,000 used; 1,000 input leaves 1,000 output.

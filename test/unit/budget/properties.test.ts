@@ -163,4 +163,119 @@ describe('BudgetEngine properties', function () {
       { numRuns: 60, seed: 20261122 },
     );
   });
+
+  it('under prompt caching a settle never exceeds its reservation, and task and run dollar limits hold', async () => {
+    // Real table entries: cache writes bill above input (Anthropic 1.25× / 2×; gpt-6.2-sol's unasked writes 1.25×),
+    // and two of them have a long-prompt tier.
+    const models = [
+      { provider: 'anthropic' as const, model: 'claude-sonnet-4-5' },
+      { provider: 'anthropic' as const, model: 'claude-haiku-4-5' },
+      { provider: 'openai' as const, model: 'gpt-6.2-sol' },
+      { provider: 'openai' as const, model: 'gpt-4.1-mini' },
+    ];
+    const edgeOrFraction = fc.oneof(fc.constant(0), fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true }));
+    const cachedCallArb = fc.record({
+      which: fc.integer({ min: 0, max: models.length - 1 }),
+      caching: fc.constantFrom('none' as const, '5m' as const, '1h' as const),
+      inputTokens: fc.integer({ min: 0, max: 300_000 }),
+      wantOutput: fc.integer({ min: 16, max: 8_000 }),
+      // The edges matter most (a whole prompt written, the whole clamp used): they are drawn often.
+      promptFraction: edgeOrFraction,
+      outputFraction: edgeOrFraction,
+      // How the prompt splits: reads, 5-minute writes, 1-hour writes (as far as the request allows), the rest input.
+      split: fc.tuple(edgeOrFraction, edgeOrFraction, edgeOrFraction),
+    });
+    const arb = fc.record({
+      taskHardUsd: fc.double({ min: 0.001, max: 2, noNaN: true }),
+      sessionHardUsd: fc.double({ min: 0.001, max: 3, noNaN: true }),
+      tasks: fc.array(fc.array(cachedCallArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async (sc) => {
+        const root = mkdtempSync(path.join(tmpdir(), 'ab-prop-cache-'));
+        const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
+        const policy = defaultPolicy();
+        policy.timeZone = 'UTC';
+        policy.limits.workspace = {};
+        const store = await WorkspaceStore.open({
+          dir: path.join(root, '.agent-budget'),
+          pollMs: 0,
+          clock,
+          days: policyDays(policy),
+        });
+        const engine = new BudgetEngine(store, policy, clock);
+        const hard = (usd: number) => Math.round(usd * 1e6);
+        const spentByTask = new Map<string, number>();
+        let spentInRun = 0;
+        try {
+          await Promise.all(
+            sc.tasks.map(async (calls, t) => {
+              const taskId = `task-${t}`;
+              for (const call of calls) {
+                const { provider, model } = models[call.which]!;
+                let a: Admission;
+                try {
+                  a = await engine.admit({
+                    workflow: 'wf',
+                    runId: 'run',
+                    taskId,
+                    task: 'step',
+                    provider,
+                    model,
+                    inputTokens: call.inputTokens,
+                    maxOutputTokens: call.wantOutput,
+                    promptCaching: call.caching,
+                    tokenScopes: [],
+                    spendScopes: [
+                      { key: `task.usd@${taskId}`, kind: 'task.usd', hardMicros: hard(sc.taskHardUsd) },
+                      { key: 'session.usd@run', kind: 'session.usd', hardMicros: hard(sc.sessionHardUsd) },
+                    ],
+                    minOutputTokens: 1,
+                  });
+                } catch (err) {
+                  if (err instanceof BudgetBlockedError) return;
+                  throw err;
+                }
+                const prompt = Math.floor(call.inputTokens * call.promptFraction);
+                // Writes happen only as the request allows: Anthropic when asked (1-hour ones only for 1h),
+                // OpenAI whenever it likes.
+                const writes5m = call.caching !== 'none' || provider === 'openai';
+                const read = Math.floor(prompt * call.split[0]);
+                const w5 = writes5m ? Math.floor((prompt - read) * call.split[1]) : 0;
+                const w1 =
+                  call.caching === '1h' && provider === 'anthropic'
+                    ? Math.floor((prompt - read - w5) * call.split[2])
+                    : 0;
+                const out = Math.floor(a.maxOutputTokens * call.outputFraction);
+                const usage: TokenUsage = {
+                  input: prompt - read - w5 - w1,
+                  output: out,
+                  cacheRead: read,
+                  cacheWrite5m: w5,
+                  cacheWrite1h: w1,
+                  reasoning: 0,
+                };
+                const entry = await engine.settle(a, { usage });
+                assert.ok(
+                  entry.costMicros <= a.reservation.micros,
+                  `${model} (${call.caching}): settled ${entry.costMicros} µ$ > reserved ${a.reservation.micros} µ$`,
+                );
+                spentByTask.set(taskId, (spentByTask.get(taskId) ?? 0) + entry.costMicros);
+                spentInRun += entry.costMicros;
+              }
+            }),
+          );
+          for (const [taskId, spent] of spentByTask)
+            assert.ok(spent <= hard(sc.taskHardUsd), `${taskId}: ${spent} µ$ > task.usd hard limit`);
+          assert.ok(spentInRun <= hard(sc.sessionHardUsd), `run: ${spentInRun} µ$ > session.usd hard limit`);
+          assert.equal(store.queries.runTotals('run').costMicros, spentInRun);
+        } finally {
+          engine.dispose();
+          await store.close();
+          rmSync(root, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 60, seed: 20261203 },
+    );
+  });
 });

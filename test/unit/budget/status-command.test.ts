@@ -135,7 +135,8 @@ describe('agent-budget status', () => {
     const usage = (input: number, output: number) => ({
       usage: { input, output, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
     });
-    // Settled: draft 1,000 + 600 tokens (8,000 µ$), review 500 + 100 (2,000 µ$). In flight: review 1,000 + 1,000 (12,000 µ$ held).
+    // Settled: draft 1,000 + 600 tokens (8,000 µ$), review 500 + 100 (2,000 µ$). In flight: review 1,000 + 1,000
+    // (12,500 µ$ held: OpenAI may write the prompt to its cache unasked, at 1.25× the input rate).
     await ws.engine.settle(await call(draftId, 'draft', 1_000, 600), usage(1_000, 600));
     await ws.engine.settle(await call(reviewId, 'review', 500, 100), usage(500, 100));
     await call(reviewId, 'review', 1_000, 1_000);
@@ -161,7 +162,7 @@ describe('agent-budget status', () => {
       pct: 4.2,
       level: 'ok',
       usedMicros: 10_000,
-      reservedMicros: 12_000,
+      reservedMicros: 12_500,
     });
     const tasks = scopes.filter((s) => s.scope === 'task');
     assert.deepEqual(
@@ -179,7 +180,7 @@ describe('agent-budget status', () => {
       reservedMicros: undefined,
     });
     const daily = scopes.find((s) => s.scope === 'workspace.daily')!;
-    assert.deepEqual([daily.usedMicros, daily.reservedMicros, daily.pct], [10_000, 12_000, 2.2]);
+    assert.deepEqual([daily.usedMicros, daily.reservedMicros, daily.pct], [10_000, 12_500, 2.3]);
 
     const table = await runCli(['status', '--workspace', folder]);
     assert.match(
@@ -188,7 +189,90 @@ describe('agent-budget status', () => {
         `task review \\(run ${runId.slice(0, 10)}\\)\\s+600 \\+ 2,000 in flight / 5,000 tokens\\s+52\\.0%\\s+warn`,
       ),
     );
-    assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.2%\s+ok/);
+    assert.match(table.stdout, /workspace\.daily\s+\$0\.01 \+ \$0\.01 in flight \/ \$1\.00\s+2\.3%\s+ok/);
+  });
+
+  it('shows a running run’s and task’s dollar limits as session.usd and task.usd rows', async () => {
+    writePolicy({
+      timeZone: 'UTC',
+      limits: { workspace: { dailyUsd: 1 }, task: { softUsd: 0.001, hardUsd: 0.05 }, session: { hardUsd: 0.1 } },
+      prices: { 'test-model': { provider: 'anthropic', inputPerMTok: 2, outputPerMTok: 10 } },
+    });
+    const ws = await Workspace.open(folder, { pollMs: 0 });
+    const runId = newId();
+    const taskId = newId();
+    const at = Date.now();
+    await ws.store.commit([
+      {
+        k: 'run',
+        run: {
+          id: runId,
+          workflow: 'one',
+          status: 'running',
+          title: 't',
+          createdAt: at,
+          updatedAt: at,
+          rev: 1,
+          owner: CURRENT_OWNER,
+          parentRunId: null,
+          variant: null,
+          data: null,
+        },
+      },
+      {
+        k: 'task',
+        task: {
+          id: taskId,
+          runId,
+          name: 'only',
+          parentTaskId: null,
+          status: 'running',
+          createdAt: at,
+          updatedAt: at,
+          rev: 1,
+          data: null,
+        },
+      },
+    ]);
+    const spendScopes = [
+      { key: `task.usd@${taskId}`, kind: 'task.usd' as const, softMicros: 1_000, hardMicros: 50_000 },
+      { key: `session.usd@${runId}`, kind: 'session.usd' as const, hardMicros: 100_000 },
+    ];
+    const call = () =>
+      ws.engine.admit({
+        workflow: 'one',
+        runId,
+        taskId,
+        task: 'only',
+        provider: 'anthropic',
+        model: 'test-model',
+        inputTokens: 500,
+        maxOutputTokens: 200,
+        tokenScopes: [],
+        spendScopes,
+      });
+    // Settled 500 in + 100 out = 2,000 µ$; in flight 500 + 200 = 3,000 µ$ held.
+    await ws.engine.settle(await call(), {
+      usage: { input: 500, output: 100, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+    });
+    await call();
+    await ws.close();
+    const r = await runCli(['status', '--json', '--workspace', folder]);
+    assert.equal(r.code, 0, r.stderr);
+    const { scopes } = JSON.parse(r.stdout) as { scopes: Array<Record<string, unknown>> };
+    const row = (scope: string) => {
+      const s = scopes.find((x) => x.scope === scope)!;
+      return [s.usedMicros, s.reservedMicros, s.limitMicros, s.pct, s.level];
+    };
+    assert.deepEqual(row('session.usd'), [2_000, 3_000, 100_000, 5, 'ok']);
+    assert.deepEqual(row('task.usd'), [2_000, 3_000, 50_000, 10, 'warn'], 'past its soft limit');
+    const table = await runCli(['status', '--workspace', folder]);
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `task\\.usd only \\(run ${runId.slice(0, 10)}\\)\\s+\\$0\\.0020 \\+ \\$0\\.0030 in flight / \\$0\\.05\\s+10\\.0%\\s+warn`,
+      ),
+    );
   });
 
   it('prints a table without --json, and says so when nothing is capped', async () => {

@@ -5,12 +5,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  clockDomain,
   CURRENT_OWNER,
   newId,
   ownerProbe,
+  parseOwner,
+  pidNamespace,
+  pidVerdict,
   processOwnerProbe,
   processStart,
   type ProcessTable,
+  type SystemFiles,
 } from '../../../src/core/processIdentity';
 import { Workspace } from '../../../src/core/workspace';
 import { runCli } from '../../support/cli';
@@ -168,6 +173,72 @@ describe('owner liveness: the pid and the process start', () => {
       true,
       'where the start cannot be read, the pid decides',
     );
+  });
+
+  it('records the PID namespace in the owner id, and reads owner ids of every age', () => {
+    const parsed = parseOwner(CURRENT_OWNER)!;
+    assert.equal(parsed.current, true);
+    assert.equal(parsed.host, hostname());
+    assert.equal(parsed.pid, process.pid);
+    assert.equal(parsed.ns, pidNamespace());
+    if (LINUX) assert.match(parsed.ns ?? '', /^linux\.\d+$/);
+    assert.deepEqual(parseOwner('h:12:abcd'), {
+      host: 'h',
+      pid: 12,
+      nonce: 'abcd',
+      start: undefined,
+      ns: undefined,
+      current: false,
+    });
+    assert.deepEqual(parseOwner('h:12:abcd:b.7'), {
+      host: 'h',
+      pid: 12,
+      nonce: 'abcd',
+      start: 'b.7',
+      ns: undefined,
+      current: false,
+    });
+    assert.deepEqual(parseOwner('h:12:abcd::win32'), {
+      host: 'h',
+      pid: 12,
+      nonce: 'abcd',
+      start: undefined,
+      ns: 'win32',
+      current: true,
+    });
+    assert.equal(parseOwner('h:x:abcd'), undefined);
+  });
+
+  it('reads the namespace and the boot clock from the system, where it tells', () => {
+    const files = (links: Record<string, string>, reads: Record<string, string> = {}): SystemFiles => ({
+      readlink: (f) => {
+        if (!(f in links)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+        return links[f]!;
+      },
+      read: (f) => {
+        if (!(f in reads)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+        return reads[f]!;
+      },
+    });
+    assert.equal(pidNamespace('linux', files({ '/proc/self/ns/pid': 'pid:[4026532221]' })), 'linux.4026532221');
+    assert.equal(pidNamespace('linux', files({})), undefined, 'hidden: pids are then never compared');
+    assert.equal(pidNamespace('darwin', files({})), 'darwin');
+    assert.equal(pidNamespace('win32', files({})), 'win32');
+    assert.equal(clockDomain('linux', files({}, { '/proc/sys/kernel/random/boot_id': 'b00t\n' })), 'boot.b00t');
+    assert.match(clockDomain('win32', files({})), /^win32\./);
+  });
+
+  it('compares pids only within one host and one PID namespace', () => {
+    const table: ProcessTable = { exists: (pid) => pid === 4242, start: () => 'boot-b.777' };
+    const here = { host: hostname(), ns: 'linux.1' };
+    const verdict = (owner: string) => pidVerdict(owner, table, 'self', here);
+    assert.equal(verdict(`${hostname()}:4243:n:boot-b.777:linux.1`), 'dead', 'same namespace, no such pid');
+    assert.equal(verdict(`${hostname()}:4242:n:boot-b.777:linux.1`), 'alive');
+    assert.equal(verdict(`${hostname()}:4242:n:boot-a.777:linux.1`), 'dead', 'same pid, a later process');
+    assert.equal(verdict(`${hostname()}:4243:n:boot-b.777:linux.2`), 'unknown', 'a container or WSL under our name');
+    assert.equal(verdict(`${hostname()}:4243:n::`), 'unknown', 'its namespace unknown: never compared');
+    assert.equal(verdict(`${hostname()}:4243:n:boot-b.777`), 'dead', 'an owner id from before namespaces: as before');
+    assert.equal(verdict(`elsewhere:4243:n::linux.1`), 'unknown', 'another host');
   });
 
   it("a run whose owner's pid now belongs to another process is interrupted, not left running", async () => {

@@ -6,7 +6,7 @@ import { AgentBudgetError } from '../../../src/core/errors';
 import { Meter, type MeteredCall } from '../../../src/core/metering';
 import { priceCall } from '../../../src/core/pricing/cost';
 import { createProviderAdapter } from '../../../src/core/providers';
-import { callFailureOf } from '../../../src/core/providers/errors';
+import { callFailureOf, ProviderError } from '../../../src/core/providers/errors';
 import type { ChatRequest, ProviderAdapter } from '../../../src/core/providers/types';
 import type { StoreRecord } from '../../../src/core/store/records';
 import { ZERO_USAGE, type TokenUsage } from '../../../src/core/usage';
@@ -129,7 +129,15 @@ describe('Meter: a metered call end to end', function () {
         fail: provider.error('streamCut', 'cut', {
           partial: { text: 'Hal', toolCalls: [], usage: { input: 300 } },
         }),
-        charged: (call: MeteredCall) => ({ costMicros: call.admission.reservation.micros, estimated: true }),
+        // The 300 prompt tokens message_start reported, and the 3 bytes that streamed + 10 % + 16 tokens.
+        charged: (call: MeteredCall) => ({
+          costMicros: Math.min(
+            call.admission.reservation.micros,
+            priceCall({ provider: 'anthropic', model: MODEL, usage: usageOf({ input: 300, output: 3 + 1 + 16 }) })
+              .costMicros,
+          ),
+          estimated: true,
+        }),
       },
       { name: 'HTTP 400', fail: provider.error('badRequest', 'bad', { status: 400 }), charged: () => undefined },
       {
@@ -235,14 +243,42 @@ describe('Meter: a metered call end to end', function () {
       );
     });
 
-    it('a stream cut after it began is charged its reservation as estimated; an HTTP error is released', async () => {
-      fake.enqueue({ text: 'A long answer that never ends', cutAfterEvents: 3 }, { type: 'error', status: 400 });
+    it('a stream cut while the model thinks is charged for the thinking that streamed', async () => {
+      // message_start, the thinking block's start, then 4 thinking deltas of 12 characters: cut there.
+      fake.enqueue({ thinking: 'Let me think about the totals first.', text: 'Answer', cutAfterEvents: 5 });
+      const a = adapter();
+      const cut = await meter.begin(request(a));
+      const err = (await a
+        .chat({ ...PROMPT, maxOutputTokens: cut.admission.maxOutputTokens })
+        .catch((e) => e)) as ProviderError;
+      assert.equal(err.partial?.text, '', 'no visible text had streamed');
+      const thinking = err.partial?.otherOutputBytes ?? 0;
+      assert.ok(thinking > 0, 'thinking had streamed');
+      const entry = await cut.fail(callFailureOf(err));
+      assert.equal(entry?.estimated, true);
+      assert.equal(entry?.usage.output, thinking + Math.ceil(thinking / 10) + 16);
+    });
+
+    it('a stream cut after it began is charged what streamed plus the margin, as estimated; an HTTP error is released', async () => {
+      fake.enqueue({ text: 'A long answer that never ends', cutAfterEvents: 5 }, { type: 'error', status: 400 });
       const a = adapter();
       const cut = await meter.begin(request(a));
       const cutErr = await a.chat({ ...PROMPT, maxOutputTokens: cut.admission.maxOutputTokens }).catch((e) => e);
       const estimated = await cut.fail(callFailureOf(cutErr));
       assert.equal(estimated?.estimated, true);
-      assert.equal(estimated?.costMicros, cut.admission.reservation.micros);
+      // The prompt as message_start counted it; the output: the bytes that streamed, +10 % + 16 tokens.
+      const streamedBytes = Buffer.byteLength((cutErr as ProviderError).partial!.text, 'utf8');
+      assert.ok(streamedBytes > 0, 'the stream was cut after some text');
+      assert.equal(estimated?.usage.output, streamedBytes + Math.ceil(streamedBytes / 10) + 16);
+      assert.equal(estimated?.usage.input, (cutErr as ProviderError).partial!.usage!.input);
+      assert.equal(
+        estimated?.costMicros,
+        priceCall({ provider: 'anthropic', model: MODEL, usage: estimated!.usage }).costMicros,
+      );
+      assert.ok(
+        estimated!.costMicros < cut.admission.reservation.micros / 5,
+        `${estimated!.costMicros} µ$ is far below the ${cut.admission.reservation.micros} µ$ worst case`,
+      );
 
       const refused = await meter.begin(request(a));
       const httpErr = await a.chat({ ...PROMPT, maxOutputTokens: refused.admission.maxOutputTokens }).catch((e) => e);

@@ -23,8 +23,11 @@ describe('policy: effective limits and model routing', () => {
       maxToolCalls: 20,
       maxSteps: 10,
       maxWallSeconds: 300,
+      softUsd: 0.05,
+      hardUsd: 0.1,
     });
-    assert.deepEqual(e.session, { softTokens: 10000, hardTokens: 20000 }); // inherited soft 60000 > 20000 → half
+    // Inherited soft limits above the workflow's hard ones become half of them: 60000 > 20000, $1 > $0.40.
+    assert.deepEqual(e.session, { softTokens: 10000, hardTokens: 20000, softUsd: 0.2, hardUsd: 0.4 });
     assert.deepEqual(e.workflow, { dailyUsd: 2, monthlyUsd: 20 });
     assert.deepEqual(e.workspace, { dailyUsd: 5, weeklyUsd: 20, monthlyUsd: 50 });
   });

@@ -3,6 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PolicyError, formatIssue, type PolicyIssue } from '../../../src/core/policy/issues';
+import { cachingOf, effectiveLimits } from '../../../src/core/policy/effective';
 import { DEFAULT_POLICY, loadPolicy, parsePolicyText, policyFilePath } from '../../../src/core/policy/load';
 import { fixture, lineColOf, memoryFs } from './memoryFs';
 
@@ -72,6 +73,40 @@ describe('policy: loading .agent-budget/budget.json', () => {
     assert.deepEqual(r.policy.prices, raw.prices);
     assert.deepEqual(r.policy.tools, raw.tools);
     assert.deepEqual(r.policy.value, raw.value);
+    assert.equal(r.policy.caching, 'auto');
+  });
+
+  it('dollar limits of tasks and runs, caching and the compact action: loaded, checked, and soft kept below hard', () => {
+    const r = parsePolicyText(
+      JSON.stringify({
+        caching: 'off',
+        limits: { task: { hardUsd: 0.5 }, session: { softUsd: 1, hardUsd: 2 } },
+        workflows: { 'code-review': { caching: '1h', limits: { session: { hardUsd: 0.4 } } } },
+        rules: [{ when: { scope: 'task.usd', atLeastPct: 80 }, action: 'compact' }],
+      }),
+      FILE,
+    );
+    assert.ok(r.policy, r.issues.map(formatIssue).join('\n'));
+    assert.deepEqual(r.policy.limits.task, { ...DEFAULT_POLICY.limits.task, hardUsd: 0.5 });
+    assert.equal(r.policy.caching, 'off');
+    assert.equal(cachingOf(r.policy, 'code-review'), '1h');
+    assert.equal(cachingOf(r.policy, 'explain'), 'off');
+    assert.equal(cachingOf(DEFAULT_POLICY, 'explain'), 'auto');
+    // A workflow's lower hard limit without a soft one warns at half of it (as for tokens).
+    assert.deepEqual(effectiveLimits(r.policy, 'code-review').session, {
+      ...DEFAULT_POLICY.limits.session,
+      softUsd: 0.2,
+      hardUsd: 0.4,
+    });
+    const text =
+      '{\n  "caching": "always",\n  "limits": { "task": { "softUsd": 3, "hardUsd": 1 } },\n  "rules": [{ "when": { "scope": "task.dollars" }, "action": "compact" }]\n}';
+    const errors = errorsOf(text);
+    assert.match(only(errors, 'caching').message, /must be one of "auto", "off", "5m", "1h"/);
+    assert.match(only(errors, 'limits.task.softUsd').message, /must not be above hardUsd: 3 > 1$/);
+    assert.match(
+      only(errors, 'rules[0].when.scope').message,
+      /"task\.dollars" is not a scope name; use "task", "session", "task\.usd", "session\.usd"/,
+    );
   });
 
   it('keys the file leaves out take the defaults; null switches a default off', () => {
@@ -143,7 +178,7 @@ describe('policy: loading .agent-budget/budget.json', () => {
     assert.equal(pct.message, 'must be a number between 0 and 1000, got 2000');
     assertAt(pct, text, '2000');
     const action = only(errors, 'rules[0].action');
-    assert.equal(action.message, 'must be one of "allow", "warn", "degrade", "block", got "deny"');
+    assert.equal(action.message, 'must be one of "allow", "warn", "degrade", "compact", "block", got "deny"');
     assertAt(action, text, '"deny"');
     const missing = only(errors, 'rules[1]');
     assert.equal(missing.message, 'missing required key "action"');

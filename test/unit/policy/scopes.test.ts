@@ -50,7 +50,7 @@ describe('policy: scope names', () => {
     }
     assert.equal(
       scopeNameProblem('tsak'),
-      '"tsak" is not a scope name; use "task", "session", "workspace.daily|weekly|monthly" or "workflow.<id>.daily|weekly|monthly" (did you mean "task"?)',
+      '"tsak" is not a scope name; use "task", "session", "task.usd", "session.usd", "workspace.daily|weekly|monthly" or "workflow.<id>.daily|weekly|monthly" (did you mean "task"?)',
     );
     assert.match(scopeNameProblem('worksapce.daily')!, /did you mean "workspace.daily"/);
     assert.match(scopeNameProblem('workflow.x.montly')!, /did you mean "workflow.x.monthly"/);

@@ -165,7 +165,7 @@ describe('error messages and redaction', () => {
     );
     assert.match(
       describeProviderError({ provider: 'openai', kind: 'streamCut' }),
-      /charged at its reserved \(estimated\) cost/,
+      /charged an estimate from what streamed \(marked estimated\)/,
     );
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
+import { prose } from '../../support/prose';
 import type { RunnerWorkflow, SubAgentPlan } from '../../../src/core/runner/builtins';
 import { readCheckpoint } from '../../../src/core/runner/checkpoint';
 import {
@@ -9,6 +10,7 @@ import {
   ledgerOf,
   maxTokensSent,
   openRunner,
+  reservationsOf,
   tempWorkspace,
   writePolicy,
 } from './helpers';
@@ -29,9 +31,11 @@ describe('Runner: budgets and limits', function () {
 
   it('a hard task limit clamps max_tokens, blocks the step that would pass it, and the run resumes once it is raised', async () => {
     writePolicy(ws.folder, { limits: { task: { softTokens: 50, hardTokens: 250 } } });
-    // Step one's long answer makes step two's prompt alone bigger than the task limit.
-    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    // Step one's long answer makes step two's prompt alone bigger than the task limit (in the provider's own count
+    // too, which the engine asks for before it blocks).
+    fake.enqueue({ text: prose(400, 'long'), usage: { input: 20, output: 200 } });
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
+    const held = reservationsOf(workspace);
     try {
       const { events, onEvent } = collectEvents();
       const blocked = await runner.start('chain', { input: 'x' }, { onEvent });
@@ -44,11 +48,10 @@ describe('Runner: budgets and limits', function () {
         ['completed', 'blocked', 'pending'],
       );
       assert.equal(fake.generationRequests.length, 1, 'the blocked call was never made');
-      const [row] = ledgerOf(workspace, blocked.runId);
       assert.equal(
         maxTokensSent(fake.generationRequests)[0],
-        250 - row!.estimatedInputTokens!,
-        'max_tokens = hard limit − prompt estimate',
+        250 - held[0]!.inputTokens,
+        'max_tokens = hard limit − the prompt bound held',
       );
       assert.ok(
         events.some((e) => e.type === 'warning' && /\btask (is )?past its soft limit/.test(e.message)),
@@ -74,7 +77,7 @@ describe('Runner: budgets and limits', function () {
 
   it('a run being resumed cannot be resumed a second time at once', async () => {
     writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
-    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    fake.enqueue({ text: prose(400, 'long'), usage: { input: 20, output: 200 } });
     const { runner, workspace, close } = await openRunner(ws.folder, fakeAccess({ anthropic: fake.baseUrl }));
     try {
       const blocked = await runner.start('chain', { input: 'x' });
@@ -140,17 +143,17 @@ describe('Runner: budgets and limits', function () {
           undefined,
           { builtins },
         );
+        const held = reservationsOf(workspace);
         try {
           const outcome = await runner.start('fan', { input: 'caching' });
           runId = outcome.runId;
           assert.equal(outcome.status, 'blocked', outcome.error);
           assert.equal(outcome.blockedScope, 'pool');
-          const rows = ledgerOf(workspace, runId);
-          const [, alpha, beta] = rows;
+          const [, alpha, beta] = held;
           // pool = 0.5 × 1000 = 500 tokens for all children
           assert.deepEqual(maxTokensSent(fake.generationRequests).slice(1), [
-            500 - alpha!.estimatedInputTokens!,
-            150 - beta!.estimatedInputTokens!,
+            500 - alpha!.inputTokens,
+            150 - beta!.inputTokens,
           ]);
           const tasks = workspace.store.queries.tasksOfRun(runId);
           const parent = tasks.find((t) => t.name === 'dig' && t.parentTaskId === null)!;
@@ -182,13 +185,14 @@ describe('Runner: budgets and limits', function () {
         undefined,
         { builtins },
       );
+      const held = reservationsOf(workspace);
       try {
         const outcome = await runner.resume(runId);
         assert.equal(outcome.status, 'completed', outcome.error);
         const gamma = ledgerOf(workspace, runId)[3]!;
         assert.equal(gamma.task, 'dig');
         // pool = 0.5 × 3000 = 1500, of which the earlier children used 480 (read back from the store's task tree)
-        assert.equal(maxTokensSent(fake.generationRequests)[3], 1500 - 480 - gamma.estimatedInputTokens!);
+        assert.equal(maxTokensSent(fake.generationRequests)[3], 1500 - 480 - held[0]!.inputTokens);
         assert.match(
           JSON.stringify(fake.generationRequests[4]!.body),
           /### alpha.*found alpha.*### beta.*found beta.*### gamma.*found gamma/s,
@@ -312,11 +316,11 @@ describe('Runner: budgets and limits', function () {
         undefined,
         { builtins: [fanOut({ share: 0.5 })] },
       );
+      const held = reservationsOf(workspace);
       try {
         const outcome = await runner.start('fan', { input: 'caching' });
         assert.equal(outcome.status, 'completed', outcome.error);
-        const rows = ledgerOf(workspace, outcome.runId);
-        const est = rows.map((r) => r.estimatedInputTokens!);
+        const est = held.map((r) => r.inputTokens);
         // alpha: 0.5 × 1000; beta: 0.5 × (1000 − 400); gamma: 0.5 × (1000 − 500)
         assert.deepEqual(maxTokensSent(fake.generationRequests).slice(1, 4), [
           500 - est[1]!,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createProviderAdapter } from '../../../src/core/providers';
 import type { ProviderAdapter } from '../../../src/core/providers/types';
-import type { LedgerEntry } from '../../../src/core/store/records';
+import type { LedgerEntry, Reservation } from '../../../src/core/store/records';
 import type { RunnerWorkflow } from '../../../src/core/runner/builtins';
 import {
   Runner,
@@ -84,6 +84,18 @@ export function ledgerOf(workspace: Workspace, runId?: string): LedgerEntry[] {
   const rows: LedgerEntry[] = [];
   for (const page of workspace.store.queries.ledgerRows(0, Number.MAX_SAFE_INTEGER)) rows.push(...page);
   return runId ? rows.filter((r) => r.runId === runId) : rows;
+}
+
+/**
+ * Every reservation this workspace's store applies from now on, in order: what each call was admitted with (the
+ * prompt bound it held, its clamp). The ledger keeps the honest prompt estimate, not the bound.
+ */
+export function reservationsOf(workspace: Workspace): Reservation[] {
+  const seen: Reservation[] = [];
+  workspace.store.onDidApply(({ records }) => {
+    for (const r of records) if (r.k === 'reserve') seen.push(r.reservation);
+  });
+  return seen;
 }
 
 export function collectEvents(): { events: RunEvent[]; onEvent: (e: RunEvent) => void } {

@@ -2,7 +2,7 @@
 // arrive in, each gets its own answer (a reply queue would hand answers out in arrival order).
 import type http from 'node:http';
 import { FakeAnthropic, type FakeReply, type Running } from '../../fakes';
-import { listen } from '../../fakes/server';
+import { listen, type LoggedRequest } from '../../fakes/server';
 import { estimateByHeuristic, inputTokenBound } from '../../../src/core/providers/estimate';
 import type { ChatRequest, ChatResult, ProviderAdapter } from '../../../src/core/providers/types';
 import { ZERO_USAGE } from '../../../src/core/usage';
@@ -43,11 +43,10 @@ export class PromptAnthropic extends FakeAnthropic {
     return super.handle(req, res, path);
   }
 
-  // `handle` logs the request and routes it synchronously up to here, so the last logged request is this one's.
-  protected override nextReply(): FakeReply | undefined {
-    const queued = super.nextReply();
+  protected override nextReply(request: LoggedRequest): FakeReply | undefined {
+    const queued = super.nextReply(request);
     if (queued) return queued;
-    const prompt = promptOfBody(this.requests[this.requests.length - 1]?.body);
+    const prompt = promptOfBody(request.body);
     const nth = this.asked.get(prompt) ?? 0;
     this.asked.set(prompt, nth + 1);
     return this.answer(prompt, nth);

@@ -206,7 +206,7 @@ describe('Runner: a multi-step workflow', function () {
       assert.equal(model(), 'claude-haiku-4-5');
       const [row] = ledgerOf(workspace, degraded.runId);
       assert.equal(row!.model, 'claude-haiku-4-5');
-      assert.equal(row!.variant, 'claude-haiku-4-5@v1');
+      assert.equal(row!.variant, 'claude-haiku-4-5@v2');
       assert.ok(
         events.some((e) => e.type === 'warning' && /Degraded from claude-sonnet-5 to claude-haiku-4-5/.test(e.message)),
       );

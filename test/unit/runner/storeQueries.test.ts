@@ -12,7 +12,7 @@ describe('StoreQueries for the runner', () => {
   let store: WorkspaceStore;
   beforeEach(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ab-queries-'));
-    store = await WorkspaceStore.open({ dir, pollMs: 0, recoverAbandoned: false });
+    store = await WorkspaceStore.open({ dir, pollMs: 0 });
   });
   afterEach(async () => {
     await store.close();

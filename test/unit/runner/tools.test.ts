@@ -127,7 +127,81 @@ describe('Workspace tools', function () {
       );
       await refused(tools.plan('editFile', { path: '.git/config', oldText: 'core', newText: 'x' }), /may not change/);
       const elsewhere = new WorkspaceTools(folder, { stateDir: path.join(folder, 'state') });
-      await refused(elsewhere.plan('writeFile', { path: 'state/journal-000001.log', content: 'x' }), /may not change/);
+      await refused(
+        elsewhere.plan('writeFile', { path: 'state/journal-000001.log', content: 'x' }),
+        /inside Agent Budget's state folder, which agents may not use/,
+      );
+      await refused(elsewhere.plan('readFile', { path: 'state/journal-000001.log' }), /state folder/);
+    });
+
+    it('protected names are compared as file systems compare them: case, trailing dots, invisible characters', async () => {
+      mkdirSync(path.join(folder, '.github', 'workflows'), { recursive: true });
+      mkdirSync(path.join(folder, 'sub'), { recursive: true });
+      for (const p of [
+        '.GIT/hooks/pre-commit',
+        '.Git./config',
+        '.git /config',
+        '.g\u200cit/config',
+        '.VSCode/tasks.json',
+        'sub/.vscode/settings.json',
+        '.github/Workflows/ci.yml',
+        '.GitHub/workflows/release.yml',
+        '.husky/pre-commit',
+        '.envrc',
+        'sub/.ENVRC',
+        '.git-credentials',
+        '.Agent-Budget/budget.json',
+        'src/../.git/config',
+      ])
+        await refused(tools.plan('writeFile', { path: p, content: 'x' }), /which agents may not change/);
+      for (const p of ['.GIT/config', '.Git-Credentials'])
+        await refused(tools.plan('readFile', { path: p }), /may hold credentials/);
+      // Names that only look alike stay usable.
+      await run('writeFile', { path: '.github/CODEOWNERS', content: '* @me\n' });
+      await run('writeFile', { path: 'src/.gitignore-notes.md', content: 'x' });
+      assert.match(await run('readFile', { path: '.github/CODEOWNERS' }), /@me/);
+    });
+
+    it('a write is checked again when it runs: a link swapped in after approval is refused, nothing outside changes', async () => {
+      // An existing file replaced by a link to a file outside, between the plan (the diff) and the approval.
+      const edit = await tools.plan('writeFile', { path: 'src/app.ts', content: 'overwritten' });
+      rmSync(path.join(folder, 'src', 'app.ts'));
+      symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'src', 'app.ts'));
+      await refused(edit.execute(), /symbolic link|changed since it was approved/);
+      // A new file whose folder becomes a link to a folder outside.
+      const create = await tools.plan('writeFile', { path: 'src/lib/new.ts', content: 'planted' });
+      rmSync(path.join(folder, 'src', 'lib'), { recursive: true });
+      symlinkSync(outside, path.join(folder, 'src', 'lib'));
+      await refused(create.execute(), /outside the workspace folder through a symbolic link|changed since/);
+      // An edit whose file became a link to a file inside the workspace is not followed either.
+      writeFileSync(path.join(folder, 'notes.txt'), 'alpha\n');
+      const inside = await tools.plan('editFile', { path: 'notes.txt', oldText: 'alpha', newText: 'beta' });
+      rmSync(path.join(folder, 'notes.txt'));
+      symlinkSync(path.join(folder, 'README.md'), path.join(folder, 'notes.txt'));
+      await refused(inside.execute(), /changed since it was approved/);
+      assert.equal(readFileSync(path.join(folder, 'README.md'), 'utf8'), '# Demo\nHello world\n');
+      assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
+      assert.deepEqual(readdirSync(outside).sort(), ['key.txt']);
+      // A file created by someone else after approving "new file" is not overwritten.
+      const fresh = await tools.plan('writeFile', { path: 'fresh.txt', content: 'agent' });
+      writeFileSync(path.join(folder, 'fresh.txt'), 'user');
+      await refused(fresh.execute(), /was created meanwhile/);
+      assert.equal(readFileSync(path.join(folder, 'fresh.txt'), 'utf8'), 'user');
+    });
+
+    it('before approval a file is read at most previewBytes: a huge file is summarised, not read whole', async () => {
+      const small = new WorkspaceTools(folder, { limits: { previewBytes: 100 } });
+      writeFileSync(path.join(folder, 'big.log'), 'x'.repeat(101));
+      writeFileSync(path.join(folder, 'ok.txt'), 'y'.repeat(100));
+      const overwrite = await small.plan('writeFile', { path: 'big.log', content: 'short' });
+      assert.equal(overwrite.before, '[big.log has 101 bytes: too large to show; writeFile replaces all of it]');
+      assert.equal((await small.plan('writeFile', { path: 'ok.txt', content: 'z' })).before, 'y'.repeat(100));
+      await refused(
+        small.plan('editFile', { path: 'big.log', oldText: 'x', newText: 'y' }),
+        /big\.log has 101 bytes; editFile works on files up to 100 bytes/,
+      );
+      await overwrite.execute();
+      assert.equal(readFileSync(path.join(folder, 'big.log'), 'utf8'), 'short');
     });
   });
 
@@ -226,6 +300,42 @@ describe('Workspace tools', function () {
       Date.now() - started < 3_000,
       `stopped at the timeout, with what it started (${Date.now() - started} ms)`,
     );
+  });
+
+  it('runCommand sees an allow-listed environment: no keys, tokens, cloud credentials or AGENT_BUDGET_*', async () => {
+    const planted: Record<string, string> = {
+      ANTHROPIC_API_KEY: 'sk-planted-1',
+      GITHUB_TOKEN: 'ghp_planted',
+      NPM_TOKEN: 'npm_planted',
+      AWS_ACCESS_KEY_ID: 'AKIAPLANTED',
+      AWS_SECRET_ACCESS_KEY: 'aws-planted',
+      AZURE_CLIENT_SECRET: 'azure-planted',
+      GOOGLE_APPLICATION_CREDENTIALS: '/home/x/planted.json',
+      DB_PASSWORD: 'pw-planted',
+      HTTPS_PROXY: 'http://user:proxy-planted@proxy:3128',
+      AGENT_BUDGET_TEAM_DATABASE_URL: 'postgres://u:team-planted@db/x',
+      SOMETHING_ELSE: 'unlisted-planted',
+      LC_ALL: 'C.UTF-8',
+      CI: '1',
+    };
+    const saved = Object.fromEntries(Object.keys(planted).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, planted);
+    try {
+      const wide = new WorkspaceTools(folder, { limits: { commandOutputBytes: 100_000 } });
+      const out = await (await wide.plan('runCommand', { command: 'env' })).execute();
+      assert.match(out, /\[exit code 0\]/);
+      for (const [name, value] of Object.entries(planted)) {
+        const seen = out.includes(value);
+        assert.equal(seen, name === 'LC_ALL' || name === 'CI', `${name} ${seen ? 'was' : 'was not'} visible`);
+      }
+      assert.match(out, /^PATH=/m, 'PATH is kept, so commands are found');
+      assert.doesNotMatch(out, /^AGENT_BUDGET_/m);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('glob patterns', () => {

@@ -6,11 +6,13 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { StoreOpenError } from '../../../src/core/store/errors';
 import type { LedgerEntry } from '../../../src/core/store/records';
 import { loadSqlite } from '../../../src/core/store/sqlite';
 import { WorkspaceStore } from '../../../src/core/store/store';
@@ -163,6 +165,61 @@ describe('WorkspaceStore with damaged files', () => {
     await assert.rejects(open(), /newer version.*Update the extension/s);
     assert.ok(existsSync(path.join(dir, name)), 'not moved aside: it is not damaged');
     assert.equal(damaged().length, 0);
+  });
+
+  /** Every file in the state folder with its size and time: to show a refused open changed nothing. */
+  const snapshotOfFolder = () =>
+    readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .sort()
+      .map((f) => {
+        const st = statSync(path.join(dir, f));
+        return `${f} ${st.size} ${st.mtimeMs}`;
+      });
+
+  it('an intact snapshot that fails to migrate: nothing moved, nothing opened, one clear message (no reset to an older state)', async () => {
+    await populate();
+    const SQL = await loadSqlite();
+    const db = new SQL.Database();
+    db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); PRAGMA user_version = 2;'); // tables missing
+    const bytes = db.export();
+    db.close();
+    const { crc32, snapshotName } = await import('../../../src/core/store/journal');
+    writeFileSync(path.join(dir, snapshotName(90, crc32(bytes))), bytes);
+    const before = snapshotOfFolder();
+    await assert.rejects(open(), (err: unknown) => {
+      assert.ok(err instanceof StoreOpenError, String(err));
+      assert.match(err.message, /snapshot-000090-.*is intact but could not be loaded \(no such table: ledger\)/);
+      assert.match(err.message, /Nothing was moved or changed, and no call is admitted until it opens/);
+      return true;
+    });
+    assert.deepEqual(snapshotOfFolder(), before, 'every file as it was');
+    assert.equal(damaged().length, 0);
+  });
+
+  it('out of memory loading an intact snapshot: nothing moved, nothing opened, one clear message', async () => {
+    const entries = await populate();
+    const SQL = await loadSqlite();
+    // The WebAssembly heap cannot grow to hold the snapshot (a big store on a machine short of memory).
+    const engine = {
+      Database: class extends SQL.Database {
+        constructor(data?: ArrayLike<number> | Buffer | null) {
+          if (data && data.length > 0) throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+          super(data);
+        }
+      },
+    };
+    const before = snapshotOfFolder();
+    await assert.rejects(WorkspaceStore.open({ dir, pollMs: 0, engine }), (err: unknown) => {
+      assert.ok(err instanceof StoreOpenError, String(err));
+      assert.match(err.message, /Maximum memory size exceeded/);
+      assert.match(err.message, /budgets are never restarted from zero/);
+      return true;
+    });
+    assert.deepEqual(snapshotOfFolder(), before, 'both snapshots and every journal stay where they were');
+    assert.equal(damaged().length, 0);
+    // Given the memory, it opens with everything.
+    const store = await assertAllPresent(entries);
+    await store.close();
   });
 
   it('appends after a torn line from a crashed writer still parse', async () => {

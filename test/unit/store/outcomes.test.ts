@@ -31,7 +31,7 @@ describe('store: marked results and run statistics (schema 5)', () => {
   let store: WorkspaceStore;
   beforeEach(async () => {
     root = mkdtempSync(path.join(tmpdir(), 'ab-outcomes-'));
-    store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0, recoverAbandoned: false });
+    store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0 });
   });
   afterEach(async () => {
     await store.close();
@@ -51,7 +51,7 @@ describe('store: marked results and run statistics (schema 5)', () => {
     await store.commit([marks[1]!]); // a replay changes nothing
     assert.deepEqual(store.queries.runResult('r1'), { result: 'rejected', ts: 30 });
     await store.close();
-    store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0, recoverAbandoned: false });
+    store = await WorkspaceStore.open({ dir: path.join(root, '.agent-budget'), pollMs: 0 });
     assert.deepEqual(store.queries.runResult('r1'), { result: 'rejected', ts: 30 });
     assert.equal(store.queries.runResult('nope'), undefined);
   });

@@ -126,7 +126,7 @@ describe('team ledger across processes and machines', function () {
     const report = await ledger.report({ fromMs: NOON - 1, toMs: NOON + 1 });
     await ledger.close();
     for (const m of machines) {
-      const store = await WorkspaceStore.open({ dir: m.dir, pollMs: 0, days: UTC_DAYS, recoverAbandoned: false });
+      const store = await WorkspaceStore.open({ dir: m.dir, pollMs: 0, days: UTC_DAYS });
       try {
         const mine = rows.filter((r) => r.member === m.member);
         assert.equal(store.queries.ledgerCount(), mine.length, `${m.name}: local rows`);

@@ -71,7 +71,7 @@ describe('trust: where user.json lives', () => {
     );
   });
 
-  it("the test run uses its own temporary file (test/support/isolatedUserConfig.mjs), never the developer's", () => {
+  it("the test run uses its own temporary file (test/support/isolatedUser.mjs), never the developer's", () => {
     const file = userPolicyFile();
     assert.equal(file, process.env.AGENT_BUDGET_USER_POLICY);
     assert.ok(file.startsWith(path.join(tmpdir(), 'ab-user-config-')), file);

@@ -1,7 +1,18 @@
 // How the meter picks the scope it shows, and how scopes read in the meter and the panel's forecast sentences
 // (src/vscode/budgetText.ts: plain TypeScript, no vscode import).
 import assert from 'node:assert/strict';
-import { capName, scopeLabel, tightestScope, type ScopeStatus } from '../../../src/vscode/budgetText';
+import {
+  capName,
+  meterFigure,
+  runDescription,
+  runFigure,
+  scopeLabel,
+  tightestScope,
+  workspaceScope,
+  worstLevel,
+  type RunLine,
+  type ScopeStatus,
+} from '../../../src/vscode/budgetText';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 10, 22, 12);
@@ -81,5 +92,65 @@ describe('scope wording', () => {
     assert.equal(capName('workspace.constructor'), 'the workspace.constructor cap');
     assert.equal(capName('session.tokens'), 'the session.tokens cap');
     assert.equal(capName('workflow..weekly'), 'the workflow..weekly cap');
+  });
+});
+
+describe('the meter holds still (issue 19)', () => {
+  const scope = (name: string, used: number, limit: number, reserved = 0): ScopeStatus => ({
+    scope: name,
+    used,
+    reserved,
+    limit,
+    pct: ((used + reserved) / limit) * 100,
+    level: 'ok',
+  });
+
+  it("shows the workspace's tightest period cap, never a workflow's, however full that is", () => {
+    const daily = scope('workspace.daily', 30_000, 5_000_000);
+    const monthly = scope('workspace.monthly', 2_000_000, 50_000_000);
+    const review = { ...scope('workflow.code-review.daily', 1_900_000, 2_000_000), level: 'critical' as const };
+    assert.equal(workspaceScope([review, daily, monthly]), monthly, 'the fuller of the two workspace caps');
+    assert.equal(workspaceScope([review]), undefined);
+    assert.equal(worstLevel([daily, review, monthly]), 'critical', 'the colour still warns');
+  });
+
+  it('shows held money as held, never as spent', () => {
+    assert.equal(meterFigure(scope('workspace.daily', 30_000, 5_000_000)), '$0.03 / $5.00 today');
+    assert.equal(meterFigure(scope('workspace.daily', 30_000, 5_000_000, 20_000)), '$0.03 / $5.00 today · +$0.02 held');
+  });
+
+  it('a run\'s figure: its own tokens, never "0 tok"', () => {
+    assert.equal(runFigure({ workflow: 'research', tokens: 0, estimated: false }), 'research: starting');
+    assert.equal(runFigure({ workflow: 'research', tokens: 12_345, estimated: true }), 'research: ~12.3k tok');
+  });
+});
+
+describe('runs in the sidebar tell apart (issue 19)', () => {
+  const now = Date.UTC(2026, 10, 24, 12);
+  const run = (title: string, more: Partial<RunLine> = {}): RunLine => ({
+    workflow: 'code-review',
+    title,
+    costMicros: 2000,
+    estimatedMicros: 0,
+    status: 'completed',
+    updatedAt: now - 7 * 60_000,
+    ...more,
+  });
+
+  it('by what they ran on, their cost and a time that moves on', () => {
+    assert.equal(runDescription(run('Review src/invoice.ts'), false, now), 'invoice.ts · $0.0020 · 7 min ago');
+    assert.equal(runDescription(run('Review src/cart.ts'), false, now), 'cart.ts · $0.0020 · 7 min ago');
+    assert.equal(runDescription(run('Review src/cart.ts'), false, now + 60 * 60_000), 'cart.ts · $0.0020 · 1 h ago');
+    assert.equal(
+      runDescription(run('How do refunds work?', { workflow: 'research' }), true, now),
+      'How do refunds work? · $0.0020 · running',
+    );
+  });
+
+  it('says "estimated" when part of the cost is', () => {
+    assert.equal(
+      runDescription(run('Review src/a.ts', { estimatedMicros: 500 }), false, now),
+      'a.ts · $0.0020 (estimated) · 7 min ago',
+    );
   });
 });

@@ -44,27 +44,42 @@ describe('runNotice', () => {
     assert.deepEqual(n.actions, []);
     assert.equal(n.message, 'Agent Budget: Your API key is fine; the file is missing.');
     const failed = runNotice({ outcome: outcome('failed', { error: 'API key rejected', errorKind: 'internal' }) });
-    assert.deepEqual(buttons(failed), [['Open Output', Commands.openRunOutput, 'run-1']]);
+    assert.deepEqual(buttons(failed), [['Open Run', Commands.openRunOutput, 'run-1']]);
   });
 
   it('a run that ended: by its status, and for a failure by its kind', () => {
     const done = runNotice({ outcome: outcome('completed') });
     assert.deepEqual([done.severity, done.message], ['information', 'Agent Budget: code-review completed — $1.25.']);
-    assert.deepEqual(buttons(done), [['Open Output', Commands.openRunOutput, 'run-1']]);
+    assert.deepEqual(buttons(done), [['Open Run', Commands.openRunOutput, 'run-1']]);
 
-    const blocked = runNotice({
-      outcome: outcome('blocked', {
-        error: 'workspace.daily cap reached.',
-        errorKind: 'budget',
-        blockedScope: 'workspace.daily',
-      }),
-    });
+    // A blocked run: the cap by name, the reset in local time with how far off it is, and Resume.
+    const now = new Date(2026, 10, 24, 21, 0).getTime();
+    const midnight = new Date(2026, 10, 25, 0, 0).getTime();
+    const blocked = runNotice(
+      {
+        outcome: outcome('blocked', {
+          error: 'workspace.daily cap reached. It resets 2026-11-25T00:00:00.000Z.',
+          errorKind: 'budget',
+          blockedScope: 'workspace.daily',
+          resumeAfter: midnight,
+        }),
+      },
+      now,
+    );
     assert.equal(blocked.severity, 'warning');
-    assert.match(blocked.message, /paused at a budget limit \(workspace\.daily\): workspace\.daily cap reached\./);
+    const local = new Date(midnight).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+    assert.ok(
+      blocked.message.includes(`paused at the workspace daily cap after $1.25. It resets at ${local} (in 3 h)`),
+      blocked.message,
+    );
+    assert.doesNotMatch(blocked.message, /T00:00:00|Z\b/, 'no ISO UTC timestamp');
     assert.deepEqual(buttons(blocked), [
+      ['Resume', Commands.resumeRun, 'run-1'],
       ['Open budget.json', Commands.editPolicy],
-      ['Open Budget Panel', Commands.openPanel],
     ]);
+    // Part of the cost estimated (a call cut short): said so.
+    const cut = runNotice({ outcome: outcome('cancelled', { costMicros: 2100, estimatedMicros: 400 }) });
+    assert.match(cut.message, /cancelled after \$0\.0021 \(\$0\.0004 of it estimated\)/);
 
     for (const status of ['paused', 'interrupted'] as const) {
       const stopped = runNotice({
@@ -79,9 +94,11 @@ describe('runNotice', () => {
 
     const failed = (errorKind: ErrorKind) =>
       buttons(runNotice({ outcome: outcome('failed', { errorKind, error: 'x' }) }));
-    const open = ['Open Output', Commands.openRunOutput, 'run-1'];
-    assert.deepEqual(failed('auth'), [['Set API Key…', Commands.setApiKey], open]);
-    assert.deepEqual(failed('missingKey'), [['Set API Key…', Commands.setApiKey], open]);
+    const open = ['Open Run', Commands.openRunOutput, 'run-1'];
+    // A recorded run that stopped on a key resumes once the key is set.
+    const resume = ['Resume', Commands.resumeRun, 'run-1'];
+    assert.deepEqual(failed('auth'), [['Set API Key…', Commands.setApiKey], resume, open]);
+    assert.deepEqual(failed('missingKey'), [['Set API Key…', Commands.setApiKey], resume, open]);
     assert.deepEqual(failed('config'), [['Open budget.json', Commands.editPolicy], open]);
     assert.deepEqual(failed('provider'), [['Resume', Commands.resumeRun, 'run-1'], open]);
     assert.deepEqual(failed('crash'), [['Resume', Commands.resumeRun, 'run-1'], open]);

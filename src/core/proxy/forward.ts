@@ -1,0 +1,261 @@
+import type http from 'node:http';
+import zlib from 'node:zlib';
+import type { CallFailure, MeteredCall } from '../metering';
+import type { LedgerEntry } from '../store/records';
+import type { ExchangeDeps, Incoming } from './exchange';
+import { JsonArrayReader, parseJson, SseReader, sseData } from './streams';
+import {
+  neverSent,
+  openUpstream,
+  requestHeaders,
+  responseHeaders,
+  upstreamUrl,
+  type UpstreamEndpoint,
+} from './upstream';
+import { sendError, type MeteredRequest, type UsageReader } from './wire';
+
+/** The largest response body read whole for its usage (beyond it the call is charged at its reservation). */
+const MAX_PARSED_BODY = 64 * 2 ** 20;
+
+/** Forwards one admitted call and ends it exactly once, however the exchange ends. */
+export class MeteredForward {
+  private readonly reader: UsageReader;
+  private readonly started = Date.now();
+  private upstream: http.ClientRequest | undefined;
+  private status: number | undefined;
+  private requestId: string | null = null;
+  private ended = false;
+  private done: () => void = () => undefined;
+
+  constructor(
+    private readonly deps: ExchangeDeps,
+    private readonly incoming: Incoming,
+    private readonly request: MeteredRequest,
+    private readonly call: MeteredCall,
+    private readonly endpoint: UpstreamEndpoint,
+    private readonly payload: Buffer,
+    private readonly filtersEvents: boolean,
+    private readonly shutdown: AbortSignal,
+  ) {
+    this.reader = request.usageReader();
+  }
+
+  run(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.done = resolve;
+      const { req, res } = this.incoming;
+      // The client may have left, or the proxy begun to stop, while the call was admitted: nothing is sent or billed.
+      if (res.destroyed || req.socket.destroyed || this.shutdown.aborted) {
+        if (!res.destroyed) sendError(res, this.request.provider, 'upstream', 'The Agent Budget proxy is stopping.');
+        this.end({ mayHaveBilled: false });
+        return;
+      }
+      res.on('close', () => {
+        if (!res.writableFinished) this.abort();
+      });
+      this.shutdown.addEventListener('abort', this.onShutdown, { once: true });
+      const url = upstreamUrl(
+        this.request.provider,
+        this.endpoint.baseUrl,
+        this.incoming.url.pathname,
+        this.incoming.url.searchParams,
+      );
+      const headers = requestHeaders(req.headers, this.request.provider, this.endpoint.apiKey, this.payload.length);
+      const upstream = openUpstream(url, 'POST', headers);
+      this.upstream = upstream;
+      upstream.on('error', (err) => this.upstreamFailed(err));
+      upstream.on('response', (upRes) => this.respond(upRes));
+      upstream.end(this.payload);
+    });
+  }
+
+  private readonly onShutdown = () => this.abort();
+
+  /** The client hung up, or the proxy is stopping: stop the upstream call and end the metered one. */
+  private abort(): void {
+    if (this.ended) return;
+    this.upstream?.destroy();
+    this.incoming.res.destroy();
+    // The request left: the provider may bill it (unless it already answered with an error status).
+    this.end(this.failure(this.status === undefined || isSuccess(this.status)));
+  }
+
+  private upstreamFailed(err: Error): void {
+    if (this.ended) return;
+    // Before an answer, a refused connection proves nothing was sent; after an error status, nothing was billed.
+    const billed = this.status === undefined ? !neverSent(err) : isSuccess(this.status);
+    this.deps.log(`upstream ${this.request.provider} failed: ${err.message}`);
+    sendError(
+      this.incoming.res,
+      this.request.provider,
+      'upstream',
+      `Agent Budget could not reach ${this.endpoint.baseUrl}: ${err.message}`,
+    );
+    this.end(this.failure(billed));
+  }
+
+  private respond(upRes: http.IncomingMessage): void {
+    if (this.ended) {
+      upRes.destroy();
+      return;
+    }
+    const { res } = this.incoming;
+    const status = upRes.statusCode ?? 502;
+    this.status = status;
+    const header = upRes.headers['request-id'] ?? upRes.headers['x-request-id'];
+    this.requestId = typeof header === 'string' ? header : null;
+    const ok = isSuccess(status);
+    const type = String(upRes.headers['content-type'] ?? '');
+    const sse = type.includes('text/event-stream');
+    const encoding = String(upRes.headers['content-encoding'] ?? '')
+      .toLowerCase()
+      .trim();
+    const decoder = ok && encoding !== '' && encoding !== 'identity' ? decoderFor(encoding) : undefined;
+    // Dropping the usage chunk needs the events' text: an encoding we cannot decode passes through as it is.
+    const transform = ok && sse && this.filtersEvents && (encoding === '' || encoding === 'identity' || !!decoder);
+    res.writeHead(status, responseHeaders(upRes.headers, { bodyChanged: transform, decoded: transform && !!decoder }));
+    res.flushHeaders();
+
+    const write = (chunk: Buffer | string) => {
+      if (!res.write(chunk)) {
+        upRes.pause();
+        res.once('drain', () => upRes.resume());
+      }
+    };
+    // What reads the (decoded) body for usage: SSE events, a streamed JSON array, or one JSON document.
+    let feed: (chunk: Buffer) => void = () => undefined;
+    let finish: () => void = () => undefined;
+    if (ok && sse) {
+      const events = new SseReader(this.reader.markers);
+      const take = (parts: ReturnType<SseReader['push']>) => {
+        for (const part of parts) {
+          if (Buffer.isBuffer(part)) {
+            if (transform) write(part);
+            continue;
+          }
+          const keep = this.reader.event(part.event, parseJson(sseData(part)));
+          if (transform && keep) write(part.raw);
+        }
+      };
+      feed = (chunk) => take(events.push(chunk));
+      finish = () => take(events.end());
+    } else if (ok && this.request.stream && this.request.provider === 'gemini') {
+      const elements = new JsonArrayReader();
+      const take = (list: string[]) => {
+        for (const text of list)
+          if (this.reader.markers.some((m) => text.includes(m))) this.reader.event(null, parseJson(text));
+      };
+      feed = (chunk) => take(elements.push(chunk));
+      finish = () => take(elements.end());
+    } else if (ok) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      feed = (chunk) => {
+        size += chunk.length;
+        if (size <= MAX_PARSED_BODY) chunks.push(chunk);
+      };
+      finish = () => {
+        if (size <= MAX_PARSED_BODY) this.reader.body(parseJson(Buffer.concat(chunks).toString('utf8')));
+      };
+    }
+
+    const complete = () => {
+      if (this.ended) return;
+      try {
+        finish();
+      } catch (err) {
+        this.deps.log(`could not read the usage of a ${this.request.api} response: ${(err as Error).message}`);
+      }
+      res.end();
+      if (!ok) this.end({ mayHaveBilled: false, requestId: this.requestId });
+      else this.settle();
+    };
+    if (decoder) {
+      decoder.on('data', (chunk: Buffer) => feed(chunk));
+      decoder.on('end', complete);
+      decoder.on('error', (err) => {
+        this.deps.log(`could not decode the ${this.request.api} response: ${err.message}`);
+        feed = () => undefined; // the bytes still pass through; the usage is unknown (charged at the reservation)
+        finish = () => undefined;
+        complete();
+      });
+    }
+    upRes.on('data', (chunk: Buffer) => {
+      if (!transform) write(chunk);
+      if (decoder) decoder.write(chunk);
+      else feed(chunk);
+    });
+    upRes.on('end', () => {
+      if (decoder) decoder.end();
+      else complete();
+    });
+    upRes.on('close', () => {
+      if (upRes.complete || this.ended) return;
+      // The upstream dropped mid-body: the client sees the same cut.
+      res.destroy();
+      this.end(this.failure(ok));
+    });
+  }
+
+  /** A call that answered 2xx and ended: its usage, or its reservation when the answer carried none. */
+  private settle(): void {
+    this.ended = true;
+    this.shutdown.removeEventListener('abort', this.onShutdown);
+    const latencyMs = Date.now() - this.started;
+    const requestId = this.requestId ?? this.reader.responseId ?? null;
+    this.call
+      .settle({ usage: this.reader.usage, requestId, latencyMs })
+      .then((entry) => this.reportEnd(entry))
+      .catch((err: unknown) => this.deps.log(`could not settle a call (charged as estimated later): ${String(err)}`))
+      .finally(this.done);
+  }
+
+  private reportEnd(entry: LedgerEntry | undefined): void {
+    this.deps.report({
+      client: this.incoming.client.name,
+      provider: this.request.provider,
+      model: this.request.model,
+      outcome: !entry ? 'released' : entry.estimated ? 'estimated' : 'settled',
+      status: this.incoming.res.headersSent ? this.incoming.res.statusCode : 0,
+      costMicros: entry?.costMicros ?? 0,
+    });
+  }
+
+  private failure(mayHaveBilled: boolean): CallFailure {
+    return {
+      finalUsage: this.reader.usage,
+      mayHaveBilled,
+      partial: { inputTokens: this.reader.partialInputTokens },
+      requestId: this.requestId ?? this.reader.responseId ?? null,
+    };
+  }
+
+  private end(failure: CallFailure): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.shutdown.removeEventListener('abort', this.onShutdown);
+    this.call
+      .fail(failure)
+      .then((entry) => this.reportEnd(entry))
+      .catch((err: unknown) => this.deps.log(`could not end a call (charged as estimated later): ${String(err)}`))
+      .finally(this.done);
+  }
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function decoderFor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}

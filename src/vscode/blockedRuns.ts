@@ -1,0 +1,57 @@
+import * as vscode from 'vscode';
+import type { Workspace } from '../core/workspace';
+import { capName } from './budgetText';
+import { Disposable } from './dispose';
+import { Commands } from './ids';
+import type { WorkspaceHost } from './workspaceHost';
+
+/**
+ * Runs waiting at a budget limit, offered again when budget.json changes so they can go on: a run blocked at a USD
+ * cap that now has room (raised, or removed), or at a token limit (any edit of the policy may have raised it). One
+ * notification per change of the policy, naming the runs; Resume resumes them.
+ */
+export class BlockedRuns extends Disposable {
+  private readonly offeredEmitter = this.register(new vscode.EventEmitter<string[]>());
+  /** The runs offered for resuming after a policy change (tests read it). */
+  readonly onDidOffer = this.offeredEmitter.event;
+
+  constructor(
+    private readonly host: WorkspaceHost,
+    policyChanged: vscode.Event<void>,
+  ) {
+    super();
+    this.register(policyChanged(() => void this.offer()));
+  }
+
+  private async offer(): Promise<void> {
+    const workspace = this.host.current;
+    if (!workspace || workspace.policyError) return;
+    const ready = readyToResume(workspace);
+    if (ready.length === 0) return;
+    this.offeredEmitter.fire(ready.map((r) => r.id));
+    const [first] = ready;
+    const message =
+      ready.length === 1
+        ? `Agent Budget: budget.json changed, and ${first!.workflow} (paused at ${first!.cap}) can go on. Resume it?`
+        : `Agent Budget: budget.json changed, and ${ready.length} runs paused at a budget limit can go on. Resume them?`;
+    const choice = await vscode.window.showInformationMessage(message, 'Resume');
+    if (choice !== 'Resume') return;
+    for (const run of ready) await vscode.commands.executeCommand(Commands.resumeRun, run.id);
+  }
+}
+
+/** Blocked runs whose limit the policy in force no longer reaches. */
+function readyToResume(workspace: Workspace): Array<{ id: string; workflow: string; cap: string }> {
+  const status = new Map(workspace.engine.status().map((s) => [s.scope, s]));
+  const out: Array<{ id: string; workflow: string; cap: string }> = [];
+  for (const run of workspace.store.queries.listRuns({ status: ['blocked'], limit: 20 })) {
+    const scope = (run.data as { blockedScope?: unknown } | null)?.blockedScope;
+    if (typeof scope !== 'string') continue;
+    const usd = /^(workspace|workflow)\./.test(scope);
+    const now = status.get(scope);
+    // A USD cap: room again (or no cap at all). A token limit or a rule: the policy changed, so try.
+    if (usd && now && now.pct >= 100) continue;
+    out.push({ id: run.id, workflow: run.workflow, cap: usd ? capName(scope) : `its ${scope} limit` });
+  }
+  return out;
+}

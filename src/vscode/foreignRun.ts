@@ -1,0 +1,23 @@
+import * as vscode from 'vscode';
+import { describeForeignRun, type ForeignRun } from '../core/trust/resumeGuard';
+
+export const RESUME_ANYWAY = 'Resume Anyway';
+
+/**
+ * Asked before resuming a run this install did not start (another machine, user or install wrote it): a modal
+ * listing the tool calls its checkpoint ends with. Those are asked about again before they run, whatever the
+ * answer here (trust/resumeGuard.ts); this question is whether to continue its conversation at all.
+ */
+export async function confirmForeignRun(run: ForeignRun): Promise<boolean> {
+  const choice = await vscode.window.showWarningMessage(
+    'Agent Budget: resume a run that was not started here?',
+    {
+      modal: true,
+      detail:
+        `${describeForeignRun(run)}\n\nResume it only if you trust where it came from. Each tool call listed is ` +
+        'shown to you again before it runs.',
+    },
+    RESUME_ANYWAY,
+  );
+  return choice === RESUME_ANYWAY;
+}
