@@ -7,6 +7,7 @@ import { BudgetHooks, type HookApprover } from '../../../src/core/hooks/hooks';
 import { parsePolicyText } from '../../../src/core/policy/load';
 import type { HookEvent } from '../../../src/core/hooks/events';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
+import { prose } from '../../support/prose';
 import { removeUserPolicy, writeUserPolicy } from '../../support/userPolicy';
 import { CHAIN_WORKFLOW, fakeAccess, openRunner, tempWorkspace, writePolicy } from '../runner/helpers';
 
@@ -33,6 +34,9 @@ function running(pid: number): boolean {
     return true;
   }
 }
+
+/** Step one's long answer: step two's prompt alone is bigger than the task limit (in the provider's count too). */
+const LONG_ANSWER = prose(400, 'long');
 
 const command = (script: string, out: string) => `"${process.execPath}" "${script}" "${out}"`;
 
@@ -89,7 +93,7 @@ describe('hooks on budget events', function () {
       },
     });
     writePolicy(ws.folder, { limits: { task: { softTokens: 50, hardTokens: 250 } } });
-    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    fake.enqueue({ text: LONG_ANSWER, usage: { input: 20, output: 200 } });
     const { runner, close, hooks } = await open();
     try {
       const outcome = await runner.start('chain', { input: 'secret question' });
@@ -119,7 +123,7 @@ describe('hooks on budget events', function () {
       assert.equal(block.workspace, path.basename(ws.folder));
       assert.deepEqual([finished.status, finished.costMicros], ['blocked', outcome.costMicros]);
       const raw = readFileSync(out, 'utf8');
-      for (const secret of ['secret question', 'Step one about', 'AAAA', 'test-key'])
+      for (const secret of ['secret question', 'Step one about', LONG_ANSWER.slice(0, 40), 'test-key'])
         assert.ok(!raw.includes(secret), `no prompt, output or key in the events (${secret})`);
     } finally {
       await close();
@@ -143,7 +147,7 @@ describe('hooks on budget events', function () {
       },
     });
     writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
-    fake.enqueue({ text: 'A'.repeat(1500), usage: { input: 20, output: 200 } });
+    fake.enqueue({ text: LONG_ANSWER, usage: { input: 20, output: 200 } });
     const { runner, close, hooks, log, workspace } = await open();
     try {
       const blocked = await runner.start('chain', { input: 'x' });

@@ -62,9 +62,11 @@ describe('policy: sub-agents in workflow files', () => {
     assert.equal(each.subAgents?.steps?.[1]?.subAgents?.files, 'src/**/*.ts');
   });
 
-  it('every built-in workflow is a valid workflow file (research fans out like any file)', () => {
+  it('every built-in workflow is a valid workflow file but for its context blocks (research fans out like any file)', () => {
     for (const builtin of BUILTIN_WORKFLOWS) {
-      const r = parse(builtin, builtin.id);
+      // `context` (a step's cacheable material block) is the one key only built-ins have so far (builtins.ts).
+      const steps = builtin.steps.map(({ context: _context, ...step }) => step);
+      const r = parse({ ...builtin, steps }, builtin.id);
       assert.deepEqual(
         r.issues.map((i) => formatIssue(i)),
         [],
