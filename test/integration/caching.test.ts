@@ -27,14 +27,14 @@ describe('Prompt caching and quotes (real extension host)', function () {
     await setCaps(workspace, { dailyUsd: 1000 }, { workflows: { 'code-review': { model: 'claude-sonnet-5' } } });
     await writeText(file, `export const notes = \`\n${prose(3_000, 'cached')}\n\`;\n`);
     fake = await startFakeAnthropic();
-    await config().update('anthropic.baseUrl', fake.url, vscode.ConfigurationTarget.Workspace);
+    await config().update('anthropic.baseUrl', fake.url, vscode.ConfigurationTarget.Global);
     await config().update('runs.revealOutput', false, vscode.ConfigurationTarget.Workspace);
     await waitFor('the base URL setting', () => api.settings.value.baseUrls.anthropic === fake.url);
     await api.apiKeys.set('anthropic', 'sk-ant-integration-test-key');
   });
 
   after(async () => {
-    await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Workspace);
+    await config().update('anthropic.baseUrl', undefined, vscode.ConfigurationTarget.Global);
     await config().update('runs.revealOutput', undefined, vscode.ConfigurationTarget.Workspace);
     await config().update('runs.askAboveUsd', undefined, vscode.ConfigurationTarget.Global);
     api.runs.confirmForTests = undefined;

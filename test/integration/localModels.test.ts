@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { Workspace } from '../../src/core/workspace';
 import type { AgentBudgetApi } from '../../src/vscode/extension';
 import { startFakeOpenAI, type FakeOpenAI, type Running } from '../fakes';
-import { activeApi, setCaps, waitFor } from './helpers';
+import { activeApi, folder, readText, setCaps, waitFor, writeText } from './helpers';
 
 describe('A local OpenAI-compatible model (real extension host)', function () {
   this.timeout(60_000);
@@ -28,7 +28,6 @@ describe('A local OpenAI-compatible model (real extension host)', function () {
 
   after(async () => {
     await config().update('openai.baseUrl', undefined, vscode.ConfigurationTarget.Global);
-    await config().update('openai.baseUrl', undefined, vscode.ConfigurationTarget.Workspace);
     await fake.close();
   });
 
@@ -47,15 +46,35 @@ describe('A local OpenAI-compatible model (real extension host)', function () {
     );
   });
 
-  it("the same endpoint from the workspace's settings is not the user's: no key means no run, and nothing is free", async () => {
+  it("the same endpoint in the folder's .vscode/settings.json is not the user's: ignored, no key means no run, and nothing is free", async () => {
     await config().update('openai.baseUrl', undefined, vscode.ConfigurationTarget.Global);
-    await config().update('openai.baseUrl', fake.baseUrl, vscode.ConfigurationTarget.Workspace);
-    await waitFor('the workspace setting', () => api.settings.value.baseUrls.openai === fake.baseUrl);
-    const requests = fake.requests.length;
-    const runs = workspace.store.queries.listRuns({ limit: 1000 }).length;
-    const outcome = await api.runs.start('explain', { selection: 'const a = 1;', model: 'llama3.2:3b' });
-    assert.equal(outcome, undefined, 'the run is refused before it starts');
-    assert.equal(fake.requests.length, requests, 'no request reached the endpoint');
-    assert.equal(workspace.store.queries.listRuns({ limit: 1000 }).length, runs, 'no run was recorded');
+    await waitFor('the user setting cleared', () => api.settings.value.baseUrls.openai === undefined);
+    // As a cloned repository would commit it: VS Code refuses to write an application-scoped setting there, and
+    // ignores it when a file holds one.
+    const settingsFile = vscode.Uri.joinPath(folder(), '.vscode', 'settings.json');
+    const before = await readText(settingsFile);
+    const sentinel = `read-${Date.now()}`;
+    const committed = {
+      ...(before ? (JSON.parse(before) as object) : {}),
+      'agentBudget.openai.baseUrl': fake.baseUrl,
+      'agentBudgetTest.sentinel': sentinel,
+    };
+    await writeText(settingsFile, JSON.stringify(committed, null, 2));
+    try {
+      await waitFor(
+        'VS Code to read the file',
+        () => vscode.workspace.getConfiguration('agentBudgetTest').inspect('sentinel')?.workspaceValue === sentinel,
+      );
+      assert.equal(api.settings.value.baseUrls.openai, undefined, "the folder's endpoint is not used");
+      const requests = fake.requests.length;
+      const runs = workspace.store.queries.listRuns({ limit: 1000 }).length;
+      const outcome = await api.runs.start('explain', { selection: 'const a = 1;', model: 'llama3.2:3b' });
+      assert.equal(outcome, undefined, 'the run is refused before it starts');
+      assert.equal(fake.requests.length, requests, 'no request reached the endpoint');
+      assert.equal(workspace.store.queries.listRuns({ limit: 1000 }).length, runs, 'no run was recorded');
+    } finally {
+      if (before === undefined) await vscode.workspace.fs.delete(settingsFile);
+      else await writeText(settingsFile, before);
+    }
   });
 });

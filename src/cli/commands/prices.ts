@@ -7,6 +7,7 @@ import { resolvePrice, UnknownModelError } from '../../core/pricing/cost';
 import { PRICE_TABLE_DATE, utcDay } from '../../core/pricing/prices';
 import { GENAI_PRICES_DATA_DATE, GENAI_PRICES_VERSION } from '../../core/pricing/secondSource';
 import { priceTable, priceTableAgeDays, stalePriceNotice, type PriceTableRow } from '../../core/pricing/table';
+import { stateRoot, StateLocationError, type Env } from '../../core/statePaths';
 import { PROVIDERS, type ProviderId } from '../../core/usage';
 import { CliError, ExitCode, printJson, type CliCommand, type CliContext } from '../context';
 
@@ -140,7 +141,7 @@ function renderRows(rows: PriceTableRow[], day: string): string {
     if (limits.length) lines.push(`  ${limits.join(' · ')}`);
     lines.push(`  source: ${r.source}${r.asOf ? ` (checked ${r.asOf})` : ''}`);
   }
-  lines.push('', 'Override or add a price under "prices" in .agent-budget/budget.json (shared/POLICY.md).');
+  lines.push('', 'Override or add a price under "prices" in .agent-budget/budget.json (docs/policy.md).');
   return lines.join('\n');
 }
 
@@ -148,21 +149,20 @@ function renderRows(rows: PriceTableRow[], day: string): string {
 // The once-a-month notice that the built-in table is old (stderr, so --json output stays one document)
 
 /**
- * The per-user folder the notice is remembered in: AGENT_BUDGET_STATE_HOME, else the platform's per-user state
- * folder (the same root as the per-user machine state), from the environment the CLI was given. Without one the
- * notice is not shown: a notice that cannot be remembered would repeat on every command.
+ * The per-user folder the notice is remembered in: the per-user state root (statePaths.ts) as the environment the CLI
+ * was given names it. Without a home there (nor AGENT_BUDGET_STATE_HOME, LOCALAPPDATA or XDG_STATE_HOME) the notice
+ * is not shown: a notice that cannot be remembered would repeat on every command.
  */
-export function userStateRoot(
-  env: NodeJS.ProcessEnv,
-  platform: NodeJS.Platform = process.platform,
-): string | undefined {
-  if (env.AGENT_BUDGET_STATE_HOME) return env.AGENT_BUDGET_STATE_HOME;
-  if (platform === 'win32')
-    return env.LOCALAPPDATA ? path.win32.join(env.LOCALAPPDATA, 'agent-budget', 'state') : undefined;
-  if (!env.HOME && !env.XDG_STATE_HOME) return undefined;
-  if (platform === 'darwin')
-    return path.posix.join(env.HOME!, 'Library', 'Application Support', 'agent-budget', 'state');
-  return path.posix.join(env.XDG_STATE_HOME || path.posix.join(env.HOME!, '.local', 'state'), 'agent-budget');
+export function userStateRoot(env: Env, platform: NodeJS.Platform = process.platform): string | undefined {
+  const home = env.HOME ?? env.USERPROFILE;
+  const named = env.AGENT_BUDGET_STATE_HOME ?? (platform === 'win32' ? env.LOCALAPPDATA : env.XDG_STATE_HOME);
+  if (!home && !named) return undefined;
+  try {
+    return stateRoot({ platform, env, homedir: () => home ?? '', realpath: (p) => p });
+  } catch (err) {
+    if (err instanceof StateLocationError) return undefined;
+    throw err;
+  }
 }
 
 const NOTICE_FILE = 'price-table-notice.json';

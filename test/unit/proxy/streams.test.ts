@@ -86,7 +86,7 @@ describe('proxy: streams, hang-ups and upstream errors', function () {
     stream.abort();
   });
 
-  it('a client that hangs up mid-stream: the upstream request is aborted and the call is charged as estimated', async () => {
+  it('a client that hangs up mid-stream: the upstream request is aborted and the call is charged an estimate of what streamed', async () => {
     const seen = await slowAnthropic();
     const controller = new AbortController();
     const stream = h.anthropic.messages.stream(body, { signal: controller.signal });
@@ -101,7 +101,12 @@ describe('proxy: streams, hang-ups and upstream errors', function () {
     assert.equal(seen.finished, false);
     const [row] = h.ledger();
     assert.equal(row!.estimated, true);
-    assert.equal(row!.costMicros, row!.reservedMicros, 'charged at its reservation');
+    // The cut-call rule (metering/failure.ts): the prompt and the output streamed so far, with a margin — more than
+    // nothing, less than the worst case the call held.
+    assert.ok(
+      row!.costMicros > 0 && row!.costMicros < (row!.reservedMicros ?? 0),
+      `charged ${row!.costMicros} of ${row!.reservedMicros} held`,
+    );
     assert.equal(row!.client, 'test-client');
     assert.equal(row!.requestId, 'req_slow');
     assert.equal(h.workspace.store.queries.openReservations().length, 0);
