@@ -356,6 +356,50 @@ describe('Runner: sub-agents in workflow files', function () {
     }
   });
 
+  it("budget.json's task dollars (limits.task.hardUsd) bound the fan-out's whole tree, racing sub-agents included", async () => {
+    ws = tempWorkspace();
+    // claude-haiku-4-5 output is $5/MTok: a 400-token answer may cost $0.002, so the fan-out's $0.003 holds one and
+    // a half of them however the two sub-agents race.
+    writePolicy(ws.folder, { limits: { task: { hardUsd: 0.003 } } });
+    const racing = new RacingProvider(2, (prompt) => (prompt.startsWith('List') ? '- a\n- b\n- c\n- d' : 'ok'), 200);
+    const workflow: RunnerWorkflow = {
+      id: 'taskusd',
+      title: 'Task dollars',
+      model: 'claude-haiku-4-5',
+      steps: [
+        { id: 'plan', prompt: 'List items', maxOutputTokens: 50 },
+        {
+          id: 'fan',
+          prompt: 'Work on {{item}}',
+          maxOutputTokens: 400,
+          subAgents: { itemsFrom: 'plan', concurrency: 2, budget: { share: 1 } },
+        },
+      ],
+    };
+    const { runner, workspace, close } = await openRunner(
+      ws.folder,
+      memoryAccess({ anthropic: racing as unknown as never }),
+      undefined,
+      { builtins: [workflow] },
+    );
+    try {
+      const outcome = await runner.start('taskusd', {});
+      assert.equal(outcome.status, 'blocked', outcome.error);
+      assert.equal(outcome.blockedScope, 'task.usd');
+      assert.match(outcome.error!, /task\.usd limit reached: .*Raise limits\.task\.hardUsd/);
+      const fan = readCheckpoint(workspace.store.queries.checkpoint(outcome.runId)!.state).steps[1]!;
+      const spent = workspace.store.queries.taskTreeTotals(fan.taskId).costMicros;
+      assert.ok(spent <= 3000, `the fan-out's tree spent ${spent} µ$ of 3000`);
+      assert.ok(spent > 2000, 'more than one sub-agent was paid for: the limit is the tree’s, not each call’s');
+      assert.ok(
+        racing.maxTokensSent.slice(1).some((n) => n < 400),
+        'a racing sub-agent was clamped to what was left',
+      );
+    } finally {
+      await close();
+    }
+  });
+
   it('a fan-out over files: confined like the tools, {{itemContent}} from each file, readFile must be allowed', async () => {
     ws = tempWorkspace({
       'src/a.ts': 'export const a = 1;\n',
