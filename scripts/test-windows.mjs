@@ -48,6 +48,7 @@ export const WINDOWS_SUITES = [
   'test/unit/policy',
   'test/unit/cli',
   'test/unit/runner/tools.test.ts',
+  'test/unit/runner/commandTree.test.ts',
   'test/unit/runner/runner.test.ts',
   'test/unit/runner/cli.test.ts',
   'test/unit/runner/crash.test.ts',

@@ -473,12 +473,12 @@ function readdirNames(dir) {
 
 /**
  * Points the extension's provider endpoints at `urls` ({ anthropic, openai, gemini }; undefined clears them) in the
- * server's Machine settings (`<user-data-dir>/Machine/settings.json`), where a remote window (code-server's is one)
- * reads machine-scoped settings. The endpoints are `machine-overridable`: set in User settings, the window ignores
- * them once any setting changes. Removes them from User settings, where an older `npm start` wrote them.
+ * server's User settings (`<user-data-dir>/User/settings.json`). The endpoints are `application`-scoped — only the
+ * user's own settings choose where a key goes — so a window reads them from there and from nowhere else. Removes
+ * them from the Machine settings, where an earlier `npm start` wrote them (the window ignores them there).
  */
 export function writeEndpointSettings(userDataDir, urls, jsonc) {
-  const files = [path.join(userDataDir, 'Machine', 'settings.json'), path.join(userDataDir, 'User', 'settings.json')];
+  const files = [path.join(userDataDir, 'User', 'settings.json'), path.join(userDataDir, 'Machine', 'settings.json')];
   for (const [i, file] of files.entries()) {
     if (i > 0 && !existsSync(file)) continue;
     mkdirSync(path.dirname(file), { recursive: true });

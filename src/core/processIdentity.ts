@@ -24,12 +24,17 @@ function bootId(files: SystemFiles): string | undefined {
 /**
  * Which life of a process `pid` is, where the system can tell: on Linux the boot id and the process's start time in
  * clock ticks since boot (field 22 of /proc/<pid>/stat), so a pid reused after the owner died — by another process,
- * or after a reboot — reads differently. Undefined where there is no /proc, or the process is gone.
+ * or after a reboot — reads differently. Undefined elsewhere, or when the process is gone.
+ *
+ * Linux only, by platform and not by whether /proc answers: on Windows `/proc/…` is a folder on the current drive
+ * (anyone may create C:\proc), and under Wine it is Linux's own /proc, whose pids are not Windows' pids.
  */
 export function processStart(
   pid: number,
   read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+  platform: NodeJS.Platform = process.platform,
 ): string | undefined {
+  if (platform !== 'linux') return undefined;
   try {
     const boot = read('/proc/sys/kernel/random/boot_id').trim();
     const stat = read(`/proc/${pid}/stat`);

@@ -9,6 +9,7 @@ import { UntrustedRunError } from '../core/trust/resumeGuard';
 import type { ProviderId } from '../core/usage';
 import type { Workspace } from '../core/workspace';
 import { PROVIDER_NAMES } from '../core/providers/errors';
+import { toolLine } from './runViewModel';
 import type { Settings } from './settings';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
 import { Disposable } from './dispose';
@@ -449,7 +450,7 @@ function progressMessage(live: LiveRun, event: RunEvent): string | undefined {
     case 'call':
       return `${live.step}: ${live.stepTokens.toLocaleString('en-US')} tokens · ${formatUsd(live.costMicros)} so far`;
     case 'tool':
-      return `${live.step}: ${event.tool} — ${event.summary}`;
+      return `${live.step}: ${toolLine(event)}`;
     default:
       return undefined;
   }

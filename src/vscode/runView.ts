@@ -14,7 +14,7 @@ import { Disposable } from './dispose';
 import { Commands, RUN_VIEW_TYPE } from './ids';
 import type { ApprovalRequest, RunEvent } from './runnerContract';
 import type { RunSessions } from './runSessions';
-import { emptyLive, runViewModel, type LiveRunView } from './runViewModel';
+import { emptyLive, runViewModel, toolLine, type LiveRunView } from './runViewModel';
 import type { Settings } from './settings';
 import type { WorkspaceHost } from './workspaceHost';
 
@@ -265,7 +265,7 @@ export class RunViews extends Disposable implements InlineApprovals {
         break;
       case 'tool': {
         const lines = live.tools.get(event.stepId) ?? [];
-        lines.push(`${event.tool} ${event.summary}`);
+        lines.push(toolLine(event));
         live.tools.set(event.stepId, lines);
         break;
       }

@@ -16,6 +16,14 @@ export interface LiveRunView {
   running: boolean;
 }
 
+/**
+ * A tool event as one line: its summary names the tool already ("runCommand npm test"); a refusal's does not
+ * ("refused: …"), so the tool is put in front of it.
+ */
+export function toolLine(event: { tool: string; summary: string }): string {
+  return event.summary.startsWith(`${event.tool} `) ? event.summary : `${event.tool} ${event.summary}`;
+}
+
 export function emptyLive(): LiveRunView {
   return { texts: new Map(), tools: new Map(), warnings: [], running: false };
 }

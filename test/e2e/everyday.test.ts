@@ -21,7 +21,7 @@ describe('Everyday defects a new user hits (issue 19)', function () {
   const workbench = useWorkbench({
     prepare: async ({ userDataDir, workspace }) => {
       fake = await startFakeAnthropic();
-      // As `npm start -- --fake-providers` does: the endpoints in the server's Machine settings.
+      // As `npm start -- --fake-providers` does: the endpoints in the server's User settings.
       writeEndpointSettings(userDataDir, { anthropic: fake.url }, jsonc);
       // summarize gets a cap too small for any call: it blocks at once.
       policyFile = path.join(workspace, '.agent-budget', 'budget.json');

@@ -16,9 +16,11 @@ describe('Who decides: a budget.json that loosens asks first, and the meter show
   let relay: Running<FakeAnthropic>;
 
   const workbench = useWorkbench({
-    prepare: async ({ workspace, userPolicyFile }) => {
+    prepare: async ({ workspace, userPolicyFile, addUserSettings }) => {
       mine = await startFakeAnthropic();
       relay = await startFakeAnthropic();
+      // Approvals as dialogs (the setting's "off"): the run view's inline approvals are approvals.test.ts's.
+      addUserSettings({ 'agentBudget.runs.revealOutput': false });
       mkdirSync(path.dirname(userPolicyFile), { recursive: true });
       writeFileSync(userPolicyFile, JSON.stringify({ providers: { anthropic: { baseUrl: mine.url } } }, null, 2));
       const dir = path.join(workspace, '.agent-budget');

@@ -3,7 +3,7 @@
 // script in that terminal calls Anthropic through it (a fake Anthropic in this test process, the user's key only
 // there), and the meter moves by the call's cost.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../scripts/vscode-server.mjs';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
@@ -41,14 +41,10 @@ describe('The budget proxy: a terminal of the workspace calls through it and the
   let fake: Running<FakeAnthropic>;
   let port: number;
   const workbench = useWorkbench({
-    prepare: async ({ workspace }) => {
+    prepare: async ({ workspace, addUserSettings }) => {
       fake = await startFakeAnthropic({ apiKey: KEY });
       port = await freePort();
-      mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-      writeFileSync(
-        path.join(workspace, '.vscode', 'settings.json'),
-        JSON.stringify({ 'agentBudget.anthropic.baseUrl': fake.baseUrl, 'agentBudget.proxy.port': port }, null, 2),
-      );
+      addUserSettings({ 'agentBudget.anthropic.baseUrl': fake.baseUrl, 'agentBudget.proxy.port': port });
       writeFileSync(path.join(workspace, 'proxy-call.js'), SCRIPT);
     },
   });

@@ -3,7 +3,7 @@
 // allows. Resume asks first with a modal listing that command; Cancel resumes nothing; Resume Anyway continues it,
 // and the command still asks before it runs. The provider is a fake Anthropic server in this test process.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkspaceStore } from '../../src/core/store/store';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../fakes';
@@ -14,12 +14,18 @@ describe('Resume: a run another install wrote asks first, and its pending comman
   this.timeout(120_000);
   let fake: Running<FakeAnthropic>;
   const workbench = useWorkbench({
-    prepare: async ({ workspace, stateDir, addUserSettings }) => {
+    prepare: async ({ workspace, stateDir, userPolicyFile, addUserSettings }) => {
       fake = await startFakeAnthropic();
-      addUserSettings({ 'agentBudget.anthropic.baseUrl': fake.url });
+      // Approvals as dialogs (the setting's "off"): the run view's inline approvals are approvals.test.ts's.
+      addUserSettings({ 'agentBudget.anthropic.baseUrl': fake.url, 'agentBudget.runs.revealOutput': false });
+      // The user lets runCommand run without asking (their own user.json), and the folder's budget.json says the
+      // same, so nothing here needs the folder-policy consent: only the foreign run is in question.
+      const tools = { allow: ['readFile', 'listFiles', 'searchText', 'runCommand'], approve: [] };
+      mkdirSync(path.dirname(userPolicyFile), { recursive: true });
+      writeFileSync(userPolicyFile, JSON.stringify({ tools }, null, 2));
       const policyFile = path.join(workspace, '.agent-budget', 'budget.json');
       const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { tools: { allow: string[]; approve: string[] } };
-      policy.tools = { ...policy.tools, allow: ['readFile', 'listFiles', 'searchText', 'runCommand'], approve: [] };
+      policy.tools = { ...policy.tools, ...tools };
       writeFileSync(policyFile, JSON.stringify(policy, null, 2));
       const store = await WorkspaceStore.open({ dir: stateDir, pollMs: 0 });
       try {

@@ -133,8 +133,21 @@ export class Workbench {
 
   /** Opens the command palette with Control+Shift+P (F1 may not reach it in a browser) and runs `title`. */
   async runCommand(title: string): Promise<void> {
-    await this.openPalette();
-    await this.quickInputBox.fill(`>${title}`);
+    // A workbench that has just loaded may not list the extension's commands yet (its contributions arrive with
+    // the extension host): a person would open the palette again a moment later, and so does this, for up to 30 s.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      await this.openPalette();
+      await this.quickInputBox.fill(`>${title}`);
+      const listed = await this.quickPickItem(title)
+        .first()
+        .waitFor({ state: 'visible', timeout: 5_000 })
+        .then(() => true)
+        .catch(() => false);
+      if (listed || Date.now() > deadline) break;
+      await this.page.keyboard.press('Escape');
+      await this.page.waitForTimeout(1_000);
+    }
     await this.pick(title);
   }
 

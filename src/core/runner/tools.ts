@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ToolName } from '../policy/workflowTypes';
 import type { ToolSpec } from '../providers/types';
+import { stopCommandTree } from './commandTree';
 import { globToRegExp } from './glob';
 import { commandEnvironment } from '../trust/commandEnv';
 import { foldName, isSkippedFolder, protectedPathReason } from '../trust/protectedPaths';
@@ -605,8 +606,9 @@ export class WorkspaceTools {
   /**
    * Runs `command` through the platform shell (so pipes and `&&` work as the user would expect — which is exactly
    * why it only runs after approval or an explicit `tools.allow` in the policy), in the workspace folder, with an
-   * allow-listed environment (no keys, tokens or credentials), in its own process group so a timeout or a cancel kills everything
-   * it started. Output beyond the cap keeps its head and tail.
+   * allow-listed environment (no keys, tokens or credentials); a timeout or a cancel stops everything it started
+   * (its process group on POSIX, `taskkill /T` on Windows: commandTree.ts). Output beyond the cap keeps its head and
+   * tail.
    */
   private runCommand(command: string, signal?: AbortSignal): Promise<string> {
     return new Promise((resolve, reject) => {
@@ -626,12 +628,7 @@ export class WorkspaceTools {
       let reason: string | undefined;
       const kill = (why: string) => {
         reason = why;
-        try {
-          if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, 'SIGKILL');
-          else child.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
+        void stopCommandTree(child);
       };
       const timer = setTimeout(
         () => kill(`timed out after ${Math.round(this.limits.commandTimeoutMs / 1000)} s`),

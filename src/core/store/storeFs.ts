@@ -74,7 +74,7 @@ function syncPromise(fd: number, kind: 'fdatasync' | 'fsync'): Promise<void> {
 }
 
 const C = fs.constants;
-// Windows has no O_NOFOLLOW (undefined here): openNoFollow lstats first there.
+// Windows has no O_NOFOLLOW (undefined here): openNoFollowWith lstats first there.
 const NOFOLLOW = C.O_NOFOLLOW ?? 0;
 
 export function symlinkRefused(path: string): NodeJS.ErrnoException {
@@ -85,9 +85,15 @@ export function symlinkRefused(path: string): NodeJS.ErrnoException {
   });
 }
 
-function openNoFollow(path: string, flags: number): number {
-  if (!NOFOLLOW && fs.lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw symlinkRefused(path);
-  return fs.openSync(path, flags | NOFOLLOW);
+/**
+ * Opens `path` without following a link at it. With O_NOFOLLOW the kernel refuses (ELOOP). Without it (Windows,
+ * where lstat also reports a junction as a link) an lstat comes first: a link already there — the case of a cloned
+ * repository — is refused, but one swapped in between the lstat and the open, which takes a program already running
+ * as the user, is not seen (the README's Windows paragraph says so).
+ */
+function openNoFollowWith(path: string, flags: number, noFollow: number): number {
+  if (!noFollow && fs.lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw symlinkRefused(path);
+  return fs.openSync(path, flags | noFollow);
 }
 
 const READ = C.O_RDONLY;
@@ -96,8 +102,13 @@ const TRUNCATE = C.O_WRONLY | C.O_CREAT | C.O_TRUNC;
 const IN_PLACE = C.O_WRONLY | C.O_CREAT;
 const EXCLUSIVE = C.O_WRONLY | C.O_CREAT | C.O_EXCL;
 
-/** Node's file system, syncing as `plan` says (the platform's own plan by default; tests pass another). */
-export function createNodeStoreFs(plan: DurabilityPlan = PLATFORM_DURABILITY): StoreFs {
+/**
+ * Node's file system, syncing as `plan` says (the platform's own plan by default; tests pass another). `noFollow`
+ * is the platform's O_NOFOLLOW (0 where it has none, as on Windows: tests pass 0 to run Windows' way where links
+ * can be made).
+ */
+export function createNodeStoreFs(plan: DurabilityPlan = PLATFORM_DURABILITY, noFollow: number = NOFOLLOW): StoreFs {
+  const openNoFollow = (path: string, flags: number) => openNoFollowWith(path, flags, noFollow);
   return {
     mkdir(path) {
       const kind = fs.lstatSync(path, { throwIfNoEntry: false });

@@ -71,6 +71,9 @@ const ALLOWED = new Set(
     'CI',
     'NO_COLOR',
     'FORCE_COLOR',
+    // A switch, not a secret: Node refuses to start on an older Windows (or under Wine) unless it is set, so a
+    // user who needs it needs it in every `npm test` an agent runs too.
+    'NODE_SKIP_PLATFORM_CHECK',
   ].map((n) => n.toUpperCase()),
 );
 /** Locale categories (LC_ALL, LC_CTYPE…). */

@@ -119,8 +119,11 @@ describe('owner liveness: the pid and the process start', () => {
       if (!(f in files)) throw Object.assign(new Error(`ENOENT ${f}`), { code: 'ENOENT' });
       return files[f]!;
     };
-    assert.equal(processStart(42, read), 'b00t.315473');
-    assert.equal(processStart(43, read), undefined, 'no such process');
+    assert.equal(processStart(42, read, 'linux'), 'b00t.315473');
+    assert.equal(processStart(43, read, 'linux'), undefined, 'no such process');
+    // Under Wine `/proc/42/stat` is Linux's process 42, not Windows' (and on Windows C:\proc is anyone's folder).
+    assert.equal(processStart(42, read, 'win32'), undefined, 'Windows never reads /proc');
+    assert.equal(processStart(42, read, 'darwin'), undefined);
     if (LINUX) {
       assert.match(processStart(process.pid) ?? '', /^[0-9a-f-]{36}\.\d+$/);
       assert.equal(

@@ -162,26 +162,37 @@ describe('Workspace tools', function () {
       assert.match(await run('readFile', { path: '.github/CODEOWNERS' }), /@me/);
     });
 
-    it('a write is checked again when it runs: a link swapped in after approval is refused, nothing outside changes', async () => {
-      // An existing file replaced by a link to a file outside, between the plan (the diff) and the approval.
-      const edit = await tools.plan('writeFile', { path: 'src/app.ts', content: 'overwritten' });
+    itWhere(
+      symbolicLinks,
+      'a write is checked again when it runs: a link swapped in after approval is refused, nothing outside changes',
+      async () => {
+        // An existing file replaced by a link to a file outside, between the plan (the diff) and the approval.
+        const edit = await tools.plan('writeFile', { path: 'src/app.ts', content: 'overwritten' });
+        rmSync(path.join(folder, 'src', 'app.ts'));
+        symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'src', 'app.ts'));
+        await refused(edit.execute(), /symbolic link|changed since it was approved/);
+        // A new file whose folder becomes a link to a folder outside.
+        const create = await tools.plan('writeFile', { path: 'src/lib/new.ts', content: 'planted' });
+        rmSync(path.join(folder, 'src', 'lib'), { recursive: true });
+        symlinkSync(outside, path.join(folder, 'src', 'lib'));
+        await refused(create.execute(), /outside the workspace folder through a symbolic link|changed since/);
+        // An edit whose file became a link to a file inside the workspace is not followed either.
+        writeFileSync(path.join(folder, 'notes.txt'), 'alpha\n');
+        const inside = await tools.plan('editFile', { path: 'notes.txt', oldText: 'alpha', newText: 'beta' });
+        rmSync(path.join(folder, 'notes.txt'));
+        symlinkSync(path.join(folder, 'README.md'), path.join(folder, 'notes.txt'));
+        await refused(inside.execute(), /changed since it was approved/);
+        assert.equal(readFileSync(path.join(folder, 'README.md'), 'utf8'), '# Demo\nHello world\n');
+        assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
+        assert.deepEqual(readdirSync(outside).sort(), ['key.txt']);
+      },
+    );
+
+    it('a write is checked again when it runs: a file created or removed after approval is left as it is', async () => {
+      const gone = await tools.plan('writeFile', { path: 'src/app.ts', content: 'overwritten' });
       rmSync(path.join(folder, 'src', 'app.ts'));
-      symlinkSync(path.join(outside, 'key.txt'), path.join(folder, 'src', 'app.ts'));
-      await refused(edit.execute(), /symbolic link|changed since it was approved/);
-      // A new file whose folder becomes a link to a folder outside.
-      const create = await tools.plan('writeFile', { path: 'src/lib/new.ts', content: 'planted' });
-      rmSync(path.join(folder, 'src', 'lib'), { recursive: true });
-      symlinkSync(outside, path.join(folder, 'src', 'lib'));
-      await refused(create.execute(), /outside the workspace folder through a symbolic link|changed since/);
-      // An edit whose file became a link to a file inside the workspace is not followed either.
-      writeFileSync(path.join(folder, 'notes.txt'), 'alpha\n');
-      const inside = await tools.plan('editFile', { path: 'notes.txt', oldText: 'alpha', newText: 'beta' });
-      rmSync(path.join(folder, 'notes.txt'));
-      symlinkSync(path.join(folder, 'README.md'), path.join(folder, 'notes.txt'));
-      await refused(inside.execute(), /changed since it was approved/);
-      assert.equal(readFileSync(path.join(folder, 'README.md'), 'utf8'), '# Demo\nHello world\n');
-      assert.equal(readFileSync(path.join(outside, 'key.txt'), 'utf8'), 'TOP SECRET');
-      assert.deepEqual(readdirSync(outside).sort(), ['key.txt']);
+      await refused(gone.execute(), /removed meanwhile/);
+      assert.ok(!readdirSync(path.join(folder, 'src')).includes('app.ts'), 'not written back');
       // A file created by someone else after approving "new file" is not overwritten.
       const fresh = await tools.plan('writeFile', { path: 'fresh.txt', content: 'agent' });
       writeFileSync(path.join(folder, 'fresh.txt'), 'user');
@@ -322,13 +333,15 @@ describe('Workspace tools', function () {
     Object.assign(process.env, planted);
     try {
       const wide = new WorkspaceTools(folder, { limits: { commandOutputBytes: 100_000 } });
-      const out = await (await wide.plan('runCommand', { command: 'env' })).execute();
+      // Node prints the environment, where `env` is not a command (Windows' cmd.exe has `set`).
+      const printEnv = `${node} "for (const [k, v] of Object.entries(process.env)) console.log(k + '=' + v)"`;
+      const out = await (await wide.plan('runCommand', { command: printEnv })).execute();
       assert.match(out, /\[exit code 0\]/);
       for (const [name, value] of Object.entries(planted)) {
         const seen = out.includes(value);
         assert.equal(seen, name === 'LC_ALL' || name === 'CI', `${name} ${seen ? 'was' : 'was not'} visible`);
       }
-      assert.match(out, /^PATH=/m, 'PATH is kept, so commands are found');
+      assert.match(out, /^PATH=/im, 'PATH is kept, so commands are found (Windows spells it Path)');
       assert.doesNotMatch(out, /^AGENT_BUDGET_/m);
     } finally {
       for (const [k, v] of Object.entries(saved)) {

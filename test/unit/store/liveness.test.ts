@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -114,14 +116,25 @@ describe('owner liveness by heartbeat', () => {
     assert.equal(us.isAlive('elsewhere:12:abcd'), true);
   });
 
-  it('in our own PID namespace the pid decides at once, heartbeat or not', () => {
+  it('in our own PID namespace the pid decides at once, heartbeat or not', async () => {
     const clock = bootClock();
     const us = new OwnerLiveness(dir, nodeStoreFs, 'us:1:a::', clock);
     const ns = pidNamespace();
     if (ns === undefined) return; // where Linux hides the namespace, pids are never compared (covered above)
     const start = processStart(process.pid) ?? '';
     assert.equal(us.judge(`${hostname()}:${NO_SUCH_PID}:n:${start}:${ns}`), 'dead', 'no such process');
-    assert.equal(us.judge(`${hostname()}:${process.ppid}:n::${ns}`), 'alive', 'a live process, no heartbeat needed');
+    // A process of our own, not our parent: under Wine the first Windows process has none (process.ppid is 0).
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      const owner = `${hostname()}:${child.pid}:n:${processStart(child.pid!) ?? ''}:${ns}`;
+      assert.equal(us.judge(owner), 'alive', 'a live process, no heartbeat needed');
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      assert.equal(us.judge(owner), 'dead', 'gone, though it never wrote a heartbeat either way');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('sweeps the heartbeats of dead owners and keeps the live; closing removes its own', () => {

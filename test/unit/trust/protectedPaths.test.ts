@@ -116,7 +116,18 @@ describe('trust/commandEnv: what a command an agent runs may see', () => {
       'TEMP',
       'USERPROFILE',
     ]);
-    for (const name of ['HOME', 'PATH', 'LANG', 'TMPDIR', 'TERM', 'SHELL', 'USER', 'USERNAME', 'WINDIR'])
+    for (const name of [
+      'HOME',
+      'PATH',
+      'LANG',
+      'TMPDIR',
+      'TERM',
+      'SHELL',
+      'USER',
+      'USERNAME',
+      'WINDIR',
+      'NODE_SKIP_PLATFORM_CHECK',
+    ])
       assert.ok(commandMaySee(name), name);
     for (const name of ['ANTHROPIC_API_KEY', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'NPM_CONFIG__AUTH', 'HTTP_PROXY'])
       assert.ok(!commandMaySee(name), name);

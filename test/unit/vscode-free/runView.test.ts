@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { parseRunViewMessage, parseRunViewState, MAX_RUN_VIEW_TEXT } from '../../../src/webview/runProtocol';
 import { inventoryTemplate, GUESS } from '../../../src/vscode/inventoryTemplate';
-import { emptyLive, runViewModel } from '../../../src/vscode/runViewModel';
+import { emptyLive, runViewModel, toolLine } from '../../../src/vscode/runViewModel';
 import { memoryAccess, MemoryProvider } from '../metering/memoryProvider';
 import { openRunner, tempWorkspace } from '../runner/helpers';
 
@@ -167,5 +167,16 @@ describe('run view messages from the page', () => {
     assert.deepEqual(parseRunViewState({ runId: 'r-1_a' }), { runId: 'r-1_a' });
     assert.equal(parseRunViewState({ runId: '../x' }), undefined);
     assert.equal(parseRunViewState(null), undefined);
+  });
+
+  it('a tool line names the tool once: summaries name it already, refusals do not', () => {
+    assert.equal(
+      toolLine({ tool: 'runCommand', summary: 'runCommand echo ran > ran.txt' }),
+      'runCommand echo ran > ran.txt',
+    );
+    assert.equal(
+      toolLine({ tool: 'writeFile', summary: 'refused: outside the workspace' }),
+      'writeFile refused: outside the workspace',
+    );
   });
 });
