@@ -5,6 +5,7 @@ import { formatIssue } from '../core/policy/issues';
 import type { ProviderSettingsMap } from '../core/policy/types';
 import { isLoopbackEndpoint } from '../core/pricing/local';
 import { createProviderAdapter } from '../core/providers';
+import { BudgetHooks } from '../core/hooks/hooks';
 import { AlertNotifier } from '../core/report/alerts';
 import { API_KEY_ENV, PROVIDER_NAMES } from '../core/providers/errors';
 import type { ProviderAdapter } from '../core/providers/types';
@@ -121,7 +122,7 @@ export class CliApprover implements Approver {
   }
 }
 
-/** How long the CLI waits, at the end, for budget alerts still being delivered to the webhook. */
+/** How long the CLI waits, at the end, for budget alerts and hooks still being delivered or running. */
 export const ALERT_FLUSH_MS = 10_000;
 
 /** What `run` and `resume` work with; `close()` delivers pending budget alerts, then disposes the runner and closes the workspace. */
@@ -157,6 +158,23 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
     onAlert: (_alert, payload) => progress.line(`  alert: ${payload.text}`),
     log: (text) => progress.line(`  ${text}`),
   });
+  const hooks = new BudgetHooks(workspace, {
+    attempts: 3,
+    timeoutMs: 5_000,
+    maxDelayMs: 2_000,
+    signal: giveUp.signal,
+    approver: {
+      // The CLI never prompts: a repository's hook command runs only where runCommand runs without asking.
+      approve: async ({ command }) => {
+        progress.line(
+          `  hook \`${command}\` not run: the CLI does not ask. Add "runCommand" to tools.allow in your user.json ` +
+            '(or in .agent-budget/budget.json with --trust-policy) to let budget.json run hook commands.',
+        );
+        return false;
+      },
+    },
+    log: (text) => progress.line(`  ${text}`),
+  });
   const runner = new Runner({
     workspace,
     providers: new EnvProviderAccess(
@@ -171,13 +189,14 @@ export async function openRunner(ctx: CliContext): Promise<RunSession> {
     const timedOut = new Promise<'timeout'>(
       (resolve) => (timer = setTimeout(() => resolve('timeout'), ALERT_FLUSH_MS)),
     );
-    const result = await Promise.race([notifier.flush(), timedOut]);
+    const result = await Promise.race([Promise.all([notifier.flush(), hooks.flush()]), timedOut]);
     clearTimeout(timer);
     if (result === 'timeout') {
       giveUp.abort();
-      await notifier.flush();
+      await Promise.all([notifier.flush(), hooks.flush()]);
     }
     notifier.dispose();
+    hooks.dispose();
     runner.dispose();
     await workspace.close();
   };

@@ -258,6 +258,12 @@ export class BudgetPanel extends Disposable {
       case 'editPolicy':
         await vscode.commands.executeCommand(Commands.editPolicy);
         return;
+      case 'promoteVariant':
+        await vscode.commands.executeCommand(Commands.promoteVariant, {
+          workflow: request.workflow,
+          arm: request.arm,
+        });
+        return;
       case 'export': {
         if (!(await exportAvailable())) throw new Error('Export is not available in this version.');
         await vscode.commands.executeCommand(Commands.exportSpend, {

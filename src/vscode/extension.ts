@@ -4,12 +4,14 @@ import { ApiKeys } from './apiKeys';
 import { ApprovalPrompts } from './approvals';
 import { BlockedRuns } from './blockedRuns';
 import { BudgetMeter } from './budgetMeter';
+import { HookPrompts } from './budgetHooks';
 import { BudgetPanel } from './budgetPanel';
 import { BudgetProxy } from './budgetProxy';
 import { Disposable } from './dispose';
 import { ConsentMemory, PolicyConsent } from './policyConsent';
 import { PolicyFiles } from './policyFiles';
 import { showStalePriceNotice } from './priceNotice';
+import { PromoteVariant } from './promoteVariant';
 import { VsCodeProviderAccess } from './providerAccess';
 import { ReportCommands } from './reports';
 import { RunCommands } from './runCommands';
@@ -101,6 +103,7 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
     this.panel = this.register(new BudgetPanel(context.extensionUri, this.workspace, this.runs, this.log));
     this.register(new RunCommands(this.workspace, this.runs, this.runViews));
     this.register(new BlockedRuns(this.workspace, this.policyFiles.onDidChange));
+    this.register(new PromoteVariant(this.workspace));
     const reports = this.register(
       new ReportCommands(
         () => this.workspace.current,
@@ -109,6 +112,8 @@ class AgentBudgetExtension extends Disposable implements AgentBudgetApi {
       ),
     );
     this.workspace.whenOpen((workspace) => reports.attachAlerts(workspace));
+    const hooks = this.register(new HookPrompts((line) => this.log.warn(line)));
+    this.workspace.whenOpen((workspace) => hooks.attach(workspace));
     this.workspace.whenOpen(() => void showStalePriceNotice(context.globalState));
     const activateMs = performance.now() - started;
     this.timings = { activateMs, storeOpenMs: () => this.workspace.openMs };

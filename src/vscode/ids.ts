@@ -29,6 +29,8 @@ export const Commands = {
   showMonthlyReport: 'agentBudget.showMonthlyReport',
   estimateWorkflowCost: 'agentBudget.estimateWorkflowCost',
   markRunResult: 'agentBudget.markRunResult',
+  /** Writes an experiment's winning variant into the workflow's routing (src/vscode/promoteVariant.ts). */
+  promoteVariant: 'agentBudget.promoteVariant',
   /** The budget proxy (src/vscode/budgetProxy.ts). */
   startProxy: 'agentBudget.startProxy',
   stopProxy: 'agentBudget.stopProxy',
@@ -104,6 +106,8 @@ export const RunContext = {
   /** Finished otherwise (cancelled). */
   finished: 'run.finished',
   group: 'group',
+  /** A step or sub-agent under its run (no menu of its own: its run's apply). */
+  task: 'task',
 } as const;
 
 /** Keys of the extension's globalState (this machine's, never the workspace's). */

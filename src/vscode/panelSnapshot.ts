@@ -2,6 +2,7 @@
 // panel stays quick with a million ledger rows. Plain TypeScript: no vscode import, testable anywhere.
 import { dayKey, periodWindow } from '../core/policy/periods';
 import { addDays, daysBetween } from '../core/report/days';
+import { experimentResults } from '../core/report/experiments';
 import { forecastCaps } from '../core/report/forecast';
 import { cacheSavings, modelProviderSpend } from '../core/report/cacheSavings';
 import { PRICE_TABLE_DATE, utcDay } from '../core/pricing/prices';
@@ -14,6 +15,7 @@ import type {
   BreakdownRow,
   DayPoint,
   Dimension,
+  ExperimentRow,
   ForecastRow,
   PanelSnapshot,
   PriceRow,
@@ -183,8 +185,30 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
     prices: pricesOn(now, workspace.policy.prices),
     canRun: input.canRun && !workspace.policyError,
     canExport: input.canExport,
+    experiments: experimentRows(workspace),
     computeMs: performance.now() - started,
   };
+}
+
+/** The policy's experiments as the panel shows them (report/experiments.ts computes them for the report too). */
+function experimentRows(workspace: Workspace): ExperimentRow[] {
+  return experimentResults(workspace.store.queries, workspace.policy).map((e) => ({
+    workflow: e.workflow,
+    assigned: e.assigned,
+    until: e.until ?? null,
+    winner: e.winner ?? null,
+    arms: e.arms.map((a) => ({
+      arm: a.arm,
+      label: a.label,
+      sharePct: a.sharePct,
+      runs: a.runs,
+      finished: a.finished,
+      marked: a.accepted + a.rejected,
+      costPerRun: a.costPerRun,
+      failureRate: a.failureRate,
+      acceptance: a.acceptance,
+    })),
+  }));
 }
 
 /** The Prices tab's rows: recomputed when the day or budget.json's `prices` change, not on every spend update. */

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import type { RunSummary } from '../core/store/queries';
+import { formatUsd } from '../core/money';
+import type { RunSummary, StoreQueries } from '../core/store/queries';
 import type { RunStatus } from '../core/store/records';
 import { costWithEstimate, formatTokens, inputSummary, runDescription } from './budgetText';
 import { Disposable } from './dispose';
@@ -37,7 +38,41 @@ const STATUS_ICON: Record<RunStatus, [string, string | undefined]> = {
   cancelled: ['circle-slash', 'descriptionForeground'],
 };
 
-export type RunsTreeNode = { kind: 'group'; id: string } | { kind: 'run'; run: RunSummary };
+/** A task of a run: a step, a sub-agent, or a step a sub-agent runs, with its whole tree's cost. */
+export interface RunTaskNode {
+  kind: 'task';
+  runId: string;
+  task: RunTask;
+  /** Its own calls and every task's below it (a fan-out pays for its sub-agents). */
+  costMicros: number;
+  tokens: number;
+  children: RunTaskNode[];
+}
+
+export type RunsTreeNode = { kind: 'group'; id: string } | { kind: 'run'; run: RunSummary } | RunTaskNode;
+
+type RunTask = ReturnType<StoreQueries['tasksOfRun']>[number];
+
+/** A run's tasks as a tree (parents before children, each list in creation order), costs summed up the tree. */
+export function taskTree(runId: string, tasks: readonly RunTask[]): RunTaskNode[] {
+  const nodes = new Map<string, RunTaskNode>();
+  for (const task of tasks)
+    nodes.set(task.id, { kind: 'task', runId, task, costMicros: task.costMicros, tokens: task.tokens, children: [] });
+  const roots: RunTaskNode[] = [];
+  for (const node of nodes.values()) {
+    const parent = node.task.parentTaskId ? nodes.get(node.task.parentTaskId) : undefined;
+    (parent ? parent.children : roots).push(node);
+  }
+  const total = (n: RunTaskNode): void => {
+    for (const c of n.children) {
+      total(c);
+      n.costMicros += c.costMicros;
+      n.tokens += c.tokens;
+    }
+  };
+  roots.forEach(total);
+  return roots;
+}
 
 /**
  * The run id in a command's argument: a string (the palette, the panel, a tree item's click), a Runs view node
@@ -128,10 +163,12 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
       const group = RUN_GROUPS.find((g) => g.id === node.id)!;
       return q.listRuns({ status: group.statuses, limit: group.limit }).map((run) => ({ kind: 'run', run }));
     }
-    return [];
+    if (node.kind === 'run') return taskTree(node.run.id, q.tasksOfRun(node.run.id));
+    return node.children;
   }
 
   getTreeItem(node: RunsTreeNode): vscode.TreeItem {
+    if (node.kind === 'task') return taskItem(node);
     if (node.kind === 'group') {
       const group = RUN_GROUPS.find((g) => g.id === node.id)!;
       const item = new vscode.TreeItem(
@@ -144,7 +181,8 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     }
     const run = node.run;
     const active = this.activeRuns.active().includes(run.id);
-    const item = new vscode.TreeItem(run.workflow, vscode.TreeItemCollapsibleState.None);
+    // Expandable into its steps and sub-agents, each with its cost (a step's includes its sub-agents').
+    const item = new vscode.TreeItem(run.workflow, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = `run:${run.id}`;
     item.description = runDescription(run, active);
     const [icon, color] = STATUS_ICON[run.status] ?? ['circle-outline', undefined];
@@ -170,6 +208,33 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     };
     return item;
   }
+}
+
+/** A step or a sub-agent: its name (a sub-agent's item), its tree's cost and tokens, its status. */
+function taskItem(node: RunTaskNode): vscode.TreeItem {
+  const { task } = node;
+  const item = (task.data as { item?: unknown } | null)?.item;
+  const label = typeof item === 'string' ? item : task.name;
+  const state = node.children.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None;
+  const tree = new vscode.TreeItem(label, state);
+  tree.id = `task:${task.id}`;
+  tree.description = `${formatUsd(node.costMicros)} · ${task.status}`;
+  const [icon, color] = STATUS_ICON[task.status] ?? ['circle-outline', undefined];
+  tree.iconPath = new vscode.ThemeIcon(
+    node.children.length ? 'type-hierarchy-sub' : icon,
+    color ? new vscode.ThemeColor(color) : undefined,
+  );
+  const md = new vscode.MarkdownString();
+  md.appendMarkdown(`**${escape(label)}** — ${task.status}\n\n`);
+  if (label !== task.name) md.appendMarkdown(`Step \`${escape(task.name)}\`\n\n`);
+  md.appendMarkdown(`${formatUsd(node.costMicros)} · ${formatTokens(node.tokens)} tokens`);
+  if (node.children.length)
+    md.appendMarkdown(` (with its ${node.children.length} sub-agent${node.children.length === 1 ? '' : 's'} or steps)`);
+  tree.tooltip = md;
+  tree.contextValue = RunContext.task;
+  tree.command = { command: Commands.openRunOutput, title: 'Open Output', arguments: [node.runId] };
+  tree.accessibilityInformation = { label: `${label}, ${task.status}, ${formatUsd(node.costMicros)}` };
+  return tree;
 }
 
 /** What the item's menus key on; only a completed run has a result to mark (Mark Run Result… refuses the others). */

@@ -12,6 +12,7 @@ import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import { html, nothing, render, svg, type TemplateResult } from 'lit';
 import { dayChart } from './chart';
+import { experimentsSection } from './experiments';
 import { formatDay, formatPct, formatTime, formatTokens, formatUsd } from './format';
 import './panel.css';
 import {
@@ -197,7 +198,9 @@ function view(): TemplateResult {
             <vscode-tab-header slot="header">Breakdown</vscode-tab-header>
             <vscode-tab-panel>${breakdowns(snapshot)}</vscode-tab-panel>
             <vscode-tab-header slot="header">Runs${toResumeBadge(snapshot)}</vscode-tab-header>
-            <vscode-tab-panel>${runs(snapshot)}</vscode-tab-panel>
+            <vscode-tab-panel
+              >${runs(snapshot)} ${experimentsSection(snapshot, (k, r) => void act(k, r), busy)}</vscode-tab-panel
+            >
             <vscode-tab-header slot="header">Prices</vscode-tab-header>
             <vscode-tab-panel>${prices(snapshot)}</vscode-tab-panel>
           </vscode-tabs>`

@@ -143,6 +143,48 @@ export interface PriceRow {
   asOf: string | null;
 }
 
+/** A 95 % interval: the estimate and its bounds (a rate in [0, 1], or µ$). */
+export interface IntervalView {
+  estimate: number;
+  low: number;
+  high: number;
+}
+
+/** One variant of an experiment, as the panel shows it. */
+export interface ExperimentArmRow {
+  /** Its index in the experiment's `variants`. */
+  arm: number;
+  /** `model @ promptVersion`. */
+  label: string;
+  /** Percent of runs it gets. */
+  sharePct: number;
+  /** Runs assigned to it. */
+  runs: number;
+  /** Runs completed or failed. */
+  finished: number;
+  /** Runs marked accepted or rejected. */
+  marked: number;
+  /** µ$ per finished run (Student t), or null with fewer than two. */
+  costPerRun: IntervalView | null;
+  /** Failed ÷ finished (Wilson), or null. */
+  failureRate: IntervalView | null;
+  /** Accepted ÷ marked (Wilson), or null. */
+  acceptance: IntervalView | null;
+}
+
+/** An experiment of the policy, with its winner once the intervals separate. */
+export interface ExperimentRow {
+  /** The workflow id. */
+  workflow: string;
+  /** Runs it assigned so far. */
+  assigned: number;
+  /** How many it assigns in all, or null for no end. */
+  until: number | null;
+  arms: ExperimentArmRow[];
+  /** The winning variant and the measure it won on, or null while the intervals overlap. */
+  winner: { arm: number; on: 'acceptance' | 'failures' | 'cost' } | null;
+}
+
 /** Everything the panel shows, computed by the host from rollup queries only. */
 export interface PanelSnapshot {
   /** When the host computed it (epoch ms). */
@@ -204,6 +246,8 @@ export interface PanelSnapshot {
   };
   /** The runs started in the range, resumable ones first. */
   runs: RunRow[];
+  /** The policy's experiments, over all the runs each assigned. */
+  experiments: ExperimentRow[];
   /** The price table in force today (UTC) with budget.json's overrides. */
   prices: {
     /** The day the rates are in force (`YYYY-MM-DD`, UTC). */
@@ -234,7 +278,9 @@ export type PanelRequest =
   /** Export spend (CSV or JSON) through the export command. */
   | { kind: 'export'; format: 'csv' | 'json' }
   /** Open budget.json. */
-  | { kind: 'editPolicy' };
+  | { kind: 'editPolicy' }
+  /** Write an experiment's winning variant into the workflow's routing (the host checks it is the winner). */
+  | { kind: 'promoteVariant'; workflow: string; arm: number };
 
 /** Messages from the webview to the host. */
 export type WebviewMessage =
@@ -269,6 +315,8 @@ export type HostMessage =
 
 /** Run ids are the store's time-ordered ids: letters, digits, '-' and '_'. */
 const RUN_ID = /^[A-Za-z0-9_-]{1,80}$/;
+/** Workflow ids (core/policy/workflowTypes.ts WORKFLOW_ID_PATTERN; the page may not import core). */
+const WORKFLOW_ID = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
 
 /**
  * A copy of a plain object's own enumerable values, or undefined for anything else. Validation reads the copy, so
@@ -310,6 +358,16 @@ function panelRequest(raw: unknown): PanelRequest | undefined {
         : undefined;
     case 'editPolicy':
       return hasOnly(v, ['kind']) ? { kind: 'editPolicy' } : undefined;
+    case 'promoteVariant':
+      return hasOnly(v, ['kind', 'workflow', 'arm']) &&
+        typeof v.workflow === 'string' &&
+        WORKFLOW_ID.test(v.workflow) &&
+        !v.workflow.includes('..') &&
+        Number.isSafeInteger(v.arm) &&
+        (v.arm as number) >= 0 &&
+        (v.arm as number) < 10
+        ? { kind: 'promoteVariant', workflow: v.workflow, arm: v.arm as number }
+        : undefined;
     default:
       return undefined;
   }

@@ -174,9 +174,7 @@ function clampOutput(
       return {
         blocked: isSpendKey(s.scope)
           ? {
-              message:
-                `${s.scope} limit reached: ${spent}. Raise limits.${s.scope === 'task.usd' ? 'task' : 'session'}.hardUsd ` +
-                "in .agent-budget/budget.json (or the workflow's limits) and resume.",
+              message: `${s.scope} limit reached: ${spent}. ${raiseSpend(s.scope)}`,
               scope: s.scope,
             }
           : {
@@ -313,6 +311,17 @@ export function worstRates(
     promptUnits: BigInt(Math.ceil(Math.max(...rates) * 1e6)),
     outputUnits: BigInt(Math.ceil(tier.outputPerMTok * 1e6)),
   };
+}
+
+/** Where a run's dollar limit is set: the policy's limits, or (a sub-agent's) the workflow's fan-out. */
+function raiseSpend(scope: string): string {
+  const fanOut =
+    "a fan-out's subAgents.budget.maxUsd (or its share or pool of it) is fixed in the workflow the run started with: " +
+    'raise it in the workflow file for new runs.';
+  if (scope === 'pool.usd') return `It is ${fanOut}`;
+  if (scope === 'session.usd')
+    return "Raise limits.session.hardUsd in .agent-budget/budget.json (or the workflow's limits) and resume.";
+  return `Raise limits.task.hardUsd in .agent-budget/budget.json (or the workflow's limits) and resume; for a sub-agent, ${fanOut}`;
 }
 
 function fmt(micros: Micros): string {

@@ -24,9 +24,9 @@ interface Counter {
 /**
  * What every scope has used and holds, kept current by every record the store applies (this process's and every
  * other window's and CLI's):
- * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) and dollar scopes of a task or run (`task.usd@<id>`,
- *   `session.usd@<runId>`) belong to one run in one process; their limits come with each request, their use is read
- *   once from the store for a resumed run (`initialUsed`);
+ * - token scopes (`task@<id>`, `session@<runId>`, `pool@<id>`) and dollar scopes of a task, sub-agent pool or run
+ *   (`task.usd@<id>`, `pool.usd@<id>`, `session.usd@<runId>`) belong to one run in one process; their limits come
+ *   with each request, their use is read once from the store for a resumed run (`initialUsed`);
  * - USD scopes (`workspace.<period>@<key>`, `workflow.<id>.<period>@<key>`) are shared by every process; each is
  *   loaded from the store's rollups on first use.
  * A counter's `reserved` is what the open reservations naming it hold.
@@ -36,8 +36,8 @@ export class ScopeCounters {
   private readonly open = new Map<string, Reservation>();
   private readonly runScopeInit = new Map<string, () => number>();
   /**
-   * A sub-agent's dollar scopes: its own `task.usd@<child>` → the parent's, which its charges count against too.
-   * Calls name every scope in their reservation; a fixed tool charge names none, so it is charged through this.
+   * A task's dollar scopes above its own (`task.usd@<task>` → its parents' and their pools'): calls name every scope
+   * in their reservation, but a fixed tool charge names none, so it is charged through this.
    */
   private readonly spendParents = new Map<string, string[]>();
   /** Effective limits by workflow for the current policy (merging overrides allocates; admissions are hot). */
@@ -63,13 +63,14 @@ export class ScopeCounters {
 
   /**
    * Remembers how to read the use of token and dollar scopes this process has not counted yet (a resumed run's),
-   * and which parent task a sub-agent's dollars count against.
+   * and which dollar scopes above a task (its parents' and their pools', in a fan-out) its charges count against:
+   * the first `task.usd` spec is the task's own.
    */
   learn(specs: readonly (TokenScopeSpec | SpendScopeSpec)[]): void {
     for (const spec of specs)
       if (spec.initialUsed && !this.runScopeInit.has(spec.key)) this.runScopeInit.set(spec.key, spec.initialUsed);
-    const tasks = specs.filter((s) => s.kind === 'task.usd').map((s) => s.key);
-    if (tasks.length > 1) this.spendParents.set(tasks[0]!, tasks.slice(1));
+    const spend = specs.filter((s) => s.kind === 'task.usd' || s.kind === 'pool.usd').map((s) => s.key);
+    if (spend.length > 1 && spend[0]!.startsWith('task.usd@')) this.spendParents.set(spend[0]!, spend.slice(1));
   }
 
   tokenUse(spec: TokenScopeSpec): ScopeUse {
@@ -217,9 +218,9 @@ export class ScopeCounters {
   }
 
   /**
-   * Counts a ledger row against the task and run scopes it names (`reserved`: the scopes of the reservation it
-   * settles; a fixed tool charge has none, so its task's, the task's parent's and its run's) and against the periods'
-   * USD scopes of its own time.
+   * Counts a ledger row against the task, pool and run scopes it names (`reserved`: the scopes of the reservation it
+   * settles; a fixed tool charge has none, so its task's, the task's dollar parents' and its run's) and against the
+   * periods' USD scopes of its own time.
    */
   private charge(entry: LedgerEntry, reserved: string[] | undefined): void {
     const tokens = totalTokens(entry.usage);

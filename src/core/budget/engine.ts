@@ -18,6 +18,7 @@ import {
   type Admission,
   type AdmitRequest,
   type BudgetAlert,
+  type BudgetDecision,
   type ClientCaps,
   type ScopeUse,
   type SettleInput,
@@ -33,6 +34,7 @@ export {
   type Admission,
   type AdmitRequest,
   type BudgetAlert,
+  type BudgetDecision,
   type BudgetLevel,
   type ClientCaps,
   type ScopeUse,
@@ -64,6 +66,9 @@ export class BudgetEngine {
   private readonly alerted = new Emitter<BudgetAlert>();
   /** Threshold alerts fired by this process's settlements (once per scope and period across all processes). */
   readonly onAlert = this.alerted.event;
+  private readonly decided = new Emitter<BudgetDecision>();
+  /** Warnings, degrades and blocks of this process's admissions and tool charges (hooks follow them). */
+  readonly onDecision = this.decided.event;
   private readonly changed = new Emitter<void>();
   /** Any counter moved (spend here or in another window): the status bar listens. */
   readonly onDidChange = this.changed.event;
@@ -93,6 +98,7 @@ export class BudgetEngine {
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
     this.alerted.dispose();
+    this.decided.dispose();
     this.changed.dispose();
   }
 
@@ -136,10 +142,43 @@ export class BudgetEngine {
   async admit(req: AdmitRequest, alsoCommit: readonly StoreRecord[] = []): Promise<Admission> {
     this.counters.learn([...req.tokenScopes, ...(req.spendScopes ?? [])]);
     const sized = await this.sizePrompt(req);
-    return this.store.transact(() => {
-      const admission = this.plan(sized);
-      return { records: [{ k: 'reserve', reservation: admission.reservation }, ...alsoCommit], result: admission };
-    });
+    let admission: Admission;
+    try {
+      admission = await this.store.transact(() => {
+        const planned = this.plan(sized);
+        return { records: [{ k: 'reserve', reservation: planned.reservation }, ...alsoCommit], result: planned };
+      });
+    } catch (err) {
+      if (err instanceof BudgetBlockedError) this.decide(req, 'block', [err.message], err.scope, err.resetsAt);
+      throw err;
+    }
+    if (admission.action !== 'allow' || admission.warnings.length > 0)
+      this.decide(req, admission.action === 'degrade' ? 'degrade' : 'warn', admission.warnings);
+    return admission;
+  }
+
+  /** Tells hooks of a decision, with the figures of the scope that made it (or the call's tightest). */
+  private decide(
+    req: Pick<
+      AdmitRequest,
+      'workflow' | 'runId' | 'task' | 'model' | 'tokenScopes' | 'spendScopes' | 'client' | 'clientCaps'
+    >,
+    action: BudgetDecision['action'],
+    messages: string[],
+    scopeName?: string,
+    resetsAt?: number,
+  ): void {
+    const uses = [
+      ...req.tokenScopes.map((spec) => this.counters.tokenUse(spec)),
+      ...this.counters.usdScopes(req.workflow, this.clock.now(), req.client, req.clientCaps),
+      ...this.spendUses(req.spendScopes),
+    ].filter((u) => u.limit !== undefined && u.limit > 0);
+    const fill = (u: ScopeUse) => (u.used + u.reserved) / u.limit!;
+    const scope = scopeName
+      ? uses.find((u) => u.scope === scopeName)
+      : uses.reduce<ScopeUse | undefined>((a, u) => (!a || fill(u) > fill(a) ? u : a), undefined);
+    const { workflow, runId, task, model } = req;
+    this.decided.fire({ action, workflow, runId, task, model, messages, scope, resetsAt });
   }
 
   /**
@@ -255,7 +294,7 @@ export class BudgetEngine {
       task: string | null;
       tool: string;
       usd: number;
-      /** The task's and run's dollar scopes (their hard limits hold against the charge too). */
+      /** The task's and run's dollar scopes (its own first, then its parents' and pools'): their limits hold too. */
       spendScopes?: SpendScopeSpec[];
     },
     alsoCommit: readonly StoreRecord[] = [],
@@ -266,7 +305,12 @@ export class BudgetEngine {
     const alerts = await this.store.transact((q) => {
       const scopes = [...this.usdScopes(args.workflow, now), ...this.spendUses(args.spendScopes)];
       const blocked = toolChargeBlocked(scopes, entry.costMicros, args.tool);
-      if (blocked) throw BudgetBlockedError.of(blocked);
+      if (blocked) {
+        const { workflow, runId, task, tool, spendScopes } = args;
+        const req = { workflow, runId, task, model: tool, tokenScopes: [], spendScopes };
+        this.decide(req, 'block', [blocked.message], blocked.scope, blocked.resetsAt);
+        throw BudgetBlockedError.of(blocked);
+      }
       const crossed = this.crossed(args.workflow, entry, q.alertFired.bind(q));
       const records: StoreRecord[] = [{ k: 'ledger', entry }, ...crossed.map((a) => alertRecord(a, now))];
       return { records: [...records, ...alsoCommit], result: crossed };

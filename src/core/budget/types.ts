@@ -23,13 +23,15 @@ export interface TokenScopeSpec {
 }
 
 /**
- * A dollar scope of one task or run (`task.usd@<taskId>`, `session.usd@<runId>`): POLICY.md "Dollar limits per run
- * and per task". Counted like the workspace's caps, in µ$, but its limits come with each request, like a token scope.
+ * A dollar scope of one task or run, or of one sub-agent pool (`task.usd@<taskId>`, `session.usd@<runId>`,
+ * `pool.usd@<taskId>`): POLICY.md "Dollar limits per run and per task", and a fan-out's `subAgents.budget.maxUsd`
+ * (its shares and pools). Counted like the workspace's caps, in µ$, but its limits come with each request, like a
+ * token scope.
  */
 export interface SpendScopeSpec {
   key: string;
-  /** The scope name rules and status use. */
-  kind: 'task.usd' | 'session.usd';
+  /** The scope name rules, messages and status use. */
+  kind: 'task.usd' | 'session.usd' | 'pool.usd';
   softMicros?: number;
   hardMicros?: number;
   /** µ$ already spent in this scope before this process saw it (a resumed run): read once. */
@@ -73,7 +75,9 @@ export interface AdmitRequest {
   maxOutputTokens?: number;
   /** Token scopes (task, parents, pools, session) with their limits. */
   tokenScopes: TokenScopeSpec[];
-  /** Dollar scopes of the task (its own and a sub-agent's parent's) and of the run, with their limits. */
+  /**
+   * Dollar scopes of the task (its own first, then its parents' and their pools') and of the run, with their limits.
+   */
   spendScopes?: SpendScopeSpec[];
   /** The honest estimate of the call (soft limits, the ledger's prompt estimate); default the sized prompt, no output. */
   likely?: LikelyUse;
@@ -154,6 +158,26 @@ export interface SettleInput {
   tool?: string | null;
 }
 
+/**
+ * A decision other than a plain allow, as hooks follow it (src/core/hooks): a call that goes ahead with a warning
+ * or on the degrade model, or one the budget refused.
+ */
+export interface BudgetDecision {
+  action: 'warn' | 'degrade' | 'block';
+  workflow: string;
+  runId: string | null;
+  /** The task's name (step id). */
+  task: string | null;
+  /** The model asked for (a degrade: the one called instead is in the messages). */
+  model: string;
+  /** What the budget said: the warnings, or the block's message. */
+  messages: string[];
+  /** The scope that blocked, or the call's tightest scope (most of its limit used or held); none for a bare rule. */
+  scope?: ScopeUse;
+  /** When a blocking period resets. */
+  resetsAt?: number;
+}
+
 export interface BudgetAlert {
   scope: string;
   periodKey: string;
@@ -188,12 +212,15 @@ export class BudgetBlockedError extends AgentBudgetError {
   }
 }
 
-/** A USD counter key or scope name (they share their prefix): the periods' caps, and task and run dollars. */
+/** A USD counter key or scope name (they share their prefix): the periods' caps, and task, pool and run dollars. */
 export function isUsdKey(key: string): boolean {
   return key.startsWith('workspace.') || key.startsWith('workflow.') || key.startsWith('client.') || isSpendKey(key);
 }
 
-/** A task's or run's dollar scope: `task.usd`, `session.usd`, or one of their counter keys (`task.usd@<id>`). */
+/**
+ * A task's, sub-agent pool's or run's dollar scope: `task.usd`, `pool.usd`, `session.usd`, or one of their counter
+ * keys (`task.usd@<id>`).
+ */
 export function isSpendKey(key: string): boolean {
-  return /^(task|session)\.usd(@|$)/.test(key);
+  return /^(task|pool|session)\.usd(@|$)/.test(key);
 }

@@ -325,9 +325,19 @@ export function describeExpected(schema: SchemaNode): string {
   else if (main.length === 1 && main[0] === 'boolean') what = 'true or false';
   else if (main.length === 1 && main[0] === 'object') what = 'an object';
   else if (main.length === 1 && main[0] === 'array') what = 'a list';
-  else what = main.join(' or ') || 'a valid value';
+  else {
+    const names: Record<string, string> = {
+      object: 'an object',
+      array: 'a list',
+      string: 'a string',
+      number: 'a number',
+    };
+    what = main.map((t) => names[t] ?? t).join(' or ') || 'a valid value';
+  }
   if (schema.minimum !== undefined && schema.maximum !== undefined)
     what += ` between ${schema.minimum} and ${schema.maximum}`;
+  else if (schema.exclusiveMinimum !== undefined && schema.maximum !== undefined)
+    what += ` above ${schema.exclusiveMinimum} and at most ${schema.maximum}`;
   else if (schema.exclusiveMinimum !== undefined) what += ` > ${schema.exclusiveMinimum}`;
   else if (schema.minimum !== undefined) what += ` ≥ ${schema.minimum}`;
   else if (schema.maximum !== undefined) what += ` ≤ ${schema.maximum}`;

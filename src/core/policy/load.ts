@@ -5,11 +5,22 @@ import { degradeModelProblems } from '../pricing/degrade';
 import { PolicyError, type PolicyIssue } from './issues';
 import { JsonDocument, preferSemantic, show, sortIssues } from './jsonDocument';
 import { modelMatchProblem } from './modelMatch';
+import { experimentProblems, hookProblems } from './automationChecks';
 import { isValidTimeZone } from './periods';
 import { closest, scopeNameProblem } from './scopes';
 import { checkTeamSection } from './teamPolicy';
 import { validateBudgetFile } from './schemas';
-import type { BudgetPolicy, SessionLimits, TaskLimits, TokenLimits, UsdCaps, UsdLimits } from './types';
+import {
+  HOOK_EVENTS,
+  type BudgetPolicy,
+  type HookEventName,
+  type HookSpec,
+  type SessionLimits,
+  type TaskLimits,
+  type TokenLimits,
+  type UsdCaps,
+  type UsdLimits,
+} from './types';
 import { isToolName, isWorkflowId, WORKFLOW_ID_RULE, type ToolName } from './workflowTypes';
 
 /** Where the policy lives, relative to the workspace folder. */
@@ -51,6 +62,8 @@ export const DEFAULT_POLICY: Readonly<BudgetPolicy> = deepFreeze({
     costsUsd: {},
   },
   value: { workflows: {} },
+  hooks: {},
+  experiments: {},
 });
 
 /** A fresh, mutable copy of the defaults. */
@@ -143,6 +156,8 @@ interface RawPolicy {
   prices?: BudgetPolicy['prices'];
   tools?: Partial<BudgetPolicy['tools']>;
   value?: Partial<BudgetPolicy['value']>;
+  hooks?: Partial<Record<HookEventName, HookSpec | HookSpec[]>>;
+  experiments?: BudgetPolicy['experiments'];
 }
 
 function buildPolicy(raw: RawPolicy): BudgetPolicy {
@@ -176,6 +191,12 @@ function buildPolicy(raw: RawPolicy): BudgetPolicy {
     };
   }
   if (plain.value) policy.value = { ...plain.value, workflows: plain.value.workflows ?? {} };
+  // One hook or a list of them, as written; lists in force (their origin is the merge's to say).
+  for (const event of HOOK_EVENTS) {
+    const hooks = plain.hooks?.[event];
+    if (hooks !== undefined) policy.hooks[event] = Array.isArray(hooks) ? hooks : [hooks];
+  }
+  if (plain.experiments) policy.experiments = plain.experiments;
   return policy;
 }
 
@@ -310,6 +331,9 @@ function checkPolicy(doc: JsonDocument): PolicyIssue[] {
 
   for (const p of degradeModelProblems(v)) error(p.path, p.message);
   out.push(...checkTeamSection(doc));
+
+  out.push(...hookProblems(v.hooks, doc, (segs, url) => checkUrl(error, segs, url)));
+  out.push(...experimentProblems(v.experiments, doc));
 
   for (const [id] of entries(isObject(v.value) ? v.value.workflows : undefined)) {
     if (!isWorkflowId(id))

@@ -30,7 +30,7 @@ function compile(name: string, schema: object): ValidateFunction {
   if (!validate) {
     if (!ajv) {
       // allErrors: report every problem at once. Formats (uri) are for the editor; core checks URLs itself.
-      ajv = new Ajv({ allErrors: true, strict: true, validateFormats: false });
+      ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, validateFormats: false });
       for (const keyword of EDITOR_KEYWORDS) ajv.addKeyword(keyword);
     }
     validate = ajv.compile(schema);

@@ -29,6 +29,35 @@ export interface BudgetPolicy {
   prices: Record<string, PriceOverride>;
   tools: ToolPolicy;
   value: ValuePolicy;
+  /** Commands or webhooks told of budget events (POLICY.md "Hooks"); a hook never changes a decision. */
+  hooks: HookPolicy;
+  /** A/B experiments by workflow id (POLICY.md "Experiments"). */
+  experiments: Record<string, ExperimentPolicy>;
+}
+
+/** The budget events a hook may follow. */
+export const HOOK_EVENTS = ['onWarn', 'onDegrade', 'onBlock', 'onAlert', 'onRunFinished'] as const;
+export type HookEventName = (typeof HOOK_EVENTS)[number];
+
+/** A hook as written: a shell command (the event as JSON on its stdin) or a webhook (the event POSTed as JSON). */
+export type HookSpec = { command: string; timeoutSeconds?: number } | { url: string };
+
+/**
+ * A hook in force: where it came from decides whether it may run without asking — the user's own file yes; the
+ * repository's (applied only with consent) under runCommand's approval rule. Set by the merge (trust/).
+ */
+export type Hook = HookSpec & { origin?: 'user' | 'repository' };
+
+export type HookPolicy = Partial<Record<HookEventName, Hook[]>>;
+
+/** An experiment on one workflow: runs split deterministically between variants until enough have run. */
+export interface ExperimentPolicy {
+  /** Two or more variants: a model, a prompt version of the workflow, or both. */
+  variants: Array<{ model?: string; promptVersion?: string }>;
+  /** Percent of runs per variant, in order, summing to 100 (default: even). */
+  split?: number[];
+  /** The experiment assigns this many runs, then runs go back to the workflow's routing. */
+  until?: { runs: number };
 }
 
 export interface TokenLimits {
@@ -70,6 +99,8 @@ export interface WorkflowPolicy {
   /** Prompt caching for this workflow's calls (over the top-level `caching`). */
   caching?: CachingPolicy;
   model?: string;
+  /** The prompt version of the workflow to run (a name in its `versions`, or its own `version`). */
+  promptVersion?: string;
   complexModel?: string;
   degradeModel?: string;
   complexity?: { inputTokensAbove?: number; keywords?: string[] };

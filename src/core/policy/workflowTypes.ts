@@ -44,8 +44,59 @@ export interface WorkflowDefinition {
   /** System prompt for every step (a step's own `system` replaces it). Template variables allowed. */
   system?: string;
   steps: WorkflowStep[];
+  /**
+   * Other prompt versions of this workflow, by version name: each replaces the system prompt and the prompts of the
+   * top-level steps it names. An experiment's variant or `workflows.<id>.promptVersion` in the policy picks one.
+   */
+  versions?: Record<string, PromptVersion>;
   /** The file it was loaded from; undefined for built-in workflows. */
   file?: string;
+}
+
+/** One prompt version of a workflow: what it replaces in the base prompts (POLICY.md `versions`). */
+export interface PromptVersion {
+  system?: string;
+  /** By top-level step id. */
+  steps?: Record<string, { prompt?: string; system?: string }>;
+}
+
+/** How deep sub-agents may nest: a fan-out inside a sub-agent's steps inside another fan-out, this many levels. */
+export const MAX_SUB_AGENT_DEPTH = 3;
+
+/** The most sub-agents one fan-out may start, and the most that run at once. */
+export const MAX_SUB_AGENTS = 100;
+export const MAX_SUB_AGENT_CONCURRENCY = 16;
+
+/**
+ * Sub-agents of a step (POLICY.md "Sub-agents"): one child per item — a line of an earlier step's output
+ * (`itemsFrom`) or a file of the workspace matching a glob (`files`) — each running the step's prompt (or its own
+ * `steps`, which may fan out again) with `{{item}}` (and `{{itemContent}}` for files).
+ */
+export interface SubAgentPlan {
+  /** The earlier step whose output lists the items, one per line (list markers and numbering are stripped). */
+  itemsFrom?: string;
+  /** A glob of workspace files, confined like the tools (`.git`, `node_modules`, the state folder never match). */
+  files?: string;
+  /** At most this many sub-agents (default 8). */
+  max?: number;
+  /** How many run at once (default 1); each call is still admitted atomically against every scope above it. */
+  concurrency?: number;
+  /**
+   * How the children are budgeted from the parent task (the fan-out): `share` = each child, when it starts, gets
+   * this fraction of what the parent has left; `pool` = all children draw from one pool of this fraction of what the
+   * parent had left when the first child started. Both apply to the parent's tokens and, where it has a dollar limit
+   * (`maxUsd`), to its dollars. Children's calls always count against the parent's limits too.
+   */
+  budget?: SubAgentBudget;
+  /** Each child runs these steps in order instead of the step's prompt; they may fan out again. */
+  steps?: WorkflowStep[];
+}
+
+export interface SubAgentBudget {
+  share?: number;
+  pool?: number;
+  /** The most the sub-agents of this step may spend together, in USD (their nested sub-agents included). */
+  maxUsd?: number;
 }
 
 /** A task of a run: one LLM call, or an agent loop when `tools` is set (bounded by the task limits). */
@@ -53,7 +104,10 @@ export interface WorkflowStep {
   /** Unique within the workflow; later prompts refer to it as `{{steps.<id>.output}}`. */
   id: string;
   title?: string;
-  /** Template variables: `{{input}}`, `{{file}}`, `{{fileContent}}`, `{{selection}}`, `{{steps.<id>.output}}`. */
+  /**
+   * Template variables: `{{input}}`, `{{file}}`, `{{fileContent}}`, `{{selection}}`, `{{steps.<id>.output}}`, and in
+   * sub-agents `{{item}}` (`{{itemContent}}` for files). Absent only on a fan-out whose sub-agents have `steps`.
+   */
   prompt: string;
   system?: string;
   /** Model for this step only (overrides the workflow's `model` and the policy's routing). */
@@ -64,4 +118,6 @@ export interface WorkflowStep {
   limits?: TaskLimits;
   /** Tools of the agent loop; absent = a single call without tools. */
   tools?: ToolName[];
+  /** Fan out: one sub-agent per item. Without its own `steps`, each child runs this step's prompt. */
+  subAgents?: SubAgentPlan;
 }

@@ -12,6 +12,7 @@ import {
   mdTable,
   microsToUsdText,
 } from './format';
+import { experimentsMarkdown } from './experiments';
 import { OWN_CLIENT } from '../store/records';
 import type { InventoryEstimate } from './estimate';
 import type { CapUse, ReportRow, SpendReport } from './report';
@@ -390,6 +391,7 @@ export function renderReportMarkdown(r: SpendReport): string {
     );
     out.push('');
   }
+  out.push(...experimentsMarkdown(r.experiments));
 
   return `${out.join('\n').trimEnd()}\n`;
 }

@@ -21,6 +21,7 @@ import {
 } from './days';
 import { cacheSavings, modelProviderSpend, type CacheSavings } from './cacheSavings';
 import { forecastCaps, type CapsForecast } from './forecast';
+import { experimentResults, type ExperimentResult } from './experiments';
 import { compareVariants, type VariantComparison } from './variants';
 
 /**
@@ -199,6 +200,8 @@ export interface SpendReport {
   /** Burn rate and cap dates at `generatedAt`, for a range that includes today; null for the past. */
   forecast: CapsForecast | null;
   variants: VariantComparison[];
+  /** The experiments in the policy now, over all the runs each assigned (not only this range's). */
+  experiments: ExperimentResult[];
 }
 
 /** The longest range a report covers (its by-day table has a row per day). */
@@ -373,6 +376,7 @@ export function buildReport(source: ReportSource, period: ReportPeriod, options:
     roi: roiSection(policy, runStats, spendOf),
     forecast: current ? forecastCaps(source, now) : null,
     variants: compareVariants(q, fromMs, toMs),
+    experiments: experimentResults(q, policy),
   };
   return report;
 }

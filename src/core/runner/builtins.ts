@@ -1,4 +1,4 @@
-import type { WorkflowDefinition, WorkflowStep } from '../policy/workflowTypes';
+import type { SubAgentPlan, WorkflowDefinition, WorkflowStep } from '../policy/workflowTypes';
 import type { ProviderId } from '../usage';
 
 /**
@@ -6,34 +6,26 @@ import type { ProviderId } from '../usage';
  * file with the same id replaces one (and `agent-budget run code-review` works with no file at all).
  *
  * They name no model: the policy's routing for the workflow id decides (`workflows.<id>.model` / `complexModel`),
- * else DEFAULT_MODELS for the provider that has a key. `version` is the prompt version recorded in every ledger
- * row's variant (`claude-haiku-4-5@v1`): bump it whenever a prompt changes so reports compare like with like.
+ * else DEFAULT_MODELS for the provider that has a key. They use no feature a workspace file cannot but `context`:
+ * `research` fans out with `subAgents` exactly as a file would, and the tests validate every built-in (without its
+ * steps' `context`) as a workflow file. `version`
+ * is the prompt version recorded in every ledger row's variant (`claude-haiku-4-5@v1`): bump it whenever a prompt
+ * changes so reports compare like with like.
  */
 
-/** Sub-agents of a step (built-ins only for now: the workflow file schema has no key for them yet). */
-export interface SubAgentPlan {
-  /** The earlier step whose output lists the items, one per line (list markers and numbering are stripped). */
-  itemsFrom: string;
-  /** At most this many sub-agents. */
-  max: number;
-  /**
-   * How the children are budgeted from the parent task's remaining tokens: `share` = each child, when it starts,
-   * gets this fraction of what the parent has left; `pool` = all children draw from one pool of this fraction of
-   * what the parent had left when the first child started. Children's calls also count against the parent's limit.
-   */
-  budget: { share: number } | { pool: number };
-}
-
-/** A step as the runner reads it: a workflow step, plus sub-agents for built-ins. `{{item}}` is a sub-agent's item. */
+/**
+ * A step as the runner reads it: a workflow step (sub-agents included, `{{item}}` being a sub-agent's item), plus the
+ * built-ins' context.
+ */
 export interface RunnerStep extends WorkflowStep {
-  subAgents?: SubAgentPlan;
   /**
    * The large, stable material of the step (a file, notes, earlier findings), a template sent as its own block before
    * the prompt: steps and runs that send the same material share a cached prefix (runner/caching.ts). Built-ins only
-   * for now, like sub-agents.
+   * for now: the workflow file schema has no key for it yet.
    */
   context?: string;
 }
+export type { SubAgentPlan };
 
 export interface RunnerWorkflow extends WorkflowDefinition {
   steps: RunnerStep[];
@@ -232,7 +224,7 @@ Question: {{input}}`,
       title: 'Research',
       maxOutputTokens: 2_000,
       tools: ['listFiles', 'searchText', 'readFile'],
-      subAgents: { itemsFrom: 'plan', max: 4, budget: { pool: 0.8 } },
+      subAgents: { itemsFrom: 'plan', max: 4, concurrency: 2, budget: { pool: 0.8 } },
       // The sub-question comes last: every sub-agent's prompt starts alike, a prefix the caches share.
       prompt: `Research a sub-question in the workspace. Find the relevant files with listFiles and searchText, then read what you need with readFile — read economically, the budget is limited.
 When you know enough, answer with concise findings, each citing the file (and lines) it comes from, and say what you could not find.

@@ -58,20 +58,30 @@ export interface TaskCheckpoint {
   toolInFlight?: string;
   /** The tool call whose fixed cost is charged: written in the same durable write as the charge, so never twice. */
   toolCharged?: string;
-  /** Sub-agents: the parent task's id and the item this child works on. */
+  /**
+   * Sub-agents: the parent task's id and the item this child works on (`itemContent`: the file's text when the
+   * fan-out is over files, read when the child was created, so a resumed child works on what it started on).
+   */
   parentTaskId?: string;
   item?: string;
+  itemContent?: string;
   /**
    * Sub-agents budgeted by share: the parent's tokens used (its tree) when this child started. The child's limit is
    * `share × (parent's hard limit − this)`, computed with the policy in force at each call, so raising the parent's
    * limit and resuming gives a blocked child more room.
    */
   shareFrom?: number;
-  /** Sub-agent parents: the items (fixed when the fan-out began) and the children so far. */
+  /** The same in µ$, for a dollar share (the fan-out has `maxUsd`). */
+  shareFromMicros?: number;
+  /** Sub-agent parents: the items (fixed when the fan-out began) and the children, one per item, in item order. */
   items?: string[];
   /** Sub-agent parents budgeted by pool: tokens the parent had used when the pool began (pool = fraction × the rest). */
   poolFrom?: number;
+  /** The same in µ$, for a dollar pool. */
+  poolFromMicros?: number;
   children?: TaskCheckpoint[];
+  /** A sub-agent that runs its plan's `steps`: one task per step started, in order (as the run's `steps`). */
+  steps?: TaskCheckpoint[];
 }
 
 export interface RunCheckpointState {
@@ -102,12 +112,13 @@ export function readCheckpoint(state: unknown): RunCheckpointState {
   return s as RunCheckpointState;
 }
 
-/** Every task of the run, parents before their children. */
+/** Every task of the run, parents before their children (a sub-agent's steps after it). */
 export function allTasks(state: RunCheckpointState): TaskCheckpoint[] {
   const out: TaskCheckpoint[] = [];
   const visit = (t: TaskCheckpoint) => {
     out.push(t);
     for (const c of t.children ?? []) visit(c);
+    for (const c of t.steps ?? []) visit(c);
   };
   for (const t of state.steps) visit(t);
   return out;
@@ -115,7 +126,12 @@ export function allTasks(state: RunCheckpointState): TaskCheckpoint[] {
 
 /** Outputs of the completed steps, for `{{steps.<id>.output}}`. */
 export function stepOutputs(state: RunCheckpointState): Record<string, string> {
+  return outputsOf(state.steps);
+}
+
+/** Outputs of the completed tasks of one list of steps (the run's, or a sub-agent's), by step id. */
+export function outputsOf(tasks: readonly TaskCheckpoint[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const t of state.steps) if (t.status === 'completed' && t.output !== undefined) out[t.stepId] = t.output;
+  for (const t of tasks) if (t.status === 'completed' && t.output !== undefined) out[t.stepId] = t.output;
   return out;
 }

@@ -12,17 +12,22 @@ import { stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './che
  * older turns is compaction.ts.
  */
 
-/** A task's prompts for `step` (its context block too), rendered now from the run's input and finished steps' outputs. */
+/**
+ * A task's prompts for `step` (its context block too), rendered now from the run's input and the finished steps'
+ * outputs — a sub-agent's with its item and the outputs it sees (its own finished steps over the enclosing ones').
+ */
 export function renderPrompts(
   state: RunCheckpointState,
   step: RunnerStep,
-  item?: string,
+  sub: { item?: string; itemContent?: string; outputs?: Record<string, string> } = {},
 ): { prompt: string; system?: string; context?: string } {
-  const values = { ...state.input, stepOutputs: stepOutputs(state) };
-  const fill = (text: string) => {
-    const rendered = renderTemplate(text, values);
-    return item === undefined ? rendered : rendered.replace(/\{\{\s*item\s*\}\}/g, item);
+  const values = {
+    ...state.input,
+    stepOutputs: sub.outputs ?? stepOutputs(state),
+    item: sub.item,
+    itemContent: sub.itemContent,
   };
+  const fill = (text: string) => renderTemplate(text, values);
   const systemText = step.system ?? state.workflow.system;
   return {
     prompt: fill(step.prompt),

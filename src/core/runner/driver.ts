@@ -1,9 +1,8 @@
 import type { Clock } from '../clock';
-import type { TaskLimits } from '../policy/types';
 import { newId } from '../processIdentity';
 import type { StoreQueries } from '../store/queries';
-import { parseItems, type RunnerStep } from './builtins';
-import { stepOutputs, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
+import type { RunnerStep } from './builtins';
+import type { RunCheckpointState, TaskCheckpoint } from './checkpoint';
 import {
   answerOf,
   awaitsToolResults,
@@ -16,20 +15,42 @@ import {
   sendToolResults,
 } from './conversation';
 import type { Execution } from './execution';
+import { FanOut, outputsFor, type Halt } from './fanOut';
+import { place } from './lineage';
 import type { StepLimits } from './limits';
 import type { ModelCall } from './modelCall';
 import type { ModelChoice } from './models';
-import { cancelledError } from './stop';
+import { checkStillWanted } from './stop';
 import type { ToolCalls } from './toolCalls';
 import type { WorkspaceTools } from './tools';
 
+/** One list of steps being driven: the run's own, or the `steps` a sub-agent runs. */
+export interface StepList {
+  steps: readonly RunnerStep[];
+  /** Their tasks so far, in order (the checkpoint's array: new tasks are appended to it). */
+  tasks: TaskCheckpoint[];
+  /** The sub-agent whose steps these are; undefined for the run's. */
+  owner?: TaskCheckpoint;
+  /** Outputs of the enclosing lists' finished steps: a sub-agent's steps see them under their own. */
+  outer: Record<string, string>;
+  /** The sub-agent's item, and its text when it is a file. */
+  item?: string;
+  itemContent?: string;
+  /** How the titles of these steps begin in progress events (a sub-agent's: "Research 2/4: item › "). */
+  titlePrefix: string;
+  /** Set when a sibling sub-agent failed: stop before the next call. */
+  halt?: Halt;
+}
+
 /**
  * Drives a run's steps in order from wherever its checkpoint left off: each step a task — one call, or an agent
- * loop while the model asks for tools — or a fan-out of sub-agents over an earlier step's items. Finished work is
- * never redone: completed tasks are skipped, a loop continues from its last message, tool results already in are
- * kept.
+ * loop while the model asks for tools — or a fan-out of sub-agents (fanOut.ts), whose sub-agents may run steps of
+ * their own. Finished work is never redone: completed tasks are skipped, a loop continues from its last message,
+ * tool results already in are kept.
  */
 export class StepDriver {
+  private readonly fanOut: FanOut;
+
   constructor(
     private readonly parts: {
       clock: Clock;
@@ -39,47 +60,67 @@ export class StepDriver {
       models: ModelChoice;
       modelCall: ModelCall;
       toolCalls: ToolCalls;
+      /** Whether the policy lets agents read files without asking (a fan-out over files reads them). */
+      readAllowed: () => boolean;
     },
-  ) {}
+  ) {
+    this.fanOut = new FanOut(this, parts);
+  }
 
-  async runSteps(ex: Execution): Promise<void> {
-    const steps = ex.state.workflow.steps;
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i]!;
-      let task = ex.state.steps[i];
+  runSteps(ex: Execution): Promise<void> {
+    return this.runList(ex, { steps: ex.state.workflow.steps, tasks: ex.state.steps, outer: {}, titlePrefix: '' });
+  }
+
+  /** The steps of `list` in order, from the first one not completed. */
+  async runList(ex: Execution, list: StepList): Promise<void> {
+    for (let i = 0; i < list.steps.length; i++) {
+      const step = list.steps[i]!;
+      let task = list.tasks[i];
       if (task?.status === 'completed') continue;
-      checkStillWanted(ex);
+      checkStillWanted(ex, list.halt);
       if (!task) {
-        task = await this.newTask(ex.state, step, {});
+        task = await this.newTask(ex.state, step, {
+          parent: list.owner,
+          render: { item: list.item, itemContent: list.itemContent, outputs: outputsFor(list) },
+        });
         ex.fresh.add(task.taskId);
-        ex.state.steps.push(task);
+        list.tasks.push(task);
         ex.queueTask(task);
       } else if (task.status !== 'running') {
         task.status = 'running';
         ex.queueTask(task);
       }
+      place(task, { step, parent: list.owner, ownsLimits: true });
       ex.emit({
         type: 'stepStarted',
         runId: ex.runId,
         stepId: step.id,
-        title: step.title ?? step.id,
+        title: `${list.titlePrefix}${step.title ?? step.id}`,
         model: task.model,
       });
-      if (step.subAgents) await this.runSubAgents(ex, step, task);
-      else await this.runTask(ex, step, task);
+      if (step.subAgents) await this.fanOut.run(ex, list, step, task);
+      else await this.runTask(ex, step, task, list.halt);
       completeTask(task);
       ex.queueTask(task);
       ex.emit({ type: 'stepFinished', runId: ex.runId, stepId: step.id, status: 'completed' });
     }
   }
 
-  /** A new task for `step`: its prompt rendered now (from finished steps' outputs) and its model chosen. */
+  /**
+   * A new task for `step`: its prompt rendered now (from finished steps' outputs and, in a sub-agent, its item)
+   * and its model chosen. `parent`: the task above it; `child`: the item it works on, when it is a sub-agent.
+   */
   async newTask(
     state: RunCheckpointState,
     step: RunnerStep,
-    sub: { parent?: TaskCheckpoint; item?: string },
+    sub: {
+      parent?: TaskCheckpoint;
+      child?: { item: string; itemContent?: string };
+      render?: { item?: string; itemContent?: string; outputs?: Record<string, string> };
+    },
   ): Promise<TaskCheckpoint> {
-    const { prompt, system, context } = renderPrompts(state, step, sub.item);
+    const render = sub.child ? { ...sub.render, ...sub.child } : sub.render;
+    const { prompt, system, context } = renderPrompts(state, step, render);
     const text = `${system ?? ''}\n${context ?? ''}\n${prompt}`;
     const { model, provider } = await this.parts.models.choose(state, step, text);
     const now = this.parts.clock.now();
@@ -97,12 +138,14 @@ export class StepDriver {
       calls: 0,
       toolCalls: 0,
       wallMs: 0,
-      ...(sub.parent ? { parentTaskId: sub.parent.taskId, item: sub.item } : {}),
+      ...(sub.parent ? { parentTaskId: sub.parent.taskId } : {}),
+      ...(sub.child ? { item: sub.child.item } : {}),
+      ...(sub.child?.itemContent !== undefined ? { itemContent: sub.child.itemContent } : {}),
     };
   }
 
   /** One task: a single call, or an agent loop while the model asks for tools. */
-  private async runTask(ex: Execution, step: RunnerStep, task: TaskCheckpoint): Promise<void> {
+  async runTask(ex: Execution, step: RunnerStep, task: TaskCheckpoint, halt?: Halt): Promise<void> {
     const { limits: stepLimits, modelCall, toolCalls, tools } = this.parts;
     const limits = stepLimits.of(ex, step);
     const specs = step.tools?.length ? tools.specs(step.tools) : undefined;
@@ -114,85 +157,30 @@ export class StepDriver {
           task.output = answerOf(task);
           return;
         }
-        checkStillWanted(ex);
+        checkStillWanted(ex, halt);
         stepLimits.checkWallTime(ex, step, task, limits);
         if (awaitsToolResults(task)) {
           for (const call of requestedToolCalls(task)) {
             if (hasToolResult(task, call.id)) continue;
-            await toolCalls.run(ex, step, task, call, limits);
+            checkStillWanted(ex, halt);
+            try {
+              await toolCalls.run(ex, step, task, call, limits);
+            } finally {
+              stepLimits.settled(task);
+            }
           }
           sendToolResults(task);
           continue;
         }
         stepLimits.checkLoopSteps(ex, step, task, limits);
-        await modelCall.run(ex, step, task, specs, limits);
+        try {
+          await modelCall.run(ex, step, task, specs, limits);
+        } finally {
+          stepLimits.settled(task);
+        }
       }
     } finally {
       stepLimits.stopClock(ex, task);
     }
   }
-
-  /** Sub-agents: one child task per item of an earlier step's output, budgeted from this task's remaining tokens. */
-  private async runSubAgents(ex: Execution, step: RunnerStep, parent: TaskCheckpoint): Promise<void> {
-    const plan = step.subAgents!;
-    const treeTokens = () => this.parts.queries().taskTreeTotals(parent.taskId).tokens;
-    if (!parent.items) {
-      const source = stepOutputs(ex.state)[plan.itemsFrom] ?? '';
-      const items = parseItems(source, plan.max);
-      parent.items = items.length ? items : [ex.state.input.input?.trim() || step.title || step.id];
-      parent.children = [];
-      if ('pool' in plan.budget) parent.poolFrom = treeTokens();
-    }
-    const children = (parent.children ??= []);
-    const limits = this.parts.limits.of(ex, step);
-    this.parts.limits.startClock(ex, parent);
-    try {
-      for (let i = 0; i < parent.items.length; i++) await this.runChild(ex, step, parent, i, limits);
-    } finally {
-      this.parts.limits.stopClock(ex, parent);
-    }
-    const items = parent.items;
-    parent.output = children.map((c, i) => `### ${items[i]}\n\n${c.output ?? ''}`).join('\n\n');
-  }
-
-  /** Sub-agent `i` of `parent`; the parent's own wall-time limit bounds them all. */
-  private async runChild(
-    ex: Execution,
-    step: RunnerStep,
-    parent: TaskCheckpoint,
-    i: number,
-    limits: TaskLimits,
-  ): Promise<void> {
-    const items = parent.items!;
-    const children = parent.children!;
-    let child = children[i];
-    if (child?.status === 'completed') return;
-    checkStillWanted(ex);
-    this.parts.limits.checkWallTime(ex, step, parent, limits);
-    if (!child) {
-      child = await this.newTask(ex.state, step, { parent, item: items[i]! });
-      ex.fresh.add(child.taskId);
-      if ('share' in step.subAgents!.budget)
-        child.shareFrom = this.parts.queries().taskTreeTotals(parent.taskId).tokens;
-      children.push(child);
-    } else {
-      child.status = 'running';
-    }
-    ex.queueTask(child);
-    ex.emit({
-      type: 'stepStarted',
-      runId: ex.runId,
-      stepId: step.id,
-      title: `${step.title ?? step.id} ${i + 1}/${items.length}: ${items[i]}`,
-      model: child.model,
-    });
-    await this.runTask(ex, step, child);
-    completeTask(child);
-    ex.queueTask(child);
-  }
-}
-
-/** Stops before the next call or tool call when the run was cancelled, here or (see Runner) elsewhere. */
-function checkStillWanted(ex: Execution): void {
-  if (ex.abort.signal.aborted) throw cancelledError();
 }

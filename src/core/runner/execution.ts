@@ -25,6 +25,8 @@ export class Execution {
   readonly segments = new Map<string, { base: number; start: number }>();
   /** Tasks created by this execution: they have used nothing before it, so their counters need no store query. */
   readonly fresh = new Set<string>();
+  /** How many flows of this run run beside the first right now (sub-agents running concurrently; see checkpointRecord). */
+  concurrent = 0;
   /** Tool calls the checkpoint held when the run resumed: they ask even when tools.allow lists the tool. */
   readonly reapprove = new Set<string>();
   private readonly warned = new Set<string>();
@@ -96,9 +98,10 @@ export class Execution {
    * stay pending for the next one.
    */
   async durably<T>(write: (records: StoreRecord[]) => Promise<T>): Promise<T> {
-    const count = this.pending.length;
-    const result = await write([...this.pending, this.checkpointRecord()]);
-    this.pending.splice(0, count);
+    const taken = [...this.pending];
+    const result = await write([...taken, this.checkpointRecord()]);
+    // Only what this write took: a concurrent sub-agent may have queued more while it was written.
+    this.pending = this.pending.filter((r) => !taken.includes(r));
     return result;
   }
 
@@ -116,11 +119,11 @@ export class Execution {
   private checkpointRecord(): StoreRecord {
     for (const task of allTasks(this.state)) if (this.segments.has(task.taskId)) task.wallMs = this.wallMs(task);
     this.seq += 1;
-    // The live state, not a copy: the store serializes it when the write runs, and the runner awaits every write of
-    // a run before changing its state again (one run is one sequential flow), so what is written is this moment's.
-    return {
-      k: 'checkpoint',
-      checkpoint: { runId: this.runId, seq: this.seq, ts: this.clock.now(), state: this.state },
-    };
+    // The live state, not a copy: the store serializes it when the write runs, and a run's one flow awaits every
+    // write before changing its state again, so what is written is this moment's. Sub-agents running concurrently
+    // are several flows: another may change the state (an answer it has not settled yet) before this write is
+    // built, so each write then takes a copy of this moment — the highest `seq` is always the latest copy.
+    const state = this.concurrent > 0 ? structuredClone(this.state) : this.state;
+    return { k: 'checkpoint', checkpoint: { runId: this.runId, seq: this.seq, ts: this.clock.now(), state } };
   }
 }

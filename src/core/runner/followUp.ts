@@ -58,7 +58,12 @@ export function appendFollowUp(
     );
 
   const opening = renderPrompts(state, last);
-  const messages: ChatMessage[] = [user(opening.prompt), assistant(lastTask.output)];
+  // A fan-out's prompt is its sub-agents' (each filled with its item), or empty when they run steps of their own:
+  // what the model is shown asking for its answer is the fan-out itself.
+  const asked = last.subAgents
+    ? `Step "${last.title ?? last.id}" ran one sub-agent per item; their answers follow, each under its item.`
+    : opening.prompt;
+  const messages: ChatMessage[] = [user(asked), assistant(lastTask.output)];
   for (const [i, step] of steps.entries()) {
     if (!isFollowUp(step)) continue;
     messages.push(user(step.prompt), assistant(state.steps[i]?.output ?? ''));

@@ -36,6 +36,7 @@ import { outcomeOf } from './outcome';
 import { quoteRun, type RunQuote } from './quote';
 import { CallPlanner } from './request';
 import { runData, runInStatus, runRecord, startedRun, storedRun, taskInStatus, type RunData } from './status';
+import { assignVariant, withPromptVersion, type AssignedVariant } from './experiments';
 import { crashedTwiceError, runStopOf } from './stop';
 import { ToolCalls } from './toolCalls';
 import { WorkspaceTools, type ToolLimits } from './tools';
@@ -122,6 +123,7 @@ export class Runner {
       models,
       modelCall: new ModelCall(meter, deps.providers, limits, models, planner, this.estimates, compaction),
       toolCalls: new ToolCalls(workspace.engine, this.tools, deps.approver, limits),
+      readAllowed: () => policy().tools.allow.includes('readFile'),
     });
     // A run of ours marked cancelled by another window or `agent-budget` process: stop it like a local cancel (the
     // stream in flight stops at once). Remote records arrive with the store's poll or our own next write.
@@ -158,9 +160,11 @@ export class Runner {
    */
   async start(workflowId: string, input: RunInput, options: RunOptions = {}): Promise<RunOutcome> {
     this.assertPolicy();
-    const workflow = await this.catalog.find(workflowId);
-    const prepared = await this.catalog.prepareInput(workflow, input);
     const now = this.clock.now();
+    const runId = newId(now);
+    const { workflow, variant } = this.variantOf(await this.catalog.find(workflowId), runId, input);
+    const prepared = await this.catalog.prepareInput(workflow, input);
+    if (variant?.model) prepared.model = variant.model;
     const state: RunCheckpointState = {
       v: CHECKPOINT_VERSION,
       workflow,
@@ -171,14 +175,15 @@ export class Runner {
     const first = await this.driver.newTask(state, workflow.steps[0]!, {});
     const adapter = await this.providers.adapter(first.provider);
     state.steps.push(first);
+    const experiment = variant ? { experiment: { id: variant.id, arm: variant.arm } } : {};
     const run = startedRun(
       {
-        id: newId(now),
+        id: runId,
         workflow: workflow.id,
         title: runTitle(workflow, prepared),
         owner: this.store.ownerId,
         variant: `${first.model}@${state.promptVersion}`,
-        data: { provider: first.provider, model: first.model, install: this.workspace.installId },
+        data: { provider: first.provider, model: first.model, install: this.workspace.installId, ...experiment },
       },
       this.store,
       now,
@@ -214,6 +219,35 @@ export class Runner {
       caps: engine.usdScopes(workflow.id, now),
       now,
     });
+  }
+
+  /**
+   * The workflow in the prompt version this run uses, and the experiment's variant it was assigned (experiments.ts):
+   * a run given an explicit model is the user's choice and takes part in no experiment.
+   */
+  private variantOf(
+    found: RunnerWorkflow,
+    runId: string,
+    input: RunInput,
+  ): { workflow: RunnerWorkflow; variant?: AssignedVariant } {
+    const policy = this.workspace.engine.currentPolicy;
+    const variant =
+      input.model === undefined
+        ? assignVariant(policy, found.id, runId, (id) => this.experimentRuns(found.id, id))
+        : undefined;
+    const routed = policy.workflows[found.id]?.promptVersion;
+    let workflow = found;
+    if (variant?.promptVersion)
+      workflow = withPromptVersion(found, variant.promptVersion, `experiments.${found.id}.variants[${variant.arm}]`);
+    else if (routed) workflow = withPromptVersion(found, routed, `workflows.${found.id}.promptVersion`);
+    return { workflow, ...(variant ? { variant } : {}) };
+  }
+
+  /** How many runs of `workflow` the experiment `id` has assigned. */
+  private experimentRuns(workflow: string, id: string): number {
+    return this.store.queries
+      .listRuns({ workflow, limit: Number.MAX_SAFE_INTEGER })
+      .filter((r) => (r.data as RunData | null)?.experiment?.id === id).length;
   }
 
   /**
@@ -277,7 +311,7 @@ export class Runner {
     Object.assign(ex.prompts, readSamples(data.prompts));
     ex.run = runInStatus(run, 'running', this.store, this.clock.now(), {
       owner: this.store.ownerId,
-      data: { provider: data.provider, model: data.model, install: this.workspace.installId },
+      data: runData(run, { install: this.workspace.installId }),
     });
     if (crashedTwice) {
       const error = crashedTwiceError(crashedTwice);

@@ -3,6 +3,7 @@ import type { PromptSample } from '../report/calibration';
 import type { ProviderId } from '../usage';
 import type { RunErrorKind } from './api';
 import type { TaskCheckpoint } from './checkpoint';
+import type { ExperimentMark } from './experiments';
 
 /**
  * Every run and task status change the runner writes is built here: a run started, claimed by a resume, finished,
@@ -18,6 +19,8 @@ export interface RunData {
   blockedScope?: string;
   /** When a paused (rate-limited) run may be resumed (epoch ms). */
   resumeAfter?: number;
+  /** The experiment that assigned the run its variant (runner/experiments.ts), kept for the run's life. */
+  experiment?: ExperimentMark;
   /** The install that started or last resumed the run (trust/installId.ts): resume asks when it is another one. */
   install?: string;
   /** Its calls' prompt samples by model (report/calibration.ts), written when it stops or finishes. */
@@ -99,6 +102,7 @@ export function taskRecord(runId: string, task: TaskCheckpoint, revs: Revisions,
 export function runData(run: RunState, extra: RunData): RunData {
   const data = (run.data ?? {}) as RunData;
   const out: RunData = { provider: data.provider, model: data.model, install: data.install };
+  if (data.experiment) out.experiment = data.experiment;
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   if (out.prompts && Object.keys(out.prompts).length === 0) delete out.prompts;
   return out;

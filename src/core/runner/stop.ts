@@ -3,6 +3,8 @@ import { AgentBudgetError, errorKindOf, messageOf, type ErrorKind } from '../err
 import { ProviderError } from '../providers/errors';
 import type { RunStatus } from '../store/records';
 import type { TaskCheckpoint } from './checkpoint';
+import type { Execution } from './execution';
+import type { Halt } from './fanOut';
 
 /** How a run stopped short of `completed`: what `stop()` records, decided by the error's kind alone. */
 export interface RunStop {
@@ -50,4 +52,21 @@ export function crashedTwiceError(task: Pick<TaskCheckpoint, 'stepId' | 'model'>
 /** Thrown inside the runner when the run was cancelled (here, or from another window or process). */
 export function cancelledError(): AgentBudgetError {
   return new AgentBudgetError('cancelled', 'Cancelled.');
+}
+
+/**
+ * Stops before the next call or tool call when the run was cancelled (here, or — see Runner — elsewhere), or when a
+ * sibling sub-agent failed (`halt`: the fan-out then stops its other sub-agents at their next call and rethrows).
+ */
+export function checkStillWanted(ex: Pick<Execution, 'abort'>, halt?: Halt): void {
+  if (ex.abort.signal.aborted) throw cancelledError();
+  if (halt?.stopped) throw new SiblingStopped();
+}
+
+/** Thrown in a sub-agent that stops because a sibling failed; the fan-out rethrows the sibling's error instead. */
+export class SiblingStopped extends AgentBudgetError {
+  override readonly name = 'SiblingStopped';
+  constructor() {
+    super('internal', 'Stopped because another sub-agent of the step stopped.');
+  }
 }

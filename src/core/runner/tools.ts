@@ -249,6 +249,27 @@ export class WorkspaceTools {
     return { real: target, relative };
   }
 
+  /**
+   * Workspace files matching a glob, as the listing tool walks them (never `.git`, `node_modules` or the state
+   * folder, no links to folders followed), each resolved for reading like any tool path (confined, credentials
+   * refused), sorted, at most `max`.
+   */
+  async matchFiles(pattern: string, max: number): Promise<string[]> {
+    const re = globToRegExp(pattern);
+    const matched: string[] = [];
+    for await (const f of this.walk()) if (re.test(f.relative)) matched.push(f.relative);
+    const out: string[] = [];
+    for (const relative of matched.sort()) {
+      if (out.length >= max) break;
+      try {
+        out.push((await this.resolve(relative, 'read')).relative);
+      } catch {
+        continue; // outside through a link, or a credentials file: never an item
+      }
+    }
+    return out;
+  }
+
   /** Validates a call and describes what it will do; throws ToolError for a bad call (sent back to the model). */
   async plan(name: string, rawInput: unknown): Promise<PlannedTool> {
     const input = (typeof rawInput === 'object' && rawInput !== null ? rawInput : {}) as Record<string, unknown>;

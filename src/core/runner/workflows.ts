@@ -80,13 +80,12 @@ export class WorkflowCatalog {
   }
 }
 
-/** The run-input variables a workflow's prompts use. */
+/** The run-input variables a workflow's prompts use (its sub-agents' steps included). */
 function usedVariables(workflow: WorkflowDefinition): Set<TemplateVariable> {
   const used = new Set<TemplateVariable>();
-  const texts = [
-    workflow.system ?? '',
-    ...(workflow.steps as RunnerWorkflow['steps']).flatMap((s) => [s.context ?? '', s.prompt, s.system ?? '']),
-  ];
+  const prompts = (steps: RunnerWorkflow['steps']): string[] =>
+    steps.flatMap((s) => [s.context ?? '', s.prompt, s.system ?? '', ...prompts(s.subAgents?.steps ?? [])]);
+  const texts = [workflow.system ?? '', ...prompts(workflow.steps as RunnerWorkflow['steps'])];
   for (const text of texts) {
     for (const ref of templateReferences(text)) if (ref.kind === 'variable') used.add(ref.name);
   }

@@ -3,7 +3,7 @@
  * them with. The list is data: the consent modal, the CLI's warnings and the tests all read it.
  */
 
-export type LooseningKind = 'limit' | 'tool' | 'baseUrl' | 'price' | 'toolCost' | 'webhook' | 'other';
+export type LooseningKind = 'limit' | 'tool' | 'baseUrl' | 'price' | 'toolCost' | 'webhook' | 'hook' | 'other';
 
 export interface Loosening {
   /** Where in budget.json: `limits.workspace.dailyUsd`, `tools.allow`, `providers.anthropic.baseUrl`. */

@@ -1,7 +1,15 @@
 import { formatUsd, usdToMicros } from '../money';
 import { formatJsonPath } from '../policy/issues';
 import { mergeTeamSections } from '../policy/teamPolicy';
-import type { BudgetPolicy, PriceOverride, ProviderSettings } from '../policy/types';
+import {
+  HOOK_EVENTS,
+  type BudgetPolicy,
+  type Hook,
+  type HookEventName,
+  type HookPolicy,
+  type PriceOverride,
+  type ProviderSettings,
+} from '../policy/types';
 import { TOOL_NAMES, type ToolName } from '../policy/workflowTypes';
 import type { ProviderId } from '../usage';
 import { mergeLimits, mergeWorkflows } from './limitMerge';
@@ -23,7 +31,8 @@ export type { Loosening, LooseningKind } from './loosening';
  *   for): a cap or limit above the user's or `null`; a tool the user's policy asks for (or refuses) that the file
  *   allows (or lets agents use at all); a `providers.*.baseUrl` other than the user's endpoint (or, without one, the
  *   provider's official origin); a price below the built-in's (or the user's) for a model either knows; a lower
- *   fixed tool cost; `alerts.webhookUrl`; `hooks`. Without consent each is ignored and the user's setting holds.
+ *   fixed tool cost; `alerts.webhookUrl`; each of its `hooks` (a command it would run, a URL it would send events
+ *   to). Without consent each is ignored and the user's setting holds.
  * - With consent the file applies as written — except that **a limit the user's own user.json sets still holds**
  *   ("where both set a limit, the tighter one holds"): consent lets a repository exceed the built-in defaults, not
  *   the user's own ceiling. Those requests are listed apart (`heldByUser`) and never applied.
@@ -46,9 +55,6 @@ export interface PolicyMerge {
   heldByUser: Loosening[];
 }
 
-/** Top-level keys that loosen as a whole when the repository's file sets them (commands it would run). */
-const LOOSENING_KEYS = ['hooks'] as const;
-
 /** Top-level keys merged one by one below; any other key (one added later) follows the generic rule. */
 const MERGED_KEYS = new Set([
   'team',
@@ -61,11 +67,16 @@ const MERGED_KEYS = new Set([
   'prices',
   'tools',
   'value',
+  'hooks',
 ]);
 
 export function mergePolicies(user: PolicySide, repo: PolicySide | undefined, consent: boolean): PolicyMerge {
   const decisions = new Decisions(consent);
-  if (!repo) return { policy: structuredClone(user.policy), loosening: [], heldByUser: [] };
+  if (!repo) {
+    const policy = structuredClone(user.policy);
+    policy.hooks = mergeHooks(decisions, user.policy, { ...user.policy, hooks: {} });
+    return { policy, loosening: [], heldByUser: [] };
+  }
   const u = user.policy;
   const r = repo.policy;
   const uRaw = obj(user.raw);
@@ -80,6 +91,7 @@ export function mergePolicies(user: PolicySide, repo: PolicySide | undefined, co
     providers: mergeProviders(decisions, u, obj(rRaw.providers)),
     prices: mergePrices(decisions, u, r),
     tools: mergeTools(decisions, u, r, obj(rRaw.tools)),
+    hooks: mergeHooks(decisions, u, r),
     value: {
       ...structuredClone(r.value),
       ...structuredClone(u.value),
@@ -97,12 +109,6 @@ export function mergePolicies(user: PolicySide, repo: PolicySide | undefined, co
   const rAny = r as unknown as Record<string, unknown>;
   for (const key of new Set([...Object.keys(uAny), ...Object.keys(rAny), ...Object.keys(rRaw)])) {
     if (MERGED_KEYS.has(key)) continue;
-    if ((LOOSENING_KEYS as readonly string[]).includes(key)) {
-      if (rRaw[key] === undefined) continue;
-      const asked = { path: key, what: `runs what its "${key}" lists`, value: rRaw[key], kind: 'other' as const };
-      if (decisions.loosens(asked)) out[key] = structuredClone(rAny[key] ?? rRaw[key]);
-      continue;
-    }
     if (uRaw[key] === undefined && rRaw[key] !== undefined && Object.hasOwn(rAny, key))
       out[key] = structuredClone(rAny[key]);
   }
@@ -167,6 +173,37 @@ function mergePrices(decisions: Decisions, u: BudgetPolicy, r: BudgetPolicy): Re
       if (!decisions.loosens(item)) continue;
     }
     out[model] = structuredClone(entry);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hooks: the user's own always run (they wrote them); each of the repository's is a loosening item — a command it
+// would run on this machine, or a URL it would send budget events to — and runs only with consent, marked as the
+// repository's so that its commands still ask first unless the policy lets runCommand run without asking.
+
+const EVENT_WORDS: Record<HookEventName, string> = {
+  onWarn: 'budget warning',
+  onDegrade: 'degraded call',
+  onBlock: 'budget block',
+  onAlert: 'budget alert',
+  onRunFinished: 'finished run',
+};
+
+function mergeHooks(decisions: Decisions, u: BudgetPolicy, r: BudgetPolicy): HookPolicy {
+  const out: HookPolicy = {};
+  for (const event of HOOK_EVENTS) {
+    const hooks: Hook[] = (u.hooks[event] ?? []).map((h) => ({ ...structuredClone(h), origin: 'user' as const }));
+    (r.hooks[event] ?? []).forEach((hook, i) => {
+      const what =
+        'command' in hook
+          ? `runs \`${hook.command}\` on this machine on every ${EVENT_WORDS[event]}`
+          : `sends every ${EVENT_WORDS[event]} (scope, figures, workflow, run id) to ${hook.url}`;
+      const path = formatJsonPath(['hooks', event, i]);
+      if (decisions.loosens({ path, what, value: hook, kind: 'hook' }))
+        hooks.push({ ...structuredClone(hook), origin: 'repository' });
+    });
+    if (hooks.length) out[event] = hooks;
   }
   return out;
 }

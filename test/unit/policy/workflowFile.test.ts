@@ -155,7 +155,7 @@ describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
     assert.equal(only(errors('{ "id": "w" }', 'w'), '').message, 'missing required key "steps"');
     assert.equal(
       only(errors('{ "steps": [{ "id": "a" }] }', 'w'), 'steps[0]').message,
-      'missing required key "prompt"',
+      'needs a "prompt" (or "subAgents" with their own "steps")',
     );
   });
 

@@ -136,4 +136,45 @@ describe('Runner.continue: a follow-up question on a completed run', function ()
       await close();
     }
   });
+
+  it("a run that ends in a fan-out: the follow-up shows its sub-agents' answers after a sentence saying what they are, never an empty prompt", async () => {
+    const fanOut = {
+      id: 'fan',
+      title: 'Fan',
+      model: 'claude-haiku-4-5',
+      version: 'f1',
+      steps: [
+        { id: 'plan', prompt: 'List parts of {{input}}', maxOutputTokens: 200 },
+        {
+          id: 'each',
+          title: 'Each part',
+          subAgents: { itemsFrom: 'plan', max: 2, steps: [{ id: 'look', prompt: 'Look at {{item}}' }] },
+        },
+      ],
+    };
+    const folder = tempWorkspace({ '.agent-budget/workflows/fan.json': fanOut });
+    const provider = new MemoryProvider().enqueue(
+      { text: '- a\n- b', usage: { input: 20, output: 4 } },
+      { text: 'A is fine.', usage: { input: 20, output: 4 } },
+      { text: 'B is fine.', usage: { input: 20, output: 4 } },
+      { text: 'Both are.', usage: { input: 60, output: 3 } },
+    );
+    const { runner, close } = await openRunner(folder.folder, memoryAccess({ anthropic: provider }));
+    try {
+      const first = await runner.start('fan', { input: 'the app' });
+      assert.equal(first.status, 'completed', first.error);
+      const turn = await runner.continue(first.runId, 'Are both fine?');
+      assert.equal(turn.status, 'completed', turn.error);
+      const sent = provider.requests[3]!.messages.map(texts);
+      assert.equal(
+        sent[0],
+        'user: Step "Each part" ran one sub-agent per item; their answers follow, each under its item.',
+      );
+      assert.match(sent[1]!, /^assistant: [\s\S]*A is fine\.[\s\S]*B is fine\./);
+      assert.equal(sent[2], 'user: Are both fine?');
+    } finally {
+      await close();
+      folder.cleanup();
+    }
+  });
 });

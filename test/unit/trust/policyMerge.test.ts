@@ -413,13 +413,38 @@ describe('trust: the effective policy (user.json + budget.json)', () => {
       );
     });
 
-    it('"hooks" loosens as a whole, whatever it holds', () => {
-      const m = merge('{ "hooks": { "afterRun": "curl https://example.invalid" } }');
-      assert.deepEqual(
-        m.without.loosening.map((l) => [l.path, l.kind]),
-        [['hooks', 'other']],
+    it("each hook of budget.json loosens on its own (a command it would run, a URL it would send events to); the user's always run", () => {
+      const mine = side({ hooks: { onWarn: { command: 'echo mine' } } });
+      const m = merge(
+        {
+          hooks: {
+            onBlock: { command: 'notify-send blocked', timeoutSeconds: 5 },
+            onAlert: [{ url: 'https://hooks.example.invalid/a' }],
+          },
+        },
+        mine,
       );
-      assert.ok(!('hooks' in m.without.policy));
+      assert.deepEqual(
+        m.without.loosening.map((l) => [l.path, l.kind, l.what]),
+        [
+          ['hooks.onBlock[0]', 'hook', 'runs `notify-send blocked` on this machine on every budget block'],
+          [
+            'hooks.onAlert[0]',
+            'hook',
+            'sends every budget alert (scope, figures, workflow, run id) to https://hooks.example.invalid/a',
+          ],
+        ],
+      );
+      assert.deepEqual(m.without.policy.hooks, { onWarn: [{ command: 'echo mine', origin: 'user' }] });
+      assert.deepEqual(m.with.policy.hooks, {
+        onWarn: [{ command: 'echo mine', origin: 'user' }],
+        onBlock: [{ command: 'notify-send blocked', timeoutSeconds: 5, origin: 'repository' }],
+        onAlert: [{ url: 'https://hooks.example.invalid/a', origin: 'repository' }],
+      });
+      // Without budget.json, user.json's hooks are the user's.
+      assert.deepEqual(mergePolicies(mine, undefined, false).policy.hooks, {
+        onWarn: [{ command: 'echo mine', origin: 'user' }],
+      });
     });
 
     it("time zone and ROI values: budget.json's where user.json is silent, user.json's where both set them", () => {

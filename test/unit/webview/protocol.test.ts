@@ -110,6 +110,23 @@ describe('parseWebviewMessage', () => {
       rejected({ type: 'request', id: 1, request: { kind: 'resume', runId } });
   });
 
+  it('Promote Variant: a workflow id and a variant index, nothing else', () => {
+    assert.deepEqual(
+      accepted({ type: 'request', id: 3, request: { kind: 'promoteVariant', workflow: 'code-review', arm: 1 } }),
+      {
+        type: 'request',
+        id: 3,
+        request: { kind: 'promoteVariant', workflow: 'code-review', arm: 1 },
+      },
+    );
+    for (const workflow of ['', 'Code-Review', '../budget', 'a..b', 'x'.repeat(65), 'a b', 7])
+      rejected({ type: 'request', id: 1, request: { kind: 'promoteVariant', workflow, arm: 0 } });
+    for (const arm of [-1, 10, 1.5, '0', null, Number.MAX_SAFE_INTEGER + 2])
+      rejected({ type: 'request', id: 1, request: { kind: 'promoteVariant', workflow: 'explain', arm } });
+    rejected({ type: 'request', id: 1, request: { kind: 'promoteVariant', workflow: 'explain', arm: 0, model: 'x' } });
+    rejected({ type: 'request', id: 1, request: { kind: 'promoteVariant', workflow: 'explain' } });
+  });
+
   it('rejects extra keys and missing keys at every level', () => {
     rejected({ type: 'ready', state: { range: 'month', tab: 'overview' }, then: 'agentBudget.setApiKey' });
     rejected({ type: 'view', state: { range: 'month', tab: 'overview', apiKey: 'sk-x' } });
