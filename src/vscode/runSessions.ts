@@ -12,6 +12,7 @@ import { PROVIDER_NAMES } from '../core/providers/errors';
 import { toolLine } from './runViewModel';
 import type { Settings } from './settings';
 import type { RunActivity, RunActivitySource } from './budgetMeter';
+import { shareDisplayLanguage } from './displayLanguage';
 import { Disposable } from './dispose';
 import { Commands, ContextKeys } from './ids';
 import { invalidPolicyFile } from './policyFiles';
@@ -89,6 +90,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
     private readonly hasKey: (provider: ProviderId) => Promise<boolean> = async () => false,
   ) {
     super();
+    // Its notices (runNotice.ts) and the meter's and Runs view's words (budgetText.ts) translate with @vscode/l10n;
+    // made before either at activation (the meter and the Runs view take this object), so they speak the display
+    // language from their first word. (Activation itself is the natural home for this call: extension.ts.)
+    shareDisplayLanguage();
     // The runner is made here, so it is disposed here (after the runs it carries were told to stop).
     this.register({
       dispose: () =>
