@@ -43,39 +43,54 @@ export class ApprovalPrompts extends Disposable implements Approver {
     const inView = this.inline?.ask(request);
     if (inView) return inView.catch(() => false);
     if (request.tool === 'runCommand') {
+      const runCommand = vscode.l10n.t('Run Command');
+      const command = request.command ?? request.summary;
       const choice = await vscode.window.showWarningMessage(
-        `An agent wants to run a command in this workspace.`,
+        vscode.l10n.t('An agent wants to run a command in this workspace.'),
         {
           modal: true,
-          detail:
-            `${request.command ?? request.summary}\n\n${request.summary}` +
-            // H4b: asked again although tools.allow lists it: nobody here saw the model ask for it.
-            (request.fromCheckpoint ? '\n\nThe model asked for it before the run stopped; it has not run.' : ''),
+          // H4b: asked again although tools.allow lists it: nobody here saw the model ask for it.
+          detail: request.fromCheckpoint
+            ? vscode.l10n.t(
+                '{0}\n\n{1}\n\nThe model asked for it before the run stopped; it has not run.',
+                command,
+                request.summary,
+              )
+            : `${command}\n\n${request.summary}`,
         },
-        'Run Command',
+        runCommand,
       );
-      return choice === 'Run Command';
+      return choice === runCommand;
     }
     if (request.tool !== 'writeFile' && request.tool !== 'editFile') {
       // A reading tool the policy lists under tools.approve: nothing to diff, only what it would read.
+      const allow = vscode.l10n.t('Allow');
       const choice = await vscode.window.showWarningMessage(
-        `An agent wants to use ${request.tool} in this workspace.`,
+        vscode.l10n.t('An agent wants to use {0} in this workspace.', request.tool),
         {
           modal: true,
-          detail: `${request.summary}\n\nbudget.json lists ${request.tool} under tools.approve, so it asks each time.`,
+          detail: vscode.l10n.t(
+            '{0}\n\nbudget.json lists {1} under tools.approve, so it asks each time.',
+            request.summary,
+            request.tool,
+          ),
         },
-        'Allow',
+        allow,
       );
-      return choice === 'Allow';
+      return choice === allow;
     }
     const diff = await this.openDiff(request);
     try {
+      const apply = vscode.l10n.t('Apply');
+      const target = request.path ?? vscode.l10n.t('the file');
       const choice = await vscode.window.showWarningMessage(
-        `Apply the agent's ${request.tool === 'writeFile' && !request.before ? 'new file' : 'edit'} to ${request.path ?? 'the file'}?`,
-        { modal: true, detail: `${request.summary}\n\nThe diff is open in the editor.` },
-        'Apply',
+        request.tool === 'writeFile' && !request.before
+          ? vscode.l10n.t("Apply the agent's new file to {0}?", target)
+          : vscode.l10n.t("Apply the agent's edit to {0}?", target),
+        { modal: true, detail: vscode.l10n.t('{0}\n\nThe diff is open in the editor.', request.summary) },
+        apply,
       );
-      return choice === 'Apply';
+      return choice === apply;
     } finally {
       await diff.dispose();
     }
@@ -93,7 +108,7 @@ export class ApprovalPrompts extends Disposable implements Approver {
       'vscode.diff',
       before,
       after,
-      `Agent edit: ${request.path ?? name} (proposed)`,
+      vscode.l10n.t('Agent edit: {0} (proposed)', request.path ?? name),
       // From the run view: beside it, keeping the question (and its Apply / Reject) in sight.
       options.beside ? { preview: true, viewColumn: vscode.ViewColumn.Beside, preserveFocus: true } : { preview: true },
     );

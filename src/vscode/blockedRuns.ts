@@ -31,19 +31,41 @@ export class BlockedRuns extends Disposable {
     this.offeredEmitter.fire(ready.map((r) => r.id));
     const [first] = ready;
     const message =
-      ready.length === 1
-        ? `Agent Budget: budget.json changed, and ${first!.workflow} (paused at ${first!.cap}) can go on. Resume it?`
-        : `Agent Budget: budget.json changed, and ${ready.length} runs paused at a budget limit can go on. Resume them?`;
-    const choice = await vscode.window.showInformationMessage(message, 'Resume');
-    if (choice !== 'Resume') return;
+      ready.length > 1
+        ? vscode.l10n.t(
+            'Agent Budget: budget.json changed, and {0} runs paused at a budget limit can go on. Resume them?',
+            ready.length,
+          )
+        : first!.usdCap
+          ? vscode.l10n.t(
+              'Agent Budget: budget.json changed, and {0} (paused at {1}) can go on. Resume it?',
+              first!.workflow,
+              first!.usdCap,
+            )
+          : vscode.l10n.t(
+              'Agent Budget: budget.json changed, and {0} (paused at its {1} limit) can go on. Resume it?',
+              first!.workflow,
+              first!.scope,
+            );
+    const resume = vscode.l10n.t('Resume');
+    const choice = await vscode.window.showInformationMessage(message, resume);
+    if (choice !== resume) return;
     for (const run of ready) await vscode.commands.executeCommand(Commands.resumeRun, run.id);
   }
 }
 
+/** A blocked run to offer: `usdCap` names its USD cap; a token limit or a rule has only its scope. */
+interface ReadyRun {
+  id: string;
+  workflow: string;
+  scope: string;
+  usdCap: string | undefined;
+}
+
 /** Blocked runs whose limit the policy in force no longer reaches. */
-function readyToResume(workspace: Workspace): Array<{ id: string; workflow: string; cap: string }> {
+function readyToResume(workspace: Workspace): ReadyRun[] {
   const status = new Map(workspace.engine.status().map((s) => [s.scope, s]));
-  const out: Array<{ id: string; workflow: string; cap: string }> = [];
+  const out: ReadyRun[] = [];
   for (const run of workspace.store.queries.listRuns({ status: ['blocked'], limit: 20 })) {
     const scope = (run.data as { blockedScope?: unknown } | null)?.blockedScope;
     if (typeof scope !== 'string') continue;
@@ -51,7 +73,7 @@ function readyToResume(workspace: Workspace): Array<{ id: string; workflow: stri
     const now = status.get(scope);
     // A USD cap: room again (or no cap at all). A token limit or a rule: the policy changed, so try.
     if (usd && now && now.pct >= 100) continue;
-    out.push({ id: run.id, workflow: run.workflow, cap: usd ? capName(scope) : `its ${scope} limit` });
+    out.push({ id: run.id, workflow: run.workflow, scope, usdCap: usd ? capName(scope) : undefined });
   }
   return out;
 }

@@ -245,7 +245,7 @@ export class BudgetPanel extends Disposable {
       case 'resume':
         // Answered once the run is under way, not when it ends: the button would stay busy for the whole run.
         if (!(await this.runs.beginResume(request.runId)))
-          throw new Error('The run did not resume (the notification says why).');
+          throw new Error(vscode.l10n.t('The run did not resume (the notification says why).'));
         // The page gets the list without the run to resume before the reply frees the button.
         await this.refresh();
         return;
@@ -265,7 +265,7 @@ export class BudgetPanel extends Disposable {
         });
         return;
       case 'export': {
-        if (!(await exportAvailable())) throw new Error('Export is not available in this version.');
+        if (!(await exportAvailable())) throw new Error(vscode.l10n.t('Export is not available in this version.'));
         await vscode.commands.executeCommand(Commands.exportSpend, {
           format: request.format,
           range: this.viewState.range,

@@ -77,7 +77,9 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
   start(options: { quiet?: boolean } = {}): Promise<string | undefined> {
     if (this.server) {
       if (!options.quiet)
-        void vscode.window.showInformationMessage(`Agent Budget: the budget proxy runs on ${this.server.url}.`);
+        void vscode.window.showInformationMessage(
+          vscode.l10n.t('Agent Budget: the budget proxy runs on {0}.', this.server.url),
+        );
       return Promise.resolve(this.server.url);
     }
     this.starting ??= this.startServer(options).finally(() => (this.starting = undefined));
@@ -87,8 +89,10 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
   private async startServer(options: { quiet?: boolean }): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
       const choice = await vscode.window.showWarningMessage(
-        'Agent Budget: the budget proxy spends with your API keys, so it does not start in Restricted Mode. Trust this folder first.',
-        'Manage Workspace Trust',
+        vscode.l10n.t(
+          'Agent Budget: the budget proxy spends with your API keys, so it does not start in Restricted Mode. Trust this folder first.',
+        ),
+        vscode.l10n.t('Manage Workspace Trust'),
       );
       if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
       return undefined;
@@ -97,7 +101,9 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
     try {
       workspace = await this.host.ready;
     } catch (err) {
-      void vscode.window.showErrorMessage(`Agent Budget: the budget proxy needs the workspace store: ${message(err)}`);
+      void vscode.window.showErrorMessage(
+        vscode.l10n.t('Agent Budget: the budget proxy needs the workspace store: {0}', message(err)),
+      );
       return undefined;
     }
     const port = this.settings.value.proxyPort;
@@ -114,9 +120,9 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
         log: (line) => this.log.warn(line),
       });
     } catch (err) {
-      const text = `Agent Budget: the budget proxy did not start: ${message(err)}`;
+      const text = vscode.l10n.t('Agent Budget: the budget proxy did not start: {0}', message(err));
       this.log.error(text);
-      const fix = err instanceof TokenFileError ? undefined : 'Open Settings';
+      const fix = err instanceof TokenFileError ? undefined : vscode.l10n.t('Open Settings');
       void vscode.window.showErrorMessage(text, ...(fix ? [fix] : [])).then((choice) => {
         if (choice)
           void vscode.commands.executeCommand('workbench.action.openSettings', `agentBudget.${SettingKeys.proxyPort}`);
@@ -132,10 +138,13 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
     this.setTerminalEnvironment(server.url, token);
     void vscode.commands.executeCommand('setContext', ContextKeys.proxyRunning, true);
     this.changed.fire();
-    this.log.info(`Budget proxy on ${server.url} (terminals opened from now on use it).`);
+    this.log.info(vscode.l10n.t('Budget proxy on {0} (terminals opened from now on use it).', server.url));
     if (!options.quiet)
       void vscode.window.showInformationMessage(
-        `Agent Budget: budget proxy on ${server.url}. Terminals opened from now on send their Anthropic, OpenAI and Gemini calls through it (open ones offer to relaunch).`,
+        vscode.l10n.t(
+          'Agent Budget: budget proxy on {0}. Terminals opened from now on send their Anthropic, OpenAI and Gemini calls through it (open ones offer to relaunch).',
+          server.url,
+        ),
       );
     return server.url;
   }
@@ -144,7 +153,7 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) {
-      void vscode.window.showInformationMessage('Agent Budget: the budget proxy is not running.');
+      void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: the budget proxy is not running.'));
       return;
     }
     this.server = undefined;
@@ -152,9 +161,9 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
     void vscode.commands.executeCommand('setContext', ContextKeys.proxyRunning, false);
     this.changed.fire();
     await server.stop(5_000);
-    this.log.info('Budget proxy stopped.');
+    this.log.info(vscode.l10n.t('Budget proxy stopped.'));
     void vscode.window.showInformationMessage(
-      'Agent Budget: budget proxy stopped. New terminals call the providers directly again.',
+      vscode.l10n.t('Agent Budget: budget proxy stopped. New terminals call the providers directly again.'),
     );
   }
 
@@ -178,7 +187,10 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
       const apiKey = await this.keys.get(provider);
       if (!apiKey)
         return {
-          missing: `The Agent Budget proxy has no ${name} API key: set one in VS Code with "Agent Budget: Set API Key…".`,
+          missing: vscode.l10n.t(
+            'The Agent Budget proxy has no {0} API key: set one in VS Code with "Agent Budget: Set API Key…".',
+            name,
+          ),
         };
       const policy = this.host.current?.policy.providers[provider];
       const baseUrl = this.settings.value.baseUrls[provider] ?? policy?.baseUrl ?? DEFAULT_BASE_URLS[provider];
@@ -186,14 +198,20 @@ export class BudgetProxy extends Disposable implements ProxyStatus {
         key: `The ${name} key set in VS Code`,
         baseUrl: `agentBudget.${provider}.baseUrl`,
       });
-      return problem ? { missing: `The Agent Budget proxy cannot call ${name}: ${problem}` } : { baseUrl, apiKey };
+      // `problem` is core's sentence (shared with the CLI's proxy), so only the frame is translated.
+      return problem
+        ? { missing: vscode.l10n.t('The Agent Budget proxy cannot call {0}: {1}', name, problem) }
+        : { baseUrl, apiKey };
     };
   }
 
   private setTerminalEnvironment(url: string, token: string): void {
     const env = this.context.environmentVariableCollection;
     env.description = new vscode.MarkdownString(
-      `Agent Budget: Anthropic, OpenAI and Gemini calls from this terminal go through the budget proxy (${url}) and count against your budgets.`,
+      vscode.l10n.t(
+        'Agent Budget: Anthropic, OpenAI and Gemini calls from this terminal go through the budget proxy ({0}) and count against your budgets.',
+        url,
+      ),
     );
     const variables: Record<string, string> = {
       ANTHROPIC_BASE_URL: url,

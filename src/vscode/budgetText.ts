@@ -1,5 +1,7 @@
 // How budget scopes and amounts read in the meter, the tooltip, the runs view and the panel's host side.
-// Plain functions (no vscode import), so the wording is one place and testable anywhere.
+// Plain functions (no vscode import), so the wording is one place and testable anywhere. Translated with
+// @vscode/l10n, which the extension hands VS Code's bundle at activation (displayLanguage.ts); English without it.
+import * as l10n from '@vscode/l10n';
 import type { BudgetLevel } from '../core/budget/engine';
 import { formatUsd } from '../core/money';
 
@@ -13,17 +15,40 @@ export interface ScopeStatus {
   resetsAt?: number;
 }
 
-const PERIOD_WORDS: Record<string, string> = { daily: 'today', weekly: 'this week', monthly: 'this month' };
+const PERIODS = ['daily', 'weekly', 'monthly'] as const;
+type Period = (typeof PERIODS)[number];
+
+function periodOf(scope: string): { period: Period; dot: number } | undefined {
+  const dot = scope.lastIndexOf('.');
+  const period = scope.slice(dot + 1);
+  return (PERIODS as readonly string[]).includes(period) ? { period: period as Period, dot } : undefined;
+}
 
 /** `workspace.daily` → "today"; `workflow.code-review.monthly` → "code-review this month". */
 export function scopeLabel(scope: string): string {
-  const dot = scope.lastIndexOf('.');
-  const period = PERIOD_WORDS[scope.slice(dot + 1)];
-  if (!period) return scope;
-  if (scope.startsWith('workspace.')) return period;
-  if (scope.startsWith('team.member.')) return `your team cap ${period}`;
-  if (scope.startsWith('team.')) return `team ${period}`;
-  if (scope.startsWith('workflow.')) return `${scope.slice('workflow.'.length, dot)} ${period}`;
+  const known = periodOf(scope);
+  if (!known) return scope;
+  // Each phrase whole, so a translation can put the workflow where its language wants it.
+  if (scope.startsWith('workspace.'))
+    return { daily: l10n.t('today'), weekly: l10n.t('this week'), monthly: l10n.t('this month') }[known.period];
+  if (scope.startsWith('team.member.'))
+    return {
+      daily: l10n.t('your team cap today'),
+      weekly: l10n.t('your team cap this week'),
+      monthly: l10n.t('your team cap this month'),
+    }[known.period];
+  if (scope.startsWith('team.'))
+    return { daily: l10n.t('team today'), weekly: l10n.t('team this week'), monthly: l10n.t('team this month') }[
+      known.period
+    ];
+  if (scope.startsWith('workflow.')) {
+    const workflow = scope.slice('workflow.'.length, known.dot);
+    return {
+      daily: l10n.t('{0} today', workflow),
+      weekly: l10n.t('{0} this week', workflow),
+      monthly: l10n.t('{0} this month', workflow),
+    }[known.period];
+  }
   return scope;
 }
 
@@ -32,13 +57,22 @@ export function scopeLabel(scope: string): string {
  * `workflow.code-review.monthly` → "code-review's monthly cap". (scopeLabel's "this week" reads as a time, not a cap.)
  */
 export function capName(scope: string): string {
-  const dot = scope.lastIndexOf('.');
-  const period = scope.slice(dot + 1);
-  const known = Object.hasOwn(PERIOD_WORDS, period);
-  if (known && scope === `workspace.${period}`) return `the workspace ${period} cap`;
-  if (known && scope.startsWith('workflow.') && dot > 'workflow.'.length)
-    return `${scope.slice('workflow.'.length, dot)}'s ${period} cap`;
-  return `the ${scope} cap`;
+  const known = periodOf(scope);
+  if (known && scope === `workspace.${known.period}`)
+    return {
+      daily: l10n.t('the workspace daily cap'),
+      weekly: l10n.t('the workspace weekly cap'),
+      monthly: l10n.t('the workspace monthly cap'),
+    }[known.period];
+  if (known && scope.startsWith('workflow.') && known.dot > 'workflow.'.length) {
+    const workflow = scope.slice('workflow.'.length, known.dot);
+    return {
+      daily: l10n.t("{0}'s daily cap", workflow),
+      weekly: l10n.t("{0}'s weekly cap", workflow),
+      monthly: l10n.t("{0}'s monthly cap", workflow),
+    }[known.period];
+  }
+  return l10n.t('the {0} cap', scope);
 }
 
 /** The scope the meter shows: the highest percentage; on a tie the shorter period (it resets first). */
@@ -81,14 +115,15 @@ export function meterFigure(s: ScopeStatus): string {
     s.limit === undefined
       ? `${formatUsd(s.used)} ${scopeLabel(s.scope)}`
       : `${formatUsd(s.used)} / ${formatUsd(s.limit)} ${scopeLabel(s.scope)}`;
-  return s.reserved > 0 ? `${spent} · +${formatUsd(s.reserved)} held` : spent;
+  return s.reserved > 0 ? l10n.t('{0} · +{1} held', spent, formatUsd(s.reserved)) : spent;
 }
 
 /** A running run's part of the meter: its workflow and tokens so far ("~" while a reply streams), never "0 tok". */
 export function runFigure(run: { workflow: string; tokens: number; estimated: boolean }): string {
-  return run.tokens > 0
-    ? `${run.workflow}: ${run.estimated ? '~' : ''}${formatTokens(run.tokens)} tok`
-    : `${run.workflow}: starting`;
+  if (run.tokens <= 0) return l10n.t('{0}: starting', run.workflow);
+  return run.estimated
+    ? l10n.t('{0}: ~{1} tok', run.workflow, formatTokens(run.tokens))
+    : l10n.t('{0}: {1} tok', run.workflow, formatTokens(run.tokens));
 }
 
 /** `$1.84 / $5.00 today` (used includes what running calls hold). */
@@ -111,26 +146,35 @@ export function formatLocalTime(ms: number, now = Date.now()): string {
   const d = new Date(ms);
   const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   const sameDay = new Date(now).toDateString() === d.toDateString();
-  if (sameDay) return `today ${time}`;
+  if (sameDay) return l10n.t('today {0}', time);
   const tomorrow = new Date(now + 86_400_000).toDateString() === d.toDateString();
-  if (tomorrow) return `tomorrow ${time}`;
+  if (tomorrow) return l10n.t('tomorrow {0}', time);
   return `${d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' })} ${time}`;
 }
 
 /** "3 min ago", "2 h ago", or a date for older times. */
 export function formatAgo(ms: number, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
-  if (s < 60) return 'just now';
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
+  if (s < 60) return l10n.t('just now');
+  if (s < 3600) return l10n.t('{0} min ago', Math.round(s / 60));
+  if (s < 86_400) return l10n.t('{0} h ago', Math.round(s / 3600));
   return new Date(ms).toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
 }
 
-export const LEVEL_WORDS: Record<BudgetLevel, string> = {
-  ok: 'ok',
-  warn: 'warning',
-  critical: 'critical',
-  blocked: 'blocked',
+// Getters: the words are looked up when read, after activation has loaded the bundle, not when this module loads.
+export const LEVEL_WORDS: Readonly<Record<BudgetLevel, string>> = {
+  get ok() {
+    return l10n.t('ok');
+  },
+  get warn() {
+    return l10n.t('warning');
+  },
+  get critical() {
+    return l10n.t('critical');
+  },
+  get blocked() {
+    return l10n.t('blocked');
+  },
 };
 
 /** The fields of a run its one-line description reads. */
@@ -152,7 +196,7 @@ export function runDescription(
   active: boolean,
   now = Date.now(),
 ): string {
-  const when = run.status === 'running' || active ? 'running' : formatAgo(run.updatedAt, now);
+  const when = run.status === 'running' || active ? l10n.t('running') : formatAgo(run.updatedAt, now);
   return [inputSummary(run), costWithEstimate(run), when].filter(Boolean).join(' · ');
 }
 
@@ -166,5 +210,5 @@ export function inputSummary(run: Pick<RunLine, 'workflow' | 'title'>): string |
 }
 
 export function costWithEstimate(run: Pick<RunLine, 'costMicros' | 'estimatedMicros'>): string {
-  return run.estimatedMicros > 0 ? `${formatUsd(run.costMicros)} (estimated)` : formatUsd(run.costMicros);
+  return run.estimatedMicros > 0 ? l10n.t('{0} (estimated)', formatUsd(run.costMicros)) : formatUsd(run.costMicros);
 }

@@ -7,6 +7,7 @@ import { BudgetMeter } from './budgetMeter';
 import { HookPrompts } from './budgetHooks';
 import { BudgetPanel } from './budgetPanel';
 import { BudgetProxy } from './budgetProxy';
+import { shareDisplayLanguage } from './displayLanguage';
 import { Disposable } from './dispose';
 import { ConsentMemory, PolicyConsent } from './policyConsent';
 import { PolicyFiles } from './policyFiles';
@@ -133,6 +134,8 @@ let extension: AgentBudgetExtension | undefined;
 
 export function activate(context: vscode.ExtensionContext): AgentBudgetApi {
   const started = performance.now();
+  // Before anything shows the plain modules' words (runNotice.ts, budgetText.ts translate through @vscode/l10n).
+  shareDisplayLanguage();
   extension = new AgentBudgetExtension(context, started);
   context.subscriptions.push(extension);
   return extension;

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { describeForeignRun, type ForeignRun } from '../core/trust/resumeGuard';
 
-export const RESUME_ANYWAY = 'Resume Anyway';
+export const RESUME_ANYWAY = vscode.l10n.t('Resume Anyway');
 
 /**
  * Asked before resuming a run this install did not start (another machine, user or install wrote it): a modal
@@ -10,12 +10,13 @@ export const RESUME_ANYWAY = 'Resume Anyway';
  */
 export async function confirmForeignRun(run: ForeignRun): Promise<boolean> {
   const choice = await vscode.window.showWarningMessage(
-    'Agent Budget: resume a run that was not started here?',
+    vscode.l10n.t('Agent Budget: resume a run that was not started here?'),
     {
       modal: true,
-      detail:
-        `${describeForeignRun(run)}\n\nResume it only if you trust where it came from. Each tool call listed is ` +
-        'shown to you again before it runs.',
+      detail: vscode.l10n.t(
+        '{0}\n\nResume it only if you trust where it came from. Each tool call listed is shown to you again before it runs.',
+        describeForeignRun(run),
+      ),
     },
     RESUME_ANYWAY,
   );

@@ -18,8 +18,9 @@ interface ConsentRecord {
   at: string;
 }
 
-export const ALLOW = 'Allow for this folder';
-export const DECLINE = 'Use my limits';
+// Module-level is safe: the extension host loads the l10n bundle before it loads the extension's code.
+export const ALLOW = vscode.l10n.t('Allow for this folder');
+export const DECLINE = vscode.l10n.t('Use my limits');
 
 /**
  * What the user answered, per folder and per content hash of its budget.json, kept in the extension's globalState
@@ -92,7 +93,10 @@ export class PolicyConsent extends Disposable {
       return;
     }
     this.asking = this.askOnce()
-      .catch((err: unknown) => void vscode.window.showErrorMessage(`Agent Budget: ${(err as Error).message}`))
+      .catch(
+        (err: unknown) =>
+          void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: {0}', (err as Error).message)),
+      )
       .finally(() => {
         this.asking = undefined;
         if (this.askAgain && !this.isDisposed) {
@@ -113,7 +117,10 @@ export class PolicyConsent extends Disposable {
     const info = workspace.policyInfo;
     if (!info?.hash || info.loosening.length === 0) return;
     if (this.memory.get(workspace.folder)?.hash === info.hash) return; // answered for this content
-    const answer = await this.ask(workspace, 'This folder’s budget policy asks for more than your own limits allow');
+    const answer = await this.ask(
+      workspace,
+      vscode.l10n.t('This folder’s budget policy asks for more than your own limits allow'),
+    );
     if (answer) await this.record(workspace, info.hash, answer);
   }
 
@@ -134,9 +141,11 @@ export class PolicyConsent extends Disposable {
     if (!workspace) return;
     const info = workspace.policyInfo;
     if (!info?.hash || info.loosening.length === 0) {
-      const held = info?.heldByUser.length ? ` ${heldText(info.heldByUser)}` : '';
+      const nothing = vscode.l10n.t(
+        'Agent Budget: this folder’s budget.json asks for nothing beyond your own policy; there is nothing to allow.',
+      );
       void vscode.window.showInformationMessage(
-        `Agent Budget: this folder’s budget.json asks for nothing beyond your own policy; there is nothing to allow.${held}`,
+        info?.heldByUser.length ? `${nothing} ${heldText(info.heldByUser)}` : nothing,
       );
       return;
     }
@@ -144,21 +153,24 @@ export class PolicyConsent extends Disposable {
     const now =
       record?.hash === info.hash
         ? record.decision === 'allow'
-          ? 'You allowed it for this folder.'
-          : 'You chose your own limits.'
-        : 'You have not answered for this version of the file.';
-    const answer = await this.ask(workspace, `Budget policy consent: ${now}`);
+          ? vscode.l10n.t('Budget policy consent: You allowed it for this folder.')
+          : vscode.l10n.t('Budget policy consent: You chose your own limits.')
+        : vscode.l10n.t('Budget policy consent: You have not answered for this version of the file.');
+    const answer = await this.ask(workspace, now);
     if (answer) await this.record(workspace, info.hash, answer);
   }
 
   private async ask(workspace: Workspace, message: string): Promise<'allow' | 'decline' | undefined> {
     const info = workspace.policyInfo!;
     const detail = [
-      `${path.basename(workspace.folder)}/.agent-budget/budget.json asks to:`,
+      vscode.l10n.t('{0}/.agent-budget/budget.json asks to:', path.basename(workspace.folder)),
       ...info.loosening.map(line),
       '',
-      `${ALLOW} applies these settings here until the file changes; ${DECLINE} ignores them. What the file ` +
-        'tightens applies either way.',
+      vscode.l10n.t(
+        '{0} applies these settings here until the file changes; {1} ignores them. What the file tightens applies either way.',
+        ALLOW,
+        DECLINE,
+      ),
       ...(info.heldByUser.length ? ['', heldText(info.heldByUser)] : []),
     ].join('\n');
     // The safe answer first: it is the default button, what Enter picks.
@@ -178,5 +190,8 @@ function line(item: Loosening): string {
 }
 
 function heldText(items: readonly Loosening[]): string {
-  return `Limits your user.json sets hold either way (edit it to raise them): ${items.map((i) => `${i.what} (${i.path})`).join('; ')}.`;
+  return vscode.l10n.t(
+    'Limits your user.json sets hold either way (edit it to raise them): {0}.',
+    items.map((i) => `${i.what} (${i.path})`).join('; '),
+  );
 }

@@ -294,15 +294,15 @@ export class PolicyFiles extends Disposable {
           description: `${STATE_DIR}/workflows/${name}`,
           id: name.slice(0, -5),
         }));
-      items.push({ label: '$(add) New workflow…', alwaysShow: true });
-      const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Edit which workflow?' });
+      items.push({ label: `$(add) ${vscode.l10n.t('New workflow…')}`, alwaysShow: true });
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Edit which workflow?') });
       if (!picked) return;
       id = picked.id;
       if (!id) {
         id = await vscode.window.showInputBox({
-          title: 'Agent Budget: new workflow',
-          prompt: `The workflow id, also its file name: ${WORKFLOW_ID_RULE}.`,
-          validateInput: (v) => (isWorkflowId(v.trim()) ? undefined : `Use ${WORKFLOW_ID_RULE}.`),
+          title: vscode.l10n.t('Agent Budget: new workflow'),
+          prompt: vscode.l10n.t('The workflow id, also its file name: {0}.', WORKFLOW_ID_RULE),
+          validateInput: (v) => (isWorkflowId(v.trim()) ? undefined : vscode.l10n.t('Use {0}.', WORKFLOW_ID_RULE)),
         });
         if (!id) return;
         id = id.trim();
@@ -318,7 +318,10 @@ export class PolicyFiles extends Disposable {
     const error = workspace.policyError;
     if (!error) return undefined;
     const first = error.issues[0];
-    return first ? `${first.path ? `${first.path}: ` : ''}${first.message} (line ${first.line})` : error.message;
+    if (!first) return error.message;
+    return first.path
+      ? vscode.l10n.t('{0}: {1} (line {2})', first.path, first.message, first.line)
+      : vscode.l10n.t('{0} (line {1})', first.message, first.line);
   }
 }
 
@@ -326,7 +329,7 @@ export class PolicyFiles extends Disposable {
 export function invalidPolicyFile(error: PolicyError): { label: string; command: string } {
   return error.file.endsWith(path.join(STATE_DIR, 'budget.json'))
     ? { label: `${STATE_DIR}/budget.json`, command: Commands.editPolicy }
-    : { label: `your ${path.basename(error.file)}`, command: Commands.editUserPolicy };
+    : { label: vscode.l10n.t('your {0}', path.basename(error.file)), command: Commands.editUserPolicy };
 }
 
 /** Writes `content` when there is no file; true when it did. */
@@ -344,12 +347,15 @@ async function createIfMissing(uri: vscode.Uri, content: string): Promise<boolea
 /** A reload that changed tools, endpoints or alerts says what changed (limits show in the meter). */
 function announce(changes: string[]): void {
   if (changes.length === 0) return;
-  void vscode.window.showInformationMessage(`Agent Budget: the budget policy changed: ${changes.join('; ')}.`);
+  // Each change is core's words (trust/policyChanges.ts).
+  void vscode.window.showInformationMessage(
+    vscode.l10n.t('Agent Budget: the budget policy changed: {0}.', changes.join('; ')),
+  );
 }
 
 function noFolder(): void {
   void vscode.window.showInformationMessage(
-    'Agent Budget: open a folder first; budgets and workflows live in its .agent-budget/ folder.',
+    vscode.l10n.t('Agent Budget: open a folder first; budgets and workflows live in its .agent-budget/ folder.'),
   );
 }
 

@@ -13,6 +13,10 @@ export async function showStalePriceNotice(memento: vscode.Memento, now = Date.n
   const notice = stalePriceNotice(now, memento.get<string>(PRICE_NOTICE_KEY));
   if (!notice) return;
   await memento.update(PRICE_NOTICE_KEY, notice.month);
-  const choice = await vscode.window.showWarningMessage(`Agent Budget: ${notice.message}`, 'Edit Budget Policy');
+  // The notice's words are core's (shared with the CLI), so not translated here.
+  const choice = await vscode.window.showWarningMessage(
+    vscode.l10n.t('Agent Budget: {0}', notice.message),
+    vscode.l10n.t('Edit Budget Policy'),
+  );
   if (choice) await vscode.commands.executeCommand(Commands.editPolicy);
 }

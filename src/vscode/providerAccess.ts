@@ -48,7 +48,10 @@ export class VsCodeProviderAccess implements ProviderAccess {
     if (!apiKey && !this.isLocal(provider)) {
       throw new MissingApiKeyError(
         provider,
-        `No ${PROVIDER_NAMES[provider]} API key is set. Run "Agent Budget: Set API Key…", then resume the run.`,
+        vscode.l10n.t(
+          'No {0} API key is set. Run "Agent Budget: Set API Key…", then resume the run.',
+          PROVIDER_NAMES[provider],
+        ),
       );
     }
     const policy = this.workspace()?.policy.providers[provider];
@@ -65,7 +68,7 @@ export class VsCodeProviderAccess implements ProviderAccess {
     });
     if (endpoint.notice && !this.told.has(endpoint.notice)) {
       this.told.add(endpoint.notice);
-      void vscode.window.showWarningMessage(`Agent Budget: ${endpoint.notice}`);
+      void vscode.window.showWarningMessage(vscode.l10n.t('Agent Budget: {0}', endpoint.notice));
     }
     return createProviderAdapter({
       provider,

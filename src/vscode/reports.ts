@@ -104,13 +104,13 @@ export class ReportCommands extends Disposable {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log(`Agent Budget: ${message}`);
-      void vscode.window.showErrorMessage(`Agent Budget: ${message}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: {0}', message));
     }
   }
 
   private requireWorkspace(): Workspace {
     const ws = this.workspace();
-    if (!ws) throw new Error('the workspace store is not open yet (open a folder, or wait a moment).');
+    if (!ws) throw new Error(vscode.l10n.t('the workspace store is not open yet (open a folder, or wait a moment).'));
     return ws;
   }
 
@@ -124,8 +124,8 @@ export class ReportCommands extends Disposable {
     const report = buildReport(ws, period);
     const name =
       'month' in period
-        ? `Agent Budget report ${period.month}.md`
-        : `Agent Budget report ${period.from} to ${period.to}.md`;
+        ? vscode.l10n.t('Agent Budget report {0}.md', period.month)
+        : vscode.l10n.t('Agent Budget report {0} to {1}.md', period.from, period.to);
     await this.openMarkdown(name, renderReportMarkdown(report));
   }
 
@@ -137,14 +137,18 @@ export class ReportCommands extends Disposable {
     let win = periodWindow('monthly', now, tz);
     for (let i = 0; i < 24; i++) {
       const month = win.key;
-      items.push({ label: monthTitle(month), description: i === 0 ? 'this month' : month, period: { month } });
+      items.push({
+        label: monthTitle(month),
+        description: i === 0 ? vscode.l10n.t('this month') : month,
+        period: { month },
+      });
       if (!first || dayKey(win.startMs, tz) <= first) break;
       win = periodWindow('monthly', win.startMs - 1, tz);
     }
-    items.push({ label: 'Date range…', description: 'from and to dates (YYYY-MM-DD)' });
+    items.push({ label: vscode.l10n.t('Date range…'), description: vscode.l10n.t('from and to dates (YYYY-MM-DD)') });
     const pick = await vscode.window.showQuickPick(items, {
-      title: 'Agent Budget: Show Monthly Report',
-      placeHolder: 'Which month?',
+      title: vscode.l10n.t('Agent Budget: Show Monthly Report'),
+      placeHolder: vscode.l10n.t('Which month?'),
     });
     if (!pick) return undefined;
     if (pick.period) return pick.period;
@@ -172,18 +176,20 @@ export class ReportCommands extends Disposable {
     try {
       const { inventory } = await loadInventory(file);
       if (ws.policyError)
-        throw new Error(`${ws.policyError.message} Fix budget.json to estimate with its prices and caps.`);
+        throw new Error(
+          vscode.l10n.t('{0} Fix budget.json to estimate with its prices and caps.', ws.policyError.message),
+        );
       const estimate = estimateInventory(inventory, ws.policy, { queries: ws.store.queries, now: Date.now() });
       await this.openMarkdown(
-        `Agent Budget estimate ${path.basename(file, path.extname(file))}.md`,
+        vscode.l10n.t('Agent Budget estimate {0}.md', path.basename(file, path.extname(file))),
         renderEstimateMarkdown(estimate, path.basename(file)),
       );
       if (estimate.errors.length > 0)
-        void vscode.window.showWarningMessage(`Agent Budget: ${estimate.errors.join(' ')}`);
+        void vscode.window.showWarningMessage(vscode.l10n.t('Agent Budget: {0}', estimate.errors.join(' ')));
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
-      const open = 'Open Inventory';
-      const choice = await vscode.window.showErrorMessage(`Agent Budget: ${err.message}`, open);
+      const open = vscode.l10n.t('Open Inventory');
+      const choice = await vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: {0}', err.message), open);
       if (choice === open) await vscode.window.showTextDocument(vscode.Uri.file(file));
     }
   }
@@ -199,40 +205,41 @@ export class ReportCommands extends Disposable {
     if (existsSync(own))
       items.push({
         label: `$(file) ${STATE_DIR}/${INVENTORY_FILE}`,
-        description: 'the inventory made before (edit it to change the plan)',
+        description: vscode.l10n.t('the inventory made before (edit it to change the plan)'),
         go: async () => own,
       });
     items.push(
       {
-        label: '$(add) Make an inventory from this workspace',
-        description: existsSync(own) ? 'replaces the one above' : undefined,
-        detail:
+        label: `$(add) ${vscode.l10n.t('Make an inventory from this workspace')}`,
+        description: existsSync(own) ? vscode.l10n.t('replaces the one above') : undefined,
+        detail: vscode.l10n.t(
           "Every workflow here, with its last 30 days' runs and tokens per run (a guess to edit where it never ran).",
+        ),
         go: () => this.writeInventory(ws, own),
       },
       {
-        label: '$(folder-opened) Choose an inventory file…',
+        label: `$(folder-opened) ${vscode.l10n.t('Choose an inventory file…')}`,
         go: async () =>
           (
             await vscode.window.showOpenDialog({
-              title: 'Agent Budget: choose a workflow inventory',
-              openLabel: 'Estimate',
+              title: vscode.l10n.t('Agent Budget: choose a workflow inventory'),
+              openLabel: vscode.l10n.t('Estimate'),
               canSelectMany: false,
               defaultUri: vscode.Uri.file(ws.folder),
-              filters: { 'Workflow inventory (JSON)': ['json', 'jsonc'] },
+              filters: { [vscode.l10n.t('Workflow inventory (JSON)')]: ['json', 'jsonc'] },
             })
           )?.[0]?.fsPath,
       },
     );
     const picked = await vscode.window.showQuickPick(items, {
-      placeHolder: 'Estimate the monthly cost of which workflows?',
+      placeHolder: vscode.l10n.t('Estimate the monthly cost of which workflows?'),
       matchOnDetail: true,
     });
     return picked?.go();
   }
 
   private async writeInventory(ws: Workspace, file: string): Promise<string | undefined> {
-    if (!this.workflows) throw new Error('The workflows are not available in this window.');
+    if (!this.workflows) throw new Error(vscode.l10n.t('The workflows are not available in this window.'));
     const { workflows } = await this.workflows();
     const inventory = inventoryTemplate({
       workflows,
@@ -264,8 +271,8 @@ export class ReportCommands extends Disposable {
       ? `agent-budget-ledger-${range.fromDay}-to-${range.toDay}.${ext}`
       : `agent-budget-ledger.${ext}`;
     const target = await vscode.window.showSaveDialog({
-      title: 'Agent Budget: export spend',
-      saveLabel: 'Export',
+      title: vscode.l10n.t('Agent Budget: export spend'),
+      saveLabel: vscode.l10n.t('Export'),
       // Outside the workspace: an export is for someone else (finance), not a file to commit by mistake.
       defaultUri: vscode.Uri.file(path.join(exportFolder(), suggested)),
       filters:
@@ -273,7 +280,7 @@ export class ReportCommands extends Disposable {
           ? { CSV: ['csv'] }
           : format === 'json'
             ? { JSON: ['json'] }
-            : { 'JSON lines': ['jsonl', 'ndjson'] },
+            : { [vscode.l10n.t('JSON lines')]: ['jsonl', 'ndjson'] },
     });
     if (!target) return;
     const { fromMs, toMs } = range ? daysToMs(range, tz) : { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER };
@@ -283,7 +290,7 @@ export class ReportCommands extends Disposable {
     const rows = await vscode.window.withProgress(
       {
         location: vscode.ProgressLocation.Notification,
-        title: `Exporting ${total.toLocaleString()} ledger rows`,
+        title: vscode.l10n.t('Exporting {0} ledger rows', total.toLocaleString()),
         cancellable: true,
       },
       async (progress, token) => {
@@ -300,7 +307,10 @@ export class ReportCommands extends Disposable {
             signal: abort.signal,
             onProgress: (n) => {
               if (total > 0)
-                progress.report({ increment: ((n - reported) / total) * 100, message: `${n.toLocaleString()} rows` });
+                progress.report({
+                  increment: ((n - reported) / total) * 100,
+                  message: vscode.l10n.t('{0} rows', n.toLocaleString()),
+                });
               reported = n;
             },
           });
@@ -319,20 +329,14 @@ export class ReportCommands extends Disposable {
       },
     );
     if (rows === undefined) return;
-    const open = 'Open';
-    const reveal = 'Reveal in File Explorer';
+    const open = vscode.l10n.t('Open');
+    const reveal = vscode.l10n.t('Reveal in File Explorer');
     // Not awaited: the export is done when the file is written, not when this notification is dismissed (the panel's
     // Export button waits on this command).
-    void vscode.window
-      .showInformationMessage(
-        `Agent Budget: exported ${rows.toLocaleString()} ledger row${rows === 1 ? '' : 's'}${range ? ` from ${range.fromDay} to ${range.toDay}` : ''} to ${file}.`,
-        open,
-        reveal,
-      )
-      .then(async (choice) => {
-        if (choice === open) await vscode.commands.executeCommand('vscode.open', target);
-        if (choice === reveal) await vscode.commands.executeCommand('revealFileInOS', target);
-      });
+    void vscode.window.showInformationMessage(exportedMessage(rows, range, file), open, reveal).then(async (choice) => {
+      if (choice === open) await vscode.commands.executeCommand('vscode.open', target);
+      if (choice === reveal) await vscode.commands.executeCommand('revealFileInOS', target);
+    });
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -345,7 +349,7 @@ export class ReportCommands extends Disposable {
     if (!runId) {
       const runs = q.listRuns({ status: ['completed'], limit: 50 });
       if (runs.length === 0) {
-        void vscode.window.showInformationMessage('Agent Budget: no completed run to mark yet.');
+        void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: no completed run to mark yet.'));
         return;
       }
       const pick = await vscode.window.showQuickPick(
@@ -359,8 +363,8 @@ export class ReportCommands extends Disposable {
           };
         }),
         {
-          title: 'Agent Budget: Mark Run Result',
-          placeHolder: 'Which run?',
+          title: vscode.l10n.t('Agent Budget: Mark Run Result'),
+          placeHolder: vscode.l10n.t('Which run?'),
           matchOnDescription: true,
           matchOnDetail: true,
         },
@@ -369,22 +373,37 @@ export class ReportCommands extends Disposable {
     }
     if (!runId) return;
     const run = q.getRun(runId);
-    if (!run) throw new Error(`no run ${runId} in this workspace.`);
+    if (!run) throw new Error(vscode.l10n.t('no run {0} in this workspace.', runId));
     if (run.status !== 'completed')
-      throw new Error(`run ${run.id} is ${run.status}: only a completed run has a result to accept or reject.`);
+      throw new Error(
+        vscode.l10n.t('run {0} is {1}: only a completed run has a result to accept or reject.', run.id, run.status),
+      );
     const choice = await vscode.window.showQuickPick(
       [
-        { label: '$(check) Accepted', description: 'the result was used', result: 'accepted' as RunResult },
-        { label: '$(close) Rejected', description: 'the result was not used', result: 'rejected' as RunResult },
+        {
+          label: `$(check) ${vscode.l10n.t('Accepted')}`,
+          description: vscode.l10n.t('the result was used'),
+          result: 'accepted' as RunResult,
+        },
+        {
+          label: `$(close) ${vscode.l10n.t('Rejected')}`,
+          description: vscode.l10n.t('the result was not used'),
+          result: 'rejected' as RunResult,
+        },
       ],
       {
-        title: `Agent Budget: result of ${run.title || run.workflow}`,
-        placeHolder: 'Counts toward the acceptance rate of its variant in reports',
+        title: vscode.l10n.t('Agent Budget: result of {0}', run.title || run.workflow),
+        placeHolder: vscode.l10n.t('Counts toward the acceptance rate of its variant in reports'),
       },
     );
     if (!choice) return;
     await ws.store.commit([{ k: 'outcome', runId: run.id, result: choice.result, ts: Date.now() }]);
-    void vscode.window.setStatusBarMessage(`Agent Budget: run marked ${choice.result}.`, 3_000);
+    void vscode.window.setStatusBarMessage(
+      choice.result === 'accepted'
+        ? vscode.l10n.t('Agent Budget: run marked accepted.')
+        : vscode.l10n.t('Agent Budget: run marked rejected.'),
+      3_000,
+    );
   }
 }
 
@@ -395,27 +414,53 @@ function isFormat(v: unknown): v is ExportFormat {
 async function pickFormat(): Promise<ExportFormat | undefined> {
   const pick = await vscode.window.showQuickPick(
     [
-      { label: 'CSV', description: 'one row per billed call, for spreadsheets', format: 'csv' as ExportFormat },
-      { label: 'JSON', description: 'one array of ledger entries', format: 'json' as ExportFormat },
-      { label: 'JSON lines', description: 'one ledger entry per line, for scripts', format: 'jsonl' as ExportFormat },
+      {
+        label: 'CSV',
+        description: vscode.l10n.t('one row per billed call, for spreadsheets'),
+        format: 'csv' as ExportFormat,
+      },
+      { label: 'JSON', description: vscode.l10n.t('one array of ledger entries'), format: 'json' as ExportFormat },
+      {
+        label: vscode.l10n.t('JSON lines'),
+        description: vscode.l10n.t('one ledger entry per line, for scripts'),
+        format: 'jsonl' as ExportFormat,
+      },
     ],
-    { title: 'Agent Budget: Export Spend', placeHolder: 'Format' },
+    { title: vscode.l10n.t('Agent Budget: Export Spend'), placeHolder: vscode.l10n.t('Format') },
   );
   return pick?.format;
+}
+
+/** What an export says when done: one whole sentence per count and range (translators get no fragments). */
+function exportedMessage(rows: number, range: Days | null, file: string): string {
+  const count = rows.toLocaleString();
+  if (range)
+    return rows === 1
+      ? vscode.l10n.t('Agent Budget: exported 1 ledger row from {0} to {1} to {2}.', range.fromDay, range.toDay, file)
+      : vscode.l10n.t(
+          'Agent Budget: exported {0} ledger rows from {1} to {2} to {3}.',
+          count,
+          range.fromDay,
+          range.toDay,
+          file,
+        );
+  return rows === 1
+    ? vscode.l10n.t('Agent Budget: exported 1 ledger row to {0}.', file)
+    : vscode.l10n.t('Agent Budget: exported {0} ledger rows to {1}.', count, file);
 }
 
 /** `null` = everything; undefined = cancelled. */
 async function pickExportRange(today: string, tz: string | undefined): Promise<Days | null | undefined> {
   const pick = await vscode.window.showQuickPick(
     [
-      { label: 'This month', id: 'month' },
-      { label: 'Last month', id: 'lastMonth' },
-      { label: 'Last 30 days', id: '30d' },
-      { label: 'Last 90 days', id: '90d' },
-      { label: 'Everything', id: 'all' },
-      { label: 'Date range…', id: 'custom' },
+      { label: vscode.l10n.t('This month'), id: 'month' },
+      { label: vscode.l10n.t('Last month'), id: 'lastMonth' },
+      { label: vscode.l10n.t('Last 30 days'), id: '30d' },
+      { label: vscode.l10n.t('Last 90 days'), id: '90d' },
+      { label: vscode.l10n.t('Everything'), id: 'all' },
+      { label: vscode.l10n.t('Date range…'), id: 'custom' },
     ],
-    { title: 'Agent Budget: Export Spend', placeHolder: 'Which days?' },
+    { title: vscode.l10n.t('Agent Budget: Export Spend'), placeHolder: vscode.l10n.t('Which days?') },
   );
   if (!pick) return undefined;
   if (pick.id === 'custom') return askRange(today);
@@ -428,18 +473,18 @@ function presetRange(id: string, tz: string | undefined): Days | null {
 }
 
 async function askRange(today: string): Promise<Days | undefined> {
-  const validate = (v: string) => (isDayKey(v.trim()) ? undefined : 'A date as YYYY-MM-DD');
+  const validate = (v: string) => (isDayKey(v.trim()) ? undefined : vscode.l10n.t('A date as YYYY-MM-DD'));
   const from = await vscode.window.showInputBox({
-    title: 'From (first day, YYYY-MM-DD)',
+    title: vscode.l10n.t('From (first day, YYYY-MM-DD)'),
     value: `${today.slice(0, 8)}01`,
     validateInput: validate,
   });
   if (!from) return undefined;
   const to = await vscode.window.showInputBox({
-    title: 'To (last day, YYYY-MM-DD)',
+    title: vscode.l10n.t('To (last day, YYYY-MM-DD)'),
     value: today,
     validateInput: (v) =>
-      validate(v) ?? (v.trim() < from.trim() ? 'The last day cannot be before the first' : undefined),
+      validate(v) ?? (v.trim() < from.trim() ? vscode.l10n.t('The last day cannot be before the first') : undefined),
   });
   if (!to) return undefined;
   return { fromDay: from.trim(), toDay: to.trim() };

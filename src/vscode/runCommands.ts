@@ -58,7 +58,7 @@ export class RunCommands extends Disposable {
     const { workflows, errors } = await (await this.sessions.runner()).listWorkflows();
     let workflow = preset ? workflows.find((w) => w.id === preset) : undefined;
     if (preset && !workflow) {
-      void vscode.window.showErrorMessage(`Agent Budget: there is no workflow "${preset}".`);
+      void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: there is no workflow "{0}".', preset));
       return;
     }
     if (!workflow) {
@@ -67,22 +67,22 @@ export class RunCommands extends Disposable {
       const own = workflows.filter((w) => w.file);
       if (own.length)
         items.push(
-          { label: 'Workspace', kind: vscode.QuickPickItemKind.Separator },
+          { label: vscode.l10n.t('Workspace'), kind: vscode.QuickPickItemKind.Separator },
           ...own.map((w) => workflowItem(w)),
         );
       items.push(
-        { label: 'Built in', kind: vscode.QuickPickItemKind.Separator },
+        { label: vscode.l10n.t('Built in'), kind: vscode.QuickPickItemKind.Separator },
         ...builtIn.map((w) => workflowItem(w)),
       );
       for (const e of errors) {
         items.push({
           label: `$(error) ${path.basename(e.file)}`,
-          description: 'invalid — not runnable',
+          description: vscode.l10n.t('invalid — not runnable'),
           detail: e.issues[0]?.message,
         });
       }
       const picked = await vscode.window.showQuickPick(items, {
-        placeHolder: 'Run which workflow?',
+        placeHolder: vscode.l10n.t('Run which workflow?'),
         matchOnDescription: true,
         matchOnDetail: true,
       });
@@ -116,17 +116,23 @@ export class RunCommands extends Disposable {
     const options: Array<vscode.QuickPickItem & { source: InputSource }> = [];
     if (hasSelection)
       options.push({
-        label: '$(selection) The selection',
+        label: `$(selection) ${vscode.l10n.t('The selection')}`,
         description: fileLabel(editor!.document),
         source: 'selection',
       });
     if (editor)
-      options.push({ label: '$(file) The active file', description: fileLabel(editor.document), source: 'file' });
-    options.push({ label: '$(edit) Type the input…', source: 'prompt' });
+      options.push({
+        label: `$(file) ${vscode.l10n.t('The active file')}`,
+        description: fileLabel(editor.document),
+        source: 'file',
+      });
+    options.push({ label: `$(edit) ${vscode.l10n.t('Type the input…')}`, source: 'prompt' });
     options.sort((a, b) => Number(b.source === preferred) - Number(a.source === preferred));
     let source: InputSource = 'prompt';
     if (options.length > 1) {
-      const picked = await vscode.window.showQuickPick(options, { placeHolder: `Input for ${workflow.title}` });
+      const picked = await vscode.window.showQuickPick(options, {
+        placeHolder: vscode.l10n.t('Input for {0}', workflow.title),
+      });
       if (!picked) return undefined;
       source = picked.source;
     }
@@ -146,7 +152,7 @@ export class RunCommands extends Disposable {
       if (!selection) {
         if (!editor) {
           void vscode.window.showInformationMessage(
-            `Agent Budget: select some code in an editor first (${label} explains the selection).`,
+            vscode.l10n.t('Agent Budget: select some code in an editor first ({0} explains the selection).', label),
           );
           return undefined;
         }
@@ -161,14 +167,14 @@ export class RunCommands extends Disposable {
             file: relative(editor!.document),
             fileContent: editor!.document.getText(),
           },
-          title: `${fileLabel(editor!.document)} (selection)`,
+          title: vscode.l10n.t('{0} (selection)', fileLabel(editor!.document)),
         });
       }
     }
     if (source === 'file') {
       if (!document || !isWorkFile(document)) {
         void vscode.window.showInformationMessage(
-          `Agent Budget: open the file to use first (${label} works on the active file).`,
+          vscode.l10n.t('Agent Budget: open the file to use first ({0} works on the active file).', label),
         );
         return undefined;
       }
@@ -179,8 +185,8 @@ export class RunCommands extends Disposable {
       });
     }
     const typed = await vscode.window.showInputBox({
-      title: `Agent Budget: ${label}`,
-      prompt: 'The input for the workflow',
+      title: vscode.l10n.t('Agent Budget: {0}', label),
+      prompt: vscode.l10n.t('The input for the workflow'),
       ignoreFocusOut: true,
     });
     if (!typed?.trim()) return undefined;
@@ -191,7 +197,12 @@ export class RunCommands extends Disposable {
     const size = (value.input.fileContent ?? value.input.input ?? '').length;
     if (size > MAX_INPUT_CHARS) {
       void vscode.window.showWarningMessage(
-        `Agent Budget: ${value.title} is ${Math.round(size / 1000)}k characters; workflow input is limited to ${MAX_INPUT_CHARS / 1000}k. Select the part to use.`,
+        vscode.l10n.t(
+          'Agent Budget: {0} is {1}k characters; workflow input is limited to {2}k. Select the part to use.',
+          value.title,
+          Math.round(size / 1000),
+          MAX_INPUT_CHARS / 1000,
+        ),
       );
       return undefined;
     }
@@ -199,24 +210,24 @@ export class RunCommands extends Disposable {
   }
 
   private async resume(runId: string | undefined): Promise<void> {
-    const id = runId ?? (await this.pickRun('Resume which run?', RESUMABLE));
+    const id = runId ?? (await this.pickRun(vscode.l10n.t('Resume which run?'), RESUMABLE));
     if (id) await this.sessions.resume(id);
   }
 
   private async cancel(runId: string | undefined): Promise<void> {
-    const id = runId ?? (await this.pickRun('Cancel which run?', [...RESUMABLE, 'running', 'pending']));
+    const id = runId ?? (await this.pickRun(vscode.l10n.t('Cancel which run?'), [...RESUMABLE, 'running', 'pending']));
     if (!id) return;
     try {
       await this.sessions.cancel(id);
     } catch (err) {
       void vscode.window.showErrorMessage(
-        `Agent Budget: could not cancel the run: ${err instanceof Error ? err.message : String(err)}`,
+        vscode.l10n.t('Agent Budget: could not cancel the run: {0}', err instanceof Error ? err.message : String(err)),
       );
     }
   }
 
   private async openOutput(runId: string | undefined): Promise<void> {
-    const id = runId ?? (await this.pickRun('Open which run?', undefined));
+    const id = runId ?? (await this.pickRun(vscode.l10n.t('Open which run?'), undefined));
     if (id) await this.views.open(id);
   }
 
@@ -226,7 +237,9 @@ export class RunCommands extends Disposable {
     const runs = workspace.store.queries.listRuns({ status: statuses ? [...statuses] : undefined, limit: 100 });
     if (runs.length === 0) {
       void vscode.window.showInformationMessage(
-        `Agent Budget: no ${statuses ? statuses.join(', ') : ''} runs.`.replace(' , ', ' '),
+        statuses
+          ? vscode.l10n.t('Agent Budget: no {0} runs.', statuses.join(', '))
+          : vscode.l10n.t('Agent Budget: no runs.'),
       );
       return undefined;
     }
@@ -247,12 +260,16 @@ function workflowItem(w: WorkflowDefinition): vscode.QuickPickItem & { workflow:
   // A workspace file that takes a built-in's id runs instead of it: say whose it is.
   const replaces = w.file !== undefined && builtinWorkflow(w.id) !== undefined;
   return {
-    label: replaces ? `${w.title} (workspace's ${path.basename(w.file!)})` : w.title,
+    label: replaces ? vscode.l10n.t("{0} (workspace's {1})", w.title, path.basename(w.file!)) : w.title,
     description: w.id,
-    detail:
-      w.description ?? `${w.steps.length} step${w.steps.length === 1 ? '' : 's'}${w.model ? ` · ${w.model}` : ''}`,
+    detail: w.description ?? stepsLine(w),
     workflow: w,
   };
+}
+
+function stepsLine(w: WorkflowDefinition): string {
+  const steps = w.steps.length === 1 ? vscode.l10n.t('1 step') : vscode.l10n.t('{0} steps', w.steps.length);
+  return w.model ? `${steps} · ${w.model}` : steps;
 }
 
 function defaultSource(w: WorkflowDefinition): InputSource {
@@ -283,5 +300,5 @@ function relative(doc: vscode.TextDocument): string {
 }
 
 function fileLabel(doc: vscode.TextDocument): string {
-  return doc.isUntitled ? 'Untitled' : path.basename(doc.uri.path);
+  return doc.isUntitled ? vscode.l10n.t('Untitled') : path.basename(doc.uri.path);
 }

@@ -20,9 +20,9 @@ import type { RunEvent, RunInput, RunOptions, RunOutcome, WorkflowRunner } from 
 import type { WorkspaceHost } from './workspaceHost';
 
 /** Why runs do not start in Restricted Mode, in the words every run command uses. */
-export const UNTRUSTED_MESSAGE =
-  "Agent Budget runs no workflow in Restricted Mode: a workflow sends this folder's files to a model provider and can edit files and run commands. " +
-  'Trust the folder to run workflows (spend and budgets stay visible either way).';
+export const UNTRUSTED_MESSAGE = vscode.l10n.t(
+  "Agent Budget runs no workflow in Restricted Mode: a workflow sends this folder's files to a model provider and can edit files and run commands. Trust the folder to run workflows (spend and budgets stay visible either way).",
+);
 
 /** A run that is under way: `finished` settles when it ends (undefined: it failed to run, said in a notification). */
 export interface Begun {
@@ -133,13 +133,17 @@ export class RunSessions extends Disposable implements RunActivitySource {
    */
   async canStart(): Promise<boolean> {
     if (!vscode.workspace.isTrusted) {
-      void vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((choice) => {
-        if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
-      });
+      void vscode.window
+        .showWarningMessage(UNTRUSTED_MESSAGE, vscode.l10n.t('Manage Workspace Trust'))
+        .then((choice) => {
+          if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+        });
       return false;
     }
     const workspace = await this.host.ready.catch((err: unknown) => {
-      void vscode.window.showErrorMessage(`Agent Budget: ${err instanceof Error ? err.message : String(err)}`);
+      void vscode.window.showErrorMessage(
+        vscode.l10n.t('Agent Budget: {0}', err instanceof Error ? err.message : String(err)),
+      );
       return undefined;
     });
     if (!workspace) return false;
@@ -147,11 +151,15 @@ export class RunSessions extends Disposable implements RunActivitySource {
     if (policyError) {
       const first = policyError.issues[0];
       const file = invalidPolicyFile(policyError); // budget.json, or the user's own user.json
-      const message = `runs are stopped until ${file.label} is fixed${first ? ` (line ${first.line}: ${first.message})` : ''}.`;
+      const message = first
+        ? vscode.l10n.t('runs are stopped until {0} is fixed (line {1}: {2}).', file.label, first.line, first.message)
+        : vscode.l10n.t('runs are stopped until {0} is fixed.', file.label);
       const notice = runNotice({ refused: { errorKind: policyError.errorKind, message } });
       this.notify({
         ...notice,
-        actions: [{ title: `Open ${path.basename(policyError.file)}`, command: file.command, args: [] }],
+        actions: [
+          { title: vscode.l10n.t('Open {0}', path.basename(policyError.file)), command: file.command, args: [] },
+        ],
       });
       return false;
     }
@@ -188,16 +196,29 @@ export class RunSessions extends Disposable implements RunActivitySource {
     if (threshold === undefined) return true;
     const worst = quote.worstMicros;
     if (worst !== null && worst <= usdToMicros(threshold)) return true;
+    const asked = formatUsd(usdToMicros(threshold));
     const message =
-      `${title} could cost up to ${worst === null ? 'an unbounded amount (no limit bounds it)' : formatUsd(worst)}, ` +
-      `above ${formatUsd(usdToMicros(threshold))}, the amount you asked to be asked about (agentBudget.runs.askAboveUsd).`;
+      worst === null
+        ? vscode.l10n.t(
+            '{0} could cost up to an unbounded amount (no limit bounds it), above {1}, the amount you asked to be asked about (agentBudget.runs.askAboveUsd).',
+            title,
+            asked,
+          )
+        : vscode.l10n.t(
+            '{0} could cost up to {1}, above {2}, the amount you asked to be asked about (agentBudget.runs.askAboveUsd).',
+            title,
+            formatUsd(worst),
+            asked,
+          );
     if (this.confirmForTests) return this.confirmForTests(message, quote);
+    const run = vscode.l10n.t('Run');
+    // The quote's words are core's (the CLI prints the same).
     const choice = await vscode.window.showWarningMessage(
       message,
       { modal: true, detail: `${quoteText(quote)}.` },
-      'Run',
+      run,
     );
-    return choice === 'Run';
+    return choice === run;
   }
 
   /**
@@ -208,16 +229,18 @@ export class RunSessions extends Disposable implements RunActivitySource {
     const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
     const run = workspace?.store.queries.getRun(runId);
     if (!run) {
-      void vscode.window.showErrorMessage(`Agent Budget: there is no run ${runId} in this workspace.`);
+      void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: there is no run {0} in this workspace.', runId));
       return undefined;
     }
     if (this.active().includes(runId)) {
-      void vscode.window.showInformationMessage(`Agent Budget: ${run.workflow} is still running; ask when it is done.`);
+      void vscode.window.showInformationMessage(
+        vscode.l10n.t('Agent Budget: {0} is still running; ask when it is done.', run.workflow),
+      );
       return undefined;
     }
     return this.launch(
       run.workflow,
-      `Follow-up on ${run.workflow}`,
+      vscode.l10n.t('Follow-up on {0}', run.workflow),
       (runner, options) => runner.continue(runId, text, options),
       runId,
     );
@@ -236,16 +259,18 @@ export class RunSessions extends Disposable implements RunActivitySource {
     const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
     const run = workspace?.store.queries.getRun(runId);
     if (!run) {
-      void vscode.window.showErrorMessage(`Agent Budget: there is no run ${runId} in this workspace.`);
+      void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: there is no run {0} in this workspace.', runId));
       return undefined;
     }
     if (this.active().includes(runId)) {
-      void vscode.window.showInformationMessage(`Agent Budget: ${run.workflow} is already running in this window.`);
+      void vscode.window.showInformationMessage(
+        vscode.l10n.t('Agent Budget: {0} is already running in this window.', run.workflow),
+      );
       return undefined;
     }
     return this.launch(
       run.workflow,
-      `Resume ${run.workflow}`,
+      vscode.l10n.t('Resume {0}', run.workflow),
       // H4b: a run another install wrote is resumed only after the modal listing its pending tool calls.
       (runner, options) => runner.resume(runId, { ...options, trustForeignRun: confirmForeignRun }),
       runId,
@@ -275,16 +300,21 @@ export class RunSessions extends Disposable implements RunActivitySource {
     // resume afterwards).
     const provider = begun.missingKey;
     const name = PROVIDER_NAMES[provider];
+    const setKey = vscode.l10n.t('Set API Key…');
     const offer: RunNotice = {
       severity: 'information',
-      message: `Agent Budget: ${workflow} runs on ${name}, and no ${name} API key is set yet. Set one to run it (it is kept in VS Code's secret storage, never in a file).`,
-      actions: [{ title: 'Set API Key…', command: Commands.setApiKey, args: [provider] }],
+      message: vscode.l10n.t(
+        "Agent Budget: {0} runs on {1}, and no {1} API key is set yet. Set one to run it (it is kept in VS Code's secret storage, never in a file).",
+        workflow,
+        name,
+      ),
+      actions: [{ title: setKey, command: Commands.setApiKey, args: [provider] }],
     };
     this.noticeEmitter.fire(offer);
     if (this.answerKeyOfferForTests) await this.answerKeyOfferForTests(provider);
     else {
-      const choice = await vscode.window.showInformationMessage(offer.message, 'Set API Key…');
-      if (choice !== 'Set API Key…') return undefined;
+      const choice = await vscode.window.showInformationMessage(offer.message, setKey);
+      if (choice !== setKey) return undefined;
       await vscode.commands.executeCommand(Commands.setApiKey, provider);
     }
     if (!(await this.hasKey(provider))) return undefined;
@@ -305,7 +335,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
       runner = await this.runner();
     } catch (err) {
       void vscode.window.showErrorMessage(
-        `Agent Budget: runs are unavailable: ${err instanceof Error ? err.message : String(err)}`,
+        vscode.l10n.t('Agent Budget: runs are unavailable: {0}', err instanceof Error ? err.message : String(err)),
       );
       return undefined;
     }
@@ -349,7 +379,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
       const outcome = await vscode.window.withProgress(
         {
           location: this.view?.followsRuns() ? vscode.ProgressLocation.Window : vscode.ProgressLocation.Notification,
-          title: `Agent Budget: ${title}`,
+          title: vscode.l10n.t('Agent Budget: {0}', title),
           cancellable: true,
         },
         async (progress, token) => {
@@ -373,7 +403,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
     } catch (err) {
       if (err instanceof UntrustedRunError) {
         // The user said no to resuming a run another install wrote; nothing ran, nothing failed.
-        void vscode.window.showInformationMessage(`Agent Budget: ${workflow} was not resumed.`);
+        void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: {0} was not resumed.', workflow));
         return undefined;
       }
       const message = messageOf(err);
@@ -418,7 +448,7 @@ export class RunSessions extends Disposable implements RunActivitySource {
       case 'warning':
         // Shown in the run's view when it follows runs (no toast to pile up); as a toast otherwise.
         if (!this.view?.followsRuns())
-          void vscode.window.showWarningMessage(`Agent Budget (${live.workflow}): ${event.message}`);
+          void vscode.window.showWarningMessage(vscode.l10n.t('Agent Budget ({0}): {1}', live.workflow, event.message));
         return;
       default:
         return;
@@ -448,7 +478,12 @@ function progressMessage(live: LiveRun, event: RunEvent): string | undefined {
     case 'stepStarted':
       return `${event.title || event.stepId} (${event.model})`;
     case 'call':
-      return `${live.step}: ${live.stepTokens.toLocaleString('en-US')} tokens · ${formatUsd(live.costMicros)} so far`;
+      return vscode.l10n.t(
+        '{0}: {1} tokens · {2} so far',
+        live.step,
+        live.stepTokens.toLocaleString('en-US'),
+        formatUsd(live.costMicros),
+      );
     case 'tool':
       return `${live.step}: ${toolLine(event)}`;
     default:

@@ -117,7 +117,7 @@ export class RunViews extends Disposable implements InlineApprovals {
     }
     const panel = vscode.window.createWebviewPanel(
       RUN_VIEW_TYPE,
-      'Run',
+      vscode.l10n.t('Run'),
       { viewColumn: this.column(), preserveFocus: options.preserveFocus },
       this.webviewOptions(),
     );
@@ -210,12 +210,12 @@ export class RunViews extends Disposable implements InlineApprovals {
         return;
       case 'resume':
         if (!(await this.sessions.beginResume(runId)))
-          throw new Error('The run did not resume (the notification says why).');
+          throw new Error(vscode.l10n.t('The run did not resume (the notification says why).'));
         return;
       case 'followUp':
-        if (!request.text.trim()) throw new Error('Type a question first.');
+        if (!request.text.trim()) throw new Error(vscode.l10n.t('Type a question first.'));
         if (!(await this.sessions.beginFollowUp(runId, request.text)))
-          throw new Error('The follow-up did not start (the notification says why).');
+          throw new Error(vscode.l10n.t('The follow-up did not start (the notification says why).'));
         return;
       case 'copy':
         await vscode.env.clipboard.writeText(request.text);
@@ -225,13 +225,15 @@ export class RunViews extends Disposable implements InlineApprovals {
         return;
       case 'approve': {
         const pending = this.approvals.get(runId);
-        if (!pending || pending.view.id !== request.id) throw new Error('That approval is no longer waiting.');
+        if (!pending || pending.view.id !== request.id)
+          throw new Error(vscode.l10n.t('That approval is no longer waiting.'));
         pending.answer(request.answer === 'apply');
         return;
       }
       case 'showDiff': {
         const pending = this.approvals.get(runId);
-        if (!pending || pending.view.id !== request.id) throw new Error('That approval is no longer waiting.');
+        if (!pending || pending.view.id !== request.id)
+          throw new Error(vscode.l10n.t('That approval is no longer waiting.'));
         const diff = await this.prompts.openDiff(pending.request, { beside: true });
         // The diff goes when the question is answered.
         const answer = pending.answer;
@@ -405,7 +407,7 @@ async function insertAtCursor(text: string): Promise<void> {
   const editor =
     vscode.window.activeTextEditor ??
     vscode.window.visibleTextEditors.find((e) => e.document.uri.scheme === 'file' || e.document.isUntitled);
-  if (!editor) throw new Error('Open a file to insert into first.');
+  if (!editor) throw new Error(vscode.l10n.t('Open a file to insert into first.'));
   await editor.edit((edit) => {
     for (const selection of editor.selections) edit.replace(selection, text);
   });

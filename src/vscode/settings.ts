@@ -33,7 +33,7 @@ export interface AgentBudgetSettings {
 export interface SettingProblem {
   /** Full setting id, e.g. `agentBudget.openai.baseUrl`. */
   setting: string;
-  /** What is wrong and what is used instead. */
+  /** The whole sentence: the setting, what is wrong and what is used instead. */
   message: string;
 }
 
@@ -56,11 +56,24 @@ export function readSettings(config: {
     const raw = config.inspect ? config.inspect<unknown>(key)?.globalValue : config.get<unknown>(key);
     baseUrls[provider] = undefined;
     if (raw === undefined || raw === null || raw === '') continue;
-    const problem = urlProblem(raw);
-    if (problem)
+    const problem = typeof raw === 'string' ? endpointProblem(raw) : undefined;
+    if (typeof raw !== 'string')
       problems.push({
         setting: id(key),
-        message: `${problem}; using the policy's or the provider's default endpoint.`,
+        message: vscode.l10n.t(
+          "Setting {0} must be a URL string; using the policy's or the provider's default endpoint.",
+          id(key),
+        ),
+      });
+    else if (problem)
+      problems.push({
+        setting: id(key),
+        // `problem` is core's words (trust/origins.ts, shared with the CLI).
+        message: vscode.l10n.t(
+          "Setting {0} {1}; using the policy's or the provider's default endpoint.",
+          id(key),
+          problem,
+        ),
       });
     else baseUrls[provider] = String(raw).replace(/\/+$/, '');
   }
@@ -71,7 +84,11 @@ export function readSettings(config: {
   else if (rawApi !== undefined && rawApi !== null && rawApi !== '') {
     problems.push({
       setting: id(SettingKeys.openaiApi),
-      message: `must be "chat" or "responses", got ${JSON.stringify(rawApi)}; using the policy's choice.`,
+      message: vscode.l10n.t(
+        'Setting {0} must be "chat" or "responses", got {1}; using the policy\'s choice.',
+        id(SettingKeys.openaiApi),
+        JSON.stringify(rawApi),
+      ),
     });
   }
 
@@ -79,14 +96,20 @@ export function readSettings(config: {
   let revealOutput = true;
   if (typeof rawReveal === 'boolean') revealOutput = rawReveal;
   else if (rawReveal !== undefined && rawReveal !== null) {
-    problems.push({ setting: id(SettingKeys.revealOutput), message: 'must be true or false; using true.' });
+    problems.push({
+      setting: id(SettingKeys.revealOutput),
+      message: vscode.l10n.t('Setting {0} must be true or false; using true.', id(SettingKeys.revealOutput)),
+    });
   }
 
   const rawAuto = config.get<unknown>(SettingKeys.proxyAutoStart);
   let proxyAutoStart = false;
   if (typeof rawAuto === 'boolean') proxyAutoStart = rawAuto;
   else if (rawAuto !== undefined && rawAuto !== null) {
-    problems.push({ setting: id(SettingKeys.proxyAutoStart), message: 'must be true or false; using false.' });
+    problems.push({
+      setting: id(SettingKeys.proxyAutoStart),
+      message: vscode.l10n.t('Setting {0} must be true or false; using false.', id(SettingKeys.proxyAutoStart)),
+    });
   }
 
   const rawPort = config.get<unknown>(SettingKeys.proxyPort);
@@ -96,7 +119,12 @@ export function readSettings(config: {
   else if (rawPort !== undefined && rawPort !== null) {
     problems.push({
       setting: id(SettingKeys.proxyPort),
-      message: `must be a port number from 1 to 65535, got ${JSON.stringify(rawPort)}; using ${DEFAULT_PROXY_PORT}.`,
+      message: vscode.l10n.t(
+        'Setting {0} must be a port number from 1 to 65535, got {1}; using {2}.',
+        id(SettingKeys.proxyPort),
+        JSON.stringify(rawPort),
+        DEFAULT_PROXY_PORT,
+      ),
     });
   }
 
@@ -109,16 +137,14 @@ export function readSettings(config: {
     askAboveUsd = 0;
     problems.push({
       setting: id(SettingKeys.askAboveUsd),
-      message: 'must be a dollar amount (0 or more); asking before every run until it is fixed.',
+      message: vscode.l10n.t(
+        'Setting {0} must be a dollar amount (0 or more); asking before every run until it is fixed.',
+        id(SettingKeys.askAboveUsd),
+      ),
     });
   }
 
   return { settings: { baseUrls, openaiApi, revealOutput, proxyAutoStart, proxyPort, askAboveUsd }, problems };
-}
-
-function urlProblem(raw: unknown): string | undefined {
-  if (typeof raw !== 'string') return 'must be a URL string';
-  return endpointProblem(raw);
 }
 
 /** The live settings: re-read and re-validated on every change of `agentBudget.*`. */
@@ -149,11 +175,12 @@ export class Settings extends Disposable {
   private read(): AgentBudgetSettings {
     const { settings, problems } = readSettings(vscode.workspace.getConfiguration(SettingKeys.section));
     for (const p of problems) {
-      const text = `Setting ${p.setting} ${p.message}`;
+      const text = p.message;
       if (this.reported.has(text)) continue;
       this.reported.add(text);
       this.log.warn(text);
-      void vscode.window.showWarningMessage(`Agent Budget: ${text}`, 'Open Settings').then((choice) => {
+      const open = vscode.l10n.t('Open Settings');
+      void vscode.window.showWarningMessage(vscode.l10n.t('Agent Budget: {0}', text), open).then((choice) => {
         if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', p.setting);
       });
     }

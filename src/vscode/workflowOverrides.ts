@@ -54,11 +54,23 @@ export class WorkflowOverrides extends Disposable {
     const file = `.agent-budget/workflows/${path.basename(replacement.file)}`;
     void vscode.window
       .showInformationMessage(
-        `Agent Budget: this folder's ${file} replaces the built-in "${replacement.id}" workflow: ` +
-          `${title ? `"${title}" and ` : ''}Run Workflow… run the workspace's steps and prompts instead.`,
-        'Open File',
+        title
+          ? vscode.l10n.t(
+              'Agent Budget: this folder\'s {0} replaces the built-in "{1}" workflow: "{2}" and Run Workflow… run the workspace\'s steps and prompts instead.',
+              file,
+              replacement.id,
+              title,
+            )
+          : vscode.l10n.t(
+              'Agent Budget: this folder\'s {0} replaces the built-in "{1}" workflow: Run Workflow… run the workspace\'s steps and prompts instead.',
+              file,
+              replacement.id,
+            ),
+        vscode.l10n.t('Open File'),
       )
-      .then((choice) => choice && vscode.window.showTextDocument(vscode.Uri.file(replacement.file)));
+      .then((choice) => {
+        if (choice) void vscode.window.showTextDocument(vscode.Uri.file(replacement.file));
+      });
   }
 }
 
