@@ -103,7 +103,7 @@ export class PostgresTeamLedger implements TeamLedger {
       min,
       Math.round(request.leaseMs ?? this.leaseMs),
     ]);
-    const scopes = scopeUses(rows.map(use), request.team, request.memberCaps, windows);
+    const scopes = scopeUses(rows.map(use), request.team, request.memberCaps, windows, request.tier);
     const first = rows[0];
     if (first?.admitted)
       return { ok: true, micros: Number(first.hold_micros), scopes, expiresAt: Number(first.expires_at_ms) };
@@ -162,7 +162,7 @@ export class PostgresTeamLedger implements TeamLedger {
       'SELECT * FROM agent_budget.status($1, $2)',
       [request.member, periodKeys(windows)],
     );
-    return scopeUses(rows.map(use), request.team, request.memberCaps, windows);
+    return scopeUses(rows.map(use), request.team, request.memberCaps, windows, request.tier);
   }
 
   async report(range: { fromMs: number; toMs: number }): Promise<TeamReport> {

@@ -2,7 +2,7 @@ import { formatUsd, usdToMicros, type Micros } from '../money';
 import { PERIODS, periodWindow, type Period, type PeriodWindow } from '../policy/periods';
 import { DEFAULT_TIER } from '../policy/teamPolicy';
 import type { UsdCaps } from '../policy/types';
-import type { TeamCaps, TeamScopeUse } from './types';
+import type { TeamCaps, TeamScopeName, TeamScopeUse } from './types';
 
 /**
  * Team scopes from the committed policy (POLICY.md "Team budgets"): `limits.team` caps the whole team,
@@ -77,12 +77,13 @@ export function scopeUses(
   team: TeamCaps,
   memberCaps: TeamCaps,
   windows: Record<Period, PeriodWindow>,
+  tier?: string,
 ): TeamScopeUse[] {
   return rows.map((row, i) => {
     const period = PERIODS[i % 3]!;
     const own = i >= 3;
     return {
-      scope: own ? `team.member.${period}` : `team.${period}`,
+      scope: own ? memberScope(period, tier) : `team.${period}`,
       key: row.key,
       period,
       used: row.used,
@@ -91,6 +92,11 @@ export function scopeUses(
       resetsAt: windows[period].endMs,
     };
   });
+}
+
+/** The member's own scope of `period`, named by their tier (docs/cli.md: `team.member.<tier>.…`). */
+export function memberScope(period: Period, tier: string | undefined): TeamScopeName {
+  return tier ? `team.member.${tier}.${period}` : `team.member.${period}`;
 }
 
 /** What a blocked team admission tells the user: which cap, how much is gone, when it resets, what to do. */

@@ -97,6 +97,7 @@ export class TeamBudget {
         at,
         team: this.caps.team,
         memberCaps: this.caps.memberCaps,
+        tier: this.caps.tier,
       });
       this.allowance.observe(result.scopes);
       if (result.ok) {
@@ -198,6 +199,7 @@ export class TeamBudget {
         at,
         team: this.caps.team,
         memberCaps: this.caps.memberCaps,
+        tier: this.caps.tier,
       });
       this.allowance.observe(scopes);
       return scopes;
@@ -217,6 +219,7 @@ export class TeamBudget {
         at: this.options.clock.now(),
         team: this.caps.team,
         memberCaps: this.caps.memberCaps,
+        tier: this.caps.tier,
       });
       const reconciliation = this.allowance.end(scopes);
       this.lastFailure = undefined;

@@ -58,6 +58,8 @@ export interface TeamAdmitRequest {
   team: TeamCaps;
   /** The member's caps (their tier's). */
   memberCaps: TeamCaps;
+  /** The member's tier, which names their scopes (`team.member.<tier>.daily`). */
+  tier?: string;
   /** Default: the ledger's lease. */
   leaseMs?: number;
 }
@@ -80,7 +82,7 @@ export type TeamAdmitResult =
 
 /** A team scope's use, as status and the meter show it. */
 export interface TeamScopeUse {
-  /** The name rules and status use: `team.daily`, `team.member.monthly` (the member's own). */
+  /** The name status and the meter use: `team.daily`, `team.member.senior.monthly` (the member's own, by tier). */
   scope: TeamScopeName;
   /** The counter key: `team.daily@2026-11-22`, `team.member.ana@x.dev.monthly@2026-11`. */
   key: string;
@@ -93,13 +95,18 @@ export interface TeamScopeUse {
   resetsAt: number;
 }
 
-export type TeamScopeName = `team.${Period}` | `team.member.${Period}`;
+/**
+ * `team.daily|weekly|monthly`, and the member's own by their tier (`team.member.senior.daily`, docs/cli.md); a member
+ * with no tier has no cap of their own, and their scopes read `team.member.daily`.
+ */
+export type TeamScopeName = `team.${Period}` | `team.member.${string}`;
 
 export interface TeamStatusRequest {
   member: string;
   at: number;
   team: TeamCaps;
   memberCaps: TeamCaps;
+  tier?: string;
 }
 
 /**

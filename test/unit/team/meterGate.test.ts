@@ -92,7 +92,7 @@ describe('Meter with a team gate: the local admission first, then the team ledge
       }
     }
     assert.ok(refused instanceof BudgetBlockedError, `blocked, got ${String(refused)}`);
-    assert.equal(refused.scope, 'team.member.daily');
+    assert.equal(refused.scope, 'team.member.intern.daily', 'named by her tier (docs/cli.md)');
     assert.match(refused.message, /ana@x\.dev's daily team cap \(tier "intern"\) is reached/);
     assert.match(refused.message, /team\.tiers\.intern\.dailyUsd/);
     assert.ok(calls >= 2, `ana spent before the tier stopped her (${calls} calls)`);
