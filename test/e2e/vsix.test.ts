@@ -53,11 +53,15 @@ describe('The packaged .vsix', function () {
     await wb.statusBarItem('Agent Budget').waitFor({ state: 'visible' });
   });
 
-  it('opens the budget panel from the installed copy, with its icons (dist/webview/ is in the package)', async () => {
+  it('opens the budget panel from the installed copy, with its icons (dist/webview/, the team driver and the strings are in the package)', async () => {
     const wb = workbench();
     const webview = path.join(extensionsDir, `agent-budget.agent-budget-${version()}`, 'dist', 'webview');
-    for (const file of ['webview.js', 'webview.css', 'codicon.css', 'codicon.ttf'])
+    for (const file of ['webview.js', 'webview.css', 'run.js', 'run.css', 'codicon.css', 'codicon.ttf'])
       assert.ok(existsSync(path.join(webview, file)), `${file} is not in the .vsix`);
+    // The team ledger's driver (loaded lazily) and the manifest's and extension's strings.
+    const installed = path.dirname(path.dirname(webview));
+    for (const file of ['dist/pgDriver.js', 'package.nls.json', 'l10n/bundle.l10n.json'])
+      assert.ok(existsSync(path.join(installed, file)), `${file} is not in the .vsix`);
     await wb.runCommand('Agent Budget: Open Budget Panel');
     const frame = await wb.frameShowing('Budgets now');
     await wb.codiconFontLoaded(frame);
