@@ -1,6 +1,6 @@
 // `npm run test:integration`: runs test/integration (mocha) inside the real VS Code extension host.
 // code-server's VS Code server + web workbench in headless Chromium; the extension and the test entry are passed
-// in the URL payload (the server ignores the CLI flags). See ../../shared/REAL-VSCODE.md.
+// in the URL payload (the server ignores the CLI flags). See the README's "Tests" section
 // Exit code: 0 only when the suite ran, had tests, and none failed or were skipped.
 //   --no-build        use the existing dist/ and out/ (npm test builds once before all tiers)
 //   --results <file>  where to keep mocha's JSON summary (default out/test-results/integration.json)

@@ -1,6 +1,6 @@
 // The real VS Code on machines without internet: VS Code's server and web workbench from the `code-server`
 // npm package, driven by Debian's Chromium through playwright-core. Every harness (npm start, the integration
-// tier, the e2e tier) goes through this file. Recipe and gotchas: ../../shared/REAL-VSCODE.md.
+// tier, the e2e tier) goes through this file. Recipe and gotchas: the README's "Tests" section
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,

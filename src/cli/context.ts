@@ -9,7 +9,7 @@ import { setsTeamCaps } from '../core/policy/teamPolicy';
 import { teamConnectionFromEnv } from '../core/team/env';
 import { Workspace, type WorkspaceOptions } from '../core/workspace';
 
-/** Exit codes of the CLI contract (shared/CLI.md). Scripts depend on them; never renumber. */
+/** Exit codes of the CLI contract (docs/cli.md). Scripts depend on them; never renumber. */
 export const ExitCode = {
   ok: 0,
   usage: 1,
@@ -199,7 +199,7 @@ export async function loadPolicyFor(ctx: CliContext): Promise<EffectivePolicy> {
   }
 }
 
-/** Names on stderr each setting of budget.json that loosens the user's policy and is ignored (CLI.md). */
+/** Names on stderr each setting of budget.json that loosens the user's policy and is ignored (docs/cli.md). */
 function reportTrust(ctx: CliContext, info: EffectivePolicy): void {
   const file = path.relative(ctx.workspace, info.file) || info.file;
   const lines = (items: EffectivePolicy['loosening']) => items.map((i) => `  ${i.path}: ${i.what}\n`).join('');

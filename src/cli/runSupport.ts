@@ -25,7 +25,7 @@ import { CliError, ExitCode, exitCodeFor, openWorkspace, printJson, type CliCont
 
 /**
  * What `run` and `resume` share: provider access from the environment, the CLI's approval rule, progress on
- * stderr, the outcome on stdout, and the exit codes of the contract (shared/CLI.md).
+ * stderr, the outcome on stdout, and the exit codes of the contract (docs/cli.md).
  */
 
 /** How many characters of a run id the CLI shows; `resume` and `runs` accept any unique prefix. */
@@ -262,7 +262,7 @@ class RunProgress {
 }
 
 /**
- * Exit code of an outcome (CLI.md): 0 completed · 2 blocked · else by the kind of error that stopped it
+ * Exit code of an outcome (docs/cli.md): 0 completed · 2 blocked · else by the kind of error that stopped it
  * (exitCodeFor: 4 provider, auth or a rate-limit pause · 1 configuration · 3 otherwise); 3 for a run stopped with no
  * kind recorded (interrupted).
  */

@@ -1,6 +1,6 @@
 /**
  * One normalized usage record per provider call. Every token kind is disjoint: no token is in two fields,
- * so totals are plain sums (see PRODUCT.md "Billing facts").
+ * so totals are plain sums (see docs/product.md "Billing facts to get right").
  */
 export interface TokenUsage {
   /** Uncached input tokens billed at the base input rate (excludes cache reads and writes). */
@@ -36,7 +36,7 @@ export function completionTokens(u: TokenUsage): number {
   return u.output + u.reasoning;
 }
 
-/** Tokens that count against task and session limits (POLICY.md: all input + all output). */
+/** Tokens that count against task and session limits (docs/policy.md: all input + all output). */
 export function totalTokens(u: TokenUsage): number {
   return promptTokens(u) + completionTokens(u);
 }

@@ -23,7 +23,7 @@ import type { WorkspaceHost } from './workspaceHost';
 const VSCODE_CLIENT = 'vscode';
 
 /**
- * The budget proxy in the editor (PROXY.md): *Start Budget Proxy* / *Stop Budget Proxy* (or `agentBudget.proxy.
+ * The budget proxy in the editor (docs/proxy.md): *Start Budget Proxy* / *Stop Budget Proxy* (or `agentBudget.proxy.
  * autoStart`) serve it on 127.0.0.1 in front of the providers whose keys are in SecretStorage, on this window's
  * workspace, engine and ledger — so proxied spend moves the meter and the panel as it settles. While it runs, every
  * integrated terminal of the workspace opened from then on gets the base URLs and the extension's own client token

@@ -1,4 +1,4 @@
-// The folder tells what a file may import (CONVENTIONS.md §1):
+// The folder tells what a file may import (AGENTS.md "Layers"):
 // - src/core is plain TypeScript: no runtime import of `vscode`, nor of src/vscode, src/cli or src/webview;
 // - src/webview is browser code: no runtime import of `vscode`, nor of anything outside src/webview (where
 //   protocol.ts, the one file both sides share, lives).
@@ -93,7 +93,7 @@ function violationsIn(layer: string): string[] {
   return problems;
 }
 
-describe('layering (CONVENTIONS.md §1)', function () {
+describe('layering (AGENTS.md "Layers")', function () {
   // Parsing every source file is CPU-bound: seconds on a busy machine, which is no failure of the layering.
   this.timeout(30_000);
   it('src/core never imports vscode, src/vscode, src/cli or src/webview at run time', () => {

@@ -9,7 +9,7 @@ import { CliError, ExitCode, loadPolicyFor, openWorkspace, printJson, type CliCo
 
 /**
  * `agent-budget estimate --inventory F`: monthly forecast per workflow and in total from a workflow inventory
- * (POLICY.md), priced with the workspace's price overrides, against its caps; beside it the forecast from the
+ * (docs/policy.md), priced with the workspace's price overrides, against its caps; beside it the forecast from the
  * ledger's recent runs where a workflow of the same id has history. Exit 1 when an entry's model has no price.
  */
 export const estimateCommand: CliCommand = {

@@ -9,7 +9,7 @@ import { CliError, ExitCode, openWorkspace, type CliCommand } from '../context';
 /**
  * `agent-budget export [--month M | --from D [--to D]] [--csv | --json | --jsonl] [--out F]`: the raw ledger (every
  * billed call and tool charge) of a range of days in the policy's zone (default: everything), streamed page by
- * page. CSV by default; `--json` is one JSON array (the one document of CLI.md's --json), `--jsonl` one object a
+ * page. CSV by default; `--json` is one JSON array (the one document of docs/cli.md's --json), `--jsonl` one object a
  * line. With `--out` the file is written beside itself and renamed when complete, and a one-line summary goes to
  * stderr; without, the rows go to stdout.
  */

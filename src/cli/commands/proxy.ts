@@ -25,7 +25,7 @@ const USAGE = [
 ].join('\n');
 
 /**
- * `agent-budget proxy`: the budget firewall (PROXY.md) on 127.0.0.1 until Ctrl+C, in front of the providers this
+ * `agent-budget proxy`: the budget firewall (docs/proxy.md) on 127.0.0.1 until Ctrl+C, in front of the providers this
  * environment has keys for (`*_API_KEY`, endpoints from `*_BASE_URL` or the policy); and `proxy token …`, the
  * clients' tokens, kept hashed in the workspace's machine-state folder.
  */

@@ -7,7 +7,7 @@ import { CliError, ExitCode, openWorkspace, printJson, type CliCommand } from '.
 /**
  * `agent-budget report [--month YYYY-MM | --from D [--to D]] [--csv] [--json]`: the spend report of a month (default:
  * the current one, in the policy's time zone) or a range of days. Markdown on stdout by default (the same text the
- * "Show Monthly Report" command opens), `--json` the SpendReport (CLI.md fields and more), `--csv` one long-format
+ * "Show Monthly Report" command opens), `--json` the SpendReport (docs/cli.md fields and more), `--csv` one long-format
  * table (see renderReportCsv).
  */
 export const reportCommand: CliCommand = {

@@ -45,7 +45,7 @@ export {
 
 /**
  * The budget engine: every provider call is admitted here first and settled here after, so a hard limit holds
- * by construction (PRODUCT.md "Budget semantics"). Callers meter a call through src/core/metering, which ends it
+ * by construction (docs/product.md "Budget semantics"). Callers meter a call through src/core/metering, which ends it
  * exactly once.
  *
  * Admission: estimate the prompt, then — in one store transaction, under the store's lock, after reading every

@@ -24,7 +24,7 @@ export interface TokenScopeSpec {
 
 /**
  * A dollar scope of one task or run, or of one sub-agent pool (`task.usd@<taskId>`, `session.usd@<runId>`,
- * `pool.usd@<taskId>`): POLICY.md "Dollar limits per run and per task", and a fan-out's `subAgents.budget.maxUsd`
+ * `pool.usd@<taskId>`): docs/policy.md "Dollar limits per run and per task", and a fan-out's `subAgents.budget.maxUsd`
  * (its shares and pools). Counted like the workspace's caps, in µ$, but its limits come with each request, like a
  * token scope.
  */

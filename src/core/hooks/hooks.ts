@@ -42,7 +42,7 @@ export interface BudgetHooksOptions extends WebhookOptions {
 const STOPPED = new Set(['completed', 'failed', 'cancelled', 'blocked', 'paused']);
 
 /**
- * Hooks on budget events (POLICY.md "Hooks"): `hooks.onWarn | onDegrade | onBlock | onAlert | onRunFinished`, each
+ * Hooks on budget events (docs/policy.md "Hooks"): `hooks.onWarn | onDegrade | onBlock | onAlert | onRunFinished`, each
  * a command (the event as JSON on its stdin, a timeout) or a webhook (the event POSTed, retried like alerts).
  *
  * **A hook never opens a gate.** Hooks hear of a decision after it is made — the engine's admission and the run's

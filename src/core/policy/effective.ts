@@ -147,7 +147,7 @@ export interface ModelRoute {
 }
 
 /**
- * Default vs complex model (PRODUCT.md "Model routing"). Complex when flagged, when the estimated input is above
+ * Default vs complex model (docs/product.md "Model routing"). Complex when flagged, when the estimated input is above
  * `complexity.inputTokensAbove`, or when the text mentions one of `complexity.keywords` as a whole word
  * (case-insensitive); in that order. Without a `complexModel` every request takes the default model.
  */

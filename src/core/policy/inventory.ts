@@ -5,7 +5,7 @@ import { validateInventoryFile } from './schemas';
 import type { ProviderId } from '../usage';
 
 /**
- * The workflow inventory of `agent-budget estimate --inventory <file>` (POLICY.md): the workflows you plan to run,
+ * The workflow inventory of `agent-budget estimate --inventory <file>` (docs/policy.md): the workflows you plan to run,
  * each as runs per month × tokens per run, or × turns per run × tokens per turn.
  */
 export interface InventoryWorkflow {

@@ -150,7 +150,7 @@ export class JsonDocument {
 
   /**
    * Runs a compiled schema (ajv, `allErrors`) and maps its errors to plain words. Unknown keys
-   * (`additionalProperties: false` in the schema, which VS Code also shows as warnings) become warnings: POLICY.md
+   * (`additionalProperties: false` in the schema, which VS Code also shows as warnings) become warnings: docs/policy.md
    * says unknown keys are warnings, so a newer file still loads in an older extension.
    */
   schemaIssues(validate: ValidateFunction): PolicyIssue[] {

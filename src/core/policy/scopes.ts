@@ -2,7 +2,7 @@ import { PERIODS, type Period } from './periods';
 import { WORKFLOW_ID_RULE, isWorkflowId } from './workflowTypes';
 
 /**
- * Scope names, as written in rules and printed by `agent-budget status` (POLICY.md):
+ * Scope names, as written in rules and printed by `agent-budget status` (docs/policy.md):
  * `task`, `session` (their tokens), `task.usd`, `session.usd` (their dollars), `workflow.<id>.daily|weekly|monthly`,
  * `workspace.daily|weekly|monthly`.
  * A workflow id may contain dots (`workflow.team.review.daily`): the name splits on its first and last dot, and

@@ -5,7 +5,7 @@ import { closest } from './scopes';
 import type { UsdCaps } from './types';
 
 /**
- * The team keys of budget.json (POLICY.md "Team budgets"): `limits.team` caps the whole team (a limits section like
+ * The team keys of budget.json (docs/policy.md "Team budgets"): `limits.team` caps the whole team (a limits section like
  * `workspace`, merged by the limits merge: a repository tightens freely, loosens with consent), `team.tiers` caps
  * members by tier and `team.members` puts members in tiers. They bind only where a team ledger is configured.
  */

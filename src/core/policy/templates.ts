@@ -1,5 +1,5 @@
 /**
- * Prompt templates of workflow steps (POLICY.md): `{{input}}`, `{{file}}`, `{{fileContent}}`, `{{selection}}` and
+ * Prompt templates of workflow steps (docs/policy.md): `{{input}}`, `{{file}}`, `{{fileContent}}`, `{{selection}}` and
  * `{{steps.<id>.output}}`, and inside sub-agents `{{item}}` and `{{itemContent}}`. Spaces inside the braces are
  * allowed (`{{ input }}`). The workflow-file check and the runner share this one reader so a template that
  * validates is one that renders.

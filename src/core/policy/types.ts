@@ -3,7 +3,7 @@ import type { TeamSection } from './teamPolicy';
 import type { ToolName } from './workflowTypes';
 
 /**
- * The typed shape of `.agent-budget/budget.json` (shared/POLICY.md is the contract; schemas/budget.schema.json
+ * The typed shape of `.agent-budget/budget.json` (docs/policy.md is the contract; schemas/budget.schema.json
  * validates it). Dollar amounts are as the user typed them (USD floats); the engine converts them to micros once.
  * Produced by loadPolicy (load.ts) with the built-in defaults (DEFAULT_POLICY) filled in; an undefined limit means
  * "no limit" (the file can switch a built-in default off with `null`).
@@ -29,9 +29,9 @@ export interface BudgetPolicy {
   prices: Record<string, PriceOverride>;
   tools: ToolPolicy;
   value: ValuePolicy;
-  /** Commands or webhooks told of budget events (POLICY.md "Hooks"); a hook never changes a decision. */
+  /** Commands or webhooks told of budget events (docs/policy.md "Hooks"); a hook never changes a decision. */
   hooks: HookPolicy;
-  /** A/B experiments by workflow id (POLICY.md "Experiments"). */
+  /** A/B experiments by workflow id (docs/policy.md "Experiments"). */
   experiments: Record<string, ExperimentPolicy>;
 }
 
@@ -87,7 +87,7 @@ export interface UsdCaps {
 }
 
 /**
- * Prompt caching (POLICY.md "Caching"): `auto` asks each provider to cache the stable prefix where it pays (Anthropic
+ * Prompt caching (docs/policy.md "Caching"): `auto` asks each provider to cache the stable prefix where it pays (Anthropic
  * breakpoints with a 5-minute life, OpenAI's cache key), `5m` and `1h` choose Anthropic's cache life, `off` asks for
  * none. A repository may set it: it never loosens a budget, because the reservation prices a cache write at its rate.
  */
@@ -136,7 +136,7 @@ export interface ProviderSettings {
 }
 export type ProviderSettingsMap = Partial<Record<ProviderId, ProviderSettings>>;
 
-/** Per-million-token prices in USD (POLICY.md `prices`). */
+/** Per-million-token prices in USD (docs/policy.md `prices`). */
 export interface PriceRates {
   inputPerMTok: number;
   outputPerMTok: number;

@@ -2,7 +2,7 @@ import type { ProviderId } from '../usage';
 import type { TaskLimits } from './types';
 
 /**
- * The tools an agent-loop step may use (POLICY.md `tools`, workflow steps' `tools`). The tool implementations live
+ * The tools an agent-loop step may use (docs/policy.md `tools`, workflow steps' `tools`). The tool implementations live
  * with the runner; this list is the contract that schemas, policy checks and the runner share.
  */
 export const TOOL_NAMES = ['readFile', 'listFiles', 'searchText', 'writeFile', 'editFile', 'runCommand'] as const;
@@ -28,7 +28,7 @@ export function isWorkflowId(id: unknown): id is string {
 /** Step ids: a letter or `_`, then letters, digits, `_` or `-` (no dots, so `{{steps.<id>.output}}` reads plainly). */
 export const STEP_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
-/** A workflow: a named recipe of steps, built in or from `.agent-budget/workflows/<id>.json` (POLICY.md). */
+/** A workflow: a named recipe of steps, built in or from `.agent-budget/workflows/<id>.json` (docs/policy.md). */
 export interface WorkflowDefinition {
   /** Equals the file name without `.json`. */
   id: string;
@@ -53,7 +53,7 @@ export interface WorkflowDefinition {
   file?: string;
 }
 
-/** One prompt version of a workflow: what it replaces in the base prompts (POLICY.md `versions`). */
+/** One prompt version of a workflow: what it replaces in the base prompts (docs/policy.md `versions`). */
 export interface PromptVersion {
   system?: string;
   /** By top-level step id. */
@@ -68,7 +68,7 @@ export const MAX_SUB_AGENTS = 100;
 export const MAX_SUB_AGENT_CONCURRENCY = 16;
 
 /**
- * Sub-agents of a step (POLICY.md "Sub-agents"): one child per item — a line of an earlier step's output
+ * Sub-agents of a step (docs/policy.md "Sub-agents"): one child per item — a line of an earlier step's output
  * (`itemsFrom`) or a file of the workspace matching a glob (`files`) — each running the step's prompt (or its own
  * `steps`, which may fan out again) with `{{item}}` (and `{{itemContent}}` for files).
  */

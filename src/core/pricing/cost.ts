@@ -18,7 +18,7 @@ import { secondSourcePrice } from './secondSource';
  * Rules:
  * - reasoning/thinking tokens bill at the output rate (they are a separate, disjoint field, so never twice);
  * - `above` tiers bill the WHOLE call at their rates when prompt tokens (input + cache reads + cache writes)
- *   exceed `tokens` (POLICY.md);
+ *   exceed `tokens` (docs/policy.md);
  * - workspace overrides (`prices` in budget.json) replace a built-in of the same id or add a model; an override
  *   that omits a cache rate gets the provider's default:
  *     Anthropic — cache read 0.1×, 5-minute write 1.25×, 1-hour write 2× the (tier's) input rate;

@@ -2,7 +2,7 @@ import { AgentBudgetError } from '../errors';
 import type { ProviderId, TokenUsage } from '../usage';
 
 /**
- * Pure converters from each provider's usage object to our disjoint `TokenUsage` (PRODUCT.md "Billing facts").
+ * Pure converters from each provider's usage object to our disjoint `TokenUsage` (docs/product.md "Billing facts to get right").
  * The one rule that matters: every token lands in exactly one field, so the price of a call is a plain sum.
  * - Anthropic `input_tokens` already EXCLUDES cache reads and writes; `output_tokens` INCLUDES thinking
  *   (`output_tokens_details.thinking_tokens`), so thinking is split out of output, not added to it.

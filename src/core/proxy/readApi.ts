@@ -6,7 +6,7 @@ import { clientCaps, type ProxyClient } from './tokens';
 
 /**
  * `/agent-budget/v1/status`, `report` and `runs`: the same documents as `agent-budget status|report|runs --json`
- * (CLI.md), for statuslines, hooks and CI scripts. Query parameters are the CLI's options (`?month=`, `?from=&to=`,
+ * (docs/cli.md), for statuslines, hooks and CI scripts. Query parameters are the CLI's options (`?month=`, `?from=&to=`,
  * `?status=a,b&limit=`); a bad one is a 400 with `{error}`.
  */
 export function readApi(

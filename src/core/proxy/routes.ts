@@ -6,7 +6,7 @@ import { openaiChat, openaiResponses } from './openai';
 import type { MeteredRequest } from './wire';
 
 /**
- * The paths the proxy serves (PROXY.md): the providers' own, so a client changes only its base URL, and ours under
+ * The paths the proxy serves (docs/proxy.md): the providers' own, so a client changes only its base URL, and ours under
  * `/agent-budget/v1/`. Paths that cost money are metered; the free ones (count tokens, list models) are passed
  * through with the user's key; anything else is refused, since an unknown path may cost money the budget cannot see.
  */

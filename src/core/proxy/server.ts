@@ -30,7 +30,7 @@ export interface ProxyServerOptions {
 }
 
 /**
- * The budget firewall (PROXY.md): an HTTP server on 127.0.0.1 serving the providers' own paths in front of the user's
+ * The budget firewall (docs/proxy.md): an HTTP server on 127.0.0.1 serving the providers' own paths in front of the user's
  * upstreams, each request authenticated by a client token and each paid one admitted, clamped, reserved and settled
  * through the same engine and ledger as our workflows; and the read API under `/agent-budget/v1/`.
  */
@@ -170,7 +170,7 @@ export class ProxyServer {
         res,
         provider,
         'notFound',
-        `Agent Budget proxy does not serve ${req.method} ${url.pathname} (only the paths whose cost it can meter; see PROXY.md).`,
+        `Agent Budget proxy does not serve ${req.method} ${url.pathname} (only the paths whose cost it can meter; see docs/proxy.md).`,
       );
     }
     const body = await readBody(req);

@@ -7,13 +7,13 @@ import type { RunStatus } from '../store/records';
 import type { Workspace } from '../workspace';
 
 /**
- * The JSON documents of `agent-budget status --json` and `agent-budget runs --json` (CLI.md), built here so the CLI
+ * The JSON documents of `agent-budget status --json` and `agent-budget runs --json` (docs/cli.md), built here so the CLI
  * and the proxy's read API (`/agent-budget/v1/status`, `/runs`) print the same thing. (`report --json` is
  * buildReport in report.ts.)
  */
 
 /**
- * One row of `agent-budget status --json` (CLI.md), plus reservedMicros/reservedTokens (in flight: counted in pct
+ * One row of `agent-budget status --json` (docs/cli.md), plus reservedMicros/reservedTokens (in flight: counted in pct
  * and level, not in used), resetsAt, and runId/taskId/step for the token scopes of running runs.
  */
 export interface StatusScope {
@@ -156,7 +156,7 @@ function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-/** One row of `agent-budget runs --json` (CLI.md), plus the run's title. */
+/** One row of `agent-budget runs --json` (docs/cli.md), plus the run's title. */
 export interface RunRow {
   runId: string;
   workflow: string;

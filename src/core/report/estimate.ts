@@ -10,7 +10,7 @@ import type { StoreQueries } from '../store/queries';
 import type { ProviderId } from '../usage';
 
 /**
- * The baseline estimator: a workflow inventory (POLICY.md: runs per month × tokens per run, or × turns per run ×
+ * The baseline estimator: a workflow inventory (docs/policy.md: runs per month × tokens per run, or × turns per run ×
  * tokens per turn) → a monthly forecast per workflow and in total, priced with the same table and workspace
  * overrides as real calls, against the workspace's and each workflow's caps, with headroom.
  *

@@ -5,7 +5,7 @@ import { formatPct, formatUnitCost, groupThousands, mdCell, mdTable } from './fo
 import { below, tInterval, wilson, type Interval } from './stats';
 
 /**
- * How the variants of each experiment in the policy are doing (POLICY.md "Experiments"), over exactly the runs the
+ * How the variants of each experiment in the policy are doing (docs/policy.md "Experiments"), over exactly the runs the
  * experiment assigned: cost per run (finished runs: completed or failed), failure rate (failed ÷ finished) and
  * acceptance (accepted ÷ marked, `agent-budget mark` or Mark Run Result…), each with its 95 % interval
  * (stats.ts: Student's t for the cost, Wilson for the rates) — and the winner, once the intervals separate.

@@ -49,7 +49,7 @@ export interface ReportOptions {
   topOthers?: number;
 }
 
-/** One row of a breakdown (CLI.md: `{key, micros, calls, tokens}`), with the estimated part and share of the total. */
+/** One row of a breakdown (docs/cli.md: `{key, micros, calls, tokens}`), with the estimated part and share of the total. */
 export interface ReportRow {
   key: string;
   micros: Micros;

@@ -1,7 +1,7 @@
 import { jStat } from 'jstat';
 
 /**
- * Confidence intervals for comparing variants (POLICY.md "Experiments"), all at 95 %:
+ * Confidence intervals for comparing variants (docs/policy.md "Experiments"), all at 95 %:
  *
  * - a rate (failures of finished runs, acceptance of marked runs): the Wilson score interval — unlike the normal
  *   approximation it stays inside [0, 1] and is honest with few runs or rates near 0 and 1;

@@ -4,7 +4,7 @@ import type { BudgetPolicy, ExperimentPolicy } from '../policy/types';
 import type { RunnerWorkflow } from './builtins';
 
 /**
- * Experiments (POLICY.md "Experiments"): `experiments.<workflow>` splits the workflow's runs between variants — a
+ * Experiments (docs/policy.md "Experiments"): `experiments.<workflow>` splits the workflow's runs between variants — a
  * model, a prompt version, or both — deterministically by a hash of the run id, until it has assigned `until.runs`
  * runs. The run records its variant in its row (`variant`, as every run does) and its arm in its data, so the
  * report and the panel compare exactly the runs the experiment assigned.

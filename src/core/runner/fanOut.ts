@@ -44,7 +44,7 @@ export class Halt {
 }
 
 /**
- * A step's sub-agents (POLICY.md "Sub-agents"): one child task per item — a line of an earlier step's output or a
+ * A step's sub-agents (docs/policy.md "Sub-agents"): one child task per item — a line of an earlier step's output or a
  * workspace file matching a glob — each running the step's prompt or its plan's own steps, `concurrency` at a time.
  *
  * Durability: the items are fixed when the fan-out begins, and every child is created (pending) in item order

@@ -5,7 +5,7 @@ import type { UsdCaps } from '../policy/types';
 import type { TeamCaps, TeamScopeName, TeamScopeUse } from './types';
 
 /**
- * Team scopes from the committed policy (POLICY.md "Team budgets"): `limits.team` caps the whole team,
+ * Team scopes from the committed policy (docs/policy.md "Team budgets"): `limits.team` caps the whole team,
  * `team.tiers` caps members by tier, `team.members` gives each member a tier. The policy loader does not know these
  * keys yet (the wiring phase adds them); this is the shape it will hand over.
  */

@@ -20,7 +20,7 @@ import { OFFICIAL_ORIGINS, sameOrigin } from './providerOrigins';
 export type { Loosening, LooseningKind } from './loosening';
 
 /**
- * Who decides (shared/POLICY.md "Who decides"): the effective policy is the user's own (user.json, else the built-in
+ * Who decides (docs/policy.md "Who decides"): the effective policy is the user's own (user.json, else the built-in
  * defaults) merged with the repository's `.agent-budget/budget.json`, where the repository may always tighten and
  * what it loosens applies only with the user's consent.
  *

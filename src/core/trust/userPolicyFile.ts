@@ -12,7 +12,7 @@ export interface UserPolicyLocation {
 }
 
 /**
- * Where the user's own policy lives (shared/CLI.md "The user's own policy"); the extension and the CLI both ask here,
+ * Where the user's own policy lives (docs/cli.md "The user's own policy"); the extension and the CLI both ask here,
  * so they read the same file:
  * - `AGENT_BUDGET_USER_POLICY=<file>` when set (a relative path is taken from the current directory);
  * - Windows: `%APPDATA%\agent-budget\user.json` (the roaming profile, where per-user settings of CLIs live);

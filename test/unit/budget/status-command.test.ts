@@ -19,7 +19,7 @@ describe('agent-budget status', () => {
     writeFileSync(path.join(folder, '.agent-budget', 'budget.json'), JSON.stringify(policy, null, 2));
   }
 
-  it('reports every capped scope with used, limit, pct and level (--json, as CLI.md)', async () => {
+  it('reports every capped scope with used, limit, pct and level (--json, as docs/cli.md)', async () => {
     writePolicy({
       timeZone: 'UTC',
       limits: { workspace: { dailyUsd: 0.01, monthlyUsd: 1 } },

@@ -1,4 +1,4 @@
-// The CLI's one mapping of failures to exit codes (exitCodeFor in src/cli/context.ts), by error kind, as CLI.md
+// The CLI's one mapping of failures to exit codes (exitCodeFor in src/cli/context.ts), by error kind, as docs/cli.md
 // promises: 1 usage, configuration or input · 2 blocked by a budget · 3 run failed or interrupted · 4 provider or auth.
 import assert from 'node:assert/strict';
 import { ExitCode, exitCodeFor } from '../../../src/cli/context';

@@ -4,7 +4,7 @@ import { loadInventory, parseInventoryText, tokensPerRun } from '../../../src/co
 import { fixture, memoryFs } from './memoryFs';
 
 describe('policy: estimate inventory', () => {
-  it('the POLICY.md example loads cleanly', async () => {
+  it('the docs/policy.md example loads cleanly', async () => {
     const text = fixture('policy-md-inventory.json');
     const r = await loadInventory('/ws/inv.json', memoryFs({ '/ws/inv.json': text }));
     assert.deepEqual(r.warnings, []);

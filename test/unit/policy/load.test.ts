@@ -58,7 +58,7 @@ describe('policy: loading .agent-budget/budget.json', () => {
     assert.ok(Object.isFrozen(DEFAULT_POLICY.limits.task));
   });
 
-  it('the POLICY.md example loads cleanly, every key carried into the typed policy', async () => {
+  it('the docs/policy.md example loads cleanly, every key carried into the typed policy', async () => {
     const text = fixture('policy-md-budget.json');
     const r = await loadPolicy(WS, memoryFs({ [FILE]: text }));
     assert.equal(r.source, 'file');

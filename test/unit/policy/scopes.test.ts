@@ -5,7 +5,7 @@ import { PERIODS } from '../../../src/core/policy/periods';
 import { isWorkflowId } from '../../../src/core/policy/workflowTypes';
 
 describe('policy: scope names', () => {
-  it('parses every form of POLICY.md', () => {
+  it('parses every form of docs/policy.md', () => {
     assert.deepEqual(parseScope('task'), { kind: 'task' });
     assert.deepEqual(parseScope('session'), { kind: 'session' });
     assert.deepEqual(parseScope('workspace.daily'), { kind: 'workspace', period: 'daily' });

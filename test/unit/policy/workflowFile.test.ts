@@ -27,7 +27,7 @@ const wf = (id: string, ...steps: string[]) =>
   `{\n  "id": "${id}",\n  "steps": [\n    ${steps.join(',\n    ')}\n  ]\n}`;
 
 describe('policy: workflow files (.agent-budget/workflows/<id>.json)', () => {
-  it('the POLICY.md example loads cleanly and typed', async () => {
+  it('the docs/policy.md example loads cleanly and typed', async () => {
     const text = fixture('policy-md-summarize.json');
     const r = await loadWorkflow(WS, 'summarize', memoryFs({ [path('summarize.json')]: text }));
     assert.ok(r);

@@ -300,7 +300,7 @@ describe('priceCall', () => {
       assert.equal(replace('gpt-5'), 4000);
     });
 
-    it("the POLICY.md example's above tier applies to an added model", () => {
+    it("the docs/policy.md example's above tier applies to an added model", () => {
       const overrides: Record<string, PriceOverride> = {
         'my-model': {
           provider: 'anthropic',

@@ -26,7 +26,7 @@ describe('CLI: agent-budget proxy', function () {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('proxy token create / list / revoke (--json as CLI.md; the token is printed once)', async () => {
+  it('proxy token create / list / revoke (--json as docs/cli.md; the token is printed once)', async () => {
     const created = await runCli([
       'proxy',
       'token',

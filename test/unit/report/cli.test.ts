@@ -28,7 +28,7 @@ describe('agent-budget report / estimate / export', function () {
   const berlinDay = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Berlin' }).format(ms);
   const september = () => entries.filter((e) => berlinDay(e.ts).startsWith('2026-09'));
 
-  it('report --json has exactly the CLI.md fields, rows {key, micros, calls, tokens}', async () => {
+  it('report --json has exactly the docs/cli.md fields, rows {key, micros, calls, tokens}', async () => {
     const r = await runCli(['report', '--month', '2026-09', '--json', '--workspace', env.folder]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -145,7 +145,7 @@ describe('agent-budget report / estimate / export', function () {
     assert.match(unwritable.stderr, /cannot write .*ENOENT/);
   });
 
-  it('estimate --json forecasts the POLICY.md inventory with the workspace prices; an unpriced model exits 1', async () => {
+  it('estimate --json forecasts the docs/policy.md inventory with the workspace prices; an unpriced model exits 1', async () => {
     const r = await runCli([
       'estimate',
       '--inventory',

@@ -10,7 +10,7 @@ import { randomEntry, seededRandom } from '../../support/ledgerFixtures';
 import { openWorkspace, runRecord, tempFolder } from './helpers';
 
 const FIXTURES = path.resolve(__dirname, '..', 'policy', 'fixtures');
-/** The budget.json example of POLICY.md (caps: $5 a day, $20 a week, $50 a month; code-review $2 a day, $20 a month). */
+/** The budget.json example of docs/policy.md (caps: $5 a day, $20 a week, $50 a month; code-review $2 a day, $20 a month). */
 const POLICY_MD_BUDGET = JSON.parse(readFileSync(path.join(FIXTURES, 'policy-md-budget.json'), 'utf8')) as unknown;
 const DAY = 86_400_000;
 
@@ -23,7 +23,7 @@ async function policyMd() {
   }
 }
 
-describe('estimator: the inventory of POLICY.md, by hand', () => {
+describe('estimator: the inventory of docs/policy.md, by hand', () => {
   it('prices every entry per call with the price table and totals the month', async () => {
     const { inventory } = await loadInventory(path.join(FIXTURES, 'policy-md-inventory.json'));
     const e = estimateInventory(inventory, await policyMd());
@@ -75,7 +75,7 @@ describe('estimator: the inventory of POLICY.md, by hand', () => {
   it("a workflow's own caps, a long-prompt tier per call, and an unknown model", async () => {
     const inventory: Inventory = {
       workflows: [
-        // code-review has $2/day and $20/month caps in the POLICY.md budget. Sonnet 4.5: $3 in, $15 out:
+        // code-review has $2/day and $20/month caps in the docs/policy.md budget. Sonnet 4.5: $3 in, $15 out:
         //   5,000 × 3 + 1,000 × 15 = 30,000 µ$ a run; × 1,000 = 30,000,000 µ$ = 150 % of $20 (over by $10).
         {
           id: 'code-review',
