@@ -39,7 +39,8 @@ const MOCHA = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
 
 /**
  * What runs under Windows (issue 12): the store (journal, snapshot, compaction, locks, across processes), policy,
- * the agent tools' confinement, the CLI, and the runner end to end against the fake providers, plus test/windows
+ * the agent tools' confinement, the CLI, the runner end to end against the fake providers (sub-agents included), hook
+ * commands, the team outbox's cursor file, plus test/windows
  * (the tier's own proof that it runs as Windows). A folder means every *.test.ts under it.
  */
 export const WINDOWS_SUITES = [
@@ -53,6 +54,9 @@ export const WINDOWS_SUITES = [
   'test/unit/runner/cli.test.ts',
   'test/unit/runner/crash.test.ts',
   'test/unit/runner/cancel.test.ts',
+  'test/unit/runner/subAgents.test.ts',
+  'test/unit/hooks',
+  'test/unit/team/storeOutbox.test.ts',
 ];
 
 const args = process.argv.slice(2);

@@ -17,7 +17,7 @@ process.env.AGENT_BUDGET_STATE_HOME = stateHome;
 
 export const mochaHooks = {
   afterAll() {
-    rmSync(home, { recursive: true, force: true });
-    rmSync(stateHome, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    rmSync(stateHome, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   },
 };

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { stopCommandTree } from '../runner/commandTree';
 import { commandEnvironment } from '../trust/commandEnv';
 
 /** How a hook command ended. */
@@ -17,11 +18,9 @@ const OUTPUT_BYTES = 4_000;
 
 /**
  * Runs a hook's command line through the platform shell in `cwd`, with `input` (the event as JSON) on its stdin,
- * with only the allow-listed environment the runCommand tool gives commands (trust/commandEnv.ts), and stops it — on
- * POSIX its whole process group — at `timeoutMs`. Never throws: a hook that fails only says so.
- *
- * On Windows the timeout ends the shell (`cmd.exe`), not processes it started (no process groups there without a
- * job object), as with the runCommand tool.
+ * with only the allow-listed environment the runCommand tool gives commands (trust/commandEnv.ts), and stops it with
+ * everything it started at `timeoutMs`, as the runCommand tool stops a command (runner/commandTree.ts: the process
+ * group on POSIX, `taskkill /T` on Windows). Never throws: a hook that fails only says so.
  */
 export function runHookCommand(
   command: string,
@@ -54,14 +53,7 @@ export function runHookCommand(
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(input);
     let timedOut = false;
-    const kill = () => {
-      try {
-        if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, 'SIGKILL');
-        else child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
+    const kill = () => void stopCommandTree(child);
     const timer = setTimeout(() => {
       timedOut = true;
       kill();

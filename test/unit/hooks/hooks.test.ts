@@ -7,6 +7,7 @@ import { BudgetHooks, type HookApprover } from '../../../src/core/hooks/hooks';
 import { parsePolicyText } from '../../../src/core/policy/load';
 import type { HookEvent } from '../../../src/core/hooks/events';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
+import { itWhere, processTrees } from '../../support/platform';
 import { prose } from '../../support/prose';
 import { removeUserPolicy, writeUserPolicy } from '../../support/userPolicy';
 import { CHAIN_WORKFLOW, fakeAccess, openRunner, tempWorkspace, writePolicy } from '../runner/helpers';
@@ -130,54 +131,58 @@ describe('hooks on budget events', function () {
     }
   });
 
-  it('a failing or hanging hook never opens the gate: the block stays a block, and resume is blocked again', async () => {
-    const script = hookScript(
-      ws.folder,
-      'slow',
-      'require("fs").writeFileSync(process.argv[2]+".pid",String(process.pid));setTimeout(()=>{},60000)',
-    );
-    const out = path.join(ws.folder, 'slow.jsonl');
-    writeUserPolicy({
-      hooks: {
-        onBlock: [
-          { command: `"${process.execPath}" -e "process.stdout.write('allow'); process.exit(1)"` },
-          { command: command(script, out), timeoutSeconds: 2 },
-          { command: 'this-command-does-not-exist-anywhere' },
-        ],
-      },
-    });
-    writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
-    fake.enqueue({ text: LONG_ANSWER, usage: { input: 20, output: 200 } });
-    const { runner, close, hooks, log, workspace } = await open();
-    try {
-      const blocked = await runner.start('chain', { input: 'x' });
-      assert.equal(blocked.status, 'blocked');
-      await hooks.flush();
-      assert.ok(
-        log.some((l) => /hook onBlock `.*` exited with 1: allow\. The budget's decision stands\./.test(l)),
-        log.join('\n'),
+  itWhere(
+    processTrees,
+    'a failing or hanging hook never opens the gate: the block stays a block, and resume is blocked again',
+    async () => {
+      const script = hookScript(
+        ws.folder,
+        'slow',
+        'require("fs").writeFileSync(process.argv[2]+".pid",String(process.pid));setTimeout(()=>{},60000)',
       );
-      assert.ok(
-        log.some((l) => /was stopped after 2 s/.test(l)),
-        log.join('\n'),
-      );
-      assert.ok(
-        log.some((l) => /this-command-does-not-exist-anywhere` exited with (127|1)/.test(l)),
-        log.join('\n'),
-      );
-      assert.equal(events(out).length, 1, 'the slow hook got its event');
-      const again = await runner.resume(blocked.runId);
-      assert.equal(again.status, 'blocked', 'nothing a hook did loosened the budget');
-      assert.equal(again.blockedScope, 'task');
-      assert.equal(fake.generationRequests.length, 1, 'the blocked call was never made');
-      assert.equal(workspace.store.queries.openReservations().length, 0);
-      await hooks.flush();
-      const pid = Number(readFileSync(`${out}.pid`, 'utf8'));
-      assert.ok(!running(pid), 'the timed-out hook was stopped, not left running');
-    } finally {
-      await close();
-    }
-  });
+      const out = path.join(ws.folder, 'slow.jsonl');
+      writeUserPolicy({
+        hooks: {
+          onBlock: [
+            { command: `"${process.execPath}" -e "process.stdout.write('allow'); process.exit(1)"` },
+            { command: command(script, out), timeoutSeconds: 2 },
+            { command: 'this-command-does-not-exist-anywhere' },
+          ],
+        },
+      });
+      writePolicy(ws.folder, { limits: { task: { hardTokens: 250 } } });
+      fake.enqueue({ text: LONG_ANSWER, usage: { input: 20, output: 200 } });
+      const { runner, close, hooks, log, workspace } = await open();
+      try {
+        const blocked = await runner.start('chain', { input: 'x' });
+        assert.equal(blocked.status, 'blocked');
+        await hooks.flush();
+        assert.ok(
+          log.some((l) => /hook onBlock `.*` exited with 1: allow\. The budget's decision stands\./.test(l)),
+          log.join('\n'),
+        );
+        assert.ok(
+          log.some((l) => /was stopped after 2 s/.test(l)),
+          log.join('\n'),
+        );
+        assert.ok(
+          log.some((l) => /this-command-does-not-exist-anywhere` exited with (127|1)/.test(l)),
+          log.join('\n'),
+        );
+        assert.equal(events(out).length, 1, 'the slow hook got its event');
+        const again = await runner.resume(blocked.runId);
+        assert.equal(again.status, 'blocked', 'nothing a hook did loosened the budget');
+        assert.equal(again.blockedScope, 'task');
+        assert.equal(fake.generationRequests.length, 1, 'the blocked call was never made');
+        assert.equal(workspace.store.queries.openReservations().length, 0);
+        await hooks.flush();
+        const pid = Number(readFileSync(`${out}.pid`, 'utf8'));
+        assert.ok(!running(pid), 'the timed-out hook was stopped, not left running');
+      } finally {
+        await close();
+      }
+    },
+  );
 
   it("a repository's hooks: ignored without consent; with it, commands ask first (runCommand's rule), webhooks post", async () => {
     const received: HookEvent[] = [];
