@@ -10,14 +10,15 @@ const LABELS: Record<ProviderId, string> = { anthropic: 'Anthropic', openai: 'Op
  * provider may introduce (OpenAI-compatible local servers accept anything non-empty).
  */
 export function checkKeyShape(provider: ProviderId, key: string): string | undefined {
-  if (key.length === 0) return 'The key is empty.';
-  if (/\s/.test(key)) return 'An API key has no spaces or line breaks.';
-  if (key.length < 8) return 'That is too short to be an API key.';
-  if (provider === 'openai' && key.startsWith('sk-ant-')) return 'That looks like an Anthropic key (sk-ant-…).';
+  if (key.length === 0) return vscode.l10n.t('The key is empty.');
+  if (/\s/.test(key)) return vscode.l10n.t('An API key has no spaces or line breaks.');
+  if (key.length < 8) return vscode.l10n.t('That is too short to be an API key.');
+  if (provider === 'openai' && key.startsWith('sk-ant-'))
+    return vscode.l10n.t('That looks like an Anthropic key (sk-ant-…).');
   if (provider === 'anthropic' && key.startsWith('sk-') && !key.startsWith('sk-ant-'))
-    return 'Anthropic keys start with sk-ant-; that looks like an OpenAI key.';
+    return vscode.l10n.t('Anthropic keys start with sk-ant-; that looks like an OpenAI key.');
   if (provider === 'gemini' && key.startsWith('sk-'))
-    return "Gemini keys do not start with sk-; that looks like another provider's key.";
+    return vscode.l10n.t("Gemini keys do not start with sk-; that looks like another provider's key.");
   return undefined;
 }
 
@@ -64,29 +65,30 @@ export class ApiKeys extends Disposable {
     const status = await this.status();
     const items = PROVIDERS.filter((p) => !only || only(p)).map((p) => ({
       label: LABELS[p],
-      description: status[p] ? 'key set' : 'no key',
+      description: status[p] ? vscode.l10n.t('key set') : vscode.l10n.t('no key'),
       provider: p,
     }));
     if (items.length === 0) {
-      void vscode.window.showInformationMessage('Agent Budget: no API keys are stored.');
+      void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: no API keys are stored.'));
       return undefined;
     }
     return (await vscode.window.showQuickPick(items, { placeHolder, ignoreFocusOut: true }))?.provider;
   }
 
   private async promptSet(preset?: ProviderId): Promise<void> {
-    const provider = preset && PROVIDERS.includes(preset) ? preset : await this.pickProvider('Set the API key for…');
+    const provider =
+      preset && PROVIDERS.includes(preset) ? preset : await this.pickProvider(vscode.l10n.t('Set the API key for…'));
     if (!provider) return;
     const key = await vscode.window.showInputBox({
-      title: `Agent Budget: ${LABELS[provider]} API key`,
-      prompt: "Stored in VS Code's secret storage, never in settings or files.",
+      title: vscode.l10n.t('Agent Budget: {0} API key', LABELS[provider]),
+      prompt: vscode.l10n.t("Stored in VS Code's secret storage, never in settings or files."),
       password: true,
       ignoreFocusOut: true,
       validateInput: (value) => checkKeyShape(provider, value.trim()),
     });
     if (key === undefined) return;
     await this.set(provider, key.trim());
-    void vscode.window.showInformationMessage(`Agent Budget: ${LABELS[provider]} API key saved.`);
+    void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: {0} API key saved.', LABELS[provider]));
   }
 
   private async promptClear(preset?: ProviderId): Promise<void> {
@@ -94,9 +96,9 @@ export class ApiKeys extends Disposable {
     const provider =
       preset && PROVIDERS.includes(preset)
         ? preset
-        : await this.pickProvider('Clear the API key of…', (p) => status[p]);
+        : await this.pickProvider(vscode.l10n.t('Clear the API key of…'), (p) => status[p]);
     if (!provider) return;
     await this.clear(provider);
-    void vscode.window.showInformationMessage(`Agent Budget: ${LABELS[provider]} API key cleared.`);
+    void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: {0} API key cleared.', LABELS[provider]));
   }
 }

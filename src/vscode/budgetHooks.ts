@@ -21,12 +21,15 @@ export class HookPrompts extends Disposable implements HookApprover {
   }
 
   async approve(request: { event: HookEventName; command: string }): Promise<boolean> {
-    const run = 'Run Hook';
+    const run = vscode.l10n.t('Run Hook');
     const answer = await vscode.window.showWarningMessage(
-      `The budget policy of this folder (.agent-budget/budget.json) runs a command on ${request.event}.`,
+      vscode.l10n.t(
+        'The budget policy of this folder (.agent-budget/budget.json) runs a command on {0}.',
+        request.event,
+      ),
       {
         modal: true,
-        detail: `${request.command}\n\nIt gets the budget event as JSON on its input (no keys or prompts). Its result never changes a budget decision. Your answer holds until the window reloads.`,
+        detail: `${request.command}\n\n${vscode.l10n.t('It gets the budget event as JSON on its input (no keys or prompts). Its result never changes a budget decision. Your answer holds until the window reloads.')}`,
       },
       run,
     );

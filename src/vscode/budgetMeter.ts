@@ -103,7 +103,7 @@ export class BudgetMeter extends Disposable {
     this.state = {
       text: '$(pulse) Agent Budget',
       background: undefined,
-      tooltip: 'Agent Budget: opening the workspace store…',
+      tooltip: vscode.l10n.t('Agent Budget: opening the workspace store…'),
       command: Commands.openPanel,
       level: 'ok',
       scope: undefined,
@@ -131,7 +131,10 @@ export class BudgetMeter extends Disposable {
       this.apply({
         text: '$(pulse) Agent Budget',
         background: undefined,
-        tooltip: `Agent Budget is not tracking this window: ${err instanceof Error ? err.message : String(err)}`,
+        tooltip: vscode.l10n.t(
+          'Agent Budget is not tracking this window: {0}',
+          err instanceof Error ? err.message : String(err),
+        ),
         command: undefined,
         level: 'ok',
         scope: undefined,
@@ -189,42 +192,48 @@ export class BudgetMeter extends Disposable {
       const file = invalidPolicyFile(invalid); // budget.json, or the user's own user.json
       level = 'blocked';
       command = file.command;
-      text = '$(error) Budget policy invalid';
-      md.push(`**Agent Budget: runs are stopped.** ${escape(file.label)} is not valid:`, '');
+      text = `$(error) ${vscode.l10n.t('Budget policy invalid')}`;
+      md.push(
+        `**${vscode.l10n.t('Agent Budget: runs are stopped.')}** ${vscode.l10n.t('{0} is not valid:', escape(file.label))}`,
+        '',
+      );
       for (const issue of invalid.issues.slice(0, 5))
-        md.push(`- line ${issue.line}: ${escape(issue.path ? `${issue.path}: ` : '')}${escape(issue.message)}`);
-      if (invalid.issues.length > 5) md.push(`- … and ${invalid.issues.length - 5} more`);
+        md.push(
+          `- ${vscode.l10n.t('line {0}: {1}', issue.line, `${escape(issue.path ? `${issue.path}: ` : '')}${escape(issue.message)}`)}`,
+        );
+      if (invalid.issues.length > 5) md.push(`- ${vscode.l10n.t('… and {0} more', invalid.issues.length - 5)}`);
       md.push(
         '',
-        `[Open ${escape(file.label)}](command:${file.command}) · spend below is against the last valid policy.`,
+        `[${vscode.l10n.t('Open {0}', escape(file.label))}](command:${file.command}) · ${vscode.l10n.t('spend below is against the last valid policy.')}`,
         '',
       );
     } else {
       text = primary
         ? `$(pulse) ${meterFigure(primary)}`
-        : `$(pulse) ${formatUsd(workspace.store.queries.totals(todayRange(workspace, now)).costMicros)} today`;
-      md.push(
-        `**Agent Budget** — ${primary ? `the workspace: ${scopeLabel(primary.scope)} at ${primary.pct.toFixed(0)}%` : 'no workspace USD cap set'}` +
-          (tight && tight !== primary && tight.level !== 'ok'
-            ? `; tightest: ${escape(scopeLabel(tight.scope))} at ${tight.pct.toFixed(0)}%`
-            : ''),
-        '',
-      );
+        : `$(pulse) ${vscode.l10n.t('{0} today', formatUsd(workspace.store.queries.totals(todayRange(workspace, now)).costMicros))}`;
+      md.push(`**Agent Budget** — ${headline(primary, tight)}`, '');
     }
     if (run) {
       text = `$(sync~spin) ${runFigure(run)} · ${text.replace(/^\$\([^)]+\) /, '')}`;
-      md.push(
-        `**Running:** ${escape(run.workflow)} — step ${escape(run.step)}, ${run.estimated ? 'about ' : ''}${run.tokens.toLocaleString('en-US')} tokens so far${run.estimated ? ' (the reply is still streaming)' : ''}${run.active > 1 ? ` (${run.active} runs active)` : ''}`,
-        '',
-      );
+      const tokens = run.tokens.toLocaleString('en-US');
+      const running = run.estimated
+        ? vscode.l10n.t(
+            '{0} — step {1}, about {2} tokens so far (the reply is still streaming)',
+            escape(run.workflow),
+            escape(run.step),
+            tokens,
+          )
+        : vscode.l10n.t('{0} — step {1}, {2} tokens so far', escape(run.workflow), escape(run.step), tokens);
+      const others = run.active > 1 ? ` ${vscode.l10n.t('({0} runs active)', run.active)}` : '';
+      md.push(`**${vscode.l10n.t('Running:')}** ${running}${others}`, '');
     }
     md.push(...scopeTable(scopes, now));
     md.push(...this.proxyLines(workspace, now));
     md.push(...teamLines(workspace));
-    if (team?.offlineLine && !invalid) text = `${text} · team offline`;
+    if (team?.offlineLine && !invalid) text = `${text} · ${vscode.l10n.t('team offline')}`;
     md.push(
       '',
-      `[Open budget panel](command:${Commands.openPanel}) · [Edit budget policy](command:${Commands.editPolicy})`,
+      `[${vscode.l10n.t('Open budget panel')}](command:${Commands.openPanel}) · [${vscode.l10n.t('Edit budget policy')}](command:${Commands.editPolicy})`,
     );
     return {
       text,
@@ -245,10 +254,14 @@ export class BudgetMeter extends Disposable {
     if (!url && clients.length === 0) return [];
     const spend = clients.length
       ? clients
-          .map((c) => `${escape(c.key)} ${formatUsd(c.costMicros)} (${c.calls} call${c.calls === 1 ? '' : 's'})`)
+          .map(
+            (c) =>
+              `${escape(c.key)} ${formatUsd(c.costMicros)} (${c.calls === 1 ? vscode.l10n.t('1 call') : vscode.l10n.t('{0} calls', c.calls)})`,
+          )
           .join(' · ')
-      : 'no calls yet';
-    return ['', `**Budget proxy** ${url ? `on ${url}` : '(stopped)'} — today by client: ${spend}`];
+      : vscode.l10n.t('no calls yet');
+    const where = url ? vscode.l10n.t('on {0}', url) : vscode.l10n.t('(stopped)');
+    return ['', `**${vscode.l10n.t('Budget proxy')}** ${vscode.l10n.t('{0} — today by client: {1}', where, spend)}`];
   }
 
   private apply(state: MeterState): void {
@@ -267,15 +280,47 @@ export class BudgetMeter extends Disposable {
   }
 
   private alert(alert: BudgetAlert): void {
-    const text = `Agent Budget: ${scopeLabel(alert.scope)} is at ${alert.pct}% — ${formatUsd(alert.usedMicros)} of ${formatUsd(alert.limitMicros)}.`;
+    const text = vscode.l10n.t(
+      'Agent Budget: {0} is at {1}% — {2} of {3}.',
+      scopeLabel(alert.scope),
+      alert.pct,
+      formatUsd(alert.usedMicros),
+      formatUsd(alert.limitMicros),
+    );
+    const open = vscode.l10n.t('Open Budget Panel');
     const show =
       alert.pct >= 100
         ? vscode.window.showErrorMessage
         : alert.pct >= 90
           ? vscode.window.showWarningMessage
           : vscode.window.showInformationMessage;
-    void show(text, 'Open Budget Panel').then((choice) => choice && vscode.commands.executeCommand(Commands.openPanel));
+    void show(text, open).then((choice) => choice === open && vscode.commands.executeCommand(Commands.openPanel));
   }
+}
+
+/** The tooltip's first line: the workspace's scope shown, and the tightest scope when another one is nearer its cap. */
+function headline(primary: ScopeStatus | undefined, tight: ScopeStatus | undefined): string {
+  const other = tight && tight !== primary && tight.level !== 'ok' ? tight : undefined;
+  if (primary) {
+    const label = scopeLabel(primary.scope);
+    const pct = primary.pct.toFixed(0);
+    return other
+      ? vscode.l10n.t(
+          'the workspace: {0} at {1}%; tightest: {2} at {3}%',
+          label,
+          pct,
+          escape(scopeLabel(other.scope)),
+          other.pct.toFixed(0),
+        )
+      : vscode.l10n.t('the workspace: {0} at {1}%', label, pct);
+  }
+  return other
+    ? vscode.l10n.t(
+        'no workspace USD cap set; tightest: {0} at {1}%',
+        escape(scopeLabel(other.scope)),
+        other.pct.toFixed(0),
+      )
+    : vscode.l10n.t('no workspace USD cap set');
 }
 
 /** The team ledger in the tooltip: who this window debits as, and whether the ledger answers. */
@@ -285,19 +330,30 @@ function teamLines(workspace: Workspace): string[] {
     return setsTeamCaps(workspace.policy)
       ? [
           '',
-          `**Team ledger** — not set: the team caps in budget.json are ignored in this window. [Set Team Database…](command:${Commands.setTeamDatabase})`,
+          `**${vscode.l10n.t('Team ledger')}** — ${vscode.l10n.t('not set: the team caps in budget.json are ignored in this window.')} [${vscode.l10n.t('Set Team Database…')}](command:${Commands.setTeamDatabase})`,
         ]
       : [];
-  const lines = ['', `**Team ledger** — as ${escape(team.member)}${team.tier ? ` (tier ${escape(team.tier)})` : ''}`];
+  const as = team.tier
+    ? vscode.l10n.t('as {0} (tier {1})', escape(team.member), escape(team.tier))
+    : vscode.l10n.t('as {0}', escape(team.member));
+  const lines = ['', `**${vscode.l10n.t('Team ledger')}** — ${as}`];
   if (team.offlineLine) lines.push('', `$(warning) ${escape(team.offlineLine)}`);
   else if (team.problem) lines.push('', `$(error) ${escape(team.problem)}`);
-  else if (!team.latest) lines.push('', 'reading the team ledger…');
+  else if (!team.latest) lines.push('', vscode.l10n.t('reading the team ledger…'));
   return lines;
 }
 
 function scopeTable(scopes: Array<ScopeStatus>, now: number): string[] {
-  if (scopes.length === 0) return ['No USD caps are set (`limits.workspace` in budget.json).'];
-  const rows = ['| scope | spent | held | limit | | resets |', '|:--|--:|--:|--:|--:|:--|'];
+  if (scopes.length === 0) return [vscode.l10n.t('No USD caps are set (`limits.workspace` in budget.json).')];
+  // The column names only; the fifth column (the percentage) has none.
+  const [scope, spent, held, limit, resets] = [
+    vscode.l10n.t('scope'),
+    vscode.l10n.t('spent'),
+    vscode.l10n.t('held'),
+    vscode.l10n.t('limit'),
+    vscode.l10n.t('resets'),
+  ];
+  const rows = [`| ${scope} | ${spent} | ${held} | ${limit} | | ${resets} |`, '|:--|--:|--:|--:|--:|:--|'];
   for (const s of [...scopes].sort((a, b) => b.pct - a.pct)) {
     const flag = s.level === 'ok' ? '' : ` $(${s.level === 'warn' ? 'warning' : 'error'})`;
     rows.push(

@@ -20,7 +20,7 @@ export class PromoteVariant extends Disposable {
     this.register(
       vscode.commands.registerCommand(Commands.promoteVariant, (arg?: unknown) =>
         this.promote(arg).catch((err) => {
-          void vscode.window.showErrorMessage(`Agent Budget: ${(err as Error).message}`);
+          void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: {0}', (err as Error).message));
         }),
       ),
     );
@@ -29,16 +29,20 @@ export class PromoteVariant extends Disposable {
   /** `{ workflow, arm }` (from the panel), or nothing: then the palette asks which experiment's winner. */
   async promote(arg: unknown): Promise<boolean> {
     const ws = this.host.current;
-    if (!ws) throw new Error('the workspace store is not open yet (open a folder, or wait a moment).');
+    if (!ws) throw new Error(vscode.l10n.t('the workspace store is not open yet (open a folder, or wait a moment).'));
     const results = experimentResults(ws.store.queries, ws.policy);
     const asked = parseArg(arg) ?? (await this.pick(results));
     if (!asked) return false;
     const result = results.find((r) => r.workflow === asked.workflow);
-    if (!result) throw new Error(`there is no experiment on "${asked.workflow}" in the budget policy.`);
+    if (!result)
+      throw new Error(vscode.l10n.t('there is no experiment on "{0}" in the budget policy.', asked.workflow));
     const arm = result.arms[asked.arm];
     if (!arm || result.winner?.arm !== asked.arm) {
       void vscode.window.showWarningMessage(
-        `Agent Budget: no variant of the ${asked.workflow} experiment wins yet — the intervals overlap. Let it run more, or edit workflows.${asked.workflow} yourself.`,
+        vscode.l10n.t(
+          'Agent Budget: no variant of the {0} experiment wins yet — the intervals overlap. Let it run more, or edit workflows.{0} yourself.',
+          asked.workflow,
+        ),
       );
       return false;
     }
@@ -46,23 +50,37 @@ export class PromoteVariant extends Disposable {
     const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
     if (doc.isDirty)
       throw new Error(
-        `${vscode.workspace.asRelativePath(file)} has unsaved changes: save or revert them, then promote again.`,
+        vscode.l10n.t(
+          '{0} has unsaved changes: save or revert them, then promote again.',
+          vscode.workspace.asRelativePath(file),
+        ),
       );
     const before = doc.getText();
     const after = promoteText(before, asked.workflow, { model: arm.model, promptVersion: arm.promptVersion });
-    if (!(await replace(doc, before, after))) throw new Error(`could not edit ${file}.`);
+    if (!(await replace(doc, before, after))) throw new Error(vscode.l10n.t('could not edit {0}.', file));
     await vscode.window.showTextDocument(doc, { preview: false });
     await doc.save();
-    const what = [arm.model && `model ${arm.model}`, arm.promptVersion && `prompt version ${arm.promptVersion}`]
-      .filter(Boolean)
-      .join(' and ');
+    const what =
+      arm.model && arm.promptVersion
+        ? vscode.l10n.t('model {0} and prompt version {1}', arm.model, arm.promptVersion)
+        : arm.model
+          ? vscode.l10n.t('model {0}', arm.model)
+          : arm.promptVersion
+            ? vscode.l10n.t('prompt version {0}', arm.promptVersion)
+            : '';
+    const undo = vscode.l10n.t('Undo');
     void vscode.window
       .showInformationMessage(
-        `Agent Budget: ${asked.workflow} now runs on ${what} (${vscode.workspace.asRelativePath(file)}); its experiment has ended.`,
-        'Undo',
+        vscode.l10n.t(
+          'Agent Budget: {0} now runs on {1} ({2}); its experiment has ended.',
+          asked.workflow,
+          what,
+          vscode.workspace.asRelativePath(file),
+        ),
+        undo,
       )
       .then(async (choice) => {
-        if (choice !== 'Undo' || doc.getText() !== after) return;
+        if (choice !== undo || doc.getText() !== after) return;
         if (await replace(doc, after, before)) await doc.save();
       });
     return true;
@@ -74,17 +92,20 @@ export class PromoteVariant extends Disposable {
     const winners = results.filter((r) => r.winner);
     if (winners.length === 0) {
       void vscode.window.showInformationMessage(
-        'Agent Budget: no experiment has a winner yet (its variants’ intervals still overlap).',
+        vscode.l10n.t('Agent Budget: no experiment has a winner yet (its variants’ intervals still overlap).'),
       );
       return undefined;
     }
     const pick = await vscode.window.showQuickPick(
       winners.map((r) => ({
         label: r.workflow,
-        description: `${r.arms[r.winner!.arm]!.label} wins on ${r.winner!.on}`,
+        description: winsOn(r.arms[r.winner!.arm]!.label, r.winner!.on),
         value: { workflow: r.workflow, arm: r.winner!.arm },
       })),
-      { title: 'Agent Budget: Promote Variant', placeHolder: 'Which experiment’s winner?' },
+      {
+        title: vscode.l10n.t('Agent Budget: Promote Variant'),
+        placeHolder: vscode.l10n.t('Which experiment’s winner?'),
+      },
     );
     return pick?.value;
   }
@@ -96,6 +117,18 @@ export class PromoteVariant extends Disposable {
     if (!info || repo.experiments?.[workflow] !== undefined)
       return info?.file ?? `${ws.folder}/.agent-budget/budget.json`;
     return info.user.file;
+  }
+}
+
+/** "B wins on cost": one sentence per measure, so a translation can decline the noun. */
+function winsOn(label: string, on: 'acceptance' | 'failures' | 'cost'): string {
+  switch (on) {
+    case 'acceptance':
+      return vscode.l10n.t('{0} wins on acceptance', label);
+    case 'failures':
+      return vscode.l10n.t('{0} wins on failures', label);
+    case 'cost':
+      return vscode.l10n.t('{0} wins on cost', label);
   }
 }
 

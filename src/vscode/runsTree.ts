@@ -11,20 +11,39 @@ import type { WorkspaceHost } from './workspaceHost';
 /** The groups of the Runs view, in order: what needs attention first. */
 export const RUN_GROUPS: ReadonlyArray<{
   id: string;
-  label: string;
+  readonly label: string;
   statuses: RunStatus[];
   expanded: boolean;
   limit: number;
 }> = [
-  { id: 'running', label: 'Running', statuses: ['running', 'pending'], expanded: true, limit: 50 },
+  // Getters: the label is looked up when the tree draws, in the display language.
+  {
+    id: 'running',
+    get label() {
+      return vscode.l10n.t('Running');
+    },
+    statuses: ['running', 'pending'],
+    expanded: true,
+    limit: 50,
+  },
   {
     id: 'resumable',
-    label: 'To resume',
+    get label() {
+      return vscode.l10n.t('To resume');
+    },
     statuses: ['interrupted', 'blocked', 'paused', 'failed'],
     expanded: true,
     limit: 100,
   },
-  { id: 'finished', label: 'Finished', statuses: ['completed', 'cancelled'], expanded: true, limit: 50 },
+  {
+    id: 'finished',
+    get label() {
+      return vscode.l10n.t('Finished');
+    },
+    statuses: ['completed', 'cancelled'],
+    expanded: true,
+    limit: 50,
+  },
 ];
 
 const STATUS_ICON: Record<RunStatus, [string, string | undefined]> = {
@@ -140,7 +159,11 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
       const resumable = workspace.store.queries.countRuns([...RESUMABLE]);
       this.view.badge =
         resumable > 0
-          ? { value: resumable, tooltip: `${resumable} run${resumable === 1 ? '' : 's'} to resume` }
+          ? {
+              value: resumable,
+              tooltip:
+                resumable === 1 ? vscode.l10n.t('1 run to resume') : vscode.l10n.t('{0} runs to resume', resumable),
+            }
           : undefined;
     }
     this.changed.fire(undefined);
@@ -190,21 +213,22 @@ export class RunsTree extends Disposable implements vscode.TreeDataProvider<Runs
     item.contextValue = contextOf(run.status);
     const error = (run.data as { error?: unknown } | null)?.error;
     const md = new vscode.MarkdownString();
-    md.appendMarkdown(`**${escape(run.workflow)}** — ${run.status}\n\n`);
+    md.appendMarkdown(`**${escape(run.workflow)}** — ${statusWord(run.status)}\n\n`);
     if (run.title && run.title !== run.workflow) md.appendMarkdown(`${escape(run.title)}\n\n`);
+    const calls = run.calls === 1 ? vscode.l10n.t('1 call') : vscode.l10n.t('{0} calls', run.calls);
     md.appendMarkdown(
-      `${costWithEstimate(run)} · ${formatTokens(run.tokens)} tokens · ${run.calls} call${run.calls === 1 ? '' : 's'}\n\n`,
+      `${costWithEstimate(run)} · ${vscode.l10n.t('{0} tokens', formatTokens(run.tokens))} · ${calls}\n\n`,
     );
     md.appendMarkdown(
-      `Started ${new Date(run.createdAt).toLocaleString()}, last change ${new Date(run.updatedAt).toLocaleString()}\n\n`,
+      `${vscode.l10n.t('Started {0}, last change {1}', new Date(run.createdAt).toLocaleString(), new Date(run.updatedAt).toLocaleString())}\n\n`,
     );
     if (typeof error === 'string' && error) md.appendMarkdown(`$(error) ${escape(error)}\n\n`);
     md.appendMarkdown(`\`${run.id}\``);
     md.supportThemeIcons = true;
     item.tooltip = md;
-    item.command = { command: Commands.openRunOutput, title: 'Open Output', arguments: [run.id] };
+    item.command = { command: Commands.openRunOutput, title: vscode.l10n.t('Open Output'), arguments: [run.id] };
     item.accessibilityInformation = {
-      label: `${run.workflow}, ${inputSummary(run) ?? ''}, ${run.status}, ${costWithEstimate(run)}`,
+      label: `${run.workflow}, ${inputSummary(run) ?? ''}, ${statusWord(run.status)}, ${costWithEstimate(run)}`,
     };
     return item;
   }
@@ -218,23 +242,53 @@ function taskItem(node: RunTaskNode): vscode.TreeItem {
   const state = node.children.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None;
   const tree = new vscode.TreeItem(label, state);
   tree.id = `task:${task.id}`;
-  tree.description = `${formatUsd(node.costMicros)} · ${task.status}`;
+  tree.description = `${formatUsd(node.costMicros)} · ${statusWord(task.status)}`;
   const [icon, color] = STATUS_ICON[task.status] ?? ['circle-outline', undefined];
   tree.iconPath = new vscode.ThemeIcon(
     node.children.length ? 'type-hierarchy-sub' : icon,
     color ? new vscode.ThemeColor(color) : undefined,
   );
   const md = new vscode.MarkdownString();
-  md.appendMarkdown(`**${escape(label)}** — ${task.status}\n\n`);
-  if (label !== task.name) md.appendMarkdown(`Step \`${escape(task.name)}\`\n\n`);
-  md.appendMarkdown(`${formatUsd(node.costMicros)} · ${formatTokens(node.tokens)} tokens`);
+  md.appendMarkdown(`**${escape(label)}** — ${statusWord(task.status)}\n\n`);
+  if (label !== task.name) md.appendMarkdown(`${vscode.l10n.t('Step {0}', `\`${escape(task.name)}\``)}\n\n`);
+  md.appendMarkdown(`${formatUsd(node.costMicros)} · ${vscode.l10n.t('{0} tokens', formatTokens(node.tokens))}`);
   if (node.children.length)
-    md.appendMarkdown(` (with its ${node.children.length} sub-agent${node.children.length === 1 ? '' : 's'} or steps)`);
+    md.appendMarkdown(
+      ` ${
+        node.children.length === 1
+          ? vscode.l10n.t('(with its 1 sub-agent or steps)')
+          : vscode.l10n.t('(with its {0} sub-agents or steps)', node.children.length)
+      }`,
+    );
   tree.tooltip = md;
   tree.contextValue = RunContext.task;
-  tree.command = { command: Commands.openRunOutput, title: 'Open Output', arguments: [node.runId] };
-  tree.accessibilityInformation = { label: `${label}, ${task.status}, ${formatUsd(node.costMicros)}` };
+  tree.command = { command: Commands.openRunOutput, title: vscode.l10n.t('Open Output'), arguments: [node.runId] };
+  tree.accessibilityInformation = { label: `${label}, ${statusWord(task.status)}, ${formatUsd(node.costMicros)}` };
   return tree;
+}
+
+/** A run's or task's status in the display language (the store keeps the English id). */
+function statusWord(status: RunStatus): string {
+  switch (status) {
+    case 'pending':
+      return vscode.l10n.t('pending');
+    case 'running':
+      return vscode.l10n.t('running');
+    case 'paused':
+      return vscode.l10n.t('paused');
+    case 'blocked':
+      return vscode.l10n.t('blocked');
+    case 'interrupted':
+      return vscode.l10n.t('interrupted');
+    case 'completed':
+      return vscode.l10n.t('completed');
+    case 'failed':
+      return vscode.l10n.t('failed');
+    case 'cancelled':
+      return vscode.l10n.t('cancelled');
+    default:
+      return status; // a status of a newer version
+  }
 }
 
 /** What the item's menus key on; only a completed run has a result to mark (Mark Run Result… refuses the others). */

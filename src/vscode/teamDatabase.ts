@@ -43,25 +43,29 @@ export class TeamDatabase extends Disposable {
   private async prompt(): Promise<void> {
     const had = (await this.secrets.get(SecretKeys.teamDatabase)) !== undefined;
     const url = await vscode.window.showInputBox({
-      title: 'Agent Budget: team database',
-      prompt:
-        "The team ledger's PostgreSQL connection string (postgres://user:password@host:5432/database). Kept in VS " +
-        `Code's secret storage, never in settings or files.${had ? ' Leave it empty to stop using the team ledger.' : ''}`,
+      title: vscode.l10n.t('Agent Budget: team database'),
+      prompt: had
+        ? vscode.l10n.t(
+            "The team ledger's PostgreSQL connection string (postgres://user:password@host:5432/database). Kept in VS Code's secret storage, never in settings or files. Leave it empty to stop using the team ledger.",
+          )
+        : vscode.l10n.t(
+            "The team ledger's PostgreSQL connection string (postgres://user:password@host:5432/database). Kept in VS Code's secret storage, never in settings or files.",
+          ),
       password: true,
       ignoreFocusOut: true,
       validateInput: (value) => {
         const v = value.trim();
-        if (!v) return had ? undefined : 'Enter a connection string.';
+        if (!v) return had ? undefined : vscode.l10n.t('Enter a connection string.');
         const problem = teamDatabaseUrlProblem(v);
-        return problem && `The connection string ${problem}.`;
+        return problem && vscode.l10n.t('The connection string {0}.', problem);
       },
     });
     if (url === undefined) return;
     await this.set(url.trim() || undefined);
     void vscode.window.showInformationMessage(
       url.trim()
-        ? 'Agent Budget: team database saved; every call now also debits the team ledger.'
-        : 'Agent Budget: team database cleared; team caps no longer apply in this window.',
+        ? vscode.l10n.t('Agent Budget: team database saved; every call now also debits the team ledger.')
+        : vscode.l10n.t('Agent Budget: team database cleared; team caps no longer apply in this window.'),
     );
   }
 }

@@ -56,7 +56,7 @@ export class WorkspaceHost extends Disposable {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn(`Team database not used: ${message}`);
-      void vscode.window.showWarningMessage(`Agent Budget: the team database is not used: ${message}`);
+      void vscode.window.showWarningMessage(vscode.l10n.t('Agent Budget: the team database is not used: {0}', message));
       return undefined;
     }
   }
@@ -67,11 +67,12 @@ export class WorkspaceHost extends Disposable {
   }
 
   private async open(): Promise<Workspace> {
-    if (!this.folder) throw new Error('Agent Budget needs a folder: open one to track spend and run workflows.');
+    if (!this.folder)
+      throw new Error(vscode.l10n.t('Agent Budget needs a folder: open one to track spend and run workflows.'));
     // Let activate() return and the workbench paint first.
     await new Promise((resolve) => setTimeout(resolve, 0));
     const started = performance.now();
-    let stateDir = 'the per-user state folder';
+    let stateDir: string | undefined;
     try {
       // The store is in this workspace's per-user folder (statePaths.ts), which the CLI computes the same way.
       const workspace = await Workspace.open(this.folder, {
@@ -90,12 +91,12 @@ export class WorkspaceHost extends Disposable {
       this.register({ dispose: () => (this.closing = workspace.close().catch(() => undefined)) });
       if (workspace.upgradeNote) {
         this.log.info(workspace.upgradeNote);
-        void vscode.window.showInformationMessage(`Agent Budget: ${workspace.upgradeNote}`);
+        void vscode.window.showInformationMessage(vscode.l10n.t('Agent Budget: {0}', workspace.upgradeNote));
       }
       // A damaged store was recovered around: say so once, with what the store did.
       if (workspace.store.report.problem) {
         this.log.warn(workspace.store.report.problem);
-        void vscode.window.showWarningMessage(`Agent Budget: ${workspace.store.report.problem}`);
+        void vscode.window.showWarningMessage(vscode.l10n.t('Agent Budget: {0}', workspace.store.report.problem));
       }
       void vscode.commands.executeCommand('setContext', ContextKeys.ready, true);
       this.openedEmitter.fire(workspace);
@@ -103,8 +104,12 @@ export class WorkspaceHost extends Disposable {
     } catch (err) {
       if (!this.isDisposed) {
         const message = err instanceof Error ? err.message : String(err);
-        this.log.error(`Could not open the store in ${stateDir}: ${message}`);
-        void vscode.window.showErrorMessage(`Agent Budget could not open its store in ${stateDir}: ${message}`);
+        this.log.error(`Could not open the store in ${stateDir ?? 'the per-user state folder'}: ${message}`);
+        void vscode.window.showErrorMessage(
+          stateDir
+            ? vscode.l10n.t('Agent Budget could not open its store in {0}: {1}', stateDir, message)
+            : vscode.l10n.t('Agent Budget could not open its store in the per-user state folder: {0}', message),
+        );
       }
       throw err;
     }
