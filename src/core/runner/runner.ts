@@ -39,7 +39,8 @@ import { runData, runInStatus, runRecord, startedRun, storedRun, taskInStatus, t
 import { assignVariant, withPromptVersion, type AssignedVariant } from './experiments';
 import { crashedTwiceError, runStopOf } from './stop';
 import { ToolCalls } from './toolCalls';
-import { WorkspaceTools, type ToolLimits } from './tools';
+import { WorkspaceTools } from './tools';
+import type { ToolLimits } from './toolSpecs';
 import { WorkflowCatalog } from './workflows';
 
 export type {
