@@ -80,7 +80,7 @@ export class Runner {
     providers: ProviderAccess;
     approver: Approver;
     clock?: Clock;
-    /** Limits of the tools (read size, command timeout…); defaults in tools.ts. */
+    /** Limits of the tools (read size, command timeout…); defaults in toolSpecs.ts. */
     toolLimits?: Partial<ToolLimits>;
     /** The built-in workflows (default BUILTIN_WORKFLOWS); tests and the benchmark hand in their own. */
     builtins?: readonly RunnerWorkflow[];
