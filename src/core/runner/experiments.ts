@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { AgentBudgetError } from '../errors';
 import type { BudgetPolicy, ExperimentPolicy } from '../policy/types';
+import type { StoreQueries } from '../store/queries';
 import type { RunnerWorkflow } from './builtins';
+import type { RunData } from './status';
 
 /**
  * Experiments (docs/policy.md "Experiments"): `experiments.<workflow>` splits the workflow's runs between variants — a
@@ -97,4 +99,35 @@ export function withPromptVersion(workflow: RunnerWorkflow, version: string, fro
         : step;
     }),
   };
+}
+
+/**
+ * The workflow in the prompt version a new run uses, and the experiment's variant it was assigned: a run given an
+ * explicit model (`explicitModel`) is the user's choice and takes part in no experiment. Otherwise the variant's
+ * prompt version wins over the one `workflows.<id>.promptVersion` routes to.
+ */
+export function runVariant(
+  policy: BudgetPolicy,
+  found: RunnerWorkflow,
+  runId: string,
+  explicitModel: string | undefined,
+  queries: StoreQueries,
+): { workflow: RunnerWorkflow; variant?: AssignedVariant } {
+  const variant =
+    explicitModel === undefined
+      ? assignVariant(policy, found.id, runId, (id) => assignedRuns(queries, found.id, id))
+      : undefined;
+  const routed = policy.workflows[found.id]?.promptVersion;
+  let workflow = found;
+  if (variant?.promptVersion)
+    workflow = withPromptVersion(found, variant.promptVersion, `experiments.${found.id}.variants[${variant.arm}]`);
+  else if (routed) workflow = withPromptVersion(found, routed, `workflows.${found.id}.promptVersion`);
+  return { workflow, ...(variant ? { variant } : {}) };
+}
+
+/** How many runs of `workflow` the experiment `id` has assigned. */
+function assignedRuns(queries: StoreQueries, workflow: string, id: string): number {
+  return queries
+    .listRuns({ workflow, limit: Number.MAX_SAFE_INTEGER })
+    .filter((r) => (r.data as RunData | null)?.experiment?.id === id).length;
 }

@@ -1,4 +1,3 @@
-import { recoverAbandoned } from './abandoned';
 import {
   approvalOnResume,
   pendingToolCalls,
@@ -14,15 +13,10 @@ import { newId } from '../processIdentity';
 import type { Workspace } from '../workspace';
 import type { Approver, ProviderAccess, RunInput, RunOptions, RunOutcome } from './api';
 import { BUILTIN_WORKFLOWS, runTitle, type RunnerWorkflow } from './builtins';
-import {
-  allTasks,
-  CHECKPOINT_VERSION,
-  readCheckpoint,
-  type RunCheckpointState,
-  type TaskCheckpoint,
-} from './checkpoint';
+import { allTasks, CHECKPOINT_VERSION, type RunCheckpointState, type TaskCheckpoint } from './checkpoint';
 import { PromptCalibration, readSamples } from '../report/calibration';
 import { promptVersion } from './conversation';
+import { claimRun, stoppedRun } from './claim';
 import { Compaction } from './compaction';
 import { StepDriver } from './driver';
 import { PromptEstimates } from './estimates';
@@ -36,10 +30,11 @@ import { outcomeOf } from './outcome';
 import { quoteRun, type RunQuote } from './quote';
 import { CallPlanner } from './request';
 import { runData, runInStatus, runRecord, startedRun, storedRun, taskInStatus, type RunData } from './status';
-import { assignVariant, withPromptVersion, type AssignedVariant } from './experiments';
+import { runVariant } from './experiments';
 import { crashedTwiceError, runStopOf } from './stop';
 import { ToolCalls } from './toolCalls';
-import { WorkspaceTools, type ToolLimits } from './tools';
+import { WorkspaceTools } from './tools';
+import type { ToolLimits } from './toolSpecs';
 import { WorkflowCatalog } from './workflows';
 
 export type {
@@ -58,11 +53,12 @@ export { quoteText, type RunQuote } from './quote';
 /**
  * The durable workflow runner: runs workflows step by step through the budget, checkpointing after every call and
  * tool call so a run survives a crash, a reload, a budget block or a network failure and continues without redoing
- * finished work or paying twice. This file is a run's lifecycle — start, resume, cancel, and how it ends; its
- * rooms: the per-run state and its durable writes (execution.ts), the step driver (driver.ts), the metered LLM call
- * (modelCall.ts), tool calls (toolCalls.ts), step limits (limits.ts), the conversation (conversation.ts), the request
- * each call sends (request.ts, caching.ts, estimates.ts), compaction (compaction.ts), the quote (quote.ts), model
- * choice (models.ts), workflows and input (workflows.ts), status records (status.ts).
+ * finished work or paying twice. This file is a run's lifecycle — start, resume, continue, cancel, and how it ends;
+ * its rooms: the per-run state and its durable writes (execution.ts), taking a stopped run back from the store
+ * (claim.ts), follow-ups (followUp.ts), the step driver (driver.ts), the metered LLM call (modelCall.ts), tool calls
+ * (toolCalls.ts), step limits (limits.ts), the conversation (conversation.ts), the request each call sends
+ * (request.ts, caching.ts, estimates.ts), compaction (compaction.ts), the quote (quote.ts), model choice (models.ts),
+ * experiments (experiments.ts), workflows and input (workflows.ts), status records (status.ts).
  */
 export class Runner {
   private readonly workspace: Workspace;
@@ -84,7 +80,7 @@ export class Runner {
     providers: ProviderAccess;
     approver: Approver;
     clock?: Clock;
-    /** Limits of the tools (read size, command timeout…); defaults in tools.ts. */
+    /** Limits of the tools (read size, command timeout…); defaults in toolSpecs.ts. */
     toolLimits?: Partial<ToolLimits>;
     /** The built-in workflows (default BUILTIN_WORKFLOWS); tests and the benchmark hand in their own. */
     builtins?: readonly RunnerWorkflow[];
@@ -162,7 +158,13 @@ export class Runner {
     this.assertPolicy();
     const now = this.clock.now();
     const runId = newId(now);
-    const { workflow, variant } = this.variantOf(await this.catalog.find(workflowId), runId, input);
+    const { workflow, variant } = runVariant(
+      this.workspace.engine.currentPolicy,
+      await this.catalog.find(workflowId),
+      runId,
+      input.model,
+      this.store.queries,
+    );
     const prepared = await this.catalog.prepareInput(workflow, input);
     if (variant?.model) prepared.model = variant.model;
     const state: RunCheckpointState = {
@@ -222,71 +224,16 @@ export class Runner {
   }
 
   /**
-   * The workflow in the prompt version this run uses, and the experiment's variant it was assigned (experiments.ts):
-   * a run given an explicit model is the user's choice and takes part in no experiment.
-   */
-  private variantOf(
-    found: RunnerWorkflow,
-    runId: string,
-    input: RunInput,
-  ): { workflow: RunnerWorkflow; variant?: AssignedVariant } {
-    const policy = this.workspace.engine.currentPolicy;
-    const variant =
-      input.model === undefined
-        ? assignVariant(policy, found.id, runId, (id) => this.experimentRuns(found.id, id))
-        : undefined;
-    const routed = policy.workflows[found.id]?.promptVersion;
-    let workflow = found;
-    if (variant?.promptVersion)
-      workflow = withPromptVersion(found, variant.promptVersion, `experiments.${found.id}.variants[${variant.arm}]`);
-    else if (routed) workflow = withPromptVersion(found, routed, `workflows.${found.id}.promptVersion`);
-    return { workflow, ...(variant ? { variant } : {}) };
-  }
-
-  /** How many runs of `workflow` the experiment `id` has assigned. */
-  private experimentRuns(workflow: string, id: string): number {
-    return this.store.queries
-      .listRuns({ workflow, limit: Number.MAX_SAFE_INTEGER })
-      .filter((r) => (r.data as RunData | null)?.experiment?.id === id).length;
-  }
-
-  /**
    * Continues an interrupted, blocked, paused, failed or cancelled run from its checkpoint (`runId` may be a unique
    * prefix). A completed run resolves to its outcome without doing anything.
    */
   async resume(runId: string, options: RunOptions = {}): Promise<RunOutcome> {
-    this.assertPolicy();
-    await this.store.refresh();
-    const id = this.resolveRunId(runId);
-    if (this.running.has(id) || this.claiming.has(id))
-      throw new RunLookupError(`Run ${id} is already running in this window.`, 'conflict');
-    this.claiming.add(id);
-    try {
-      return await this.resumeClaimed(id, options);
-    } finally {
-      this.claiming.delete(id);
-    }
+    return this.claimed(runId, (id) => this.resumeClaimed(id, options));
   }
 
   private async resumeClaimed(id: string, options: RunOptions): Promise<RunOutcome> {
-    // A process that died since the store's last sweep: interrupt its runs and charge its open reservations now.
-    await recoverAbandoned(this.store, this.clock);
-    const run = this.store.queries.getRun(id)!;
-    if (run.status === 'running' || run.status === 'pending') {
-      throw new RunLookupError(
-        `Run ${id} is running in another process (${run.owner}); cancel it there, or wait for it to stop.`,
-        'conflict',
-      );
-    }
-    const stored = this.store.queries.checkpoint(id);
-    if (!stored) throw new RunLookupError(`Run ${id} has no checkpoint to resume from.`);
-    let state: RunCheckpointState;
-    try {
-      state = readCheckpoint(stored.state);
-    } catch (err) {
-      throw new RunLookupError(`Run ${id}: ${(err as Error).message}`, 'store');
-    }
-    const ex = new Execution(storedRun(run), state, stored.seq, this.store, this.clock, options);
+    const { run, state, seq } = await stoppedRun(this.store, this.clock, id, 'resume');
+    const ex = new Execution(storedRun(run), state, seq, this.store, this.clock, options);
     if (run.status === 'completed') return outcomeOf(ex, this.store.queries);
 
     // Resume never executes what it did not witness (trust/resumeGuard.ts): a run another install wrote asks first,
@@ -333,19 +280,7 @@ export class Runner {
       task.status = 'running';
       ex.queueTask(task);
     }
-    // Claim the run under the store's lock, after reading every other process's records: two windows or two
-    // `agent-budget resume` processes cannot both continue it.
-    await ex.durably((records) =>
-      this.store.transact((q) => {
-        if (q.getRun(id)?.rev !== run.rev)
-          throw new RunLookupError(
-            `Run ${id} changed while resuming (another window or process resumed or cancelled it).`,
-            'conflict',
-          );
-        return { records: [runRecord(ex.run), ...records], result: undefined };
-      }),
-    );
-    ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
+    await claimRun(ex, this.store, run, 'resume');
     return this.drive(ex);
   }
 
@@ -355,6 +290,24 @@ export class Runner {
    * run stopped short, like any run).
    */
   async continue(runId: string, text: string, options: RunOptions = {}): Promise<RunOutcome> {
+    return this.claimed(runId, async (id) => {
+      const { run, state, seq } = await stoppedRun(this.store, this.clock, id, 'continue');
+      const now = this.clock.now();
+      const task = appendFollowUp(state, text, { taskId: newId(now), now });
+      const ex = new Execution(storedRun(run), state, seq, this.store, this.clock, options);
+      ex.run = runInStatus(run, 'running', this.store, now, { owner: this.store.ownerId, data: runData(run, {}) });
+      ex.fresh.add(task.taskId);
+      ex.queueTask(task);
+      await claimRun(ex, this.store, run, 'continue');
+      return this.drive(ex);
+    });
+  }
+
+  /**
+   * Runs `body` on the full id of `runId` (a unique prefix is enough) with the run claimed in this process: a second
+   * resume or follow-up of a run being resumed, continued or run here is refused (claim.ts keeps other processes out).
+   */
+  private async claimed(runId: string, body: (id: string) => Promise<RunOutcome>): Promise<RunOutcome> {
     this.assertPolicy();
     await this.store.refresh();
     const id = this.resolveRunId(runId);
@@ -362,36 +315,7 @@ export class Runner {
       throw new RunLookupError(`Run ${id} is already running in this window.`, 'conflict');
     this.claiming.add(id);
     try {
-      await recoverAbandoned(this.store, this.clock);
-      const run = this.store.queries.getRun(id)!;
-      if (run.status === 'running' || run.status === 'pending')
-        throw new RunLookupError(
-          `Run ${id} is running in another process (${run.owner}); wait for it to stop.`,
-          'conflict',
-        );
-      const stored = this.store.queries.checkpoint(id);
-      if (!stored) throw new RunLookupError(`Run ${id} has no checkpoint to continue from.`);
-      let state: RunCheckpointState;
-      try {
-        state = readCheckpoint(stored.state);
-      } catch (err) {
-        throw new RunLookupError(`Run ${id}: ${(err as Error).message}`, 'store');
-      }
-      const now = this.clock.now();
-      const task = appendFollowUp(state, text, { taskId: newId(now), now });
-      const ex = new Execution(storedRun(run), state, stored.seq, this.store, this.clock, options);
-      ex.run = runInStatus(run, 'running', this.store, now, { owner: this.store.ownerId, data: runData(run, {}) });
-      ex.fresh.add(task.taskId);
-      ex.queueTask(task);
-      await ex.durably((records) =>
-        this.store.transact((q) => {
-          if (q.getRun(id)?.rev !== run.rev)
-            throw new RunLookupError(`Run ${id} changed while continuing it (another window or process).`, 'conflict');
-          return { records: [runRecord(ex.run), ...records], result: undefined };
-        }),
-      );
-      ex.emit({ type: 'runStarted', runId: id, workflow: run.workflow, title: run.title });
-      return await this.drive(ex);
+      return await body(id);
     } finally {
       this.claiming.delete(id);
     }

@@ -8,7 +8,8 @@ import type { TaskCheckpoint } from './checkpoint';
 import type { Execution } from './execution';
 import { wallTimeBlocked, type StepLimits } from './limits';
 import { cancelledError } from './stop';
-import { isWritingTool, ToolError, type WorkspaceTools } from './tools';
+import type { WorkspaceTools } from './tools';
+import { isWritingTool, ToolError } from './toolSpecs';
 
 /**
  * One tool call of an agent loop: its limits, the policy's allow and approve lists (asking the user), its fixed

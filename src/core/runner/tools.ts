@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process';
-import { constants, promises as fs, type Dirent } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { ToolName } from '../policy/workflowTypes';
 import type { ToolSpec } from '../providers/types';
-import { stopCommandTree } from './commandTree';
+import { foldName, protectedPathReason } from '../trust/protectedPaths';
+import { runCommand } from './command';
 import { globToRegExp } from './glob';
-import { commandEnvironment } from '../trust/commandEnv';
-import { foldName, isSkippedFolder, protectedPathReason } from '../trust/protectedPaths';
+import { listFiles, oneLine, PlainMatcher, RegexWorker, searchText, walkWorkspace, type WalkedFile } from './search';
+import { previewFile, readBounded, readWorkspaceFile, writeAt0, writeApproved } from './toolFiles';
+import { DEFAULT_TOOL_LIMITS, TOOL_SPECS, ToolError, type ToolLimits } from './toolSpecs';
 
 /**
  * The tools of agent-loop steps, confined to the workspace folder.
@@ -31,50 +30,11 @@ import { foldName, isSkippedFolder, protectedPathReason } from '../trust/protect
  *
  * Tools never decide approval: `plan()` validates a call and describes it (with the file's text before and after
  * for edits); the runner asks the Approver and only then calls `execute()`.
+ *
+ * This file is the confinement and each tool's plan; its rooms: what the tools are (toolSpecs.ts: specs, limits,
+ * which write, ToolError), reading and writing one file (toolFiles.ts), the walk, listing and search (search.ts),
+ * and running a command (command.ts, over commandTree.ts).
  */
-
-/** Tools that change the workspace or run programs: they ask for approval unless the policy allows them. */
-export const WRITING_TOOLS = ['writeFile', 'editFile', 'runCommand'] as const;
-export type WritingTool = (typeof WRITING_TOOLS)[number];
-
-export function isWritingTool(name: string): name is WritingTool {
-  return (WRITING_TOOLS as readonly string[]).includes(name);
-}
-
-/** A tool call the model got wrong, or one the workspace refuses: the message goes back to the model. */
-export class ToolError extends Error {
-  override readonly name = 'ToolError';
-}
-
-export interface ToolLimits {
-  /** Largest file `readFile` returns in full (bytes); longer files are cut with a note. */
-  readBytes: number;
-  /** Most paths `listFiles` returns. */
-  listEntries: number;
-  /** Most matching lines `searchText` returns. */
-  searchMatches: number;
-  /** Files larger than this are not searched. */
-  searchFileBytes: number;
-  /** Longest a `searchText` regular expression may run on one file (it runs in a worker that is then stopped). */
-  searchRegexMs: number;
-  /** Wall time of one `runCommand`. */
-  commandTimeoutMs: number;
-  /** Output of one `runCommand` kept (stdout and stderr together); the middle is cut beyond this. */
-  commandOutputBytes: number;
-  /** Most of an existing file read before approval (the diff of writeFile; editFile works on files up to this). */
-  previewBytes: number;
-}
-
-export const DEFAULT_TOOL_LIMITS: ToolLimits = {
-  readBytes: 200_000,
-  listEntries: 500,
-  searchMatches: 100,
-  searchFileBytes: 1_000_000,
-  searchRegexMs: 2_000,
-  commandTimeoutMs: 120_000,
-  commandOutputBytes: 32_000,
-  previewBytes: 1_000_000,
-};
 
 /** What a validated tool call will do. */
 export interface PlannedTool {
@@ -89,82 +49,6 @@ export interface PlannedTool {
   command?: string;
   execute(signal?: AbortSignal): Promise<string>;
 }
-
-/** Opening without following a final symbolic link, where the platform can (not on Windows: realpath checks there). */
-const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
-
-export const TOOL_SPECS: Record<ToolName, ToolSpec> = {
-  readFile: {
-    name: 'readFile',
-    description:
-      'Read a text file of the workspace. Paths are relative to the workspace folder. Optionally only lines startLine..endLine (1-based, inclusive).',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        path: { type: 'string', description: 'File path relative to the workspace folder, e.g. src/app.ts' },
-        startLine: { type: 'integer', minimum: 1 },
-        endLine: { type: 'integer', minimum: 1 },
-      },
-      required: ['path'],
-    },
-  },
-  listFiles: {
-    name: 'listFiles',
-    description:
-      'List files of the workspace matching a glob pattern (e.g. "src/**/*.ts"; a pattern without "/" matches file names at any depth). .git, node_modules and .agent-budget are skipped.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        pattern: { type: 'string', description: 'Glob pattern; default "**/*" (everything)' },
-      },
-    },
-  },
-  searchText: {
-    name: 'searchText',
-    description:
-      'Search the text files of the workspace for a string (or a regular expression with regex: true). Returns "path:line: text" for each match.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        query: { type: 'string', description: 'Text to find' },
-        regex: { type: 'boolean', description: 'Treat query as a JavaScript regular expression' },
-        caseSensitive: { type: 'boolean' },
-        pattern: { type: 'string', description: 'Only files matching this glob, e.g. "**/*.ts"' },
-      },
-      required: ['query'],
-    },
-  },
-  writeFile: {
-    name: 'writeFile',
-    description:
-      'Create or overwrite a file of the workspace with the given content (the user may be asked to approve).',
-    inputSchema: {
-      type: 'object',
-      properties: { path: { type: 'string' }, content: { type: 'string' } },
-      required: ['path', 'content'],
-    },
-  },
-  editFile: {
-    name: 'editFile',
-    description:
-      'Replace one exact occurrence of oldText with newText in a file of the workspace. oldText must match the file exactly (whitespace included) and occur once; include surrounding lines to make it unique.',
-    inputSchema: {
-      type: 'object',
-      properties: { path: { type: 'string' }, oldText: { type: 'string' }, newText: { type: 'string' } },
-      required: ['path', 'oldText', 'newText'],
-    },
-  },
-  runCommand: {
-    name: 'runCommand',
-    description:
-      'Run a shell command in the workspace folder (the user may be asked to approve). Returns the exit code and output; long output is cut.',
-    inputSchema: {
-      type: 'object',
-      properties: { command: { type: 'string', description: 'The command line, e.g. "npm test"' } },
-      required: ['command'],
-    },
-  },
-};
 
 export class WorkspaceTools {
   private realRootPromise: Promise<string> | undefined;
@@ -270,6 +154,16 @@ export class WorkspaceTools {
     return out;
   }
 
+  /** Every workspace file the listing and search tools walk (search.ts). */
+  private async *walk(): AsyncGenerator<WalkedFile> {
+    yield* walkWorkspace(await this.realRoot());
+  }
+
+  /** Resolves `p` for writing again when an approved write runs (toolFiles.ts `writeApproved`). */
+  private again(p: unknown): () => Promise<string> {
+    return async () => (await this.resolve(p, 'write')).real;
+  }
+
   /** Validates a call and describes what it will do; throws ToolError for a bad call (sent back to the model). */
   async plan(name: string, rawInput: unknown): Promise<PlannedTool> {
     const input = (typeof rawInput === 'object' && rawInput !== null ? rawInput : {}) as Record<string, unknown>;
@@ -287,7 +181,7 @@ export class WorkspaceTools {
             // Resolved again: the path may have become a link elsewhere while a `tools.approve` dialog was open.
             const now = await this.resolve(input.path, 'read');
             if (now.real !== real) throw new ToolError(`${relative} changed (a symbolic link) since it was proposed.`);
-            return this.readFile(real, relative, start, end);
+            return readWorkspaceFile(real, relative, this.limits.readBytes, start, end);
           },
         };
       }
@@ -299,7 +193,11 @@ export class WorkspaceTools {
         } catch (err) {
           throw new ToolError((err as Error).message);
         }
-        return { name, summary: `listFiles ${pattern}`, execute: () => this.listFiles(re) };
+        return {
+          name,
+          summary: `listFiles ${pattern}`,
+          execute: () => listFiles(this.walk(), re, this.limits.listEntries),
+        };
       }
       case 'searchText': {
         if (typeof input.query !== 'string' || input.query === '')
@@ -323,9 +221,12 @@ export class WorkspaceTools {
           name,
           summary: `searchText ${JSON.stringify(input.query)}${pattern !== '**/*' ? ` in ${pattern}` : ''}`,
           execute: (signal) =>
-            this.searchText(
-              regex ? new RegexWorker(re, this.limits.searchRegexMs, signal) : new PlainMatcher(re),
+            searchText(
+              this.walk(),
               files,
+              regex ? new RegexWorker(re, this.limits.searchRegexMs, signal) : new PlainMatcher(re),
+              async (relative) => (await this.resolve(relative, 'read')).real,
+              this.limits,
             ),
         };
       }
@@ -333,7 +234,7 @@ export class WorkspaceTools {
         if (typeof input.content !== 'string') throw new ToolError('"content" must be a string.');
         const content = input.content;
         const { real, relative } = await this.resolve(input.path, 'write');
-        const existing = await this.preview(real, relative);
+        const existing = await previewFile(real, relative, this.limits.previewBytes);
         const before =
           existing === undefined
             ? undefined
@@ -346,10 +247,16 @@ export class WorkspaceTools {
           before,
           after: content,
           execute: async () => {
-            await this.writeApproved(input.path, real, relative, existing ? 'replace' : 'create', async (file) => {
-              await file.truncate(0);
-              await writeAt0(file, content);
-            });
+            await writeApproved(
+              this.again(input.path),
+              real,
+              relative,
+              existing ? 'replace' : 'create',
+              async (file) => {
+                await file.truncate(0);
+                await writeAt0(file, content);
+              },
+            );
             return `Wrote ${relative} (${Buffer.byteLength(content)} bytes).`;
           },
         };
@@ -359,7 +266,7 @@ export class WorkspaceTools {
           throw new ToolError('"oldText" must be a non-empty string.');
         if (typeof input.newText !== 'string') throw new ToolError('"newText" must be a string.');
         const { real, relative } = await this.resolve(input.path, 'write');
-        const existing = await this.preview(real, relative);
+        const existing = await previewFile(real, relative, this.limits.previewBytes);
         if (existing === undefined) throw new ToolError(`${relative} does not exist; use writeFile to create it.`);
         const before = existing.text;
         if (before === undefined) {
@@ -384,7 +291,7 @@ export class WorkspaceTools {
           before,
           after,
           execute: async () => {
-            await this.writeApproved(input.path, real, relative, 'replace', async (file) => {
+            await writeApproved(this.again(input.path), real, relative, 'replace', async (file) => {
               // The file may have changed while the user looked at the diff: apply only to the text they approved.
               const now = await readBounded(file, this.limits.previewBytes);
               if (now !== before)
@@ -404,393 +311,17 @@ export class WorkspaceTools {
           name,
           summary: `runCommand ${oneLine(command, 120)}`,
           command,
-          execute: (signal) => this.runCommand(command, signal),
+          execute: (signal) =>
+            runCommand(
+              command,
+              { cwd: this.root, timeoutMs: this.limits.commandTimeoutMs, outputBytes: this.limits.commandOutputBytes },
+              signal,
+            ),
         };
       }
       default:
         throw new ToolError(`there is no tool "${name}".`);
     }
-  }
-
-  /**
-   * An existing file's text for the approval's diff, read through a handle that did not follow a link and never more
-   * than `previewBytes` (`text` undefined beyond that, or for a binary file); undefined when there is no file.
-   */
-  private async preview(real: string, relative: string): Promise<{ size: number; text?: string } | undefined> {
-    let file: FileHandle;
-    try {
-      file = await fs.open(real, constants.O_RDONLY | NO_FOLLOW);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return undefined;
-      if (code === 'EISDIR') throw new ToolError('that path is a folder.');
-      if (code === 'ELOOP') throw new ToolError(`${relative} is a symbolic link; refused.`);
-      throw new ToolError(`cannot read ${relative}: ${code}`);
-    }
-    try {
-      const st = await file.stat();
-      if (st.isDirectory()) throw new ToolError('that path is a folder.');
-      if (!st.isFile()) throw new ToolError(`${relative} is not a regular file.`);
-      const buf =
-        st.size > this.limits.previewBytes ? undefined : await readBounded(file, this.limits.previewBytes, 'buffer');
-      if (buf === undefined || buf.subarray(0, 8000).includes(0)) return { size: st.size };
-      return { size: buf.length, text: buf.toString('utf8') };
-    } finally {
-      await file.close();
-    }
-  }
-
-  /**
-   * Writes what was approved, checked again now: the path must still resolve where it did and be allowed, the file
-   * is opened without following a final link (a new file exclusively: it must still not exist), and the open file
-   * must be the one the path names before `write` changes it. A parent folder swapped for a link would make the
-   * open file another one than the path now names; then nothing is written (at worst, with `create`, an empty file
-   * was made where the link led).
-   */
-  private async writeApproved(
-    p: unknown,
-    planned: string,
-    relative: string,
-    mode: 'create' | 'replace',
-    write: (file: FileHandle) => Promise<void>,
-  ): Promise<void> {
-    const changed = () =>
-      new ToolError(
-        `${relative} changed since it was approved (a symbolic link or a folder was swapped in); nothing was written.`,
-      );
-    const now = await this.resolve(p, 'write');
-    if (now.real !== planned) throw changed();
-    if (mode === 'create') {
-      await fs.mkdir(path.dirname(planned), { recursive: true });
-      if ((await fs.realpath(path.dirname(planned))) !== path.dirname(planned)) throw changed();
-    }
-    const flags = mode === 'create' ? constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL : constants.O_RDWR;
-    let file: FileHandle;
-    try {
-      file = await fs.open(planned, flags | NO_FOLLOW, 0o666);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new ToolError(`${relative} was created meanwhile; read it and try again.`);
-      if (code === 'ENOENT') throw new ToolError(`${relative} was removed meanwhile; nothing was written.`);
-      if (code === 'ELOOP') throw changed();
-      if (code === 'EISDIR') throw new ToolError('that path is a folder.');
-      throw new ToolError(`cannot write ${relative}: ${code}`);
-    }
-    try {
-      const opened = await file.stat();
-      const named = await fs.realpath(planned).catch(() => undefined);
-      const there = named === planned ? await fs.stat(planned).catch(() => undefined) : undefined;
-      if (!opened.isFile() || !there || there.ino !== opened.ino || there.dev !== opened.dev) throw changed();
-      await write(file);
-    } finally {
-      await file.close();
-    }
-  }
-
-  private async readFile(real: string, relative: string, start?: number, end?: number): Promise<string> {
-    let text: string;
-    let file: FileHandle | undefined;
-    try {
-      file = await fs.open(real, constants.O_RDONLY | NO_FOLLOW);
-      const st = await file.stat();
-      if (st.isDirectory()) throw new ToolError(`${relative} is a folder; use listFiles.`);
-      const max = 20 * this.limits.readBytes;
-      const read = st.size > max ? undefined : await readBounded(file, max, 'buffer');
-      if (read === undefined) {
-        throw new ToolError(
-          `${relative} is ${Math.round(st.size / 1_000_000)} MB, too large to read; search it with searchText instead.`,
-        );
-      }
-      if (read.subarray(0, 8000).includes(0)) throw new ToolError(`${relative} is a binary file.`);
-      text = read.toString('utf8');
-    } catch (err) {
-      if (err instanceof ToolError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new ToolError(
-        code === 'ENOENT'
-          ? `${relative} does not exist.`
-          : code === 'EISDIR'
-            ? `${relative} is a folder; use listFiles.`
-            : code === 'ELOOP'
-              ? `${relative} is a symbolic link now; refused.`
-              : `cannot read ${relative}: ${code}`,
-      );
-    } finally {
-      await file?.close();
-    }
-    if (start !== undefined || end !== undefined) {
-      const lines = text.split('\n');
-      text = lines.slice((start ?? 1) - 1, end ?? lines.length).join('\n');
-    }
-    if (text.length > this.limits.readBytes) {
-      return `${text.slice(0, this.limits.readBytes)}\n…[cut: ${relative} has ${text.length.toLocaleString('en-US')} characters; read a line range for the rest]`;
-    }
-    return text;
-  }
-
-  /** Every file under the workspace (not following links to folders), workspace-relative with `/`. */
-  private async *walk(): AsyncGenerator<{ relative: string; absolute: string }> {
-    const root = await this.realRoot();
-    const stack = [''];
-    while (stack.length) {
-      const dir = stack.pop()!;
-      let entries: Dirent[];
-      try {
-        entries = await fs.readdir(path.join(root, dir), { withFileTypes: true });
-      } catch {
-        continue;
-      }
-      entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
-      const files: string[] = [];
-      for (const e of entries) {
-        const rel = dir ? `${dir}/${e.name}` : e.name;
-        if (e.isDirectory()) {
-          if (!isSkippedFolder(e.name)) stack.push(rel);
-        } else if (e.isFile() || e.isSymbolicLink()) {
-          files.push(rel);
-        }
-      }
-      for (const rel of files.reverse()) yield { relative: rel, absolute: path.join(root, rel) };
-    }
-  }
-
-  private async listFiles(re: RegExp): Promise<string> {
-    const out: string[] = [];
-    let more = false;
-    for await (const f of this.walk()) {
-      if (!re.test(f.relative)) continue;
-      if (out.length >= this.limits.listEntries) {
-        more = true;
-        break;
-      }
-      out.push(f.relative);
-    }
-    out.sort();
-    if (out.length === 0) return 'No files match.';
-    return `${out.join('\n')}${more ? `\n…[more than ${this.limits.listEntries} files; use a narrower pattern]` : ''}`;
-  }
-
-  private async searchText(query: LineMatcher, files: RegExp): Promise<string> {
-    const out: string[] = [];
-    try {
-      for await (const f of this.walk()) {
-        if (!files.test(f.relative)) continue;
-        let buf: Buffer;
-        try {
-          // A symbolic link is searched only when it resolves inside the workspace (and not to a credentials file).
-          const { real } = await this.resolve(f.relative, 'read');
-          const st = await fs.stat(real);
-          if (!st.isFile() || st.size > this.limits.searchFileBytes) continue;
-          buf = await fs.readFile(real);
-        } catch {
-          continue;
-        }
-        if (buf.subarray(0, 8000).includes(0)) continue;
-        const text = buf.toString('utf8');
-        const hits = await query.lines(text, f.relative);
-        if (hits.length === 0) continue;
-        const lines = text.split('\n');
-        for (const i of hits) {
-          if (out.length >= this.limits.searchMatches) {
-            return `${out.join('\n')}\n…[more than ${this.limits.searchMatches} matches; narrow the query or the pattern]`;
-          }
-          out.push(`${f.relative}:${i + 1}: ${oneLine(lines[i]!.trim(), 200)}`);
-        }
-      }
-    } finally {
-      query.close();
-    }
-    return out.length ? out.join('\n') : 'No matches.';
-  }
-
-  /**
-   * Runs `command` through the platform shell (so pipes and `&&` work as the user would expect — which is exactly
-   * why it only runs after approval or an explicit `tools.allow` in the policy), in the workspace folder, with an
-   * allow-listed environment (no keys, tokens or credentials); a timeout or a cancel stops everything it started
-   * (its process group on POSIX, `taskkill /T` on Windows: commandTree.ts). Output beyond the cap keeps its head and
-   * tail.
-   */
-  private runCommand(command: string, signal?: AbortSignal): Promise<string> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(new ToolError('cancelled before the command started.'));
-      const child = spawn(command, {
-        cwd: this.root,
-        shell: true,
-        // Only what builds and tests need, by name: no key, token or cloud credential (trust/commandEnv.ts).
-        env: commandEnvironment(process.env),
-        detached: process.platform !== 'win32',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const output = new CappedOutput(this.limits.commandOutputBytes);
-      const keep = (c: Buffer) => output.add(c);
-      child.stdout!.on('data', keep);
-      child.stderr!.on('data', keep);
-      let reason: string | undefined;
-      const kill = (why: string) => {
-        reason = why;
-        void stopCommandTree(child);
-      };
-      const timer = setTimeout(
-        () => kill(`timed out after ${Math.round(this.limits.commandTimeoutMs / 1000)} s`),
-        this.limits.commandTimeoutMs,
-      );
-      const onAbort = () => kill('cancelled');
-      signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        reject(new ToolError(`could not start the command: ${err.message}`));
-      });
-      child.on('close', (code, sig) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const text = output.text();
-        const status = reason ? `killed: ${reason}` : sig ? `killed by ${sig}` : `exit code ${code}`;
-        if (reason === 'cancelled') return reject(new ToolError('the command was cancelled.'));
-        resolve(`$ ${command}\n[${status}]\n${text}`);
-      });
-    });
-  }
-}
-
-/** Which lines (0-based) of a file's text match a search. */
-interface LineMatcher {
-  lines(text: string, file: string): Promise<number[]>;
-  close(): void;
-}
-
-/** Plain text (an escaped, linear-time pattern): matched on this thread, no worker to start. */
-class PlainMatcher implements LineMatcher {
-  constructor(private readonly re: RegExp) {}
-
-  async lines(text: string): Promise<number[]> {
-    const hits: number[] = [];
-    // Most files do not contain the text at all: one scan of the whole file says so without splitting it.
-    if (this.re.test(text)) text.split('\n').forEach((line, i) => this.re.test(line) && hits.push(i));
-    return hits;
-  }
-
-  close(): void {}
-}
-
-/** The worker's side: matches each text it is sent, line by line, and replies with the matching line numbers. */
-const REGEX_WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const re = new RegExp(workerData.source, workerData.flags);
-parentPort.on('message', (text) => {
-  const hits = [];
-  text.split('\\n').forEach((line, i) => re.test(line) && hits.push(i));
-  parentPort.postMessage(hits);
-});
-`;
-
-/**
- * A model-supplied regular expression, matched in a worker thread that is stopped when one file takes longer than
- * the deadline or the tool's signal fires. JavaScript regular expressions backtrack: `^(a+)+$` on a 28-character
- * line runs for seconds and doubles with each character, and on the extension host's thread that would freeze
- * every window, with the cancel and the wall-time limit unable to fire.
- */
-class RegexWorker implements LineMatcher {
-  private readonly worker: Worker;
-  private waiting:
-    { resolve(hits: number[]): void; reject(err: Error): void; timer: ReturnType<typeof setTimeout> } | undefined;
-  private failure: Error | undefined;
-  private readonly onAbort = () => this.fail(new ToolError('the search was stopped (cancelled or out of time).'));
-
-  constructor(
-    re: RegExp,
-    private readonly deadlineMs: number,
-    private readonly signal: AbortSignal | undefined,
-  ) {
-    this.worker = new Worker(REGEX_WORKER_SOURCE, { eval: true, workerData: { source: re.source, flags: re.flags } });
-    this.worker.on('message', (hits: number[]) => this.settle((w) => w.resolve(hits)));
-    this.worker.on('error', (err) => this.fail(new ToolError(`the regular expression failed: ${err.message}`)));
-    this.worker.on('exit', () => this.fail(new ToolError('the search stopped unexpectedly.')));
-    if (signal?.aborted) this.onAbort();
-    else signal?.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  lines(text: string, file: string): Promise<number[]> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          this.fail(
-            new ToolError(
-              `the regular expression ran for more than ${this.deadlineMs / 1000} s on ${file} and was stopped: it backtracks ` +
-                'too much (nested quantifiers such as (a+)+ do). Simplify it, or search for plain text.',
-            ),
-          ),
-        this.deadlineMs,
-      );
-      this.waiting = { resolve, reject, timer };
-      this.worker.postMessage(text);
-    });
-  }
-
-  close(): void {
-    this.fail(new ToolError('the search is over.'));
-  }
-
-  private settle(finish: (w: NonNullable<RegexWorker['waiting']>) => void): void {
-    const w = this.waiting;
-    this.waiting = undefined;
-    if (!w) return;
-    clearTimeout(w.timer);
-    finish(w);
-  }
-
-  /** Stops the worker for good; the file being matched (if any) rejects with `err`. */
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.signal?.removeEventListener('abort', this.onAbort);
-    void this.worker.terminate();
-    this.settle((w) => w.reject(err));
-  }
-}
-
-/** Keeps the first and the last half of `cap` bytes of a stream, and counts what fell between. */
-class CappedOutput {
-  private head: Buffer[] = [];
-  private headSize = 0;
-  private tail: Buffer[] = [];
-  private tailSize = 0;
-  private cut = 0;
-
-  constructor(private readonly cap: number) {}
-
-  add(chunk: Buffer): void {
-    const half = Math.floor(this.cap / 2);
-    if (this.headSize < half) {
-      const take = chunk.subarray(0, half - this.headSize);
-      this.head.push(take);
-      this.headSize += take.length;
-      chunk = chunk.subarray(take.length);
-    }
-    if (chunk.length === 0) return;
-    this.tail.push(chunk);
-    this.tailSize += chunk.length;
-    // Drop from the front of the tail until it fits in its half.
-    while (this.tailSize > half) {
-      const first = this.tail[0]!;
-      const excess = this.tailSize - half;
-      if (first.length <= excess) {
-        this.tail.shift();
-        this.tailSize -= first.length;
-        this.cut += first.length;
-      } else {
-        this.tail[0] = first.subarray(excess);
-        this.tailSize -= excess;
-        this.cut += excess;
-      }
-    }
-  }
-
-  text(): string {
-    const head = Buffer.concat(this.head).toString('utf8');
-    const tail = Buffer.concat(this.tail).toString('utf8');
-    return this.cut > 0 ? `${head}\n…[${this.cut.toLocaleString('en-US')} bytes of output cut]…\n${tail}` : head + tail;
   }
 }
 
@@ -813,34 +344,4 @@ function optionalLine(v: unknown, name: string): number | undefined {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
     throw new ToolError(`"${name}" must be a whole number ≥ 1.`);
   return v;
-}
-
-/** Reads an open file from its start, at most `max` bytes: undefined when it holds more. */
-async function readBounded(file: FileHandle, max: number): Promise<string | undefined>;
-async function readBounded(file: FileHandle, max: number, as: 'buffer'): Promise<Buffer | undefined>;
-async function readBounded(file: FileHandle, max: number, as?: 'buffer'): Promise<string | Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = Buffer.allocUnsafe(Math.min(256 * 1024, max + 1 - total));
-    const { bytesRead } = await file.read(chunk, 0, chunk.length, total);
-    if (bytesRead === 0) break;
-    chunks.push(chunk.subarray(0, bytesRead));
-    total += bytesRead;
-    if (total > max) return undefined;
-  }
-  const out = Buffer.concat(chunks, total);
-  return as === 'buffer' ? out : out.toString('utf8');
-}
-
-/** Writes `text` from the start of an open file (the handle's own position may be anywhere). */
-async function writeAt0(file: FileHandle, text: string): Promise<void> {
-  const buf = Buffer.from(text, 'utf8');
-  let done = 0;
-  while (done < buf.length) done += (await file.write(buf, done, buf.length - done, done)).bytesWritten;
-}
-
-function oneLine(text: string, max: number): string {
-  const s = text.replace(/\s+/g, ' ');
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }

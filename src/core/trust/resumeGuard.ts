@@ -1,6 +1,6 @@
 import { AgentBudgetError } from '../errors';
 import { allTasks, type RunCheckpointState } from '../runner/checkpoint';
-import { isWritingTool, TOOL_SPECS } from '../runner/tools';
+import { isWritingTool, TOOL_SPECS } from '../runner/toolSpecs';
 
 /**
  * Resume never executes what it did not witness.

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic, type Running } from '../../fakes';
 import type { RunnerWorkflow } from '../../../src/core/runner/builtins';
 import { globToRegExp, matchesGlob } from '../../../src/core/runner/glob';
-import { ToolError, WorkspaceTools } from '../../../src/core/runner/tools';
+import { WorkspaceTools } from '../../../src/core/runner/tools';
+import { ToolError } from '../../../src/core/runner/toolSpecs';
 import { itWhere, processTrees, symbolicLinks } from '../../support/platform';
 import { collectEvents, fakeAccess, ledgerOf, openRunner, ScriptedApprover, writePolicy } from './helpers';
 
