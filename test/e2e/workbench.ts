@@ -134,18 +134,23 @@ export class Workbench {
   /** Opens the command palette with Control+Shift+P (F1 may not reach it in a browser) and runs `title`. */
   async runCommand(title: string): Promise<void> {
     // A workbench that has just loaded may not list the extension's commands yet (its contributions arrive with
-    // the extension host): a person would open the palette again a moment later, and so does this, for up to 30 s.
+    // the extension host), and a webview that takes focus (a Markdown preview opening) closes the palette under the
+    // keyboard: a person would open the palette again a moment later, and so does this, for up to 30 s.
     const deadline = Date.now() + 30_000;
     for (;;) {
-      await this.openPalette();
-      await this.quickInputBox.fill(`>${title}`);
-      const listed = await this.quickPickItem(title)
-        .first()
-        .waitFor({ state: 'visible', timeout: 5_000 })
+      const listed = await this.openPalette()
+        .then(() => this.quickInputBox.fill(`>${title}`, { timeout: 5_000 }))
+        .then(() => this.quickPickItem(title).first().waitFor({ state: 'visible', timeout: 5_000 }))
         .then(() => true)
         .catch(() => false);
       if (listed || Date.now() > deadline) break;
       await this.page.keyboard.press('Escape');
+      // Out of any webview that holds the focus (and so the palette's keys).
+      await this.page
+        .locator('.part.sidebar .composite.title')
+        .first()
+        .click({ timeout: 2_000 })
+        .catch(() => undefined);
       await this.page.waitForTimeout(1_000);
     }
     await this.pick(title);
@@ -162,9 +167,9 @@ export class Workbench {
     await this.notification(`Agent Budget: ${provider} API key saved.`).waitFor({ state: 'visible' });
   }
 
-  async openPalette(): Promise<void> {
+  async openPalette(timeoutMs = 10_000): Promise<void> {
     await this.page.keyboard.press('Control+Shift+P');
-    await this.quickInputBox.waitFor({ state: 'visible' });
+    await this.quickInputBox.waitFor({ state: 'visible', timeout: timeoutMs });
   }
 
   /** Clicks the quick-pick row labelled `label`; fails with the labels it saw instead. */
