@@ -5,7 +5,7 @@
 //   --no-build        use the existing dist/ and out/ (npm test builds once before all tiers)
 //   --results <file>  where to keep mocha's JSON summary (default out/test-results/integration.json)
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT,
@@ -67,6 +67,7 @@ async function main() {
   const serverDataDir = path.join(tmp, 'server-data');
   const userDataDir = path.join(tmp, 'user-data');
   rmSync(resultsFile, { force: true });
+  mkdirSync(path.dirname(resultsFile), { recursive: true }); // a fresh clone has no out/ yet
   const consoleLog = resultsFile.replace(/\.json$/, '') + '-console.log';
   const serverLogCopy = resultsFile.replace(/\.json$/, '') + '-server.log';
   writeFileSync(consoleLog, '');
