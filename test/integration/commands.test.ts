@@ -40,12 +40,17 @@ describe('Commands and settings (real extension host)', () => {
 
   it('Edit Budget Policy creates a starter budget.json that is valid, and opens it', async () => {
     const original = await readText(policyUri());
+    // An editor an earlier suite left on budget.json would keep its old text in the document until it reloads.
+    await closeAllEditors();
     await vscode.workspace.fs.delete(policyUri());
     try {
       await vscode.commands.executeCommand(Commands.editPolicy);
-      const editor = await waitFor('budget.json in an editor', () => {
+      const written = await waitFor('the starter file', () => readText(policyUri()));
+      const editor = await waitFor('budget.json in an editor, showing the starter file', () => {
         const e = vscode.window.activeTextEditor;
-        return e?.document.uri.path.endsWith('/.agent-budget/budget.json') ? e : undefined;
+        return e?.document.uri.path.endsWith('/.agent-budget/budget.json') && e.document.getText() === written
+          ? e
+          : undefined;
       });
       const { policy, issues } = parsePolicyText(editor.document.getText(), policyUri().fsPath);
       assert.deepEqual(issues, []);
