@@ -177,6 +177,8 @@ describe('hooks on budget events', function () {
         assert.equal(workspace.store.queries.openReservations().length, 0);
         await hooks.flush();
         const pid = Number(readFileSync(`${out}.pid`, 'utf8'));
+        // SIGKILL is delivered asynchronously: give a loaded machine a moment (the hook itself would live 60 s).
+        for (let i = 0; i < 50 && running(pid); i++) await new Promise((r) => setTimeout(r, 100));
         assert.ok(!running(pid), 'the timed-out hook was stopped, not left running');
       } finally {
         await close();
