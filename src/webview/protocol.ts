@@ -491,7 +491,6 @@ const TEAM_STATES: readonly TeamSection['state'][] = ['reading', 'online', 'offl
 const LEVELS: readonly Level[] = ['ok', 'warn', 'critical', 'blocked'];
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 /** Control characters and bidirectional overrides: a name from another machine must read as what it is. */
-// eslint-disable-next-line no-control-regex
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 class InvalidTeamSection extends Error {}
