@@ -4,19 +4,34 @@
 // team section breaks the team's spend down by member after the snapshot is painted. A real PostgreSQL server
 // (Debian's package, started by the test as an unprivileged user; test/support/postgres.ts).
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import * as vscode from 'vscode';
 import { PostgresTeamLedger } from '../../src/core/team/postgresLedger';
 import type { Workspace } from '../../src/core/workspace';
 import type { AgentBudgetApi } from '../../src/vscode/extension';
 import { Commands } from '../../src/vscode/ids';
-import type { HostMessage, TeamSection } from '../../src/webview/protocol';
+import type { HostMessage, RangeId, TeamSection } from '../../src/webview/protocol';
 import { PostgresServer } from '../support/postgres';
 import { activeApi, closeAllEditors, policyUri, readText, spend, waitFor, writeText } from './helpers';
 
-/** Opens the budget panel (if it is not) and returns once the page has shaken hands and a snapshot was posted. */
+/** Opens the budget panel afresh and returns once the page has painted its first snapshot. */
 async function openPanel(api: AgentBudgetApi): Promise<void> {
-  await vscode.commands.executeCommand(Commands.openPanel);
-  await waitFor('the panel to take snapshots', () => api.panel.refresh(), 25_000);
+  // A panel left open behind other editors by an earlier suite reloads its page when revealed: start from none.
+  await closeAllEditors();
+  await waitFor('the panel to close', () => !api.panel.isOpen, 10_000);
+  let sub: vscode.Disposable | undefined;
+  const painted = new Promise((resolve) => (sub = api.panel.onDidPaint(resolve)));
+  try {
+    await vscode.commands.executeCommand(Commands.openPanel);
+    await Promise.race([
+      painted,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the panel never reported painting its first snapshot')), 45_000),
+      ),
+    ]);
+  } finally {
+    sub?.dispose();
+  }
 }
 
 /** Every message the panel posts while `during` runs and until `until` matches one of them. */
@@ -119,7 +134,8 @@ describe('Team ledger (real extension host)', function () {
     this.timeout(90_000);
     const url = teamUrl;
     // Another machine of the team: its rows reach the ledger through the ledger's own API, as its outbox ships them.
-    const other = new PostgresTeamLedger({ url, timeZone: 'UTC' });
+    // (node-postgres from node_modules: the extension's own copy is dist/pgDriver.js, beside its bundle, not this one.)
+    const other = new PostgresTeamLedger({ url, timeZone: 'UTC', driver: pg });
     try {
       await other.ship([
         {
@@ -169,14 +185,16 @@ describe('Team ledger (real extension host)', function () {
     const daily = team.scopes.find((s) => s.scope === 'team.daily');
     assert.ok(daily && daily.limitMicros === 50_000_000 && daily.usedMicros >= 370_000, JSON.stringify(team.scopes));
 
-    // The range picker reads it again for the new range.
-    const week = await postsUntil(
+    // The range picker reads it again for the new range (another than the one the panel kept from earlier tests).
+    const next: RangeId = api.panel.state.range === 'today' ? '30d' : 'today';
+    const again = await postsUntil(
       api,
-      () => api.panel.receive({ type: 'view', state: { range: '7d', tab: 'overview' } }),
-      (m) => teamMessage(m, (t) => t.spend?.range === '7d'),
-      'the team section for the last 7 days',
+      () => api.panel.receive({ type: 'view', state: { range: next, tab: 'overview' } }),
+      (m) => teamMessage(m, (t) => t.spend?.range === next),
+      `the team section for ${next}`,
     );
-    assert.ok(week.some((m) => m.type === 'snapshot' && m.snapshot.range === '7d'));
+    assert.ok(again.some((m) => m.type === 'snapshot' && m.snapshot.range === next));
+    assert.ok(both(api.panel.lastSnapshot!.team!), JSON.stringify(api.panel.lastSnapshot!.team));
   });
 
   it('with the server stopped, the panel’s team section says offline with the allowance left', async function () {
