@@ -15,6 +15,7 @@ import { Commands, PANEL_VIEW_TYPE } from './ids';
 import { computeSnapshot } from './panelSnapshot';
 import type { Begun } from './runSessions';
 import { runIdOf } from './runsTree';
+import { TeamSectionReader } from './teamSection';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** What the panel needs from the run controller. */
@@ -65,6 +66,17 @@ export class BudgetPanel extends Disposable {
   private readonly postedEmitter = this.register(new vscode.EventEmitter<HostMessage>());
   /** Every message posted to the page (tests wait on it). */
   readonly onDidPost = this.postedEmitter.event;
+  /** The team ledger's section, read after each snapshot is posted (never before the first paint). */
+  readonly teamReader = new TeamSectionReader(
+    () => ({ team: this.host.current?.team, range: this.viewState.range }),
+    (team, range, section) => {
+      // A reading that finished after the panel closed, of a team ledger since replaced or of another range is
+      // dropped (the reading asked for meanwhile follows it).
+      if (!this.panel || !this.ready || this.host.current?.team !== team || range !== this.viewState.range) return;
+      if (this.lastSnapshot) this.lastSnapshot = { ...this.lastSnapshot, team: section };
+      this.post({ type: 'team', team: section });
+    },
+  );
   private readonly paintedEmitter = this.register(new vscode.EventEmitter<PanelTimings>());
   /** The page painted a snapshot. */
   readonly onDidPaint = this.paintedEmitter.event;
@@ -98,6 +110,16 @@ export class BudgetPanel extends Disposable {
     host.whenOpen((workspace) => {
       this.register(workspace.store.onDidApply(() => this.scheduleRefresh()));
       this.register(workspace.engine.onDidChange(() => this.scheduleRefresh()));
+      // A team ledger set, replaced or dropped. (Not every change of its state: reading it changes that, and would
+      // read again without end; its spend on other machines shows on the panel's next refresh.)
+      let team = workspace.team;
+      this.register(
+        workspace.onDidChangeTeam(() => {
+          if (workspace.team === team) return;
+          team = workspace.team;
+          this.scheduleRefresh();
+        }),
+      );
       this.scheduleRefresh();
     });
     this.register({ dispose: () => this.close() });
@@ -295,10 +317,13 @@ export class BudgetPanel extends Disposable {
       activeRuns: this.runs.active(),
       canRun: vscode.workspace.isTrusted,
       canExport: await exportAvailable(),
+      team: this.teamReader.current(workspace.team, this.viewState.range),
     });
     if (this.timings && this.timings.snapshotMs === undefined) this.timings.snapshotMs = snapshot.computeMs;
     this.lastSnapshot = snapshot;
     this.post({ type: 'snapshot', snapshot });
+    // The team ledger is another server: its answer follows the snapshot in a message of its own.
+    if (workspace.team) this.teamReader.read();
     return snapshot;
   }
 

@@ -21,6 +21,7 @@ import type {
   PriceRow,
   RangeId,
   RunRow,
+  TeamSection,
 } from '../webview/protocol';
 import { DIMENSIONS } from '../webview/protocol';
 import { capName, scopeLabel } from './budgetText';
@@ -62,6 +63,8 @@ export interface SnapshotInput {
   activeRuns: readonly string[];
   canRun: boolean;
   canExport: boolean;
+  /** The team ledger's section as last read (teamSection.ts reads it after the snapshot is posted), or null. */
+  team?: TeamSection | null;
 }
 
 export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
@@ -186,6 +189,7 @@ export function computeSnapshot(input: SnapshotInput): PanelSnapshot {
     canRun: input.canRun && !workspace.policyError,
     canExport: input.canExport,
     experiments: experimentRows(workspace),
+    team: input.team ?? null,
     computeMs: performance.now() - started,
   };
 }

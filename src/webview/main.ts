@@ -10,11 +10,13 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
-import { html, nothing, render, svg, type TemplateResult } from 'lit';
+import { html, nothing, render, type TemplateResult } from 'lit';
+import { useBar } from './bar';
 import { dayChart } from './chart';
 import { experimentsSection } from './experiments';
 import { formatDay, formatPct, formatTime, formatTokens, formatUsd } from './format';
 import './panel.css';
+import { teamSection } from './team';
 import {
   DEFAULT_VIEW_STATE,
   DIMENSIONS,
@@ -125,6 +127,12 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       requestAnimationFrame(() =>
         requestAnimationFrame(() => vscode.postMessage({ type: 'painted', generatedAt: message.snapshot.generatedAt })),
       );
+  } else if (message.type === 'team') {
+    // The team ledger's reading, for the snapshot shown (the host drops one of a range no longer picked).
+    if (snapshot) {
+      snapshot = { ...snapshot, team: message.team };
+      draw();
+    }
   } else if (message.type === 'reveal') {
     highlighted = message.runId;
     state = { ...state, tab: 'runs' };
@@ -248,6 +256,7 @@ function overview(s: PanelSnapshot): TemplateResult {
             </table>`
       }
     </section>
+    ${teamSection(s.team, RANGE_LABELS[s.range])}
     <section class="cards" aria-label="Summary">
       <div class="card">
         <h3>Spent (${RANGE_LABELS[s.range].toLowerCase()})</h3>
@@ -492,26 +501,6 @@ function runRow(r: RunRow, canRun: boolean): TemplateResult {
       >
     </td>
   </tr>`;
-}
-
-/**
- * A horizontal use bar as SVG: widths are SVG attributes, so the bar needs no inline style (the CSP forbids
- * style attributes).
- */
-function useBar(pct: number, label: string | undefined, thin = false): TemplateResult {
-  const width = Math.max(0, Math.min(100, pct));
-  return html`<svg
-    class="bar ${thin ? 'thin' : ''}"
-    viewBox="0 0 100 8"
-    preserveAspectRatio="none"
-    role=${label ? 'meter' : 'presentation'}
-    aria-valuemin="0"
-    aria-valuemax="100"
-    aria-valuenow=${Math.round(pct)}
-    aria-label=${label ?? nothing}
-  >
-    ${svg`<rect class="track" x="0" y="0" width="100" height="8"></rect><rect class="fill" x="0" y="0" width=${width} height="8"></rect>`}
-  </svg>`;
 }
 
 draw();

@@ -185,6 +185,74 @@ export interface ExperimentRow {
   winner: { arm: number; on: 'acceptance' | 'failures' | 'cost' } | null;
 }
 
+/** Dimensions of the team's spend (the team ledger's report, as `agent-budget report --team` prints it). */
+export const TEAM_DIMENSIONS = ['member', 'workflow', 'model', 'client'] as const;
+export type TeamDimension = (typeof TEAM_DIMENSIONS)[number];
+
+/** One capped team scope now: the team's (`team.daily`) or the member's own by tier (`team.member.senior.daily`). */
+export interface TeamScopeRow {
+  /** Scope name, e.g. `team.monthly`, `team.member.senior.daily`. */
+  scope: string;
+  /** Human label, e.g. "team this month", "your team cap today". */
+  label: string;
+  /** Settled spend of every member in the current period (µ$). */
+  usedMicros: number;
+  /** Held by calls in flight on every machine (µ$). */
+  heldMicros: number;
+  /** The cap (µ$). */
+  limitMicros: number;
+  /** (used + held) / limit × 100. */
+  pct: number;
+  level: Level;
+  /** When the period resets (epoch ms; the team's zone). */
+  resetsAt: number;
+}
+
+/** One row of the team's spend by member, workflow, model or client. */
+export interface TeamSpendRow {
+  /** The member, workflow, model or client, as the machine that spent it wrote it ('' = none). */
+  key: string;
+  /** Spend (µ$), `estimatedMicros` included. */
+  costMicros: number;
+  /** The part charged from reservations because the provider's usage never arrived (µ$). */
+  estimatedMicros: number;
+  calls: number;
+  tokens: number;
+}
+
+/**
+ * The team ledger's part of the panel (only when the workspace has one). The host reads it from the team's
+ * PostgreSQL database after posting the snapshot, so it never delays the first paint: a snapshot carries the last
+ * reading (or `reading`), and a `team` message the new one. Names in it come from other machines: the host runs
+ * `parseTeamSection` on it before posting, and the page only ever renders it as text.
+ */
+export interface TeamSection {
+  /** Who this window debits as. */
+  member: string;
+  /** The member's tier in budget.json's `team.members`, or null. */
+  tier: string | null;
+  /** reading: not read yet; online: read now; offline: unreachable (the allowance applies); error: refused. */
+  state: 'reading' | 'online' | 'offline' | 'error';
+  /** offline: the meter's line (`team ledger offline — $0.40 offline allowance left`); error: why; else null. */
+  message: string | null;
+  /** The capped team scopes as last read (empty before the first reading). */
+  scopes: TeamScopeRow[];
+  /** When `scopes` were read (epoch ms), or null. */
+  scopesAt: number | null;
+  /** The team's spend over the panel's range (every member), or null when it could not be read. */
+  spend: {
+    range: RangeId;
+    /** First and last day of the range in the team's zone (`YYYY-MM-DD`). */
+    fromDay: string;
+    toDay: string;
+    /** The team's period zone (budget.json's `timeZone`, else UTC). */
+    timeZone: string;
+    total: Omit<TeamSpendRow, 'key'>;
+    /** Largest first, at most MAX_TEAM_ROWS each. */
+    by: Record<TeamDimension, TeamSpendRow[]>;
+  } | null;
+}
+
 /** Everything the panel shows, computed by the host from rollup queries only. */
 export interface PanelSnapshot {
   /** When the host computed it (epoch ms). */
@@ -248,6 +316,8 @@ export interface PanelSnapshot {
   runs: RunRow[];
   /** The policy's experiments, over all the runs each assigned. */
   experiments: ExperimentRow[];
+  /** The team ledger's scopes and spend, or null when the workspace has no team ledger. */
+  team: TeamSection | null;
   /** The price table in force today (UTC) with budget.json's overrides. */
   prices: {
     /** The day the rates are in force (`YYYY-MM-DD`, UTC). */
@@ -297,6 +367,8 @@ export type WebviewMessage =
 export type HostMessage =
   /** Fresh data (after ready, a range change, or any spend). */
   | { type: 'snapshot'; snapshot: PanelSnapshot }
+  /** A new reading of the team ledger (it arrives after the snapshot it belongs to). */
+  | { type: 'team'; team: TeamSection }
   /** Select the runs tab and highlight this run. */
   | { type: 'reveal'; runId: string }
   /** The answer to a request. */
@@ -403,6 +475,128 @@ export function parseWebviewMessage(input: unknown): { message: WebviewMessage }
       return {
         error: `unknown message type ${typeof raw.type === 'string' ? JSON.stringify(raw.type.slice(0, 40)) : typeof raw.type}`,
       };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The team section (the host runs this on what it read from the team ledger before posting it)
+
+/** Rows per team dimension the panel shows (the largest). */
+export const MAX_TEAM_ROWS = 10;
+/** A name from the team ledger (a member, workflow, model or client another machine wrote) is cut to this length. */
+export const MAX_TEAM_TEXT = 120;
+const MAX_TEAM_MESSAGE = 500;
+const MAX_TEAM_SCOPES = 12;
+const TEAM_STATES: readonly TeamSection['state'][] = ['reading', 'online', 'offline', 'error'];
+const LEVELS: readonly Level[] = ['ok', 'warn', 'critical', 'blocked'];
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+/** Control characters and bidirectional overrides: a name from another machine must read as what it is. */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+class InvalidTeamSection extends Error {}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new InvalidTeamSection(what);
+  return value;
+}
+
+/** Text made safe to show: controls and direction overrides become spaces; past `max` characters it is cut. */
+function teamText(v: unknown, max: number): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  // Cut in UTF-16 units first (bounded work on a huge string), then by code point so no surrogate is split.
+  const chars = Array.from(v.slice(0, max * 2).replace(UNSAFE_TEXT, ' '));
+  return chars.length > max || v.length > max * 2 ? `${chars.slice(0, max - 1).join('')}…` : chars.join('');
+}
+
+const count = (v: unknown): number | undefined =>
+  Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : undefined;
+
+function teamObject(v: unknown, keys: readonly string[], what: string): Record<string, unknown> {
+  const o = plain(v);
+  if (!o || !hasOnly(o, keys)) throw new InvalidTeamSection(what);
+  return o;
+}
+
+function teamList(v: unknown, max: number, what: string): unknown[] {
+  if (!Array.isArray(v) || v.length > max) throw new InvalidTeamSection(what);
+  return v as unknown[];
+}
+
+function teamScopeRow(v: unknown, at: string): TeamScopeRow {
+  const o = teamObject(
+    v,
+    ['scope', 'label', 'usedMicros', 'heldMicros', 'limitMicros', 'pct', 'level', 'resetsAt'],
+    at,
+  );
+  return {
+    scope: need(teamText(o.scope, MAX_TEAM_TEXT), `${at}.scope`),
+    label: need(teamText(o.label, MAX_TEAM_TEXT), `${at}.label`),
+    usedMicros: need(count(o.usedMicros), `${at}.usedMicros`),
+    heldMicros: need(count(o.heldMicros), `${at}.heldMicros`),
+    limitMicros: need(count(o.limitMicros), `${at}.limitMicros`),
+    pct: need(Number.isFinite(o.pct) && (o.pct as number) >= 0 ? (o.pct as number) : undefined, `${at}.pct`),
+    level: need(oneOf(LEVELS, o.level) ? o.level : undefined, `${at}.level`),
+    resetsAt: need(count(o.resetsAt), `${at}.resetsAt`),
+  };
+}
+
+function teamTotals(o: Record<string, unknown>, at: string): Omit<TeamSpendRow, 'key'> {
+  return {
+    costMicros: need(count(o.costMicros), `${at}.costMicros`),
+    estimatedMicros: need(count(o.estimatedMicros), `${at}.estimatedMicros`),
+    calls: need(count(o.calls), `${at}.calls`),
+    tokens: need(count(o.tokens), `${at}.tokens`),
+  };
+}
+
+function teamSpend(v: unknown): NonNullable<TeamSection['spend']> {
+  const o = teamObject(v, ['range', 'fromDay', 'toDay', 'timeZone', 'total', 'by'], 'spend');
+  const by = teamObject(o.by, TEAM_DIMENSIONS, 'spend.by');
+  const rows = (d: TeamDimension): TeamSpendRow[] =>
+    teamList(by[d], MAX_TEAM_ROWS, `spend.by.${d}`).map((r, i) => {
+      const at = `spend.by.${d}[${i}]`;
+      const row = teamObject(r, ['key', 'costMicros', 'estimatedMicros', 'calls', 'tokens'], at);
+      return { key: need(teamText(row.key, MAX_TEAM_TEXT), `${at}.key`), ...teamTotals(row, at) };
+    });
+  return {
+    range: need(oneOf(RANGES, o.range) ? o.range : undefined, 'spend.range'),
+    fromDay: need(typeof o.fromDay === 'string' && DAY.test(o.fromDay) ? o.fromDay : undefined, 'spend.fromDay'),
+    toDay: need(typeof o.toDay === 'string' && DAY.test(o.toDay) ? o.toDay : undefined, 'spend.toDay'),
+    timeZone: need(teamText(o.timeZone, MAX_TEAM_TEXT), 'spend.timeZone'),
+    total: teamTotals(
+      teamObject(o.total, ['costMicros', 'estimatedMicros', 'calls', 'tokens'], 'spend.total'),
+      'spend.total',
+    ),
+    by: { member: rows('member'), workflow: rows('workflow'), model: rows('model'), client: rows('client') },
+  };
+}
+
+/**
+ * The team section if it has exactly TeamSection's shape with every amount a non-negative integer, else where it
+ * does not. A copy: names are cut to MAX_TEAM_TEXT with control and direction-override characters made spaces, since
+ * they come from whichever machine wrote them to the team ledger.
+ */
+export function parseTeamSection(input: unknown): { team: TeamSection } | { error: string } {
+  try {
+    const o = teamObject(
+      input,
+      ['member', 'tier', 'state', 'message', 'scopes', 'scopesAt', 'spend'],
+      'not a team section',
+    );
+    return {
+      team: {
+        member: need(teamText(o.member, MAX_TEAM_TEXT), 'member'),
+        tier: o.tier === null ? null : need(teamText(o.tier, MAX_TEAM_TEXT), 'tier'),
+        state: need(oneOf(TEAM_STATES, o.state) ? o.state : undefined, 'state'),
+        message: o.message === null ? null : need(teamText(o.message, MAX_TEAM_MESSAGE), 'message'),
+        scopes: teamList(o.scopes, MAX_TEAM_SCOPES, 'scopes').map((r, i) => teamScopeRow(r, `scopes[${i}]`)),
+        scopesAt: o.scopesAt === null ? null : need(count(o.scopesAt), 'scopesAt'),
+        spend: o.spend === null ? null : teamSpend(o.spend),
+      },
+    };
+  } catch (err) {
+    if (err instanceof InvalidTeamSection) return { error: `bad team section: ${err.message}` };
+    throw err;
   }
 }
 
