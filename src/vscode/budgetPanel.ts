@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
   DEFAULT_VIEW_STATE,
@@ -16,6 +15,7 @@ import { computeSnapshot } from './panelSnapshot';
 import type { Begun } from './runSessions';
 import { runIdOf } from './runsTree';
 import { TeamSectionReader } from './teamSection';
+import { webviewAssets, webviewPage } from './webviewPage';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** What the panel needs from the run controller. */
@@ -175,7 +175,7 @@ export class BudgetPanel extends Disposable {
 
   /** The page's files, emitted there by esbuild.mjs: the one folder the webview may load from. */
   private assets(): vscode.Uri {
-    return vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    return webviewAssets(this.extensionUri);
   }
 
   /** What the webview may load from (tests read it). */
@@ -334,35 +334,18 @@ export class BudgetPanel extends Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
-    const asset = (file: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.assets(), file)).toString();
-    const csp = [
-      `default-src 'none'`,
-      `script-src 'nonce-${nonce}'`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-      `img-src ${webview.cspSource} data:`,
-    ].join('; ');
     // The initial state rides on a data attribute (not an inline script), so the page needs no 'unsafe-inline'.
     const initial = JSON.stringify({
       range: RANGES.includes(this.viewState.range) ? this.viewState.range : 'month',
       tab: TABS.includes(this.viewState.tab) ? this.viewState.tab : 'overview',
     });
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${asset('codicon.css')}" id="vscode-codicon-stylesheet">
-  <link rel="stylesheet" href="${asset('webview.css')}">
-  <title>Agent Budget</title>
-</head>
-<body data-initial-state="${escapeAttribute(initial)}">
-  <main id="app" aria-live="polite"><p class="muted">Loading spend…</p></main>
-  <script nonce="${nonce}" src="${asset('webview.js')}"></script>
-</body>
-</html>`;
+    return webviewPage(webview, this.assets(), {
+      title: 'Agent Budget',
+      css: 'webview.css',
+      js: 'webview.js',
+      bodyAttributes: `data-initial-state="${escapeAttribute(initial)}"`,
+      main: '<main id="app" aria-live="polite"><p class="muted">Loading spend…</p></main>',
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { ProviderError } from '../core/providers/errors';
 import { MissingApiKeyError, quoteText, type RunQuote } from '../core/runner/runner';
 import { UntrustedRunError } from '../core/trust/resumeGuard';
 import type { ProviderId } from '../core/usage';
+import type { RunState } from '../core/store/records';
 import type { Workspace } from '../core/workspace';
 import { PROVIDER_NAMES } from '../core/providers/errors';
 import { toolLine } from './runViewModel';
@@ -226,6 +227,23 @@ export class RunSessions extends Disposable implements RunActivitySource {
    * under way, undefined when it was refused (a notification says why).
    */
   async beginFollowUp(runId: string, text: string): Promise<Begun | undefined> {
+    const run = await this.idleRun(runId, (workflow) =>
+      vscode.l10n.t('Agent Budget: {0} is still running; ask when it is done.', workflow),
+    );
+    if (!run) return undefined;
+    return this.launch(
+      run.workflow,
+      vscode.l10n.t('Follow-up on {0}', run.workflow),
+      (runner, options) => runner.continue(runId, text, options),
+      runId,
+    );
+  }
+
+  /**
+   * The run `runId` of this workspace when it is not running in this window; else undefined, having said why (no such
+   * run, or `busy` for one that runs here).
+   */
+  private async idleRun(runId: string, busy: (workflow: string) => string): Promise<RunState | undefined> {
     const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
     const run = workspace?.store.queries.getRun(runId);
     if (!run) {
@@ -233,17 +251,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
       return undefined;
     }
     if (this.active().includes(runId)) {
-      void vscode.window.showInformationMessage(
-        vscode.l10n.t('Agent Budget: {0} is still running; ask when it is done.', run.workflow),
-      );
+      void vscode.window.showInformationMessage(busy(run.workflow));
       return undefined;
     }
-    return this.launch(
-      run.workflow,
-      vscode.l10n.t('Follow-up on {0}', run.workflow),
-      (runner, options) => runner.continue(runId, text, options),
-      runId,
-    );
+    return run;
   }
 
   /** Resumes a run and follows it to its end; undefined when it was refused. */
@@ -256,18 +267,10 @@ export class RunSessions extends Disposable implements RunActivitySource {
    * refused (a notification says why). The panel answers its Resume button with this, not with the whole run.
    */
   async beginResume(runId: string): Promise<Begun | undefined> {
-    const workspace = this.host.current ?? (await this.host.ready.catch(() => undefined));
-    const run = workspace?.store.queries.getRun(runId);
-    if (!run) {
-      void vscode.window.showErrorMessage(vscode.l10n.t('Agent Budget: there is no run {0} in this workspace.', runId));
-      return undefined;
-    }
-    if (this.active().includes(runId)) {
-      void vscode.window.showInformationMessage(
-        vscode.l10n.t('Agent Budget: {0} is already running in this window.', run.workflow),
-      );
-      return undefined;
-    }
+    const run = await this.idleRun(runId, (workflow) =>
+      vscode.l10n.t('Agent Budget: {0} is already running in this window.', workflow),
+    );
+    if (!run) return undefined;
     return this.launch(
       run.workflow,
       vscode.l10n.t('Resume {0}', run.workflow),

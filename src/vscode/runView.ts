@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { messageOf } from '../core/errors';
 import {
@@ -16,6 +15,7 @@ import type { ApprovalRequest, RunEvent } from './runnerContract';
 import type { RunSessions } from './runSessions';
 import { emptyLive, runViewModel, toolLine, type LiveRunView } from './runViewModel';
 import type { Settings } from './settings';
+import { webviewAssets, webviewPage } from './webviewPage';
 import type { WorkspaceHost } from './workspaceHost';
 
 /** Redraw a streaming view at most this often (each redraw renders its Markdown again). */
@@ -301,7 +301,7 @@ export class RunViews extends Disposable implements InlineApprovals {
   }
 
   private assets(): vscode.Uri {
-    return vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    return webviewAssets(this.extensionUri);
   }
 
   private adopt(panel: vscode.WebviewPanel, runId: string): void {
@@ -320,30 +320,13 @@ export class RunViews extends Disposable implements InlineApprovals {
   }
 
   private html(webview: vscode.Webview, runId: string): string {
-    const nonce = randomBytes(16).toString('base64');
-    const asset = (file: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.assets(), file)).toString();
-    const csp = [
-      `default-src 'none'`,
-      `script-src 'nonce-${nonce}'`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-      `img-src ${webview.cspSource} data:`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${asset('codicon.css')}" id="vscode-codicon-stylesheet">
-  <link rel="stylesheet" href="${asset('run.css')}">
-  <title>Agent Budget run</title>
-</head>
-<body data-run-id="${runId.replace(/[^A-Za-z0-9_-]/g, '')}">
-  <main id="app"><p class="muted">Loading the run…</p></main>
-  <script nonce="${nonce}" src="${asset('run.js')}"></script>
-</body>
-</html>`;
+    return webviewPage(webview, this.assets(), {
+      title: 'Agent Budget run',
+      css: 'run.css',
+      js: 'run.js',
+      bodyAttributes: `data-run-id="${runId.replace(/[^A-Za-z0-9_-]/g, '')}"`,
+      main: '<main id="app"><p class="muted">Loading the run…</p></main>',
+    });
   }
 }
 

@@ -11,7 +11,7 @@ import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import { html, nothing, render, type TemplateResult } from 'lit';
-import { useBar } from './bar';
+import { spendTable, useBar } from './bar';
 import { dayChart } from './chart';
 import { experimentsSection } from './experiments';
 import { formatDay, formatPct, formatTime, formatTokens, formatUsd } from './format';
@@ -337,36 +337,13 @@ function breakdowns(s: PanelSnapshot): TemplateResult {
 }
 
 function breakdownTable(d: Dimension, rows: PanelSnapshot['breakdowns'][Dimension]): TemplateResult {
-  return html`<div class="breakdown" data-dimension=${d}>
-    <h3>By ${DIMENSION_LABELS[d].toLowerCase()}</h3>
-    ${
-      rows.length === 0
-        ? html`<p class="muted">No spend in this range.</p>`
-        : html`<table>
-            <thead>
-              <tr>
-                <th>${DIMENSION_LABELS[d]}</th>
-                <th class="num">Cost</th>
-                <th class="num">Share</th>
-                <th class="num">Calls</th>
-                <th class="num">Tokens</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows.map(
-                (r) =>
-                  html`<tr>
-                    <td>${r.key || html`<span class="muted">${EMPTY_KEY[d]}</span>`}</td>
-                    <td class="num">${formatUsd(r.costMicros)}</td>
-                    <td class="num share">${useBar(r.share, undefined, true)}${formatPct(r.share)}</td>
-                    <td class="num">${r.calls.toLocaleString()}</td>
-                    <td class="num">${formatTokens(r.tokens)}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
-    }
-  </div>`;
+  const labels = {
+    heading: `By ${DIMENSION_LABELS[d].toLowerCase()}`,
+    column: DIMENSION_LABELS[d],
+    none: EMPTY_KEY[d],
+    empty: 'No spend in this range.',
+  };
+  return html`<div class="breakdown" data-dimension=${d}>${spendTable(labels, rows)}</div>`;
 }
 
 /** The price table in force today: what each model costs, promotions and changes ahead, and where it came from. */

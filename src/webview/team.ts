@@ -2,8 +2,8 @@
 // spend of every member by member, workflow, model and client. Names come from other machines: lit renders them as
 // text, never as markup.
 import { html, nothing, type TemplateResult } from 'lit';
-import { useBar } from './bar';
-import { formatPct, formatTime, formatTokens, formatUsd } from './format';
+import { spendTable, useBar } from './bar';
+import { formatPct, formatTime, formatUsd } from './format';
 import { TEAM_DIMENSIONS, type TeamDimension, type TeamSection, type TeamSpendRow } from './protocol';
 
 const HEADINGS: Record<TeamDimension, string> = {
@@ -100,36 +100,16 @@ function spend(team: TeamSection, rangeLabel: string): TemplateResult | typeof n
 }
 
 function table(d: TeamDimension, rows: TeamSpendRow[], total: number): TemplateResult {
+  const heading = `Team by ${HEADINGS[d].toLowerCase()}`;
+  const labels = { heading, column: HEADINGS[d], none: '(none)', empty: 'No team spend in this range.' };
   return html`<div class="breakdown" data-team-dimension=${d}>
-    <h3>Team by ${HEADINGS[d].toLowerCase()}</h3>
-    ${
-      rows.length === 0
-        ? html`<p class="muted">No team spend in this range.</p>`
-        : html`<table>
-            <thead>
-              <tr>
-                <th>${HEADINGS[d]}</th>
-                <th class="num">Cost</th>
-                <th class="num">Share</th>
-                <th class="num">Calls</th>
-                <th class="num">Tokens</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows.map((r) => {
-                const share = total > 0 ? (r.costMicros / total) * 100 : 0;
-                return html`<tr>
-                  <td title=${r.key}>${r.key || html`<span class="muted">(none)</span>`}</td>
-                  <td class="num">
-                    ${formatUsd(r.costMicros)}${r.estimatedMicros > 0 ? html` <span class="muted">(estimated)</span>` : nothing}
-                  </td>
-                  <td class="num share">${useBar(share, undefined, true)}${formatPct(share)}</td>
-                  <td class="num">${r.calls.toLocaleString()}</td>
-                  <td class="num">${formatTokens(r.tokens)}</td>
-                </tr>`;
-              })}
-            </tbody>
-          </table>`
-    }
+    ${spendTable(
+      labels,
+      rows.map((r) => ({
+        ...r,
+        share: total > 0 ? (r.costMicros / total) * 100 : 0,
+        estimated: r.estimatedMicros > 0,
+      })),
+    )}
   </div>`;
 }
