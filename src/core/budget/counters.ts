@@ -16,6 +16,12 @@ import {
   type TokenScopeSpec,
 } from './types';
 
+/** `workspace.<period>` for each of PERIODS. */
+const WORKSPACE_SCOPES: readonly string[] = PERIODS.map((period) => `workspace.${period}`);
+
+/** The policy field of each period's cap (a constant: a key built per call is looked up the slow way). */
+const USD_FIELD = { daily: 'dailyUsd', weekly: 'weeklyUsd', monthly: 'monthlyUsd' } as const;
+
 interface Counter {
   used: number;
   reserved: number;
@@ -42,6 +48,16 @@ export class ScopeCounters {
   private readonly spendParents = new Map<string, string[]>();
   /** Effective limits by workflow for the current policy (merging overrides allocates; admissions are hot). */
   private readonly limits = new Map<string, ReturnType<typeof effectiveLimits>>();
+  /**
+   * USD scope names by period (`workflow.<id>.<period>`…) and counter keys by window and scope name: admissions and
+   * charges look counters up by the same few keys on every call, and a string built afresh is hashed afresh on every
+   * Map lookup (about half a microsecond each on Node 20; ten or more a call).
+   */
+  private readonly scopeNames = {
+    'workflow.': new Map<string, readonly string[]>(),
+    'client.': new Map<string, readonly string[]>(),
+  };
+  private readonly windowKeys = new WeakMap<PeriodWindow, Map<string, string>>();
 
   constructor(
     private readonly store: WorkspaceStore,
@@ -112,25 +128,52 @@ export class ScopeCounters {
       this.limits.set(workflow, limits);
     }
     const out: ScopeUse[] = [];
-    for (const period of PERIODS) {
+    const own = this.names('workflow.', workflow);
+    for (const [i, period] of PERIODS.entries()) {
       const win = periodWindow(period, now, this.policy.timeZone);
-      out.push(this.usdUse(`workspace.${period}`, win, undefined, limits.workspace[`${period}Usd`]));
-      out.push(this.usdUse(`workflow.${workflow}.${period}`, win, { workflow }, limits.workflow[`${period}Usd`]));
+      out.push(this.usdUse(WORKSPACE_SCOPES[i]!, win, undefined, limits.workspace[USD_FIELD[period]]));
+      out.push(this.usdUse(own[i]!, win, { workflow }, limits.workflow[USD_FIELD[period]]));
     }
-    if (client !== undefined) out.push(...this.clientScopes(client, clientCaps, now));
+    if (client !== undefined) for (const use of this.clientScopes(client, clientCaps, now)) out.push(use);
     return out;
   }
 
   /** A proxy client's own scopes (`client.<name>.daily|monthly`) at `now`, with its caps. */
   clientScopes(client: string, caps: ClientCaps, now: number): ScopeUse[] {
+    const names = this.names('client.', client);
     return CLIENT_PERIODS.map((period) =>
       this.usdUse(
-        `client.${client}.${period}`,
+        names[PERIODS.indexOf(period)]!,
         periodWindow(period, now, this.policy.timeZone),
         { client },
-        caps[`${period}Usd`],
+        caps[USD_FIELD[period]],
       ),
     );
+  }
+
+  /** `<kind><id>.<period>` for each of PERIODS, built once per id. */
+  private names(kind: 'workflow.' | 'client.', id: string): readonly string[] {
+    let names = this.scopeNames[kind].get(id);
+    if (!names) {
+      names = PERIODS.map((period) => `${kind}${id}.${period}`);
+      this.scopeNames[kind].set(id, names);
+    }
+    return names;
+  }
+
+  /** The counter key `<scope>@<window key>`, built once per window and scope. */
+  private keyOf(scope: string, win: PeriodWindow): string {
+    let keys = this.windowKeys.get(win);
+    if (!keys) {
+      keys = new Map();
+      this.windowKeys.set(win, keys);
+    }
+    let key = keys.get(scope);
+    if (key === undefined) {
+      key = `${scope}@${win.key}`;
+      keys.set(scope, key);
+    }
+    return key;
   }
 
   /** Keeps counters current with one record the store applied. */
@@ -205,7 +248,7 @@ export class ScopeCounters {
     filter: SpendFilter | undefined,
     capUsd: number | undefined,
   ): ScopeUse {
-    const key = `${scope}@${win.key}`;
+    const key = this.keyOf(scope, win);
     const c = this.counter(key, () => {
       const range = {
         fromDay: dayKey(win.startMs, this.policy.timeZone),
@@ -238,12 +281,13 @@ export class ScopeCounters {
       c.used += isSpendKey(key) ? entry.costMicros : tokens;
     }
     // USD scopes in the period the rollups file the entry in: where its reservation was held (a call across midnight).
-    for (const period of PERIODS) {
-      const win = periodWindow(period, entry.heldAt ?? entry.ts, this.policy.timeZone);
-      const keys = [`workspace.${period}@${win.key}`, `workflow.${entry.workflow}.${period}@${win.key}`];
-      if (entry.client !== undefined) keys.push(`client.${entry.client}.${period}@${win.key}`);
-      for (const key of keys) {
-        const c = this.counters.get(key);
+    const at = entry.heldAt ?? entry.ts;
+    const workflow = this.names('workflow.', entry.workflow);
+    const client = entry.client === undefined ? undefined : this.names('client.', entry.client);
+    for (const [i, period] of PERIODS.entries()) {
+      const win = periodWindow(period, at, this.policy.timeZone);
+      for (const scope of [WORKSPACE_SCOPES[i]!, workflow[i]!, client?.[i]]) {
+        const c = scope === undefined ? undefined : this.counters.get(this.keyOf(scope, win));
         if (c) c.used += entry.costMicros;
       }
     }

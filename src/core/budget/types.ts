@@ -222,5 +222,9 @@ export function isUsdKey(key: string): boolean {
  * keys (`task.usd@<id>`).
  */
 export function isSpendKey(key: string): boolean {
-  return /^(task|pool|session)\.usd(@|$)/.test(key);
+  const dot = key.indexOf('.usd');
+  if (dot !== 4 && dot !== 7) return false;
+  const kind = key.slice(0, dot);
+  const after = key.charCodeAt(dot + 4);
+  return (kind === 'task' || kind === 'pool' || kind === 'session') && (Number.isNaN(after) || after === 64); /* @ */
 }
