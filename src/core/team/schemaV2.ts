@@ -75,19 +75,20 @@ BEGIN
 END
 $$;
 
--- Locks the counter rows of p_keys in key order and returns them, creating missing ones first (v1's returned
+-- Locks the counter rows of p_keys in key order and returns them (keys in that order), creating missing ones first (v1's returned
 -- nothing and was a SQL-language function, planned again on every call; plpgsql caches its plans). The inserts take
 -- no lock on an existing row and go in key order, then the locks are taken in key order (FOR UPDATE applies after the
 -- sort), and read committed returns each row as its last holder committed it: no two callers wait in a cycle.
 DROP FUNCTION agent_budget.lock_counters(text[]);
-CREATE FUNCTION agent_budget.lock_counters(p_keys text[]) RETURNS TABLE (k text, used bigint, held bigint)
+CREATE FUNCTION agent_budget.lock_counters(p_keys text[], OUT r_keys text[], OUT r_used bigint[], OUT r_held bigint[])
 LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO agent_budget.counter (key)
   SELECT DISTINCT u.key FROM unnest(p_keys) AS u(key) WHERE u.key IS NOT NULL ORDER BY u.key
   ON CONFLICT DO NOTHING;
-  RETURN QUERY SELECT c.key, c.used_micros, c.held_micros FROM agent_budget.counter c
-    WHERE c.key = ANY (p_keys) ORDER BY c.key FOR UPDATE;
+  SELECT array_agg(l.key), array_agg(l.used_micros), array_agg(l.held_micros) INTO r_keys, r_used, r_held
+    FROM (SELECT c.key, c.used_micros, c.held_micros FROM agent_budget.counter c
+          WHERE c.key = ANY (p_keys) ORDER BY c.key FOR UPDATE) l;
 END
 $$;
 
@@ -117,18 +118,22 @@ $$;
 -- Admission (v1's contract: see agent_budget.admit), deciding in the caller's transaction. Frees every lapsed
 -- reservation it finds (a crashed or cut-off machine's), then holds as much of p_micros as every capped scope has
 -- room for, but at least p_min_micros — or nothing. A retried call with the same reservation id renews and reports
--- the hold it already has.
+-- the hold it already has. Returns the six keys (capsArray order) with their used and held (this hold included),
+-- the hold (null: refused) and when its lease ends.
 CREATE FUNCTION agent_budget.admit_decide(
   p_reservation text, p_member text, p_machine text, p_periods text[], p_caps bigint[], p_micros bigint,
-  p_min_micros bigint, p_lease_ms integer)
-RETURNS TABLE (key text, used_micros bigint, held_micros bigint, cap_micros bigint, admitted boolean,
-  hold_micros bigint, expires_at_ms bigint)
+  p_min_micros bigint, p_lease_ms integer,
+  OUT r_keys text[], OUT r_used bigint[], OUT r_held bigint[], OUT r_hold bigint, OUT r_expires_ms bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_keys text[] := agent_budget.scope_keys(p_member, p_periods[1], p_periods[2], p_periods[3]);
   v_lapsed text[];
   v_lapsed_keys text[];
   v_locked text[];
+  v_locked_keys text[];
+  v_locked_used bigint[];
+  v_locked_held bigint[];
+  v_at integer;
   v_used bigint[];
   v_held bigint[];
   v_now timestamptz;
@@ -156,8 +161,12 @@ BEGIN
       FROM agent_budget.reservation r, unnest(r.keys) AS k WHERE r.expires_at <= v_now;
     v_locked := v_keys || coalesce(v_lapsed_keys, '{}');
     -- From here to the commit the team's counters are locked: only the decision and its two writes.
-    SELECT array_agg(l.used ORDER BY u.ord), array_agg(l.held ORDER BY u.ord) INTO v_used, v_held
-      FROM unnest(v_keys) WITH ORDINALITY AS u(k, ord) JOIN agent_budget.lock_counters(v_locked) l ON l.k = u.k;
+    SELECT * INTO v_locked_keys, v_locked_used, v_locked_held FROM agent_budget.lock_counters(v_locked);
+    FOR i IN 1..6 LOOP
+      v_at := array_position(v_locked_keys, v_keys[i]);
+      v_used[i] := v_locked_used[v_at];
+      v_held[i] := v_locked_held[v_at];
+    END LOOP;
     -- Read after the locks are held: a transaction that waited decides at the time it decides.
     v_now := clock_timestamp();
     v_expires := v_now + make_interval(secs => p_lease_ms / 1000.0);
@@ -173,8 +182,10 @@ BEGIN
       END IF;
     END LOOP;
     IF v_take >= p_min_micros THEN
-      INSERT INTO agent_budget.reservation (id, keys, micros, member, machine, expires_at)
-      VALUES (p_reservation, v_keys, v_take, p_member, p_machine, v_expires);
+      WITH reserved AS (
+        INSERT INTO agent_budget.reservation (id, keys, micros, member, machine, expires_at)
+        VALUES (p_reservation, v_keys, v_take, p_member, p_machine, v_expires)
+      )
       UPDATE agent_budget.counter c SET held_micros = c.held_micros + v_take WHERE c.key = ANY (v_keys);
       FOR i IN 1..6 LOOP
         v_held[i] := v_held[i] + v_take;
@@ -183,10 +194,11 @@ BEGIN
       v_take := NULL;
     END IF;
   END IF;
-  RETURN QUERY
-    SELECT v_keys[i], v_used[i], v_held[i], p_caps[i], v_take IS NOT NULL, v_take,
-      (extract(epoch FROM v_expires) * 1000)::bigint
-    FROM generate_series(1, 6) AS i;
+  r_keys := v_keys;
+  r_used := v_used;
+  r_held := v_held;
+  r_hold := v_take;
+  r_expires_ms := (extract(epoch FROM v_expires) * 1000)::bigint;
 END
 $$;
 
@@ -248,7 +260,7 @@ BEGIN
   v_locked := coalesce(v_keys, '{}') || ARRAY(SELECT DISTINCT k FROM agent_budget.reservation r, unnest(r.keys) AS k
     WHERE r.id = ANY (v_reservations));
   -- From here to the commit the team's counters are locked: only what must happen under them.
-  PERFORM 1 FROM agent_budget.lock_counters(v_locked);
+  PERFORM agent_budget.lock_counters(v_locked);
   PERFORM agent_budget.move_counters(v_locked, v_reservations, NULL, v_keys, v_sums);
   RETURN QUERY SELECT v_counted, jsonb_array_length(p_rows) - v_counted, v_conflicts;
 END
@@ -263,12 +275,8 @@ CREATE PROCEDURE agent_budget.admit_durably(
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  SELECT array_agg(a.key ORDER BY a.n), array_agg(a.used_micros ORDER BY a.n), array_agg(a.held_micros ORDER BY a.n),
-      max(a.hold_micros), max(a.expires_at_ms)
-    INTO r_keys, r_used, r_held, r_hold, r_expires_ms
-    FROM agent_budget.admit_decide(p_reservation, p_member, p_machine, p_periods, p_caps, p_micros, p_min_micros,
-      p_lease_ms) WITH ORDINALITY AS a(key, used_micros, held_micros, cap_micros, admitted, hold_micros,
-      expires_at_ms, n);
+  SELECT * INTO r_keys, r_used, r_held, r_hold, r_expires_ms FROM agent_budget.admit_decide(p_reservation, p_member,
+    p_machine, p_periods, p_caps, p_micros, p_min_micros, p_lease_ms);
   COMMIT;
   PERFORM agent_budget.await_flush();
 END
@@ -306,8 +314,10 @@ CREATE OR REPLACE FUNCTION agent_budget.admit(
 RETURNS TABLE (key text, used_micros bigint, held_micros bigint, cap_micros bigint, admitted boolean,
   hold_micros bigint, expires_at_ms bigint)
 LANGUAGE sql AS $$
-  SELECT * FROM agent_budget.admit_decide(p_reservation, p_member, p_machine, p_periods, p_caps, p_micros,
-    p_min_micros, p_lease_ms)
+  SELECT d.r_keys[i], d.r_used[i], d.r_held[i], p_caps[i], d.r_hold IS NOT NULL, d.r_hold, d.r_expires_ms
+  FROM agent_budget.admit_decide(p_reservation, p_member, p_machine, p_periods, p_caps, p_micros, p_min_micros,
+    p_lease_ms) AS d, generate_series(1, 6) AS i
+  ORDER BY i
 $$;
 
 CREATE OR REPLACE FUNCTION agent_budget.ship(p_rows jsonb, p_durable boolean)
@@ -322,7 +332,7 @@ DECLARE
     WHERE r.id = ANY (p_reservations));
   v_count integer;
 BEGIN
-  PERFORM 1 FROM agent_budget.lock_counters(v_locked);
+  PERFORM agent_budget.lock_counters(v_locked);
   SELECT count(*) INTO v_count FROM agent_budget.reservation r WHERE r.id = ANY (p_reservations);
   PERFORM agent_budget.move_counters(v_locked, p_reservations, NULL, NULL, NULL);
   RETURN v_count;
