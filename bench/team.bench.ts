@@ -40,8 +40,9 @@ function teamRow(member: string, costMicros: number, reservationId: string | nul
  * synchronous commit on), one fresh database per figure:
  * - admit + settle (two round trips: the time a call spends in the team ledger, the call itself excluded) from 32
  *   concurrent clients of one team, all contending for the same team counters; each client a member of its own;
- *   beside it the same clients doing two `SELECT 1` (the floor this machine sets), and the calls per second one
- *   team's counters take back to back (the hot rows' ceiling, for the scale plan);
+ *   beside it the same clients doing two `SELECT 1` (the floor this machine sets) and two one-row durable writes
+ *   (the floor of two answers that wait for the disk, as admit and settle do: what this machine's fsync adds), and
+ *   the calls per second one team's counters take back to back (the hot rows' ceiling, for the scale plan);
  * - 200 reservations racing for a cap that fits 50: any µ$ held past the cap is overshoot;
  * - shipping 20,000 outbox rows in batches of 500, as after a long network cut.
  */
@@ -99,6 +100,26 @@ async function admitSettle(url: string): Promise<Figure[]> {
       return Number(firstNs + process.hrtime.bigint() - s) / 1e6;
     }),
   );
+  // The same again with each round trip a durable write (one row per client, committed with the server's
+  // synchronous commit): the floor of two answers that each wait for the disk, as admit and settle must.
+  await pool.query('CREATE TABLE bench_durable (client integer PRIMARY KEY, n integer NOT NULL)');
+  const durableWrite = (c: number) =>
+    pool.query({
+      name: 'bench_durable',
+      text: 'INSERT INTO bench_durable VALUES ($1, 1) ON CONFLICT (client) DO UPDATE SET n = bench_durable.n + 1',
+      values: [c],
+    });
+  const durableFloor = await clientsLoop(clients, perClient, warmup, (c) =>
+    Promise.resolve(async (call) => {
+      const t = process.hrtime.bigint();
+      await durableWrite(c);
+      const firstNs = process.hrtime.bigint() - t;
+      await call();
+      const s = process.hrtime.bigint();
+      await durableWrite(c);
+      return Number(firstNs + process.hrtime.bigint() - s) / 1e6;
+    }),
+  );
   await pool.end();
   // Closed loop, no call in between: how many calls a second one team's counters admit and settle, back to back.
   const until = Date.now() + 3_000;
@@ -124,6 +145,8 @@ async function admitSettle(url: string): Promise<Figure[]> {
     { key: 'team.twoRoundTripsP50Ms', value: percentile(floor, 50), unit: 'ms' },
     { key: 'team.twoRoundTripsP99Ms', value: percentile(floor, 99), unit: 'ms' },
     { key: 'team.admitSettleP99Ratio', value: percentile(ours, 99) / percentile(floor, 99), unit: '× floor' },
+    { key: 'team.twoDurableWritesP50Ms', value: percentile(durableFloor, 50), unit: 'ms' },
+    { key: 'team.twoDurableWritesP99Ms', value: percentile(durableFloor, 99), unit: 'ms' },
   ];
 }
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Pool as PgPool, PoolConfig } from 'pg';
+import type { Pool as PgPool, PoolConfig, QueryConfig } from 'pg';
 import type { Micros } from '../money';
 import { classifyTeamError, isDroppedConnection, isRetryable } from './errors';
 import { migrate, type SqlClient } from './schema';
@@ -55,7 +55,27 @@ export interface PostgresTeamLedgerOptions {
 export const DEFAULT_LEASE_MS = 120_000;
 const DEADLOCK_RETRIES = 3;
 
-/** The team ledger on PostgreSQL (schema.ts): one round trip per admission, settlement, renewal or ship batch. */
+/**
+ * The hot calls, as named (prepared) statements: each connection parses and plans them once. Each is one round
+ * trip that answers only once its effect is on disk (schemaV2.ts). The trailing NULLs fill the INOUT results.
+ */
+const ADMIT: QueryConfig = {
+  name: 'agent_budget.admit_durably',
+  text: 'CALL agent_budget.admit_durably($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL, NULL, NULL)',
+};
+const SHIP: QueryConfig = {
+  name: 'agent_budget.ship_durably',
+  text: 'CALL agent_budget.ship_durably($1::jsonb, $2, NULL, NULL, NULL)',
+};
+const RELEASE: QueryConfig = {
+  name: 'agent_budget.release_durably',
+  text: 'CALL agent_budget.release_durably($1, NULL)',
+};
+
+/**
+ * The team ledger on PostgreSQL (schema.ts): one round trip per admission, settlement, renewal or ship batch, each
+ * answered only once it is on disk.
+ */
 export class PostgresTeamLedger implements TeamLedger {
   private readonly pool: PgPool;
   private schema: Promise<void> | undefined;
@@ -86,14 +106,13 @@ export class PostgresTeamLedger implements TeamLedger {
     checkMicros(min, 'minMicros');
     if (min > request.micros) throw new TypeError(`team ledger: minMicros ${min} > micros ${request.micros}`);
     const windows = teamWindows(request.at, this.options.timeZone);
-    const rows = await this.query<{
-      key: string;
-      used_micros: string;
-      held_micros: string;
-      admitted: boolean;
-      hold_micros: string | null;
-      expires_at_ms: string;
-    }>('SELECT * FROM agent_budget.admit($1, $2, $3, $4, $5, $6, $7, $8)', [
+    const [r] = await this.query<{
+      r_keys: string[];
+      r_used: string[];
+      r_held: string[];
+      r_hold: string | null;
+      r_expires_ms: string;
+    }>(ADMIT, [
       request.reservationId,
       request.member,
       request.machine,
@@ -103,10 +122,10 @@ export class PostgresTeamLedger implements TeamLedger {
       min,
       Math.round(request.leaseMs ?? this.leaseMs),
     ]);
+    if (!r) throw new Error('team ledger: agent_budget.admit_durably answered nothing');
+    const rows = r.r_keys.map((key, i) => ({ key, used_micros: r.r_used[i]!, held_micros: r.r_held[i]! }));
     const scopes = scopeUses(rows.map(use), request.team, request.memberCaps, windows, request.tier);
-    const first = rows[0];
-    if (first?.admitted)
-      return { ok: true, micros: Number(first.hold_micros), scopes, expiresAt: Number(first.expires_at_ms) };
+    if (r.r_hold !== null) return { ok: true, micros: Number(r.r_hold), scopes, expiresAt: Number(r.r_expires_ms) };
     // The tightest capped scope is the one that refused (the database only says no when one is short of `min`).
     let blocked = scopes[0]!;
     let least = Infinity;
@@ -124,7 +143,7 @@ export class PostgresTeamLedger implements TeamLedger {
 
   async release(reservationIds: readonly string[]): Promise<void> {
     if (reservationIds.length === 0) return;
-    await this.query('SELECT agent_budget.release($1)', [reservationIds]);
+    await this.query(RELEASE, [reservationIds]);
   }
 
   async renew(reservationIds: readonly string[], leaseMs = this.leaseMs): Promise<TeamRenewResult> {
@@ -141,17 +160,17 @@ export class PostgresTeamLedger implements TeamLedger {
     return this.shipRows(rows, true);
   }
 
-  private async shipRows(rows: readonly TeamLedgerRow[], durable: boolean): Promise<TeamShipResult> {
+  private async shipRows(rows: readonly TeamLedgerRow[], outbox: boolean): Promise<TeamShipResult> {
     const total: TeamShipResult = { counted: 0, duplicates: 0, conflicts: [] };
     for (let i = 0; i < rows.length; i += this.shipBatch) {
       const batch = rows.slice(i, i + this.shipBatch).map((row) => this.wireRow(row));
-      const [result] = await this.query<{ counted: number; duplicates: number; conflicts: string[] }>(
-        'SELECT * FROM agent_budget.ship($1::jsonb, $2)',
-        [JSON.stringify(batch), durable],
-      );
-      total.counted += Number(result?.counted ?? 0);
-      total.duplicates += Number(result?.duplicates ?? 0);
-      total.conflicts.push(...(result?.conflicts ?? []));
+      const [result] = await this.query<{ r_counted: number; r_duplicates: number; r_conflicts: string[] }>(SHIP, [
+        JSON.stringify(batch),
+        outbox,
+      ]);
+      total.counted += Number(result?.r_counted ?? 0);
+      total.duplicates += Number(result?.r_duplicates ?? 0);
+      total.conflicts.push(...(result?.r_conflicts ?? []));
     }
     return total;
   }
@@ -216,13 +235,17 @@ export class PostgresTeamLedger implements TeamLedger {
     await this.pool.end();
   }
 
-  /** Runs `text` after making sure the schema is current; network failures become TeamLedgerUnreachableError. */
-  private async query<R extends Record<string, unknown>>(text: string, values: unknown[]): Promise<R[]> {
+  /** Runs `query` after making sure the schema is current; network failures become TeamLedgerUnreachableError. */
+  private async query<R extends Record<string, unknown>>(query: string | QueryConfig, values: unknown[]): Promise<R[]> {
     await this.ensureSchema();
     let reconnected = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await this.pool.query<R>(text, values)).rows;
+        return (
+          typeof query === 'string'
+            ? await this.pool.query<R>(query, values)
+            : await this.pool.query<R>({ ...query, values })
+        ).rows;
       } catch (err) {
         // Ordered locks make lock cycles impossible by design; this only keeps a surprise from failing a call.
         if (isRetryable(err) && attempt < DEADLOCK_RETRIES) continue;

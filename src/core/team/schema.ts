@@ -1,31 +1,32 @@
 import { AgentBudgetError } from '../errors';
+import { MIGRATION_2 } from './schemaV2';
 /**
- * The team database: schema `agent_budget`, created and upgraded by forward-only numbered migrations.
+ * The team database: schema `agent_budget`, created and upgraded by forward-only numbered migrations (v1 below,
+ * v2 in schemaV2.ts: what is described here is the schema as of v2).
  *
  * - `ledger`: one row per billed call, keyed by the id of the record in the member's local store, so shipping a
  *   record twice (an outbox replayed after a network cut) is a no-op.
- * - `counter`: settled spend per scope and period (`team.daily@2026-11-22`, `team.member.<member>.monthly@2026-11`),
- *   moved only together with the ledger rows that make it up.
- * - `hold`: the open reservations, one row per reservation and scope, each with a lease in server time; a hold whose
- *   lease ran out (its machine crashed or lost the network) no longer counts and is dropped by the next admission.
+ * - `counter`: per scope and period (`team.daily@2026-11-22`, `team.member.<member>.monthly@2026-11`), the settled
+ *   spend (moved only together with the ledger rows that make it up) and the total of the holds on it.
+ * - `reservation`: the open reservations, one row per call with its six counter keys and a lease in server time; a
+ *   reservation whose lease ran out (its machine crashed or lost the network) is freed by the next admission.
  *
  * Concurrency (why there is no overshoot with any number of machines): every function that reads a counter to
- * decide, or writes a hold, first locks the counter rows of the scopes it touches, in key order (`lock_counters`).
- * So admissions on a scope are serialized, each sees every hold and every settled cost committed before it, and the
- * fixed order means two transactions never wait on each other in a cycle. Row locks in order were chosen over
- * SERIALIZABLE: every admission of a team touches the same hot `team.*` rows, where serializable would abort and
- * retry under load (raising the tail latency) while ordered locks just queue for the ~0.1 ms a decision takes.
- * Lease times are read with clock_timestamp() after the locks are held, so a transaction that waited sees the time
- * it decides at, not the time it started.
+ * decide, or adds or removes a hold, first locks the counter rows of the scopes it touches, in key order
+ * (`lock_counters`). So admissions on a scope are serialized, each sees every hold and every settled cost committed
+ * before it, and the fixed order means two transactions never wait on each other in a cycle. Row locks in order were
+ * chosen over SERIALIZABLE: every admission of a team touches the same hot `team.*` rows, where serializable would
+ * abort and retry under load (raising the tail latency) while ordered locks just queue for the ~0.1 ms a decision
+ * takes. Lease times are read with clock_timestamp() after the locks are held, so a transaction that waited sees the
+ * time it decides at, not the time it started.
  *
- * Durability: a transaction holding the hot `team.*` locks releases them only when it commits, so waiting for the
- * WAL flush inside it (~1 ms on a typical disk) would put every flush of the team in a queue. Holds are soft state
- * (leases that lapse anyway), so admit, renew, release and a call's own settle commit asynchronously: the locks go
- * as soon as the decision is made. Money is hard state: a ledger row counts as shipped only once a *durable* ship
- * (`ship(rows, true)`, what the outbox drain uses) has committed with a flush, which also covers every earlier
- * asynchronous commit (the WAL is flushed in order). A server crash (not a clean stop) can therefore forget the
- * holds of roughly the last 0.6 s (3 × wal_writer_delay) — an overshoot bounded by those holds — but never a cost:
- * a settled row it forgot is still unmarked in the outbox and is shipped again.
+ * Durability: every answer the ledger gives (an admission, a settle, a ship, a release, a renewal) is on disk before
+ * the caller hears it, so a server crash loses no hold anyone was told of and no cost anyone was told was counted.
+ * The hot `team.*` locks are still never held across a WAL flush (a transaction releases its row locks only when it
+ * commits, so a flush inside would queue the whole team behind the disk): the v2 procedures (`admit_durably`,
+ * `ship_durably`, `release_durably`) commit the decision asynchronously — the locks go at once — and then wait for
+ * the flush in a second transaction outside them before answering; schemaV2.ts says why losing that first commit in
+ * a crash is harmless. Rows are still marked shipped in the outbox only after a ship has answered.
  */
 
 export const TEAM_SCHEMA = 'agent_budget';
@@ -286,6 +287,7 @@ RETURNS TABLE (key text, used_micros bigint, held_micros bigint) LANGUAGE sql ST
 $$;
 `,
   },
+  MIGRATION_2,
 ];
 
 /** The newest schema version this code knows. */
@@ -318,17 +320,17 @@ export async function schemaVersion(client: SqlClient): Promise<number> {
 }
 
 /**
- * Brings the database to TEAM_SCHEMA_VERSION: each pending migration in its own transaction under one advisory
- * lock, so machines migrating at once apply each step exactly once (the second waits, then finds it done).
- * A database newer than this code is refused: its functions may not be the ones this code calls.
- * Returns the versions this call applied.
+ * Brings the database to TEAM_SCHEMA_VERSION (or `target`: the tests build an older user's database): each pending
+ * migration in its own transaction under one advisory lock, so machines migrating at once apply each step exactly
+ * once (the second waits, then finds it done). A database newer than this code is refused: its functions may not be
+ * the ones this code calls. Returns the versions this call applied.
  */
-export async function migrate(client: SqlClient): Promise<number[]> {
+export async function migrate(client: SqlClient, target = TEAM_SCHEMA_VERSION): Promise<number[]> {
   const current = await schemaVersion(client);
   if (current > TEAM_SCHEMA_VERSION) throw tooNew(current);
-  if (current === TEAM_SCHEMA_VERSION) return [];
+  if (current >= target) return [];
   const applied: number[] = [];
-  for (const migration of MIGRATIONS) {
+  for (const migration of MIGRATIONS.filter((m) => m.version <= target)) {
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);

@@ -119,7 +119,8 @@ export class TeamBudget {
 
   /**
    * The call was billed: `row` (already in the outbox: the local store is written first) replaces the hold. Online
-   * every machine sees the cost at once; the row stays pending until `flush` ships it durably. Offline it counts
+   * every machine sees the cost at once (and it survives a server crash); the row stays pending until `flush` marks
+   * it. Offline it counts
    * against the allowance and waits in the outbox.
    */
   async settle(reservationId: string, row: TeamLedgerRow): Promise<void> {
@@ -176,8 +177,9 @@ export class TeamBudget {
   }
 
   /**
-   * Ships the outbox durably and marks what the ledger has (settled rows are already counted: this only makes them
-   * crash-proof, so it can run every few seconds and at exit). Offline it does nothing; `reconnect` drains then.
+   * Ships the outbox durably and marks what the ledger has (rows settled online are already counted and on disk:
+   * for them this is a cheap replay, so it can run every few seconds and at exit). Offline it does nothing;
+   * `reconnect` drains then.
    */
   async flush(): Promise<DrainResult | undefined> {
     if (this.offline) return undefined;

@@ -11,13 +11,14 @@ import type { TokenUsage } from '../usage';
 export interface TeamLedger {
   /**
    * Holds `micros` on every team scope of the member (team and member × daily, weekly, monthly) only if each capped
-   * one stays within its cap; one round trip. The hold lasts `leaseMs` in server time unless renewed.
+   * one stays within its cap; one round trip, answered once the hold survives a server crash. The hold lasts
+   * `leaseMs` in server time unless renewed.
    * Throws TeamLedgerUnreachableError when the server cannot be reached (the caller falls back to its allowance).
    */
   admit(request: TeamAdmitRequest): Promise<TeamAdmitResult>;
   /**
-   * Replaces the reservation's hold with the call's actual cost, at once for every machine — but not durably: a
-   * server crash may forget it, so the row stays pending in the outbox until a `ship` has it.
+   * Replaces the reservation's hold with the call's actual cost, at once for every machine, and answers once that
+   * survives a server crash. The row still stays pending in the outbox until a `ship` (the drain) marks it.
    */
   settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult>;
   /** Frees the holds of reservations whose calls were never billed. */
@@ -26,7 +27,7 @@ export interface TeamLedger {
   renew(reservationIds: readonly string[], leaseMs?: number): Promise<TeamRenewResult>;
   /**
    * Inserts ledger rows idempotently (by row id): a row shipped twice is counted once. Durable: when it returns, the
-   * rows (and every earlier settle) survive a server crash, so the outbox may mark them shipped.
+   * rows (new or already there) survive a server crash, so the outbox may mark them shipped.
    */
   ship(rows: readonly TeamLedgerRow[]): Promise<TeamShipResult>;
   /** The member's team scopes now, with the caps the caller's policy sets. */

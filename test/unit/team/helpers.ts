@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { PostgresServer } from '../../support/postgres';
 import type { TeamLedgerRow } from '../../../src/core/team/types';
 import type { TeamOutbox } from '../../../src/core/team/outbox';
@@ -33,6 +34,28 @@ export function usePostgres(settings?: Record<string, string>): {
       return server.createDatabase(`t${process.pid}_${++n}`);
     },
   };
+}
+
+/**
+ * Counters whose held total is not the sum of the reservations listing them (schemaV2.ts's invariant): each as
+ * `key: counter says X, reservations say Y`. Empty when the ledger is consistent.
+ */
+export async function heldMismatches(url: string): Promise<string[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ key: string; counter: string; reservations: string }>(
+      `SELECT c.key, c.held_micros AS counter, coalesce(s.held, 0) AS reservations
+       FROM agent_budget.counter c
+       LEFT JOIN (SELECT k, sum(r.micros) AS held FROM agent_budget.reservation r, unnest(r.keys) AS k GROUP BY k) s
+         ON s.k = c.key
+       WHERE c.held_micros <> coalesce(s.held, 0)
+       ORDER BY c.key`,
+    );
+    return rows.map((r) => `${r.key}: counter says ${r.counter}, reservations say ${r.reservations}`);
+  } finally {
+    await client.end();
+  }
 }
 
 let seq = 0;

@@ -5,7 +5,7 @@ import { TeamLedgerConfigError, TeamLedgerUnreachableError } from '../../../src/
 import { PostgresTeamLedger } from '../../../src/core/team/postgresLedger';
 import { blockedMessage, resolveTeamCaps } from '../../../src/core/team/scopes';
 import type { TeamAdmitRequest } from '../../../src/core/team/types';
-import { NOON, row, usePostgres } from './helpers';
+import { NOON, heldMismatches, row, usePostgres } from './helpers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,7 +116,8 @@ describe('PostgresTeamLedger on a real PostgreSQL', function () {
     assert.deepEqual(await l.ship([settled, settled]), { counted: 0, duplicates: 2, conflicts: [] });
     const [daily] = await l.status({ member: 'ana@x.dev', at: NOON, team: { daily: 1_000 }, memberCaps: {} });
     assert.deepEqual([daily!.used, daily!.held], [250, 0]);
-    assert.deepEqual(await sql('SELECT count(*)::int AS n FROM agent_budget.hold'), [{ n: 0 }]);
+    assert.deepEqual(await sql('SELECT count(*)::int AS n FROM agent_budget.reservation'), [{ n: 0 }]);
+    assert.deepEqual(await heldMismatches(url), [], "every counter's held total is the sum of its reservations");
     // The freed room is usable: 250 used + 750 = 1,000.
     assert.ok((await l.admit(admitReq({ micros: 750 }))).ok);
   });
@@ -169,10 +170,11 @@ describe('PostgresTeamLedger on a real PostgreSQL', function () {
     assert.ok(after.ok, 'the lapsed hold no longer counts');
     assert.equal(after.scopes[0]!.held, 1_000, "kept's 500 and the new 500");
     assert.deepEqual(
-      (await sql<{ reservation_id: string }>('SELECT DISTINCT reservation_id FROM agent_budget.hold')).length,
+      (await sql<{ id: string }>('SELECT id FROM agent_budget.reservation')).length,
       2,
       'the expired hold was dropped by the admission',
     );
+    assert.deepEqual(await heldMismatches(url), [], 'and taken off every counter it was on');
   });
 
   it('blocks a member over their tier while the rest of the team goes on', async () => {

@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { UTC_DAYS, WorkspaceStore } from '../../../src/core/store/store';
 import { PostgresTeamLedger } from '../../../src/core/team/postgresLedger';
 import { bundleChild } from '../../support/childBundle';
-import { NOON, usePostgres } from './helpers';
+import { NOON, heldMismatches, usePostgres } from './helpers';
 
 /** Every call's worst case (the children's argv); actual costs are 2,200–5,200 µ$. */
 const WORST_CASE_MICROS = 5_200;
@@ -119,7 +119,8 @@ describe('team ledger across processes and machines', function () {
       `SELECT used_micros FROM agent_budget.counter WHERE key = 'team.daily@2026-11-22'`,
     );
     assert.equal(Number(counter!.used_micros), billed);
-    assert.deepEqual(await sql(url, 'SELECT * FROM agent_budget.hold'), [], 'no hold left behind');
+    assert.deepEqual(await sql(url, 'SELECT * FROM agent_budget.reservation'), [], 'no hold left behind');
+    assert.deepEqual(await heldMismatches(url), [], 'no held total left on any counter');
 
     // Each machine's local store holds exactly its own records, the same ones.
     const ledger = new PostgresTeamLedger({ url, timeZone: 'UTC' });
@@ -178,13 +179,9 @@ describe('team ledger across processes and machines', function () {
       const admitted = await admit();
       assert.ok(admitted.ok, 'the expired holds no longer count');
       assert.equal(admitted.scopes[0]!.held, WORST_CASE_MICROS, 'only the new hold is left');
-      const left = await sql<{ reservation_id: string }>(
-        url,
-        `SELECT DISTINCT reservation_id FROM agent_budget.hold WHERE key LIKE 'team.daily@%'`,
-      );
-      assert.equal(left.length, 1, 'the dead holds on the scopes it checked were dropped');
-      // Its holds on the dead member's own scopes are dropped by that member's next admission; until then they
-      // are rows that no longer count.
+      const left = await sql<{ id: string }>(url, 'SELECT id FROM agent_budget.reservation');
+      assert.equal(left.length, 1, 'the dead reservations were freed by the next admission, on every scope');
+      assert.deepEqual(await heldMismatches(url), [], 'and their holds taken off every counter');
       const [anaDaily] = (await ledger.status({ member: 'ana@x.dev', at: NOON, team: {}, memberCaps: {} })).filter(
         (s) => s.scope === 'team.member.daily',
       );
