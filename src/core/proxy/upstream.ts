@@ -118,6 +118,50 @@ export function openUpstream(url: URL, method: string, headers: http.OutgoingHtt
   return client.request(url, { method, headers, agent: agents[url.protocol as 'http:' | 'https:'] });
 }
 
+/**
+ * A paid request sent upstream all but its last byte, until `complete`: the provider cannot act on (or bill) a
+ * request whose body has not all arrived, so the proxy sends it while the call's reservation is being made durable,
+ * and lets the last byte go only once it is (docs/proxy.md, "Ordering"). What the upstream does meanwhile (an early
+ * answer, a reset) is kept for whoever completes the request.
+ */
+export class HeldRequest {
+  readonly request: http.ClientRequest;
+  /** The whole request was handed to the socket (before that, the upstream cannot have billed it). */
+  whole = false;
+  private early: { error?: Error; response?: http.IncomingMessage } = {};
+  private readonly onError = (err: Error) => void (this.early.error ??= err);
+  private readonly onResponse = (res: http.IncomingMessage) => void (this.early.response ??= res);
+
+  constructor(
+    url: URL,
+    headers: http.OutgoingHttpHeaders,
+    private readonly payload: Buffer,
+  ) {
+    this.request = openUpstream(url, 'POST', headers);
+    this.request.on('error', this.onError);
+    this.request.on('response', this.onResponse);
+    if (payload.length > 1) this.request.write(payload.subarray(0, payload.length - 1));
+  }
+
+  /** Sends the last byte, after handing `on` what already happened and what happens from now on. */
+  complete(on: { error(err: Error): void; response(res: http.IncomingMessage): void }): void {
+    this.request.off('error', this.onError);
+    this.request.off('response', this.onResponse);
+    this.request.on('error', on.error);
+    this.request.on('response', on.response);
+    const { error, response } = this.early;
+    if (error) return on.error(error);
+    this.whole = true;
+    this.request.end(this.payload.length > 1 ? this.payload.subarray(this.payload.length - 1) : this.payload);
+    if (response) on.response(response);
+  }
+
+  /** Never completed: the connection is cut with the body short, so the upstream drops the request unanswered. */
+  abandon(): void {
+    this.request.destroy();
+  }
+}
+
 /** Connection failures that prove the request never reached the provider (nothing can have been billed). */
 const NEVER_SENT = new Set([
   'ECONNREFUSED',
