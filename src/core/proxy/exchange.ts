@@ -3,6 +3,7 @@ import { BudgetBlockedError, type Admission, type AdmitRequest, type BudgetEngin
 import type { Meter, MeteredCall } from '../metering';
 import { formatUsd } from '../money';
 import { resolvePrice, UnknownModelError, type ResolvedPrice } from '../pricing/cost';
+import { utcDay } from '../pricing/prices';
 import type { ProviderId } from '../usage';
 import { MeteredForward, type Upstream } from './forward';
 import { promptBound, tokenizerCount } from './sizing';
@@ -148,7 +149,7 @@ export async function meteredExchange(
     call = await begun;
   } catch (err) {
     // Never a whole request upstream: the provider cannot bill it.
-    upstream?.request.abandon();
+    upstream?.request.cut();
     if (err instanceof BudgetBlockedError) return refuse('budget', `Agent Budget: ${err.message}`);
     if (err instanceof UnknownModelError) return refuse('badRequest', `Agent Budget: ${err.message}`);
     deps.log(`admission failed: ${(err as Error).message}`);
@@ -158,7 +159,7 @@ export async function meteredExchange(
   if (upstream && (admission.maxOutputTokens !== early!.maxOutputTokens || admission.model !== early!.model)) {
     // Another call moved the budget in between: what was sent is not what was reserved. It goes again, as admitted,
     // from the client's own body (the first one was changed for the upstream).
-    upstream.request.abandon();
+    upstream.request.cut();
     upstream = undefined;
     request = parse(parseJson(incoming.body.toString('utf8')) as Record<string, unknown>);
   }
@@ -187,7 +188,7 @@ function admitRequest(
   request: MeteredRequest,
   endpoint: UpstreamEndpoint,
 ): AdmitRequest {
-  const price = resolvePrice(request.provider, request.model, deps.engine.currentPolicy.prices);
+  const price = priceOf(request.provider, request.model, deps.engine.currentPolicy.prices);
   let inputTokens = promptBound(request.prompt);
   let exact: (() => Promise<number>) | undefined;
   if (request.promptOutside) {
@@ -219,6 +220,25 @@ function admitRequest(
     client: incoming.client.name,
     clientCaps: clientCaps(incoming.client),
   };
+}
+
+/**
+ * Resolved prices by the policy's price table (a new policy is a new table), provider, model and UTC day: resolving
+ * scans the whole table, on every request before it goes upstream.
+ */
+const resolvedPrices = new WeakMap<object, Map<string, ResolvedPrice>>();
+
+function priceOf(provider: ProviderId, model: string, prices: Parameters<typeof resolvePrice>[2] = {}): ResolvedPrice {
+  let byModel = resolvedPrices.get(prices);
+  if (!byModel) resolvedPrices.set(prices, (byModel = new Map()));
+  const key = `${provider}\u0000${model}\u0000${utcDay(Date.now())}`;
+  let price = byModel.get(key);
+  if (!price) {
+    price = resolvePrice(provider, model, prices);
+    if (byModel.size > 1000) byModel.clear(); // a model a day each: bounded over a long session
+    byModel.set(key, price);
+  }
+  return price;
 }
 
 /** The cache write rate matters to the worst case only where it is above the input rate. */

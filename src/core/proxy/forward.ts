@@ -46,7 +46,7 @@ export class MeteredForward {
       const { req, res } = this.incoming;
       // The client may have left, or the proxy begun to stop, while the call was admitted: nothing is sent or billed.
       if (res.destroyed || req.socket.destroyed || this.shutdown.aborted) {
-        this.upstream.request.abandon();
+        this.upstream.request.cut();
         if (!res.destroyed) sendError(res, this.request.provider, 'upstream', 'The Agent Budget proxy is stopping.');
         this.end({ mayHaveBilled: false });
         return;
@@ -68,7 +68,7 @@ export class MeteredForward {
   /** The client hung up, or the proxy is stopping: stop the upstream call and end the metered one. */
   private abort(): void {
     if (this.ended) return;
-    this.upstream.request.request.destroy();
+    this.upstream.request.cut();
     this.incoming.res.destroy();
     // The request left: the provider may bill it (unless it already answered with an error status).
     this.end(this.failure(this.status === undefined || isSuccess(this.status)));

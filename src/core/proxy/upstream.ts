@@ -156,8 +156,11 @@ export class HeldRequest {
     if (response) on.response(response);
   }
 
-  /** Never completed: the connection is cut with the body short, so the upstream drops the request unanswered. */
-  abandon(): void {
+  /**
+   * Cuts the connection. Before `complete` the body is a byte short, so the upstream drops the request unanswered
+   * (nothing billed); after it, the upstream sees its client hang up.
+   */
+  cut(): void {
     this.request.destroy();
   }
 }

@@ -115,7 +115,10 @@ describe('proxy: a request is never whole upstream before its reservation is dur
   it('sends all but the last byte while the reservation is written, and the rest once it is durable', async () => {
     const { seen, gate, events, anthropic } = await gatedProxy();
     const answer = anthropic.messages.create(body);
-    await until(() => seen[0] !== undefined && seen[0].received === seen[0].length - 1, 'the upstream has all but the last byte');
+    await until(
+      () => seen[0] !== undefined && seen[0].received === seen[0].length - 1,
+      'the upstream has all but the last byte',
+    );
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(seen[0]!.complete, false, 'not whole while the reservation is not durable');
     assert.equal(h.workspace.store.queries.openReservations().length, 0);
@@ -133,7 +136,10 @@ describe('proxy: a request is never whole upstream before its reservation is dur
   it('a reservation that cannot be made durable: the upstream never gets the whole request, the client a 500', async () => {
     const { seen, gate, events, anthropic } = await gatedProxy();
     const answer = anthropic.messages.create(body);
-    await until(() => seen[0] !== undefined && seen[0].received === seen[0].length - 1, 'the upstream has all but the last byte');
+    await until(
+      () => seen[0] !== undefined && seen[0].received === seen[0].length - 1,
+      'the upstream has all but the last byte',
+    );
     gate.fail!(new Error('ENOSPC: no space left on device'));
     await assert.rejects(answer, (err: unknown) => {
       assert.ok(err instanceof Anthropic.InternalServerError);
@@ -155,7 +161,10 @@ describe('proxy: a request is never whole upstream before its reservation is dur
     const real = new Meter(h.workspace.engine);
     setPreview((request) => ({ ...real.preview(request), maxOutputTokens: 120 }));
     const answer = anthropic.messages.create(body);
-    await until(() => seen[0] !== undefined && seen[0].received === seen[0].length - 1, 'the upstream has all but the last byte');
+    await until(
+      () => seen[0] !== undefined && seen[0].received === seen[0].length - 1,
+      'the upstream has all but the last byte',
+    );
     gate.open!();
     await answer;
     assert.equal(seen.length, 2);
