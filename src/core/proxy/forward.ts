@@ -23,6 +23,8 @@ export class MeteredForward {
   private readonly started = Date.now();
   private readonly filtersEvents: boolean;
   private status: number | undefined;
+  /** Where the answer's body goes once its head arrived (and what its end or a failure mid-body does). */
+  private body: { data(chunk: Buffer): void; end(): void; cut(): void } | undefined;
   private requestId: string | null = null;
   private ended = false;
   private done: () => void = () => undefined;
@@ -57,8 +59,10 @@ export class MeteredForward {
       this.shutdown.addEventListener('abort', this.onShutdown, { once: true });
       // The reservation is durable: the request may now be whole.
       this.upstream.request.complete({
-        error: (err) => this.upstreamFailed(err),
-        response: (upRes) => this.respond(upRes),
+        response: (status, headers) => this.respond(status, headers),
+        data: (chunk) => this.body?.data(chunk),
+        end: () => this.body?.end(),
+        error: (err) => (this.body ? this.body.cut() : this.upstreamFailed(err)),
       });
     });
   }
@@ -68,10 +72,11 @@ export class MeteredForward {
   /** The client hung up, or the proxy is stopping: stop the upstream call and end the metered one. */
   private abort(): void {
     if (this.ended) return;
+    // The request left: the provider may bill it (unless it already answered with an error status). Ended first,
+    // so what cutting the upstream reports is not taken for an upstream failure.
+    this.end(this.failure(this.status === undefined || isSuccess(this.status)));
     this.upstream.request.cut();
     this.incoming.res.destroy();
-    // The request left: the provider may bill it (unless it already answered with an error status).
-    this.end(this.failure(this.status === undefined || isSuccess(this.status)));
   }
 
   private upstreamFailed(err: Error): void {
@@ -88,26 +93,22 @@ export class MeteredForward {
     this.end(this.failure(billed));
   }
 
-  private respond(upRes: http.IncomingMessage): void {
-    if (this.ended) {
-      upRes.destroy();
-      return;
-    }
+  private respond(status: number, headers: http.IncomingHttpHeaders): void {
+    if (this.ended) return;
     const { res } = this.incoming;
-    const status = upRes.statusCode ?? 502;
     this.status = status;
-    const header = upRes.headers['request-id'] ?? upRes.headers['x-request-id'];
+    const header = headers['request-id'] ?? headers['x-request-id'];
     this.requestId = typeof header === 'string' ? header : null;
     const ok = isSuccess(status);
-    const type = String(upRes.headers['content-type'] ?? '');
+    const type = String(headers['content-type'] ?? '');
     const sse = type.includes('text/event-stream');
-    const encoding = String(upRes.headers['content-encoding'] ?? '')
+    const encoding = String(headers['content-encoding'] ?? '')
       .toLowerCase()
       .trim();
     const decoder = ok && encoding !== '' && encoding !== 'identity' ? decoderFor(encoding) : undefined;
     // Dropping the usage chunk needs the events' text: an encoding we cannot decode passes through as it is.
     const transform = ok && sse && this.filtersEvents && (encoding === '' || encoding === 'identity' || !!decoder);
-    res.writeHead(status, responseHeaders(upRes.headers, { bodyChanged: transform, decoded: transform && !!decoder }));
+    res.writeHead(status, responseHeaders(headers, { bodyChanged: transform, decoded: transform && !!decoder }));
     // The headers go out with the first bytes of the body (one write, one wake-up of the client), or on their own
     // once the event loop turns without a body byte (an upstream that sent its headers and is still thinking).
     setImmediate(() => {
@@ -123,8 +124,8 @@ export class MeteredForward {
       const chunk = out.length === 1 ? out[0]! : Buffer.concat(out);
       out.length = 0;
       if (!res.write(chunk)) {
-        upRes.pause();
-        res.once('drain', () => upRes.resume());
+        this.upstream.request.pause();
+        res.once('drain', () => this.upstream.request.resume());
       }
     };
     // What reads the (decoded) body for usage: SSE events, a streamed JSON array, or one JSON document.
@@ -199,21 +200,23 @@ export class MeteredForward {
       if (decoder) decoder.write(chunk);
       else feed(chunk);
     };
-    upRes.on('data', (chunk: Buffer) => {
-      if (arrived.push(chunk) === 1) process.nextTick(relay);
-    });
-    upRes.on('end', () => {
-      relay();
-      if (decoder) decoder.end();
-      else complete();
-    });
-    upRes.on('close', () => {
-      if (upRes.complete || this.ended) return;
-      relay();
-      // The upstream dropped mid-body: the client sees the same cut.
-      res.destroy();
-      this.end(this.failure(ok));
-    });
+    this.body = {
+      data: (chunk) => {
+        if (arrived.push(chunk) === 1) process.nextTick(relay);
+      },
+      end: () => {
+        relay();
+        if (decoder) decoder.end();
+        else complete();
+      },
+      cut: () => {
+        if (this.ended) return;
+        relay();
+        // The upstream dropped mid-body: the client sees the same cut.
+        res.destroy();
+        this.end(this.failure(ok));
+      },
+    };
   }
 
   /** A call that answered 2xx and ended: its usage, or its reservation when the answer carried none. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { expectedMicros, sse, startHarness, startUpstream, UPSTREAM_KEYS, type Harness } from './harness';
 
@@ -189,5 +190,54 @@ describe('proxy: relaying a stream', function () {
     );
     await h.calls(1);
     assert.equal(h.ledger()[0]!.costMicros, expectedMicros('gpt-5-mini', { input: 44, output: 9 }));
+  });
+
+  it('a client that sends Expect: 100-continue (curl, large bodies) is answered by the proxy; the upstream never sees it', async () => {
+    let upstreamHeaders: http.IncomingHttpHeaders = {};
+    const upstream = await startUpstream((req, res) => {
+      upstreamHeaders = req.headers;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          id: 'msg_expect',
+          type: 'message',
+          role: 'assistant',
+          model: 'claude-haiku-4-5',
+          content: [{ type: 'text', text: 'Continued.' }],
+          usage: { input_tokens: 7, output_tokens: 2 },
+        }),
+      );
+    });
+    closers.push(upstream.close);
+    h.setUpstream((provider) => Promise.resolve({ baseUrl: upstream.url, apiKey: UPSTREAM_KEYS[provider] }));
+    const payload = JSON.stringify({
+      model: 'claude-haiku-4-5',
+      max_tokens: 50,
+      messages: [{ role: 'user', content: 'Go.' }],
+    });
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(`${h.proxy.url}/v1/messages`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          'x-api-key': h.token,
+          'anthropic-version': '2023-06-01',
+          expect: '100-continue',
+        },
+      });
+      req.on('continue', () => req.end(payload));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+    });
+    assert.equal(answer.status, 200, answer.text);
+    assert.match(answer.text, /Continued\./);
+    assert.equal(upstreamHeaders.expect, undefined);
+    await h.calls(1);
+    assert.equal(h.ledger()[0]!.costMicros, expectedMicros('claude-haiku-4-5', { input: 7, output: 2 }));
   });
 });
