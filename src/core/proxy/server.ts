@@ -279,6 +279,7 @@ export class ProxyServer {
         );
       return;
     }
+    if (res.destroyed) return void answer.body.destroy(); // the client left as the answer came
     res.writeHead(answer.status, responseHeaders(answer.headers, { bodyChanged: false, decoded: false }));
     await new Promise<void>((resolve) => {
       answer.body.on('error', () => res.destroy());
