@@ -1,14 +1,22 @@
 import type http from 'node:http';
-import { BudgetBlockedError, type AdmitRequest, type BudgetEngine } from '../budget/engine';
+import { BudgetBlockedError, type Admission, type AdmitRequest, type BudgetEngine } from '../budget/engine';
 import type { Meter, MeteredCall } from '../metering';
 import { formatUsd } from '../money';
 import { resolvePrice, UnknownModelError, type ResolvedPrice } from '../pricing/cost';
+import { utcDay } from '../pricing/prices';
 import type { ProviderId } from '../usage';
-import { MeteredForward } from './forward';
+import { MeteredForward, type Upstream } from './forward';
 import { promptBound, tokenizerCount } from './sizing';
 import { parseJson } from './streams';
 import { clientCaps, type ProxyClient } from './tokens';
-import { requestHeaders, upstreamJson, upstreamUrl, type UpstreamEndpoint, type UpstreamResolver } from './upstream';
+import {
+  HeldRequest,
+  requestHeaders,
+  upstreamJson,
+  upstreamUrl,
+  type UpstreamEndpoint,
+  type UpstreamResolver,
+} from './upstream';
 import { isObject, KIND_STATUS, ProxyRequestError, sendError, type MeteredRequest, type ProxyErrorKind } from './wire';
 
 /** The workflow proxied calls are filed under (the client is who made each one). */
@@ -111,24 +119,66 @@ export async function meteredExchange(
     if (err instanceof UnknownModelError) return refuse('badRequest', `Agent Budget: ${err.message}`);
     throw err;
   }
+  const sent = request.maxOutputTokens;
+  // When no budget binds the call's output, the admission the store will make durable is, barring another call
+  // admitted in between, the one the engine decides now in memory: the request goes upstream while the reservation
+  // is written, all but its last byte, and the last byte only once the reservation is durable (docs/proxy.md,
+  // "Ordering"). A budget that binds leaves the clamp to the durable admission (it may ask for an exact count).
+  let early: Admission | undefined;
+  try {
+    early = deps.meter.preview(admit);
+  } catch {
+    early = undefined; // the durable admission says why (or finds the call affordable after all)
+  }
+  const begun = deps.meter.begin(admit);
+  const url = upstreamUrl(provider, endpoint.baseUrl, incoming.url.pathname, incoming.url.searchParams);
+  const send = (decided: Admission): Upstream => {
+    const { payload, filtersEvents } = upstreamPayload(request, sent, decided);
+    const headers = requestHeaders(incoming.req.headers, provider, endpoint.apiKey, payload.length);
+    return { request: new HeldRequest(url, headers, payload), filtersEvents };
+  };
+  let upstream: Upstream | undefined;
+  if (early && (early.clampedBy === 'model' || early.clampedBy === 'request')) {
+    begun.catch(() => undefined); // awaited below, once the request is on its way
+    // The store's write gets to its sync first; the request is built and sent while the disk works.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    upstream = send(early);
+  }
   let call: MeteredCall;
   try {
-    call = await deps.meter.begin(admit);
+    call = await begun;
   } catch (err) {
+    // Never a whole request upstream: the provider cannot bill it.
+    upstream?.request.cut();
     if (err instanceof BudgetBlockedError) return refuse('budget', `Agent Budget: ${err.message}`);
     if (err instanceof UnknownModelError) return refuse('badRequest', `Agent Budget: ${err.message}`);
     deps.log(`admission failed: ${(err as Error).message}`);
     return refuse('internal', `Agent Budget could not reserve the call: ${(err as Error).message}`);
   }
   const { admission } = call;
+  if (upstream && (admission.maxOutputTokens !== early!.maxOutputTokens || admission.model !== early!.model)) {
+    // Another call moved the budget in between: what was sent is not what was reserved. It goes again, as admitted,
+    // from the client's own body (the first one was changed for the upstream).
+    upstream.request.cut();
+    upstream = undefined;
+    request = parse(parseJson(incoming.body.toString('utf8')) as Record<string, unknown>);
+  }
+  upstream ??= send(admission);
+  await new MeteredForward(deps, incoming, request, call, endpoint, upstream, shutdown).run();
+}
+
+/** The body to send upstream: the output bound of `admission` set where it must be, and the provider's own changes. */
+function upstreamPayload(
+  request: MeteredRequest,
+  sent: number | undefined,
+  admission: Admission,
+): { payload: Buffer; filtersEvents: boolean } {
   // The clamp replaces the client's bound when it is lower, and is set when the client sent none and a budget binds
   // (with none sent and only the model's maximum binding, the provider's default is that maximum).
-  const sent = request.maxOutputTokens;
   if (sent !== undefined ? admission.maxOutputTokens < sent : admission.clampedBy !== 'model')
     request.setMaxOutputTokens(admission.maxOutputTokens);
   const { filtersEvents } = request.prepare();
-  const payload = Buffer.from(JSON.stringify(request.body), 'utf8');
-  await new MeteredForward(deps, incoming, request, call, endpoint, payload, filtersEvents, shutdown).run();
+  return { payload: Buffer.from(JSON.stringify(request.body), 'utf8'), filtersEvents };
 }
 
 /** The admission request of a proxied call: the client's scopes, the prompt bound and, when it binds, a count. */
@@ -138,7 +188,7 @@ function admitRequest(
   request: MeteredRequest,
   endpoint: UpstreamEndpoint,
 ): AdmitRequest {
-  const price = resolvePrice(request.provider, request.model, deps.engine.currentPolicy.prices);
+  const price = priceOf(request.provider, request.model, deps.engine.currentPolicy.prices);
   let inputTokens = promptBound(request.prompt);
   let exact: (() => Promise<number>) | undefined;
   if (request.promptOutside) {
@@ -170,6 +220,25 @@ function admitRequest(
     client: incoming.client.name,
     clientCaps: clientCaps(incoming.client),
   };
+}
+
+/**
+ * Resolved prices by the policy's price table (a new policy is a new table), provider, model and UTC day: resolving
+ * scans the whole table, on every request before it goes upstream.
+ */
+const resolvedPrices = new WeakMap<object, Map<string, ResolvedPrice>>();
+
+function priceOf(provider: ProviderId, model: string, prices: Parameters<typeof resolvePrice>[2] = {}): ResolvedPrice {
+  let byModel = resolvedPrices.get(prices);
+  if (!byModel) resolvedPrices.set(prices, (byModel = new Map()));
+  const key = `${provider}\u0000${model}\u0000${utcDay(Date.now())}`;
+  let price = byModel.get(key);
+  if (!price) {
+    price = resolvePrice(provider, model, prices);
+    if (byModel.size > 1000) byModel.clear(); // a model a day each: bounded over a long session
+    byModel.set(key, price);
+  }
+  return price;
 }
 
 /** The cache write rate matters to the worst case only where it is above the input rate. */

@@ -4,25 +4,27 @@ import type { CallFailure, MeteredCall } from '../metering';
 import type { LedgerEntry } from '../store/records';
 import type { ExchangeDeps, Incoming } from './exchange';
 import { JsonArrayReader, parseJson, SseReader, sseData } from './streams';
-import {
-  neverSent,
-  openUpstream,
-  requestHeaders,
-  responseHeaders,
-  upstreamUrl,
-  type UpstreamEndpoint,
-} from './upstream';
+import { neverSent, responseHeaders, type HeldRequest, type UpstreamEndpoint } from './upstream';
 import { sendError, type MeteredRequest, type UsageReader } from './wire';
 
 /** The largest response body read whole for its usage (beyond it the call is charged at its reservation). */
 const MAX_PARSED_BODY = 64 * 2 ** 20;
 
-/** Forwards one admitted call and ends it exactly once, however the exchange ends. */
+/** A call's request to the upstream, sent but for its last byte, and whether its events are filtered for the client. */
+export interface Upstream {
+  request: HeldRequest;
+  /** The proxy changed the request (asked for a usage chunk): the events the client did not ask for are dropped. */
+  filtersEvents: boolean;
+}
+
+/** Completes one admitted call's upstream request, relays the answer, and ends the call exactly once. */
 export class MeteredForward {
   private readonly reader: UsageReader;
   private readonly started = Date.now();
-  private upstream: http.ClientRequest | undefined;
+  private readonly filtersEvents: boolean;
   private status: number | undefined;
+  /** Where the answer's body goes once its head arrived (and what its end or a failure mid-body does). */
+  private body: { data(chunk: Buffer): void; end(): void; cut(): void } | undefined;
   private requestId: string | null = null;
   private ended = false;
   private done: () => void = () => undefined;
@@ -33,11 +35,11 @@ export class MeteredForward {
     private readonly request: MeteredRequest,
     private readonly call: MeteredCall,
     private readonly endpoint: UpstreamEndpoint,
-    private readonly payload: Buffer,
-    private readonly filtersEvents: boolean,
+    private readonly upstream: Upstream,
     private readonly shutdown: AbortSignal,
   ) {
     this.reader = request.usageReader();
+    this.filtersEvents = upstream.filtersEvents;
   }
 
   run(): Promise<void> {
@@ -46,6 +48,7 @@ export class MeteredForward {
       const { req, res } = this.incoming;
       // The client may have left, or the proxy begun to stop, while the call was admitted: nothing is sent or billed.
       if (res.destroyed || req.socket.destroyed || this.shutdown.aborted) {
+        this.upstream.request.cut();
         if (!res.destroyed) sendError(res, this.request.provider, 'upstream', 'The Agent Budget proxy is stopping.');
         this.end({ mayHaveBilled: false });
         return;
@@ -54,18 +57,13 @@ export class MeteredForward {
         if (!res.writableFinished) this.abort();
       });
       this.shutdown.addEventListener('abort', this.onShutdown, { once: true });
-      const url = upstreamUrl(
-        this.request.provider,
-        this.endpoint.baseUrl,
-        this.incoming.url.pathname,
-        this.incoming.url.searchParams,
-      );
-      const headers = requestHeaders(req.headers, this.request.provider, this.endpoint.apiKey, this.payload.length);
-      const upstream = openUpstream(url, 'POST', headers);
-      this.upstream = upstream;
-      upstream.on('error', (err) => this.upstreamFailed(err));
-      upstream.on('response', (upRes) => this.respond(upRes));
-      upstream.end(this.payload);
+      // The reservation is durable: the request may now be whole.
+      this.upstream.request.complete({
+        response: (status, headers) => this.respond(status, headers),
+        data: (chunk) => this.body?.data(chunk),
+        end: () => this.body?.end(),
+        error: (err) => (this.body ? this.body.cut() : this.upstreamFailed(err)),
+      });
     });
   }
 
@@ -74,16 +72,17 @@ export class MeteredForward {
   /** The client hung up, or the proxy is stopping: stop the upstream call and end the metered one. */
   private abort(): void {
     if (this.ended) return;
-    this.upstream?.destroy();
-    this.incoming.res.destroy();
-    // The request left: the provider may bill it (unless it already answered with an error status).
+    // The request left: the provider may bill it (unless it already answered with an error status). Ended first,
+    // so what cutting the upstream reports is not taken for an upstream failure.
     this.end(this.failure(this.status === undefined || isSuccess(this.status)));
+    this.upstream.request.cut();
+    this.incoming.res.destroy();
   }
 
   private upstreamFailed(err: Error): void {
     if (this.ended) return;
-    // Before an answer, a refused connection proves nothing was sent; after an error status, nothing was billed.
-    const billed = this.status === undefined ? !neverSent(err) : isSuccess(this.status);
+    // Before an answer, a request never whole or a refused connection was not billed; after an error status, nothing was.
+    const billed = this.status === undefined ? this.upstream.request.whole && !neverSent(err) : isSuccess(this.status);
     this.deps.log(`upstream ${this.request.provider} failed: ${err.message}`);
     sendError(
       this.incoming.res,
@@ -94,32 +93,39 @@ export class MeteredForward {
     this.end(this.failure(billed));
   }
 
-  private respond(upRes: http.IncomingMessage): void {
-    if (this.ended) {
-      upRes.destroy();
-      return;
-    }
+  private respond(status: number, headers: http.IncomingHttpHeaders): void {
+    if (this.ended) return;
     const { res } = this.incoming;
-    const status = upRes.statusCode ?? 502;
     this.status = status;
-    const header = upRes.headers['request-id'] ?? upRes.headers['x-request-id'];
+    const header = headers['request-id'] ?? headers['x-request-id'];
     this.requestId = typeof header === 'string' ? header : null;
     const ok = isSuccess(status);
-    const type = String(upRes.headers['content-type'] ?? '');
+    const type = String(headers['content-type'] ?? '');
     const sse = type.includes('text/event-stream');
-    const encoding = String(upRes.headers['content-encoding'] ?? '')
+    const encoding = String(headers['content-encoding'] ?? '')
       .toLowerCase()
       .trim();
     const decoder = ok && encoding !== '' && encoding !== 'identity' ? decoderFor(encoding) : undefined;
     // Dropping the usage chunk needs the events' text: an encoding we cannot decode passes through as it is.
     const transform = ok && sse && this.filtersEvents && (encoding === '' || encoding === 'identity' || !!decoder);
-    res.writeHead(status, responseHeaders(upRes.headers, { bodyChanged: transform, decoded: transform && !!decoder }));
-    res.flushHeaders();
+    res.writeHead(status, responseHeaders(headers, { bodyChanged: transform, decoded: transform && !!decoder }));
+    // The headers go out with the first bytes of the body (one write, one wake-up of the client), or on their own
+    // once the event loop turns without a body byte (an upstream that sent its headers and is still thinking).
+    setImmediate(() => {
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+    });
 
-    const write = (chunk: Buffer | string) => {
+    // Bytes that arrived in the same event-loop turn are relayed in one write: the upstream's parser hands over each
+    // chunk of its chunked encoding on its own (a ~200-byte event each), and a write per chunk costs the proxy as
+    // much as the upstream's writes cost the upstream. Nothing waits past the turn the bytes arrived in.
+    const out: Buffer[] = [];
+    const write = () => {
+      if (out.length === 0 || res.destroyed) return void (out.length = 0);
+      const chunk = out.length === 1 ? out[0]! : Buffer.concat(out);
+      out.length = 0;
       if (!res.write(chunk)) {
-        upRes.pause();
-        res.once('drain', () => upRes.resume());
+        this.upstream.request.pause();
+        res.once('drain', () => this.upstream.request.resume());
       }
     };
     // What reads the (decoded) body for usage: SSE events, a streamed JSON array, or one JSON document.
@@ -130,12 +136,13 @@ export class MeteredForward {
       const take = (parts: ReturnType<SseReader['push']>) => {
         for (const part of parts) {
           if (Buffer.isBuffer(part)) {
-            if (transform) write(part);
+            if (transform) out.push(part);
             continue;
           }
           const keep = this.reader.event(part.event, parseJson(sseData(part)));
-          if (transform && keep) write(part.raw);
+          if (transform && keep) out.push(part.raw);
         }
+        if (transform) write();
       };
       feed = (chunk) => take(events.push(chunk));
       finish = () => take(events.end());
@@ -180,21 +187,36 @@ export class MeteredForward {
         complete();
       });
     }
-    upRes.on('data', (chunk: Buffer) => {
-      if (!transform) write(chunk);
+    // This turn's bytes: passed on first (unless the events are filtered), then read for usage on the side.
+    const arrived: Buffer[] = [];
+    const relay = () => {
+      if (arrived.length === 0) return;
+      const chunk = arrived.length === 1 ? arrived[0]! : Buffer.concat(arrived);
+      arrived.length = 0;
+      if (!transform) {
+        out.push(chunk);
+        write();
+      }
       if (decoder) decoder.write(chunk);
       else feed(chunk);
-    });
-    upRes.on('end', () => {
-      if (decoder) decoder.end();
-      else complete();
-    });
-    upRes.on('close', () => {
-      if (upRes.complete || this.ended) return;
-      // The upstream dropped mid-body: the client sees the same cut.
-      res.destroy();
-      this.end(this.failure(ok));
-    });
+    };
+    this.body = {
+      data: (chunk) => {
+        if (arrived.push(chunk) === 1) process.nextTick(relay);
+      },
+      end: () => {
+        relay();
+        if (decoder) decoder.end();
+        else complete();
+      },
+      cut: () => {
+        if (this.ended) return;
+        relay();
+        // The upstream dropped mid-body: the client sees the same cut.
+        res.destroy();
+        this.end(this.failure(ok));
+      },
+    };
   }
 
   /** A call that answered 2xx and ended: its usage, or its reservation when the answer carried none. */

@@ -9,7 +9,7 @@ import { meteredExchange, type Incoming, type ProxyCallEvent } from './exchange'
 import { readApi } from './readApi';
 import { route, type Route } from './routes';
 import { TokenFileError, type ProxyClient, type ProxyTokens } from './tokens';
-import { openUpstream, requestHeaders, responseHeaders, upstreamUrl, type UpstreamResolver } from './upstream';
+import { requestHeaders, responseHeaders, upstreamCall, upstreamUrl, type UpstreamResolver } from './upstream';
 import { sendError } from './wire';
 
 export const DEFAULT_PROXY_PORT = 8788;
@@ -255,21 +255,36 @@ export class ProxyServer {
     if ('missing' in endpoint) return sendError(res, provider, 'badRequest', endpoint.missing);
     const target = upstreamUrl(provider, endpoint.baseUrl, url.pathname, url.searchParams);
     const headers = requestHeaders(req.headers, provider, endpoint.apiKey, body.length > 0 ? body.length : undefined);
+    // The client leaving stops the upstream request (a hang-up before the answer, or while it streams).
+    const left = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) left.abort();
+    });
+    let answer: Awaited<ReturnType<typeof upstreamCall>>;
+    try {
+      answer = await upstreamCall(
+        target,
+        req.method ?? 'GET',
+        headers,
+        body.length > 0 ? body : undefined,
+        left.signal,
+      );
+    } catch (err) {
+      if (!left.signal.aborted)
+        sendError(
+          res,
+          provider,
+          'upstream',
+          `Agent Budget could not reach ${endpoint.baseUrl}: ${(err as Error).message}`,
+        );
+      return;
+    }
+    if (res.destroyed) return void answer.body.destroy(); // the client left as the answer came
+    res.writeHead(answer.status, responseHeaders(answer.headers, { bodyChanged: false, decoded: false }));
     await new Promise<void>((resolve) => {
-      const upstream = openUpstream(target, req.method ?? 'GET', headers);
-      res.on('close', () => {
-        if (!res.writableFinished) upstream.destroy();
-        resolve();
-      });
-      upstream.on('error', (err) => {
-        sendError(res, provider, 'upstream', `Agent Budget could not reach ${endpoint.baseUrl}: ${err.message}`);
-        resolve();
-      });
-      upstream.on('response', (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, responseHeaders(upRes.headers, { bodyChanged: false, decoded: false }));
-        upRes.pipe(res);
-      });
-      upstream.end(body.length > 0 ? body : undefined);
+      answer.body.on('error', () => res.destroy());
+      res.on('close', resolve);
+      answer.body.pipe(res);
     });
   }
 }

@@ -1,6 +1,7 @@
 import { endpointProblem } from '../trust/origins';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { ProviderId } from '../usage';
 
 /**
@@ -60,7 +61,8 @@ export function requestHeaders(
   const out: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || CREDENTIALS.has(name) || named.has(name)) continue;
-    if (name === 'content-length' || name === 'accept-encoding') continue;
+    // The proxy read the whole body before admitting it: a `100-continue` was the proxy's to answer.
+    if (name === 'content-length' || name === 'accept-encoding' || name === 'expect') continue;
     out[name] = value;
   }
   // Plain bodies: the proxy reads usage from them on the side (and decodes anyway when an upstream compresses).
@@ -106,16 +108,98 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
   );
 }
 
-// Kept-alive connections: a TLS handshake per call would add tens of milliseconds to every answer's first byte.
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
-};
+/**
+ * The proxy's HTTP client (undici, the client behind Node's fetch): kept-alive connections (a TLS handshake per call
+ * would add tens of milliseconds to every answer's first byte), and a response parser that hands over a streamed
+ * body for about half the CPU of node:http's, which calls into JavaScript once per chunk of the chunked encoding (a
+ * ~200-byte event each): that is most of what relaying a stream costs. No time limits: a stream can be quiet for
+ * minutes (a model thinking), and the client decides when to give up.
+ */
+let agent: Agent | undefined;
+const dispatcher = () => (agent ??= new Agent({ connections: 256, headersTimeout: 0, bodyTimeout: 0 }));
 
-/** Starts an upstream request (the caller writes or ends it, and listens for `response` and `error`). */
-export function openUpstream(url: URL, method: string, headers: http.OutgoingHttpHeaders): http.ClientRequest {
-  const client = url.protocol === 'https:' ? https : http;
-  return client.request(url, { method, headers, agent: agents[url.protocol as 'http:' | 'https:'] });
+/** What an upstream request reports, in order: the answer's head, its body chunk by chunk, its end; or a failure. */
+export interface UpstreamHandler {
+  response(status: number, headers: http.IncomingHttpHeaders): void;
+  data(chunk: Buffer): void;
+  end(): void;
+  /** The exchange failed: before the answer's head, or in the middle of its body. */
+  error(err: Error): void;
+}
+
+/**
+ * A paid request sent upstream all but its last byte, until `complete`: the provider cannot act on (or bill) a
+ * request whose body has not all arrived, so the proxy sends it while the call's reservation is being made durable,
+ * and lets the last byte go only once it is (docs/proxy.md, "Ordering"). What the upstream does meanwhile (an early
+ * answer, a reset) is kept for the handler `complete` is given.
+ */
+export class HeldRequest {
+  /** The last byte was handed to the connection (before that, the upstream cannot have billed the request). */
+  whole = false;
+  private controller: Dispatcher.DispatchController | undefined;
+  private handler: UpstreamHandler | undefined;
+  private readonly early: Array<(handler: UpstreamHandler) => void> = [];
+  private release: (go: boolean) => void = () => undefined;
+
+  constructor(url: URL, headers: http.OutgoingHttpHeaders, payload: Buffer) {
+    const gate = new Promise<boolean>((resolve) => (this.release = resolve));
+    const split = Math.max(0, payload.length - 1);
+    const becameWhole = () => (this.whole = true);
+    async function* body(): AsyncGenerator<Buffer> {
+      if (split > 0) yield payload.subarray(0, split);
+      if (!(await gate)) throw new Error('The request was cut before it was whole.');
+      becameWhole();
+      yield payload.subarray(split);
+    }
+    dispatcher().dispatch(
+      {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'POST',
+        headers: plainHeaders(headers),
+        // undici takes an async iterable body (docs/api/Dispatcher.md); its dispatch types leave that out.
+        body: body() as unknown as Readable,
+      },
+      {
+        onRequestStart: (controller) => (this.controller = controller),
+        onResponseStart: (_c, status, head) => this.emit((h) => h.response(status, head)),
+        onResponseData: (_c, chunk) => this.emit((h) => h.data(chunk)),
+        onResponseEnd: () => this.emit((h) => h.end()),
+        onResponseError: (_c, err) => this.emit((h) => h.error(err)),
+      },
+    );
+  }
+
+  /** Hands `handler` what already happened and what happens from now on, and sends the last byte. */
+  complete(handler: UpstreamHandler): void {
+    this.handler = handler;
+    for (const event of this.early.splice(0)) event(handler);
+    this.release(true);
+  }
+
+  /**
+   * Cuts the connection. Before `complete` the body is a byte short, so the upstream drops the request unanswered
+   * (nothing billed); after it, the upstream sees its client hang up.
+   */
+  cut(): void {
+    this.release(false);
+    if (this.controller && !this.controller.aborted)
+      this.controller.abort(new Error('The Agent Budget proxy cut the request.'));
+  }
+
+  /** Stops reading the answer while the client is slow to take it. */
+  pause(): void {
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    this.controller?.resume();
+  }
+
+  private emit(event: (handler: UpstreamHandler) => void): void {
+    if (this.handler) event(this.handler);
+    else this.early.push(event);
+  }
 }
 
 /** Connection failures that prove the request never reached the provider (nothing can have been billed). */
@@ -133,43 +217,58 @@ export function neverSent(err: unknown): boolean {
   return code !== undefined && NEVER_SENT.has(code);
 }
 
+/** A request of a free endpoint (count tokens, list models) with the user's key: its answer, the body streaming. */
+export async function upstreamCall(
+  url: URL,
+  method: string,
+  headers: http.OutgoingHttpHeaders,
+  body: Buffer | undefined,
+  signal?: AbortSignal,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Readable }> {
+  const answer = await request(url, {
+    dispatcher: dispatcher(),
+    method: method as Dispatcher.HttpMethod,
+    headers: plainHeaders(headers),
+    body,
+    signal,
+  });
+  return { status: answer.statusCode, headers: answer.headers, body: answer.body };
+}
+
 /** Sends a small JSON request upstream and reads the JSON answer (the count endpoints). */
-export function upstreamJson(
+export async function upstreamJson(
   url: URL,
   headers: http.OutgoingHttpHeaders,
   body: unknown,
   signal?: AbortSignal,
 ): Promise<{ status: number; json: unknown }> {
   const text = Buffer.from(JSON.stringify(body), 'utf8');
-  return new Promise((resolve, reject) => {
-    const req = openUpstream(url, 'POST', {
-      ...headers,
-      'content-type': 'application/json',
-      'content-length': String(text.length),
-    });
-    const abort = () => req.destroy(new Error('aborted'));
-    signal?.addEventListener('abort', abort, { once: true });
-    req.on('error', (err) => {
-      signal?.removeEventListener('abort', abort);
-      reject(err);
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        signal?.removeEventListener('abort', abort);
-        let json: unknown;
-        try {
-          json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
-    req.end(text);
-  });
+  const answer = await upstreamCall(
+    url,
+    'POST',
+    { ...headers, 'content-type': 'application/json', 'content-length': String(text.length) },
+    text,
+    signal,
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    json = undefined;
+  }
+  return { status: answer.status, json };
+}
+
+/** Outgoing headers as undici takes them: strings (a number, such as a length, written out). */
+function plainHeaders(headers: http.OutgoingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name] = typeof value === 'number' ? String(value) : value;
+  }
+  return out;
 }
 
 /**
