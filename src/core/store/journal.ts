@@ -38,9 +38,15 @@ function softwareCrc32(data: Uint8Array): number {
 export { crc32 };
 
 export function encodeLine(writer: string, record: StoreRecord): Buffer {
-  const body = Buffer.from(`${writer} ${JSON.stringify(record)}`, 'utf8');
-  const crc = crc32(body).toString(16).padStart(8, '0');
-  return Buffer.concat([Buffer.from(`${crc} `, 'latin1'), body, Buffer.from('\n', 'latin1')]);
+  // One buffer, the body written in place and the checksum in front of it (every durable append's path).
+  const text = `${writer} ${JSON.stringify(record)}`;
+  const length = Buffer.byteLength(text, 'utf8');
+  const line = Buffer.allocUnsafe(9 + length + 1);
+  line.write(text, 9, 'utf8');
+  line.write(crc32(line.subarray(9, 9 + length)).toString(16).padStart(8, '0'), 0, 'latin1');
+  line[8] = SPACE;
+  line[9 + length] = NEWLINE;
+  return line;
 }
 
 export interface ParsedChunk {

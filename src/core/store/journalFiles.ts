@@ -142,7 +142,8 @@ export class JournalFiles {
     const file = this.appendHandle();
     const position = this.positions.get(this.currentGen)!;
     // A torn last line (a crash mid-write) must not swallow our first record: start on a fresh line.
-    const buf = Buffer.concat(position.trailing > 0 ? [Buffer.from('\n'), ...lines] : lines);
+    const parts = position.trailing > 0 ? [Buffer.from('\n'), ...lines] : lines;
+    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const end = position.offset + position.trailing;
     try {
       file.append(buf);
