@@ -43,7 +43,13 @@ export function encodeLine(writer: string, record: StoreRecord): Buffer {
   const length = Buffer.byteLength(text, 'utf8');
   const line = Buffer.allocUnsafe(9 + length + 1);
   line.write(text, 9, 'utf8');
-  line.write(crc32(line.subarray(9, 9 + length)).toString(16).padStart(8, '0'), 0, 'latin1');
+  line.write(
+    crc32(line.subarray(9, 9 + length))
+      .toString(16)
+      .padStart(8, '0'),
+    0,
+    'latin1',
+  );
   line[8] = SPACE;
   line[9 + length] = NEWLINE;
   return line;

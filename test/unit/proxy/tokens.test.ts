@@ -22,7 +22,8 @@ describe('proxy tokens file', () => {
     assert.match(text, /"sha256": "[0-9a-f]{64}"/);
     if (process.platform !== 'win32') assert.equal(statSync(tokens.file).mode & 0o777, 0o600);
     assert.deepEqual(tokens.verify(token), client);
-    assert.equal(tokens.verify(`${token.slice(0, -1)}A`), undefined);
+    // One character changed (never to itself: a token that ends in A would still verify with A, 1 run in 64).
+    assert.equal(tokens.verify(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`), undefined);
     assert.equal(tokens.verify('sk-ant-something'), undefined);
     assert.deepEqual(tokens.list(), [
       { name: 'claude-code', createdAt: client.createdAt, dailyUsd: 5, monthlyUsd: null },
