@@ -368,8 +368,12 @@ export class BudgetEngine {
     return (specs ?? []).map((spec) => this.counters.spendUse(spec));
   }
 
-  /** The price in force on the call's UTC day (a promotion's end or a price change applies from that day on). */
-  private priceOf(provider: ProviderId, model: string, now: number, localEndpoint: boolean): ResolvedPrice {
+  /**
+   * The price of `model` in force on the UTC day of `now` (a promotion's end or a price change applies from that day
+   * on) under the current policy's prices, resolved once a day per model: resolving scans the whole table, and
+   * admissions and the proxy's prompt sizing ask on every call.
+   */
+  priceOf(provider: ProviderId, model: string, now = this.clock.now(), localEndpoint = false): ResolvedPrice {
     // Prices are resolved per UTC day: a new day starts an empty cache (so it stays one entry per model in use).
     const dayNumber = Math.floor(now / DAY_MS);
     if (dayNumber !== this.pricesDay.number) {

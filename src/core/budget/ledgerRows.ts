@@ -102,7 +102,7 @@ export function toolChargeEntry(
     task: args.task,
     tool: args.tool,
     variant: null,
-    usage: reservedUsage(null),
+    usage: usageOf(0, 0),
     costMicros: micros,
     estimated: false,
     requestId: null,
@@ -113,9 +113,9 @@ export function toolChargeEntry(
   };
 }
 
-/** What a reservation held, as usage: its worst-case prompt and output (none for a charge with no reservation). */
-function reservedUsage(r: Reservation | null): TokenUsage {
-  return usageOf(r?.inputTokens ?? 0, r?.outputTokens ?? 0);
+/** What a reservation held, as usage: its worst-case prompt and output. */
+function reservedUsage(r: Reservation): TokenUsage {
+  return usageOf(r.inputTokens, r.outputTokens);
 }
 
 function usageOf(input: number, output: number, cacheRead = 0, cacheWrite5m = 0, cacheWrite1h = 0): TokenUsage {

@@ -2,8 +2,7 @@ import type http from 'node:http';
 import { BudgetBlockedError, type Admission, type AdmitRequest, type BudgetEngine } from '../budget/engine';
 import type { Meter, MeteredCall } from '../metering';
 import { formatUsd } from '../money';
-import { resolvePrice, UnknownModelError, type ResolvedPrice } from '../pricing/cost';
-import { utcDay } from '../pricing/prices';
+import { UnknownModelError, type ResolvedPrice } from '../pricing/cost';
 import type { ProviderId } from '../usage';
 import { MeteredForward, type Upstream } from './forward';
 import { promptBound, tokenizerCount } from './sizing';
@@ -188,7 +187,7 @@ function admitRequest(
   request: MeteredRequest,
   endpoint: UpstreamEndpoint,
 ): AdmitRequest {
-  const price = priceOf(request.provider, request.model, deps.engine.currentPolicy.prices);
+  const price = deps.engine.priceOf(request.provider, request.model);
   let inputTokens = promptBound(request.prompt);
   let exact: (() => Promise<number>) | undefined;
   if (request.promptOutside) {
@@ -220,25 +219,6 @@ function admitRequest(
     client: incoming.client.name,
     clientCaps: clientCaps(incoming.client),
   };
-}
-
-/**
- * Resolved prices by the policy's price table (a new policy is a new table), provider, model and UTC day: resolving
- * scans the whole table, on every request before it goes upstream.
- */
-const resolvedPrices = new WeakMap<object, Map<string, ResolvedPrice>>();
-
-function priceOf(provider: ProviderId, model: string, prices: Parameters<typeof resolvePrice>[2] = {}): ResolvedPrice {
-  let byModel = resolvedPrices.get(prices);
-  if (!byModel) resolvedPrices.set(prices, (byModel = new Map()));
-  const key = `${provider}\u0000${model}\u0000${utcDay(Date.now())}`;
-  let price = byModel.get(key);
-  if (!price) {
-    price = resolvePrice(provider, model, prices);
-    if (byModel.size > 1000) byModel.clear(); // a model a day each: bounded over a long session
-    byModel.set(key, price);
-  }
-  return price;
 }
 
 /** The cache write rate matters to the worst case only where it is above the input rate. */
