@@ -75,7 +75,7 @@ export class Maintenance {
       });
       if (gen === undefined) return;
       // Everything before `gen` is in memory now, and nobody appends to it any more.
-      const bytes = this.memory.db.export();
+      const bytes = this.memory.export();
       this.snapshotBytes = bytes.length;
       await this.snapshots.write(gen, bytes);
       this.snapshots.prune();

@@ -202,8 +202,6 @@ export class WriteQueue {
     const { memory } = this.p;
     try {
       const lines: Buffer[] = [];
-      const many = ops.length > 1;
-      if (many) memory.db.exec('BEGIN');
       for (const [i, op] of ops.entries()) {
         let records: StoreRecord[];
         try {
@@ -213,11 +211,10 @@ export class WriteQueue {
           continue;
         }
         if (i === ops.length - 1) deferred = records;
-        else memory.apply(records, 'local', true);
+        else memory.apply(records, 'local');
         for (const record of records) lines.push(encodeLine(this.p.owner, record));
         done.push(op);
       }
-      if (many) memory.db.exec('COMMIT');
       if (lines.length > 0) file = this.p.journals.append(lines);
     } catch (err) {
       this.letGo();
@@ -249,11 +246,6 @@ export class WriteQueue {
   private async failBatch(ops: WriteOp[], err: unknown): Promise<void> {
     const reason = this.p.health.fail(err);
     for (const op of ops) op.reject(reason);
-    try {
-      this.p.memory.db.exec('ROLLBACK');
-    } catch {
-      // the failure came after COMMIT
-    }
     try {
       await this.p.reload();
       this.stale = false;
