@@ -45,6 +45,7 @@ export async function seededStore(rows: number, journalRows = 0): Promise<string
         db.exec('BEGIN');
       }
     }
+    applier.flush();
     db.exec('COMMIT');
     applier.dispose();
     const bytes = db.export();

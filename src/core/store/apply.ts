@@ -8,6 +8,12 @@ import type { Database, SqlValue, Statement } from './sqlite';
  */
 export class RecordApplier {
   private readonly stmts = new Map<string, Statement>();
+  /**
+   * Sums added to rollup and total rows, not yet written: one entry per row (table and key), so a burst of calls to
+   * the same workflow, model, run or task costs one upsert instead of one each. Derived state, like the tables it
+   * goes to: whoever reads them flushes first (StoreQueries, export, re-keying days).
+   */
+  private readonly pending = new Map<string, { sql: string; keys: SqlValue[]; sums: number[] }>();
 
   constructor(
     private readonly db: Database,
@@ -24,10 +30,31 @@ export class RecordApplier {
     return this.db.getRowsModified();
   }
 
-  /** Frees prepared statements (before the database closes). */
+  /** Frees prepared statements (before the database closes). Sums not flushed are dropped with the database. */
   dispose(): void {
+    this.pending.clear();
     for (const stmt of this.stmts.values()) stmt.free();
     this.stmts.clear();
+  }
+
+  /** Writes the pending sums to their rows: call before reading rollups or totals, or exporting the database. */
+  flush(): void {
+    for (const [key, row] of this.pending) {
+      this.run(row.sql, row.keys.concat(row.sums));
+      this.pending.delete(key);
+    }
+  }
+
+  /** Adds `sums` to the row of `table` keyed by `keys`, with the next flush. */
+  private accumulate(sql: string, table: string, keys: SqlValue[], sums: number[]): void {
+    const key = `${table}\u0000${keys.join('\u0000')}`;
+    const row = this.pending.get(key);
+    if (row) {
+      for (let i = 0; i < sums.length; i++) row.sums[i]! += sums[i]!;
+      return;
+    }
+    if (this.pending.size >= MAX_PENDING_ROWS) this.flush();
+    this.pending.set(key, { sql, keys, sums });
   }
 
   /** Returns true when the record took effect (was not already applied or superseded). */
@@ -211,21 +238,14 @@ export class RecordApplier {
     this.addToRollups(e, day, 1);
     const tokens = totalTokens(u);
     if (e.runId) {
-      this.run(
-        `INSERT INTO run_totals (run_id, calls, tokens, cost_micros, estimated_micros) VALUES (?, 1, ?, ?, ?)
-         ON CONFLICT(run_id) DO UPDATE SET calls = calls + 1, tokens = tokens + excluded.tokens,
-           cost_micros = cost_micros + excluded.cost_micros, estimated_micros = estimated_micros + excluded.estimated_micros`,
-        [e.runId, tokens, e.costMicros, e.estimated ? e.costMicros : 0],
+      this.accumulate(
+        RUN_TOTALS_UPSERT,
+        'run_totals',
+        [e.runId],
+        [1, tokens, e.costMicros, e.estimated ? e.costMicros : 0],
       );
     }
-    if (e.taskId) {
-      this.run(
-        `INSERT INTO task_totals (task_id, calls, tokens, cost_micros) VALUES (?, 1, ?, ?)
-         ON CONFLICT(task_id) DO UPDATE SET calls = calls + 1, tokens = tokens + excluded.tokens,
-           cost_micros = cost_micros + excluded.cost_micros`,
-        [e.taskId, tokens, e.costMicros],
-      );
-    }
+    if (e.taskId) this.accumulate(TASK_TOTALS_UPSERT, 'task_totals', [e.taskId], [1, tokens, e.costMicros]);
     return true;
   }
 
@@ -252,23 +272,37 @@ export class RecordApplier {
       s(hasReserve ? e.reservedMicros! : 0),
       s(hasReserve ? e.costMicros : 0),
     ];
-    this.run(ROLLUP_UPSERT('rollup_model', ['workflow', 'model', 'provider']), [
-      day,
-      e.workflow,
-      e.model,
-      e.provider,
-      ...sums,
-    ]);
-    this.run(ROLLUP_UPSERT('rollup_task', ['workflow', 'task', 'tool']), [
-      day,
-      e.workflow,
-      e.task ?? '',
-      e.tool ?? '',
-      ...sums,
-    ]);
-    this.run(ROLLUP_UPSERT('rollup_client', ['client']), [day, e.client ?? OWN_CLIENT, ...sums]);
+    this.accumulate(
+      ROLLUP_UPSERT('rollup_model', ['workflow', 'model', 'provider']),
+      'rollup_model',
+      [day, e.workflow, e.model, e.provider],
+      sums,
+    );
+    this.accumulate(
+      ROLLUP_UPSERT('rollup_task', ['workflow', 'task', 'tool']),
+      'rollup_task',
+      [day, e.workflow, e.task ?? '', e.tool ?? ''],
+      sums.slice(),
+    );
+    this.accumulate(
+      ROLLUP_UPSERT('rollup_client', ['client']),
+      'rollup_client',
+      [day, e.client ?? OWN_CLIENT],
+      sums.slice(),
+    );
   }
 }
+
+/** Rows with sums waiting before the oldest are written (bounds memory; a day has a few hundred at most). */
+const MAX_PENDING_ROWS = 1024;
+
+const RUN_TOTALS_UPSERT = `INSERT INTO run_totals (run_id, calls, tokens, cost_micros, estimated_micros) VALUES (?, ?, ?, ?, ?)
+  ON CONFLICT(run_id) DO UPDATE SET calls = calls + excluded.calls, tokens = tokens + excluded.tokens,
+    cost_micros = cost_micros + excluded.cost_micros, estimated_micros = estimated_micros + excluded.estimated_micros`;
+
+const TASK_TOTALS_UPSERT = `INSERT INTO task_totals (task_id, calls, tokens, cost_micros) VALUES (?, ?, ?, ?)
+  ON CONFLICT(task_id) DO UPDATE SET calls = calls + excluded.calls, tokens = tokens + excluded.tokens,
+    cost_micros = cost_micros + excluded.cost_micros`;
 
 const ROLLUP_SUMS = [
   'calls',

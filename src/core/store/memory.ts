@@ -44,7 +44,10 @@ export class StoreMemory {
   private handedOut = 0;
 
   constructor(public days: DayKeys) {
-    this.queries = new StoreQueries(() => this.db);
+    this.queries = new StoreQueries(
+      () => this.db,
+      () => this.applier?.flush(),
+    );
   }
 
   /** A fresh database and applier filed in this store's day keys. */
@@ -94,6 +97,7 @@ export class StoreMemory {
         applier.addToRollups(entry, move.to, 1);
         db.run('UPDATE ledger SET day = ? WHERE id = ?', [move.to, move.id]);
       }
+      applier.flush();
       db.run('DELETE FROM rollup_model WHERE calls = 0');
       db.run('DELETE FROM rollup_task WHERE calls = 0');
       db.run('DELETE FROM rollup_client WHERE calls = 0');
@@ -166,6 +170,7 @@ export class StoreMemory {
 
   /** The database as an SQLite file (a snapshot): the open transaction is committed around it. */
   export(): Uint8Array {
+    this.applier.flush();
     const t = transaction(this.db);
     t.commit.run();
     try {

@@ -102,7 +102,11 @@ function totalsFrom(row: SqlValue[], offset: number): SpendTotals {
 export class StoreQueries {
   private readonly stmts = new Map<string, Statement>();
 
-  constructor(private readonly db: () => Database) {}
+  /** `beforeRead`: brings derived tables up to date (the applier's pending sums, see apply.ts). */
+  constructor(
+    private readonly db: () => Database,
+    private readonly beforeRead?: () => void,
+  ) {}
 
   dispose(): void {
     for (const stmt of this.stmts.values()) stmt.free();
@@ -110,6 +114,7 @@ export class StoreQueries {
   }
 
   private all(sql: string, params: SqlValue[] = []): SqlValue[][] {
+    this.beforeRead?.();
     let stmt = this.stmts.get(sql);
     if (!stmt) {
       stmt = this.db().prepare(sql);

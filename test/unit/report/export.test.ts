@@ -184,6 +184,7 @@ describe('export: a million rows with bounded memory', function () {
         entry: randomEntry(rand, start + i * 30_000, { id: `e${i}`, runId: null, taskId: null }),
       });
     }
+    applier.flush();
     db.exec('COMMIT');
     applier.dispose();
     const queries = new StoreQueries(() => db);
