@@ -45,16 +45,18 @@ export class RecordApplier {
     }
   }
 
-  /** Adds `sums` to the row of `table` keyed by `keys`, with the next flush. */
-  private accumulate(sql: string, table: string, keys: SqlValue[], sums: number[]): void {
-    const key = `${table}\u0000${keys.join('\u0000')}`;
+  /**
+   * Adds `sums` to the row keyed by `keys`, with the next flush. `key` names the row among all pending ones (a
+   * table letter, then every key but the last prefixed by its length: no two rows share one).
+   */
+  private accumulate(sql: string, key: string, keys: SqlValue[], sums: number[]): void {
     const row = this.pending.get(key);
     if (row) {
       for (let i = 0; i < sums.length; i++) row.sums[i]! += sums[i]!;
       return;
     }
     if (this.pending.size >= MAX_PENDING_ROWS) this.flush();
-    this.pending.set(key, { sql, keys, sums });
+    this.pending.set(key, { sql, keys, sums: sums.slice() });
   }
 
   /** Returns true when the record took effect (was not already applied or superseded). */
@@ -240,12 +242,12 @@ export class RecordApplier {
     if (e.runId) {
       this.accumulate(
         RUN_TOTALS_UPSERT,
-        'run_totals',
+        `r${e.runId}`,
         [e.runId],
         [1, tokens, e.costMicros, e.estimated ? e.costMicros : 0],
       );
     }
-    if (e.taskId) this.accumulate(TASK_TOTALS_UPSERT, 'task_totals', [e.taskId], [1, tokens, e.costMicros]);
+    if (e.taskId) this.accumulate(TASK_TOTALS_UPSERT, `t${e.taskId}`, [e.taskId], [1, tokens, e.costMicros]);
     return true;
   }
 
@@ -272,24 +274,22 @@ export class RecordApplier {
       s(hasReserve ? e.reservedMicros! : 0),
       s(hasReserve ? e.costMicros : 0),
     ];
+    const task = e.task ?? '';
+    const tool = e.tool ?? '';
+    const client = e.client ?? OWN_CLIENT;
     this.accumulate(
-      ROLLUP_UPSERT('rollup_model', ['workflow', 'model', 'provider']),
-      'rollup_model',
+      MODEL_UPSERT,
+      `m${day.length}:${day}${e.workflow.length}:${e.workflow}${e.model.length}:${e.model}${e.provider}`,
       [day, e.workflow, e.model, e.provider],
       sums,
     );
     this.accumulate(
-      ROLLUP_UPSERT('rollup_task', ['workflow', 'task', 'tool']),
-      'rollup_task',
-      [day, e.workflow, e.task ?? '', e.tool ?? ''],
-      sums.slice(),
+      TASK_UPSERT,
+      `k${day.length}:${day}${e.workflow.length}:${e.workflow}${task.length}:${task}${tool}`,
+      [day, e.workflow, task, tool],
+      sums,
     );
-    this.accumulate(
-      ROLLUP_UPSERT('rollup_client', ['client']),
-      'rollup_client',
-      [day, e.client ?? OWN_CLIENT],
-      sums.slice(),
-    );
+    this.accumulate(CLIENT_UPSERT, `c${day.length}:${day}${client}`, [day, client], sums);
   }
 }
 
@@ -322,16 +322,15 @@ const ROLLUP_SUMS = [
   'reserved_actual_micros',
 ];
 
-const upserts = new Map<string, string>();
-function ROLLUP_UPSERT(table: string, keys: readonly string[]): string {
-  let sql = upserts.get(table);
-  if (!sql) {
-    const columns = ['day', ...keys, ...ROLLUP_SUMS];
-    sql =
-      `INSERT INTO ${table} (${columns.join(', ')}) ` +
-      `VALUES (${columns.map(() => '?').join(', ')}) ` +
-      `ON CONFLICT DO UPDATE SET ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
-    upserts.set(table, sql);
-  }
-  return sql;
+function rollupUpsert(table: string, keys: readonly string[]): string {
+  const columns = ['day', ...keys, ...ROLLUP_SUMS];
+  return (
+    `INSERT INTO ${table} (${columns.join(', ')}) ` +
+    `VALUES (${columns.map(() => '?').join(', ')}) ` +
+    `ON CONFLICT DO UPDATE SET ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`
+  );
 }
+
+const MODEL_UPSERT = rollupUpsert('rollup_model', ['workflow', 'model', 'provider']);
+const TASK_UPSERT = rollupUpsert('rollup_task', ['workflow', 'task', 'tool']);
+const CLIENT_UPSERT = rollupUpsert('rollup_client', ['client']);
