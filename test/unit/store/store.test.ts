@@ -302,6 +302,50 @@ describe('WorkspaceStore', () => {
     await reopened.close();
   });
 
+  it('keeps rollups and run totals exact while their sums wait to be written: read at once, past 1,024 rows, in a snapshot', async () => {
+    const dir = fresh();
+    const rand = seededRandom(9);
+    const store = await open(dir);
+    // 1,500 runs (more rows than may wait), each with two calls; every other read comes between the two.
+    const entries: LedgerEntry[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const e = randomEntry(rand, NOV1 + i * 1000, { runId: `run-${i % 1500}`, taskId: null });
+      entries.push(e);
+      await store.commit([ledger(e)]);
+      if (i % 997 === 0) {
+        const sofar = entries.filter((x) => x.runId === e.runId);
+        assert.equal(store.queries.runTotals(e.runId!)?.calls, sofar.length);
+      }
+    }
+    const range = { fromDay: '2026-11-01', toDay: '2026-11-30' };
+    const expected = (list: LedgerEntry[]) => ({
+      cost: list.reduce((n, e) => n + e.costMicros, 0),
+      tokens: list.reduce((n, e) => n + totalTokens(e.usage), 0),
+    });
+    const check = (s: WorkspaceStore) => {
+      assert.equal(s.queries.totals(range).costMicros, expected(entries).cost);
+      assert.equal(s.queries.totals(range).calls, entries.length);
+      for (const run of ['run-0', 'run-777', 'run-1499']) {
+        const mine = entries.filter((e) => e.runId === run);
+        const totals = s.queries.runTotals(run)!;
+        assert.deepEqual(
+          [totals.calls, totals.costMicros, totals.tokens],
+          [2, expected(mine).cost, expected(mine).tokens],
+        );
+      }
+      for (const row of s.queries.breakdown('model', range)) {
+        assert.equal(row.costMicros, expected(entries.filter((e) => e.model === row.key)).cost, row.key);
+      }
+    };
+    check(store);
+    await store.compact();
+    await store.close();
+    // Only the snapshot: the journal before it is gone from what a reopen replays.
+    const reopened = await open(dir);
+    check(reopened);
+    await reopened.close();
+  });
+
   it('archives old raw rows by retention without changing any total', async () => {
     const dir = fresh();
     const clock = new ManualClock(NOV1 + 100 * DAY);
