@@ -256,24 +256,24 @@ export class RecordApplier {
     const u = e.usage;
     const hasEstimate = e.estimatedInputTokens !== null && !e.estimated;
     const hasReserve = e.reservedMicros !== null && !e.estimated;
-    const s = (n: number) => sign * n;
     const sums = [
-      s(1),
-      s(u.input),
-      s(u.output),
-      s(u.cacheRead),
-      s(u.cacheWrite5m),
-      s(u.cacheWrite1h),
-      s(u.reasoning),
-      s(e.costMicros),
-      s(e.estimated ? e.costMicros : 0),
-      s(hasEstimate ? 1 : 0),
-      s(hasEstimate ? e.estimatedInputTokens! : 0),
-      s(hasEstimate ? promptTokens(u) : 0),
-      s(hasReserve ? 1 : 0),
-      s(hasReserve ? e.reservedMicros! : 0),
-      s(hasReserve ? e.costMicros : 0),
+      1,
+      u.input,
+      u.output,
+      u.cacheRead,
+      u.cacheWrite5m,
+      u.cacheWrite1h,
+      u.reasoning,
+      e.costMicros,
+      e.estimated ? e.costMicros : 0,
+      hasEstimate ? 1 : 0,
+      hasEstimate ? e.estimatedInputTokens! : 0,
+      hasEstimate ? promptTokens(u) : 0,
+      hasReserve ? 1 : 0,
+      hasReserve ? e.reservedMicros! : 0,
+      hasReserve ? e.costMicros : 0,
     ];
+    if (sign < 0) for (let i = 0; i < sums.length; i++) sums[i] = -sums[i]!;
     const task = e.task ?? '';
     const tool = e.tool ?? '';
     const client = e.client ?? OWN_CLIENT;

@@ -136,17 +136,23 @@ export class StoreMemory {
   apply(records: StoreRecord[], origin: AppliedRecords['origin'] | undefined): void {
     if (records.length === 0) return;
     const effective: StoreRecord[] = [];
-    applyTo(this.db, this.applier, records, true, (r) => this.noteRev(r), effective);
+    applyTo(this.db, this.applier, records, true, this.noteRev, effective);
     if (origin && effective.length > 0) this.applied.fire({ records: effective, origin });
   }
 
   /** The run and task records of a write, restamped with the next revisions (copies: the caller's objects stay). */
   stamp(records: StoreRecord[]): StoreRecord[] {
-    return records.map((r) => {
-      if (r.k === 'run') return { k: 'run', run: { ...r.run, rev: this.nextStamp() } };
-      if (r.k === 'task') return { k: 'task', task: { ...r.task, rev: this.nextStamp() } };
-      return r;
-    });
+    let out = records;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.k !== 'run' && r.k !== 'task') continue;
+      if (out === records) out = records.slice();
+      out[i] =
+        r.k === 'run'
+          ? { k: 'run', run: { ...r.run, rev: this.nextStamp() } }
+          : { k: 'task', task: { ...r.task, rev: this.nextStamp() } };
+    }
+    return out;
   }
 
   /**
@@ -163,10 +169,10 @@ export class StoreMemory {
     return this.highestRev;
   }
 
-  private noteRev(record: StoreRecord): void {
+  private readonly noteRev = (record: StoreRecord): void => {
     const rev = record.k === 'run' ? record.run.rev : record.k === 'task' ? record.task.rev : 0;
     if (rev > this.highestRev) this.highestRev = rev;
-  }
+  };
 
   /** The database as an SQLite file (a snapshot): the open transaction is committed around it. */
   export(): Uint8Array {

@@ -225,7 +225,7 @@ export class WorkspaceStore {
 
   /** Appends records durably: when this resolves they survive a SIGKILL or power cut. */
   commit(records: StoreRecord[]): Promise<void> {
-    return this.transact(() => ({ records, result: undefined }));
+    return new Promise<void>((resolve, reject) => this.queue.enqueue({ kind: 'write', records, resolve, reject }));
   }
 
   /**

@@ -12,7 +12,9 @@ import type { AppendHandle } from './storeFs';
 const RELOAD_RETRY_MS = 5_000;
 
 type Settle = { resolve: () => void; reject: (err: unknown) => void };
-type WriteOp = Settle & { kind: 'write'; build: (queries: StoreQueries) => StoreRecord[] };
+/** A write: its records, or `build` to decide them under the lock (transact). */
+type WriteOp = Settle &
+  ({ kind: 'write'; records: StoreRecord[] } | { kind: 'write'; build: (queries: StoreQueries) => StoreRecord[] });
 export type Op = WriteOp | (Settle & { kind: 'refresh' | 'compact' }) | (Settle & { kind: 'days'; days: DayKeys });
 
 /** What the queue works with; the store wires it. */
@@ -202,10 +204,11 @@ export class WriteQueue {
     const { memory } = this.p;
     try {
       const lines: Buffer[] = [];
-      for (const [i, op] of ops.entries()) {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
         let records: StoreRecord[];
         try {
-          records = memory.stamp(op.build(memory.queries));
+          records = memory.stamp('records' in op ? op.records : op.build(memory.queries));
         } catch (err) {
           op.reject(err);
           continue;
