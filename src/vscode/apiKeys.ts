@@ -24,35 +24,54 @@ export function checkKeyShape(provider: ProviderId, key: string): string | undef
 
 /**
  * Provider API keys, kept only in SecretStorage (the OS keychain in desktop VS Code). Nothing here ever writes a
- * key to settings, files, logs or an output channel; the rest of the extension asks `get()` at call time.
+ * key to settings, files, logs or an output channel; the rest of the extension asks `get()` at call time (answered
+ * from memory until SecretStorage reports a change).
  */
 export class ApiKeys extends Disposable {
   private readonly changed = this.register(new vscode.EventEmitter<ProviderId>());
   /** Fires with the provider whose key was set or cleared (in this window or another). */
   readonly onDidChange = this.changed.event;
+  /**
+   * Each provider's key as last read: the proxy asks on every request, and a SecretStorage read is a round trip to
+   * the main process (and the keychain). Dropped when SecretStorage says the key changed, here or in another window.
+   */
+  private readonly cache = new Map<ProviderId, Promise<string | undefined>>();
 
   constructor(private readonly secrets: vscode.SecretStorage) {
     super();
     this.register(
       secrets.onDidChange((e) => {
         const provider = PROVIDERS.find((p) => SecretKeys.apiKey(p) === e.key);
-        if (provider) this.changed.fire(provider);
+        if (!provider) return;
+        this.cache.delete(provider);
+        this.changed.fire(provider);
       }),
     );
     this.register(vscode.commands.registerCommand(Commands.setApiKey, (p?: ProviderId) => this.promptSet(p)));
     this.register(vscode.commands.registerCommand(Commands.clearApiKey, (p?: ProviderId) => this.promptClear(p)));
   }
 
-  async get(provider: ProviderId): Promise<string | undefined> {
-    return (await this.secrets.get(SecretKeys.apiKey(provider))) || undefined;
+  get(provider: ProviderId): Promise<string | undefined> {
+    let key = this.cache.get(provider);
+    if (!key) {
+      const read = Promise.resolve(this.secrets.get(SecretKeys.apiKey(provider))).then((k) => k || undefined);
+      key = read;
+      this.cache.set(provider, read);
+      read.catch(() => this.cache.get(provider) === read && this.cache.delete(provider));
+    }
+    return key;
   }
 
   async set(provider: ProviderId, key: string): Promise<void> {
+    this.cache.delete(provider);
     await this.secrets.store(SecretKeys.apiKey(provider), key);
+    this.cache.delete(provider);
   }
 
   async clear(provider: ProviderId): Promise<void> {
+    this.cache.delete(provider);
     await this.secrets.delete(SecretKeys.apiKey(provider));
+    this.cache.delete(provider);
   }
 
   /** Which providers have a key, for status displays. Never returns the keys themselves. */
