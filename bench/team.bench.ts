@@ -16,12 +16,12 @@ const CALL_MS = 500;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const USAGE = { input: 1_800, output: 700, cacheRead: 200, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 100 };
 
-function teamRow(member: string, costMicros: number, reservationId: string | null): TeamLedgerRow {
+function teamRow(member: string, costMicros: number, reservationId: string | null, machine = 'bench'): TeamLedgerRow {
   return {
     id: newId(),
     reservationId,
     member,
-    machine: 'bench',
+    machine,
     ts: NOW,
     workflow: 'code-review',
     provider: 'anthropic',
@@ -39,7 +39,8 @@ function teamRow(member: string, costMicros: number, reservationId: string | nul
  * The team ledger against a local PostgreSQL (Debian's, started here with its durable defaults: fsync and
  * synchronous commit on), one fresh database per figure:
  * - admit + settle (two round trips: the time a call spends in the team ledger, the call itself excluded) from 32
- *   concurrent clients of one team, all contending for the same team counters; each client a member of its own;
+ *   concurrent clients of one team, all contending for the same team counters; each client a member and a machine
+ *   of its own, whose outbox drain confirms each settled row behind the settle (untimed, as WorkspaceTeam does);
  *   beside it the same clients doing two `SELECT 1` (the floor this machine sets) and two one-row durable writes
  *   (the floor of two answers that wait for the disk, as admit and settle do: what this machine's fsync adds), and
  *   the calls per second one team's counters take back to back (the hot rows' ceiling, for the scale plan);
@@ -64,19 +65,24 @@ async function admitSettle(url: string): Promise<Figure[]> {
   const perClient = 60;
   const warmup = 5;
   const ledger = new PostgresTeamLedger({ url, timeZone: 'UTC', maxConnections: clients });
+  // Each machine's outbox drain behind its settle (WorkspaceTeam.flushSoon), on connections of its own: not timed,
+  // but its check and disk flush load the server while the others call.
+  const drains = new PostgresTeamLedger({ url, timeZone: 'UTC', maxConnections: clients });
+  const drainsDone: Array<Promise<unknown>> = [];
   const caps = { team: { daily: 1e12, weekly: 1e12, monthly: 1e12 }, memberCaps: { daily: 1e11, monthly: 1e12 } };
   await ledger.status({ member: 'warm', at: NOW, ...caps });
   // The same 32 clients and pattern with two trivial round trips instead: the floor this machine and server set.
   const pool = new Pool({ connectionString: url, max: clients });
   const ours = await clientsLoop(clients, perClient, warmup, async (c) => {
     const member = `member-${c}@x.dev`;
+    const machine = `bench-${c}`;
     const reservationId = newId();
     return async (call) => {
       const t = process.hrtime.bigint();
       const admitted = await ledger.admit({
         reservationId,
         member,
-        machine: 'bench',
+        machine,
         micros: 50_000,
         at: NOW,
         ...caps,
@@ -85,8 +91,11 @@ async function admitSettle(url: string): Promise<Figure[]> {
       const admitNs = process.hrtime.bigint() - t;
       await call();
       const s = process.hrtime.bigint();
-      await ledger.settle(reservationId, teamRow(member, 30_000, reservationId));
-      return Number(admitNs + process.hrtime.bigint() - s) / 1e6;
+      const row = teamRow(member, 30_000, reservationId, machine);
+      await ledger.settle(reservationId, row);
+      const ms = Number(admitNs + process.hrtime.bigint() - s) / 1e6;
+      drainsDone.push(drains.confirm([row.id]));
+      return ms;
     };
   });
   const floor = await clientsLoop(clients, perClient, warmup, () =>
@@ -137,6 +146,8 @@ async function admitSettle(url: string): Promise<Figure[]> {
     }),
   );
   const perSec = pairs / (Number(process.hrtime.bigint() - started) / 1e9);
+  await Promise.all(drainsDone);
+  await drains.close();
   await ledger.close();
   return [
     { key: 'team.callsPerSecOneTeam', value: perSec, unit: 'calls/s' },

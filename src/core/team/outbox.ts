@@ -21,19 +21,33 @@ export interface DrainResult {
 }
 
 /**
- * Ships everything pending, batch by batch, until the outbox is empty. Throws what the ledger throws (unreachable:
- * the rest stays pending for the next drain); what was shipped before stays marked.
+ * Ships everything pending, batch by batch, until the outbox is empty. Rows in `settled` (settled online by this
+ * process, not yet known to be on the server's disk) are confirmed instead of shipped again — the ledger checks it
+ * has them and makes them durable — and only those it lacks (lost in a server crash) are shipped. Throws what the
+ * ledger throws (unreachable: the rest stays pending for the next drain); what was shipped before stays marked.
  */
-export async function drainOutbox(ledger: TeamLedger, outbox: TeamOutbox, batch = 500): Promise<DrainResult> {
+export async function drainOutbox(
+  ledger: TeamLedger,
+  outbox: TeamOutbox,
+  batch = 500,
+  settled: Set<string> = new Set(),
+): Promise<DrainResult> {
   const result: DrainResult = { shipped: 0, counted: 0, duplicates: 0, conflicts: [] };
   for (;;) {
     const rows = await outbox.pending(batch);
     if (rows.length === 0) return result;
-    const shipped = await ledger.ship(rows);
+    const known = rows.filter((r) => settled.has(r.id)).map((r) => r.id);
+    const present = new Set(await ledger.confirm(known));
+    const toShip = rows.filter((r) => !present.has(r.id));
+    if (toShip.length > 0) {
+      const shipped = await ledger.ship(toShip);
+      result.counted += shipped.counted;
+      result.duplicates += shipped.duplicates;
+      result.conflicts.push(...shipped.conflicts);
+    }
+    result.duplicates += present.size;
     await outbox.markShipped(rows.map((r) => r.id));
+    for (const id of known) settled.delete(id);
     result.shipped += rows.length;
-    result.counted += shipped.counted;
-    result.duplicates += shipped.duplicates;
-    result.conflicts.push(...shipped.conflicts);
   }
 }

@@ -67,14 +67,36 @@ const SHIP: QueryConfig = {
   name: 'agent_budget.ship_durably',
   text: 'CALL agent_budget.ship_durably($1::jsonb, $2, NULL, NULL, NULL)',
 };
+/**
+ * A settle: the same rows' work as a ship, committed without waiting for the disk (the counters' locks go at once
+ * and every machine sees the cost), answered without a flush. The row is in the local outbox already and stays
+ * pending there until the drain that follows every settle confirms it (CONFIRM, whose flush makes this commit durable
+ * too); a crash before that loses the settle and restores the hold it replaced, and the drain ships the row again.
+ * `ship` (v1's function on the v2 tables) runs in this statement's transaction, so the transaction-local setting
+ * applies to its commit.
+ */
+const SETTLE: QueryConfig = {
+  name: 'agent_budget.settle_visible',
+  text:
+    'SELECT s.counted AS r_counted, s.duplicates AS r_duplicates, s.conflicts AS r_conflicts ' +
+    "FROM set_config('synchronous_commit', 'off', true) AS c, agent_budget.ship($1::jsonb, false) AS s",
+};
+/**
+ * The rows of these ids the ledger has, in a transaction that commits synchronously (agent_budget.await_flush): it
+ * answers once the WAL is on disk past its own commit, and so past the commit of every row it saw.
+ */
+const CONFIRM: QueryConfig = {
+  name: 'agent_budget.confirm_rows',
+  text: 'SELECT agent_budget.await_flush(), ARRAY(SELECT l.id FROM agent_budget.ledger l WHERE l.id = ANY ($1::text[])) AS present',
+};
 const RELEASE: QueryConfig = {
   name: 'agent_budget.release_durably',
   text: 'CALL agent_budget.release_durably($1, NULL)',
 };
 
 /**
- * The team ledger on PostgreSQL (schema.ts): one round trip per admission, settlement, renewal or ship batch, each
- * answered only once it is on disk.
+ * The team ledger on PostgreSQL (schema.ts): one round trip per admission, settlement, renewal, confirm or ship
+ * batch, each answered only once it is on disk but the settlement (see SETTLE).
  */
 export class PostgresTeamLedger implements TeamLedger {
   private readonly pool: PgPool;
@@ -138,7 +160,20 @@ export class PostgresTeamLedger implements TeamLedger {
   }
 
   async settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult> {
-    return this.shipRows([{ ...row, reservationId }], false);
+    const [result] = await this.query<{ r_counted: number; r_duplicates: number; r_conflicts: string[] }>(SETTLE, [
+      JSON.stringify([this.wireRow({ ...row, reservationId })]),
+    ]);
+    return {
+      counted: Number(result?.r_counted ?? 0),
+      duplicates: Number(result?.r_duplicates ?? 0),
+      conflicts: result?.r_conflicts ?? [],
+    };
+  }
+
+  async confirm(rowIds: readonly string[]): Promise<string[]> {
+    if (rowIds.length === 0) return [];
+    const [r] = await this.query<{ present: string[] }>(CONFIRM, [rowIds]);
+    return r?.present ?? [];
   }
 
   async release(reservationIds: readonly string[]): Promise<void> {

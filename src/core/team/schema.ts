@@ -20,8 +20,10 @@ import { MIGRATION_2 } from './schemaV2';
  * takes. Lease times are read with clock_timestamp() after the locks are held, so a transaction that waited sees the
  * time it decides at, not the time it started.
  *
- * Durability: every answer the ledger gives (an admission, a settle, a ship, a release, a renewal) is on disk before
- * the caller hears it, so a server crash loses no hold anyone was told of and no cost anyone was told was counted.
+ * Durability: every answer the ledger gives (an admission, a ship, a release, a renewal, a confirm) is on disk before
+ * the caller hears it, so a server crash loses no hold anyone was told of and no cost anyone was told was counted. The
+ * settle is the exception: it is visible at once but answered before the disk (its row is still pending in the local
+ * outbox, whose drain right behind it confirms it durably or ships it again: see PostgresTeamLedger's SETTLE).
  * The hot `team.*` locks are still never held across a WAL flush (a transaction releases its row locks only when it
  * commits, so a flush inside would queue the whole team behind the disk): the v2 procedures (`admit_durably`,
  * `ship_durably`, `release_durably`) commit the decision asynchronously — the locks go at once — and then wait for

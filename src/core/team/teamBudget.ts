@@ -38,6 +38,8 @@ export class TeamBudget {
   private caps: ResolvedTeamCaps;
   /** Calls admitted by the ledger and not settled yet: renewed while in flight. */
   private readonly inFlight = new Map<string, Micros>();
+  /** Rows settled online whose settle the drain has not yet confirmed on the server's disk (see outbox.ts). */
+  private readonly settledOnline = new Set<string>();
   private lastFailure: number | undefined;
   private reconnecting: Promise<OfflineReconciliation | undefined> | undefined;
   private readonly changed = new Emitter<void>();
@@ -119,15 +121,17 @@ export class TeamBudget {
 
   /**
    * The call was billed: `row` (already in the outbox: the local store is written first) replaces the hold. Online
-   * every machine sees the cost at once (and it survives a server crash); the row stays pending until `flush` marks
-   * it. Offline it counts
+   * every machine sees the cost at once; the row stays pending until `flush` confirms it is on the server's disk
+   * (a crash before that undoes the settle on the server, and the flush ships the row again). Offline it counts
    * against the allowance and waits in the outbox.
    */
   async settle(reservationId: string, row: TeamLedgerRow): Promise<void> {
     this.inFlight.delete(reservationId);
     if (!this.offline) {
       try {
-        await this.options.ledger.settle(reservationId, row);
+        const result = await this.options.ledger.settle(reservationId, row);
+        // A row the ledger already had with other contents is shipped again by the drain, which reports it.
+        if (!result.conflicts.includes(row.id)) this.settledOnline.add(row.id);
         return;
       } catch (err) {
         if (!(err instanceof TeamLedgerUnreachableError)) throw err;
@@ -177,14 +181,14 @@ export class TeamBudget {
   }
 
   /**
-   * Ships the outbox durably and marks what the ledger has (rows settled online are already counted and on disk:
-   * for them this is a cheap replay, so it can run every few seconds and at exit). Offline it does nothing;
-   * `reconnect` drains then.
+   * Ships the outbox durably and marks what the ledger has (rows settled online are already counted: for them this
+   * is one check that also waits for the server's disk, so it can run behind every settle and at exit). Offline it
+   * does nothing; `reconnect` drains then.
    */
   async flush(): Promise<DrainResult | undefined> {
     if (this.offline) return undefined;
     try {
-      return await drainOutbox(this.options.ledger, this.options.outbox);
+      return await drainOutbox(this.options.ledger, this.options.outbox, undefined, this.settledOnline);
     } catch (err) {
       if (!(err instanceof TeamLedgerUnreachableError)) throw err;
       this.goOffline();
@@ -215,7 +219,7 @@ export class TeamBudget {
   private async tryReconnect(): Promise<OfflineReconciliation | undefined> {
     if (!this.offline) return undefined;
     try {
-      const drained = await drainOutbox(this.options.ledger, this.options.outbox);
+      const drained = await drainOutbox(this.options.ledger, this.options.outbox, undefined, this.settledOnline);
       const scopes = await this.options.ledger.status({
         member: this.options.member,
         at: this.options.clock.now(),

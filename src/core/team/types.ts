@@ -17,10 +17,16 @@ export interface TeamLedger {
    */
   admit(request: TeamAdmitRequest): Promise<TeamAdmitResult>;
   /**
-   * Replaces the reservation's hold with the call's actual cost, at once for every machine, and answers once that
-   * survives a server crash. The row still stays pending in the outbox until a `ship` (the drain) marks it.
+   * Replaces the reservation's hold with the call's actual cost, at once for every machine, without waiting for the
+   * disk: a server crash before the next `confirm` or `ship` may undo it (the hold comes back). So the row stays
+   * pending in the outbox until the drain that follows confirms it (or ships it again).
    */
   settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult>;
+  /**
+   * Which of these row ids the ledger has, answered once they survive a server crash (the drain's check on rows
+   * settled online: those it has may be marked shipped without shipping them again; the others were lost).
+   */
+  confirm(rowIds: readonly string[]): Promise<string[]>;
   /** Frees the holds of reservations whose calls were never billed. */
   release(reservationIds: readonly string[]): Promise<void>;
   /** Extends the leases of calls in flight; returns which were still live (the others already expired). */

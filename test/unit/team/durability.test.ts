@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
+import { drainOutbox } from '../../../src/core/team/outbox';
 import { PostgresTeamLedger } from '../../../src/core/team/postgresLedger';
 import type { TeamAdmitRequest } from '../../../src/core/team/types';
 import { TeamLedgerUnreachableError } from '../../../src/core/team/errors';
-import { NOON, heldMismatches, row, usePostgres } from './helpers';
+import { MemoryOutbox, NOON, heldMismatches, row, usePostgres } from './helpers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,22 +41,25 @@ describe('team ledger durability across a server crash', function () {
     memberCaps: {},
   };
 
-  it('every admission and settle the ledger answered survives a crash, with no outbox ship in between', async () => {
+  it('every admission the ledger answered survives a crash; a settle the drain has not confirmed may be undone, and the drain then ships its row: counted once', async () => {
     const url = await pg.database();
     const ledger = new PostgresTeamLedger({ url, timeZone: 'UTC', connectTimeoutMs: 2_000 });
     let walWriter: number | undefined;
     try {
       await ledger.status(req); // the schema, committed durably before the WAL writer stops
-      // With the WAL writer stopped, nothing reaches the disk unless the call itself waits for it.
+      // With the WAL writer stopped, nothing reaches the disk unless a call itself waits for it.
       walWriter = await pauseWalWriter(url);
-      const settled = [row({ costMicros: 1_200 }), row({ costMicros: 3_400 })];
-      for (const r of settled) {
-        assert.ok((await ledger.admit({ ...req, reservationId: `res-${r.id}` })).ok);
-        assert.equal((await ledger.settle(`res-${r.id}`, { ...r, reservationId: `res-${r.id}` })).counted, 1);
-      }
+      const settled = [row({ costMicros: 1_200 }), row({ costMicros: 3_400 })].map((r) => ({
+        ...r,
+        reservationId: `res-${r.id}`,
+      }));
+      for (const r of settled) assert.ok((await ledger.admit({ ...req, reservationId: r.reservationId })).ok);
       const inFlight = await ledger.admit({ ...req, reservationId: 'res-in-flight', micros: 7_000 });
       assert.ok(inFlight.ok);
-      await ledger.release([`res-never-billed`]);
+      // Settled after every durable answer: nothing has flushed them.
+      for (const r of settled) assert.equal((await ledger.settle(r.reservationId, r)).counted, 1);
+      const [before] = await ledger.status(req);
+      assert.deepEqual([before!.used, before!.held], [4_600, 7_000], 'every machine sees the settles at once');
 
       pg.server().stopNow('immediate'); // a crash: no shutdown checkpoint, unflushed WAL is gone
       walWriter = undefined; // gone with its server
@@ -63,14 +67,48 @@ describe('team ledger durability across a server crash', function () {
       const [daily] = await ledger.status(req);
       assert.deepEqual(
         [daily!.used, daily!.held],
-        [4_600, 7_000],
-        'both settled costs and the hold of the call still in flight survived the crash',
+        [0, 5_000 + 5_000 + 7_000],
+        'the unconfirmed settles were undone and their holds came back; the hold in flight survived',
       );
       assert.deepEqual(await heldMismatches(url), []);
-      // The outbox drains after the outage anyway: the rows are replays and count nothing twice.
-      assert.deepEqual(await ledger.ship(settled), { counted: 0, duplicates: 2, conflicts: [] });
-      const [again] = await ledger.status(req);
-      assert.equal(again!.used, 4_600);
+      // The drain behind the settles finds the rows missing and ships them.
+      const outbox = new MemoryOutbox();
+      for (const r of settled) outbox.add(r);
+      const drained = await drainOutbox(ledger, outbox, 500, new Set(settled.map((r) => r.id)));
+      assert.deepEqual([drained.shipped, drained.counted, drained.duplicates], [2, 2, 0]);
+      assert.equal(outbox.unshipped, 0);
+      const [after] = await ledger.status(req);
+      assert.deepEqual([after!.used, after!.held], [4_600, 7_000], 'counted once, and their holds freed');
+      assert.deepEqual(await heldMismatches(url), []);
+    } finally {
+      if (walWriter) process.kill(walWriter, 'SIGCONT');
+      if (!pg.server().running) pg.server().startNow();
+      await ledger.close();
+    }
+  });
+
+  it('a settle the drain confirmed survives a crash, and the drain marked it without shipping it again', async () => {
+    const url = await pg.database();
+    const ledger = new PostgresTeamLedger({ url, timeZone: 'UTC', connectTimeoutMs: 2_000 });
+    let walWriter: number | undefined;
+    try {
+      await ledger.status(req);
+      walWriter = await pauseWalWriter(url);
+      const r = { ...row({ costMicros: 2_500 }), reservationId: 'res-confirmed' };
+      assert.ok((await ledger.admit({ ...req, reservationId: r.reservationId })).ok);
+      await ledger.settle(r.reservationId, r);
+      const outbox = new MemoryOutbox();
+      outbox.add(r);
+      const drained = await drainOutbox(ledger, outbox, 500, new Set([r.id]));
+      assert.deepEqual([drained.shipped, drained.counted, drained.duplicates], [1, 0, 1], 'confirmed, not shipped');
+      assert.equal(outbox.unshipped, 0);
+
+      pg.server().stopNow('immediate');
+      walWriter = undefined;
+      pg.server().startNow();
+      const [daily] = await ledger.status(req);
+      assert.deepEqual([daily!.used, daily!.held], [2_500, 0], 'the confirmed settle survived the crash');
+      assert.deepEqual(await heldMismatches(url), []);
     } finally {
       if (walWriter) process.kill(walWriter, 'SIGCONT');
       if (!pg.server().running) pg.server().startNow();

@@ -3,6 +3,7 @@ import { ManualClock } from '../../../src/core/clock';
 import { PostgresTeamLedger } from '../../../src/core/team/postgresLedger';
 import { resolveTeamCaps } from '../../../src/core/team/scopes';
 import { TeamBudget } from '../../../src/core/team/teamBudget';
+import type { TeamLedger } from '../../../src/core/team/types';
 import { MemoryOutbox, NOON, row, usePostgres } from './helpers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -13,10 +14,14 @@ describe('TeamBudget online', function () {
   let ledger: PostgresTeamLedger;
   const budgets: TeamBudget[] = [];
 
-  function budget(member: string, policy: Parameters<typeof resolveTeamCaps>[0]) {
+  function budget(
+    member: string,
+    policy: Parameters<typeof resolveTeamCaps>[0],
+    over: { ledger?: TeamLedger; outbox?: MemoryOutbox } = {},
+  ) {
     const b = new TeamBudget({
-      ledger,
-      outbox: new MemoryOutbox(),
+      ledger: over.ledger ?? ledger,
+      outbox: over.outbox ?? new MemoryOutbox(),
       member,
       machine: 'laptop',
       caps: resolveTeamCaps(policy, member),
@@ -57,5 +62,35 @@ describe('TeamBudget online', function () {
     assert.ok(admitted.ok && admitted.mode === 'online');
     const [daily] = (await bo.status()) ?? [];
     assert.deepEqual([daily!.used, daily!.held], [250_000, 750_000]);
+  });
+
+  it('drains a row settled online by confirming it is on disk, not by shipping it again; other rows are shipped', async () => {
+    const calls: string[] = [];
+    const spy = Object.create(ledger) as PostgresTeamLedger;
+    spy.ship = (rows) => {
+      calls.push(`ship ${rows.map((r) => r.id).join(',')}`);
+      return ledger.ship(rows);
+    };
+    spy.confirm = (ids) => {
+      calls.push(`confirm ${ids.join(',')}`);
+      return ledger.confirm(ids);
+    };
+    const outbox = new MemoryOutbox();
+    const ana = budget('ana@x.dev', { limits: { dailyUsd: 1 } }, { ledger: spy, outbox });
+    assert.equal((await ana.admit('call', 300_000)).ok, true);
+    const settled = row({ reservationId: 'call', costMicros: 120_000 });
+    const toolCharge = row({ costMicros: 5_000 });
+    outbox.add(settled);
+    await ana.settle('call', settled);
+    outbox.add(toolCharge);
+    const drained = await ana.flush();
+    assert.deepEqual(calls, [`confirm ${settled.id}`, `ship ${toolCharge.id}`]);
+    assert.deepEqual([drained?.shipped, drained?.counted, drained?.duplicates], [2, 1, 1]);
+    assert.equal(outbox.unshipped, 0);
+    const [daily] = (await ana.status()) ?? [];
+    assert.deepEqual([daily!.used, daily!.held], [125_000, 0]);
+    calls.length = 0;
+    assert.deepEqual(await ana.flush(), { shipped: 0, counted: 0, duplicates: 0, conflicts: [] });
+    assert.deepEqual(calls, [], 'nothing left to confirm or ship');
   });
 });
