@@ -1,4 +1,5 @@
 // `npm run bench`: measures, prints and writes bench/results.json. `npm run bench -- store` runs one suite.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { record, type Figure } from './results';
@@ -20,15 +21,22 @@ const SUITES: Record<string, () => Promise<Figure[]>> = {
 };
 
 async function main(): Promise<void> {
-  mkdirSync(BENCH_TMP, { recursive: true });
-  // Machine state of the workspaces the benchmarks open: a fresh root of their own, never the user's.
-  process.env.AGENT_BUDGET_STATE_HOME = path.join(BENCH_TMP, 'state-home');
-  rmSync(process.env.AGENT_BUDGET_STATE_HOME, { recursive: true, force: true });
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-  for (const [name, suite] of Object.entries(SUITES)) {
-    if (only.length && !only.includes(name)) continue;
-    console.log(`\n${name}`);
-    record(await suite());
+  const names = Object.keys(SUITES).filter((name) => !only.length || only.includes(name));
+  if (names.length === 1) {
+    mkdirSync(BENCH_TMP, { recursive: true });
+    // Machine state of the workspaces the benchmarks open: a fresh root of their own, never the user's.
+    process.env.AGENT_BUDGET_STATE_HOME = path.join(BENCH_TMP, 'state-home');
+    rmSync(process.env.AGENT_BUDGET_STATE_HOME, { recursive: true, force: true });
+    console.log(`\n${names[0]}`);
+    record(await SUITES[names[0]!]!());
+    return;
+  }
+  // Each suite in a process of its own, one after another: what one leaves behind (a heap grown by a million-row
+  // store, a database server's last writes, timers) must not weigh on the next one's figures.
+  for (const name of names) {
+    const child = spawnSync(process.execPath, [...process.execArgv, __filename, name], { stdio: 'inherit' });
+    if (child.status !== 0) throw new Error(`the ${name} benchmarks failed (exit ${child.status ?? child.signal})`);
   }
 }
 
