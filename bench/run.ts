@@ -22,6 +22,11 @@ const SUITES: Record<string, () => Promise<Figure[]>> = {
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = only.filter((name) => !(name in SUITES));
+  if (unknown.length > 0)
+    throw new Error(
+      `No benchmark suite named ${unknown.join(', ')}: the suites are ${Object.keys(SUITES).join(', ')}.`,
+    );
   const names = Object.keys(SUITES).filter((name) => !only.length || only.includes(name));
   if (names.length === 1) {
     mkdirSync(BENCH_TMP, { recursive: true });

@@ -160,14 +160,7 @@ export class PostgresTeamLedger implements TeamLedger {
   }
 
   async settle(reservationId: string, row: TeamLedgerRow): Promise<TeamShipResult> {
-    const [result] = await this.query<{ r_counted: number; r_duplicates: number; r_conflicts: string[] }>(SETTLE, [
-      JSON.stringify([this.wireRow({ ...row, reservationId })]),
-    ]);
-    return {
-      counted: Number(result?.r_counted ?? 0),
-      duplicates: Number(result?.r_duplicates ?? 0),
-      conflicts: result?.r_conflicts ?? [],
-    };
+    return this.shipQuery(SETTLE, [JSON.stringify([this.wireRow({ ...row, reservationId })])]);
   }
 
   async confirm(rowIds: readonly string[]): Promise<string[]> {
@@ -191,23 +184,27 @@ export class PostgresTeamLedger implements TeamLedger {
     return { renewed: [...renewed], expired: reservationIds.filter((id) => !renewed.has(id)) };
   }
 
+  /** Ships an outbox's rows, batch by batch (`ship_durably` as an outbox drain: it records the machine's last ship). */
   async ship(rows: readonly TeamLedgerRow[]): Promise<TeamShipResult> {
-    return this.shipRows(rows, true);
-  }
-
-  private async shipRows(rows: readonly TeamLedgerRow[], outbox: boolean): Promise<TeamShipResult> {
     const total: TeamShipResult = { counted: 0, duplicates: 0, conflicts: [] };
     for (let i = 0; i < rows.length; i += this.shipBatch) {
       const batch = rows.slice(i, i + this.shipBatch).map((row) => this.wireRow(row));
-      const [result] = await this.query<{ r_counted: number; r_duplicates: number; r_conflicts: string[] }>(SHIP, [
-        JSON.stringify(batch),
-        outbox,
-      ]);
-      total.counted += Number(result?.r_counted ?? 0);
-      total.duplicates += Number(result?.r_duplicates ?? 0);
-      total.conflicts.push(...(result?.r_conflicts ?? []));
+      const result = await this.shipQuery(SHIP, [JSON.stringify(batch), true]);
+      total.counted += result.counted;
+      total.duplicates += result.duplicates;
+      total.conflicts.push(...result.conflicts);
     }
     return total;
+  }
+
+  /** Runs SHIP or SETTLE, which answer the same three results. */
+  private async shipQuery(query: QueryConfig, values: unknown[]): Promise<TeamShipResult> {
+    const [r] = await this.query<{ r_counted: number; r_duplicates: number; r_conflicts: string[] }>(query, values);
+    return {
+      counted: Number(r?.r_counted ?? 0),
+      duplicates: Number(r?.r_duplicates ?? 0),
+      conflicts: r?.r_conflicts ?? [],
+    };
   }
 
   async status(request: TeamStatusRequest): Promise<TeamScopeUse[]> {
